@@ -1,0 +1,65 @@
+// Package alerts owns the emergency-handling side of Vigil: event sources
+// (ONVIF metadata, vendor webhooks, health signals) are normalized to Events,
+// matched against rules, deduplicated into Alerts, and every change to an
+// alert is appended to a Journal. It knows nothing of RTSP or recording; it
+// asks the recorder for evidence holds through a small interface.
+package alerts
+
+import "time"
+
+// Type is a normalized event type.
+type Type string
+
+// Normalized event types (DESIGN.md "Camera events → alerts").
+const (
+	Motion           Type = "motion"
+	Tamper           Type = "tamper"
+	VideoLoss        Type = "video_loss"
+	LineCrossing     Type = "line_crossing"
+	Intrusion        Type = "intrusion"
+	IOAlarm          Type = "io_alarm"
+	CameraOffline    Type = "camera_offline"
+	RecordingFailure Type = "recording_failure"
+	StorageFull      Type = "storage_full"
+	Other            Type = "other"
+)
+
+// State is the state an event reports for its signal.
+type State string
+
+// Signal states an event may carry.
+const (
+	Active   State = "active"
+	Inactive State = "inactive"
+	// Pulse is an edge-only event (line crossing): it raises or repeats an
+	// alert and ends its signal at once.
+	Pulse State = "pulse"
+)
+
+// Source says where an event came from.
+type Source string
+
+// Event sources.
+const (
+	SourceONVIF     Source = "onvif"
+	SourceHikvision Source = "hikvision"
+	SourceDahua     Source = "dahua"
+	SourceGeneric   Source = "generic"
+	SourceHealth    Source = "health"
+)
+
+// Event is one normalized camera or health signal.
+type Event struct {
+	Camera string
+	Type   Type
+	// Key tells apart signals of one type on one camera (a rule name, an
+	// object ID, an input channel). Empty is a valid key.
+	Key    string
+	State  State
+	At     time.Time
+	Source Source
+	// Sync is true for a state-sync report (ONVIF PropertyOperation
+	// "Initialized"): it may end or confirm a signal but never raises an alert.
+	Sync   bool
+	Detail map[string]string
+}

@@ -1,0 +1,79 @@
+// Package media holds the few types that cross package boundaries on the
+// data path: the description of a camera's stream and the access units that
+// ingest delivers to the recorder. It owns no behaviour; it exists so that
+// ingest and recorder need not import each other.
+package media
+
+import "time"
+
+// Codec names a track's codec.
+type Codec string
+
+// Codecs Vigil ingests and records.
+const (
+	H264 Codec = "h264"
+	H265 Codec = "h265"
+	AAC  Codec = "aac"
+	G711 Codec = "g711"
+)
+
+// VideoTrack describes the video track of a stream. Parameter sets are the
+// ones announced in the SDP or, when the camera sends them in-band, the most
+// recent ones seen before the first keyframe.
+type VideoTrack struct {
+	Codec     Codec
+	ClockRate int
+	VPS       []byte // H.265 only
+	SPS       []byte
+	PPS       []byte
+	Width     int
+	Height    int
+}
+
+// AudioTrack describes the audio track of a stream.
+type AudioTrack struct {
+	Codec        Codec
+	ClockRate    int
+	ChannelCount int
+	// Config is the AAC AudioSpecificConfig; empty for G.711.
+	Config []byte
+	// MULaw is true for G.711 µ-law (PCMU), false for A-law (PCMA).
+	MULaw bool
+}
+
+// Stream describes one session of a camera. Every access unit delivered after
+// a Stream belongs to it, until the next Stream for the same camera is
+// announced (a reconnect or a change of parameter sets).
+type Stream struct {
+	Camera  string
+	Session uint64 // increases with every new session of the camera
+	Video   *VideoTrack
+	Audio   *AudioTrack // nil when the camera sends no audio
+	Started time.Time   // wall-clock time of the first access unit
+}
+
+// Kind says which track an access unit belongs to.
+type Kind uint8
+
+// Track kinds.
+const (
+	Video Kind = iota
+	Audio
+)
+
+// AccessUnit is one decodable unit of a track: a video frame or a group of
+// audio frames carried by one RTP packet.
+type AccessUnit struct {
+	Kind Kind
+	// PTS and DTS are relative to the start of the stream's session.
+	PTS time.Duration
+	DTS time.Duration
+	// Key is true for a video access unit that starts a GOP (IDR / IRAP).
+	Key bool
+	// Payload holds the NAL units of a video access unit (without start
+	// codes) or the audio frames of an audio access unit.
+	Payload [][]byte
+	// Wall is the wall-clock time of the unit, anchored to RTCP NTP when the
+	// camera sends sender reports, otherwise to the local clock at arrival.
+	Wall time.Time
+}
