@@ -77,3 +77,23 @@ type AccessUnit struct {
 	// camera sends sender reports, otherwise to the local clock at arrival.
 	Wall time.Time
 }
+
+// Sink receives one camera's media. Ingest calls a sink's methods from a
+// single goroutine, in order, through a bounded queue of its own, so a slow
+// sink never blocks the RTSP reader or other sinks. A sink must not keep
+// au.Payload after OnAccessUnit returns unless it copies it: ingest may reuse
+// buffers only when the Sink documents it copies; by default ingest hands
+// each sink units it will not touch again.
+type Sink interface {
+	// OnStream announces a new session of the camera (first connect,
+	// reconnect, or a change of parameter sets such as a new SPS). Units that
+	// follow belong to it.
+	OnStream(s Stream)
+	// OnAccessUnit delivers the next unit of the current session.
+	OnAccessUnit(au AccessUnit)
+	// OnBreak says the media stops being continuous here: the session ended
+	// (reason "disconnect") or units were dropped because this sink's queue
+	// was full (reason "dropped", with the count). A recorder closes its
+	// segment and starts a clean one at the next keyframe.
+	OnBreak(reason string, dropped int)
+}
