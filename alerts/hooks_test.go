@@ -145,4 +145,3 @@ func TestHooksRateLimit(t *testing.T) {
 		t.Fatalf("after refill ok %d, want 25", ok)
 	}
 }
-
