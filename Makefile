@@ -13,7 +13,7 @@ vet:
 	$(GO) vet ./...
 
 # Each tool is named with the Debian package that provides it.
-TOOLS := redis-server:redis-server ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium promtool:prometheus
+TOOLS := redis-server:redis-server ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium promtool:prometheus systemd-analyze:systemd
 
 deps:
 	@missing=""; \
