@@ -10,36 +10,36 @@ import (
 func TestParseDahua(t *testing.T) {
 	for _, tc := range []struct {
 		file    string
-		want    []wantEvent
+		want    []parseWant
 		wantErr string
 	}{
-		{file: "videomotion_start.txt", want: []wantEvent{{Type: Motion, State: Active, Key: "index=0",
+		{file: "videomotion_start.txt", want: []parseWant{{Type: Motion, State: Active, Key: "index=0",
 			Detail: map[string]string{"code": "VideoMotion", "action": "Start", "index": "0"}}}},
-		{file: "videomotion_stop.txt", want: []wantEvent{{Type: Motion, State: Inactive, Key: "index=0"}}},
-		{file: "crossline_start_multiline_data.txt", want: []wantEvent{{Type: LineCrossing, State: Pulse, Key: "index=0;rule=Rule1",
+		{file: "videomotion_stop.txt", want: []parseWant{{Type: Motion, State: Inactive, Key: "index=0"}}},
+		{file: "crossline_start_multiline_data.txt", want: []parseWant{{Type: LineCrossing, State: Pulse, Key: "index=0;rule=Rule1",
 			Detail: map[string]string{"rule": "Rule1", "object": "Human", "data.Direction": "LeftToRight", "data.UTC": "1795698900"}}}},
-		{file: "eventmanager_stream.txt", want: []wantEvent{
+		{file: "eventmanager_stream.txt", want: []parseWant{
 			{Type: Intrusion, State: Active, Key: "index=0;rule=Gate", Detail: map[string]string{"object": "Vehicle", "data.Action": "Cross"}},
 			{Type: Tamper, State: Active, Key: "index=1"},
 			{Type: Tamper, State: Inactive, Key: "index=1"},
 		}},
-		{file: "alarmlocal_start.txt", want: []wantEvent{{Type: IOAlarm, State: Active, Key: "index=2"}}},
-		{file: "multiple_records.txt", want: []wantEvent{
+		{file: "alarmlocal_start.txt", want: []parseWant{{Type: IOAlarm, State: Active, Key: "index=2"}}},
+		{file: "multiple_records.txt", want: []parseWant{
 			{Type: VideoLoss, State: Active, Key: "index=1"},
 			{Type: Tamper, State: Pulse, Key: "index=0;rule=Scene", Detail: map[string]string{"data.Type": "SceneChange"}},
 			{Type: LineCrossing, State: Inactive, Key: "index=0"},
 		}},
 		{file: "heartbeat_only.txt", want: nil},
-		{file: "ntp_other_pulse.txt", want: []wantEvent{{Type: Other, State: Pulse, Key: "index=0",
+		{file: "ntp_other_pulse.txt", want: []parseWant{{Type: Other, State: Pulse, Key: "index=0",
 			Detail: map[string]string{"code": "NTPAdjustTime", "data.result": "true"}}}},
 		{file: "bad_action.txt", wantErr: `dahua: record 1: code "VideoMotion": action "Go": want Start, Stop or Pulse`},
 		{file: "bad_data_truncated.txt", wantErr: "dahua: record 1: data: invalid JSON"},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			got, err := ParseDahua("hall-counter", "text/plain", bytes.NewReader(readTestdata(t, "dahua/"+tc.file)), parseTestNow)
-			checkErr(t, err, tc.wantErr)
+			got, err := ParseDahua("hall-counter", "text/plain", bytes.NewReader(parseReadTestdata(t, "dahua/"+tc.file)), parseTestNow)
+			parseCheckErr(t, err, tc.wantErr)
 			if err == nil {
-				checkEvents(t, "hall-counter", SourceDahua, got, tc.want)
+				parseCheckEvents(t, "hall-counter", SourceDahua, got, tc.want)
 			}
 		})
 	}
@@ -48,20 +48,20 @@ func TestParseDahua(t *testing.T) {
 func TestParseDahuaInline(t *testing.T) {
 	for _, tc := range []struct {
 		name, contentType, body string
-		want                    []wantEvent
+		want                    []parseWant
 		wantErr                 string
 	}{
 		{name: "no trailing newline, lower case names", body: "code=VideoMotion;ACTION=start;Index=3",
-			want: []wantEvent{{Type: Motion, State: Active, Key: "index=3"}}},
+			want: []parseWant{{Type: Motion, State: Active, Key: "index=3"}}},
 		{name: "no index", body: "Code=AlarmLocal;action=Stop",
-			want: []wantEvent{{Type: IOAlarm, State: Inactive}}},
+			want: []parseWant{{Type: IOAlarm, State: Inactive}}},
 		{name: "boundary from content type", contentType: "multipart/x-mixed-replace; boundary=myboundary",
 			body: "--myboundary\nContent-Type: text/plain\n\nCode=VideoLoss;action=Stop;index=0\n--myboundary--\n",
-			want: []wantEvent{{Type: VideoLoss, State: Inactive, Key: "index=0"}}},
+			want: []parseWant{{Type: VideoLoss, State: Inactive, Key: "index=0"}}},
 		{name: "extra field kept", body: "Code=VideoMotion;action=Start;index=0;channel=1",
-			want: []wantEvent{{Type: Motion, State: Active, Key: "index=0", Detail: map[string]string{"channel": "1"}}}},
+			want: []parseWant{{Type: Motion, State: Active, Key: "index=0", Detail: map[string]string{"channel": "1"}}}},
 		{name: "data then field", body: `Code=CrossRegionDetection;action=Start;data={"Name":"Yard"};index=1`,
-			want: []wantEvent{{Type: Intrusion, State: Active, Key: "index=1;rule=Yard"}}},
+			want: []parseWant{{Type: Intrusion, State: Active, Key: "index=1;rule=Yard"}}},
 		{name: "empty", body: "\r\n", wantErr: "dahua: empty body"},
 		{name: "no code", body: "action=Start;index=0", wantErr: "dahua: record 1: Code missing"},
 		{name: "bad index", body: "Code=VideoMotion;action=Start;index=-1", wantErr: `dahua: record 1: code "VideoMotion": index "-1": want a channel number`},
@@ -75,9 +75,9 @@ func TestParseDahuaInline(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseDahua("c", tc.contentType, strings.NewReader(tc.body), parseTestNow)
-			checkErr(t, err, tc.wantErr)
+			parseCheckErr(t, err, tc.wantErr)
 			if err == nil {
-				checkEvents(t, "c", SourceDahua, got, tc.want)
+				parseCheckEvents(t, "c", SourceDahua, got, tc.want)
 			}
 		})
 	}
@@ -91,8 +91,8 @@ func TestParseDahuaBodyCap(t *testing.T) {
 }
 
 func FuzzParseDahua(f *testing.F) {
-	addSeeds(f, "dahua", func(_ string, b []byte) { f.Add("", b) })
-	f.Add("multipart/x-mixed-replace; boundary=myboundary", readTestdata(f, "dahua/eventmanager_stream.txt"))
+	parseAddSeeds(f, "dahua", func(_ string, b []byte) { f.Add("", b) })
+	f.Add("multipart/x-mixed-replace; boundary=myboundary", parseReadTestdata(f, "dahua/eventmanager_stream.txt"))
 	f.Fuzz(func(t *testing.T, contentType string, body []byte) {
 		evs, err := ParseDahua("c", contentType, bytes.NewReader(body), parseTestNow)
 		if err != nil {
@@ -101,6 +101,6 @@ func FuzzParseDahua(f *testing.F) {
 			}
 			return
 		}
-		checkEventInvariants(t, "c", SourceDahua, evs)
+		parseCheckInvariants(t, "c", SourceDahua, evs)
 	})
 }

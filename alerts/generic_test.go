@@ -9,15 +9,15 @@ import (
 func TestParseGeneric(t *testing.T) {
 	for _, tc := range []struct {
 		file    string
-		want    wantEvent
+		want    parseWant
 		wantErr string
 	}{
-		{file: "intrusion_active.json", want: wantEvent{Type: Intrusion, State: Active, Key: "gate-zone-1", At: "2026-11-26T13:05:00Z",
+		{file: "intrusion_active.json", want: parseWant{Type: Intrusion, State: Active, Key: "gate-zone-1", At: "2026-11-26T13:05:00Z",
 			Detail: map[string]string{"rule": "Gate", "object": "person"}}},
-		{file: "motion_inactive_no_at.json", want: wantEvent{Type: Motion, State: Inactive}},
-		{file: "line_crossing_pulse.json", want: wantEvent{Type: LineCrossing, State: Pulse, Key: "line-2", At: "2026-11-26T13:05:00.25Z",
+		{file: "motion_inactive_no_at.json", want: parseWant{Type: Motion, State: Inactive}},
+		{file: "line_crossing_pulse.json", want: parseWant{Type: LineCrossing, State: Pulse, Key: "line-2", At: "2026-11-26T13:05:00.25Z",
 			Detail: map[string]string{"direction": "in"}}},
-		{file: "io_alarm_minimal.json", want: wantEvent{Type: IOAlarm, State: Active}},
+		{file: "io_alarm_minimal.json", want: parseWant{Type: IOAlarm, State: Active}},
 		{file: "bad_unknown_type.json", wantErr: `generic: type "fire": want motion, tamper, video_loss, line_crossing, intrusion, io_alarm or other`},
 		{file: "bad_unknown_field.json", wantErr: `generic: json: unknown field "camera"`},
 		{file: "bad_detail_number.json", wantErr: `generic: detail: got a JSON number among the values, want strings only`},
@@ -25,10 +25,10 @@ func TestParseGeneric(t *testing.T) {
 		{file: "bad_state_case.json", wantErr: `generic: state "Active": want active, inactive or pulse`},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
-			got, err := ParseGeneric("mediation-room", strings.NewReader(string(readTestdata(t, "generic/"+tc.file))), parseTestNow)
-			checkErr(t, err, tc.wantErr)
+			got, err := ParseGeneric("mediation-room", strings.NewReader(string(parseReadTestdata(t, "generic/"+tc.file))), parseTestNow)
+			parseCheckErr(t, err, tc.wantErr)
 			if err == nil {
-				checkEvents(t, "mediation-room", SourceGeneric, []Event{got}, []wantEvent{tc.want})
+				parseCheckEvents(t, "mediation-room", SourceGeneric, []Event{got}, []parseWant{tc.want})
 			}
 		})
 	}
@@ -52,7 +52,7 @@ func TestParseGenericInline(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseGeneric("c", strings.NewReader(tc.body), parseTestNow)
-			checkErr(t, err, tc.wantErr)
+			parseCheckErr(t, err, tc.wantErr)
 		})
 	}
 	body := `{"type":"motion","state":"active","key":"` + strings.Repeat("k", MaxPayloadBytes) + `"}`
@@ -62,12 +62,12 @@ func TestParseGenericInline(t *testing.T) {
 }
 
 func FuzzParseGeneric(f *testing.F) {
-	addSeeds(f, "generic", func(_ string, b []byte) { f.Add(b) })
+	parseAddSeeds(f, "generic", func(_ string, b []byte) { f.Add(b) })
 	f.Fuzz(func(t *testing.T, body []byte) {
 		e, err := ParseGeneric("c", strings.NewReader(string(body)), parseTestNow)
 		if err != nil {
 			return
 		}
-		checkEventInvariants(t, "c", SourceGeneric, []Event{e})
+		parseCheckInvariants(t, "c", SourceGeneric, []Event{e})
 	})
 }

@@ -11,9 +11,9 @@ import (
 // parseTestNow is the receive time the parser tests pass in.
 var parseTestNow = time.Date(2026, 11, 26, 13, 59, 59, 0, time.UTC)
 
-// wantEvent is what a parser test checks of an Event; Detail lists only the
+// parseWant is what a parser test checks of an Event; Detail lists only the
 // entries the case cares about.
-type wantEvent struct {
+type parseWant struct {
 	Type   Type
 	State  State
 	Key    string
@@ -22,7 +22,7 @@ type wantEvent struct {
 	Detail map[string]string
 }
 
-func readTestdata(t testing.TB, name string) []byte {
+func parseReadTestdata(t testing.TB, name string) []byte {
 	t.Helper()
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	if err != nil {
@@ -31,8 +31,8 @@ func readTestdata(t testing.TB, name string) []byte {
 	return b
 }
 
-// addSeeds adds every file under testdata/dir to the fuzz corpus.
-func addSeeds(f *testing.F, dir string, add func(name string, b []byte)) {
+// parseAddSeeds adds every file under testdata/dir to the fuzz corpus.
+func parseAddSeeds(f *testing.F, dir string, add func(name string, b []byte)) {
 	f.Helper()
 	names, err := filepath.Glob(filepath.Join("testdata", dir, "*"))
 	if err != nil || len(names) == 0 {
@@ -47,7 +47,7 @@ func addSeeds(f *testing.F, dir string, add func(name string, b []byte)) {
 	}
 }
 
-func checkEvents(t *testing.T, camera string, src Source, got []Event, want []wantEvent) {
+func parseCheckEvents(t *testing.T, camera string, src Source, got []Event, want []parseWant) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("got %d events, want %d: %+v", len(got), len(want), got)
@@ -75,8 +75,8 @@ func checkEvents(t *testing.T, camera string, src Source, got []Event, want []wa
 	}
 }
 
-// checkEventInvariants is what fuzzing asserts of any successful parse.
-func checkEventInvariants(t *testing.T, camera string, src Source, evs []Event) {
+// parseCheckInvariants is what fuzzing asserts of any successful parse.
+func parseCheckInvariants(t *testing.T, camera string, src Source, evs []Event) {
 	t.Helper()
 	for i, e := range evs {
 		switch e.Type {
@@ -95,7 +95,7 @@ func checkEventInvariants(t *testing.T, camera string, src Source, evs []Event) 
 	}
 }
 
-func checkErr(t *testing.T, err error, want string) {
+func parseCheckErr(t *testing.T, err error, want string) {
 	t.Helper()
 	if want == "" {
 		if err != nil {
