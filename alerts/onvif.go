@@ -33,8 +33,9 @@ import (
 //     event-only topic);
 //   - SimpleItem values true/false/1/0/active/inactive/on/off in any case.
 //
-// Event.Key joins the tt:Source and tt:Key SimpleItems as "Name=value" pairs
-// sorted by name (for example "Rule=Gate;VideoSourceConfigurationToken=VSC1").
+// Event.Key joins the tt:Source SimpleItems as "Name=value" pairs sorted by
+// name (for example "Rule=Gate;VideoSourceConfigurationToken=VSC1"); tt:Key
+// items (ObjectId) only go to Detail.
 // Event.Detail holds every SimpleItem by name, plus "topic" (as sent),
 // "rule" (from the Rule or RuleName item) and "operation".
 //
@@ -146,9 +147,15 @@ func (nm *onvifNotification) event(camera string, now time.Time) (Event, error) 
 	if t, ok := parseCameraTime(msg.UtcTime); ok {
 		e.At = t
 	}
-	keyItems := make(map[string]string, len(msg.Source)+len(msg.Key))
-	for _, it := range append(msg.Source[:len(msg.Source):len(msg.Source)], msg.Key...) {
+	// The signal is keyed by its source (rule, video source, input), not by
+	// the tt:Key items: those name the object (ObjectId), and one intruder
+	// after another inside one field is one incident for the desk, counted,
+	// not an alert per object.
+	keyItems := make(map[string]string, len(msg.Source))
+	for _, it := range msg.Source {
 		keyItems[it.Name] = it.Value
+	}
+	for _, it := range append(msg.Source[:len(msg.Source):len(msg.Source)], msg.Key...) {
 		e.Detail[it.Name] = it.Value
 		if strings.EqualFold(it.Name, "Rule") || strings.EqualFold(it.Name, "RuleName") {
 			e.Detail["rule"] = it.Value

@@ -37,7 +37,7 @@ func TestParseONVIF(t *testing.T) {
 		}}},
 		{file: "hikvision_fielddetector.xml", want: []parseWant{{
 			Type: Intrusion, State: Active, At: "2026-11-26T13:05:00Z",
-			Key:    "ObjectId=3;Rule=MyFieldDetector1;VideoAnalyticsConfigurationToken=VideoAnalyticsToken;VideoSourceConfigurationToken=VideoSourceToken",
+			Key:    "Rule=MyFieldDetector1;VideoAnalyticsConfigurationToken=VideoAnalyticsToken;VideoSourceConfigurationToken=VideoSourceToken",
 			Detail: map[string]string{"rule": "MyFieldDetector1", "IsInside": "true"},
 		}}},
 		{file: "hikvision_linedetector.xml", want: []parseWant{{
@@ -64,7 +64,7 @@ func TestParseONVIF(t *testing.T) {
 		}}},
 		{file: "uniview_deleted_nodata.xml", want: []parseWant{{
 			Type: Intrusion, State: Inactive, At: "2026-11-26T13:41:00Z",
-			Key:    "ObjectId=9;Rule=Gate;VideoSourceConfigurationToken=profile1_VideoSourceConfigurationToken",
+			Key:    "Rule=Gate;VideoSourceConfigurationToken=profile1_VideoSourceConfigurationToken",
 			Detail: map[string]string{"operation": "Deleted", "rule": "Gate"},
 		}}},
 		{file: "garbage_time_signalloss.xml", want: []parseWant{
