@@ -330,7 +330,7 @@ func (e *Engine) Handle(ctx context.Context, ev Event) error {
 
 func (e *Engine) raise(ctx context.Context, ev Event, rule Rule, name, site, grid string, now time.Time) error {
 	a := &Alert{
-		ID: ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(),
+		ID:     ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(),
 		Camera: ev.Camera, CameraName: name, Site: site, Grid: grid,
 		Type: ev.Type, Key: ev.Key, Severity: rule.Severity, Source: ev.Source,
 		Signal: SignalActive, Status: StatusNew,
