@@ -103,7 +103,7 @@ func TestStatsExample(t *testing.T) {
 	a2.FollowUp = &FollowUp{Satisfied: false}
 	a3 := mk("3", Motion, "hall", 30, 15, 24*60) // acked at 33m (3m, on time), dispatched zongzhi, resolve not due
 	a3.Status, a3.AcknowledgedAt, a3.Unit = StatusDispatched, at(33), "zongzhi"
-	a4 := mk("4", Motion, "hall", 60, 15, 24*60) // never acked: ack deadline 75m passed → due, late
+	a4 := mk("4", Motion, "hall", 60, 15, 24*60)  // never acked: ack deadline 75m passed → due, late
 	a5 := mk("5", Tamper, "hall", 110, 15, 24*60) // new, nothing due yet
 	now := *at(120)
 	s := ComputeStats([]Alert{a1, a2, a3, a4, a5}, t0, now, now)

@@ -645,6 +645,12 @@ func TestDeadlinesAndOverdue(t *testing.T) {
 	if n := count(f.kinds(t), alerts.KindOverdue); n != 2 {
 		t.Fatalf("%d overdue changes, want one per deadline", n)
 	}
+	if v := sumMetric(t, f.reg, "vigil_alert_ack_seconds", nil); v != 1 {
+		t.Errorf("ack_seconds has %v samples, want 1", v)
+	}
+	if v := sumMetric(t, f.reg, "vigil_alerts_open", map[string]string{"status": "acknowledged"}); v != 1 {
+		t.Errorf("open{acknowledged} = %v", v)
+	}
 	for _, d := range []string{"ack", "resolve"} {
 		if v := sumMetric(t, f.reg, "vigil_alerts_overdue_total", map[string]string{"deadline": d}); v != 1 {
 			t.Errorf("overdue_total{deadline=%s} = %v", d, v)

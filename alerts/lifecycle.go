@@ -68,7 +68,14 @@ func transitionError(a *Alert, what string) error {
 func (e *Engine) acknowledge(a *Alert, by, note string, now time.Time) {
 	a.Status, a.AcknowledgedAt, a.AcknowledgedBy = StatusAcknowledged, &now, by
 	a.History = addHistory(a.History, HistoryEntry{At: now, By: by, Action: "acknowledged", Note: note})
-	e.m.ackSeconds.Observe(now.Sub(a.RaisedAt).Seconds())
+}
+
+// observeAck records the acknowledgement time once a change that
+// acknowledged the alert is appended.
+func (e *Engine) observeAck(before, after *Alert) {
+	if before.AcknowledgedAt == nil && after.AcknowledgedAt != nil {
+		e.m.ackSeconds.Observe(after.AcknowledgedAt.Sub(after.RaisedAt).Seconds())
+	}
 }
 
 func (e *Engine) applyDispatch(a *Alert, by, unit, note string, now time.Time) error {
@@ -97,9 +104,13 @@ func unitNote(u Unit, note string) string {
 
 // dispatch is the rule's automatic dispatch right after a raise; e.mu is held.
 func (e *Engine) dispatch(ctx context.Context, a *Alert, by, unit, note string, now time.Time) (*Alert, error) {
-	return e.mutate(ctx, a, KindDispatched, by, func(a *Alert) error {
+	next, err := e.mutate(ctx, a, KindDispatched, by, func(a *Alert) error {
 		return e.applyDispatch(a, by, unit, note, now)
 	})
+	if err == nil {
+		e.observeAck(a, next)
+	}
+	return next, err
 }
 
 // act is one desk action: read the current alert, check the caller's
@@ -141,6 +152,7 @@ func (e *Engine) act(ctx context.Context, id, by string, version int64, checkVer
 		return Alert{}, fmt.Errorf("alert %s: %s: %w", id, kind, err)
 	}
 	e.refresh(&c.Alert)
+	e.observeAck(&a, &c.Alert)
 	if kind == KindResolved {
 		e.hold(ctx, &c.Alert, "alert resolved")
 	}
