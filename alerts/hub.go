@@ -382,3 +382,10 @@ func (f streamFilter) match(m *hubMsg) bool {
 	}
 	return m.severity.Rank() <= f.minRank
 }
+
+// LastSeq is the newest seq the hub has handed to its clients.
+func (h *Hub) LastSeq() uint64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.lastSeq
+}
