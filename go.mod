@@ -5,6 +5,7 @@ go 1.26.0
 require (
 	github.com/bluenviron/mediacommon/v2 v2.9.3
 	github.com/gorilla/websocket v1.5.3
+	github.com/oklog/ulid/v2 v2.1.2
 	github.com/prometheus/client_golang v1.25.0
 	go.etcd.io/bbolt v1.5.0
 )
