@@ -149,8 +149,8 @@ function onMessage(msg, resuming) {
 }
 
 async function loadAlerts() {
-  const queries = ["status=new", "status=acknowledged", "status=dispatched", "status=resolved"];
-  const results = await Promise.allSettled(queries.map((q) => api("GET", `/alerts?${q}&limit=200`)));
+  const queries = ["status=open&limit=200", "status=resolved&limit=50"];
+  const results = await Promise.allSettled(queries.map((q) => api("GET", `/alerts?${q}`)));
   for (const r of results) {
     if (r.status !== "fulfilled" || !r.value.ok || !r.value.data) continue;
     for (const a of r.value.data.alerts ?? []) upsert(a, true);
@@ -492,7 +492,7 @@ function init() {
   $("btn-resolve").addEventListener("click", () =>
     act("resolve", (a) => ({ feedback: $("resolve-feedback").value, false_alarm: $("resolve-false").checked, version: a.version })));
   $("btn-followup").addEventListener("click", () =>
-    act("follow-up", (a) => ({ satisfied: $("followup-satisfied").checked, note: $("followup-note").value, version: a.version })));
+    act("follow-up", (a) => ({ satisfied: $("followup-satisfied").checked, note: $("followup-note").value })));
 
   // Countdowns and locally detected overdue deadlines.
   setInterval(() => { if (state.running) { renderDetail(); refreshCounters(); } }, 1000);
