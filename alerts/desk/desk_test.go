@@ -300,7 +300,7 @@ func TestDeskInBrowser(t *testing.T) {
 		t.Fatalf("reconnect after pause: %v", err)
 	}
 
-	png, err := chromedp.Run(browser, chromedp.FullScreenshot(90))
+	png, err := chromedp.Run(browser, chromedp.FullScreenshot(100))
 	if err != nil {
 		t.Fatal(err)
 	}
