@@ -1,0 +1,52 @@
+// Package desk owns the response desk's web page (应急值守台): plain HTML,
+// CSS and JS modules embedded in the binary, no build step. It serves files
+// only; the page talks to the API (/api/v1/session, /alerts, /alerts/stream,
+// /units, /cameras) that the app mounts beside it.
+package desk
+
+import (
+	"embed"
+	"io/fs"
+	"net/http"
+	"strings"
+)
+
+//go:embed static
+var static embed.FS
+
+// Handler serves the desk page at "/" and its assets under "/assets/".
+// Mount it at the root of the app's mux; any other path is 404.
+func Handler() http.Handler {
+	root, err := fs.Sub(static, "static")
+	if err != nil {
+		panic(err) // the embedded tree is fixed at build time
+	}
+	files := http.FileServerFS(root)
+	index, err := fs.ReadFile(root, "index.html")
+	if err != nil {
+		panic(err)
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		h := w.Header()
+		h.Set("X-Content-Type-Options", "nosniff")
+		h.Set("Referrer-Policy", "no-referrer")
+		h.Set("Cache-Control", "no-cache")
+		switch {
+		case r.URL.Path == "/" || r.URL.Path == "/index.html":
+			h.Set("Content-Type", "text/html; charset=utf-8")
+			h.Set("X-Frame-Options", "DENY")
+			h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; "+
+				"img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
+			w.Write(index)
+		case strings.HasPrefix(r.URL.Path, "/assets/") && !strings.HasSuffix(r.URL.Path, "/"):
+			files.ServeHTTP(w, r)
+		default:
+			http.NotFound(w, r)
+		}
+	})
+}
