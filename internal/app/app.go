@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
+	"vigil/alerts"
 	"vigil/configs"
 	"vigil/internal/auth"
 )
@@ -63,6 +64,12 @@ type App struct {
 	watcher  *configs.Watcher
 	listener net.Listener
 	server   *http.Server
+
+	journal  alerts.Journal
+	engine   *alerts.Engine
+	alertAPI *alerts.API
+	hub      *alerts.Hub
+	hooks    *alerts.Hooks
 }
 
 // New builds every component and binds the listener, but starts nothing.
@@ -102,15 +109,30 @@ func New(opts Options) (*App, error) {
 		}
 	}
 
+	if err := a.buildAlerts(cfg); err != nil {
+		a.close()
+		return nil, err
+	}
+
 	a.server = &http.Server{
 		Handler:           a.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	if a.listener, err = net.Listen("tcp", opts.Listen); err != nil {
+		a.close()
 		return nil, fmt.Errorf("listen %s: %w", opts.Listen, err)
 	}
 	return a, nil
+}
+
+// close releases what New opened; Run calls it on its way out.
+func (a *App) close() {
+	if a.journal != nil {
+		if err := a.journal.Close(); err != nil {
+			a.log.Error("closing the journal", "component", "app", "err", err)
+		}
+	}
 }
 
 // Addr is the address the API listens on.
@@ -132,7 +154,10 @@ func (a *App) config() *configs.Config {
 
 // Run serves until ctx ends, then shuts down within ShutdownTimeout.
 func (a *App) Run(ctx context.Context) error {
+	defer a.close()
 	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return a.engine.Run(gctx) })
+	g.Go(func() error { return a.hub.Run(gctx) })
 	if a.watcher != nil {
 		g.Go(func() error { return a.watcher.Run(gctx) })
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"vigil/alerts/desk"
 	"vigil/configs"
 	"vigil/internal/auth"
 	"vigil/internal/httpx"
@@ -35,6 +36,14 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /api/v1/units", need(a.listUnits, any...))
 	mux.Handle("POST /api/v1/admin/reload", need(a.reload, auth.Admin))
 
+	mux.Handle("GET /api/v1/alerts", need(a.alertAPI.ServeHTTP, auth.Desk, auth.Investigator))
+	mux.Handle("GET /api/v1/alerts/{id}", need(a.alertAPI.ServeHTTP, auth.Desk, auth.Investigator))
+	mux.Handle("GET /api/v1/alerts/stats", need(a.alertAPI.ServeHTTP, auth.Desk))
+	mux.Handle("POST /api/v1/alerts/{id}/{action}", need(a.alertAPI.ServeHTTP, auth.Desk))
+	mux.Handle("GET /api/v1/alerts/stream", need(a.hub.ServeHTTP, auth.Desk))
+	mux.Handle("POST /api/v1/hooks/{camera}/{vendor}", a.hooks)
+	mux.Handle("/", desk.Handler())
+
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
@@ -58,6 +67,7 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 		res.Checks[name] = "ok"
 	}
+	check("journal", a.journalWritable(r.Context()))
 	check("storage", dirWritable(a.config().Storage.Dir))
 	status := http.StatusOK
 	if !res.Ready {

@@ -1,0 +1,128 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"vigil/alerts"
+	"vigil/alerts/boltjournal"
+	"vigil/configs"
+	"vigil/internal/auth"
+)
+
+// openJournal opens the configured journal backend.
+func (a *App) openJournal(cfg *configs.Config) (alerts.Journal, error) {
+	switch cfg.Journal.Backend {
+	case configs.BackendEmbedded, "":
+		j, err := boltjournal.Open(boltjournal.Options{Path: cfg.Journal.Path, KeepChanges: 1_000_000})
+		if err != nil {
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+		return j, nil
+	}
+	return nil, fmt.Errorf("journal: backend %q is not available in this build", cfg.Journal.Backend)
+}
+
+// alertRules maps the configured rules onto the engine's.
+func alertRules(cfg *configs.Config) ([]alerts.Rule, []alerts.Unit) {
+	rules := make([]alerts.Rule, 0, len(cfg.Alerts.Rules))
+	for _, r := range cfg.Alerts.Rules {
+		rules = append(rules, alerts.Rule{
+			Match:         alerts.Match{Type: alerts.Type(r.Match.Type), Site: r.Match.Site, Camera: r.Match.Camera, Grid: r.Match.Grid},
+			Severity:      alerts.Severity(r.Severity),
+			AckWithin:     r.AckWithin,
+			ResolveWithin: r.ResolveWithin,
+			DispatchTo:    r.DispatchTo,
+			Cooldown:      r.Cooldown,
+		})
+	}
+	units := make([]alerts.Unit, 0, len(cfg.Alerts.Units))
+	for _, u := range cfg.Alerts.Units {
+		units = append(units, alerts.Unit{ID: u.ID, Name: u.Name})
+	}
+	return rules, units
+}
+
+// cameraLookup answers the engine from the running camera registry.
+func (a *App) cameraLookup(id string) (name, site, grid string, ok bool) {
+	c, ok := a.config().Camera(id)
+	if !ok {
+		return "", "", "", false
+	}
+	return c.Name, c.Site, c.Grid, true
+}
+
+// hookSecret gives the webhook secret of a camera of the running registry.
+func (a *App) hookSecret(id string) (string, bool) {
+	c, ok := a.config().Camera(id)
+	if !ok || c.Events.WebhookSecret == "" {
+		return "", false
+	}
+	return c.Events.WebhookSecret.Reveal(), true
+}
+
+// hookParsers adapts each vendor parser to the webhook handler.
+func hookParsers() map[string]alerts.HookParser {
+	return map[string]alerts.HookParser{
+		"hikvision": func(camera, ct string, body io.Reader, now time.Time) ([]alerts.Event, error) {
+			res, err := alerts.ParseHikvision(camera, ct, body, now)
+			return res.Events, err // a heartbeat is accepted and raises nothing
+		},
+		"dahua": alerts.ParseDahua,
+		"events": func(camera, _ string, body io.Reader, now time.Time) ([]alerts.Event, error) {
+			ev, err := alerts.ParseGeneric(camera, body, now)
+			if err != nil {
+				return nil, err
+			}
+			return []alerts.Event{ev}, nil
+		},
+	}
+}
+
+// buildAlerts creates the journal, the engine, its API, the desk hub and the
+// webhook endpoints.
+func (a *App) buildAlerts(cfg *configs.Config) error {
+	var err error
+	if a.journal, err = a.openJournal(cfg); err != nil {
+		return err
+	}
+	rules, units := alertRules(cfg)
+	a.engine, err = alerts.New(alerts.Options{
+		Journal:          a.journal,
+		Rules:            rules,
+		Units:            units,
+		Cameras:          a.cameraLookup,
+		PreRoll:          cfg.Alerts.PreRoll,
+		PostRoll:         cfg.Alerts.PostRoll,
+		HoldAfterResolve: cfg.Alerts.HoldAfterResolve,
+		StaleAfter:       cfg.Alerts.StaleAfter,
+		Registerer:       a.registry,
+		Logger:           a.log.With("component", "alerts"),
+	})
+	if err != nil {
+		return err
+	}
+	if a.alertAPI, err = alerts.NewAPI(alerts.APIOptions{Engine: a.engine, Actor: auth.Actor, Logger: a.log.With("component", "alerts-api")}); err != nil {
+		return err
+	}
+	if a.hub, err = alerts.NewHub(alerts.HubOptions{Journal: a.journal, Registerer: a.registry, Logger: a.log.With("component", "desk-hub")}); err != nil {
+		return err
+	}
+	a.hooks, err = alerts.NewHooks(alerts.HookOptions{
+		Secret:     a.hookSecret,
+		Submit:     a.engine.Submit,
+		Parsers:    hookParsers(),
+		Registerer: a.registry,
+		Logger:     a.log.With("component", "hooks"),
+	})
+	return err
+}
+
+// journalWritable is the readiness check of the journal: it must answer.
+func (a *App) journalWritable(ctx context.Context) error {
+	_, err := a.journal.LastSeq(ctx)
+	return err
+}
+
