@@ -125,4 +125,3 @@ func (a *App) journalWritable(ctx context.Context) error {
 	_, err := a.journal.LastSeq(ctx)
 	return err
 }
-
