@@ -244,10 +244,8 @@ func New(opts Options) (*Server, error) {
 			}
 		}()
 	}
-	if err := s.rtsp.Start(); err != nil {
-		return nil, fmt.Errorf("camsim: rtsp: %w", err)
-	}
-	s.t0 = time.Now()
+	// The camera table is complete before the RTSP server runs: its
+	// callbacks read it without a lock.
 	for _, spec := range opts.Cameras {
 		clip := main
 		if spec.Clip != nil {
@@ -255,11 +253,23 @@ func New(opts Options) (*Server, error) {
 		}
 		c, err := newCamera(s, spec, clip, alt)
 		if err != nil {
-			s.rtsp.Close()
 			return nil, err
 		}
 		s.cams[spec.Path] = c
 		s.order = append(s.order, c)
+	}
+	if err := s.rtsp.Start(); err != nil {
+		return nil, fmt.Errorf("camsim: rtsp: %w", err)
+	}
+	s.t0 = time.Now()
+	for _, c := range s.order {
+		c.mu.Lock()
+		err := c.openStream()
+		c.mu.Unlock()
+		if err != nil {
+			s.rtsp.Close()
+			return nil, err
+		}
 	}
 	if opts.Control != "" {
 		ln, err := net.Listen("tcp", opts.Control)
@@ -564,8 +574,9 @@ type camera struct {
 }
 
 type pendingReader struct {
-	ss   *gortsplib.ServerSession
-	seen bool
+	ss    *gortsplib.ServerSession
+	seen  bool
+	added time.Time
 }
 
 type propKey struct{ typ, key string }
@@ -602,13 +613,10 @@ func newCamera(s *Server, spec CameraSpec, main, alt *preparedClip) (*camera, er
 		return nil, fmt.Errorf("camera %s: encoder: %w", spec.Path, err)
 	}
 	c.enc = enc
-	if err := c.openStream(); err != nil {
-		return nil, err
-	}
 	return c, nil
 }
 
-// openStream creates the gortsplib stream; c.mu held or not yet shared.
+// openStream creates the gortsplib stream; c.mu held.
 func (c *camera) openStream() error {
 	st := &gortsplib.ServerStream{Server: c.s.rtsp, Desc: c.desc}
 	if err := st.Initialize(); err != nil {
@@ -627,7 +635,7 @@ func (c *camera) currentStream() *gortsplib.ServerStream {
 func (c *camera) addReader(ss *gortsplib.ServerSession) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	c.pending = append(c.pending, pendingReader{ss: ss})
+	c.pending = append(c.pending, pendingReader{ss: ss, added: time.Now()})
 }
 
 // rtpTime converts stream time to the video and metadata RTP clock.
@@ -640,16 +648,21 @@ func (c *camera) step(st time.Duration, now time.Time, sync bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	// A reader gets an IDR and the full state once its PLAY has completed:
-	// its session is seen playing on two ticks in a row.
-	newReader := false
+	// its session is seen playing on two ticks in a row. Until then the
+	// camera holds its frames (and catches up after), so that the first
+	// frame the reader gets is the IDR.
+	newReader, hold := false, false
 	keep := c.pending[:0]
 	for _, p := range c.pending {
 		switch {
+		case now.Sub(p.added) > time.Second: // never got to play
 		case p.ss.State() != gortsplib.ServerSessionStatePlay:
 			keep = append(keep, p)
+			hold = true
 		case !p.seen:
 			p.seen = true
 			keep = append(keep, p)
+			hold = true
 		default:
 			newReader = true
 		}
@@ -658,6 +671,9 @@ func (c *camera) step(st time.Duration, now time.Time, sync bool) {
 	c.pending = keep
 	if newReader {
 		c.needIDR = true
+	}
+	if hold {
+		return
 	}
 	clip := c.clips[c.clip]
 	fd := clip.FrameDuration()
