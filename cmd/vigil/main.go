@@ -22,6 +22,7 @@ type command struct {
 func commands() map[string]command {
 	return map[string]command{
 		"version": {"print version, Go version and module versions", runVersion},
+		"camsim":  {"serve simulated cameras (RTSP, ONVIF events, faults) for demo, tests and bench", runCamsim},
 	}
 }
 
