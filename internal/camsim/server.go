@@ -54,8 +54,8 @@ func AltClip() *Clip {
 const (
 	FaultStop    = "stop"    // close its sessions and refuse new ones until restart
 	FaultStall   = "stall"   // keep sessions open and send nothing
-	FaultRestart = "restart" // accept and send again
-	FaultSPS     = "sps"     // switch to the other clip: new SPS/PPS in-band
+	FaultRestart = "restart" // accept and send again, starting with an IDR; ends stall and garbage, keeps the clip
+	FaultSPS     = "sps"     // switch to the other clip (and back on the next sps): new SPS/PPS in-band
 	FaultGarbage = "garbage" // random bytes as video RTP payloads for GarbageFor
 )
 
@@ -258,10 +258,10 @@ func New(opts Options) (*Server, error) {
 		s.cams[spec.Path] = c
 		s.order = append(s.order, c)
 	}
+	s.t0 = time.Now()
 	if err := s.rtsp.Start(); err != nil {
 		return nil, fmt.Errorf("camsim: rtsp: %w", err)
 	}
-	s.t0 = time.Now()
 	for _, c := range s.order {
 		c.mu.Lock()
 		err := c.openStream()
@@ -677,7 +677,10 @@ func (c *camera) step(st time.Duration, now time.Time, sync bool) {
 	}
 	clip := c.clips[c.clip]
 	fd := clip.FrameDuration()
-	if st-c.pts > time.Second { // the process was starved: skip, do not burst
+	// A process starved for more than two seconds skips the frames it
+	// missed (the RTP clock jumps, as a real camera's would) rather than
+	// bursting them.
+	if st-c.pts > time.Duration(2*float64(time.Second)*c.s.speed) {
 		for c.pts+fd <= st {
 			c.pts += fd
 			c.idx = (c.idx + 1) % len(clip.Frames)
