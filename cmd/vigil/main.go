@@ -23,6 +23,8 @@ func commands() map[string]command {
 	return map[string]command{
 		"version":      {"print version, Go version and module versions", runVersion},
 		"check-config": {"validate vigil.yaml and the camera registry; print every problem", runCheckConfig},
+		"camsim":       {"serve simulated cameras (RTSP, ONVIF events, faults) for demo, tests and bench", runCamsim},
+		"serve":        {"run the service: serve -config configs/vigil.yaml", runServe},
 	}
 }
 

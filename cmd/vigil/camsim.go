@@ -1,0 +1,84 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+
+	"vigil/internal/camsim"
+)
+
+// runCamsim serves simulated cameras until the context ends.
+func runCamsim(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("camsim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	listen := fs.String("listen", "127.0.0.1:8554", "RTSP address")
+	udp := fs.String("udp", "", "even UDP port address for RTP (RTCP on the next port); empty picks a free pair")
+	control := fs.String("control", "127.0.0.1:8555", "HTTP control address (loopback only); empty for none")
+	n := fs.Int("cameras", 4, "number of cameras at cam/0 … cam/{N-1}")
+	names := fs.String("names", "", "comma-separated extra camera names, served at cam/{name}")
+	clip := fs.String("clip", "", "Annex B H.264 file to loop (default: the built-in 640x360 clip)")
+	events := fs.String("events", "", "YAML event schedule")
+	metadata := fs.Bool("metadata", true, "add the ONVIF metadata track to every camera")
+	speed := fs.Float64("speed", 1, "pace relative to real time")
+	verbose := fs.Bool("v", false, "log every session and fault")
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "camsim: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	level := slog.LevelWarn
+	if *verbose {
+		level = slog.LevelInfo
+	}
+	opts := camsim.Options{
+		Listen:        *listen,
+		UDPRTPAddress: *udp,
+		Control:       *control,
+		Cameras:       camsim.Cameras(*n, *metadata),
+		Speed:         *speed,
+		Logger:        slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level})),
+	}
+	for _, name := range strings.Split(*names, ",") {
+		if name = strings.TrimSpace(name); name != "" {
+			opts.Cameras = append(opts.Cameras, camsim.CameraSpec{Path: "cam/" + name, Events: *metadata})
+		}
+	}
+	if *clip != "" {
+		c, err := camsim.LoadClip(*clip, 0)
+		if err != nil {
+			fmt.Fprintf(stderr, "camsim: %v\n", err)
+			return 1
+		}
+		opts.Clip = c
+	}
+	if *events != "" {
+		sched, err := camsim.LoadSchedule(*events)
+		if err != nil {
+			fmt.Fprintf(stderr, "camsim: %v\n", err)
+			return 1
+		}
+		opts.Schedule = sched
+	}
+	srv, err := camsim.New(opts)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 1
+	}
+	for _, p := range srv.Paths() {
+		fmt.Fprintln(stdout, srv.URL(p))
+	}
+	if a := srv.ControlAddr(); a != "" {
+		fmt.Fprintf(stdout, "control: http://%s/trigger  http://%s/fault\n", a, a)
+	}
+	if err := srv.Run(ctx); err != nil {
+		fmt.Fprintf(stderr, "camsim: %v\n", err)
+		return 1
+	}
+	return 0
+}
