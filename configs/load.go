@@ -29,7 +29,12 @@ func Load(path string) (*Config, error) {
 // LoadEnv is Load with the environment given by getenv, which reports
 // whether a variable is set.
 func LoadEnv(path string, getenv func(string) (string, bool)) (*Config, error) {
-	data, err := readFile(path)
+	return load(path, getenv, readFile)
+}
+
+// load is LoadEnv with the file system given by read, for the fuzz test.
+func load(path string, getenv func(string) (string, bool), read func(string) ([]byte, error)) (*Config, error) {
+	data, err := read(path)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
@@ -48,7 +53,7 @@ func LoadEnv(path string, getenv func(string) (string, bool)) (*Config, error) {
 	}
 	if cfg.CamerasFile == "" {
 		d.at(nodes.at("cameras_file", root), "cameras_file", "must not be empty")
-	} else if camData, err := readFile(cfg.CamerasPath); err != nil {
+	} else if camData, err := read(cfg.CamerasPath); err != nil {
 		d.wrap(nodes.at("cameras_file", root), "cameras_file", err.Error(), err)
 	} else {
 		cd := &decoder{file: cfg.CamerasPath, getenv: getenv, errs: &errs}

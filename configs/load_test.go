@@ -139,7 +139,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:  "rule unknown type",
 			vigil: baseVigil + "  rules:\n    - match: {type: intruder}\n      severity: major\n",
-			want: []string{`vigil.yaml:4:21: alerts.rules[0].match.type: unknown event type "intruder" (want one of motion, tamper, video_loss, line_crossing, intrusion, io_alarm, camera_offline, recording_failure, storage_full, other)`},
+			want:  []string{`vigil.yaml:4:21: alerts.rules[0].match.type: unknown event type "intruder" (want one of motion, tamper, video_loss, line_crossing, intrusion, io_alarm, camera_offline, recording_failure, storage_full, other)`},
 		},
 		{
 			name:  "rule without severity",
