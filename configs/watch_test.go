@@ -207,3 +207,36 @@ func TestNewWatcherRejectsInvalid(t *testing.T) {
 		t.Error("NewWatcher accepted an invalid config")
 	}
 }
+
+func TestWatchFunc(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vigil.yaml")
+	os.WriteFile(path, []byte(baseVigil), 0o644)
+	os.WriteFile(filepath.Join(dir, "cameras.yaml"), []byte(camerasNamed("first")), 0o644)
+	ctx, cancel := context.WithCancel(t.Context())
+	got := make(chan *Config, 10)
+	done := make(chan error, 1)
+	go func() {
+		done <- Watch(ctx, path, noEnv, func(c *Config) { got <- c }, func(err error) { t.Errorf("onError: %v", err) })
+	}()
+	select {
+	case c := <-got:
+		if c.Cameras[0].Name != "first" {
+			t.Errorf("initial config has %v", c.Cameras)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("no initial config")
+	}
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("Watch: %v", err)
+		}
+	case <-time.After(waitLimit):
+		t.Fatal("Watch did not return after cancel")
+	}
+	if err := Watch(t.Context(), filepath.Join(dir, "nope.yaml"), noEnv, func(*Config) {}, func(error) {}); err == nil {
+		t.Error("Watch of a missing file returned nil")
+	}
+}
