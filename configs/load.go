@@ -364,6 +364,7 @@ func (d *decoder) cameras(root *yaml.Node, cfg *Config) {
 func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node) (Camera, bool) {
 	c := defaultCamera()
 	var rawURL string
+	var urlOK bool // url was given and decoded; problems with it are reported
 	var user string
 	var keyPass Secret
 	set := d.object(item, path, []field{
@@ -372,7 +373,9 @@ func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node
 		{"site", d.str(&c.Site)},
 		{"grid", d.str(&c.Grid)},
 		{"location", d.str(&c.Location)},
-		{"url", d.str(&rawURL)},
+		{"url", func(n *yaml.Node, path string) {
+			rawURL, urlOK = d.scalar(n, path, "a string")
+		}},
 		{"username", d.str(&user)},
 		{"password", d.secret(&keyPass)},
 		{"transport", enum(d, &c.Transport, TransportAuto, TransportTCP, TransportUDP)},
@@ -409,6 +412,9 @@ func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node
 	urlNode, has := set["url"]
 	if !has {
 		d.at(item, join(path, "url"), "required")
+		return c, false
+	}
+	if !urlOK {
 		return c, false
 	}
 	u, msg := parseStreamURL(rawURL)

@@ -237,6 +237,11 @@ func TestLoadErrors(t *testing.T) {
 			want:    []string{`cameras.yaml:4:15: cameras[0].password: password given without a username`},
 		},
 		{
+			name:    "url from unset variable is one problem",
+			cameras: "cameras:\n  - id: cam-1\n    url: rtsp://admin:${CAM_PW}@192.0.2.1/s\n",
+			want:    []string{`cameras.yaml:3:10: cameras[0].url: environment variable CAM_PW is not set`},
+		},
+		{
 			name:    "cameras not a list",
 			cameras: "cameras: {id: cam-1}\n",
 			want:    []string{`cameras.yaml:1:10: cameras: expected a list, got a mapping`},
