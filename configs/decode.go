@@ -117,7 +117,7 @@ func (d *decoder) object(n *yaml.Node, path string, fields []field) map[string]*
 	}
 	seen := map[string]*yaml.Node{}
 	var pairs [][2]*yaml.Node
-	d.pairs(n, path, seen, &pairs, 0)
+	d.pairs(n, path, seen, map[*yaml.Node]bool{n: true}, &pairs, 0)
 	for _, p := range pairs {
 		k, v := p[0], p[1]
 		i := slices.IndexFunc(fields, func(f field) bool { return f.key == k.Value })
@@ -137,7 +137,9 @@ func (d *decoder) object(n *yaml.Node, path string, fields []field) map[string]*
 
 // pairs lists a mapping's key/value pairs, explicit keys first and merged
 // ones after, reporting duplicates and non-string keys.
-func (d *decoder) pairs(n *yaml.Node, path string, seen map[string]*yaml.Node, out *[][2]*yaml.Node, depth int) {
+// Each mapping is merged at most once, so aliases cannot make the walk
+// grow exponentially.
+func (d *decoder) pairs(n *yaml.Node, path string, seen map[string]*yaml.Node, merged map[*yaml.Node]bool, out *[][2]*yaml.Node, depth int) {
 	var merges []*yaml.Node
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		k, v := n.Content[i], n.Content[i+1]
@@ -177,7 +179,11 @@ func (d *decoder) pairs(n *yaml.Node, path string, seen map[string]*yaml.Node, o
 				d.at(m, path, "merge (<<) needs a mapping or a list of mappings")
 				continue
 			}
-			d.pairs(s, path, seen, out, depth+1)
+			if merged[s] {
+				continue
+			}
+			merged[s] = true
+			d.pairs(s, path, seen, merged, out, depth+1)
 		}
 	}
 }

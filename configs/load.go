@@ -29,7 +29,12 @@ func Load(path string) (*Config, error) {
 // LoadEnv is Load with the environment given by getenv, which reports
 // whether a variable is set.
 func LoadEnv(path string, getenv func(string) (string, bool)) (*Config, error) {
-	data, err := readFile(path)
+	return load(path, getenv, readFile)
+}
+
+// load is LoadEnv with the file system given by read, for the fuzz test.
+func load(path string, getenv func(string) (string, bool), read func(string) ([]byte, error)) (*Config, error) {
+	data, err := read(path)
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
@@ -48,7 +53,7 @@ func LoadEnv(path string, getenv func(string) (string, bool)) (*Config, error) {
 	}
 	if cfg.CamerasFile == "" {
 		d.at(nodes.at("cameras_file", root), "cameras_file", "must not be empty")
-	} else if camData, err := readFile(cfg.CamerasPath); err != nil {
+	} else if camData, err := read(cfg.CamerasPath); err != nil {
 		d.wrap(nodes.at("cameras_file", root), "cameras_file", err.Error(), err)
 	} else {
 		cd := &decoder{file: cfg.CamerasPath, getenv: getenv, errs: &errs}
@@ -359,6 +364,7 @@ func (d *decoder) cameras(root *yaml.Node, cfg *Config) {
 func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node) (Camera, bool) {
 	c := defaultCamera()
 	var rawURL string
+	var urlOK bool // url was given and decoded; problems with it are reported
 	var user string
 	var keyPass Secret
 	set := d.object(item, path, []field{
@@ -367,7 +373,9 @@ func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node
 		{"site", d.str(&c.Site)},
 		{"grid", d.str(&c.Grid)},
 		{"location", d.str(&c.Location)},
-		{"url", d.str(&rawURL)},
+		{"url", func(n *yaml.Node, path string) {
+			rawURL, urlOK = d.scalar(n, path, "a string")
+		}},
 		{"username", d.str(&user)},
 		{"password", d.secret(&keyPass)},
 		{"transport", enum(d, &c.Transport, TransportAuto, TransportTCP, TransportUDP)},
@@ -404,6 +412,9 @@ func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node
 	urlNode, has := set["url"]
 	if !has {
 		d.at(item, join(path, "url"), "required")
+		return c, false
+	}
+	if !urlOK {
 		return c, false
 	}
 	u, msg := parseStreamURL(rawURL)

@@ -152,12 +152,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 	if err := watch(); err != nil {
 		return err
 	}
-	if w.started != nil {
-		close(w.started)
-	}
 	// A change between the initial load and the watch would otherwise go
 	// unnoticed until the next one.
 	w.Reload()
+	if w.started != nil {
+		close(w.started)
+	}
 
 	timer := time.NewTimer(w.opts.Debounce)
 	timer.Stop()
