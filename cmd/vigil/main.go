@@ -24,6 +24,7 @@ func commands() map[string]command {
 		"version":      {"print version, Go version and module versions", runVersion},
 		"check-config": {"validate vigil.yaml and the camera registry; print every problem", runCheckConfig},
 		"camsim":       {"serve simulated cameras (RTSP, ONVIF events, faults) for demo, tests and bench", runCamsim},
+		"demo":         {"the whole service with four simulated cameras, on the embedded journal", runDemo},
 		"serve":        {"run the service: serve -config configs/vigil.yaml", runServe},
 	}
 }
