@@ -18,6 +18,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
 	"sort"
 	"strings"
 	"syscall"
@@ -67,7 +68,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if err != nil {
 		fmt.Fprintf(stderr, "bench %s: %v\n", args[0], err)
-		if res == nil {
+		if isNil(res) {
 			return 1
 		}
 	}
@@ -131,4 +132,14 @@ func (c check) err() error {
 		return nil
 	}
 	return errors.New(strings.Join(c, "; "))
+}
+
+// isNil reports whether a scenario returned no result (a nil interface or a
+// typed nil pointer).
+func isNil(v any) bool {
+	if v == nil {
+		return true
+	}
+	rv := reflect.ValueOf(v)
+	return rv.Kind() == reflect.Pointer && rv.IsNil()
 }
