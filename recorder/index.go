@@ -1,0 +1,153 @@
+package recorder
+
+import (
+	"bytes"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+)
+
+// Segment is one recorded fMP4 file of a camera, as listed by its day index.
+type Segment struct {
+	// ID names the segment within its camera: the UTC day and start time of
+	// the file, "2026-11-26T21-05-00.000Z" for
+	// <camera>/2026-11-26/21-05-00.000Z.mp4. It matches SegmentIDPattern.
+	ID     string
+	Camera string
+	Start  time.Time
+	End    time.Time
+	Bytes  int64
+	SHA256 string
+	Frames int
+	Codec  string
+	Path   string
+}
+
+// Duration is the playing time of the segment.
+func (s Segment) Duration() time.Duration { return s.End.Sub(s.Start) }
+
+// Gap is a span without recording between two segments of a camera.
+type Gap struct {
+	Start time.Time
+	End   time.Time
+}
+
+// SegmentIDPattern is the form of a Segment.ID.
+var SegmentIDPattern = regexp.MustCompile(`^(\d{4}-\d{2}-\d{2})T(\d{2}-\d{2}-\d{2}\.\d{3}Z)$`)
+
+var (
+	fileNamePattern   = regexp.MustCompile(`^\d{2}-\d{2}-\d{2}\.\d{3}Z\.mp4$`)
+	dayPattern        = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}$`)
+	cameraPattern     = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+	sha256HexPattern  = regexp.MustCompile(`^[0-9a-f]{64}$`)
+	errBadSegmentID   = errors.New("invalid segment id")
+	errBadCameraID    = errors.New("invalid camera id")
+	errBadIndexRecord = errors.New("invalid index line")
+)
+
+const (
+	dayLayout  = "2006-01-02"
+	fileLayout = "15-04-05.000Z"
+	timeLayout = "2006-01-02T15:04:05.000Z07:00"
+)
+
+// ValidCameraID reports whether id may name a camera folder.
+func ValidCameraID(id string) bool { return cameraPattern.MatchString(id) }
+
+// ParseSegmentID splits a segment ID into its day folder and file name and
+// returns the start time it encodes. It rejects anything that is not exactly
+// of the SegmentIDPattern form, so the result is safe to join into a path.
+func ParseSegmentID(id string) (day, file string, start time.Time, err error) {
+	m := SegmentIDPattern.FindStringSubmatch(id)
+	if m == nil {
+		return "", "", time.Time{}, fmt.Errorf("%w: %q", errBadSegmentID, id)
+	}
+	t, err := time.Parse(dayLayout+"T"+fileLayout, id)
+	if err != nil {
+		return "", "", time.Time{}, fmt.Errorf("%w: %q", errBadSegmentID, id)
+	}
+	return m[1], m[2] + ".mp4", t, nil
+}
+
+func segmentID(day, file string) string {
+	return day + "T" + file[:len(file)-len(".mp4")]
+}
+
+// fileNames returns the day folder and file name of a segment starting at t.
+func fileNames(t time.Time) (day, file string) {
+	t = t.UTC()
+	return t.Format(dayLayout), t.Format(fileLayout) + ".mp4"
+}
+
+// indexRecord is one line of <day>/index.jsonl.
+type indexRecord struct {
+	File   string `json:"file"`
+	Start  string `json:"start"`
+	End    string `json:"end"`
+	Bytes  int64  `json:"bytes"`
+	SHA256 string `json:"sha256"`
+	Frames int    `json:"frames"`
+	Codec  string `json:"codec"`
+}
+
+func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
+
+// marshalIndexLine renders the index line of seg, newline included.
+func marshalIndexLine(seg Segment, file string) []byte {
+	b, _ := json.Marshal(indexRecord{ // cannot fail: strings and integers only
+		File:   file,
+		Start:  formatTime(seg.Start),
+		End:    formatTime(seg.End),
+		Bytes:  seg.Bytes,
+		SHA256: seg.SHA256,
+		Frames: seg.Frames,
+		Codec:  seg.Codec,
+	})
+	return append(b, '\n')
+}
+
+// parseIndexLine decodes one index line of camera's day folder. It validates
+// every field, so a damaged line is an error rather than a bogus segment.
+func parseIndexLine(camera, day string, line []byte) (Segment, error) {
+	var rec indexRecord
+	line = bytes.TrimSpace(line)
+	if err := json.Unmarshal(line, &rec); err != nil {
+		return Segment{}, fmt.Errorf("%w: %v", errBadIndexRecord, err)
+	}
+	if !fileNamePattern.MatchString(rec.File) {
+		return Segment{}, fmt.Errorf("%w: file %q", errBadIndexRecord, rec.File)
+	}
+	start, err := time.Parse(time.RFC3339Nano, rec.Start)
+	if err != nil {
+		return Segment{}, fmt.Errorf("%w: start: %v", errBadIndexRecord, err)
+	}
+	end, err := time.Parse(time.RFC3339Nano, rec.End)
+	if err != nil {
+		return Segment{}, fmt.Errorf("%w: end: %v", errBadIndexRecord, err)
+	}
+	if end.Before(start) {
+		return Segment{}, fmt.Errorf("%w: end before start", errBadIndexRecord)
+	}
+	if rec.Bytes < 0 || rec.Frames < 0 {
+		return Segment{}, fmt.Errorf("%w: negative size", errBadIndexRecord)
+	}
+	if !sha256HexPattern.MatchString(rec.SHA256) {
+		return Segment{}, fmt.Errorf("%w: sha256", errBadIndexRecord)
+	}
+	if _, err := hex.DecodeString(rec.SHA256); err != nil {
+		return Segment{}, fmt.Errorf("%w: sha256", errBadIndexRecord)
+	}
+	return Segment{
+		ID:     segmentID(day, rec.File),
+		Camera: camera,
+		Start:  start.UTC(),
+		End:    end.UTC(),
+		Bytes:  rec.Bytes,
+		SHA256: rec.SHA256,
+		Frames: rec.Frames,
+		Codec:  rec.Codec,
+	}, nil
+}
