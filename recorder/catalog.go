@@ -175,6 +175,8 @@ func readDayIndex(dir, camera, day string, log *slog.Logger) ([]Segment, error) 
 		log.Warn("skipped damaged index lines", "camera", camera, "day", day, "lines", bad)
 	}
 	slices.SortFunc(segs, func(a, b Segment) int { return a.Start.Compare(b.Start) })
+	// a line retried after a failed append may appear twice
+	segs = slices.CompactFunc(segs, func(a, b Segment) bool { return a.ID == b.ID })
 	return segs, nil
 }
 

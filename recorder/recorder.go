@@ -139,6 +139,9 @@ type Recorder struct {
 	retain  map[string]time.Duration
 
 	indexMu sync.Mutex // serializes index appends with retention's rewrites
+	// torn holds index paths whose last append failed and may have left a
+	// partial line; the next append starts on a new line.
+	torn map[string]bool
 
 	usageMu sync.Mutex
 	usage   map[dayKey]int64 // indexed bytes per camera-day, once known
@@ -173,6 +176,7 @@ func New(opts Options) (*Recorder, error) {
 		retain:   make(map[string]time.Duration),
 		fullCams: make(map[string]bool),
 		usage:    make(map[dayKey]int64),
+		torn:     make(map[string]bool),
 		m: metrics{
 			segments:    f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_recorder_segments_total", Help: "Segments closed and indexed."}, []string{"camera"}),
 			bytes:       f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_recorder_bytes_total", Help: "Bytes written to segments."}, []string{"camera"}),
@@ -310,11 +314,16 @@ func (r *Recorder) appendIndex(s Segment) error {
 	line := marshalIndexLine(s, file)
 	r.indexMu.Lock()
 	defer r.indexMu.Unlock()
-	f, err := r.fs.Append(filepath.Join(r.opts.Dir, s.Camera, day, indexFile))
+	path := filepath.Join(r.opts.Dir, s.Camera, day, indexFile)
+	f, err := r.fs.Append(path)
 	if err != nil {
 		return err
 	}
+	if r.torn[path] {
+		line = append([]byte{'\n'}, line...)
+	}
 	_, err = f.Write(line)
+	r.torn[path] = err != nil
 	if err == nil && r.opts.Fsync != FsyncNever {
 		err = f.Sync()
 	}
