@@ -45,7 +45,6 @@ func aacFrames(t *testing.T, secs int) ([][]byte, []byte) {
 	return frames, conf
 }
 
-
 func TestRecordVideoAndAAC(t *testing.T) {
 	c := fixture(t)
 	audio, conf := aacFrames(t, 10)
