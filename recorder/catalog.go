@@ -1,0 +1,245 @@
+package recorder
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sync"
+	"time"
+)
+
+const (
+	indexFile = "index.jsonl"
+	// maxCachedDays bounds the catalog cache (one camera-day of 1-minute
+	// segments is about 1,440 entries).
+	maxCachedDays = 512
+)
+
+// Catalog lists a camera's segments and the gaps between them. It reads
+// only the day indexes a range touches (and the day before, for a segment
+// crossing midnight), and caches each camera-day until an append or a
+// retention sweep changes it.
+type Catalog struct {
+	dir string
+	log *slog.Logger
+
+	mu   sync.Mutex
+	days map[dayKey][]Segment // sorted by Start
+}
+
+type dayKey struct{ camera, day string }
+
+func newCatalog(dir string, log *slog.Logger) *Catalog {
+	return &Catalog{dir: dir, log: log, days: make(map[dayKey][]Segment)}
+}
+
+// List returns camera's segments that overlap [start, end], oldest first,
+// and the gaps between consecutive ones: a span where the camera was not
+// recorded (disconnect, dropped media, a failed write).
+func (c *Catalog) List(camera string, start, end time.Time) ([]Segment, []Gap, error) {
+	if !ValidCameraID(camera) {
+		return nil, nil, fmt.Errorf("camera %q: %w", camera, errBadCameraID)
+	}
+	if end.Before(start) {
+		return nil, nil, fmt.Errorf("camera %s: list: end before start", camera)
+	}
+	first := start.UTC().Truncate(24 * time.Hour)
+	var segs []Segment
+	// the day before can only contribute its segment crossing midnight
+	if prev, err := c.lastOfDay(camera, first.Add(-24*time.Hour).Format(dayLayout)); err != nil {
+		return nil, nil, err
+	} else if prev.End.After(start) && !prev.Start.After(end) {
+		segs = append(segs, prev)
+	}
+	for d := first; !d.After(end.UTC()); d = d.Add(24 * time.Hour) {
+		day, err := c.day(camera, d.Format(dayLayout))
+		if err != nil {
+			return nil, nil, err
+		}
+		if segs == nil {
+			segs = make([]Segment, 0, len(day)+1)
+		}
+		for _, s := range day {
+			if s.End.After(start) && !s.Start.After(end) || s.Start.Equal(start) {
+				segs = append(segs, s)
+			}
+		}
+	}
+	// days are sorted and each day's segments start on that day: segs is in order
+	var gaps []Gap
+	for i := 1; i < len(segs); i++ {
+		if prev := segs[i-1].End; segs[i].Start.After(prev) {
+			gaps = append(gaps, Gap{Start: prev, End: segs[i].Start})
+		}
+	}
+	return segs, gaps, nil
+}
+
+// Segment returns one segment by its ID.
+func (c *Catalog) Segment(camera, id string) (Segment, error) {
+	if !ValidCameraID(camera) {
+		return Segment{}, fmt.Errorf("camera %q: %w", camera, errBadCameraID)
+	}
+	day, _, _, err := ParseSegmentID(id)
+	if err != nil {
+		return Segment{}, err
+	}
+	segs, err := c.day(camera, day)
+	if err != nil {
+		return Segment{}, err
+	}
+	for _, s := range segs {
+		if s.ID == id {
+			return s, nil
+		}
+	}
+	return Segment{}, fmt.Errorf("camera %s: segment %s: %w", camera, id, fs.ErrNotExist)
+}
+
+// lastOfDay returns the latest segment of a camera-day, from the cache or
+// the tail of its index.
+func (c *Catalog) lastOfDay(camera, day string) (Segment, error) {
+	c.mu.Lock()
+	segs, ok := c.days[dayKey{camera, day}]
+	c.mu.Unlock()
+	if ok {
+		if len(segs) == 0 {
+			return Segment{}, nil
+		}
+		return segs[len(segs)-1], nil
+	}
+	path := filepath.Join(c.dir, camera, day, indexFile)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Segment{}, nil
+	}
+	if err != nil {
+		return Segment{}, fmt.Errorf("camera %s: read index %s: %w", camera, day, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return Segment{}, fmt.Errorf("camera %s: read index %s: %w", camera, day, err)
+	}
+	const tail = 16 << 10
+	if st.Size() > tail*4 { // a long day: its last lines suffice
+		off := st.Size() - tail
+		buf := make([]byte, tail)
+		if _, err := f.ReadAt(buf, off); err != nil {
+			return Segment{}, fmt.Errorf("camera %s: read index %s: %w", camera, day, err)
+		}
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			buf = buf[i+1:] // drop the partial first line
+		}
+		var last Segment
+		for _, line := range bytes.Split(buf, []byte{'\n'}) {
+			if s, err := parseIndexLine(camera, day, line); err == nil && !s.Start.Before(last.Start) {
+				s.Path = filepath.Join(c.dir, camera, day, segmentFileName(s.ID))
+				last = s
+			}
+		}
+		return last, nil
+	}
+	segs, err = c.day(camera, day)
+	if err != nil || len(segs) == 0 {
+		return Segment{}, err
+	}
+	return segs[len(segs)-1], nil
+}
+
+// day returns the cached or freshly read segments of one camera-day. The
+// slice is shared: callers must not modify it.
+func (c *Catalog) day(camera, day string) ([]Segment, error) {
+	k := dayKey{camera, day}
+	c.mu.Lock()
+	segs, ok := c.days[k]
+	c.mu.Unlock()
+	if ok {
+		return segs, nil
+	}
+	segs, err := readDayIndex(c.dir, camera, day, c.log)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	if len(c.days) >= maxCachedDays {
+		for old := range c.days { // drop any one entry
+			delete(c.days, old)
+			break
+		}
+	}
+	c.days[k] = segs
+	c.mu.Unlock()
+	return segs, nil
+}
+
+// appended adds a freshly indexed segment to a cached day.
+func (c *Catalog) appended(camera, day string, s Segment) {
+	s.Start, s.End = s.Start.Truncate(time.Millisecond), s.End.Truncate(time.Millisecond)
+	k := dayKey{camera, day}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	segs, ok := c.days[k]
+	if !ok {
+		return
+	}
+	// copy on write: readers may hold the old slice
+	n := slices.Clone(segs)
+	i, _ := slices.BinarySearchFunc(n, s, func(a, b Segment) int { return a.Start.Compare(b.Start) })
+	c.days[k] = slices.Insert(n, i, s)
+}
+
+func (c *Catalog) invalidate(camera, day string) {
+	c.mu.Lock()
+	delete(c.days, dayKey{camera, day})
+	c.mu.Unlock()
+}
+
+// readDayIndex parses <dir>/<camera>/<day>/index.jsonl. A missing index is
+// an empty day; damaged lines are skipped and logged.
+func readDayIndex(dir, camera, day string, log *slog.Logger) ([]Segment, error) {
+	path := filepath.Join(dir, camera, day, indexFile)
+	b, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("camera %s: read index %s: %w", camera, day, err)
+	}
+	segs := make([]Segment, 0, bytes.Count(b, []byte{'\n'}))
+	bad := 0
+	for len(b) > 0 {
+		line := b
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			line, b = b[:i], b[i+1:]
+		} else {
+			b = nil
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		s, err := parseIndexLine(camera, day, line)
+		if err != nil {
+			bad++
+			continue
+		}
+		s.Path = filepath.Join(dir, camera, day, segmentFileName(s.ID))
+		segs = append(segs, s)
+	}
+	if bad > 0 && log != nil {
+		log.Warn("skipped damaged index lines", "camera", camera, "day", day, "lines", bad)
+	}
+	slices.SortFunc(segs, func(a, b Segment) int { return a.Start.Compare(b.Start) })
+	// a line retried after a failed append may appear twice
+	segs = slices.CompactFunc(segs, func(a, b Segment) bool { return a.ID == b.ID })
+	return segs, nil
+}
+
+func segmentFileName(id string) string {
+	return id[len("2006-01-02T"):] + ".mp4"
+}

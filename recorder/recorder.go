@@ -1,0 +1,344 @@
+// Package recorder owns Vigil's recordings on disk: it writes each camera's
+// media as crash-safe fMP4 segments with a per-day JSON-lines index, lists
+// segments and gaps (Catalog), repairs the segment a crash cut short, deletes
+// old recordings by age and space while honouring evidence holds, and raises
+// health signals when storage fails. It does not pull streams (ingest does)
+// nor serve HTTP.
+package recorder
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+// Fsync policies.
+const (
+	FsyncPart    = "part"    // fsync after every part: at most one part lost in a crash
+	FsyncSegment = "segment" // fsync when a segment closes
+	FsyncNever   = "never"   // leave it to the kernel
+)
+
+// Health kinds passed to Options.OnHealth.
+const (
+	HealthStorageFull      = "storage_full"
+	HealthRecordingFailure = "recording_failure"
+)
+
+// Options configures a Recorder. Zero values take the documented defaults.
+type Options struct {
+	Dir     string        // required: the storage root
+	Segment time.Duration // target segment length; default 60s
+	Part    time.Duration // part length, flushed as one moof+mdat; default 1s
+	Fsync   string        // FsyncPart (default), FsyncSegment or FsyncNever
+	Retain  time.Duration // default retention when a camera sets none; default 30 days
+	// MaxBytes caps the recordings' total size; 0 means no cap.
+	MaxBytes int64
+	// MinFreeBytes is the free space retention keeps on Dir's file system;
+	// 0 means no floor.
+	MinFreeBytes int64
+	// Registerer receives the recorder's metrics; nil means a private registry.
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+	// Now is the clock for retention, holds and retries; default time.Now.
+	Now func() time.Time
+	// OnHealth is told when a health signal starts or ends. camera is ""
+	// for storage-wide signals. It is called from recording goroutines and
+	// must not block.
+	OnHealth func(camera, kind string, active bool, detail string)
+	// SweepInterval is how often Run applies retention; default 10s.
+	SweepInterval time.Duration
+	// RetryInterval is how long a camera waits after a write error before
+	// it tries a new segment; default 5s.
+	RetryInterval time.Duration
+	// FS is the file layer of the segment writer; default the OS. For tests.
+	FS FS
+	// Statfs reports the free and total bytes of Dir's file system; default
+	// statfs(2). For tests.
+	Statfs func(dir string) (free, total int64, err error)
+}
+
+func (o *Options) validate() error {
+	var errs []error
+	if o.Dir == "" {
+		errs = append(errs, errors.New("dir: required"))
+	}
+	if o.Segment == 0 {
+		o.Segment = 60 * time.Second
+	}
+	if o.Part == 0 {
+		o.Part = time.Second
+	}
+	if o.Segment < 0 || o.Part < 0 || o.Retain < 0 {
+		errs = append(errs, errors.New("segment, part and retain must not be negative"))
+	}
+	if o.Part > o.Segment {
+		errs = append(errs, fmt.Errorf("part %v: longer than segment %v", o.Part, o.Segment))
+	}
+	switch o.Fsync {
+	case "":
+		o.Fsync = FsyncPart
+	case FsyncPart, FsyncSegment, FsyncNever:
+	default:
+		errs = append(errs, fmt.Errorf("fsync %q: must be part, segment or never", o.Fsync))
+	}
+	if o.Retain == 0 {
+		o.Retain = 30 * 24 * time.Hour
+	}
+	if o.MaxBytes < 0 || o.MinFreeBytes < 0 {
+		errs = append(errs, errors.New("max_bytes and min_free_bytes must not be negative"))
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.OnHealth == nil {
+		o.OnHealth = func(string, string, bool, string) {}
+	}
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = 10 * time.Second
+	}
+	if o.RetryInterval <= 0 {
+		o.RetryInterval = 5 * time.Second
+	}
+	if o.FS == nil {
+		o.FS = osFS{}
+	}
+	if o.Statfs == nil {
+		o.Statfs = statfs
+	}
+	return errors.Join(errs...)
+}
+
+// Recorder records cameras into Dir. Create it with New; call Camera for
+// each camera to record and Run for retention.
+type Recorder struct {
+	opts    Options
+	fs      FS
+	log     *slog.Logger
+	catalog *Catalog
+	holds   *holdStore
+	m       metrics
+
+	mu      sync.Mutex
+	writers map[string]*Writer
+	retain  map[string]time.Duration
+
+	indexMu sync.Mutex // serializes index appends with retention's rewrites
+	// torn holds index paths whose last append failed and may have left a
+	// partial line; the next append starts on a new line.
+	torn map[string]bool
+
+	usageMu sync.Mutex
+	usage   map[dayKey]int64 // indexed bytes per camera-day, once known
+
+	healthMu  sync.Mutex
+	fullCams  map[string]bool // cameras whose last write failed with ENOSPC
+	sweepFull bool            // retention could not reach MinFreeBytes
+}
+
+type metrics struct {
+	segments, bytes, writeErrors *prometheus.CounterVec
+	deleted                      *prometheus.CounterVec
+	used, free                   prometheus.Gauge
+}
+
+// New opens the recordings in opts.Dir, repairs segments a crash left
+// unindexed and loads the evidence holds. It reads no day index in full, so
+// it returns quickly however large the catalog is.
+func New(opts Options) (*Recorder, error) {
+	if err := opts.validate(); err != nil {
+		return nil, fmt.Errorf("recorder: %w", err)
+	}
+	if err := os.MkdirAll(opts.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("recorder: %w", err)
+	}
+	f := promauto.With(opts.Registerer)
+	r := &Recorder{
+		opts:     opts,
+		fs:       opts.FS,
+		log:      opts.Logger.With("component", "recorder"),
+		writers:  make(map[string]*Writer),
+		retain:   make(map[string]time.Duration),
+		fullCams: make(map[string]bool),
+		usage:    make(map[dayKey]int64),
+		torn:     make(map[string]bool),
+		m: metrics{
+			segments:    f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_recorder_segments_total", Help: "Segments closed and indexed."}, []string{"camera"}),
+			bytes:       f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_recorder_bytes_total", Help: "Bytes written to segments."}, []string{"camera"}),
+			writeErrors: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_recorder_write_errors_total", Help: "Failed segment or index writes."}, []string{"camera"}),
+			deleted:     f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_retention_deleted_segments_total", Help: "Segments deleted by retention."}, []string{"reason"}),
+			used:        f.NewGauge(prometheus.GaugeOpts{Name: "vigil_storage_used_bytes", Help: "Bytes of indexed recordings."}),
+			free:        f.NewGauge(prometheus.GaugeOpts{Name: "vigil_storage_free_bytes", Help: "Free bytes on the recordings' file system."}),
+		},
+	}
+	r.catalog = newCatalog(opts.Dir, r.log)
+	holds, err := openHolds(filepath.Join(opts.Dir, holdsFile), opts.Now)
+	if err != nil {
+		return nil, fmt.Errorf("recorder: %w", err)
+	}
+	r.holds = holds
+	if err := r.recoverAll(); err != nil {
+		return nil, fmt.Errorf("recorder: %w", err)
+	}
+	return r, nil
+}
+
+// Catalog lists the recordings.
+func (r *Recorder) Catalog() *Catalog { return r.catalog }
+
+// Camera returns the writer recording camera id, creating it on first use.
+// retain overrides Options.Retain for the camera when positive.
+func (r *Recorder) Camera(id string, retain time.Duration) (*Writer, error) {
+	if !ValidCameraID(id) {
+		return nil, fmt.Errorf("camera %q: %w", id, errBadCameraID)
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if retain > 0 {
+		r.retain[id] = retain
+	} else {
+		delete(r.retain, id)
+	}
+	if w, ok := r.writers[id]; ok {
+		w.mu.Lock()
+		closed := w.closed
+		w.mu.Unlock()
+		if !closed {
+			return w, nil
+		}
+	}
+	w := &Writer{
+		r:           r,
+		camera:      id,
+		log:         r.log.With("camera", id),
+		segments:    r.m.segments.WithLabelValues(id),
+		bytes:       r.m.bytes.WithLabelValues(id),
+		writeErrors: r.m.writeErrors.WithLabelValues(id),
+	}
+	r.writers[id] = w
+	return w, nil
+}
+
+// CloseCamera closes camera id's segment, indexes it and forgets the writer.
+func (r *Recorder) CloseCamera(id string) error {
+	r.mu.Lock()
+	w, ok := r.writers[id]
+	delete(r.writers, id)
+	r.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	return w.Close()
+}
+
+// Close closes every camera's segment.
+func (r *Recorder) Close() error {
+	r.mu.Lock()
+	ws := r.writers
+	r.writers = make(map[string]*Writer)
+	r.mu.Unlock()
+	var errs []error
+	for _, w := range ws {
+		errs = append(errs, w.Close())
+	}
+	return errors.Join(errs...)
+}
+
+// Run applies retention every SweepInterval until ctx ends, then closes
+// every camera's segment. It returns nil on cancellation.
+func (r *Recorder) Run(ctx context.Context) error {
+	t := time.NewTicker(r.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		if err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
+			r.log.Error("retention sweep", "error", err)
+		}
+		select {
+		case <-ctx.Done():
+			return r.Close()
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Recorder) now() time.Time { return r.opts.Now() }
+
+func (r *Recorder) retainFor(camera string) time.Duration {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if d, ok := r.retain[camera]; ok {
+		return d
+	}
+	return r.opts.Retain
+}
+
+// health forwards a signal; storage_full is storage-wide (camera "") and
+// stays active while any camera or retention reports a full disk.
+func (r *Recorder) health(camera, kind string, active bool, detail string) {
+	if kind != HealthStorageFull {
+		r.opts.OnHealth(camera, kind, active, detail)
+		return
+	}
+	r.healthMu.Lock()
+	before := len(r.fullCams) > 0 || r.sweepFull
+	if camera == "" {
+		r.sweepFull = active
+	} else if active {
+		r.fullCams[camera] = true
+	} else {
+		delete(r.fullCams, camera)
+	}
+	after := len(r.fullCams) > 0 || r.sweepFull
+	r.healthMu.Unlock()
+	if before != after {
+		r.opts.OnHealth("", kind, after, detail)
+	}
+}
+
+// appendIndex appends s's line to its day index and fsyncs it.
+func (r *Recorder) appendIndex(s Segment) error {
+	day, file, _, err := ParseSegmentID(s.ID)
+	if err != nil {
+		return err
+	}
+	line := marshalIndexLine(s, file)
+	r.indexMu.Lock()
+	defer r.indexMu.Unlock()
+	path := filepath.Join(r.opts.Dir, s.Camera, day, indexFile)
+	f, err := r.fs.Append(path)
+	if err != nil {
+		return err
+	}
+	if r.torn[path] {
+		line = append([]byte{'\n'}, line...)
+	}
+	_, err = f.Write(line)
+	r.torn[path] = err != nil
+	if err == nil && r.opts.Fsync != FsyncNever {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return err
+	}
+	r.catalog.appended(s.Camera, day, s)
+	r.addUsage(s.Camera, day, s.Bytes)
+	return nil
+}

@@ -1,0 +1,129 @@
+package recorder
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+)
+
+// recordOne records frames of the fixture into one closed segment and
+// returns its bytes.
+func recordOne(t testing.TB, frames int) []byte {
+	t.Helper()
+	c := fixture(t)
+	dir := t.TempDir()
+	r, err := New(Options{Dir: dir, Segment: time.Hour, Part: 200 * time.Millisecond, Fsync: FsyncNever})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, _ := r.Camera("cam", 0)
+	w.OnStream(stream(c, "cam", 1, t0))
+	(&feeder{c: c, wall: t0}).feed(w, frames)
+	w.Close()
+	files, _ := filepath.Glob(filepath.Join(dir, "cam", "*", "*.mp4"))
+	if len(files) != 1 {
+		t.Fatalf("files %v", files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestScanSegmentTruncated(t *testing.T) {
+	b := recordOne(t, 60)
+	full, err := scanSegment(b)
+	if err != nil || full.Valid != int64(len(b)) || full.Frames != 60 {
+		t.Fatalf("full segment: %+v %v", full, err)
+	}
+	prevValid, prevFrames := int64(0), 0
+	for cut := 0; cut <= len(b); cut += 499 {
+		res, err := scanSegment(b[:cut])
+		if err != nil {
+			if res.Valid != 0 || cut > 2000 {
+				t.Fatalf("cut %d: %v", cut, err)
+			}
+			continue
+		}
+		if res.Valid > int64(cut) || res.Valid < prevValid || res.Frames < prevFrames {
+			t.Fatalf("cut %d: %+v after valid %d", cut, res, prevValid)
+		}
+		prevValid, prevFrames = res.Valid, res.Frames
+		again, err := scanSegment(b[:res.Valid]) // the truncated file is whole
+		if err != nil || again != res {
+			t.Fatalf("cut %d: rescan %+v %v, want %+v", cut, again, err, res)
+		}
+	}
+	if prevFrames < 55 {
+		t.Errorf("largest cut kept only %d frames", prevFrames)
+	}
+}
+
+func TestRecoverySegmentWithoutParts(t *testing.T) {
+	b := recordOne(t, 10)
+	dir := t.TempDir()
+	day := filepath.Join(dir, "cam", "2026-11-26")
+	os.MkdirAll(day, 0o755)
+	ftyp := binary.BigEndian.Uint32(b)
+	init := b[:ftyp+binary.BigEndian.Uint32(b[ftyp:])] // ftyp + moov
+	os.WriteFile(filepath.Join(day, "21-05-00.000Z.mp4"), append(init, 0, 0, 1, 0, 'm', 'o', 'o', 'f'), 0o644)
+	r, _ := newTestRecorder(t, Options{Dir: dir})
+	segs, _, _ := r.Catalog().List("cam", t0, t0.Add(time.Hour))
+	if len(segs) != 0 {
+		t.Errorf("segments %+v", segs)
+	}
+	if _, err := os.Stat(filepath.Join(day, "21-05-00.000Z.mp4")); !os.IsNotExist(err) {
+		t.Errorf("unplayable segment kept: %v", err)
+	}
+}
+
+func FuzzScanSegment(f *testing.F) {
+	b := recordOne(f, 12)
+	f.Add(b)
+	f.Add(b[:len(b)/2])
+	f.Add([]byte{0, 0, 0, 1, 'f', 't', 'y', 'p'})
+	f.Add([]byte{0, 0, 0, 0, 'm', 'o', 'o', 'v'})
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res, err := scanSegment(data)
+		if err == nil && (res.Valid < 0 || res.Valid > int64(len(data))) {
+			t.Fatalf("valid %d of %d", res.Valid, len(data))
+		}
+	})
+}
+
+func FuzzParseIndexLine(f *testing.F) {
+	f.Add([]byte(`{"file":"21-05-00.000Z.mp4","start":"2026-11-26T21:05:00.000Z","end":"2026-11-26T21:06:00.000Z","bytes":100,"sha256":"` + zeros64 + `","frames":1500,"codec":"h264"}`))
+	f.Add([]byte(`{"file":"../../etc/passwd"}`))
+	f.Add([]byte(`{}`))
+	f.Add([]byte(`2026-11-26T21:05:00.000Z`))
+	f.Add([]byte(`2026-02-31T21:05:00.000Z`))
+	f.Fuzz(func(t *testing.T, line []byte) {
+		if fast, ok := parseIndexFast(line); ok {
+			var slow indexRecord
+			if err := json.Unmarshal(line, &slow); err != nil || slow != fast {
+				t.Fatalf("fast parse %+v, encoding/json %+v %v", fast, slow, err)
+			}
+		}
+		if t1, err := parseTime(string(line)); err == nil {
+			if t2, err := time.Parse(time.RFC3339Nano, string(line)); err != nil || !t1.Equal(t2) {
+				t.Fatalf("parseTime %v, time.Parse %v %v", t1, t2, err)
+			}
+		}
+		s, err := parseIndexLine("cam", "2026-11-26", line)
+		if err != nil {
+			return
+		}
+		if _, _, _, err := ParseSegmentID(s.ID); err != nil {
+			t.Fatalf("accepted line gives bad id %q", s.ID)
+		}
+		if s.End.Before(s.Start) || s.Bytes < 0 {
+			t.Fatalf("accepted %+v", s)
+		}
+	})
+}
+
+const zeros64 = "0000000000000000000000000000000000000000000000000000000000000000"
