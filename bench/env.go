@@ -79,11 +79,12 @@ type serviceConfig struct {
 }
 
 type cameraConfig struct {
-	ID     string
-	URL    string
-	Record bool
-	ONVIF  bool
-	Site   string
+	ID       string
+	URL      string
+	Record   bool
+	ONVIF    bool
+	Site     string
+	Disabled bool
 }
 
 // writeConfig writes vigil.yaml and cameras.yaml into sub (below e.dir) and
@@ -136,8 +137,8 @@ cameras_file: cameras.yaml
 		if site == "" {
 			site = "hall"
 		}
-		fmt.Fprintf(&cams, "  - {id: %s, name: %s, site: %s, url: %q, transport: tcp, record: %t, events: {onvif_metadata: %t, webhook_secret: %q}}\n",
-			c.ID, c.ID, site, c.URL, c.Record, c.ONVIF, e.tokens.hook)
+		fmt.Fprintf(&cams, "  - {id: %s, name: %s, site: %s, url: %q, transport: tcp, enabled: %t, record: %t, events: {onvif_metadata: %t, webhook_secret: %q}}\n",
+			c.ID, c.ID, site, c.URL, !c.Disabled, c.Record, c.ONVIF, e.tokens.hook)
 	}
 	path := filepath.Join(dir, "vigil.yaml")
 	if err := os.WriteFile(path, []byte(vigil), 0o600); err != nil {
@@ -393,7 +394,7 @@ type redis struct {
 	port int
 }
 
-func (e *env) startRedis(port int) (*redis, error) {
+func (e *env) startRedis(port int, extra ...string) (*redis, error) {
 	if port == 0 {
 		var err error
 		if port, err = freePort(); err != nil {
@@ -404,8 +405,11 @@ func (e *env) startRedis(port int) (*redis, error) {
 	if err := os.MkdirAll(dir, 0o750); err != nil {
 		return nil, err
 	}
-	c, err := e.startChild(filepath.Join(dir, "redis.log"), nil, "redis-server",
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", dir)
+	args := []string{"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--save", "", "--dir", dir}
+	if len(extra) == 0 {
+		extra = []string{"--appendonly", "no"}
+	}
+	c, err := e.startChild(filepath.Join(dir, "redis.log"), nil, "redis-server", append(args, extra...)...)
 	if err != nil {
 		return nil, err
 	}

@@ -75,7 +75,11 @@ func doJSON(ctx context.Context, method, url, token string, body any, out any) (
 
 // counterSum sums a counter (or gauge) family of a registry, optionally
 // only the series whose label has value.
-func counterSum(g prometheus.Gatherer, name string) float64 {
+func counterSum(g prometheus.Gatherer, name string) float64 { return counterWhere(g, name, "", "") }
+
+// counterWhere is counterSum over the series whose label has value (all
+// series when label is empty).
+func counterWhere(g prometheus.Gatherer, name, label, value string) float64 {
 	mfs, err := g.Gather()
 	if err != nil {
 		return 0
@@ -85,7 +89,15 @@ func counterSum(g prometheus.Gatherer, name string) float64 {
 		if mf.GetName() != name {
 			continue
 		}
+	series:
 		for _, m := range mf.GetMetric() {
+			if label != "" {
+				for _, lp := range m.GetLabel() {
+					if lp.GetName() == label && lp.GetValue() != value {
+						continue series
+					}
+				}
+			}
 			switch {
 			case m.Counter != nil:
 				sum += m.Counter.GetValue()

@@ -6,6 +6,9 @@ import (
 	"log/slog"
 )
 
-func runScale(ctx context.Context, args []string, log *slog.Logger) (any, error)  { return nil, errors.New("todo") }
-func runFaults(ctx context.Context, args []string, log *slog.Logger) (any, error) { return nil, errors.New("todo") }
-func runAll(ctx context.Context, args []string, log *slog.Logger) (any, error)    { return nil, errors.New("todo") }
+func runScale(ctx context.Context, args []string, log *slog.Logger) (any, error) {
+	return nil, errors.New("todo")
+}
+func runAll(ctx context.Context, args []string, log *slog.Logger) (any, error) {
+	return nil, errors.New("todo")
+}
