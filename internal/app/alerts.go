@@ -98,6 +98,7 @@ func (a *App) buildAlerts(cfg *configs.Config) error {
 		PostRoll:         cfg.Alerts.PostRoll,
 		HoldAfterResolve: cfg.Alerts.HoldAfterResolve,
 		StaleAfter:       cfg.Alerts.StaleAfter,
+		Evidence:         recorderEvidence{a.recorder},
 		Registerer:       a.registry,
 		Logger:           a.log.With("component", "alerts"),
 	})

@@ -20,6 +20,7 @@ import (
 	"vigil/alerts"
 	"vigil/configs"
 	"vigil/internal/auth"
+	"vigil/recorder"
 )
 
 // Options configure an App.
@@ -65,6 +66,8 @@ type App struct {
 	listener net.Listener
 	server   *http.Server
 
+	nodeID   string
+	recorder *recorder.Recorder
 	journal  alerts.Journal
 	engine   *alerts.Engine
 	alertAPI *alerts.API
@@ -109,6 +112,10 @@ func New(opts Options) (*App, error) {
 		}
 	}
 
+	a.nodeID = nodeName(cfg)
+	if err := a.buildRecorder(cfg); err != nil {
+		return nil, err
+	}
 	if err := a.buildAlerts(cfg); err != nil {
 		a.close()
 		return nil, err
@@ -128,6 +135,11 @@ func New(opts Options) (*App, error) {
 
 // close releases what New opened; Run calls it on its way out.
 func (a *App) close() {
+	if a.recorder != nil {
+		if err := a.recorder.Close(); err != nil {
+			a.log.Error("closing the recorder", "component", "app", "err", err)
+		}
+	}
 	if a.journal != nil {
 		if err := a.journal.Close(); err != nil {
 			a.log.Error("closing the journal", "component", "app", "err", err)
@@ -157,6 +169,7 @@ func (a *App) Run(ctx context.Context) error {
 	defer a.close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return a.engine.Run(gctx) })
+	g.Go(func() error { return a.recorder.Run(gctx) })
 	g.Go(func() error { return a.hub.Run(gctx) })
 	if a.watcher != nil {
 		g.Go(func() error { return a.watcher.Run(gctx) })

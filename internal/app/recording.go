@@ -1,0 +1,69 @@
+package app
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"time"
+
+	"vigil/alerts"
+	"vigil/configs"
+	"vigil/recorder"
+)
+
+// buildRecorder opens the recordings directory (repairing what a crash
+// left) and starts nothing yet.
+func (a *App) buildRecorder(cfg *configs.Config) error {
+	rec, err := recorder.New(recorder.Options{
+		Dir:          cfg.Storage.Dir,
+		Segment:      cfg.Storage.Segment,
+		Part:         cfg.Storage.Part,
+		Fsync:        string(cfg.Storage.Fsync),
+		Retain:       cfg.Storage.Retain,
+		MaxBytes:     cfg.Storage.MaxBytes,
+		MinFreeBytes: cfg.Storage.MinFreeBytes,
+		Registerer:   a.registry,
+		Logger:       a.log.With("component", "recorder"),
+		OnHealth:     a.recorderHealth,
+	})
+	if err != nil {
+		return fmt.Errorf("recorder: %w", err)
+	}
+	a.recorder = rec
+	return nil
+}
+
+// recorderHealth turns the recorder's health signals into alert events.
+// Storage-wide signals (camera "") are raised on the node itself.
+func (a *App) recorderHealth(camera, kind string, active bool, detail string) {
+	if camera == "" {
+		camera = a.nodeID
+	}
+	st := alerts.Inactive
+	if active {
+		st = alerts.Active
+	}
+	ev := alerts.Event{Camera: camera, Type: alerts.Type(kind), State: st, At: time.Now(), Source: alerts.SourceHealth,
+		Detail: map[string]string{"detail": detail}}
+	if err := a.engine.Submit(ev); err != nil {
+		a.log.Error("health signal lost", "component", "recorder", "camera", camera, "kind", kind, "err", err)
+	}
+}
+
+// recorderEvidence places the engine's evidence holds in the recorder.
+type recorderEvidence struct{ rec *recorder.Recorder }
+
+func (e recorderEvidence) PlaceHold(ctx context.Context, h alerts.HoldRequest) error {
+	return e.rec.PlaceHold(ctx, recorder.Hold{ID: h.ID, Camera: h.Camera, Start: h.Start, End: h.End, Until: h.Until, Reason: h.Reason})
+}
+
+// nodeName is the node ID of the configuration, or the host name.
+func nodeName(cfg *configs.Config) string {
+	if cfg.NodeID != "" {
+		return cfg.NodeID
+	}
+	if h, err := os.Hostname(); err == nil && h != "" {
+		return h
+	}
+	return "vigil"
+}
