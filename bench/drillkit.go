@@ -180,8 +180,10 @@ func startDesk(ctx context.Context, base func() string, token string) *desk {
 			}
 			c.Close()
 			d.mu.Lock()
-			d.closes[c.CloseCode()]++
-			d.reconn++
+			if !d.stopped.Load() {
+				d.closes[c.CloseCode()]++
+				d.reconn++
+			}
 			since = int64(d.last)
 			d.mu.Unlock()
 		}

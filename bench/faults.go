@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
@@ -13,6 +14,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/gorilla/websocket"
 
 	"vigil/internal/camsim"
 )
@@ -64,7 +67,7 @@ func faultsFlags(o *faultsOpts) *flag.FlagSet {
 	fs.DurationVar(&o.RedisStop, "redis-stop", 30*time.Second, "redis-outage: how long Redis is stopped (SIGSTOP)")
 	fs.IntVar(&o.AbuseRate, "abuse-rate", 1000, "malformed: requests per second")
 	fs.DurationVar(&o.AbuseFor, "abuse-for", 10*time.Second, "malformed: how long")
-	fs.IntVar(&o.SlowEvents, "slow-events", 6000, "slow-client: events raised while one client does not read")
+	fs.IntVar(&o.SlowEvents, "slow-events", 30000, "slow-client: at most this many events raised while one client does not read")
 	return fs
 }
 
@@ -556,19 +559,29 @@ func drillSlowClient(ctx context.Context, log *slog.Logger, o faultsOpts) (map[s
 	}
 	defer slow.Close()
 	time.Sleep(500 * time.Millisecond)
-	gen := startEventGen(ctx, func() string { return base }, e.tokens.hook, cams, 1000)
-	_ = waitFor(ctx, time.Duration(o.SlowEvents/500+30)*time.Second, func() bool { return gen.n.Load() >= int64(o.SlowEvents) })
+	// 300 events/s: what the embedded journal sustains here (see alerts).
+	gen := startEventGen(ctx, func() string { return base }, e.tokens.hook, cams, 300)
+	// Raise events until the hub gives up on the slow client (its socket
+	// buffers hold a few MB before the hub's queue of 1,000 fills), at
+	// most o.SlowEvents events or a minute.
+	slowClosed := func() bool { return counterSum(node.app.Registry(), "vigil_ws_slow_closed_total") >= 1 }
+	_ = waitFor(ctx, 90*time.Second, func() bool { return slowClosed() || gen.n.Load() >= int64(o.SlowEvents) })
+	time.Sleep(500 * time.Millisecond)
 	accepted := gen.stop()
 	// Now read what the slow client was sent, up to its close.
 	slowSeen := map[string]int{}
 	var slowLast uint64
+	r0 := ""
 	code := 0
-	_ = slow.SetReadDeadline(time.Now().Add(30 * time.Second))
+	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
 	for {
 		_, b, err := slow.ReadMessage()
 		if err != nil {
-			if ce, ok := err.(interface{ Error() string }); ok {
-				fmt.Sscanf(ce.Error(), "websocket: close %d", &code)
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				code = ce.Code
+			} else {
+				r0 = err.Error()
 			}
 			break
 		}
@@ -590,8 +603,8 @@ func drillSlowClient(ctx context.Context, log *slog.Logger, o faultsOpts) (map[s
 	if err != nil {
 		return nil, fmt.Errorf("resume: %w", err)
 	}
-	waitKeys(ctx, 20*time.Second, desks, accepted)
-	_ = waitFor(ctx, 20*time.Second, func() bool {
+	waitKeys(ctx, 60*time.Second, desks, accepted)
+	_ = waitFor(ctx, 30*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for k := range accepted {
@@ -616,7 +629,7 @@ func drillSlowClient(ctx context.Context, log *slog.Logger, o faultsOpts) (map[s
 	mu.Unlock()
 	r := map[string]any{"events_accepted": len(accepted), "refused": gen.refused, "slow_close_code": code, "slow_resumed_from": slowLast,
 		"slow_missing_after_resume": slowMissing, "slow_duplicates": slowDup,
-		"ws_slow_closed_total": counterSum(node.app.Registry(), "vigil_ws_slow_closed_total")}
+		"ws_slow_closed_total": counterSum(node.app.Registry(), "vigil_ws_slow_closed_total"), "slow_read_error": r0}
 	if code != 4008 {
 		chk.failf("slow client closed with %d, want 4008", code)
 	}
