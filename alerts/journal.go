@@ -114,3 +114,10 @@ type AuditLog interface {
 	Audit(ctx context.Context, r AuditRecord) error
 	AuditSince(ctx context.Context, seq uint64, limit int) ([]AuditRecord, error)
 }
+
+// Trimmer is implemented by journals that drop old changes to bound their
+// size. Both journals implement it; after TrimBefore(seq), Since(s) for any
+// s+1 < seq returns ErrTooOld. Alert state is never trimmed.
+type Trimmer interface {
+	TrimBefore(ctx context.Context, seq uint64) error
+}

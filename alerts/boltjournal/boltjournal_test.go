@@ -1,0 +1,181 @@
+package boltjournal
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"vigil/alerts"
+	"vigil/alerts/journaltest"
+)
+
+func opener(t *testing.T) func() alerts.Journal {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	return func() alerts.Journal {
+		j, err := Open(Options{Path: path})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
+	}
+}
+
+func TestConformance(t *testing.T) {
+	journaltest.RunOpener(t, opener)
+}
+
+func TestKeepChanges(t *testing.T) {
+	j, err := Open(Options{Path: filepath.Join(t.TempDir(), "j.db"), KeepChanges: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	ctx := t.Context()
+	for i := range 12 {
+		a := journaltest.NewAlert(fmt.Sprintf("01K%02d", i), time.Unix(1e9, 0))
+		if _, err := j.Append(ctx, alerts.Change{Kind: alerts.KindRaised, Alert: a}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	cs, err := j.Since(ctx, 7, 100)
+	if err != nil || len(cs) != 5 || cs[0].Seq != 8 {
+		t.Fatalf("Since(7) keeping 5 of 12 = %d, %v", len(cs), err)
+	}
+	if _, err := j.Since(ctx, 6, 100); !errors.Is(err, alerts.ErrTooOld) {
+		t.Fatalf("Since(6) keeping 5 of 12: err = %v, want ErrTooOld", err)
+	}
+}
+
+const childEnv = "VIGIL_BOLTJOURNAL_KILL_CHILD"
+
+// TestKillChild is the child of TestKill9: it appends until it is killed.
+func TestKillChild(t *testing.T) {
+	path := os.Getenv(childEnv)
+	if path == "" {
+		t.Skip("child of TestKill9 only")
+	}
+	j, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	cur := map[int]alerts.Alert{}
+	for i := 0; ; i++ {
+		n := i % 7
+		a, ok := cur[n]
+		if !ok {
+			a = journaltest.NewAlert(fmt.Sprintf("01KILL%d-%03d", os.Getpid(), i), time.Unix(1e9+int64(i), 0).UTC())
+		}
+		a.Count++
+		a.Detail = map[string]string{"i": fmt.Sprint(i)}
+		c, err := j.Append(ctx, alerts.Change{Kind: alerts.KindUpdated, Alert: a}, a.Version)
+		if err != nil {
+			fmt.Println("error", err)
+			os.Exit(1)
+		}
+		cur[n] = c.Alert
+		if i == 30 {
+			fmt.Println("ready")
+		}
+	}
+}
+
+func TestKill9(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	for round := range 3 {
+		cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
+		cmd.Env = append(os.Environ(), childEnv+"="+path)
+		out, err := cmd.StdoutPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		cmd.Stderr = os.Stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		ready := make(chan bool, 1)
+		go func() {
+			sc := bufio.NewScanner(out)
+			for sc.Scan() {
+				if strings.HasPrefix(sc.Text(), "ready") {
+					ready <- true
+					return
+				}
+			}
+			ready <- false
+		}()
+		select {
+		case ok := <-ready:
+			if !ok {
+				t.Fatal("child ended before it was ready")
+			}
+		case <-time.After(30 * time.Second):
+			_ = cmd.Process.Kill()
+			t.Fatal("child not ready in 30s")
+		}
+		time.Sleep(time.Duration(20+round*15) * time.Millisecond) // let it be mid-append
+		if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		_ = cmd.Wait()
+		checkConsistent(t, path)
+	}
+}
+
+// checkConsistent reopens the journal: seqs are 1..last without gaps, every
+// alert's version chain is complete, and each alert's state is its last change.
+func checkConsistent(t *testing.T, path string) {
+	t.Helper()
+	j, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	ctx := t.Context()
+	last, err := j.LastSeq(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := j.Since(ctx, 0, int(last)+10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if uint64(len(cs)) != last {
+		t.Fatalf("%d changes for last seq %d", len(cs), last)
+	}
+	latest := map[string]alerts.Alert{}
+	for i, c := range cs {
+		if c.Seq != uint64(i+1) {
+			t.Fatalf("gap: position %d holds seq %d", i, c.Seq)
+		}
+		if prev := latest[c.Alert.ID]; c.Alert.Version != prev.Version+1 {
+			t.Fatalf("seq %d: alert %s version %d after %d", c.Seq, c.Alert.ID, c.Alert.Version, prev.Version)
+		}
+		latest[c.Alert.ID] = c.Alert
+	}
+	for id, want := range latest {
+		got, err := j.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		g, _ := json.Marshal(got)
+		w, _ := json.Marshal(want)
+		if string(g) != string(w) {
+			t.Fatalf("alert %s state differs from its last change:\n%s\n%s", id, g, w)
+		}
+	}
+	all, _, err := j.List(ctx, alerts.Filter{Limit: alerts.MaxListLimit})
+	if err != nil || len(all) != len(latest) {
+		t.Fatalf("List has %d alerts, the log %d (%v)", len(all), len(latest), err)
+	}
+	t.Logf("consistent after kill: %d changes, %d alerts", last, len(latest))
+}

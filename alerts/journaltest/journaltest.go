@@ -1,0 +1,768 @@
+// Package journaltest is the conformance suite every alerts.Journal passes
+// (boltjournal, redisjournal). It owns no implementation; it only states the
+// contract of alerts.Journal, alerts.AuditLog and alerts.Trimmer as tests.
+package journaltest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"reflect"
+	"runtime"
+	"sort"
+	"sync"
+	"testing"
+	"time"
+
+	"vigil/alerts"
+)
+
+// Opener gives a test its own storage: each call of the returned function
+// opens a journal on that same storage, so a journal closed and opened again
+// sees what was written before. The suite closes a journal before it opens
+// the next one on the same storage.
+type Opener func(t *testing.T) (open func() alerts.Journal)
+
+// Run runs the suite on fresh journals from open, one per subtest. The suite
+// closes the journals it opens; open may also register its own cleanup.
+func Run(t *testing.T, open func(t *testing.T) alerts.Journal) {
+	t.Helper()
+	cases := []struct {
+		name string
+		fn   func(t *testing.T, j alerts.Journal)
+	}{
+		{"AppendGet", testAppendGet},
+		{"Exists", testExists},
+		{"VersionConflict", testVersionConflict},
+		{"ConcurrentSameVersion", testConcurrentSameVersion},
+		{"SeqUniqueGapless", testSeqUniqueGapless},
+		{"ListFilters", testListFilters},
+		{"ListPaging", testListPaging},
+		{"ListBadCursor", testListBadCursor},
+		{"Since", testSince},
+		{"Trim", testTrim},
+		{"Subscribe", testSubscribe},
+		{"SlowSubscriber", testSlowSubscriber},
+		{"SubscribeCancel", testSubscribeCancel},
+		{"DurableBeforeAnnounce", testDurableBeforeAnnounce},
+		{"Audit", testAudit},
+		{"CloseEndsSubscriptions", testCloseEndsSubscriptions},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			j := open(t)
+			closed := false
+			t.Cleanup(func() {
+				if !closed {
+					_ = j.Close()
+				}
+			})
+			if c.name == "CloseEndsSubscriptions" {
+				closed = true
+			}
+			c.fn(t, j)
+		})
+	}
+}
+
+// RunOpener runs Run on fresh storage per subtest plus the tests that close
+// and reopen a journal on the same storage.
+func RunOpener(t *testing.T, o Opener) {
+	t.Helper()
+	Run(t, func(t *testing.T) alerts.Journal { return o(t)() })
+	t.Run("Reopen", func(t *testing.T) { testReopen(t, o(t)) })
+}
+
+var base = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+// NewAlert is a valid alert in status new for tests of journals.
+func NewAlert(id string, raisedAt time.Time) alerts.Alert {
+	ack := raisedAt.Add(15 * time.Minute)
+	return alerts.Alert{
+		ID: id, Camera: "hall-entrance", CameraName: "服务大厅入口", Site: "hall", Grid: "G03",
+		Type: alerts.Intrusion, Key: "Gate", Severity: alerts.Critical, Source: alerts.SourceONVIF,
+		Signal: alerts.SignalActive, Status: alerts.StatusNew,
+		RaisedAt: raisedAt, LastSeenAt: raisedAt, Count: 1, AckDeadline: &ack,
+		Detail:  map[string]string{"rule": "Gate"},
+		History: []alerts.HistoryEntry{{At: raisedAt, By: "system", Action: "raised"}},
+	}
+}
+
+func ctxT(t *testing.T) context.Context {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func mustAppend(t *testing.T, j alerts.Journal, kind alerts.ChangeKind, a alerts.Alert, expect int64) alerts.Change {
+	t.Helper()
+	c, err := j.Append(ctxT(t), alerts.Change{Kind: kind, At: a.LastSeenAt, By: "system", Alert: a}, expect)
+	if err != nil {
+		t.Fatalf("append %s v%d: %v", a.ID, expect, err)
+	}
+	return c
+}
+
+// sameAlert compares alerts by their JSON, which is what crosses the wire.
+func sameAlert(t *testing.T, what string, got, want alerts.Alert) {
+	t.Helper()
+	g, _ := json.Marshal(got)
+	w, _ := json.Marshal(want)
+	if string(g) != string(w) {
+		t.Errorf("%s:\n got %s\nwant %s", what, g, w)
+	}
+}
+
+func testAppendGet(t *testing.T, j alerts.Journal) {
+	ctx := ctxT(t)
+	if _, err := j.Get(ctx, "nope"); !errors.Is(err, alerts.ErrNotFound) {
+		t.Fatalf("Get missing: err = %v, want ErrNotFound", err)
+	}
+	if s, err := j.LastSeq(ctx); err != nil || s != 0 {
+		t.Fatalf("LastSeq empty = %d, %v; want 0", s, err)
+	}
+	a := NewAlert("01A", base)
+	a.Version = 77 // ignored: Append sets it
+	c := mustAppend(t, j, alerts.KindRaised, a, 0)
+	if c.Seq != 1 || c.Alert.Version != 1 || c.Kind != alerts.KindRaised {
+		t.Fatalf("first append: seq %d version %d kind %s; want 1, 1, raised", c.Seq, c.Alert.Version, c.Kind)
+	}
+	got, err := j.Get(ctx, "01A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Version = 1
+	sameAlert(t, "Get after raise", got, a)
+
+	a.Status = alerts.StatusAcknowledged
+	a.AcknowledgedBy = "desk-1"
+	c = mustAppend(t, j, alerts.KindAcknowledged, a, 1)
+	if c.Seq != 2 || c.Alert.Version != 2 {
+		t.Fatalf("second append: seq %d version %d; want 2, 2", c.Seq, c.Alert.Version)
+	}
+	got, _ = j.Get(ctx, "01A")
+	a.Version = 2
+	sameAlert(t, "Get after ack", got, a)
+	if s, _ := j.LastSeq(ctx); s != 2 {
+		t.Fatalf("LastSeq = %d, want 2", s)
+	}
+	if _, err := j.Append(ctx, alerts.Change{Kind: alerts.KindRaised, Alert: alerts.Alert{}}, 0); err == nil {
+		t.Fatal("append of an alert without ID succeeded")
+	}
+}
+
+func testExists(t *testing.T, j alerts.Journal) {
+	mustAppend(t, j, alerts.KindRaised, NewAlert("01A", base), 0)
+	_, err := j.Append(ctxT(t), alerts.Change{Kind: alerts.KindRaised, Alert: NewAlert("01A", base)}, 0)
+	if !errors.Is(err, alerts.ErrExists) {
+		t.Fatalf("second raise: err = %v, want ErrExists", err)
+	}
+	_, err = j.Append(ctxT(t), alerts.Change{Kind: alerts.KindUpdated, Alert: NewAlert("01B", base)}, 3)
+	if !errors.Is(err, alerts.ErrNotFound) {
+		t.Fatalf("update of missing alert: err = %v, want ErrNotFound", err)
+	}
+	if s, _ := j.LastSeq(ctxT(t)); s != 1 {
+		t.Fatalf("failed appends moved LastSeq to %d", s)
+	}
+}
+
+func testVersionConflict(t *testing.T, j alerts.Journal) {
+	a := NewAlert("01A", base)
+	mustAppend(t, j, alerts.KindRaised, a, 0)
+	a.Count = 2
+	mustAppend(t, j, alerts.KindUpdated, a, 1)
+	for _, stale := range []int64{1, 3} {
+		b := a
+		b.Status = alerts.StatusResolved
+		_, err := j.Append(ctxT(t), alerts.Change{Kind: alerts.KindResolved, Alert: b}, stale)
+		var ce *alerts.ConflictError
+		if !errors.As(err, &ce) || !errors.Is(err, alerts.ErrConflict) {
+			t.Fatalf("expect %d: err = %v, want *ConflictError", stale, err)
+		}
+		a.Version = 2
+		sameAlert(t, "ConflictError.Current", ce.Current, a)
+	}
+	got, _ := j.Get(ctxT(t), "01A")
+	if got.Status != alerts.StatusNew || got.Version != 2 {
+		t.Fatalf("after conflicts: status %s version %d", got.Status, got.Version)
+	}
+}
+
+func testConcurrentSameVersion(t *testing.T, j alerts.Journal) {
+	a := NewAlert("01A", base)
+	mustAppend(t, j, alerts.KindRaised, a, 0)
+	const n = 16
+	var wg sync.WaitGroup
+	errs := make([]error, n)
+	for i := range n {
+		wg.Go(func() {
+			b := a
+			b.Status = alerts.StatusAcknowledged
+			b.AcknowledgedBy = fmt.Sprintf("desk-%d", i)
+			_, errs[i] = j.Append(ctxT(t), alerts.Change{Kind: alerts.KindAcknowledged, By: b.AcknowledgedBy, Alert: b}, 1)
+		})
+	}
+	wg.Wait()
+	won, winner := 0, ""
+	for i, err := range errs {
+		var ce *alerts.ConflictError
+		switch {
+		case err == nil:
+			won++
+			winner = fmt.Sprintf("desk-%d", i)
+		case errors.As(err, &ce):
+			if ce.Current.Version != 2 {
+				t.Errorf("loser %d sees version %d, want 2", i, ce.Current.Version)
+			}
+		default:
+			t.Errorf("append %d: %v", i, err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d appends with the same expected version won, want exactly 1", won)
+	}
+	got, _ := j.Get(ctxT(t), "01A")
+	if got.Version != 2 || got.AcknowledgedBy != winner {
+		t.Fatalf("stored version %d by %q, want 2 by %q", got.Version, got.AcknowledgedBy, winner)
+	}
+	if s, _ := j.LastSeq(ctxT(t)); s != 2 {
+		t.Fatalf("LastSeq = %d, want 2", s)
+	}
+}
+
+func testSeqUniqueGapless(t *testing.T, j alerts.Journal) {
+	const workers, per = 8, 20
+	var (
+		mu   sync.Mutex
+		seqs []uint64
+		wg   sync.WaitGroup
+	)
+	for w := range workers {
+		wg.Go(func() {
+			a := NewAlert(fmt.Sprintf("01W%02d", w), base.Add(time.Duration(w)*time.Second))
+			for i := range per {
+				a.Count = int64(i + 1)
+				kind := alerts.KindUpdated
+				if i == 0 {
+					kind = alerts.KindRaised
+				}
+				c, err := j.Append(ctxT(t), alerts.Change{Kind: kind, Alert: a}, int64(i))
+				if err != nil {
+					t.Errorf("worker %d append %d: %v", w, i, err)
+					return
+				}
+				mu.Lock()
+				seqs = append(seqs, c.Seq)
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	sort.Slice(seqs, func(a, b int) bool { return seqs[a] < seqs[b] })
+	for i, s := range seqs {
+		if s != uint64(i+1) {
+			t.Fatalf("seqs are not 1..%d without gaps or duplicates: position %d has %d", len(seqs), i, s)
+		}
+	}
+	cs, err := j.Since(ctxT(t), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != workers*per {
+		t.Fatalf("Since(0) returned %d changes, want %d", len(cs), workers*per)
+	}
+	last := map[string]int64{}
+	for i, c := range cs {
+		if c.Seq != uint64(i+1) {
+			t.Fatalf("Since position %d has seq %d", i, c.Seq)
+		}
+		if c.Alert.Version != last[c.Alert.ID]+1 {
+			t.Fatalf("seq %d: alert %s version %d after %d", c.Seq, c.Alert.ID, c.Alert.Version, last[c.Alert.ID])
+		}
+		last[c.Alert.ID] = c.Alert.Version
+	}
+}
+
+type listAlert struct {
+	id       string
+	camera   string
+	site     string
+	severity alerts.Severity
+	status   alerts.Status
+	at       int // minutes after base
+}
+
+var listAlerts = []listAlert{
+	{"01L01", "hall-entrance", "hall", alerts.Critical, alerts.StatusNew, 1},
+	{"01L02", "hall-counter", "hall", alerts.Minor, alerts.StatusAcknowledged, 2},
+	{"01L03", "gate", "key-site", alerts.Critical, alerts.StatusDispatched, 3},
+	{"01L04", "gate", "key-site", alerts.Major, alerts.StatusResolved, 4},
+	{"01L05", "mediation", "hall", alerts.Minor, alerts.StatusResolved, 5},
+	{"01L06", "hall-entrance", "hall", alerts.Major, alerts.StatusNew, 6},
+	{"01L07", "gate", "key-site", alerts.Critical, alerts.StatusNew, 6}, // same raised_at as 01L06
+	{"01L08", "hall-counter", "hall", alerts.Critical, alerts.StatusResolved, 8},
+}
+
+func seedList(t *testing.T, j alerts.Journal) {
+	for _, l := range listAlerts {
+		a := NewAlert(l.id, base.Add(time.Duration(l.at)*time.Minute))
+		a.Camera, a.Site, a.Severity = l.camera, l.site, l.severity
+		mustAppend(t, j, alerts.KindRaised, a, 0)
+		if l.status != alerts.StatusNew {
+			// The state changes after the raise, as it does in service.
+			a.Status = l.status
+			mustAppend(t, j, alerts.KindUpdated, a, 1)
+		}
+	}
+}
+
+func ids(as []alerts.Alert) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.ID
+	}
+	return out
+}
+
+func testListFilters(t *testing.T, j alerts.Journal) {
+	seedList(t, j)
+	at := func(m int) time.Time { return base.Add(time.Duration(m) * time.Minute) }
+	cases := []struct {
+		name string
+		f    alerts.Filter
+		want []string
+	}{
+		{"all newest first, ties by ID descending", alerts.Filter{}, []string{"01L08", "01L07", "01L06", "01L05", "01L04", "01L03", "01L02", "01L01"}},
+		{"status", alerts.Filter{Status: alerts.StatusResolved}, []string{"01L08", "01L05", "01L04"}},
+		{"open", alerts.Filter{Open: true}, []string{"01L07", "01L06", "01L03", "01L02", "01L01"}},
+		{"camera", alerts.Filter{Camera: "gate"}, []string{"01L07", "01L04", "01L03"}},
+		{"site", alerts.Filter{Site: "hall"}, []string{"01L08", "01L06", "01L05", "01L02", "01L01"}},
+		{"severity", alerts.Filter{Severity: alerts.Critical}, []string{"01L08", "01L07", "01L03", "01L01"}},
+		{"since inclusive", alerts.Filter{Since: at(6)}, []string{"01L08", "01L07", "01L06"}},
+		{"until exclusive", alerts.Filter{Until: at(3)}, []string{"01L02", "01L01"}},
+		{"since and until", alerts.Filter{Since: at(2), Until: at(6)}, []string{"01L05", "01L04", "01L03", "01L02"}},
+		{"combined", alerts.Filter{Open: true, Site: "key-site", Severity: alerts.Critical}, []string{"01L07", "01L03"}},
+		{"nothing", alerts.Filter{Camera: "nope"}, []string{}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, next, err := j.List(ctxT(t), c.f)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g := ids(got); !reflect.DeepEqual(g, c.want) {
+				t.Errorf("got %v, want %v", g, c.want)
+			}
+			if next != "" {
+				t.Errorf("next cursor %q on the last page", next)
+			}
+			for _, a := range got {
+				if a.Version == 0 {
+					t.Errorf("%s listed without version", a.ID)
+				}
+			}
+		})
+	}
+}
+
+func testListPaging(t *testing.T, j alerts.Journal) {
+	seedList(t, j)
+	for _, f := range []alerts.Filter{{}, {Site: "hall"}, {Open: true}} {
+		all, _, err := j.List(ctxT(t), f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, limit := range []int{1, 2, 3} {
+			var got []string
+			f := f
+			f.Limit = limit
+			for page := 0; ; page++ {
+				if page > 20 {
+					t.Fatalf("paging does not end")
+				}
+				as, next, err := j.List(ctxT(t), f)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(as) > limit {
+					t.Fatalf("page of %d with limit %d", len(as), limit)
+				}
+				got = append(got, ids(as)...)
+				if page == 0 {
+					// A change between pages does not move alerts in the order.
+					a, _ := j.Get(ctxT(t), "01L03")
+					a.Count++
+					mustAppend(t, j, alerts.KindUpdated, a, a.Version)
+				}
+				if next == "" {
+					break
+				}
+				f.Cursor = next
+			}
+			if want := ids(all); !reflect.DeepEqual(got, want) {
+				t.Errorf("filter %+v limit %d: pages %v, want %v", f, limit, got, want)
+			}
+		}
+	}
+}
+
+func testListBadCursor(t *testing.T, j alerts.Journal) {
+	seedList(t, j)
+	_, _, err := j.List(ctxT(t), alerts.Filter{Cursor: "not a cursor!"})
+	if !errors.Is(err, alerts.ErrBadCursor) {
+		t.Fatalf("err = %v, want ErrBadCursor", err)
+	}
+}
+
+func appendN(t *testing.T, j alerts.Journal, n int) []alerts.Change {
+	var out []alerts.Change
+	for i := range n {
+		out = append(out, mustAppend(t, j, alerts.KindRaised, NewAlert(fmt.Sprintf("01S%04d", i), base.Add(time.Duration(i)*time.Second)), 0))
+	}
+	return out
+}
+
+func testSince(t *testing.T, j alerts.Journal) {
+	ctx := ctxT(t)
+	if cs, err := j.Since(ctx, 0, 10); err != nil || len(cs) != 0 {
+		t.Fatalf("Since on empty: %d, %v", len(cs), err)
+	}
+	want := appendN(t, j, 10)
+	cs, err := j.Since(ctx, 3, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cs) != 4 || cs[0].Seq != 4 || cs[3].Seq != 7 {
+		t.Fatalf("Since(3, 4) = %d changes from %v", len(cs), cs)
+	}
+	for i, c := range cs {
+		w := want[3+i]
+		if c.Seq != w.Seq || c.Kind != w.Kind || c.By != w.By || !c.At.Equal(w.At) {
+			t.Errorf("change %d: got seq %d kind %s by %q at %v, want %d %s %q %v", i, c.Seq, c.Kind, c.By, c.At, w.Seq, w.Kind, w.By, w.At)
+		}
+		sameAlert(t, "change alert", c.Alert, w.Alert)
+	}
+	if cs, err := j.Since(ctx, 10, 5); err != nil || len(cs) != 0 {
+		t.Fatalf("Since(last) = %d, %v; want none", len(cs), err)
+	}
+	if cs, err := j.Since(ctx, 50, 5); err != nil || len(cs) != 0 {
+		t.Fatalf("Since(beyond last) = %d, %v; want none", len(cs), err)
+	}
+}
+
+func testTrim(t *testing.T, j alerts.Journal) {
+	tr, ok := j.(alerts.Trimmer)
+	if !ok {
+		t.Skip("journal does not implement alerts.Trimmer")
+	}
+	ctx := ctxT(t)
+	appendN(t, j, 10)
+	if err := tr.TrimBefore(ctx, 6); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []uint64{0, 1, 4} {
+		if _, err := j.Since(ctx, s, 10); !errors.Is(err, alerts.ErrTooOld) {
+			t.Errorf("Since(%d) after TrimBefore(6): err = %v, want ErrTooOld", s, err)
+		}
+	}
+	cs, err := j.Since(ctx, 5, 10)
+	if err != nil || len(cs) != 5 || cs[0].Seq != 6 {
+		t.Fatalf("Since(5) after TrimBefore(6) = %d changes, %v; want 6..10", len(cs), err)
+	}
+	if _, err := j.Get(ctx, "01S0000"); err != nil {
+		t.Errorf("trim dropped alert state: %v", err)
+	}
+	if s, _ := j.LastSeq(ctx); s != 10 {
+		t.Errorf("LastSeq after trim = %d", s)
+	}
+	c := mustAppend(t, j, alerts.KindRaised, NewAlert("01T", base), 0)
+	if c.Seq != 11 {
+		t.Errorf("seq after trim = %d, want 11", c.Seq)
+	}
+}
+
+// recv reads one change or fails after a while.
+func recv(t *testing.T, s *alerts.Subscription) (alerts.Change, bool) {
+	t.Helper()
+	select {
+	case c, ok := <-s.C:
+		return c, ok
+	case <-time.After(10 * time.Second):
+		t.Fatal("no change delivered within 10s")
+	}
+	return alerts.Change{}, false
+}
+
+func testSubscribe(t *testing.T, j alerts.Journal) {
+	appendN(t, j, 3) // before: not delivered
+	s, err := j.Subscribe(ctxT(t), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewAlert("01X", base)
+	mustAppend(t, j, alerts.KindRaised, a, 0)
+	for v := int64(1); v < 20; v++ {
+		a.Count = v + 1
+		mustAppend(t, j, alerts.KindUpdated, a, v)
+	}
+	for i := range 20 {
+		c, ok := recv(t, s)
+		if !ok {
+			t.Fatalf("channel closed after %d changes: %v", i, s.Err())
+		}
+		if c.Seq != uint64(4+i) || c.Alert.ID != "01X" || c.Alert.Version != int64(i+1) {
+			t.Fatalf("change %d: seq %d alert %s v%d", i, c.Seq, c.Alert.ID, c.Alert.Version)
+		}
+	}
+}
+
+func testSlowSubscriber(t *testing.T, j alerts.Journal) {
+	s, err := j.Subscribe(ctxT(t), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fast, err := j.Subscribe(ctxT(t), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendN(t, j, 10)
+	var prev uint64
+	for {
+		c, ok := recv(t, s)
+		if !ok {
+			break
+		}
+		if c.Seq != prev+1 {
+			t.Fatalf("slow subscriber got seq %d after %d", c.Seq, prev)
+		}
+		prev = c.Seq
+	}
+	if prev >= 10 {
+		t.Fatalf("slow subscriber with buffer 2 received all %d changes", prev)
+	}
+	if !errors.Is(s.Err(), alerts.ErrSlowSubscriber) {
+		t.Fatalf("Err = %v, want ErrSlowSubscriber", s.Err())
+	}
+	for i := range 10 {
+		c, ok := recv(t, fast)
+		if !ok || c.Seq != uint64(i+1) {
+			t.Fatalf("a slow subscriber disturbed another: got %d ok=%v", c.Seq, ok)
+		}
+	}
+}
+
+func testSubscribeCancel(t *testing.T, j alerts.Journal) {
+	appendN(t, j, 1)
+	settle := func() int {
+		runtime.GC()
+		return runtime.NumGoroutine()
+	}
+	before := settle()
+	var subs []*alerts.Subscription
+	var cancels []context.CancelFunc
+	for range 20 {
+		ctx, cancel := context.WithCancel(t.Context())
+		s, err := j.Subscribe(ctx, 10)
+		if err != nil {
+			t.Fatal(err)
+		}
+		subs = append(subs, s)
+		cancels = append(cancels, cancel)
+	}
+	for _, c := range cancels {
+		c()
+	}
+	for i, s := range subs {
+		for {
+			_, ok := recv(t, s)
+			if !ok {
+				break
+			}
+		}
+		if err := s.Err(); err != nil {
+			t.Errorf("subscription %d: Err after cancel = %v, want nil", i, err)
+		}
+	}
+	// Appends after cancel reach nobody and must not block.
+	appendN2(t, j, "01Y", 5)
+	deadline := time.Now().Add(5 * time.Second)
+	for settle() > before+2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("goroutines: %d before subscribing, %d after cancelling 20 subscriptions", before, runtime.NumGoroutine())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func appendN2(t *testing.T, j alerts.Journal, prefix string, n int) {
+	for i := range n {
+		mustAppend(t, j, alerts.KindRaised, NewAlert(fmt.Sprintf("%s%03d", prefix, i), base), 0)
+	}
+}
+
+func testDurableBeforeAnnounce(t *testing.T, j alerts.Journal) {
+	s, err := j.Subscribe(ctxT(t), 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 50
+	done := make(chan error, 1)
+	go func() {
+		for i := range n {
+			c, ok := <-s.C
+			if !ok {
+				done <- fmt.Errorf("closed after %d: %v", i, s.Err())
+				return
+			}
+			a, err := j.Get(t.Context(), c.Alert.ID)
+			if err != nil {
+				done <- fmt.Errorf("seq %d announced but Get: %w", c.Seq, err)
+				return
+			}
+			if a.Version < c.Alert.Version {
+				done <- fmt.Errorf("seq %d announced version %d but Get has %d", c.Seq, c.Alert.Version, a.Version)
+				return
+			}
+			if last, err := j.LastSeq(t.Context()); err != nil || last < c.Seq {
+				done <- fmt.Errorf("seq %d announced but LastSeq = %d, %v", c.Seq, last, err)
+				return
+			}
+		}
+		done <- nil
+	}()
+	a := NewAlert("01D", base)
+	mustAppend(t, j, alerts.KindRaised, a, 0)
+	for v := int64(1); v < n; v++ {
+		a.Count++
+		mustAppend(t, j, alerts.KindUpdated, a, v)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("subscriber did not see all changes")
+	}
+}
+
+func auditLog(t *testing.T, j alerts.Journal) alerts.AuditLog {
+	al, ok := j.(alerts.AuditLog)
+	if !ok {
+		t.Fatalf("%T does not implement alerts.AuditLog", j)
+	}
+	return al
+}
+
+func testAudit(t *testing.T, j alerts.Journal) {
+	al := auditLog(t, j)
+	ctx := ctxT(t)
+	if rs, err := al.AuditSince(ctx, 0, 10); err != nil || len(rs) != 0 {
+		t.Fatalf("empty audit log: %d, %v", len(rs), err)
+	}
+	for i := range 5 {
+		err := al.Audit(ctx, alerts.AuditRecord{At: base.Add(time.Duration(i) * time.Second), By: "desk-1", Action: "acknowledged",
+			Object: fmt.Sprintf("01A%d", i), Detail: map[string]string{"note": "ok"}})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	rs, err := al.AuditSince(ctx, 0, 10)
+	if err != nil || len(rs) != 5 {
+		t.Fatalf("AuditSince(0) = %d, %v", len(rs), err)
+	}
+	for i, r := range rs {
+		if r.Seq != uint64(i+1) || r.Object != fmt.Sprintf("01A%d", i) || r.By != "desk-1" || r.Detail["note"] != "ok" || !r.At.Equal(base.Add(time.Duration(i)*time.Second)) {
+			t.Errorf("record %d = %+v", i, r)
+		}
+	}
+	rs, err = al.AuditSince(ctx, 2, 2)
+	if err != nil || len(rs) != 2 || rs[0].Seq != 3 || rs[1].Seq != 4 {
+		t.Fatalf("AuditSince(2, 2) = %+v, %v", rs, err)
+	}
+}
+
+func testCloseEndsSubscriptions(t *testing.T, j alerts.Journal) {
+	s, err := j.Subscribe(ctxT(t), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	for {
+		if _, ok := recv(t, s); !ok {
+			break
+		}
+	}
+}
+
+func testReopen(t *testing.T, open func() alerts.Journal) {
+	j := open()
+	a := NewAlert("01R", base)
+	mustAppend(t, j, alerts.KindRaised, a, 0)
+	a.Status = alerts.StatusAcknowledged
+	mustAppend(t, j, alerts.KindAcknowledged, a, 1)
+	appendN(t, j, 3)
+	if err := auditLog(t, j).Audit(ctxT(t), alerts.AuditRecord{At: base, By: "ops", Action: "exported", Object: "gate"}); err != nil {
+		t.Fatal(err)
+	}
+	if tr, ok := j.(alerts.Trimmer); ok {
+		if err := tr.TrimBefore(ctxT(t), 2); err != nil {
+			t.Fatal(err)
+		}
+	}
+	before, err := j.Since(ctxT(t), 1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	j = open()
+	t.Cleanup(func() { _ = j.Close() })
+	got, err := j.Get(ctxT(t), "01R")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Version = 2
+	sameAlert(t, "alert after reopen", got, a)
+	if s, _ := j.LastSeq(ctxT(t)); s != 5 {
+		t.Fatalf("LastSeq after reopen = %d, want 5", s)
+	}
+	after, err := j.Since(ctxT(t), 1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(after) != len(before) {
+		t.Fatalf("Since after reopen: %d changes, before %d", len(after), len(before))
+	}
+	for i := range after {
+		if after[i].Seq != before[i].Seq {
+			t.Errorf("change %d: seq %d, before %d", i, after[i].Seq, before[i].Seq)
+		}
+	}
+	if _, ok := j.(alerts.Trimmer); ok {
+		if _, err := j.Since(ctxT(t), 0, 10); !errors.Is(err, alerts.ErrTooOld) {
+			t.Errorf("trim forgotten on reopen: Since(0) err = %v", err)
+		}
+	}
+	if c := mustAppend(t, j, alerts.KindRaised, NewAlert("01R2", base), 0); c.Seq != 6 {
+		t.Fatalf("seq after reopen = %d, want 6", c.Seq)
+	}
+	rs, err := auditLog(t, j).AuditSince(ctxT(t), 0, 10)
+	if err != nil || len(rs) != 1 || rs[0].Action != "exported" {
+		t.Fatalf("audit after reopen = %+v, %v", rs, err)
+	}
+	if err := auditLog(t, j).Audit(ctxT(t), alerts.AuditRecord{At: base, By: "ops", Action: "downloaded", Object: "gate"}); err != nil {
+		t.Fatal(err)
+	}
+	if rs, _ := auditLog(t, j).AuditSince(ctxT(t), 1, 10); len(rs) != 1 || rs[0].Seq != 2 {
+		t.Fatalf("audit seq after reopen = %+v", rs)
+	}
+}
