@@ -183,7 +183,7 @@ func New(opts Options) (*Journal, error) {
 		// No retries: a retried append whose first reply was lost would
 		// report a conflict with itself, and retries keep callers waiting
 		// in an outage. go-redis checks idle connections before reuse.
-		MaxRetries: -1,
+		MaxRetries:      -1,
 		DisableIdentity: true,
 	}
 	readerOpts := base
