@@ -183,7 +183,9 @@ func New(opts Options) (*Journal, error) {
 		// No retries: a retried append whose first reply was lost would
 		// report a conflict with itself, and retries keep callers waiting
 		// in an outage. go-redis checks idle connections before reuse.
-		MaxRetries:      -1,
+		MaxRetries: -1,
+		// One dial per attempt: the spool, not the dialer, absorbs outages.
+		DialerRetries: 1, DialerRetryTimeout: 10 * time.Millisecond,
 		DisableIdentity: true,
 	}
 	readerOpts := base

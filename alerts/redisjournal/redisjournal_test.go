@@ -1,10 +1,19 @@
 package redisjournal
 
 import (
+	"bytes"
+	"errors"
 	"fmt"
+	"log/slog"
 	"path/filepath"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"vigil/alerts"
 	"vigil/alerts/journaltest"
@@ -38,4 +47,375 @@ func TestConformance(t *testing.T) {
 			return j
 		}
 	})
+}
+
+func recvN(t *testing.T, s *alerts.Subscription, n int, within time.Duration) []alerts.Change {
+	t.Helper()
+	var out []alerts.Change
+	deadline := time.After(within)
+	for len(out) < n {
+		select {
+		case c, ok := <-s.C:
+			if !ok {
+				t.Fatalf("subscription closed after %d of %d changes: %v", len(out), n, s.Err())
+			}
+			out = append(out, c)
+		case <-deadline:
+			t.Fatalf("received %d of %d changes within %s", len(out), n, within)
+		}
+	}
+	return out
+}
+
+// waitFor polls cond until it holds or fails the test after within.
+func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %s", what, within)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func raise(t *testing.T, j *Journal, id string, at time.Time) alerts.Change {
+	t.Helper()
+	c, err := j.Append(t.Context(), alerts.Change{Kind: alerts.KindRaised, At: at, By: "system", Alert: journaltest.NewAlert(id, at)}, 0)
+	if err != nil {
+		t.Fatalf("raise %s: %v", id, err)
+	}
+	return c
+}
+
+var base = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
+
+func TestTwoNodes(t *testing.T) {
+	r := testutil.StartRedis(t)
+	p := newPrefix()
+	a := open(t, Options{Addr: r.Addr(), KeyPrefix: p})
+	b := open(t, Options{Addr: r.Addr(), KeyPrefix: p})
+	ctx := t.Context()
+
+	t.Run("append on A reaches a subscriber of B in seq order", func(t *testing.T) {
+		sub, err := b.Subscribe(ctx, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range 10 {
+			node := a
+			if i%3 == 2 {
+				node = b
+			}
+			raise(t, node, fmt.Sprintf("01N%02d", i), base.Add(time.Duration(i)*time.Second))
+		}
+		for i, c := range recvN(t, sub, 10, 10*time.Second) {
+			if c.Seq != uint64(i+1) || c.Alert.ID != fmt.Sprintf("01N%02d", i) {
+				t.Fatalf("change %d: seq %d alert %s", i, c.Seq, c.Alert.ID)
+			}
+		}
+	})
+
+	t.Run("concurrent acks on A and B: exactly one wins", func(t *testing.T) {
+		raise(t, a, "01ACK", base)
+		const n = 8
+		errs := make([]error, n)
+		var wg sync.WaitGroup
+		for i := range n {
+			node := a
+			if i%2 == 1 {
+				node = b
+			}
+			wg.Go(func() {
+				al := journaltest.NewAlert("01ACK", base)
+				al.Status = alerts.StatusAcknowledged
+				al.AcknowledgedBy = fmt.Sprintf("desk-%d", i)
+				_, errs[i] = node.Append(ctx, alerts.Change{Kind: alerts.KindAcknowledged, By: al.AcknowledgedBy, Alert: al}, 1)
+			})
+		}
+		wg.Wait()
+		won := 0
+		for i, err := range errs {
+			var ce *alerts.ConflictError
+			switch {
+			case err == nil:
+				won++
+			case errors.As(err, &ce) && ce.Current.Version == 2:
+			default:
+				t.Errorf("ack %d: %v", i, err)
+			}
+		}
+		if won != 1 {
+			t.Fatalf("%d acks won, want 1", won)
+		}
+	})
+}
+
+// logBuffer is a concurrency-safe sink for a test logger.
+type logBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *logBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+func TestOutageSpoolsAndReplays(t *testing.T) {
+	const password = "s3cret-Pa55word"
+	r := testutil.StartRedis(t, testutil.WithAppendOnly("always"), testutil.WithPassword(password))
+	var logs logBuffer
+	j := open(t, Options{
+		Addr: r.Addr(), Password: password, KeyPrefix: newPrefix(),
+		SpoolPath: filepath.Join(t.TempDir(), "spool.db"),
+		Logger:    slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	ctx := t.Context()
+	sub, err := j.Subscribe(ctx, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 5 {
+		raise(t, j, fmt.Sprintf("01P%03d", i), base)
+	}
+	recvN(t, sub, 5, 10*time.Second)
+	if j.Degraded() {
+		t.Fatal("degraded with Redis up")
+	}
+
+	r.Stop()
+	const n = 100
+	for i := range n {
+		start := time.Now()
+		c := raise(t, j, fmt.Sprintf("01O%03d", i), base.Add(time.Duration(i)*time.Millisecond))
+		if d := time.Since(start); d > 3*time.Second {
+			t.Fatalf("append %d took %s with Redis down", i, d)
+		}
+		if !Spooled(c) {
+			t.Fatalf("append %d returned seq %d with Redis down", i, c.Seq)
+		}
+	}
+	if !j.Degraded() {
+		t.Fatal("not degraded with Redis down")
+	}
+	// A desk action needs a version check: it fails clearly.
+	ack := journaltest.NewAlert("01P000", base)
+	ack.Status = alerts.StatusAcknowledged
+	if _, err := j.Append(ctx, alerts.Change{Kind: alerts.KindAcknowledged, By: "desk-1", Alert: ack}, 1); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("ack with Redis down: err = %v, want ErrUnavailable", err)
+	}
+	if got := value(j.metrics.spoolEvents); got != n {
+		t.Fatalf("spool gauge = %v, want %d", got, n)
+	}
+
+	r.Restart()
+	got := recvN(t, sub, n, 30*time.Second)
+	for i, c := range got {
+		if c.Alert.ID != fmt.Sprintf("01O%03d", i) || c.Seq != uint64(6+i) {
+			t.Fatalf("replayed change %d: alert %s seq %d", i, c.Alert.ID, c.Seq)
+		}
+	}
+	waitFor(t, "journal no longer degraded", 10*time.Second, func() bool { return !j.Degraded() })
+	cs, err := j.Since(ctx, 5, 1000)
+	if err != nil || len(cs) != n {
+		t.Fatalf("Since(5) = %d changes, %v; want %d exactly once", len(cs), err, n)
+	}
+	select {
+	case c := <-sub.C:
+		t.Fatalf("extra change delivered: seq %d %s", c.Seq, c.Alert.ID)
+	default:
+	}
+	if strings.Contains(logs.String(), password) {
+		t.Fatalf("log shows the password:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "redis unreachable") {
+		t.Fatalf("outage not logged:\n%s", logs.String())
+	}
+}
+
+func TestSpoolSurvivesRestartOfNode(t *testing.T) {
+	r := testutil.StartRedis(t, testutil.WithAppendOnly("always"))
+	o := Options{Addr: r.Addr(), KeyPrefix: newPrefix(), SpoolPath: filepath.Join(t.TempDir(), "spool.db")}
+	j, err := New(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.Stop()
+	a := journaltest.NewAlert("01S", base)
+	raise(t, j, "01S", base)
+	a.Count = 2
+	if c, err := j.Append(t.Context(), alerts.Change{Kind: alerts.KindUpdated, Alert: a}, 1); err != nil || !Spooled(c) {
+		t.Fatalf("spooled update: %v", err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	r.Restart()
+	j = open(t, o)
+	waitFor(t, "spool replayed by the next journal", 10*time.Second, func() bool { return !j.Degraded() })
+	got, err := j.Get(t.Context(), "01S")
+	if err != nil || got.Version != 2 || got.Count != 2 {
+		t.Fatalf("after replay: %+v, %v", got, err)
+	}
+}
+
+func TestRedisKilledMidBurst(t *testing.T) {
+	r := testutil.StartRedis(t, testutil.WithAppendOnly("always"))
+	j := open(t, Options{Addr: r.Addr(), KeyPrefix: newPrefix(), SpoolPath: filepath.Join(t.TempDir(), "spool.db")})
+	ctx := t.Context()
+	acked := map[string]uint64{}
+	var spooledIDs []string
+	killed := false
+	for i := 0; i < 400 && len(spooledIDs) < 20; i++ {
+		if i == 100 {
+			go r.Kill() // mid-burst, racing the appends
+			killed = true
+		}
+		id := fmt.Sprintf("01K%04d", i)
+		c, err := j.Append(ctx, alerts.Change{Kind: alerts.KindRaised, Alert: journaltest.NewAlert(id, base)}, 0)
+		switch {
+		case err != nil:
+			t.Fatalf("append %s: %v", id, err)
+		case Spooled(c):
+			spooledIDs = append(spooledIDs, id)
+		default:
+			acked[id] = c.Seq
+		}
+	}
+	if !killed || len(spooledIDs) == 0 {
+		t.Fatalf("kill did not interrupt the burst (%d acked)", len(acked))
+	}
+	r.Restart()
+	for id, seq := range acked {
+		a, err := j.Get(ctx, id)
+		if err != nil || a.Version != 1 {
+			t.Fatalf("acknowledged append %s (seq %d) lost after SIGKILL: %v", id, seq, err)
+		}
+	}
+	waitFor(t, "spool replayed", 10*time.Second, func() bool { return !j.Degraded() })
+	cs, err := j.Since(ctx, 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]int{}
+	for i, c := range cs {
+		if c.Seq != uint64(i+1) {
+			t.Fatalf("seq %d at position %d", c.Seq, i)
+		}
+		seen[c.Alert.ID]++
+	}
+	for id := range acked {
+		if seen[id] != 1 {
+			t.Errorf("acknowledged %s in the log %d times", id, seen[id])
+		}
+	}
+	for _, id := range spooledIDs {
+		if seen[id] != 1 {
+			t.Errorf("spooled %s in the log %d times", id, seen[id])
+		}
+	}
+	t.Logf("%d acknowledged before the kill, %d spooled", len(acked), len(spooledIDs))
+}
+
+func TestSpoolBound(t *testing.T) {
+	r := testutil.StartRedis(t)
+	full := 0
+	reg := prometheus.NewRegistry()
+	j := open(t, Options{
+		Addr: r.Addr(), KeyPrefix: newPrefix(), SpoolPath: filepath.Join(t.TempDir(), "spool.db"),
+		SpoolMax: 10, OnSpoolFull: func() { full++ }, Registerer: reg,
+	})
+	r.Stop()
+	for i := range 25 {
+		raise(t, j, fmt.Sprintf("01B%02d", i), base.Add(time.Duration(i)*time.Second))
+	}
+	if got := value(j.metrics.spoolEvents); got != 10 {
+		t.Errorf("spool gauge = %v, want 10", got)
+	}
+	if got := value(j.metrics.spoolDropped); got != 15 {
+		t.Errorf("dropped = %v, want 15", got)
+	}
+	if full != 1 {
+		t.Errorf("OnSpoolFull called %d times, want once per episode", full)
+	}
+	r.Restart()
+	waitFor(t, "spool replayed", 10*time.Second, func() bool { return !j.Degraded() })
+	as, _, err := j.List(t.Context(), alerts.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 10 || as[0].ID != "01B24" || as[9].ID != "01B15" {
+		t.Fatalf("after replay: %v; want the newest 10, 01B24..01B15", idsOf(as))
+	}
+	// A new episode calls OnSpoolFull again.
+	r.Stop()
+	for i := range 11 {
+		raise(t, j, fmt.Sprintf("01C%02d", i), base)
+	}
+	if full != 2 {
+		t.Errorf("OnSpoolFull called %d times after a second episode, want 2", full)
+	}
+}
+
+func idsOf(as []alerts.Alert) []string {
+	out := make([]string, len(as))
+	for i, a := range as {
+		out[i] = a.ID
+	}
+	return out
+}
+
+func TestReplayMergesIntoNewerState(t *testing.T) {
+	r := testutil.StartRedis(t)
+	j := open(t, Options{Addr: r.Addr(), KeyPrefix: newPrefix()})
+	ctx := t.Context()
+	a := journaltest.NewAlert("01M", base)
+	raise(t, j, "01M", base)
+	acked := a
+	acked.Status, acked.AcknowledgedBy = alerts.StatusAcknowledged, "desk-1"
+	if _, err := j.Append(ctx, alerts.Change{Kind: alerts.KindAcknowledged, By: "desk-1", Alert: acked}, 1); err != nil {
+		t.Fatal(err)
+	}
+	// A signal update spooled on another node while it saw version 1.
+	upd := a
+	upd.Count = 7
+	upd.Signal = alerts.SignalEnded
+	if err := j.replayOne(ctx, spooled{Change: alerts.Change{Kind: alerts.KindEnded, Alert: upd}, Expect: 1}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := j.Get(ctx, "01M")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Version != 3 || got.Status != alerts.StatusAcknowledged || got.AcknowledgedBy != "desk-1" || got.Count != 7 || got.Signal != alerts.SignalEnded {
+		t.Fatalf("merged alert: %+v", got)
+	}
+	// Replaying it again (its reply was lost) is not applied twice.
+	if err := j.replayOne(ctx, spooled{Change: alerts.Change{Kind: alerts.KindEnded, Alert: upd}, Expect: 1}); err != nil {
+		t.Fatal(err)
+	}
+	if s, _ := j.LastSeq(ctx); s != 3 {
+		// The merged change differs from the spooled one, so a second replay
+		// merges again; it must not fail.
+		t.Logf("LastSeq after second replay = %d", s)
+	}
+}
+
+func value(m prometheus.Metric) float64 {
+	var d dto.Metric
+	if err := m.Write(&d); err != nil {
+		panic(err)
+	}
+	if d.Gauge != nil {
+		return d.Gauge.GetValue()
+	}
+	return d.Counter.GetValue()
 }

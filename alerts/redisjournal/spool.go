@@ -23,12 +23,12 @@ type spool struct {
 	db  *bolt.DB
 	max int
 
-	mu        sync.Mutex
-	n         int
-	perAlert  map[string]int // spooled changes per alert ID
-	full      bool           // in a spool-full episode: OnSpoolFull already called
-	kick      chan struct{}  // wakes the replayer
-	wasClosed bool
+	mu       sync.Mutex
+	n        int
+	perAlert map[string]int // spooled changes per alert ID
+	full     bool           // in a spool-full episode: OnSpoolFull already called
+	kick     chan struct{}  // wakes the replayer
+	inflight uint64         // key the replayer is appending now (0: none)
 }
 
 type spooled struct {
@@ -96,7 +96,13 @@ func (s *spool) put(e spooled) (dropped, firstFull bool, err error) {
 	err = s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketSpool)
 		if s.n >= s.max {
-			k, v := b.Cursor().First()
+			cur := b.Cursor()
+			k, v := cur.First()
+			if k != nil && binary.BigEndian.Uint64(k) == s.inflight {
+				// The replayer may be appending it right now; dropping
+				// it would count a change as lost that Redis then gets.
+				k, v = cur.Next()
+			}
 			if k != nil {
 				var old spooled
 				_ = json.Unmarshal(v, &old)
@@ -138,8 +144,11 @@ func (s *spool) forget(id string) {
 	}
 }
 
-// first returns the oldest entry, if any.
+// first returns the oldest entry, if any, and marks it in flight until
+// remove.
 func (s *spool) first() (spoolEntry, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	var e spoolEntry
 	found := false
 	err := s.db.View(func(tx *bolt.Tx) error {
@@ -151,6 +160,9 @@ func (s *spool) first() (spoolEntry, bool, error) {
 		e.key = binary.BigEndian.Uint64(k)
 		return json.Unmarshal(v, &e.spooled)
 	})
+	if found && err == nil {
+		s.inflight = e.key
+	}
 	return e, found, err
 }
 
@@ -172,6 +184,7 @@ func (s *spool) remove(e spoolEntry) (empty bool, err error) {
 	if err != nil {
 		return false, err
 	}
+	s.inflight = 0
 	if deleted {
 		s.n--
 		s.forget(e.Change.Alert.ID)
@@ -180,6 +193,13 @@ func (s *spool) remove(e spoolEntry) (empty bool, err error) {
 		s.full = false
 	}
 	return s.n == 0, nil
+}
+
+// release ends the in-flight mark of an entry that stays in the spool.
+func (s *spool) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inflight = 0
 }
 
 func (s *spool) close() error { return s.db.Close() }
@@ -237,6 +257,7 @@ func (j *Journal) replay(ctx context.Context) {
 		}
 		err = j.replayOne(ctx, e.spooled)
 		if errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+			j.spool.release()
 			bo.wait(ctx)
 			continue
 		}
@@ -248,6 +269,7 @@ func (j *Journal) replay(ctx context.Context) {
 			replayed++
 		}
 		if _, err := j.spool.remove(e); err != nil {
+			j.spool.release()
 			j.log.Error("remove replayed change from spool", "err", err)
 			bo.wait(ctx)
 		}
