@@ -71,7 +71,13 @@ func (h *hub) run(ctx context.Context) {
 			return
 		}
 		if err = h.j.observe(err); err == redis.Nil {
+			// Idle: make sure Redis did not lose the journal (a restart
+			// without persistence) under this reader.
 			bo.reset()
+			if last, err := h.j.LastSeq(ctx); err == nil && last < pos {
+				h.j.log.Error("redis journal restarted from an older seq: ending subscriptions", "seen", pos, "redis", last)
+				h.reset(last)
+			}
 			continue
 		} else if err != nil {
 			if !errors.Is(err, ErrUnavailable) {
@@ -82,6 +88,16 @@ func (h *hub) run(ctx context.Context) {
 		}
 		bo.reset()
 		for _, s := range res {
+			if len(s.Messages) > 0 {
+				if first, err := parseSeq(s.Messages[0].ID); err == nil && first > pos+1 {
+					// Changes pos+1..first-1 were trimmed before this
+					// node read them: its subscribers cannot see them
+					// and must resume with Since (which reports
+					// ErrTooOld).
+					h.j.log.Error("change stream trimmed past this node's reader: ending subscriptions", "seen", pos, "next", first)
+					h.reset(pos)
+				}
+			}
 			for _, m := range s.Messages {
 				c, err := decodeChange(m)
 				if err != nil {
@@ -122,6 +138,17 @@ func (h *hub) end(s *subscriber, err error) {
 	s.stop()
 	s.err = err
 	close(s.ch)
+}
+
+// reset ends every subscription with ErrSlowSubscriber (they resume with
+// Since) and moves the reader to pos.
+func (h *hub) reset(pos uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		h.end(s, alerts.ErrSlowSubscriber)
+	}
+	h.pos = pos
 }
 
 func (h *hub) close() {

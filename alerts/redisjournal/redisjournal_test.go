@@ -419,3 +419,37 @@ func value(m prometheus.Metric) float64 {
 	}
 	return d.Counter.GetValue()
 }
+
+func TestRedisLostJournalEndsSubscriptions(t *testing.T) {
+	r := testutil.StartRedis(t) // no persistence: a restart forgets everything
+	j := open(t, Options{Addr: r.Addr(), KeyPrefix: newPrefix()})
+	sub, err := j.Subscribe(t.Context(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 3 {
+		raise(t, j, fmt.Sprintf("01L%d", i), base)
+	}
+	recvN(t, sub, 3, 10*time.Second)
+	r.Restart()
+	select {
+	case _, ok := <-sub.C:
+		if ok {
+			t.Fatal("change delivered from a forgotten journal")
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("subscription not ended after Redis lost the journal")
+	}
+	if !errors.Is(sub.Err(), alerts.ErrSlowSubscriber) {
+		t.Fatalf("Err = %v, want ErrSlowSubscriber", sub.Err())
+	}
+	// The node follows the new history.
+	sub, err = j.Subscribe(t.Context(), 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raise(t, j, "01LNEW", base)
+	if c := recvN(t, sub, 1, 10*time.Second)[0]; c.Seq != 1 || c.Alert.ID != "01LNEW" {
+		t.Fatalf("after reset: seq %d alert %s", c.Seq, c.Alert.ID)
+	}
+}
