@@ -11,9 +11,13 @@
 //
 //	vigil:seq            global change seq (INCR)
 //	vigil:events         Stream; entry "<seq>-0" holds field c = change JSON
-//	vigil:alert:<id>     hash: v version, j alert JSON, m index member, s seq of the last change
+//	vigil:alert:<id>     hash: v version, j alert JSON, m index member, s seq of the last change,
+//	                     ix JSON list of the indexes it is in
 //	vigil:idx:raised     sorted set (score 0, by member): every alert
 //	vigil:idx:open       sorted set: alerts not resolved
+//	vigil:idx:camera:<c>, vigil:idx:site:<s>, vigil:idx:status:<s>, vigil:idx:severity:<s>
+//	                     sorted sets per filter value; List walks the smallest
+//	                     that holds every match and filters the rest
 //	vigil:audit:seq      audit seq (INCR)
 //	vigil:audit          Stream; entry "<seq>-0" holds field r = record JSON
 //
@@ -113,17 +117,53 @@ func (o *Options) validate() error {
 }
 
 type keys struct {
-	seq, events, raised, open, auditSeq, audit, alertPrefix string
+	seq, events, raised, open, idxPrefix, auditSeq, audit, alertPrefix string
 }
 
 func newKeys(p string) keys {
 	return keys{
-		seq: p + "seq", events: p + "events", raised: p + "idx:raised", open: p + "idx:open",
+		seq: p + "seq", events: p + "events", raised: p + "idx:raised", open: p + "idx:open", idxPrefix: p + "idx:",
 		auditSeq: p + "audit:seq", audit: p + "audit", alertPrefix: p + "alert:",
 	}
 }
 
 func (k keys) alert(id string) string { return k.alertPrefix + id }
+
+// indexes are the list indexes a has a member in: every alert, open ones,
+// and one per camera, site, status and severity.
+func (k keys) indexes(a alerts.Alert) []string {
+	out := []string{k.raised}
+	if a.Status.Open() {
+		out = append(out, k.open)
+	}
+	for _, f := range [...]struct{ name, v string }{
+		{"camera", a.Camera}, {"site", a.Site}, {"status", string(a.Status)}, {"severity", string(a.Severity)},
+	} {
+		if f.v != "" {
+			out = append(out, k.index(f.name, f.v))
+		}
+	}
+	return out
+}
+
+func (k keys) index(field, value string) string { return k.idxPrefix + field + ":" + value }
+
+// listIndexes are the indexes that hold every alert matching f; List walks
+// the smallest of them.
+func (k keys) listIndexes(f alerts.Filter) []string {
+	out := []string{k.raised}
+	if f.Open || (f.Status != "" && f.Status.Open()) {
+		out = append(out, k.open)
+	}
+	for _, c := range [...]struct{ name, v string }{
+		{"camera", f.Camera}, {"site", f.Site}, {"status", string(f.Status)}, {"severity", string(f.Severity)},
+	} {
+		if c.v != "" {
+			out = append(out, k.index(c.name, c.v))
+		}
+	}
+	return out
+}
 
 // Journal is the Redis journal. Its methods are safe for concurrent use.
 // New starts two goroutines (the stream reader that feeds subscribers and
@@ -374,18 +414,14 @@ func (j *Journal) appendRedis(ctx context.Context, c alerts.Change, expectVersio
 	if maxLen < 0 {
 		maxLen = 0
 	}
-	open := "0"
-	if c.Alert.Status.Open() {
-		open = "1"
-	}
 	dup := "0"
 	if replay {
 		dup = "1"
 	}
 	k := j.keys
 	res, err := appendScript.Run(ctx, j.rdb,
-		[]string{k.seq, k.alert(c.Alert.ID), k.events, k.raised, k.open},
-		expectVersion, alertJSON, changeJSON, indexMember(c.Alert.RaisedAt, c.Alert.ID), maxLen, open, dup,
+		append([]string{k.seq, k.alert(c.Alert.ID), k.events}, k.indexes(c.Alert)...),
+		expectVersion, alertJSON, changeJSON, indexMember(c.Alert.RaisedAt, c.Alert.ID), maxLen, dup,
 	).Slice()
 	if err = j.observe(err); err != nil {
 		return alerts.Change{}, err
@@ -431,9 +467,10 @@ func (j *Journal) Get(ctx context.Context, id string) (alerts.Alert, error) {
 // listBatch is how many index entries List reads per round trip.
 const listBatch = 256
 
-// List implements alerts.Journal. It walks the raised_at index (the open
-// index when only unresolved alerts can match) newest first, in batches,
-// and filters each alert with Filter.Match.
+// List implements alerts.Journal. It walks the smallest index that holds
+// every possible match (all alerts, open ones, or one camera, site, status
+// or severity) newest first, in batches bounded by Since, Until and the
+// cursor, and filters each alert with Filter.Match.
 func (j *Journal) List(ctx context.Context, f alerts.Filter) ([]alerts.Alert, string, error) {
 	limit := f.PageLimit()
 	maxBound := "+"
@@ -454,9 +491,9 @@ func (j *Journal) List(ctx context.Context, f alerts.Filter) ([]alerts.Alert, st
 	if !f.Since.IsZero() {
 		minBound = "[" + timeKey(f.Since)
 	}
-	index := j.keys.raised
-	if f.Open || (f.Status != "" && f.Status.Open()) {
-		index = j.keys.open
+	index, err := j.smallestIndex(ctx, j.keys.listIndexes(f))
+	if err != nil {
+		return nil, "", fmt.Errorf("redisjournal: list: %w", err)
 	}
 	out := []alerts.Alert{}
 	for {
@@ -503,6 +540,31 @@ func (j *Journal) List(ctx context.Context, f alerts.Filter) ([]alerts.Alert, st
 		}
 		maxBound = "(" + members[len(members)-1]
 	}
+}
+
+// smallestIndex returns the index with the fewest members: the fewest
+// alerts to read and filter.
+func (j *Journal) smallestIndex(ctx context.Context, idx []string) (string, error) {
+	if len(idx) == 1 {
+		return idx[0], nil
+	}
+	cmds := make([]*redis.IntCmd, len(idx))
+	_, err := j.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		for i, k := range idx {
+			cmds[i] = p.ZCard(ctx, k)
+		}
+		return nil
+	})
+	if err = j.observe(err); err != nil {
+		return "", err
+	}
+	best := 0
+	for i, c := range cmds {
+		if c.Val() < cmds[best].Val() {
+			best = i
+		}
+	}
+	return idx[best], nil
 }
 
 func parseSeq(id string) (uint64, error) {

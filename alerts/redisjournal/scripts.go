@@ -4,17 +4,20 @@ import "github.com/redis/go-redis/v9"
 
 // appendScript is the whole of an append, atomic in Redis: check the
 // expected version, allocate the seq, add the event to the stream with ID
-// "<seq>-0", store the state and move the list indexes. A reader never sees
-// a seq without its event, and two appends never share a seq.
+// "<seq>-0", store the state and move the alert between the list indexes.
+// A reader never sees a seq without its event, and two appends never share
+// a seq.
 //
-// KEYS: 1 seq counter, 2 alert hash, 3 event stream, 4 raised index, 5 open index
+// KEYS: 1 seq counter, 2 alert hash, 3 event stream, 4… the list indexes
+// the new state belongs to (the alert hash remembers them in field ix, so
+// the next append can leave the old ones)
 // ARGV: 1 expected version, 2 alert JSON (version already expect+1),
 // 3 change JSON (seq 0), 4 index member, 5 stream MAXLEN (0: no trim),
-// 6 "1" when the alert is open, 7 "1" when replaying the spool
+// 6 "1" when replaying the spool
 //
 // Replies: {"ok", seq}; {"dup", seq} when replaying and the stored alert is
-// already exactly this change (its first attempt ran but the reply was lost);
-// {"notfound"}; {"exists", json}; {"conflict", json}.
+// already exactly this change (its first attempt ran but the reply was
+// lost); {"notfound"}; {"exists", json}; {"conflict", json}.
 var appendScript = redis.NewScript(`
 local ev = tonumber(ARGV[1])
 local cur = redis.call('HGET', KEYS[2], 'v')
@@ -24,7 +27,7 @@ else
   cur = tonumber(cur)
   if cur ~= ev then
     local j = redis.call('HGET', KEYS[2], 'j')
-    if ARGV[7] == '1' and cur == ev + 1 and j == ARGV[2] then
+    if ARGV[6] == '1' and cur == ev + 1 and j == ARGV[2] then
       return {'dup', tonumber(redis.call('HGET', KEYS[2], 's'))}
     end
     if ev == 0 then return {'exists', j} end
@@ -39,17 +42,17 @@ else
   redis.call('XADD', KEYS[3], id, 'c', ARGV[3])
 end
 local old = redis.call('HGET', KEYS[2], 'm')
-if old and old ~= ARGV[4] then
-  redis.call('ZREM', KEYS[4], old)
-  redis.call('ZREM', KEYS[5], old)
+local oldix = redis.call('HGET', KEYS[2], 'ix')
+if old and oldix then
+  for _, k in ipairs(cjson.decode(oldix)) do redis.call('ZREM', k, old) end
 end
-redis.call('HSET', KEYS[2], 'v', string.format('%d', ev + 1), 'j', ARGV[2], 'm', ARGV[4], 's', string.format('%d', seq))
-redis.call('ZADD', KEYS[4], 0, ARGV[4])
-if ARGV[6] == '1' then
-  redis.call('ZADD', KEYS[5], 0, ARGV[4])
-else
-  redis.call('ZREM', KEYS[5], ARGV[4])
+local ix = {}
+for i = 4, #KEYS do
+  redis.call('ZADD', KEYS[i], 0, ARGV[4])
+  ix[#ix + 1] = KEYS[i]
 end
+redis.call('HSET', KEYS[2], 'v', string.format('%d', ev + 1), 'j', ARGV[2], 'm', ARGV[4],
+  's', string.format('%d', seq), 'ix', cjson.encode(ix))
 return {'ok', seq}
 `)
 

@@ -284,6 +284,9 @@ func (j *Journal) replayOne(ctx context.Context, e spooled) error {
 	var ce *alerts.ConflictError
 	for tries := 0; errors.As(err, &ce) && tries < 10; tries++ {
 		merged := mergeSignal(ce.Current, c.Alert)
+		if sameJSON(merged, ce.Current) {
+			return nil // already there (a merge whose reply was lost)
+		}
 		mc := c
 		mc.Alert = merged
 		mc.Alert.Version = ce.Current.Version + 1
@@ -314,4 +317,10 @@ func mergeSignal(cur, sys alerts.Alert) alerts.Alert {
 		out.Clip = sys.Clip
 	}
 	return out
+}
+
+func sameJSON(a, b alerts.Alert) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
 }
