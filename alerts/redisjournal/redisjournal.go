@@ -338,13 +338,14 @@ func timeKey(at time.Time) string {
 //
 // While Redis is unreachable (or spooled changes still wait for it), a
 // change that needs no version check from a person — a new alert
-// (expectVersion 0) or a system change (By "" or "system": updated, ended,
-// overdue, camera) — is written to the fsynced local spool and Append
-// returns it with a nil error and Seq 0: it is durable, and its seq is
-// assigned by Redis when the replayer appends it. Use Spooled to tell. A
-// lifecycle action (acknowledged, dispatched, resolved, or any change by a
-// person) fails with ErrUnavailable instead, so the desk sees a 503 and
-// retries with the version it saw.
+// (expectVersion 0) or a change the service makes itself (By "" or
+// "system": updated, ended, overdue, camera, auto-dispatch) — is written
+// to the fsynced local spool and Append returns it with a nil error, its
+// new version set, and Seq 0: it is durable, and its seq is assigned by
+// Redis when the replayer appends it. Use Spooled to tell. A change by a
+// person (a desk acknowledging, dispatching, resolving) fails with
+// ErrUnavailable instead, so the desk sees a 503 and retries with the
+// version it saw.
 func (j *Journal) Append(ctx context.Context, c alerts.Change, expectVersion int64) (alerts.Change, error) {
 	if c.Alert.ID == "" {
 		return alerts.Change{}, errors.New("redisjournal: append: alert without ID")
@@ -383,20 +384,21 @@ func (j *Journal) Append(ctx context.Context, c alerts.Change, expectVersion int
 // but not yet in Redis and without its seq.
 func Spooled(c alerts.Change) bool { return c.Seq == 0 }
 
-// spoolable: changes that a person did not make and that need no version
-// check by a person.
+// spoolable: new alerts, and changes the service makes by itself (By ""
+// or "system": signal updates, ends, overdue marks, rule auto-dispatch).
+// A person's action needs its version check answered now.
 func spoolable(c alerts.Change, expectVersion int64) bool {
-	if expectVersion == 0 {
+	return expectVersion == 0 || c.By == "" || c.By == "system"
+}
+
+// lifecycle kinds are handling steps; a spooled one that conflicts on
+// replay is dropped rather than merged (the desk's later action wins).
+func lifecycle(k alerts.ChangeKind) bool {
+	switch k {
+	case alerts.KindAcknowledged, alerts.KindDispatched, alerts.KindResolved:
 		return true
 	}
-	if c.By != "" && c.By != "system" {
-		return false
-	}
-	switch c.Kind {
-	case alerts.KindAcknowledged, alerts.KindDispatched, alerts.KindResolved:
-		return false
-	}
-	return true
+	return false
 }
 
 // appendRedis runs the append script. Errors are alerts sentinels,

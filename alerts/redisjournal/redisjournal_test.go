@@ -451,3 +451,66 @@ func TestRedisLostJournalEndsSubscriptions(t *testing.T) {
 		t.Fatalf("after reset: seq %d alert %s", c.Seq, c.Alert.ID)
 	}
 }
+
+func TestSpoolable(t *testing.T) {
+	cases := []struct {
+		name   string
+		kind   alerts.ChangeKind
+		by     string
+		expect int64
+		want   bool
+	}{
+		{"new alert", alerts.KindRaised, "system", 0, true},
+		{"repeat count", alerts.KindUpdated, "system", 3, true},
+		{"signal ended", alerts.KindEnded, "system", 2, true},
+		{"overdue", alerts.KindOverdue, "", 2, true},
+		{"rule auto-dispatch", alerts.KindDispatched, "system", 1, true},
+		{"desk ack", alerts.KindAcknowledged, "desk-1", 1, false},
+		{"desk resolve", alerts.KindResolved, "desk-1", 3, false},
+		{"desk follow-up", alerts.KindUpdated, "desk-1", 4, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := spoolable(alerts.Change{Kind: c.kind, By: c.by}, c.expect); got != c.want {
+				t.Fatalf("spoolable = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
+func TestOptionsValidate(t *testing.T) {
+	if _, err := New(Options{}); err == nil {
+		t.Fatal("New without Addr succeeded")
+	}
+	o := Options{Addr: "127.0.0.1:1"}
+	if err := o.validate(); err != nil {
+		t.Fatal(err)
+	}
+	if o.KeyPrefix != "vigil:" || o.StreamMaxLen != 1_000_000 || o.SpoolMax != 100_000 || o.Logger == nil {
+		t.Fatalf("defaults: %+v", o)
+	}
+}
+
+func TestStartsWithRedisDown(t *testing.T) {
+	r := testutil.StartRedis(t, testutil.WithAppendOnly("always"))
+	r.Stop()
+	j := open(t, Options{Addr: r.Addr(), KeyPrefix: newPrefix(), SpoolPath: filepath.Join(t.TempDir(), "spool.db")})
+	if !j.Degraded() {
+		t.Fatal("not degraded with Redis down at start")
+	}
+	if c := raise(t, j, "01D", base); !Spooled(c) {
+		t.Fatalf("append with Redis down at start: seq %d", c.Seq)
+	}
+	r.Restart()
+	waitFor(t, "spool replayed", 10*time.Second, func() bool { return !j.Degraded() })
+	sub, err := j.Subscribe(t.Context(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := raise(t, j, "01E", base); c.Seq != 2 {
+		t.Fatalf("seq after replay = %d, want 2", c.Seq)
+	}
+	if c := recvN(t, sub, 1, 10*time.Second)[0]; c.Alert.ID != "01E" {
+		t.Fatalf("subscriber got %s", c.Alert.ID)
+	}
+}

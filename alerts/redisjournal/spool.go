@@ -228,10 +228,12 @@ func (j *Journal) toSpool(c alerts.Change, expectVersion int64) (alerts.Change, 
 // replay appends spooled changes to Redis in spool order while it is
 // reachable. Each change keeps the expected version it was spooled with, so
 // a chain raised(0) → updated(1) → ended(2) of one alert replays as it was
-// built; Redis assigns the seqs at replay time. A spooled change whose
-// alert moved on meanwhile (a desk on another node acknowledged it) is
-// merged: its signal fields are laid over the current state and appended
-// with the current version.
+// built; Redis assigns the seqs at replay time. A spooled signal change
+// whose alert moved on meanwhile (a desk on another node acknowledged it)
+// is merged: its signal fields are laid over the current state and
+// appended with the current version. A spooled handling step (rule
+// auto-dispatch) that conflicts is dropped, counted and logged: the desk
+// already acted.
 func (j *Journal) replay(ctx context.Context) {
 	bo := backoff{min: 20 * time.Millisecond, max: 2 * time.Second}
 	replayed := 0
@@ -282,7 +284,7 @@ func (j *Journal) replayOne(ctx context.Context, e spooled) error {
 	c.Alert.Version = e.Expect + 1
 	_, err := j.appendRedis(ctx, c, e.Expect, true)
 	var ce *alerts.ConflictError
-	for tries := 0; errors.As(err, &ce) && tries < 10; tries++ {
+	for tries := 0; errors.As(err, &ce) && !lifecycle(c.Kind) && tries < 10; tries++ {
 		merged := mergeSignal(ce.Current, c.Alert)
 		if sameJSON(merged, ce.Current) {
 			return nil // already there (a merge whose reply was lost)
