@@ -609,6 +609,11 @@ func (j *Journal) Since(ctx context.Context, seq uint64, limit int) ([]alerts.Ch
 		return nil, fmt.Errorf("redisjournal: since %d: %w", seq, j.observe(err))
 	}
 	j.observe(nil)
+	for _, c := range []redis.Cmder{first, page} {
+		if err := c.Err(); err != nil && err != redis.Nil {
+			return nil, fmt.Errorf("redisjournal: since %d: %w", seq, err)
+		}
+	}
 	lastSeq, _ := strconv.ParseUint(last.Val(), 10, 64)
 	firstKept := lastSeq + 1
 	if f := first.Val(); len(f) > 0 {
