@@ -271,27 +271,46 @@ func TestRedisKilledMidBurst(t *testing.T) {
 	r := testutil.StartRedis(t, testutil.WithAppendOnly("always"))
 	j := open(t, Options{Addr: r.Addr(), KeyPrefix: newPrefix(), SpoolPath: filepath.Join(t.TempDir(), "spool.db")})
 	ctx := t.Context()
-	acked := map[string]uint64{}
-	var spooledIDs []string
-	killed := false
-	for i := 0; i < 400 && len(spooledIDs) < 20; i++ {
-		if i == 100 {
-			go r.Kill() // mid-burst, racing the appends
-			killed = true
-		}
-		id := fmt.Sprintf("01K%04d", i)
-		c, err := j.Append(ctx, alerts.Change{Kind: alerts.KindRaised, Alert: journaltest.NewAlert(id, base)}, 0)
-		switch {
-		case err != nil:
-			t.Fatalf("append %s: %v", id, err)
-		case Spooled(c):
-			spooledIDs = append(spooledIDs, id)
-		default:
-			acked[id] = c.Seq
-		}
+	const workers = 4
+	var (
+		mu         sync.Mutex
+		acked      = map[string]uint64{}
+		spooledIDs []string
+		nAcked     atomic.Int64
+		wg         sync.WaitGroup
+	)
+	for w := range workers {
+		wg.Go(func() {
+			spooledHere := 0
+			for i := 0; i < 500 && spooledHere < 5; i++ {
+				id := fmt.Sprintf("01K%d%04d", w, i)
+				c, err := j.Append(ctx, alerts.Change{Kind: alerts.KindRaised, Alert: journaltest.NewAlert(id, base)}, 0)
+				mu.Lock()
+				switch {
+				case err != nil:
+					t.Errorf("append %s: %v", id, err)
+				case Spooled(c):
+					spooledIDs = append(spooledIDs, id)
+					spooledHere++
+				default:
+					acked[id] = c.Seq
+					nAcked.Add(1)
+				}
+				mu.Unlock()
+				if err != nil {
+					return
+				}
+			}
+		})
 	}
-	if !killed || len(spooledIDs) == 0 {
-		t.Fatalf("kill did not interrupt the burst (%d acked)", len(acked))
+	waitFor(t, "100 appends acknowledged", 20*time.Second, func() bool { return nAcked.Load() >= 100 })
+	r.Kill() // the workers are mid-append
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	if len(spooledIDs) == 0 {
+		t.Fatal("no append was spooled after the kill")
 	}
 	r.Restart()
 	for id, seq := range acked {
@@ -301,7 +320,7 @@ func TestRedisKilledMidBurst(t *testing.T) {
 		}
 	}
 	waitFor(t, "spool replayed", 10*time.Second, func() bool { return !j.Degraded() })
-	cs, err := j.Since(ctx, 0, 1000)
+	cs, err := j.Since(ctx, 0, 5000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,9 +331,9 @@ func TestRedisKilledMidBurst(t *testing.T) {
 		}
 		seen[c.Alert.ID]++
 	}
-	for id := range acked {
+	for id, seq := range acked {
 		if seen[id] != 1 {
-			t.Errorf("acknowledged %s in the log %d times", id, seen[id])
+			t.Errorf("acknowledged %s (seq %d) in the log %d times", id, seq, seen[id])
 		}
 	}
 	for _, id := range spooledIDs {
@@ -322,7 +341,7 @@ func TestRedisKilledMidBurst(t *testing.T) {
 			t.Errorf("spooled %s in the log %d times", id, seen[id])
 		}
 	}
-	t.Logf("%d acknowledged before the kill, %d spooled", len(acked), len(spooledIDs))
+	t.Logf("%d acknowledged, %d spooled, %d in the log", len(acked), len(spooledIDs), len(cs))
 }
 
 func TestSpoolBound(t *testing.T) {
