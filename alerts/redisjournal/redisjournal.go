@@ -41,7 +41,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promauto"
 	"github.com/redis/go-redis/v9"
 
 	"vigil/alerts"
@@ -192,22 +191,39 @@ type metrics struct {
 	degraded     prometheus.Gauge
 }
 
-func newMetrics(reg prometheus.Registerer) metrics {
-	f := promauto.With(reg)
-	return metrics{
-		spoolEvents: f.NewGauge(prometheus.GaugeOpts{
+func (m metrics) unregister(reg prometheus.Registerer) {
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.spoolEvents, m.spoolDropped, m.degraded} {
+			reg.Unregister(c)
+		}
+	}
+}
+
+// newMetrics registers on reg (nil: none); a second journal on one
+// registry is an error, not a panic.
+func newMetrics(reg prometheus.Registerer) (metrics, error) {
+	m := metrics{
+		spoolEvents: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vigil_journal_spool_events",
 			Help: "Changes waiting in the local spool for Redis to return.",
 		}),
-		spoolDropped: f.NewCounter(prometheus.CounterOpts{
+		spoolDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_journal_spool_dropped_total",
 			Help: "Spooled changes dropped because the spool was full (oldest first) or could not be replayed.",
 		}),
-		degraded: f.NewGauge(prometheus.GaugeOpts{
+		degraded: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "vigil_journal_degraded",
 			Help: "1 while Redis is unreachable or spooled changes wait for replay.",
 		}),
 	}
+	if reg != nil {
+		for _, c := range []prometheus.Collector{m.spoolEvents, m.spoolDropped, m.degraded} {
+			if err := reg.Register(c); err != nil {
+				return metrics{}, fmt.Errorf("redisjournal: register metrics: %w", err)
+			}
+		}
+	}
+	return m, nil
 }
 
 // New connects to Redis lazily: it succeeds while Redis is down (the
@@ -228,6 +244,10 @@ func New(opts Options) (*Journal, error) {
 		DialerRetries: 1, DialerRetryTimeout: 10 * time.Millisecond,
 		DisableIdentity: true,
 	}
+	m, err := newMetrics(opts.Registerer)
+	if err != nil {
+		return nil, err
+	}
 	readerOpts := base
 	readerOpts.PoolSize = 1
 	j := &Journal{
@@ -236,7 +256,7 @@ func New(opts Options) (*Journal, error) {
 		rdb:     redis.NewClient(&base),
 		reader:  redis.NewClient(&readerOpts),
 		log:     opts.Logger.With("component", "redisjournal"),
-		metrics: newMetrics(opts.Registerer),
+		metrics: m,
 	}
 	j.hub = newHub(j)
 	if opts.SpoolPath != "" {
@@ -244,6 +264,7 @@ func New(opts Options) (*Journal, error) {
 		if err != nil {
 			_ = j.rdb.Close()
 			_ = j.reader.Close()
+			j.metrics.unregister(opts.Registerer)
 			return nil, err
 		}
 		j.spool = sp

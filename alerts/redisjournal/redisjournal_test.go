@@ -505,6 +505,11 @@ func TestOptionsValidate(t *testing.T) {
 	if err := o.validate(); err != nil {
 		t.Fatal(err)
 	}
+	reg := prometheus.NewRegistry()
+	open(t, Options{Addr: "127.0.0.1:1", Registerer: reg})
+	if _, err := New(Options{Addr: "127.0.0.1:1", Registerer: reg}); err == nil {
+		t.Fatal("second journal on one registry succeeded")
+	}
 	if o.KeyPrefix != "vigil:" || o.StreamMaxLen != 1_000_000 || o.SpoolMax != 100_000 || o.Logger == nil {
 		t.Fatalf("defaults: %+v", o)
 	}
