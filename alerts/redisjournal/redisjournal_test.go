@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -537,4 +538,27 @@ func TestStartsWithRedisDown(t *testing.T) {
 	if c := recvN(t, sub, 1, 10*time.Second)[0]; c.Alert.ID != "01E" {
 		t.Fatalf("subscriber got %s", c.Alert.ID)
 	}
+}
+
+func TestCloseLeavesNoGoroutines(t *testing.T) {
+	r := testutil.StartRedis(t)
+	settle := func() int { runtime.GC(); return runtime.NumGoroutine() }
+	before := settle()
+	j, err := New(Options{Addr: r.Addr(), KeyPrefix: newPrefix(), SpoolPath: filepath.Join(t.TempDir(), "spool.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := j.Subscribe(t.Context(), 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raise(t, j, "01G", base)
+	recvN(t, sub, 1, 10*time.Second)
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := <-sub.C; ok {
+		t.Fatal("subscription open after Close")
+	}
+	waitFor(t, "goroutines back to the count before New", 5*time.Second, func() bool { return settle() <= before })
 }

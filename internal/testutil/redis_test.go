@@ -2,6 +2,9 @@ package testutil
 
 import (
 	"context"
+	"fmt"
+	"runtime"
+	"strings"
 	"testing"
 	"time"
 
@@ -70,5 +73,32 @@ func TestTwoServersDiffer(t *testing.T) {
 	a, b := StartRedis(t), StartRedis(t)
 	if a.Addr() == b.Addr() || a.Dir() == b.Dir() {
 		t.Fatalf("servers share %s / %s", a.Addr(), a.Dir())
+	}
+}
+
+// fatalRecorder stands in for a testing.TB to see StartRedis fail.
+type fatalRecorder struct {
+	testing.TB
+	msg string
+}
+
+func (f *fatalRecorder) Helper() {}
+
+func (f *fatalRecorder) Fatalf(format string, args ...any) {
+	f.msg = fmt.Sprintf(format, args...)
+	runtime.Goexit()
+}
+
+func TestStartRedisFailsWithoutServer(t *testing.T) {
+	t.Setenv("PATH", t.TempDir())
+	f := &fatalRecorder{TB: t}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		StartRedis(f)
+	}()
+	<-done
+	if !strings.Contains(f.msg, "redis-server not found") {
+		t.Fatalf("StartRedis without redis-server: %q", f.msg)
 	}
 }
