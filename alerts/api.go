@@ -1,0 +1,332 @@
+package alerts
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// MaxBodyBytes bounds the bodies of the alert actions.
+const MaxBodyBytes = 64 << 10
+
+// APIOptions configure the alert REST handler.
+type APIOptions struct {
+	Engine *Engine // required
+	// Journal serves reads; default Engine.Journal().
+	Journal Journal
+	// Actor names the authenticated caller (the token name); the app's
+	// auth middleware runs before the handler. Required.
+	Actor  func(*http.Request) string
+	Logger *slog.Logger
+}
+
+func (o *APIOptions) validate() error {
+	var errs []error
+	if o.Engine == nil {
+		errs = append(errs, errors.New("engine is required"))
+	}
+	if o.Actor == nil {
+		errs = append(errs, errors.New("actor func is required"))
+	}
+	if o.Journal == nil && o.Engine != nil {
+		o.Journal = o.Engine.Journal()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return errors.Join(errs...)
+}
+
+// API serves the alert endpoints of DESIGN.md under /api/v1/alerts, except
+// /api/v1/alerts/{id}/clip, which needs the recorder's exporter and belongs
+// to the app. Authentication and roles are the app's middleware.
+type API struct {
+	o   APIOptions
+	mux *http.ServeMux
+	log *slog.Logger
+}
+
+// NewAPI returns the handler with its routes registered.
+func NewAPI(o APIOptions) (*API, error) {
+	if err := o.validate(); err != nil {
+		return nil, fmt.Errorf("alerts api: %w", err)
+	}
+	a := &API{o: o, mux: http.NewServeMux(), log: o.Logger.With("component", "alerts-api")}
+	a.mux.HandleFunc("GET /api/v1/alerts", a.list)
+	a.mux.HandleFunc("GET /api/v1/alerts/stats", a.stats)
+	a.mux.HandleFunc("GET /api/v1/alerts/{id}", a.get)
+	a.mux.HandleFunc("POST /api/v1/alerts/{id}/ack", a.ack)
+	a.mux.HandleFunc("POST /api/v1/alerts/{id}/dispatch", a.dispatch)
+	a.mux.HandleFunc("POST /api/v1/alerts/{id}/resolve", a.resolve)
+	a.mux.HandleFunc("POST /api/v1/alerts/{id}/follow-up", a.followUp)
+	return a, nil
+}
+
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+
+var idPattern = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
+
+func pathID(r *http.Request) (string, error) {
+	id := r.PathValue("id")
+	if !idPattern.MatchString(id) {
+		return "", errorf(CodeBadRequest, "invalid alert id", nil)
+	}
+	return id, nil
+}
+
+type listResponse struct {
+	Alerts     []Alert `json:"alerts"`
+	NextCursor string  `json:"next_cursor"`
+}
+
+func (a *API) list(w http.ResponseWriter, r *http.Request) {
+	f, err := parseFilter(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	as, next, err := a.o.Journal.List(r.Context(), f)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, listResponse{Alerts: as, NextCursor: next})
+}
+
+func parseFilter(r *http.Request) (Filter, error) {
+	q := r.URL.Query()
+	var f Filter
+	var errs []string
+	if s := q.Get("status"); s != "" {
+		switch st := Status(s); st {
+		case StatusNew, StatusAcknowledged, StatusDispatched, StatusResolved:
+			f.Status = st
+		default:
+			if s == "open" {
+				f.Open = true
+			} else {
+				errs = append(errs, fmt.Sprintf("status %q: want new, acknowledged, dispatched, resolved or open", s))
+			}
+		}
+	}
+	if s := q.Get("open"); s != "" {
+		b, err := strconv.ParseBool(s)
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("open %q: want true or false", s))
+		}
+		f.Open = f.Open || b
+	}
+	if s := q.Get("severity"); s != "" {
+		if Severity(s).Rank() > 2 {
+			errs = append(errs, fmt.Sprintf("severity %q: want critical, major or minor", s))
+		}
+		f.Severity = Severity(s)
+	}
+	f.Camera, f.Site, f.Cursor = q.Get("camera"), q.Get("site"), q.Get("cursor")
+	for _, p := range []struct {
+		name string
+		to   *time.Time
+	}{{"since", &f.Since}, {"until", &f.Until}} {
+		if s := q.Get(p.name); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s %q: want RFC 3339", p.name, s))
+			}
+			*p.to = t
+		}
+	}
+	if s := q.Get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 1 || n > MaxListLimit {
+			errs = append(errs, fmt.Sprintf("limit %q: want 1 to %d", s, MaxListLimit))
+		}
+		f.Limit = n
+	}
+	if f.Cursor != "" {
+		if _, err := DecodeCursor(f.Cursor); err != nil {
+			errs = append(errs, "cursor: invalid")
+		}
+	}
+	if len(errs) > 0 {
+		return Filter{}, errorf(CodeBadRequest, joinMessages(errs), nil)
+	}
+	return f, nil
+}
+
+func joinMessages(m []string) string {
+	s := m[0]
+	for _, x := range m[1:] {
+		s += "; " + x
+	}
+	return s
+}
+
+func (a *API) get(w http.ResponseWriter, r *http.Request) {
+	id, err := pathID(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	al, err := a.o.Journal.Get(r.Context(), id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, al)
+}
+
+func (a *API) stats(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	to := time.Now()
+	from := to.Add(-24 * time.Hour)
+	var errs []string
+	for _, p := range []struct {
+		name string
+		to   *time.Time
+	}{{"from", &from}, {"to", &to}} {
+		if s := q.Get(p.name); s != "" {
+			t, err := time.Parse(time.RFC3339Nano, s)
+			if err != nil {
+				errs = append(errs, fmt.Sprintf("%s %q: want RFC 3339", p.name, s))
+			}
+			*p.to = t
+		}
+	}
+	if len(errs) > 0 {
+		a.fail(w, r, errorf(CodeBadRequest, joinMessages(errs), nil))
+		return
+	}
+	s, err := a.o.Engine.Stats(r.Context(), from, to)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, s)
+}
+
+type ackRequest struct {
+	Note    string `json:"note"`
+	Version int64  `json:"version"`
+}
+
+type dispatchRequest struct {
+	Unit    string `json:"unit"`
+	Note    string `json:"note"`
+	Version int64  `json:"version"`
+}
+
+type resolveRequest struct {
+	Feedback   string `json:"feedback"`
+	FalseAlarm bool   `json:"false_alarm"`
+	Version    int64  `json:"version"`
+}
+
+type followUpRequest struct {
+	Satisfied *bool  `json:"satisfied"`
+	Note      string `json:"note"`
+}
+
+// action decodes the body into req and runs do with the alert ID and actor.
+func action[T any](a *API, w http.ResponseWriter, r *http.Request, do func(id, by string, req T) (Alert, error)) {
+	id, err := pathID(r)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	var req T
+	if err := decodeBody(w, r, &req); err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	by := a.o.Actor(r)
+	if by == "" {
+		a.fail(w, r, errorf(CodeBadRequest, "no actor for this request", nil))
+		return
+	}
+	al, err := do(id, by, req)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, al)
+}
+
+func (a *API) ack(w http.ResponseWriter, r *http.Request) {
+	action(a, w, r, func(id, by string, q ackRequest) (Alert, error) {
+		return a.o.Engine.Ack(r.Context(), id, by, q.Note, q.Version)
+	})
+}
+
+func (a *API) dispatch(w http.ResponseWriter, r *http.Request) {
+	action(a, w, r, func(id, by string, q dispatchRequest) (Alert, error) {
+		if q.Unit == "" {
+			return Alert{}, errorf(CodeBadRequest, "unit is required", nil)
+		}
+		return a.o.Engine.Dispatch(r.Context(), id, by, q.Unit, q.Note, q.Version)
+	})
+}
+
+func (a *API) resolve(w http.ResponseWriter, r *http.Request) {
+	action(a, w, r, func(id, by string, q resolveRequest) (Alert, error) {
+		return a.o.Engine.Resolve(r.Context(), id, by, q.Feedback, q.FalseAlarm, q.Version)
+	})
+}
+
+func (a *API) followUp(w http.ResponseWriter, r *http.Request) {
+	action(a, w, r, func(id, by string, q followUpRequest) (Alert, error) {
+		if q.Satisfied == nil {
+			return Alert{}, errorf(CodeBadRequest, "satisfied is required", nil)
+		}
+		return a.o.Engine.FollowUp(r.Context(), id, by, *q.Satisfied, q.Note)
+	})
+}
+
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return errorf(CodeBadRequest, fmt.Sprintf("body larger than %d bytes", MaxBodyBytes), nil)
+		}
+		return errorf(CodeBadRequest, "invalid JSON body: "+err.Error(), nil)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return errorf(CodeBadRequest, "invalid JSON body: trailing data", nil)
+	}
+	return nil
+}
+
+type errorResponse struct {
+	Error string `json:"error"`
+	Code  Code   `json:"code"`
+	Alert *Alert `json:"alert,omitempty"` // the current alert on a version conflict
+}
+
+// fail writes err as JSON with the status of its code; internal errors are
+// logged here and shown as "internal error".
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	code := ErrorCode(err)
+	resp := errorResponse{Error: ErrorMessage(err), Code: code}
+	var ce *ConflictError
+	if errors.As(err, &ce) {
+		resp.Alert = &ce.Current
+		resp.Error = "the alert changed since you saw it; retry on the current alert"
+	}
+	if code == CodeInternal || code == CodeUnavailable {
+		a.log.Error("alerts request", "method", r.Method, "path", r.URL.Path, "err", err)
+	}
+	writeJSON(w, HTTPStatus(code), resp)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}

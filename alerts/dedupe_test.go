@@ -1,0 +1,169 @@
+package alerts
+
+import (
+	"testing"
+	"time"
+)
+
+func TestDedupe(t *testing.T) {
+	now := time.Date(2026, 11, 26, 13, 0, 0, 0, time.UTC)
+	rule := Rule{Cooldown: 30 * time.Second}
+	ago := func(d time.Duration) *time.Time { t := now.Add(-d); return &t }
+	active := &Alert{Signal: SignalActive, Status: StatusNew}
+	endedRecently := &Alert{Signal: SignalEnded, Status: StatusNew, EndedAt: ago(10 * time.Second)}
+	endedLongAgoOpen := &Alert{Signal: SignalEnded, Status: StatusAcknowledged, EndedAt: ago(time.Hour)}
+	endedRecentlyResolved := &Alert{Signal: SignalEnded, Status: StatusResolved, EndedAt: ago(10 * time.Second)}
+	endedLongAgoResolved := &Alert{Signal: SignalEnded, Status: StatusResolved, EndedAt: ago(time.Hour)}
+	activeResolved := &Alert{Signal: SignalActive, Status: StatusResolved}
+	e := func(s State, sync bool) Event { return Event{Camera: "c", Type: Motion, State: s, Sync: sync} }
+	cases := []struct {
+		name string
+		prev *Alert
+		ev   Event
+		want Action
+	}{
+		{"first activation raises", nil, e(Active, false), ActionRaise},
+		{"first pulse raises", nil, e(Pulse, false), ActionRaise},
+		{"Initialized active raises nothing", nil, e(Active, true), ActionIgnore},
+		{"Initialized inactive raises nothing", nil, e(Inactive, true), ActionIgnore},
+		{"unknown inactive is ignored", nil, e(Inactive, false), ActionIgnore},
+		{"unknown state is ignored", nil, e("blinking", false), ActionIgnore},
+		{"repeat while active bumps", active, e(Active, false), ActionBump},
+		{"pulse while active bumps", active, e(Pulse, false), ActionBump},
+		{"Initialized active confirms", active, e(Active, true), ActionIgnore},
+		{"inactive ends", active, e(Inactive, false), ActionEnd},
+		{"Initialized inactive ends an active signal", active, e(Inactive, true), ActionEnd},
+		{"inactive after end is ignored", endedRecently, e(Inactive, false), ActionIgnore},
+		{"activation inside cooldown reopens", endedRecently, e(Active, false), ActionReopen},
+		{"pulse inside cooldown reopens", endedRecently, e(Pulse, false), ActionReopen},
+		{"Initialized never reopens", endedRecently, e(Active, true), ActionIgnore},
+		{"open alert past cooldown reopens", endedLongAgoOpen, e(Active, false), ActionReopen},
+		{"resolved alert inside cooldown reopens", endedRecentlyResolved, e(Active, false), ActionReopen},
+		{"resolved alert past cooldown raises anew", endedLongAgoResolved, e(Active, false), ActionRaise},
+		{"repeat on a resolved alert with an active signal bumps", activeResolved, e(Active, false), ActionBump},
+		{"end on a resolved alert with an active signal", activeResolved, e(Inactive, false), ActionEnd},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			d := Dedupe(c.prev, c.ev, rule, now)
+			if d.Action != c.want {
+				t.Fatalf("got %s (%s), want %s", d.Action, d.Reason, c.want)
+			}
+			if d.Reason == "" {
+				t.Fatal("no reason")
+			}
+		})
+	}
+}
+
+func TestRuleFor(t *testing.T) {
+	rules := []Rule{
+		{Match: Match{Type: Intrusion, Site: "key-site"}, Severity: Critical},
+		{Match: Match{Grid: "G03"}, Severity: Major},
+		{Match: Match{Camera: "hall-entrance", Type: Motion}, Severity: Minor, Cooldown: time.Minute},
+	}
+	cases := []struct {
+		name                string
+		typ                 Type
+		camera, site, grid  string
+		severity            Severity
+		cooldown, ackWithin time.Duration
+	}{
+		{"type and site", Intrusion, "gate", "key-site", "G07", Critical, 0, 0},
+		{"first match wins", Intrusion, "gate", "key-site", "G03", Critical, 0, 0},
+		{"grid", Motion, "hall-entrance", "hall", "G03", Major, 0, 0},
+		{"camera and type", Motion, "hall-entrance", "hall", "G01", Minor, time.Minute, 0},
+		{"no match: default", Tamper, "x", "y", "z", Minor, 0, 15 * time.Minute},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := RuleFor(rules, c.typ, c.camera, c.site, c.grid)
+			if r.Severity != c.severity || r.Cooldown != c.cooldown || r.AckWithin != c.ackWithin {
+				t.Fatalf("got %+v", r)
+			}
+		})
+	}
+	if d := DefaultRule(); d.ResolveWithin != 24*time.Hour {
+		t.Fatalf("default %+v", d)
+	}
+}
+
+func TestStatsExample(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	at := func(m float64) *time.Time { t := t0.Add(time.Duration(m * float64(time.Minute))); return &t }
+	mk := func(id string, typ Type, site string, raised float64, ackDL, resDL float64) Alert {
+		return Alert{ID: id, Type: typ, Site: site, Status: StatusNew, RaisedAt: *at(raised), AckDeadline: at(raised + ackDL), ResolveDeadline: at(raised + resDL)}
+	}
+	// Five alerts; Stats runs at t0+120m.
+	a1 := mk("1", Intrusion, "key-site", 0, 2, 30) // acked at 1m (on time), dispatched police, resolved at 20m (on time), satisfied
+	a1.Status, a1.AcknowledgedAt, a1.Unit, a1.ResolvedAt = StatusResolved, at(1), "police", at(20)
+	a1.FollowUp = &FollowUp{Satisfied: true}
+	a2 := mk("2", Intrusion, "key-site", 10, 2, 30) // acked at 15m (late: 5m), resolved at 50m (late), not satisfied, false alarm
+	a2.Status, a2.AcknowledgedAt, a2.Unit, a2.ResolvedAt, a2.FalseAlarm = StatusResolved, at(15), "police", at(50), true
+	a2.FollowUp = &FollowUp{Satisfied: false}
+	a3 := mk("3", Motion, "hall", 30, 15, 24*60) // acked at 33m (3m, on time), dispatched zongzhi, resolve not due
+	a3.Status, a3.AcknowledgedAt, a3.Unit = StatusDispatched, at(33), "zongzhi"
+	a4 := mk("4", Motion, "hall", 60, 15, 24*60)  // never acked: ack deadline 75m passed → due, late
+	a5 := mk("5", Tamper, "hall", 110, 15, 24*60) // new, nothing due yet
+	now := *at(120)
+	s := ComputeStats([]Alert{a1, a2, a3, a4, a5}, t0, now, now)
+
+	check := func(name string, got, want any) {
+		t.Helper()
+		if got != want {
+			t.Errorf("%s = %v, want %v", name, got, want)
+		}
+	}
+	check("total", s.Total, 5)
+	check("resolved", s.ByStatus[StatusResolved], 2)
+	check("dispatched", s.ByStatus[StatusDispatched], 1)
+	check("new", s.ByStatus[StatusNew], 2)
+	check("intrusion", s.ByType[Intrusion], 2)
+	check("motion", s.ByType[Motion], 2)
+	check("tamper", s.ByType[Tamper], 1)
+	check("hall", s.BySite["hall"], 3)
+	check("police", s.ByUnit["police"], 2)
+	check("zongzhi", s.ByUnit["zongzhi"], 1)
+	check("false alarms", s.FalseAlarm, 1)
+	// Ack due: a1 (on time), a2 (late), a3 (on time), a4 (deadline passed) → 2/4.
+	check("ack due", s.AckDue, 4)
+	check("ack on time", s.AckOnTime, 2)
+	check("ack rate", s.AckOnTimeRate, 0.5)
+	// Resolve due: a1 (on time), a2 (late) → 1/2.
+	check("resolve due", s.ResolveDue, 2)
+	check("resolve rate", s.ResolveOnTimeRate, 0.5)
+	check("follow-ups", s.FollowUps, 2)
+	check("satisfaction", s.SatisfactionRate, 0.5)
+	// Ack times 60s, 300s, 180s → median 180s.
+	check("median ack", s.MedianAckSeconds, 180.0)
+
+	s = ComputeStats([]Alert{a1, a2, a3, a4, a5, {ID: "6", AcknowledgedAt: at(10), RaisedAt: t0}}, t0, now, now)
+	// Ack times 60, 180, 300, 600 → (180+300)/2.
+	check("median ack of four", s.MedianAckSeconds, 240.0)
+	check("empty rate", ComputeStats(nil, t0, now, now).SatisfactionRate, 0.0)
+}
+
+func TestErrorTable(t *testing.T) {
+	cases := []struct {
+		err    error
+		code   Code
+		status int
+	}{
+		{errorf(CodeNotFound, "x", nil), CodeNotFound, 404},
+		{ErrNotFound, CodeNotFound, 404},
+		{&ConflictError{}, CodeConflict, 409},
+		{errorf(CodeInvalidTransition, "x", nil), CodeInvalidTransition, 409},
+		{errorf(CodeBadRequest, "x", nil), CodeBadRequest, 400},
+		{ErrBadCursor, CodeBadRequest, 400},
+		{ErrQueueFull, CodeUnavailable, 503},
+		{ErrTooOld, CodeInternal, 500},
+	}
+	for _, c := range cases {
+		if got := ErrorCode(c.err); got != c.code || HTTPStatus(got) != c.status {
+			t.Errorf("%v: code %q status %d, want %q %d", c.err, got, HTTPStatus(got), c.code, c.status)
+		}
+	}
+	if m := ErrorMessage(ErrTooOld); m != "internal error" {
+		t.Errorf("internal error leaks %q", m)
+	}
+}

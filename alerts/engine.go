@@ -1,0 +1,531 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/oklog/ulid/v2"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// ErrQueueFull: Submit found the event queue full; the event was dropped and
+// counted so that ingest never waits.
+var ErrQueueFull = errors.New("alert event queue full")
+
+// System is the actor of changes the engine makes by itself.
+const System = "system"
+
+// Evidence keeps the footage of an alert from retention. The recorder
+// implements it; the engine calls it again for the same ID whenever the
+// range or the expiry changes, so PlaceHold replaces a hold by ID.
+type Evidence interface {
+	PlaceHold(ctx context.Context, h HoldRequest) error
+}
+
+// HoldRequest asks to keep a camera's footage in [Start, End].
+type HoldRequest struct {
+	ID     string // the alert ID; one hold per alert
+	Camera string
+	Start  time.Time
+	End    time.Time // zero: open, the signal is still active
+	Until  time.Time // zero: no expiry yet (the alert is not resolved)
+	Reason string
+}
+
+// Clock is the engine's source of time; tests inject a fake one.
+type Clock interface {
+	Now() time.Time
+	// NewTimer returns a channel that receives once d has passed, and a
+	// stop function.
+	NewTimer(d time.Duration) (<-chan time.Time, func() bool)
+}
+
+type realClock struct{}
+
+func (realClock) Now() time.Time { return time.Now() }
+func (realClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	t := time.NewTimer(d)
+	return t.C, t.Stop
+}
+
+// CameraLookup gives a camera's name, site and grid; ok is false for an
+// unknown camera.
+type CameraLookup func(id string) (name, site, grid string, ok bool)
+
+// Options configure an Engine.
+type Options struct {
+	Journal Journal // required
+	Rules   []Rule  // first match wins; DefaultRule when none matches
+	Units   []Unit
+	Cameras CameraLookup // nil: camera names are their IDs, no site or grid
+
+	PreRoll          time.Duration // footage kept before raised_at
+	PostRoll         time.Duration // footage kept after the signal ended
+	HoldAfterResolve time.Duration // evidence hold kept after resolution
+	StaleAfter       time.Duration // an active signal without events ends after this; 0: never
+
+	Evidence   Evidence // nil: no holds
+	Clock      Clock    // nil: the real clock
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+
+	// QueueSize bounds Submit's queue; default 4096.
+	QueueSize int
+	// TickEvery is how often Run checks deadlines and stale signals;
+	// default 1s.
+	TickEvery time.Duration
+}
+
+func (o *Options) validate() (map[string]Unit, error) {
+	var errs []error
+	if o.Journal == nil {
+		errs = append(errs, errors.New("journal is required"))
+	}
+	units := map[string]Unit{}
+	for i, u := range o.Units {
+		if u.ID == "" {
+			errs = append(errs, fmt.Errorf("units[%d]: id is required", i))
+		}
+		if _, dup := units[u.ID]; dup {
+			errs = append(errs, fmt.Errorf("units[%d]: duplicate id %q", i, u.ID))
+		}
+		units[u.ID] = u
+	}
+	if err := validateRules(o.Rules, units); err != nil {
+		errs = append(errs, err)
+	}
+	if o.PreRoll < 0 || o.PostRoll < 0 || o.HoldAfterResolve < 0 || o.StaleAfter < 0 {
+		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	if o.Clock == nil {
+		o.Clock = realClock{}
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = 4096
+	}
+	if o.TickEvery <= 0 {
+		o.TickEvery = time.Second
+	}
+	if o.Cameras == nil {
+		o.Cameras = func(id string) (string, string, string, bool) { return id, "", "", true }
+	}
+	return units, errors.Join(errs...)
+}
+
+// Engine turns events into alerts and carries alerts through their handling:
+// rules → dedupe → lifecycle → journal. Event handling and desk actions are
+// serialized by one lock; the journal is the source of truth and the engine
+// keeps only the alerts whose signal or handling is still live.
+type Engine struct {
+	o     Options
+	units map[string]Unit
+	queue chan Event
+	m     *metrics
+	log   *slog.Logger
+
+	mu      sync.Mutex
+	loaded  bool
+	tracked map[string]*Alert // by ID: open, signal active, or within cooldown
+	signals map[SignalKey]string
+	rules   map[string]Rule // rule of each tracked alert, for cooldown
+}
+
+// New validates o and returns an engine; Run starts it.
+func New(o Options) (*Engine, error) {
+	units, err := o.validate()
+	if err != nil {
+		return nil, fmt.Errorf("alerts engine: %w", err)
+	}
+	return &Engine{
+		o: o, units: units,
+		queue:   make(chan Event, o.QueueSize),
+		m:       newMetrics(o.Registerer),
+		log:     o.Logger.With("component", "alerts"),
+		tracked: map[string]*Alert{},
+		signals: map[SignalKey]string{},
+		rules:   map[string]Rule{},
+	}, nil
+}
+
+// Journal is the engine's journal.
+func (e *Engine) Journal() Journal { return e.o.Journal }
+
+// Run restores the live alerts from the journal, then handles submitted
+// events and checks deadlines and stale signals until ctx ends. It returns
+// nil when ctx ends, an error when the journal cannot be read at startup.
+func (e *Engine) Run(ctx context.Context) error {
+	e.mu.Lock()
+	err := e.load(ctx)
+	e.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	timer, stop := e.o.Clock.NewTimer(e.o.TickEvery)
+	defer func() { stop() }()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case ev := <-e.queue:
+			if err := e.Handle(ctx, ev); err != nil && ctx.Err() == nil {
+				e.log.Error("handle event", "camera", ev.Camera, "type", ev.Type, "err", err)
+			}
+		case <-timer:
+			if err := e.Tick(ctx); err != nil && ctx.Err() == nil {
+				e.log.Error("check deadlines", "err", err)
+			}
+			timer, stop = e.o.Clock.NewTimer(e.o.TickEvery)
+		}
+	}
+}
+
+// Submit queues ev for Run without waiting; when the queue is full it drops
+// the event, counts it and returns ErrQueueFull.
+func (e *Engine) Submit(ev Event) error {
+	select {
+	case e.queue <- ev:
+		return nil
+	default:
+		e.m.dropped.Inc()
+		return ErrQueueFull
+	}
+}
+
+// load restores tracked alerts from the journal once; e.mu is held.
+func (e *Engine) load(ctx context.Context) error {
+	if e.loaded {
+		return nil
+	}
+	f := Filter{Open: true, Limit: MaxListLimit}
+	for {
+		as, next, err := e.o.Journal.List(ctx, f)
+		if err != nil {
+			return fmt.Errorf("alerts engine: restore open alerts: %w", err)
+		}
+		for i := range as {
+			a := as[i]
+			_, site, grid, _ := e.o.Cameras(a.Camera)
+			e.track(&a, RuleFor(e.o.Rules, a.Type, a.Camera, site, grid))
+			e.m.open.WithLabelValues(string(a.Status)).Inc()
+		}
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	e.loaded = true
+	return nil
+}
+
+func (e *Engine) track(a *Alert, r Rule) {
+	e.tracked[a.ID] = a
+	e.rules[a.ID] = r
+	e.signals[SignalKey{a.Camera, a.Type, a.Key}] = a.ID
+}
+
+func (e *Engine) untrack(a *Alert) {
+	delete(e.tracked, a.ID)
+	delete(e.rules, a.ID)
+	k := SignalKey{a.Camera, a.Type, a.Key}
+	if e.signals[k] == a.ID {
+		delete(e.signals, k)
+	}
+}
+
+// retire drops a tracked alert that can no longer change by itself: resolved
+// and its signal ended longer than the cooldown ago.
+func (e *Engine) retire(a *Alert, now time.Time) bool {
+	if a.Status.Open() || a.Signal == SignalActive {
+		return false
+	}
+	if a.EndedAt != nil && now.Sub(*a.EndedAt) < e.rules[a.ID].Cooldown {
+		return false
+	}
+	e.untrack(a)
+	return true
+}
+
+func (e *Engine) now() time.Time { return e.o.Clock.Now().UTC() }
+
+func validEvent(ev Event) error {
+	switch {
+	case ev.Camera == "" && ev.Source != SourceHealth:
+		return errorf(CodeBadRequest, "event without camera", nil)
+	case ev.Type == "":
+		return errorf(CodeBadRequest, "event without type", nil)
+	case ev.State != Active && ev.State != Inactive && ev.State != Pulse:
+		return errorf(CodeBadRequest, fmt.Sprintf("event state %q is not active, inactive or pulse", ev.State), nil)
+	}
+	return nil
+}
+
+// Handle runs one event through rules, dedupe and the journal and returns
+// when its change is appended. Run uses it for submitted events; tests and
+// benchmarks call it directly.
+func (e *Engine) Handle(ctx context.Context, ev Event) error {
+	if err := validEvent(ev); err != nil {
+		return err
+	}
+	name, site, grid, known := e.o.Cameras(ev.Camera)
+	if !known {
+		name = ev.Camera
+	}
+	rule := RuleFor(e.o.Rules, ev.Type, ev.Camera, site, grid)
+
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.load(ctx); err != nil {
+		return err
+	}
+	now := e.now()
+	key := SignalKey{ev.Camera, ev.Type, ev.Key}
+	var prev *Alert
+	if id, ok := e.signals[key]; ok {
+		prev = e.tracked[id]
+		if e.retire(prev, now) {
+			prev = nil
+		}
+	}
+	d := Dedupe(prev, ev, rule, now)
+	e.log.Debug("event", "camera", ev.Camera, "type", ev.Type, "key", ev.Key, "state", ev.State, "action", d.Action, "reason", d.Reason)
+	switch d.Action {
+	case ActionRaise:
+		return e.raise(ctx, ev, rule, name, site, grid, now)
+	case ActionBump, ActionReopen:
+		reopened := prev.Signal == SignalEnded
+		a, err := e.mutate(ctx, prev, KindUpdated, System, func(a *Alert) error {
+			a.Count++
+			a.LastSeenAt = now
+			if ev.State == Pulse {
+				a.Signal, a.EndedAt = SignalEnded, &now
+			} else {
+				a.Signal, a.EndedAt = SignalActive, nil
+			}
+			e.setClip(a)
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		if reopened || ev.State == Pulse {
+			e.hold(ctx, a, "signal "+d.Reason)
+		}
+		return nil
+	case ActionEnd:
+		return e.endSignal(ctx, prev, now, d.Reason)
+	}
+	return nil
+}
+
+func (e *Engine) raise(ctx context.Context, ev Event, rule Rule, name, site, grid string, now time.Time) error {
+	a := &Alert{
+		ID:     ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(),
+		Camera: ev.Camera, CameraName: name, Site: site, Grid: grid,
+		Type: ev.Type, Key: ev.Key, Severity: rule.Severity, Source: ev.Source,
+		Signal: SignalActive, Status: StatusNew,
+		RaisedAt: now, LastSeenAt: now, Count: 1,
+		Detail:  ev.Detail,
+		History: []HistoryEntry{{At: now, By: System, Action: "raised"}},
+	}
+	if ev.State == Pulse {
+		a.Signal, a.EndedAt = SignalEnded, &now
+	}
+	if rule.AckWithin > 0 {
+		t := now.Add(rule.AckWithin)
+		a.AckDeadline = &t
+	}
+	if rule.ResolveWithin > 0 {
+		t := now.Add(rule.ResolveWithin)
+		a.ResolveDeadline = &t
+	}
+	e.setClip(a)
+	c, err := e.o.Journal.Append(ctx, Change{Kind: KindRaised, At: now, By: System, Alert: *a}, 0)
+	if err != nil {
+		return fmt.Errorf("camera %s: raise %s: %w", ev.Camera, ev.Type, err)
+	}
+	*a = c.Alert
+	e.track(a, rule)
+	e.m.raised.WithLabelValues(string(a.Type), string(a.Severity), a.Site).Inc()
+	e.m.open.WithLabelValues(string(StatusNew)).Inc()
+	e.hold(ctx, a, "alert raised")
+	if rule.DispatchTo != "" {
+		if _, err := e.dispatch(ctx, a, System, rule.DispatchTo, "auto-dispatch by rule", now); err != nil {
+			return fmt.Errorf("alert %s: auto-dispatch: %w", a.ID, err)
+		}
+	}
+	return nil
+}
+
+func (e *Engine) endSignal(ctx context.Context, a *Alert, now time.Time, reason string) error {
+	a, err := e.mutate(ctx, a, KindEnded, System, func(a *Alert) error {
+		if a.Signal != SignalActive {
+			return errNoChange
+		}
+		a.Signal, a.EndedAt = SignalEnded, &now
+		e.setClip(a)
+		a.History = addHistory(a.History, HistoryEntry{At: now, By: System, Action: "ended", Note: reason})
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	e.hold(ctx, a, "signal ended")
+	return nil
+}
+
+var errNoChange = errors.New("no change")
+
+// mutate applies fn to a copy of a and appends it. A version conflict with
+// another writer (a desk action through another node) is retried on the
+// current alert; fn decides again on it. e.mu is held.
+func (e *Engine) mutate(ctx context.Context, a *Alert, kind ChangeKind, by string, fn func(*Alert) error) (*Alert, error) {
+	cur := *a
+	for range 3 {
+		next := cur
+		if err := fn(&next); err != nil {
+			return nil, err
+		}
+		c, err := e.o.Journal.Append(ctx, Change{Kind: kind, At: e.now(), By: by, Alert: next}, cur.Version)
+		var ce *ConflictError
+		if errors.As(err, &ce) {
+			e.refresh(&ce.Current)
+			cur = ce.Current
+			continue
+		}
+		if err != nil {
+			return nil, fmt.Errorf("alert %s: %s: %w", a.ID, kind, err)
+		}
+		e.refresh(&c.Alert)
+		return &c.Alert, nil
+	}
+	return nil, fmt.Errorf("alert %s: %s: %w", a.ID, kind, ErrConflict)
+}
+
+// refresh stores the newest state of a tracked alert and keeps the open
+// gauge in step.
+func (e *Engine) refresh(a *Alert) {
+	old, ok := e.tracked[a.ID]
+	if ok && old.Version >= a.Version {
+		return
+	}
+	if ok && old.Status != a.Status {
+		e.m.open.WithLabelValues(string(old.Status)).Dec()
+		if a.Status.Open() {
+			e.m.open.WithLabelValues(string(a.Status)).Inc()
+		}
+	}
+	if ok {
+		fresh := *a
+		e.tracked[a.ID] = &fresh
+	}
+}
+
+func addHistory(h []HistoryEntry, entries ...HistoryEntry) []HistoryEntry {
+	return append(slices.Clip(h), entries...)
+}
+
+func (e *Engine) setClip(a *Alert) {
+	c := &Clip{Start: a.RaisedAt.Add(-e.o.PreRoll), URL: "/api/v1/alerts/" + a.ID + "/clip"}
+	if a.EndedAt != nil {
+		end := a.EndedAt.Add(e.o.PostRoll)
+		c.End = &end
+	}
+	a.Clip = c
+}
+
+// hold places or updates the alert's evidence hold; a failure is logged and
+// does not undo the alert.
+func (e *Engine) hold(ctx context.Context, a *Alert, reason string) {
+	if e.o.Evidence == nil {
+		return
+	}
+	h := HoldRequest{ID: a.ID, Camera: a.Camera, Start: a.RaisedAt.Add(-e.o.PreRoll), Reason: reason}
+	if a.EndedAt != nil && a.Signal == SignalEnded {
+		h.End = a.EndedAt.Add(e.o.PostRoll)
+	}
+	if a.ResolvedAt != nil {
+		h.Until = a.ResolvedAt.Add(e.o.HoldAfterResolve)
+	}
+	if err := e.o.Evidence.PlaceHold(ctx, h); err != nil {
+		e.log.Error("place evidence hold", "alert", a.ID, "camera", a.Camera, "err", err)
+	}
+}
+
+// Tick ends stale signals, emits overdue changes for passed deadlines and
+// forgets alerts that can no longer change. Run calls it every TickEvery.
+func (e *Engine) Tick(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.load(ctx); err != nil {
+		return err
+	}
+	now := e.now()
+	ids := make([]string, 0, len(e.tracked))
+	for id := range e.tracked {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids) // ULIDs: oldest first, so changes come in a stable order
+	var errs []error
+	for _, id := range ids {
+		a := e.tracked[id]
+		if Stale(a, now, e.o.StaleAfter) {
+			if err := e.endSignal(ctx, a, now, "stale: no event for "+e.o.StaleAfter.String()); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			a = e.tracked[id]
+		}
+		for _, which := range [...]string{"ack", "resolve"} {
+			if !due(a, which, now) {
+				continue
+			}
+			next, err := e.mutate(ctx, a, KindOverdue, System, func(a *Alert) error {
+				if !due(a, which, now) {
+					return errNoChange
+				}
+				a.Overdue = true
+				if which == "ack" {
+					a.OverdueAck = true
+				} else {
+					a.OverdueResolve = true
+				}
+				a.History = addHistory(a.History, HistoryEntry{At: now, By: System, Action: "overdue", Note: which})
+				return nil
+			})
+			if errors.Is(err, errNoChange) {
+				continue
+			}
+			if err != nil {
+				errs = append(errs, err)
+				break
+			}
+			e.m.overdue.WithLabelValues(which).Inc()
+			a = next
+		}
+		e.retire(a, now)
+	}
+	return errors.Join(errs...)
+}
+
+// due reports whether a's deadline has passed without its step done and
+// without an overdue change yet.
+func due(a *Alert, which string, now time.Time) bool {
+	if which == "ack" {
+		return a.Status == StatusNew && !a.OverdueAck && a.AckDeadline != nil && !now.Before(*a.AckDeadline)
+	}
+	return a.Status.Open() && !a.OverdueResolve && a.ResolveDeadline != nil && !now.Before(*a.ResolveDeadline)
+}

@@ -1,0 +1,789 @@
+package alerts_test
+
+import (
+	"context"
+	"errors"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"vigil/alerts"
+	"vigil/alerts/boltjournal"
+)
+
+// fakeClock moves only when a test advances it.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []fakeTimer
+}
+
+type fakeTimer struct {
+	at time.Time
+	c  chan time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := fakeTimer{at: c.now.Add(d), c: make(chan time.Time, 1)}
+	c.timers = append(c.timers, t)
+	return t.c, func() bool { return true }
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	kept := c.timers[:0]
+	for _, t := range c.timers {
+		if !t.at.After(c.now) {
+			t.c <- c.now
+			continue
+		}
+		kept = append(kept, t)
+	}
+	c.timers = kept
+}
+
+type holdRecorder struct {
+	mu    sync.Mutex
+	holds []alerts.HoldRequest
+}
+
+func (h *holdRecorder) PlaceHold(_ context.Context, r alerts.HoldRequest) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.holds = append(h.holds, r)
+	return nil
+}
+
+func (h *holdRecorder) last(t *testing.T) alerts.HoldRequest {
+	t.Helper()
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if len(h.holds) == 0 {
+		t.Fatal("no evidence hold placed")
+	}
+	return h.holds[len(h.holds)-1]
+}
+
+var t0 = time.Date(2026, 11, 26, 13, 0, 0, 0, time.UTC)
+
+type fixture struct {
+	e     *alerts.Engine
+	j     *boltjournal.Journal
+	clock *fakeClock
+	holds *holdRecorder
+	reg   *prometheus.Registry
+	path  string
+}
+
+func testRules() []alerts.Rule {
+	return []alerts.Rule{
+		{Match: alerts.Match{Type: alerts.Intrusion, Site: "key-site"}, Severity: alerts.Critical, AckWithin: 2 * time.Minute, ResolveWithin: 30 * time.Minute, DispatchTo: "police", Cooldown: 30 * time.Second},
+		{Match: alerts.Match{Type: alerts.CameraOffline}, Severity: alerts.Major, AckWithin: 10 * time.Minute, ResolveWithin: 4 * time.Hour},
+		{Match: alerts.Match{}, Severity: alerts.Minor, AckWithin: 15 * time.Minute, ResolveWithin: 24 * time.Hour, Cooldown: 60 * time.Second},
+	}
+}
+
+func cameras(id string) (string, string, string, bool) {
+	switch id {
+	case "hall-entrance":
+		return "服务大厅入口", "hall", "G03", true
+	case "gate":
+		return "重点部位大门", "key-site", "G07", true
+	}
+	return "", "", "", false
+}
+
+func newFixture(t testing.TB, path string) *fixture {
+	t.Helper()
+	if path == "" {
+		path = filepath.Join(t.TempDir(), "journal.db")
+	}
+	j, err := boltjournal.Open(boltjournal.Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	f := &fixture{j: j, clock: &fakeClock{now: t0}, holds: &holdRecorder{}, reg: prometheus.NewRegistry(), path: path}
+	f.e, err = alerts.New(alerts.Options{
+		Journal: j, Rules: testRules(),
+		Units:   []alerts.Unit{{ID: "police", Name: "派出所"}, {ID: "zongzhi", Name: "综治办"}},
+		Cameras: cameras, PreRoll: 10 * time.Second, PostRoll: 30 * time.Second,
+		HoldAfterResolve: 90 * 24 * time.Hour, StaleAfter: 30 * time.Second,
+		Evidence: f.holds, Clock: f.clock, Registerer: f.reg,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return f
+}
+
+func (f *fixture) handle(t *testing.T, ev alerts.Event) {
+	t.Helper()
+	if ev.Source == "" {
+		ev.Source = alerts.SourceGeneric
+	}
+	if err := f.e.Handle(t.Context(), ev); err != nil {
+		t.Fatalf("handle %+v: %v", ev, err)
+	}
+}
+
+func (f *fixture) all(t *testing.T) []alerts.Alert {
+	t.Helper()
+	as, _, err := f.j.List(t.Context(), alerts.Filter{Limit: alerts.MaxListLimit})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return as
+}
+
+func (f *fixture) only(t *testing.T) alerts.Alert {
+	t.Helper()
+	as := f.all(t)
+	if len(as) != 1 {
+		t.Fatalf("%d alerts, want 1: %+v", len(as), as)
+	}
+	return as[0]
+}
+
+func (f *fixture) kinds(t *testing.T) []alerts.ChangeKind {
+	t.Helper()
+	cs, err := f.j.Since(t.Context(), 0, 10000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []alerts.ChangeKind
+	for _, c := range cs {
+		out = append(out, c.Kind)
+	}
+	return out
+}
+
+func count(ks []alerts.ChangeKind, k alerts.ChangeKind) int {
+	n := 0
+	for _, x := range ks {
+		if x == k {
+			n++
+		}
+	}
+	return n
+}
+
+func ev(camera string, typ alerts.Type, state alerts.State) alerts.Event {
+	return alerts.Event{Camera: camera, Type: typ, State: state, Key: "k"}
+}
+
+// The table of the issue: event sequences and the alerts they leave.
+func TestEngineEventSequences(t *testing.T) {
+	type step struct {
+		ev      alerts.Event
+		advance time.Duration // before the event
+		tick    bool          // run deadline and stale checks after it
+	}
+	active := ev("hall-entrance", alerts.Motion, alerts.Active)
+	cases := []struct {
+		name   string
+		steps  []step
+		alerts int
+		check  func(t *testing.T, as []alerts.Alert, kinds []alerts.ChangeKind)
+	}{
+		{
+			name:   "six active posts are one alert with count 6",
+			steps:  []step{{ev: active}, {ev: active, advance: time.Second}, {ev: active, advance: time.Second}, {ev: active, advance: time.Second}, {ev: active, advance: time.Second}, {ev: active, advance: time.Second}},
+			alerts: 1,
+			check: func(t *testing.T, as []alerts.Alert, kinds []alerts.ChangeKind) {
+				if as[0].Count != 6 || as[0].Signal != alerts.SignalActive {
+					t.Errorf("count %d signal %s, want 6 active", as[0].Count, as[0].Signal)
+				}
+				if count(kinds, alerts.KindRaised) != 1 || count(kinds, alerts.KindUpdated) != 5 {
+					t.Errorf("changes %v", kinds)
+				}
+			},
+		},
+		{
+			name:   "stale_after ends a signal that never reports inactive",
+			steps:  []step{{ev: active}, {advance: 29 * time.Second, tick: true}, {advance: 2 * time.Second, tick: true}},
+			alerts: 1,
+			check: func(t *testing.T, as []alerts.Alert, kinds []alerts.ChangeKind) {
+				if as[0].Signal != alerts.SignalEnded || as[0].EndedAt == nil || !as[0].EndedAt.Equal(t0.Add(31*time.Second)) {
+					t.Errorf("signal %s ended %v, want ended at +31s", as[0].Signal, as[0].EndedAt)
+				}
+				if as[0].Status != alerts.StatusNew {
+					t.Errorf("stale end changed status to %s", as[0].Status)
+				}
+				if count(kinds, alerts.KindEnded) != 1 {
+					t.Errorf("changes %v, want one ended", kinds)
+				}
+			},
+		},
+		{
+			name:   "Initialized raises nothing",
+			steps:  []step{{ev: alerts.Event{Camera: "hall-entrance", Type: alerts.Motion, State: alerts.Active, Sync: true}}, {ev: alerts.Event{Camera: "hall-entrance", Type: alerts.Motion, State: alerts.Inactive, Sync: true}}},
+			alerts: 0,
+		},
+		{
+			name: "Initialized inactive ends an active signal",
+			steps: []step{{ev: active},
+				{ev: alerts.Event{Camera: "hall-entrance", Type: alerts.Motion, Key: "k", State: alerts.Inactive, Sync: true}, advance: time.Second}},
+			alerts: 1,
+			check: func(t *testing.T, as []alerts.Alert, kinds []alerts.ChangeKind) {
+				if as[0].Signal != alerts.SignalEnded {
+					t.Errorf("signal %s, want ended", as[0].Signal)
+				}
+			},
+		},
+		{
+			name: "line-crossing pulse burst inside cooldown is one alert",
+			steps: []step{
+				{ev: ev("hall-entrance", alerts.LineCrossing, alerts.Pulse)},
+				{ev: ev("hall-entrance", alerts.LineCrossing, alerts.Pulse), advance: 5 * time.Second},
+				{ev: ev("hall-entrance", alerts.LineCrossing, alerts.Pulse), advance: 5 * time.Second},
+				{ev: ev("hall-entrance", alerts.LineCrossing, alerts.Pulse), advance: 5 * time.Second},
+			},
+			alerts: 1,
+			check: func(t *testing.T, as []alerts.Alert, kinds []alerts.ChangeKind) {
+				if as[0].Count != 4 || as[0].Signal != alerts.SignalEnded {
+					t.Errorf("count %d signal %s, want 4 ended", as[0].Count, as[0].Signal)
+				}
+				if as[0].Clip.End == nil || !as[0].Clip.End.Equal(t0.Add(15*time.Second+30*time.Second)) {
+					t.Errorf("clip end %v, want last pulse + post roll", as[0].Clip.End)
+				}
+			},
+		},
+		{
+			name: "offline then online ends the camera_offline signal, the alert stays open",
+			steps: []step{
+				{ev: alerts.Event{Camera: "gate", Type: alerts.CameraOffline, State: alerts.Active, Source: alerts.SourceHealth}},
+				{ev: alerts.Event{Camera: "gate", Type: alerts.CameraOffline, State: alerts.Inactive, Source: alerts.SourceHealth}, advance: time.Minute},
+			},
+			alerts: 1,
+			check: func(t *testing.T, as []alerts.Alert, kinds []alerts.ChangeKind) {
+				a := as[0]
+				if a.Signal != alerts.SignalEnded || a.Status != alerts.StatusNew || a.Severity != alerts.Major {
+					t.Errorf("signal %s status %s severity %s, want ended new major", a.Signal, a.Status, a.Severity)
+				}
+			},
+		},
+		{
+			name:   "inactive for an unknown signal is ignored",
+			steps:  []step{{ev: ev("hall-entrance", alerts.Motion, alerts.Inactive)}},
+			alerts: 0,
+		},
+		{
+			name: "activation inside cooldown reopens the same alert's signal",
+			steps: []step{
+				{ev: active},
+				{ev: ev("hall-entrance", alerts.Motion, alerts.Inactive), advance: time.Second},
+				{ev: active, advance: 59 * time.Second},
+			},
+			alerts: 1,
+			check: func(t *testing.T, as []alerts.Alert, kinds []alerts.ChangeKind) {
+				if as[0].Count != 2 || as[0].Signal != alerts.SignalActive || as[0].EndedAt != nil {
+					t.Errorf("count %d signal %s ended %v, want 2 active", as[0].Count, as[0].Signal, as[0].EndedAt)
+				}
+			},
+		},
+		{
+			name: "activation after cooldown on a still open alert reopens it too",
+			steps: []step{
+				{ev: active},
+				{ev: ev("hall-entrance", alerts.Motion, alerts.Inactive), advance: time.Second},
+				{ev: active, advance: 10 * time.Minute},
+			},
+			alerts: 1,
+		},
+		{
+			name: "keys and types are separate signals",
+			steps: []step{
+				{ev: active},
+				{ev: alerts.Event{Camera: "hall-entrance", Type: alerts.Motion, Key: "other", State: alerts.Active}},
+				{ev: ev("hall-entrance", alerts.Tamper, alerts.Active)},
+				{ev: ev("gate", alerts.Motion, alerts.Active)},
+			},
+			alerts: 4,
+		},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			f := newFixture(t, "")
+			for _, s := range c.steps {
+				f.clock.Advance(s.advance)
+				if s.ev.Camera != "" {
+					f.handle(t, s.ev)
+				}
+				if s.tick {
+					if err := f.e.Tick(t.Context()); err != nil {
+						t.Fatal(err)
+					}
+				}
+			}
+			as := f.all(t)
+			if len(as) != c.alerts {
+				t.Fatalf("%d alerts, want %d", len(as), c.alerts)
+			}
+			if c.check != nil {
+				c.check(t, as, f.kinds(t))
+			}
+		})
+	}
+}
+
+func TestNewAlertAfterResolvedAndCooldown(t *testing.T) {
+	f := newFixture(t, "")
+	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
+	f.clock.Advance(time.Second)
+	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Inactive))
+	a := f.only(t)
+	if _, err := f.e.Resolve(t.Context(), a.ID, "desk-1", "checked", true, a.Version); err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(30 * time.Second) // inside the 60s cooldown: same alert
+	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Pulse))
+	if as := f.all(t); len(as) != 1 || as[0].Count != 2 || as[0].Status != alerts.StatusResolved {
+		t.Fatalf("inside cooldown: %d alerts, count %d", len(as), as[0].Count)
+	}
+	f.clock.Advance(2 * time.Minute)
+	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
+	as := f.all(t)
+	if len(as) != 2 || as[0].Status != alerts.StatusNew || as[0].ID == a.ID {
+		t.Fatalf("after cooldown on a resolved alert: %d alerts, newest %+v", len(as), as[0])
+	}
+}
+
+func TestRaiseShape(t *testing.T) {
+	f := newFixture(t, "")
+	f.handle(t, alerts.Event{Camera: "hall-entrance", Type: alerts.Motion, Key: "Gate", State: alerts.Active, Source: alerts.SourceONVIF,
+		Detail: map[string]string{"topic": "tns1:VideoSource/MotionAlarm"}})
+	a := f.only(t)
+	if len(a.ID) != 26 {
+		t.Errorf("id %q is not a ULID", a.ID)
+	}
+	want := alerts.Alert{Camera: "hall-entrance", CameraName: "服务大厅入口", Site: "hall", Grid: "G03", Type: alerts.Motion, Key: "Gate",
+		Severity: alerts.Minor, Source: alerts.SourceONVIF, Signal: alerts.SignalActive, Status: alerts.StatusNew, Version: 1, Count: 1}
+	got := a
+	if got.Camera != want.Camera || got.CameraName != want.CameraName || got.Site != want.Site || got.Grid != want.Grid ||
+		got.Severity != want.Severity || got.Status != want.Status || got.Signal != want.Signal || got.Version != 1 || got.Count != 1 || got.Source != want.Source {
+		t.Errorf("alert %+v", got)
+	}
+	if !a.RaisedAt.Equal(t0) || !a.AckDeadline.Equal(t0.Add(15*time.Minute)) || !a.ResolveDeadline.Equal(t0.Add(24*time.Hour)) {
+		t.Errorf("raised %v ack %v resolve %v", a.RaisedAt, a.AckDeadline, a.ResolveDeadline)
+	}
+	if a.Clip == nil || !a.Clip.Start.Equal(t0.Add(-10*time.Second)) || a.Clip.End != nil || a.Clip.URL != "/api/v1/alerts/"+a.ID+"/clip" {
+		t.Errorf("clip %+v", a.Clip)
+	}
+	if a.Detail["topic"] != "tns1:VideoSource/MotionAlarm" || len(a.History) != 1 || a.History[0].Action != "raised" {
+		t.Errorf("detail %v history %v", a.Detail, a.History)
+	}
+	if n := sumMetric(t, f.reg, "vigil_alerts_raised_total", map[string]string{"type": "motion", "severity": "minor", "site": "hall"}); n != 1 {
+		t.Errorf("raised_total = %v", n)
+	}
+}
+
+// sumMetric sums a metric family's samples whose labels include want.
+func sumMetric(t *testing.T, reg *prometheus.Registry, name string, want map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			for k, v := range want {
+				if labels[k] != v {
+					continue metric
+				}
+			}
+			switch {
+			case m.Counter != nil:
+				sum += m.GetCounter().GetValue()
+			case m.Gauge != nil:
+				sum += m.GetGauge().GetValue()
+			case m.Histogram != nil:
+				sum += float64(m.GetHistogram().GetSampleCount())
+			}
+		}
+	}
+	return sum
+}
+
+func TestEvidenceHolds(t *testing.T) {
+	f := newFixture(t, "")
+	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
+	a := f.only(t)
+	h := f.holds.last(t)
+	if h.ID != a.ID || h.Camera != "hall-entrance" || !h.Start.Equal(t0.Add(-10*time.Second)) || !h.End.IsZero() || !h.Until.IsZero() {
+		t.Fatalf("hold on raise %+v", h)
+	}
+	f.clock.Advance(20 * time.Second)
+	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Inactive))
+	if h = f.holds.last(t); !h.End.Equal(t0.Add(50 * time.Second)) {
+		t.Fatalf("hold after end %+v, want end = ended + post roll", h)
+	}
+	a = f.only(t)
+	f.clock.Advance(time.Minute)
+	if _, err := f.e.Resolve(t.Context(), a.ID, "desk-1", "ok", false, a.Version); err != nil {
+		t.Fatal(err)
+	}
+	if h = f.holds.last(t); !h.Until.Equal(t0.Add(80*time.Second+90*24*time.Hour)) || !h.End.Equal(t0.Add(50*time.Second)) {
+		t.Fatalf("hold after resolve %+v", h)
+	}
+}
+
+func TestAutoDispatch(t *testing.T) {
+	f := newFixture(t, "")
+	f.handle(t, ev("gate", alerts.Intrusion, alerts.Active))
+	a := f.only(t)
+	if a.Status != alerts.StatusDispatched || a.Unit != "police" || a.AcknowledgedBy != alerts.System || a.Severity != alerts.Critical {
+		t.Fatalf("status %s unit %q acked by %q severity %s", a.Status, a.Unit, a.AcknowledgedBy, a.Severity)
+	}
+	var actions []string
+	for _, h := range a.History {
+		actions = append(actions, h.Action+"/"+h.By)
+	}
+	if len(actions) != 3 || actions[1] != "acknowledged/system" || actions[2] != "dispatched/system" {
+		t.Fatalf("history %v", actions)
+	}
+	if k := f.kinds(t); len(k) != 2 || k[0] != alerts.KindRaised || k[1] != alerts.KindDispatched {
+		t.Fatalf("changes %v", k)
+	}
+}
+
+func TestTransitions(t *testing.T) {
+	type act func(f *fixture, t *testing.T, a alerts.Alert) (alerts.Alert, error)
+	ack := func(f *fixture, t *testing.T, a alerts.Alert) (alerts.Alert, error) {
+		return f.e.Ack(t.Context(), a.ID, "desk-1", "seen", a.Version)
+	}
+	dispatch := func(f *fixture, t *testing.T, a alerts.Alert) (alerts.Alert, error) {
+		return f.e.Dispatch(t.Context(), a.ID, "desk-1", "zongzhi", "go", a.Version)
+	}
+	resolve := func(f *fixture, t *testing.T, a alerts.Alert) (alerts.Alert, error) {
+		return f.e.Resolve(t.Context(), a.ID, "desk-1", "done", false, a.Version)
+	}
+	followUp := func(f *fixture, t *testing.T, a alerts.Alert) (alerts.Alert, error) {
+		return f.e.FollowUp(t.Context(), a.ID, "desk-1", true, "fine")
+	}
+	actions := map[string]act{"ack": ack, "dispatch": dispatch, "resolve": resolve, "follow-up": followUp}
+	// reach brings a fresh alert to a status.
+	reach := map[alerts.Status][]act{
+		alerts.StatusNew:          nil,
+		alerts.StatusAcknowledged: {ack},
+		alerts.StatusDispatched:   {ack, dispatch},
+		alerts.StatusResolved:     {resolve},
+	}
+	allowed := map[alerts.Status]map[string]alerts.Status{
+		alerts.StatusNew:          {"ack": alerts.StatusAcknowledged, "dispatch": alerts.StatusDispatched, "resolve": alerts.StatusResolved},
+		alerts.StatusAcknowledged: {"dispatch": alerts.StatusDispatched, "resolve": alerts.StatusResolved},
+		alerts.StatusDispatched:   {"resolve": alerts.StatusResolved},
+		alerts.StatusResolved:     {"follow-up": alerts.StatusResolved},
+	}
+	for from, path := range reach {
+		for name, do := range actions {
+			t.Run(string(from)+"/"+name, func(t *testing.T) {
+				f := newFixture(t, "")
+				f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
+				a := f.only(t)
+				var err error
+				for _, p := range path {
+					f.clock.Advance(time.Second)
+					if a, err = p(f, t, a); err != nil {
+						t.Fatal(err)
+					}
+				}
+				f.clock.Advance(time.Second)
+				got, err := do(f, t, a)
+				want, ok := allowed[from][name]
+				if !ok {
+					if alerts.ErrorCode(err) != alerts.CodeInvalidTransition {
+						t.Fatalf("err = %v (code %q), want invalid_transition", err, alerts.ErrorCode(err))
+					}
+					if cur, _ := f.j.Get(t.Context(), a.ID); cur.Version != a.Version {
+						t.Fatalf("a refused action changed the alert to version %d", cur.Version)
+					}
+					return
+				}
+				if err != nil {
+					t.Fatal(err)
+				}
+				if got.Status != want || got.Version != a.Version+1 {
+					t.Fatalf("status %s version %d, want %s %d", got.Status, got.Version, want, a.Version+1)
+				}
+				last := got.History[len(got.History)-1]
+				if last.By != "desk-1" {
+					t.Errorf("history by %q", last.By)
+				}
+				if name == "dispatch" && from == alerts.StatusNew {
+					n := len(got.History)
+					if got.History[n-2].Action != "acknowledged" || got.History[n-1].Action != "dispatched" || got.AcknowledgedAt == nil {
+						t.Errorf("dispatch from new: history %+v", got.History)
+					}
+				}
+				if name == "follow-up" && (got.FollowUp == nil || !got.FollowUp.Satisfied) {
+					t.Errorf("follow-up %+v", got.FollowUp)
+				}
+			})
+		}
+	}
+}
+
+func TestActionErrors(t *testing.T) {
+	f := newFixture(t, "")
+	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
+	a := f.only(t)
+	ctx := t.Context()
+	cases := []struct {
+		name string
+		err  error
+		code alerts.Code
+	}{
+		{"missing alert", second(f.e.Ack(ctx, "01NOPE", "desk-1", "", 1)), alerts.CodeNotFound},
+		{"stale version", second(f.e.Ack(ctx, a.ID, "desk-1", "", a.Version+1)), alerts.CodeConflict},
+		{"no version", second(f.e.Ack(ctx, a.ID, "desk-1", "", 0)), alerts.CodeBadRequest},
+		{"unknown unit", second(f.e.Dispatch(ctx, a.ID, "desk-1", "fire-brigade", "", a.Version)), alerts.CodeBadRequest},
+		{"no actor", second(f.e.Resolve(ctx, a.ID, "", "", false, a.Version)), alerts.CodeBadRequest},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := alerts.ErrorCode(c.err); got != c.code {
+				t.Fatalf("err %v: code %q, want %q", c.err, got, c.code)
+			}
+		})
+	}
+	var ce *alerts.ConflictError
+	if !errors.As(cases[1].err, &ce) || ce.Current.ID != a.ID {
+		t.Fatalf("stale version: %v carries no current alert", cases[1].err)
+	}
+}
+
+func second[T any](_ T, err error) error { return err }
+
+func TestConcurrentAcks(t *testing.T) {
+	f := newFixture(t, "")
+	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
+	a := f.only(t)
+	const n = 8
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { _, errs[i] = f.e.Ack(t.Context(), a.ID, "desk", "", a.Version) })
+	}
+	wg.Wait()
+	won := 0
+	for _, err := range errs {
+		switch alerts.ErrorCode(err) {
+		case "":
+			won++
+		case alerts.CodeConflict:
+		default:
+			t.Errorf("ack: %v", err)
+		}
+	}
+	if won != 1 {
+		t.Fatalf("%d acks won, want 1", won)
+	}
+}
+
+func TestDeadlinesAndOverdue(t *testing.T) {
+	f := newFixture(t, "")
+	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
+	tick := func() {
+		t.Helper()
+		if err := f.e.Tick(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.clock.Advance(14 * time.Minute)
+	tick()
+	if a := f.only(t); a.Overdue {
+		t.Fatal("overdue before the ack deadline")
+	}
+	f.clock.Advance(time.Minute)
+	tick()
+	tick()
+	f.clock.Advance(time.Minute)
+	tick()
+	a := f.only(t)
+	if !a.Overdue || !a.OverdueAck || a.OverdueResolve {
+		t.Fatalf("after the ack deadline: overdue %v ack %v resolve %v", a.Overdue, a.OverdueAck, a.OverdueResolve)
+	}
+	if n := count(f.kinds(t), alerts.KindOverdue); n != 1 {
+		t.Fatalf("%d overdue changes after the ack deadline, want 1", n)
+	}
+	// Acknowledging late does not clear it; the resolve deadline gets its own.
+	a, err := f.e.Ack(t.Context(), a.ID, "desk-1", "late", a.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.clock.Advance(24 * time.Hour)
+	tick()
+	tick()
+	a = f.only(t)
+	if !a.OverdueResolve || !a.OverdueAck {
+		t.Fatalf("after the resolve deadline: %+v", a)
+	}
+	if n := count(f.kinds(t), alerts.KindOverdue); n != 2 {
+		t.Fatalf("%d overdue changes, want one per deadline", n)
+	}
+	if v := sumMetric(t, f.reg, "vigil_alert_ack_seconds", nil); v != 1 {
+		t.Errorf("ack_seconds has %v samples, want 1", v)
+	}
+	if v := sumMetric(t, f.reg, "vigil_alerts_open", map[string]string{"status": "acknowledged"}); v != 1 {
+		t.Errorf("open{acknowledged} = %v", v)
+	}
+	for _, d := range []string{"ack", "resolve"} {
+		if v := sumMetric(t, f.reg, "vigil_alerts_overdue_total", map[string]string{"deadline": d}); v != 1 {
+			t.Errorf("overdue_total{deadline=%s} = %v", d, v)
+		}
+	}
+	var overdue []string
+	for _, h := range a.History {
+		if h.Action == "overdue" {
+			overdue = append(overdue, h.Note)
+		}
+	}
+	if len(overdue) != 2 || overdue[0] != "ack" || overdue[1] != "resolve" {
+		t.Fatalf("overdue history %v", overdue)
+	}
+}
+
+// Run drives ticks from the clock and events from Submit.
+func TestRunTicksAndSubmit(t *testing.T) {
+	f := newFixture(t, "")
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- f.e.Run(ctx) }()
+	sub, err := f.j.Subscribe(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.e.Submit(ev("hall-entrance", alerts.Motion, alerts.Active)); err != nil {
+		t.Fatal(err)
+	}
+	wait := func(kind alerts.ChangeKind) {
+		t.Helper()
+		select {
+		case c := <-sub.C:
+			if c.Kind != kind {
+				t.Fatalf("change %s, want %s", c.Kind, kind)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %s change", kind)
+		}
+	}
+	wait(alerts.KindRaised)
+	// The stale timer fires only as the fake clock passes stale_after; keep
+	// advancing until Run has taken a tick after it.
+	deadline := time.After(10 * time.Second)
+	for ended := false; !ended; {
+		f.clock.Advance(time.Second)
+		select {
+		case c := <-sub.C:
+			if c.Kind != alerts.KindEnded {
+				t.Fatalf("change %s, want ended", c.Kind)
+			}
+			ended = true
+		case <-time.After(2 * time.Millisecond):
+		case <-deadline:
+			t.Fatal("stale signal not ended by Run")
+		}
+	}
+	if got := f.only(t); !got.EndedAt.After(t0.Add(29 * time.Second)) {
+		t.Fatalf("ended at %v, before stale_after", got.EndedAt)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestSubmitQueueFull(t *testing.T) {
+	j, err := boltjournal.Open(boltjournal.Options{Path: filepath.Join(t.TempDir(), "j.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	reg := prometheus.NewRegistry()
+	e, err := alerts.New(alerts.Options{Journal: j, QueueSize: 2, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e1 := ev("cam", alerts.Motion, alerts.Active)
+	if e.Submit(e1) != nil || e.Submit(e1) != nil {
+		t.Fatal("submit into an empty queue failed")
+	}
+	if err := e.Submit(e1); !errors.Is(err, alerts.ErrQueueFull) || alerts.ErrorCode(err) != alerts.CodeUnavailable {
+		t.Fatalf("third submit: %v", err)
+	}
+	if v := sumMetric(t, reg, "vigil_alert_events_dropped_total", nil); v != 1 {
+		t.Fatalf("dropped = %v", v)
+	}
+}
+
+func TestRestoreFromJournal(t *testing.T) {
+	f := newFixture(t, "")
+	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
+	f.handle(t, ev("hall-entrance", alerts.Tamper, alerts.Active))
+	a := f.only2(t)
+	if _, err := f.e.Ack(t.Context(), a.ID, "desk-1", "", a.Version); err != nil {
+		t.Fatal(err)
+	}
+	_ = f.j.Close()
+	g := newFixture(t, f.path)
+	g.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
+	as := g.all(t)
+	if len(as) != 2 {
+		t.Fatalf("after restart a repeat raised a new alert: %d alerts", len(as))
+	}
+	if err := g.e.Tick(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if v := sumMetric(t, g.reg, "vigil_alerts_open", map[string]string{"status": "acknowledged"}); v != 1 {
+		t.Errorf("open{acknowledged} = %v after restore", v)
+	}
+	if v := sumMetric(t, g.reg, "vigil_alerts_open", map[string]string{"status": "new"}); v != 1 {
+		t.Errorf("open{new} = %v after restore", v)
+	}
+}
+
+func (f *fixture) only2(t *testing.T) alerts.Alert {
+	as := f.all(t)
+	if len(as) != 2 {
+		t.Fatalf("%d alerts", len(as))
+	}
+	return as[1] // the older: motion
+}
+
+func TestOptionsValidate(t *testing.T) {
+	_, err := alerts.New(alerts.Options{
+		Rules: []alerts.Rule{{Severity: "urgent", DispatchTo: "nobody"}},
+	})
+	if err == nil {
+		t.Fatal("New accepted no journal, an unknown severity and an unknown unit")
+	}
+	for _, want := range []string{"journal is required", "unknown severity", "unknown unit"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q lacks %q", err, want)
+		}
+	}
+}

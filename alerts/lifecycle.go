@@ -1,0 +1,181 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Ack acknowledges a new alert (受理). version is the version the caller saw:
+// a stale one returns a *ConflictError with the current alert.
+func (e *Engine) Ack(ctx context.Context, id, by, note string, version int64) (Alert, error) {
+	return e.act(ctx, id, by, version, true, KindAcknowledged, func(a *Alert, now time.Time) error {
+		if a.Status != StatusNew {
+			return transitionError(a, "acknowledge")
+		}
+		e.acknowledge(a, by, note, now)
+		return nil
+	})
+}
+
+// Dispatch hands an alert to a unit (分流交办). From new it acknowledges
+// first; both steps are recorded in the history.
+func (e *Engine) Dispatch(ctx context.Context, id, by, unit, note string, version int64) (Alert, error) {
+	if _, ok := e.units[unit]; !ok {
+		return Alert{}, errorf(CodeBadRequest, fmt.Sprintf("unknown unit %q", unit), nil)
+	}
+	return e.act(ctx, id, by, version, true, KindDispatched, func(a *Alert, now time.Time) error {
+		return e.applyDispatch(a, by, unit, note, now)
+	})
+}
+
+// Resolve closes an open alert with feedback (办结反馈); resolved is final.
+func (e *Engine) Resolve(ctx context.Context, id, by, feedback string, falseAlarm bool, version int64) (Alert, error) {
+	return e.act(ctx, id, by, version, true, KindResolved, func(a *Alert, now time.Time) error {
+		if !a.Status.Open() {
+			return transitionError(a, "resolve")
+		}
+		a.Status, a.ResolvedAt, a.ResolvedBy = StatusResolved, &now, by
+		a.Feedback, a.FalseAlarm = feedback, falseAlarm
+		a.History = addHistory(a.History, HistoryEntry{At: now, By: by, Action: "resolved", Note: feedback})
+		return nil
+	})
+}
+
+// FollowUp records the visit after resolution (回访); only resolved alerts
+// take one. A later follow-up replaces the earlier one; the history keeps
+// both. It carries no version: it never races with handling.
+func (e *Engine) FollowUp(ctx context.Context, id, by string, satisfied bool, note string) (Alert, error) {
+	return e.act(ctx, id, by, 0, false, KindUpdated, func(a *Alert, now time.Time) error {
+		if a.Status != StatusResolved {
+			return transitionError(a, "follow up")
+		}
+		a.FollowUp = &FollowUp{At: now, By: by, Satisfied: satisfied, Note: note}
+		verdict := "unsatisfied"
+		if satisfied {
+			verdict = "satisfied"
+		}
+		a.History = addHistory(a.History, HistoryEntry{At: now, By: by, Action: "follow_up", Note: verdict + ": " + note})
+		return nil
+	})
+}
+
+func transitionError(a *Alert, what string) error {
+	return errorf(CodeInvalidTransition, fmt.Sprintf("alert %s is %s: cannot %s", a.ID, a.Status, what), nil)
+}
+
+func (e *Engine) acknowledge(a *Alert, by, note string, now time.Time) {
+	a.Status, a.AcknowledgedAt, a.AcknowledgedBy = StatusAcknowledged, &now, by
+	a.History = addHistory(a.History, HistoryEntry{At: now, By: by, Action: "acknowledged", Note: note})
+}
+
+// observeAck records the acknowledgement time once a change that
+// acknowledged the alert is appended.
+func (e *Engine) observeAck(before, after *Alert) {
+	if before.AcknowledgedAt == nil && after.AcknowledgedAt != nil {
+		e.m.ackSeconds.Observe(after.AcknowledgedAt.Sub(after.RaisedAt).Seconds())
+	}
+}
+
+func (e *Engine) applyDispatch(a *Alert, by, unit, note string, now time.Time) error {
+	switch a.Status {
+	case StatusNew:
+		e.acknowledge(a, by, "", now)
+	case StatusAcknowledged:
+	default:
+		return transitionError(a, "dispatch")
+	}
+	a.Status, a.Unit, a.DispatchedAt = StatusDispatched, unit, &now
+	a.History = addHistory(a.History, HistoryEntry{At: now, By: by, Action: "dispatched", Note: unitNote(e.units[unit], note)})
+	return nil
+}
+
+func unitNote(u Unit, note string) string {
+	s := "→ " + u.ID
+	if u.Name != "" {
+		s += " (" + u.Name + ")"
+	}
+	if note != "" {
+		s += ": " + note
+	}
+	return s
+}
+
+// dispatch is the rule's automatic dispatch right after a raise; e.mu is held.
+func (e *Engine) dispatch(ctx context.Context, a *Alert, by, unit, note string, now time.Time) (*Alert, error) {
+	next, err := e.mutate(ctx, a, KindDispatched, by, func(a *Alert) error {
+		return e.applyDispatch(a, by, unit, note, now)
+	})
+	if err == nil {
+		e.observeAck(a, next)
+	}
+	return next, err
+}
+
+// act is one desk action: read the current alert, check the caller's
+// version, apply fn and append. Errors are *Error or *ConflictError.
+func (e *Engine) act(ctx context.Context, id, by string, version int64, checkVersion bool, kind ChangeKind, fn func(*Alert, time.Time) error) (Alert, error) {
+	if by == "" {
+		return Alert{}, errorf(CodeBadRequest, "actor is required", nil)
+	}
+	if checkVersion && version <= 0 {
+		return Alert{}, errorf(CodeBadRequest, "version is required", nil)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.load(ctx); err != nil {
+		return Alert{}, err
+	}
+	a, err := e.o.Journal.Get(ctx, id)
+	if errors.Is(err, ErrNotFound) {
+		return Alert{}, errorf(CodeNotFound, fmt.Sprintf("alert %s not found", id), err)
+	}
+	if err != nil {
+		return Alert{}, fmt.Errorf("alert %s: %w", id, err)
+	}
+	if checkVersion && a.Version != version {
+		return Alert{}, &ConflictError{Current: a}
+	}
+	now := e.now()
+	next := a
+	if err := fn(&next, now); err != nil {
+		return Alert{}, err
+	}
+	c, err := e.o.Journal.Append(ctx, Change{Kind: kind, At: now, By: by, Alert: next}, a.Version)
+	if err != nil {
+		var ce *ConflictError
+		if errors.As(err, &ce) {
+			e.refresh(&ce.Current)
+			return Alert{}, err
+		}
+		return Alert{}, fmt.Errorf("alert %s: %s: %w", id, kind, err)
+	}
+	e.refresh(&c.Alert)
+	e.observeAck(&a, &c.Alert)
+	if kind == KindResolved {
+		e.hold(ctx, &c.Alert, "alert resolved")
+	}
+	e.audit(ctx, c)
+	return c.Alert, nil
+}
+
+// audit records a desk action in the journal's audit log when it keeps one;
+// a failure is logged, the action stands.
+func (e *Engine) audit(ctx context.Context, c Change) {
+	al, ok := e.o.Journal.(AuditLog)
+	if !ok {
+		return
+	}
+	action := string(c.Kind)
+	if c.Kind == KindUpdated {
+		action = "follow_up"
+	}
+	r := AuditRecord{At: c.At, By: c.By, Action: action, Object: c.Alert.ID}
+	if c.Alert.Unit != "" {
+		r.Detail = map[string]string{"unit": c.Alert.Unit}
+	}
+	if err := al.Audit(ctx, r); err != nil {
+		e.log.Error("audit", "alert", c.Alert.ID, "action", action, "err", err)
+	}
+}

@@ -1,0 +1,36 @@
+package alerts
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type metrics struct {
+	raised     *prometheus.CounterVec
+	open       *prometheus.GaugeVec
+	ackSeconds prometheus.Histogram
+	overdue    *prometheus.CounterVec
+	dropped    prometheus.Counter
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	return &metrics{
+		raised: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_alerts_raised_total", Help: "Alerts raised, by type, severity and site.",
+		}, []string{"type", "severity", "site"}),
+		open: f.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "vigil_alerts_open", Help: "Unresolved alerts by status.",
+		}, []string{"status"}),
+		ackSeconds: f.NewHistogram(prometheus.HistogramOpts{
+			Name: "vigil_alert_ack_seconds", Help: "Time from raise to acknowledgement.",
+			Buckets: []float64{5, 15, 30, 60, 120, 300, 600, 900, 1800, 3600},
+		}),
+		overdue: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_alerts_overdue_total", Help: "Deadlines passed (督办), by deadline: ack or resolve.",
+		}, []string{"deadline"}),
+		dropped: f.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_alert_events_dropped_total", Help: "Events dropped because the engine queue was full.",
+		}),
+	}
+}
