@@ -79,15 +79,18 @@ type Options struct {
 	// with ErrUnavailable during an outage.
 	SpoolPath string
 	// SpoolMax bounds the spool; when full, the oldest spooled change is
-	// dropped. Default 100,000.
+	// dropped and counted (vigil_journal_spool_dropped_total). Later
+	// spooled changes of an alert whose raise was dropped cannot be
+	// replayed; they are dropped and counted too. Default 100,000.
 	SpoolMax int
 	// Registerer receives the journal's metrics; nil registers nothing.
 	Registerer prometheus.Registerer
 	// Logger; nil discards.
 	Logger *slog.Logger
 	// OnSpoolFull is called once each time the spool fills up (again after
-	// it has drained), from the goroutine whose Append found it full. It
-	// may call Append.
+	// it has drained), from the goroutine whose Append found it full; it
+	// should return quickly. It may call Append (the app raises a
+	// recording_failure-class health alert, which is spooled too).
 	OnSpoolFull func()
 	// DialTimeout bounds each connection attempt; default 2s.
 	DialTimeout time.Duration

@@ -15,6 +15,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	bolt "go.etcd.io/bbolt"
 
 	"vigil/alerts"
 	"vigil/alerts/journaltest"
@@ -561,4 +562,31 @@ func TestCloseLeavesNoGoroutines(t *testing.T) {
 		t.Fatal("subscription open after Close")
 	}
 	waitFor(t, "goroutines back to the count before New", 5*time.Second, func() bool { return settle() <= before })
+}
+
+func TestUndecodableSpoolEntryIsDropped(t *testing.T) {
+	r := testutil.StartRedis(t)
+	path := filepath.Join(t.TempDir(), "spool.db")
+	sp, err := openSpool(path, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = sp.db.Update(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketSpool).Put([]byte{0, 0, 0, 0, 0, 0, 0, 0}, []byte("{not json"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := sp.put(spooled{Change: alerts.Change{Kind: alerts.KindRaised, Alert: journaltest.NewAlert("01U", base)}}); err != nil {
+		t.Fatal(err)
+	}
+	sp.close()
+	j := open(t, Options{Addr: r.Addr(), KeyPrefix: newPrefix(), SpoolPath: path})
+	waitFor(t, "spool replayed", 10*time.Second, func() bool { return !j.Degraded() })
+	if _, err := j.Get(t.Context(), "01U"); err != nil {
+		t.Fatalf("the entry after the undecodable one: %v", err)
+	}
+	if got := value(j.metrics.spoolDropped); got != 1 {
+		t.Fatalf("dropped = %v, want 1", got)
+	}
 }

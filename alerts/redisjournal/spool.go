@@ -38,6 +38,7 @@ type spooled struct {
 
 type spoolEntry struct {
 	key uint64
+	bad error // undecodable: dropped, never retried
 	spooled
 }
 
@@ -53,12 +54,12 @@ func openSpool(path string, max int) (*spool, error) {
 			return err
 		}
 		return b.ForEach(func(_, v []byte) error {
-			var e spooled
-			if err := json.Unmarshal(v, &e); err != nil {
-				return err
-			}
 			s.n++
-			s.perAlert[e.Change.Alert.ID]++
+			var e spooled
+			if json.Unmarshal(v, &e) == nil {
+				s.perAlert[e.Change.Alert.ID]++
+			} // else the replayer drops it
+
 			return nil
 		})
 	})
@@ -158,7 +159,10 @@ func (s *spool) first() (spoolEntry, bool, error) {
 		}
 		found = true
 		e.key = binary.BigEndian.Uint64(k)
-		return json.Unmarshal(v, &e.spooled)
+		if err := json.Unmarshal(v, &e.spooled); err != nil {
+			e.bad = fmt.Errorf("spool entry %d: %w", e.key, err)
+		}
+		return nil
 	})
 	if found && err == nil {
 		s.inflight = e.key
@@ -257,7 +261,10 @@ func (j *Journal) replay(ctx context.Context) {
 			}
 			continue
 		}
-		err = j.replayOne(ctx, e.spooled)
+		err = e.bad
+		if err == nil {
+			err = j.replayOne(ctx, e.spooled)
+		}
 		if errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
 			j.spool.release()
 			bo.wait(ctx)
