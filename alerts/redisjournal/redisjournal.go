@@ -54,8 +54,9 @@ var (
 
 var (
 	// ErrUnavailable: Redis could not be reached and the change could not be
-	// spooled (a lifecycle action with a version check, or no spool). The
-	// HTTP layer answers 503; the caller may retry.
+	// spooled (a person's action, or no spool). It comes inside an
+	// *alerts.Error with alerts.CodeUnavailable, so the API answers 503;
+	// the caller may retry.
 	ErrUnavailable = errors.New("redis journal unavailable")
 	// ErrClosed: the journal was closed.
 	ErrClosed = errors.New("redis journal closed")
@@ -319,13 +320,23 @@ func (j *Journal) observe(err error) error {
 			j.log.Warn("redis unreachable", "addr", j.opts.Addr, "err", err)
 			j.updateDegraded()
 		}
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+		return unavailable("Redis unreachable", err)
 	}
 	// A reply error means Redis answered.
 	if j.down.Swap(false) {
 		j.updateDegraded()
 	}
 	return err
+}
+
+// unavailable is an *alerts.Error with CodeUnavailable (HTTP 503) whose
+// chain holds ErrUnavailable and the cause. Its message names no address.
+func unavailable(why string, cause error) error {
+	err := fmt.Errorf("%w: %s", ErrUnavailable, why)
+	if cause != nil {
+		err = fmt.Errorf("%w: %s: %w", ErrUnavailable, why, cause)
+	}
+	return &alerts.Error{Code: alerts.CodeUnavailable, Message: "journal unavailable, try again", Err: err}
 }
 
 // isUnavailable tells errors of reaching Redis from answers of Redis.
@@ -391,7 +402,8 @@ func (j *Journal) Append(ctx context.Context, c alerts.Change, expectVersion int
 		case canSpool && (pending > 0 || j.down.Load()):
 			return j.toSpool(c, expectVersion)
 		case !canSpool && alertPending > 0:
-			return alerts.Change{}, fmt.Errorf("redisjournal: append %s: %w: changes of this alert are waiting in the spool", c.Alert.ID, ErrUnavailable)
+			return alerts.Change{}, fmt.Errorf("redisjournal: append %s: %w", c.Alert.ID,
+				unavailable("changes of this alert wait in the spool for Redis", nil))
 		}
 	}
 	out, err := j.appendRedis(ctx, c, expectVersion, false)
