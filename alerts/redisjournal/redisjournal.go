@@ -23,6 +23,18 @@
 //
 // Index members are "<16 hex digits of raised_at>|<id>" so that lexical
 // order is List order.
+//
+// Every append is one Lua script (version check, INCR seq, XADD, state,
+// indexes), so versions are checked across nodes and seqs are unique and
+// gapless. Each Journal reads the stream with XREAD BLOCK in one goroutine
+// and fans changes out to its subscribers, so a subscriber sees the
+// appends of every node in seq order.
+//
+// Outages: while Redis is unreachable, new alerts and the service's own
+// changes go to the spool (fsynced bbolt file) and Append returns them with
+// Seq 0 (see Spooled); a replayer appends them in spool order when Redis
+// returns, and Redis assigns their seqs then. A person's action fails with
+// ErrUnavailable (HTTP 503). Degraded reports the state for /readyz.
 package redisjournal
 
 import (
