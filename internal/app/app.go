@@ -168,7 +168,7 @@ func (a *App) config() *configs.Config {
 func (a *App) Run(ctx context.Context) error {
 	defer a.close()
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.engine.Run(gctx) })
+	g.Go(func() error { return a.runEngine(gctx) })
 	g.Go(func() error { return a.recorder.Run(gctx) })
 	g.Go(func() error { return a.hub.Run(gctx) })
 	if a.watcher != nil {

@@ -67,7 +67,11 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 		res.Checks[name] = "ok"
 	}
-	check("journal", a.journalWritable(r.Context()))
+	if degraded, err := a.journalCheck(r.Context()); err != nil || degraded == "" {
+		check("journal", err)
+	} else {
+		res.Checks["journal"] = degraded
+	}
 	check("storage", dirWritable(a.config().Storage.Dir))
 	status := http.StatusOK
 	if !res.Ready {
