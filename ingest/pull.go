@@ -92,7 +92,7 @@ func (c *camera) session(ctx context.Context, client *gortsplib.Client, u *base.
 	if err != nil {
 		return c.wrap("describe", err)
 	}
-	p := &puller{cam: c, client: client, sinks: c.s.metadataSinks(), maxMeta: c.s.opts.MaxMetadataSize}
+	p := &puller{cam: c, client: client, maxMeta: c.s.opts.MaxMetadataSize}
 	if err := p.pick(desc); err != nil {
 		return c.wrap("describe", err)
 	}
@@ -120,7 +120,6 @@ func (c *camera) session(ctx context.Context, client *gortsplib.Client, u *base.
 type puller struct {
 	cam     *camera
 	client  *gortsplib.Client
-	sinks   []MetadataSink
 	maxMeta int
 
 	mu sync.Mutex
@@ -475,7 +474,7 @@ func (p *puller) onMetadata(pkt *rtp.Packet) {
 	if doc == nil {
 		return
 	}
-	for _, s := range p.sinks {
+	for _, s := range p.cam.s.metadataSinks() {
 		s.OnMetadata(p.cam.spec.ID, doc, at)
 	}
 }

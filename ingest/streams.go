@@ -65,7 +65,7 @@ type Streams struct {
 	cams      map[string]*camera
 	feeds     map[string]*feed
 	subs      []*subscriber
-	meta      []MetadataSink
+	meta      []*metaSub
 	recording map[string]bool
 	since     map[string]time.Time // for disabled and not yet started cameras
 }
@@ -277,26 +277,30 @@ func (s *Streams) Subscribe(camera, name string, sink media.Sink, queue int) (un
 func (s *Streams) SubscribeMetadata(sink MetadataSink) (unsubscribe func()) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.meta = append(s.meta, sink)
-	var once sync.Once
+	sub := &metaSub{sink}
+	s.meta = append(s.meta, sub)
 	return func() {
-		once.Do(func() {
-			s.mu.Lock()
-			defer s.mu.Unlock()
-			for i := range s.meta {
-				if s.meta[i] == sink {
-					s.meta = slices.Delete(s.meta, i, i+1)
-					break
-				}
-			}
-		})
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if i := slices.Index(s.meta, sub); i >= 0 {
+			s.meta = slices.Delete(s.meta, i, i+1)
+		}
 	}
 }
 
+// metaSub gives each metadata subscription an identity (sinks may be funcs).
+type metaSub struct{ sink MetadataSink }
+
+// metadataSinks returns the current metadata subscribers; a session reads it
+// once at connect.
 func (s *Streams) metadataSinks() []MetadataSink {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return slices.Clone(s.meta)
+	out := make([]MetadataSink, len(s.meta))
+	for i, m := range s.meta {
+		out[i] = m.sink
+	}
+	return out
 }
 
 // SetRecording records whether the recorder is writing camera, for Status.
