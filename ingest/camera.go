@@ -26,6 +26,7 @@ type camera struct {
 	status          string
 	since           time.Time
 	lastFrame       time.Time
+	lastPacket      time.Time
 	playing         time.Time // PLAY answered in the current session; zero otherwise
 	onlineAt        time.Time // first frame of the current session
 	cancelSession   context.CancelCauseFunc
@@ -45,7 +46,7 @@ type camera struct {
 func (c *camera) run(ctx context.Context) error {
 	now := c.s.opts.Now()
 	c.mu.Lock()
-	c.status, c.since, c.offlineSince = StatusConnecting, now, now
+	c.status, c.since, c.offlineSince, c.offlineReason = StatusConnecting, now, now, "connecting"
 	c.rate.span = 5 * time.Second
 	c.mu.Unlock()
 	c.s.m.up.WithLabelValues(c.spec.ID, c.spec.Site).Set(0)
@@ -115,7 +116,7 @@ func (c *camera) healthyFor() time.Duration {
 	if c.onlineAt.IsZero() {
 		return 0
 	}
-	return c.lastFrame.Sub(c.onlineAt)
+	return c.lastPacket.Sub(c.onlineAt)
 }
 
 // failed records the end of a session; it logs only a change of state.
@@ -141,18 +142,25 @@ func (c *camera) failed(err error) {
 	}
 }
 
-// frame records a video frame of bytes bytes; the first one of a session
-// brings the camera online.
+// frame records a decoded video frame of bytes bytes.
 func (c *camera) frame(now time.Time, bytes int) {
 	c.mu.Lock()
 	c.lastFrame = now
 	c.rate.add(now, bytes, true)
+	c.mu.Unlock()
+}
+
+// alive records a video packet; the first one of a session brings the
+// camera online. Frames can be decoded only from the first keyframe on, so
+// liveness and stalls go by packets.
+func (c *camera) alive(now time.Time) {
+	c.mu.Lock()
+	c.lastPacket = now
 	first := c.onlineAt.IsZero()
 	var back *CameraState
 	if first {
 		c.onlineAt = now
 		c.rate.reset(now)
-		c.rate.add(now, bytes, true)
 		c.status, c.since = StatusOnline, now
 		c.offlineSince = time.Time{}
 		if c.offlineReported {
@@ -202,7 +210,7 @@ func (c *camera) watch(ctx context.Context) {
 		var decodeErr string
 		c.mu.Lock()
 		if !c.playing.IsZero() && c.cancelSession != nil {
-			last := c.lastFrame
+			last := c.lastPacket
 			if last.Before(c.playing) {
 				last = c.playing
 			}

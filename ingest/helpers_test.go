@@ -79,6 +79,9 @@ func startStreams(t *testing.T, opts Options, cams ...Camera) *harness {
 	done := make(chan error, 1)
 	go func() { done <- s.Run(ctx) }()
 	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("logs:\n%s", h.logs.String())
+		}
 		cancel()
 		select {
 		case err := <-done:

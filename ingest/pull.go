@@ -313,6 +313,8 @@ func (p *puller) onVideo(pkt *rtp.Packet) {
 	id := p.cam.spec.ID
 	p.cam.s.m.bytes.WithLabelValues(id).Add(float64(len(pkt.Payload)))
 
+	p.cam.alive(now)
+
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	pts, ok := p.client.PacketPTS(p.videoMedia, pkt)
@@ -341,6 +343,14 @@ func (p *puller) onVideo(pkt *rtp.Packet) {
 		}
 		key = h265.IsRandomAccess(au)
 	}
+	// The camera is alive whether or not a keyframe came yet.
+	size := 0
+	for _, n := range au {
+		size += len(n)
+	}
+	p.cam.s.m.frames.WithLabelValues(id).Inc()
+	p.cam.frame(now, size)
+
 	changed := p.updateParams(au)
 	clock := p.videoFmt.ClockRate()
 	if changed {
@@ -365,10 +375,6 @@ func (p *puller) onVideo(pkt *rtp.Packet) {
 	}
 
 	// One copy: the decoder may alias packet buffers gortsplib reuses.
-	size := 0
-	for _, n := range au {
-		size += len(n)
-	}
 	buf := make([]byte, 0, size)
 	payload := make([][]byte, len(au))
 	for i, n := range au {
@@ -383,8 +389,6 @@ func (p *puller) onVideo(pkt *rtp.Packet) {
 		Payload: payload,
 		Wall:    p.wall(p.videoMedia, pkt, now),
 	}
-	p.cam.s.m.frames.WithLabelValues(id).Inc()
-	p.cam.frame(now, size)
 	p.cam.feed.publish(unit)
 }
 

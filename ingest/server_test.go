@@ -14,7 +14,6 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
-	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 	"github.com/pion/rtp"
 
@@ -300,4 +299,3 @@ func (c *cameraServer) feed(st *gortsplib.ServerStream, desc *description.Sessio
 	}
 }
 
-var _ = rtph264.ErrMorePacketsNeeded

@@ -150,9 +150,6 @@ func TestReconnectAndHealth(t *testing.T) {
 		}
 		return false
 	})
-	if n := strings.Count(h.logs.String(), "camera offline\""); n != 0 {
-		// slog text quotes messages with spaces: msg="camera offline"
-	}
 	if n := strings.Count(h.logs.String(), `msg="camera offline"`); n != 1 {
 		t.Fatalf("%d offline log lines, want 1:\n%s", n, h.logs.String())
 	}
