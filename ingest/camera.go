@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // errStall ends a session that delivered no video frame for StallAfter.
@@ -21,6 +22,8 @@ type camera struct {
 	s    *Streams
 	feed *feed
 	log  *slog.Logger
+
+	mBytes, mFrames prometheus.Counter // hot-path series, looked up once
 
 	mu              sync.Mutex
 	status          string
@@ -272,4 +275,3 @@ func (c *camera) fill(st *CameraStatus, now time.Time) {
 		st.BitrateBps, st.FPS = c.rate.rates(now)
 	}
 }
-

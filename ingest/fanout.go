@@ -4,8 +4,6 @@ import (
 	"context"
 	"sync"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"vigil/internal/media"
 )
 
@@ -38,7 +36,7 @@ type subscriber struct {
 	quit    chan struct{}
 	once    sync.Once
 	started bool
-	dropCtr prometheus.Counter
+	dropped func() // counts one drop; looked up per drop so it survives camera restarts
 
 	// Guarded by feed.mu.
 	pendingDrops  int
@@ -87,7 +85,7 @@ func (s *subscriber) offer(d delivery) {
 	default:
 		if d.au != nil {
 			s.pendingDrops++
-			s.dropCtr.Inc()
+			s.dropped()
 		}
 		if d.stream != nil {
 			s.pendingStream = d.stream

@@ -173,3 +173,5 @@ func (r *recordingSink) count(pred func(sinkEvent) bool) int {
 
 func isVideo(e sinkEvent) bool  { return e.au != nil && e.au.Kind == media.Video }
 func isStream(e sinkEvent) bool { return e.stream != nil }
+
+func newTestRegistry() *prometheus.Registry { return prometheus.NewRegistry() }

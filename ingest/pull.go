@@ -310,8 +310,7 @@ func (p *puller) updateParams(au [][]byte) bool {
 
 func (p *puller) onVideo(pkt *rtp.Packet) {
 	now := p.cam.s.opts.Now()
-	id := p.cam.spec.ID
-	p.cam.s.m.bytes.WithLabelValues(id).Add(float64(len(pkt.Payload)))
+	p.cam.mBytes.Add(float64(len(pkt.Payload)))
 
 	p.cam.alive(now)
 
@@ -348,7 +347,7 @@ func (p *puller) onVideo(pkt *rtp.Packet) {
 	for _, n := range au {
 		size += len(n)
 	}
-	p.cam.s.m.frames.WithLabelValues(id).Inc()
+	p.cam.mFrames.Inc()
 	p.cam.frame(now, size)
 
 	changed := p.updateParams(au)
@@ -421,7 +420,7 @@ func (p *puller) announce(pts int64, clock int, wall time.Time) {
 
 func (p *puller) onAudio(pkt *rtp.Packet) {
 	now := p.cam.s.opts.Now()
-	p.cam.s.m.bytes.WithLabelValues(p.cam.spec.ID).Add(float64(len(pkt.Payload)))
+	p.cam.mBytes.Add(float64(len(pkt.Payload)))
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -464,7 +463,7 @@ func (p *puller) onAudio(pkt *rtp.Packet) {
 
 func (p *puller) onMetadata(pkt *rtp.Packet) {
 	now := p.cam.s.opts.Now()
-	p.cam.s.m.bytes.WithLabelValues(p.cam.spec.ID).Add(float64(len(pkt.Payload)))
+	p.cam.mBytes.Add(float64(len(pkt.Payload)))
 	p.mu.Lock()
 	doc := p.meta.Push(pkt)
 	lost := p.meta.Gaps + p.meta.Oversize

@@ -29,7 +29,7 @@ var testClip = sync.OnceValues(func() (*camsim.Clip, error) {
 // real time over one gortsplib server, with optional auth, UDP, G.711 audio,
 // ONVIF metadata and faults (stall, SPS change, garbage, stop/start).
 type cameraServer struct {
-	t        *testing.T
+	t        testing.TB
 	clip     *camsim.Clip
 	user     string
 	pass     string
@@ -61,7 +61,7 @@ func withUDP() serverOption      { return func(c *cameraServer) { c.udp = true }
 func withAudio() serverOption    { return func(c *cameraServer) { c.audio = true } }
 func withMetadata() serverOption { return func(c *cameraServer) { c.metadata = true } }
 
-func startCameraServer(t *testing.T, opts ...serverOption) *cameraServer {
+func startCameraServer(t testing.TB, opts ...serverOption) *cameraServer {
 	t.Helper()
 	clip, err := testClip()
 	if err != nil {
@@ -80,7 +80,7 @@ func startCameraServer(t *testing.T, opts ...serverOption) *cameraServer {
 	return c
 }
 
-func freeTCPPort(t *testing.T) int {
+func freeTCPPort(t testing.TB) int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -89,7 +89,7 @@ func freeTCPPort(t *testing.T) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func freeUDPPair(t *testing.T) int {
+func freeUDPPair(t testing.TB) int {
 	for range 50 {
 		a, err := net.ListenPacket("udp", "127.0.0.1:0")
 		if err != nil {
@@ -298,4 +298,3 @@ func (c *cameraServer) feed(st *gortsplib.ServerStream, desc *description.Sessio
 		}
 	}
 }
-

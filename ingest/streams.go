@@ -237,6 +237,9 @@ func (s *Streams) newCamera(c Camera) *camera {
 		s:    s,
 		feed: s.feedLocked(c.ID),
 		log:  s.log.With("camera", c.ID),
+
+		mBytes:  s.m.bytes.WithLabelValues(c.ID),
+		mFrames: s.m.frames.WithLabelValues(c.ID),
 	}
 }
 
@@ -253,7 +256,7 @@ func (s *Streams) Subscribe(camera, name string, sink media.Sink, queue int) (un
 		sink:    sink,
 		queue:   make(chan delivery, queue),
 		quit:    make(chan struct{}),
-		dropCtr: s.m.dropped.WithLabelValues(camera, name),
+		dropped: func() { s.m.dropped.WithLabelValues(camera, name).Inc() },
 	}
 	s.mu.Lock()
 	f := s.feedLocked(camera)
