@@ -75,16 +75,18 @@ func BenchmarkPull(b *testing.B) {
 				}
 			}
 			b.ResetTimer()
-			var f0 int64
-			for _, sk := range sinks {
+			var f0, s0 int64
+			for i, sk := range sinks {
 				f0 += sk.frames.Load()
+				s0 += servers[i].sent.Load()
 			}
 			c1 := cpuTime()
 			time.Sleep(window)
 			totalCPU := cpuTime() - c1
-			var f1 int64
-			for _, sk := range sinks {
+			var f1, s1 int64
+			for i, sk := range sinks {
 				f1 += sk.frames.Load()
+				s1 += servers[i].sent.Load()
 			}
 			frames := f1 - f0
 			if frames == 0 {
@@ -94,6 +96,8 @@ func BenchmarkPull(b *testing.B) {
 			b.ReportMetric(float64(ingestCPU.Nanoseconds())/float64(frames), "cpu-ns/frame")
 			b.ReportMetric(float64(ingestCPU.Nanoseconds())/window.Seconds()/float64(k)/1e6, "cpu-ms/s/stream")
 			b.ReportMetric(float64(frames)/window.Seconds(), "frames/s")
+			b.ReportMetric(float64((s1-s0)-frames), "frames-sent-not-received")
+			b.ReportMetric(counter(s.m.reconnects.WithLabelValues("cam-0")), "reconnects-cam0")
 		})
 	}
 }

@@ -18,10 +18,12 @@ func TestPullTransports(t *testing.T) {
 		name      string
 		transport string
 		server    []serverOption
+		want      string // transport in use
 	}{
-		{name: "tcp", transport: TransportTCP, server: []serverOption{withMetadata()}},
-		{name: "udp", transport: TransportUDP, server: []serverOption{withUDP(), withAudio()}},
-		{name: "auto falls back to tcp", transport: TransportAuto},
+		{name: "tcp", transport: TransportTCP, server: []serverOption{withMetadata()}, want: "TCP"},
+		{name: "udp", transport: TransportUDP, server: []serverOption{withUDP(), withAudio()}, want: "UDP"},
+		{name: "auto falls back to tcp", transport: TransportAuto, want: "TCP"},
+		{name: "auto prefers udp", transport: TransportAuto, server: []serverOption{withUDP()}, want: "UDP"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -40,6 +42,9 @@ func TestPullTransports(t *testing.T) {
 			h.waitStatus(t, "cam-1", StatusOnline, 2*time.Second)
 			waitFor(t, 2*time.Second, "10 frames", func() bool { return sink.count(isVideo) >= 10 })
 
+			if !strings.Contains(h.logs.String(), "transport="+tc.want+"\n") {
+				t.Fatalf("not playing over %s:\n%s", tc.want, h.logs.String())
+			}
 			ev := sink.snapshot()
 			if ev[0].stream == nil {
 				t.Fatalf("first event is not a stream: %+v", ev[0])
@@ -60,7 +65,7 @@ func TestPullTransports(t *testing.T) {
 					prev = e.au.DTS
 				}
 			}
-			if strings.Contains(tc.name, "udp") {
+			if tc.name == "udp" {
 				if s.Audio == nil || s.Audio.Codec != media.G711 {
 					t.Fatalf("audio %+v", s.Audio)
 				}
