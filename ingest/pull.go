@@ -352,13 +352,17 @@ func (p *puller) onVideo(pkt *rtp.Packet) {
 
 	changed := p.updateParams(au)
 	clock := p.videoFmt.ClockRate()
-	if changed {
-		if !key || p.sps == nil || p.pps == nil {
-			if p.stream == nil {
-				return // wait for a keyframe with its parameter sets
-			}
+	complete := p.sps != nil && p.pps != nil && (p.codec == media.H264 || p.vps != nil)
+	start := changed && key && complete
+	if p.stream == nil && !start {
+		return // wait for a keyframe with its parameter sets
+	}
+	// A change seen on a non-key unit is announced at the next keyframe.
+	if start {
+		if p.codec == media.H264 {
+			p.dts264 = h264.NewDTSExtractor()
 		} else {
-			p.announce(pts, clock, p.wall(p.videoMedia, pkt, now))
+			p.dts265 = h265.NewDTSExtractor()
 		}
 	}
 
@@ -371,6 +375,10 @@ func (p *puller) onVideo(pkt *rtp.Packet) {
 	if err != nil {
 		p.cam.onDecodeError(fmt.Errorf("dts: %w", err))
 		dts = pts
+	}
+	wall := p.wall(p.videoMedia, pkt, now)
+	if start {
+		p.announce(toDuration(dts, clock), clock, wall)
 	}
 
 	// One copy: the decoder may alias packet buffers gortsplib reuses.
@@ -386,26 +394,21 @@ func (p *puller) onVideo(pkt *rtp.Packet) {
 		DTS:     toDuration(dts, clock) - p.base,
 		Key:     key,
 		Payload: payload,
-		Wall:    p.wall(p.videoMedia, pkt, now),
+		Wall:    wall,
 	}
 	p.cam.feed.publish(unit)
 }
 
 // announce starts a new media.Stream at a keyframe with the current
 // parameter sets: the first of the session or after an SPS/PPS change.
-func (p *puller) announce(pts int64, clock int, wall time.Time) {
+func (p *puller) announce(base time.Duration, clock int, wall time.Time) {
 	if p.stream != nil {
 		p.cam.log.Info("parameter sets changed", "width", p.width, "height", p.height)
 	}
 	p.stream = &media.VideoTrack{Codec: p.codec, ClockRate: clock,
 		VPS: bytes.Clone(p.vps), SPS: bytes.Clone(p.sps), PPS: bytes.Clone(p.pps),
 		Width: p.width, Height: p.height}
-	if p.codec == media.H264 {
-		p.dts264 = h264.NewDTSExtractor()
-	} else {
-		p.dts265 = h265.NewDTSExtractor()
-	}
-	p.base = toDuration(pts, clock)
+	p.base = base
 	v := *p.stream
 	var a *media.AudioTrack
 	if p.audioTrack != nil {

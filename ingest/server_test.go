@@ -2,8 +2,10 @@ package ingest
 
 import (
 	"bytes"
+	"errors"
 	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -15,22 +17,109 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 	"github.com/pion/rtp"
 
 	"vigil/internal/camsim"
 )
 
-// testClip is the committed fixture, loaded once.
-var testClip = sync.OnceValues(func() (*camsim.Clip, error) {
-	return camsim.LoadClip("../internal/camsim/testdata/hall.h264", 25)
+// streamClip is a looped elementary stream for the test server.
+type streamClip struct {
+	h265          bool
+	vps, sps, pps []byte
+	frames        []camsim.Frame
+	step          time.Duration
+}
+
+// h264Clip is camsim's committed fixture, loaded once.
+var h264Clip = sync.OnceValues(func() (*streamClip, error) {
+	c, err := camsim.LoadClip("../internal/camsim/testdata/hall.h264", 25)
+	if err != nil {
+		return nil, err
+	}
+	return &streamClip{sps: c.SPS, pps: c.PPS, frames: c.Frames, step: c.FrameDuration()}, nil
 })
+
+// h265Clip is testdata/small.h265 (see testdata/README.md), loaded once.
+var h265Clip = sync.OnceValues(func() (*streamClip, error) {
+	buf, err := os.ReadFile("testdata/small.h265")
+	if err != nil {
+		return nil, err
+	}
+	c := &streamClip{h265: true, step: 40 * time.Millisecond}
+	var cur camsim.Frame
+	flush := func() {
+		if len(cur.NALUs) > 0 {
+			c.frames = append(c.frames, cur)
+		}
+		cur = camsim.Frame{}
+	}
+	for _, n := range splitAnnexB(buf) {
+		if len(n) < 2 {
+			continue
+		}
+		typ := h265.NALUType((n[0] >> 1) & 0x3f)
+		switch typ {
+		case h265.NALUType_AUD_NUT:
+			flush()
+			continue
+		case h265.NALUType_VPS_NUT:
+			if c.vps == nil {
+				c.vps = n
+			}
+		case h265.NALUType_SPS_NUT:
+			if c.sps == nil {
+				c.sps = n
+			}
+		case h265.NALUType_PPS_NUT:
+			if c.pps == nil {
+				c.pps = n
+			}
+		}
+		if typ >= h265.NALUType_BLA_W_LP && typ <= h265.NALUType_CRA_NUT {
+			cur.Key = true
+		}
+		cur.NALUs = append(cur.NALUs, n)
+	}
+	flush()
+	if c.sps == nil || len(c.frames) == 0 || !c.frames[0].Key {
+		return nil, errors.New("small.h265: no SPS or no leading keyframe")
+	}
+	return c, nil
+})
+
+// splitAnnexB splits an Annex B stream at its start codes.
+func splitAnnexB(buf []byte) [][]byte {
+	var out [][]byte
+	start := -1
+	for i := 0; i+2 < len(buf); {
+		if buf[i] == 0 && buf[i+1] == 0 && buf[i+2] == 1 {
+			if start >= 0 {
+				end := i
+				for end > start && buf[end-1] == 0 {
+					end--
+				}
+				out = append(out, buf[start:end])
+			}
+			i += 3
+			start = i
+			continue
+		}
+		i++
+	}
+	if start >= 0 && start < len(buf) {
+		out = append(out, buf[start:])
+	}
+	return out
+}
 
 // cameraServer is a minimal RTSP camera for tests: it loops the fixture in
 // real time over one gortsplib server, with optional auth, UDP, G.711 audio,
 // ONVIF metadata and faults (stall, SPS change, garbage, stop/start).
 type cameraServer struct {
 	t        testing.TB
-	clip     *camsim.Clip
+	clip     *streamClip
+	h265     bool
 	user     string
 	pass     string
 	udp      bool
@@ -60,16 +149,22 @@ func withAuth(user, pass string) serverOption {
 func withUDP() serverOption      { return func(c *cameraServer) { c.udp = true } }
 func withAudio() serverOption    { return func(c *cameraServer) { c.audio = true } }
 func withMetadata() serverOption { return func(c *cameraServer) { c.metadata = true } }
+func withH265() serverOption     { return func(c *cameraServer) { c.h265 = true } }
 
 func startCameraServer(t testing.TB, opts ...serverOption) *cameraServer {
 	t.Helper()
-	clip, err := testClip()
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &cameraServer{t: t, clip: clip}
+	c := &cameraServer{t: t}
 	for _, o := range opts {
 		o(c)
+	}
+	var err error
+	if c.h265 {
+		c.clip, err = h265Clip()
+	} else {
+		c.clip, err = h264Clip()
+	}
+	if err != nil {
+		t.Fatal(err)
 	}
 	c.rtspPort = freeTCPPort(t)
 	if c.udp {
@@ -123,9 +218,13 @@ func (c *cameraServer) Start() {
 	if c.srv != nil {
 		return
 	}
+	var video format.Format = &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: c.clip.sps, PPS: c.clip.pps}
+	if c.clip.h265 {
+		video = &format.H265{PayloadTyp: 96, VPS: c.clip.vps, SPS: c.clip.sps, PPS: c.clip.pps}
+	}
 	c.desc = &description.Session{Medias: []*description.Media{{
 		Type:    description.MediaTypeVideo,
-		Formats: []format.Format{&format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: c.clip.SPS, PPS: c.clip.PPS}},
+		Formats: []format.Format{video},
 	}}}
 	if c.audio {
 		c.desc.Medias = append(c.desc.Medias, &description.Media{
@@ -214,9 +313,20 @@ func (c *cameraServer) OnPlay(*gortsplib.ServerHandlerOnPlayCtx) (*base.Response
 func (c *cameraServer) feed(st *gortsplib.ServerStream, desc *description.Session, stop, done chan struct{}) {
 	defer close(done)
 	video := desc.Medias[0]
-	enc, err := video.Formats[0].(*format.H264).CreateEncoder()
-	if err != nil {
-		panic(err)
+	var encode func([][]byte) ([]*rtp.Packet, error)
+	switch f := video.Formats[0].(type) {
+	case *format.H264:
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			panic(err)
+		}
+		encode = enc.Encode
+	case *format.H265:
+		enc, err := f.CreateEncoder()
+		if err != nil {
+			panic(err)
+		}
+		encode = enc.Encode
 	}
 	var audio, meta *description.Media
 	for _, m := range desc.Medias[1:] {
@@ -228,11 +338,11 @@ func (c *cameraServer) feed(st *gortsplib.ServerStream, desc *description.Sessio
 		}
 	}
 	// A second SPS that differs from the fixture's only in level_idc.
-	altSPS := bytes.Clone(c.clip.SPS)
+	altSPS := bytes.Clone(c.clip.sps)
 	altSPS[3]++
 	useAlt := false
 
-	step := c.clip.FrameDuration()
+	step := c.clip.step
 	tick := time.NewTicker(step)
 	defer tick.Stop()
 	ts := rand.Uint32()
@@ -253,7 +363,7 @@ func (c *cameraServer) feed(st *gortsplib.ServerStream, desc *description.Sessio
 					SequenceNumber: uint16(rand.Uint32()), Timestamp: rand.Uint32(), Marker: rand.IntN(2) == 0}, Payload: junk})
 			}
 		}
-		fr := c.clip.Frames[i%len(c.clip.Frames)]
+		fr := c.clip.frames[i%len(c.clip.frames)]
 		ts += uint32(90000 * step / time.Second)
 		if c.paused.Load() {
 			continue
@@ -262,7 +372,7 @@ func (c *cameraServer) feed(st *gortsplib.ServerStream, desc *description.Sessio
 			useAlt = true
 		}
 		nalus := fr.NALUs
-		if useAlt {
+		if useAlt && !c.clip.h265 {
 			nalus = make([][]byte, len(fr.NALUs))
 			for j, n := range fr.NALUs {
 				if n[0]&0x1f == 7 {
@@ -271,7 +381,7 @@ func (c *cameraServer) feed(st *gortsplib.ServerStream, desc *description.Sessio
 				nalus[j] = n
 			}
 		}
-		pkts, err := enc.Encode(nalus)
+		pkts, err := encode(nalus)
 		if err != nil {
 			panic(err)
 		}

@@ -24,6 +24,7 @@ func TestPullTransports(t *testing.T) {
 		{name: "udp", transport: TransportUDP, server: []serverOption{withUDP(), withAudio()}, want: "UDP"},
 		{name: "auto falls back to tcp", transport: TransportAuto, want: "TCP"},
 		{name: "auto prefers udp", transport: TransportAuto, server: []serverOption{withUDP()}, want: "UDP"},
+		{name: "h265", transport: TransportTCP, server: []serverOption{withH265()}, want: "TCP"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -50,7 +51,11 @@ func TestPullTransports(t *testing.T) {
 				t.Fatalf("first event is not a stream: %+v", ev[0])
 			}
 			s := ev[0].stream
-			if s.Video.Codec != media.H264 || s.Video.Width != 640 || s.Video.Height != 360 || s.Session != 1 {
+			codec, w, hgt := media.H264, 640, 360
+			if tc.name == "h265" {
+				codec, w, hgt = media.H265, 320, 180
+			}
+			if s.Video.Codec != codec || s.Video.Width != w || s.Video.Height != hgt || s.Session != 1 || (codec == media.H265 && s.Video.VPS == nil) {
 				t.Fatalf("stream %+v video %+v", s, s.Video)
 			}
 			if !ev[1].au.Key || ev[1].au.PTS != 0 {
@@ -84,10 +89,10 @@ func TestPullTransports(t *testing.T) {
 			}
 			waitFor(t, 3*time.Second, "rates", func() bool {
 				st := h.status(t, "cam-1")
-				return st.FPS > 15 && st.BitrateBps > 100_000
+				return st.FPS > 15 && st.BitrateBps > 50_000
 			})
 			st := h.status(t, "cam-1")
-			if st.Codec != "h264" || st.Width != 640 || st.LastFrameAt == nil || st.FPS > 30 {
+			if st.Codec != string(codec) || st.Width != w || st.LastFrameAt == nil || st.FPS > 30 {
 				t.Fatalf("status %+v", st)
 			}
 			if got := counter(h.s.m.frames.WithLabelValues("cam-1")); got < 10 {
