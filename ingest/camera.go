@@ -227,10 +227,7 @@ func (c *camera) watch(ctx context.Context) {
 			st := c.state(false, c.offlineSince, c.offlineReason)
 			report = &st
 		}
-		if now.Sub(c.lostLoggedAt) >= o.LostLogInterval && (c.lostPending > 0 || c.decodePending > 0) {
-			lost, decode, decodeErr = c.lostPending, c.decodePending, c.lastDecodeErr
-			c.lostPending, c.decodePending, c.lostLoggedAt = 0, 0, now
-		}
+		lost, decode, decodeErr = c.takeDamageLocked(now)
 		c.mu.Unlock()
 		if report != nil {
 			c.log.Warn("camera offline too long", "since", report.Since, "reason", report.Reason)
@@ -242,6 +239,17 @@ func (c *camera) watch(ctx context.Context) {
 			c.log.Warn("stream damaged", "packets_lost", lost, "decode_errors", decode, "last_error", decodeErr)
 		}
 	}
+}
+
+// takeDamageLocked returns the lost packets and decode errors to log now:
+// everything pending, at most once per LostLogInterval.
+func (c *camera) takeDamageLocked(now time.Time) (lost, decode uint64, lastErr string) {
+	if now.Sub(c.lostLoggedAt) < c.s.opts.LostLogInterval || (c.lostPending == 0 && c.decodePending == 0) {
+		return 0, 0, ""
+	}
+	lost, decode, lastErr = c.lostPending, c.decodePending, c.lastDecodeErr
+	c.lostPending, c.decodePending, c.lostLoggedAt = 0, 0, now
+	return lost, decode, lastErr
 }
 
 func (c *camera) onLost(n uint64) {

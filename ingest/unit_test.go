@@ -93,3 +93,44 @@ func TestApplyValidates(t *testing.T) {
 		t.Fatal("invalid list applied")
 	}
 }
+
+func TestDamageLoggedInAggregate(t *testing.T) {
+	s, err := New(Options{Registerer: newTestRegistry(), LostLogInterval: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := s.newCamera(Camera{ID: "cam", URL: "rtsp://h/x", Enabled: true})
+	t0 := time.Unix(1000, 0)
+	type step struct {
+		at        time.Duration
+		lost      int
+		decode    int
+		wantLost  uint64
+		wantDecod uint64
+	}
+	steps := []step{
+		{at: 0, lost: 500, decode: 3, wantLost: 500, wantDecod: 3}, // first report at once
+		{at: time.Second, lost: 100},                               // inside the interval: held back
+		{at: 5 * time.Second, lost: 100},
+		{at: 10 * time.Second, wantLost: 200}, // one line for both
+		{at: 25 * time.Second},                // nothing pending: no line
+		{at: 26 * time.Second, decode: 1, wantDecod: 1},
+	}
+	for i, st := range steps {
+		for range st.lost {
+			c.onLost(1)
+		}
+		for range st.decode {
+			c.onDecodeError(errors.New("bad packet"))
+		}
+		c.mu.Lock()
+		lost, decode, _ := c.takeDamageLocked(t0.Add(st.at))
+		c.mu.Unlock()
+		if lost != st.wantLost || decode != st.wantDecod {
+			t.Fatalf("step %d: lost %d decode %d, want %d %d", i, lost, decode, st.wantLost, st.wantDecod)
+		}
+	}
+	if got := counter(s.m.lost.WithLabelValues("cam")); got != 700 {
+		t.Fatalf("lost counter %v", got)
+	}
+}
