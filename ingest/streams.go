@@ -158,11 +158,6 @@ func (s *Streams) Run(ctx context.Context) error {
 		done   chan struct{}
 	}
 	live := map[string]*running{}
-	stop := func(id string, r *running) {
-		r.cancel()
-		<-r.done
-		delete(live, id)
-	}
 	for {
 		s.mu.Lock()
 		desired := s.desired
@@ -174,13 +169,17 @@ func (s *Streams) Run(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 
-		// Stop removed, disabled and changed cameras first.
+		// Stop removed, disabled and changed cameras first, all at once.
+		var stopping []string
 		for id, r := range live {
-			c, ok := desired[id]
-			if ok && c.Enabled && c == r.cam.spec {
-				continue
+			if c, ok := desired[id]; !ok || !c.Enabled || c != r.cam.spec {
+				r.cancel()
+				stopping = append(stopping, id)
 			}
-			stop(id, r)
+		}
+		for _, id := range stopping {
+			<-live[id].done
+			delete(live, id)
 			s.mu.Lock()
 			delete(s.cams, id)
 			s.mu.Unlock()

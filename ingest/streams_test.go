@@ -119,6 +119,7 @@ func TestReconnectAndHealth(t *testing.T) {
 	sink := &recordingSink{}
 	defer h.s.Subscribe("cam-1", "test", sink, 256)()
 	h.waitStatus(t, "cam-1", StatusOnline, 2*time.Second)
+	waitFor(t, 2*time.Second, "frames", func() bool { return sink.count(isVideo) > 0 })
 
 	srv.Stop()
 	h.waitStatus(t, "cam-1", StatusOffline, 3*time.Second)
@@ -313,8 +314,10 @@ func TestReloadKeepsUntouchedStreaming(t *testing.T) {
 		}
 	}
 	t.Logf("largest arrival gap of cam-a across the reload: %v", maxGap)
-	if maxGap > 5*frame {
-		// PTS continuity above is the contract; arrival gaps include scheduler noise on a shared machine.
+	// The contract is checked on media time above (every PTS step is one
+	// frame interval, so no gap exceeds two). Arrival times add scheduler
+	// noise on a shared machine, so they only catch a gross stall here.
+	if maxGap > 10*frame {
 		t.Errorf("arrival gap %v", maxGap)
 	}
 
