@@ -45,7 +45,7 @@ func (c *camera) pull(ctx context.Context) error {
 		OnPacketsLost: c.onLost,
 		OnDecodeError: c.onDecodeError,
 		OnTransportSwitch: func(err error) {
-			c.log.Info("transport switched", "why", redact(err.Error(), c.spec))
+			c.log.Debug("transport switched", "why", redact(err.Error(), c.spec))
 		},
 	}
 	switch c.spec.Transport {
