@@ -55,7 +55,7 @@ type harness struct {
 func testOptions() Options {
 	return Options{
 		OfflineAfter: 300 * time.Millisecond,
-		StallAfter:   600 * time.Millisecond,
+		StallAfter:   1500 * time.Millisecond, // generous: the machine is shared and -race is slow
 		ReadTimeout:  2 * time.Second,
 		Backoff:      Backoff{Min: 50 * time.Millisecond, Max: 400 * time.Millisecond, Jitter: 0.2, ResetAfter: time.Second},
 	}

@@ -15,7 +15,8 @@ func (s *Streams) Handler() http.Handler {
 	return mux
 }
 
-// ServeCameras answers GET /api/v1/cameras with {"cameras":[CameraStatus…]}.
+// ServeCameras answers GET /api/v1/cameras with {"cameras":[CameraStatus…]}
+// in registration order (an object, like GET /alerts, so fields can be added).
 func (s *Streams) ServeCameras(w http.ResponseWriter, _ *http.Request) {
 	writeJSON(w, http.StatusOK, map[string][]CameraStatus{"cameras": s.Statuses()})
 }

@@ -245,7 +245,11 @@ func (s *Streams) newCamera(c Camera) *camera {
 // Subscribe delivers the media of camera to sink through a queue of queue
 // units (64 when queue <= 0) drained by a goroutine of its own; name labels
 // the subscriber in metrics. The camera need not be registered yet. The
-// returned function ends the subscription.
+// returned function ends the subscription. A full queue drops units (counted
+// in vigil_ingest_dropped_total) and the sink learns of it through
+// OnBreak("dropped", n) before the next unit it gets. Payloads are copied out
+// of the RTP buffers once and shared by all sinks of the camera: a sink may
+// keep them but must not modify them.
 func (s *Streams) Subscribe(camera, name string, sink media.Sink, queue int) (unsubscribe func()) {
 	if queue <= 0 {
 		queue = 64

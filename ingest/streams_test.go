@@ -428,3 +428,19 @@ func TestCamerasAPI(t *testing.T) {
 		})
 	}
 }
+
+func TestLateSubscriberStartsWithStream(t *testing.T) {
+	srv := startCameraServer(t)
+	h := startStreams(t, testOptions(), camFor("cam-1", srv, TransportTCP))
+	first := &recordingSink{}
+	defer h.s.Subscribe("cam-1", "first", first, 256)()
+	waitFor(t, 2*time.Second, "frames", func() bool { return first.count(isVideo) >= 3 })
+
+	late := &recordingSink{}
+	defer h.s.Subscribe("cam-1", "late", late, 256)()
+	waitFor(t, 2*time.Second, "late frames", func() bool { return late.count(isVideo) >= 3 })
+	ev := late.snapshot()
+	if ev[0].stream == nil || ev[0].stream.Session != 1 {
+		t.Fatalf("late subscriber's first event %+v", ev[0])
+	}
+}
