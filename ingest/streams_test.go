@@ -41,7 +41,7 @@ func TestPullTransports(t *testing.T) {
 			}))()
 
 			h.waitStatus(t, "cam-1", StatusOnline, 2*time.Second)
-			waitFor(t, 2*time.Second, "10 frames", func() bool { return sink.count(isVideo) >= 10 })
+			waitFor(t, 4*time.Second, "10 frames", func() bool { return sink.count(isVideo) >= 10 }) // up to one GOP (2 s) before the first keyframe
 
 			if !strings.Contains(h.logs.String(), "transport="+tc.want+"\n") {
 				t.Fatalf("not playing over %s:\n%s", tc.want, h.logs.String())
@@ -119,7 +119,7 @@ func TestReconnectAndHealth(t *testing.T) {
 	sink := &recordingSink{}
 	defer h.s.Subscribe("cam-1", "test", sink, 256)()
 	h.waitStatus(t, "cam-1", StatusOnline, 2*time.Second)
-	waitFor(t, 2*time.Second, "frames", func() bool { return sink.count(isVideo) > 0 })
+	waitFor(t, 4*time.Second, "frames", func() bool { return sink.count(isVideo) > 0 })
 
 	srv.Stop()
 	h.waitStatus(t, "cam-1", StatusOffline, 3*time.Second)
@@ -152,7 +152,7 @@ func TestReconnectAndHealth(t *testing.T) {
 	if got := counter(h.s.m.reconnects.WithLabelValues("cam-1")); got < 1 {
 		t.Fatalf("reconnects metric %v", got)
 	}
-	waitFor(t, 2*time.Second, "second session", func() bool {
+	waitFor(t, 4*time.Second, "second session", func() bool {
 		ev := sink.snapshot()
 		for _, e := range ev {
 			if e.stream != nil && e.stream.Session == 2 {
@@ -181,7 +181,7 @@ func TestSPSChangeWithoutReconnect(t *testing.T) {
 	h := startStreams(t, testOptions(), camFor("cam-1", srv, TransportTCP))
 	sink := &recordingSink{}
 	defer h.s.Subscribe("cam-1", "test", sink, 256)()
-	waitFor(t, 2*time.Second, "frames", func() bool { return sink.count(isVideo) >= 5 })
+	waitFor(t, 4*time.Second, "frames", func() bool { return sink.count(isVideo) >= 5 })
 	srv.changeSPS.Store(true)
 	waitFor(t, 4*time.Second, "second stream", func() bool { return sink.count(isStream) >= 2 })
 	var streams []*media.Stream
@@ -206,7 +206,7 @@ func TestGarbageRTP(t *testing.T) {
 	h := startStreams(t, testOptions(), camFor("cam-1", srv, TransportTCP))
 	sink := &recordingSink{}
 	defer h.s.Subscribe("cam-1", "test", sink, 256)()
-	h.waitStatus(t, "cam-1", StatusOnline, 2*time.Second)
+	waitFor(t, 4*time.Second, "frames", func() bool { return sink.count(isVideo) > 0 })
 	srv.garbage.Store(300)
 	waitFor(t, 2*time.Second, "garbage sent", func() bool { return srv.garbage.Load() == 0 })
 	n := sink.count(isVideo)
@@ -225,7 +225,7 @@ func TestSlowSubscriberDoesNotSlowOthers(t *testing.T) {
 	fast := &recordingSink{}
 	defer h.s.Subscribe("cam-1", "fast", fast, 256)()
 
-	waitFor(t, 4*time.Second, "50 frames", func() bool { return fast.count(isVideo) >= 50 })
+	waitFor(t, 6*time.Second, "50 frames", func() bool { return fast.count(isVideo) >= 50 })
 	if counter(h.s.m.dropped.WithLabelValues("cam-1", "stuck")) == 0 {
 		t.Fatal("stuck subscriber's drops not counted")
 	}
@@ -267,6 +267,7 @@ func TestReloadKeepsUntouchedStreaming(t *testing.T) {
 	defer h.s.Subscribe("cam-a", "test", sink, 256)()
 	h.waitStatus(t, "cam-a", StatusOnline, 2*time.Second)
 	h.waitStatus(t, "cam-b", StatusOnline, 2*time.Second)
+	waitFor(t, 4*time.Second, "cam-a frames", func() bool { return sink.count(isVideo) > 0 })
 	before := sink.count(isVideo)
 
 	res, err := h.s.Apply([]Camera{camA, camC})
@@ -327,7 +328,7 @@ func TestReloadKeepsUntouchedStreaming(t *testing.T) {
 	if err != nil || len(res.Changed) != 1 {
 		t.Fatalf("apply %+v %v", res, err)
 	}
-	waitFor(t, 3*time.Second, "cam-a restarted", func() bool {
+	waitFor(t, 5*time.Second, "cam-a restarted", func() bool {
 		return sink.count(func(e sinkEvent) bool { return e.stream != nil && e.stream.Session == 2 }) == 1
 	})
 }
@@ -434,7 +435,7 @@ func TestLateSubscriberStartsWithStream(t *testing.T) {
 	h := startStreams(t, testOptions(), camFor("cam-1", srv, TransportTCP))
 	first := &recordingSink{}
 	defer h.s.Subscribe("cam-1", "first", first, 256)()
-	waitFor(t, 2*time.Second, "frames", func() bool { return first.count(isVideo) >= 3 })
+	waitFor(t, 4*time.Second, "frames", func() bool { return first.count(isVideo) >= 3 })
 
 	late := &recordingSink{}
 	defer h.s.Subscribe("cam-1", "late", late, 256)()
