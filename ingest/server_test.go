@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/auth"
 	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
@@ -117,14 +118,15 @@ func splitAnnexB(buf []byte) [][]byte {
 // real time over one gortsplib server, with optional auth, UDP, G.711 audio,
 // ONVIF metadata and faults (stall, SPS change, garbage, stop/start).
 type cameraServer struct {
-	t        testing.TB
-	clip     *streamClip
-	h265     bool
-	user     string
-	pass     string
-	udp      bool
-	audio    bool
-	metadata bool
+	t           testing.TB
+	clip        *streamClip
+	h265        bool
+	user        string
+	pass        string
+	authMethods []auth.VerifyMethod
+	udp         bool
+	audio       bool
+	metadata    bool
 
 	rtspPort, rtpPort int
 
@@ -143,8 +145,8 @@ type cameraServer struct {
 
 type serverOption func(*cameraServer)
 
-func withAuth(user, pass string) serverOption {
-	return func(c *cameraServer) { c.user, c.pass = user, pass }
+func withAuth(user, pass string, methods ...auth.VerifyMethod) serverOption {
+	return func(c *cameraServer) { c.user, c.pass, c.authMethods = user, pass, methods }
 }
 func withUDP() serverOption      { return func(c *cameraServer) { c.udp = true } }
 func withAudio() serverOption    { return func(c *cameraServer) { c.audio = true } }
@@ -238,7 +240,7 @@ func (c *cameraServer) Start() {
 			Formats: []format.Format{&format.Generic{PayloadTyp: 107, RTPMa: "vnd.onvif.metadata/90000", ClockRat: 90000}},
 		})
 	}
-	srv := &gortsplib.Server{Handler: c, RTSPAddress: "127.0.0.1:" + strconv.Itoa(c.rtspPort)}
+	srv := &gortsplib.Server{Handler: c, RTSPAddress: "127.0.0.1:" + strconv.Itoa(c.rtspPort), AuthMethods: c.authMethods}
 	if c.udp {
 		srv.UDPRTPAddress = "127.0.0.1:" + strconv.Itoa(c.rtpPort)
 		srv.UDPRTCPAddress = "127.0.0.1:" + strconv.Itoa(c.rtpPort+1)

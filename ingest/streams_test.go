@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v5/pkg/auth"
+
 	"vigil/internal/media"
 )
 
@@ -334,8 +336,20 @@ func TestReloadKeepsUntouchedStreaming(t *testing.T) {
 }
 
 func TestCredentialsAndUnauthorized(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		method auth.VerifyMethod
+	}{
+		{"basic", auth.VerifyMethodBasic},
+		{"digest", auth.VerifyMethodDigestMD5},
+	} {
+		t.Run(tc.name, func(t *testing.T) { testCredentials(t, tc.method) })
+	}
+}
+
+func testCredentials(t *testing.T, method auth.VerifyMethod) {
 	const pass = "s3cr3t-P@ss"
-	srv := startCameraServer(t, withAuth("admin", pass))
+	srv := startCameraServer(t, withAuth("admin", pass, method))
 	good := camFor("good", srv, TransportTCP)
 	good.Username, good.Password = "admin", pass
 	bad := camFor("bad", srv, TransportTCP)

@@ -5,6 +5,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/pion/sdp/v3"
+
+	"vigil/internal/media"
 )
 
 func TestBackoff(t *testing.T) {
@@ -132,5 +137,39 @@ func TestDamageLoggedInAggregate(t *testing.T) {
 	}
 	if got := counter(s.m.lost.WithLabelValues("cam")); got != 700 {
 		t.Fatalf("lost counter %v", got)
+	}
+}
+
+func TestPickTracks(t *testing.T) {
+	const sdpText = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=cam\r\nc=IN IP4 0.0.0.0\r\nt=0 0\r\n" +
+		"m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\na=fmtp:96 packetization-mode=1\r\na=control:trackID=0\r\n" +
+		"m=audio 0 RTP/AVP 0\r\na=rtpmap:0 PCMU/8000\r\na=control:trackID=1\r\n" +
+		"m=application 0 RTP/AVP 107\r\na=rtpmap:107 vnd.onvif.metadata+gzip/90000\r\na=control:trackID=2\r\n"
+	var sd sdp.SessionDescription
+	if err := sd.Unmarshal([]byte(sdpText)); err != nil {
+		t.Fatal(err)
+	}
+	var desc description.Session
+	if err := desc.Unmarshal2(&sd); err != nil {
+		t.Fatal(err)
+	}
+	for _, onvif := range []bool{true, false} {
+		s, err := New(Options{Registerer: newTestRegistry()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := &puller{cam: s.newCamera(Camera{ID: "cam", ONVIFMetadata: onvif})}
+		if err := p.pick(&desc); err != nil {
+			t.Fatal(err)
+		}
+		if p.codec != media.H264 || p.audioTrack == nil || p.audioTrack.Codec != media.G711 || !p.audioTrack.MULaw {
+			t.Fatalf("video %v audio %+v", p.codec, p.audioTrack)
+		}
+		if (p.metaMedia != nil) != onvif {
+			t.Fatalf("onvif %v: metadata track picked %v", onvif, p.metaMedia != nil)
+		}
+		if want := 2 + map[bool]int{true: 1}[onvif]; len(p.medias()) != want {
+			t.Fatalf("%d medias, want %d", len(p.medias()), want)
+		}
 	}
 }
