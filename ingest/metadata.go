@@ -9,8 +9,9 @@ import (
 // MetadataSink receives the ONVIF metadata documents of every camera whose
 // registration enables them. doc is the raw document as the camera sent it:
 // XML, or gzip (vnd.onvif.metadata+gzip; it starts with 0x1f 0x8b), which the
-// consumer inflates. The sink may keep doc. OnMetadata is called from the
-// camera's reader goroutine and must return quickly.
+// consumer inflates. The sink may keep doc but must not modify it (it is
+// shared by all metadata sinks). OnMetadata is called from the
+// subscription's own goroutine, one document at a time.
 type MetadataSink interface {
 	OnMetadata(camera string, doc []byte, at time.Time)
 }

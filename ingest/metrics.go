@@ -34,7 +34,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		decodeErrors: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_ingest_decode_errors_total",
 			Help: "RTP packets or access units that could not be decoded."}, []string{"camera"}),
 		metaDropped: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_ingest_metadata_dropped_total",
-			Help: "ONVIF metadata documents dropped (sequence gap or too large)."}, []string{"camera"}),
+			Help: "ONVIF metadata documents dropped: sequence gap, too large, or a full subscriber queue."}, []string{"camera"}),
 	}
 }
 

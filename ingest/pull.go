@@ -480,7 +480,7 @@ func (p *puller) onMetadata(pkt *rtp.Packet) {
 	if doc == nil {
 		return
 	}
-	for _, s := range p.cam.s.metadataSinks() {
-		s.OnMetadata(p.cam.spec.ID, doc, at)
+	if n := p.cam.s.publishMetadata(p.cam.spec.ID, doc, at); n > 0 {
+		p.cam.s.m.metaDropped.WithLabelValues(p.cam.spec.ID).Add(float64(n))
 	}
 }

@@ -167,6 +167,12 @@ func (s *Streams) Run(ctx context.Context) error {
 				g.Go(func() error { return sub.run(gctx) })
 			}
 		}
+		for _, m := range s.meta {
+			if !m.started {
+				m.started = true
+				g.Go(func() error { return m.run(gctx) })
+			}
+		}
 		s.mu.Unlock()
 
 		// Stop removed, disabled and changed cameras first, all at once.
@@ -211,6 +217,9 @@ func (s *Streams) Run(ctx context.Context) error {
 			s.mu.Lock()
 			for _, sub := range s.subs {
 				sub.started = false
+			}
+			for _, m := range s.meta {
+				m.started = false
 			}
 			s.mu.Unlock()
 			return err
@@ -279,13 +288,19 @@ func (s *Streams) Subscribe(camera, name string, sink media.Sink, queue int) (un
 }
 
 // SubscribeMetadata delivers the ONVIF metadata documents of every camera
-// registered with ONVIFMetadata to sink. The returned function ends it.
+// registered with ONVIFMetadata to sink, through a queue of 256 documents
+// drained by a goroutine of its own, so a slow consumer never stalls a
+// camera's reader; documents that find the queue full are dropped and
+// counted in vigil_ingest_metadata_dropped_total. The returned function
+// ends the subscription.
 func (s *Streams) SubscribeMetadata(sink MetadataSink) (unsubscribe func()) {
+	sub := &metaSub{sink: sink, queue: make(chan metaDoc, 256), quit: make(chan struct{})}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	sub := &metaSub{sink}
 	s.meta = append(s.meta, sub)
+	s.mu.Unlock()
+	s.poke()
 	return func() {
+		sub.once.Do(func() { close(sub.quit) })
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		if i := slices.Index(s.meta, sub); i >= 0 {
@@ -294,19 +309,47 @@ func (s *Streams) SubscribeMetadata(sink MetadataSink) (unsubscribe func()) {
 	}
 }
 
-// metaSub gives each metadata subscription an identity (sinks may be funcs).
-type metaSub struct{ sink MetadataSink }
+type metaDoc struct {
+	camera string
+	doc    []byte
+	at     time.Time
+}
 
-// metadataSinks returns the current metadata subscribers; a session reads it
-// once at connect.
-func (s *Streams) metadataSinks() []MetadataSink {
+// metaSub is one metadata subscription with its queue.
+type metaSub struct {
+	sink    MetadataSink
+	queue   chan metaDoc
+	quit    chan struct{}
+	once    sync.Once
+	started bool // guarded by Streams.mu
+}
+
+func (m *metaSub) run(ctx context.Context) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-m.quit:
+			return nil
+		case d := <-m.queue:
+			m.sink.OnMetadata(d.camera, d.doc, d.at)
+		}
+	}
+}
+
+// publishMetadata offers a document to every metadata subscriber without
+// blocking and returns how many subscribers dropped it.
+func (s *Streams) publishMetadata(camera string, doc []byte, at time.Time) (dropped int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]MetadataSink, len(s.meta))
-	for i, m := range s.meta {
-		out[i] = m.sink
+	for _, m := range s.meta {
+		select {
+		case m.queue <- metaDoc{camera, doc, at}:
+		default:
+			dropped++
+		}
 	}
-	return out
+	return dropped
 }
 
 // SetRecording records whether the recorder is writing camera, for Status.
