@@ -39,11 +39,14 @@ func (c *camera) pull(ctx context.Context) error {
 		return fmt.Errorf("camera %s: url: %w", c.spec.ID, redactError(err, c.spec))
 	}
 	client := &gortsplib.Client{
-		Scheme:        u.Scheme,
-		Host:          u.Host,
-		ReadTimeout:   c.s.opts.ReadTimeout,
-		OnPacketsLost: c.onLost,
-		OnDecodeError: c.onDecodeError,
+		Scheme:      u.Scheme,
+		Host:        u.Host,
+		ReadTimeout: c.s.opts.ReadTimeout,
+		// "auto" must give up on UDP before the stall detector gives up on
+		// the session.
+		InitialUDPReadTimeout: min(3*time.Second, c.s.opts.StallAfter/2),
+		OnPacketsLost:         c.onLost,
+		OnDecodeError:         c.onDecodeError,
 		OnTransportSwitch: func(err error) {
 			c.log.Debug("transport switched", "why", redact(err.Error(), c.spec))
 		},
@@ -74,7 +77,7 @@ func (c *camera) pull(ctx context.Context) error {
 		client.Close()
 	}()
 
-	err = c.session(sctx, client, (*base.URL)(u))
+	err = c.session(client, (*base.URL)(u))
 	if cause := context.Cause(sctx); cause != nil && ctx.Err() == nil {
 		return c.wrap("read", cause)
 	}
@@ -87,7 +90,7 @@ func (c *camera) wrap(op string, err error) error {
 	return fmt.Errorf("camera %s: %s: %w", c.spec.ID, op, redactError(err, c.spec))
 }
 
-func (c *camera) session(ctx context.Context, client *gortsplib.Client, u *base.URL) error {
+func (c *camera) session(client *gortsplib.Client, u *base.URL) error {
 	desc, _, err := client.Describe(u)
 	if err != nil {
 		return c.wrap("describe", err)
