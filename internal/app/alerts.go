@@ -2,12 +2,15 @@ package app
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
+	"path/filepath"
 	"time"
 
 	"vigil/alerts"
 	"vigil/alerts/boltjournal"
+	"vigil/alerts/redisjournal"
 	"vigil/configs"
 	"vigil/internal/auth"
 )
@@ -21,8 +24,32 @@ func (a *App) openJournal(cfg *configs.Config) (alerts.Journal, error) {
 			return nil, fmt.Errorf("journal: %w", err)
 		}
 		return j, nil
+	case configs.BackendRedis:
+		r := cfg.Journal.Redis
+		var tlsCfg *tls.Config
+		if r.TLS {
+			tlsCfg = &tls.Config{MinVersion: tls.VersionTLS12}
+		}
+		j, err := redisjournal.New(redisjournal.Options{
+			Addr:         r.Addr,
+			Username:     r.Username,
+			Password:     r.Password.Reveal(),
+			DB:           r.DB,
+			TLS:          tlsCfg,
+			StreamMaxLen: r.StreamMaxLen,
+			SpoolPath:    filepath.Join(filepath.Dir(cfg.Journal.Path), "redis-spool.db"),
+			Registerer:   a.registry,
+			Logger:       a.log.With("component", "journal"),
+			OnSpoolFull: func() {
+				a.submitHealth(a.nodeID, alerts.RecordingFailure, true, "journal spool full: the oldest spooled alert changes are being dropped")
+			},
+		})
+		if err != nil {
+			return nil, fmt.Errorf("journal: %w", err)
+		}
+		return j, nil
 	}
-	return nil, fmt.Errorf("journal: backend %q is not available in this build", cfg.Journal.Backend)
+	return nil, fmt.Errorf("journal: unknown backend %q", cfg.Journal.Backend)
 }
 
 // alertRules maps the configured rules onto the engine's.
@@ -121,8 +148,44 @@ func (a *App) buildAlerts(cfg *configs.Config) error {
 	return err
 }
 
-// journalWritable is the readiness check of the journal: it must answer.
-func (a *App) journalWritable(ctx context.Context) error {
-	_, err := a.journal.LastSeq(ctx)
-	return err
+// journalCheck is the readiness check of the journal: it must answer, or
+// (Redis) spool locally while it cannot; a spooling journal is ready but
+// reported degraded.
+func (a *App) journalCheck(ctx context.Context) (degraded string, err error) {
+	if d, ok := a.journal.(interface{ Degraded() bool }); ok && d.Degraded() {
+		return "degraded: redis unreachable or spooled changes waiting; alerts are spooled locally", nil
+	}
+	_, err = a.journal.LastSeq(ctx)
+	return "", err
+}
+
+// runEngine runs the alert engine, and starts it again after a pause when
+// it stops with an error (the journal unreachable at start, say): ingest
+// and recording never wait on it.
+func (a *App) runEngine(ctx context.Context) error {
+	for {
+		err := a.engine.Run(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		a.log.Error("alert engine stopped; restarting in 2s", "component", "alerts", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(2 * time.Second):
+		}
+	}
+}
+
+// submitHealth raises or ends a health signal of Vigil itself.
+func (a *App) submitHealth(camera string, typ alerts.Type, active bool, detail string) {
+	st := alerts.Inactive
+	if active {
+		st = alerts.Active
+	}
+	ev := alerts.Event{Camera: camera, Type: typ, State: st, At: time.Now(), Source: alerts.SourceHealth,
+		Detail: map[string]string{"detail": detail}}
+	if err := a.engine.Submit(ev); err != nil {
+		a.log.Error("health signal lost", "component", "alerts", "camera", camera, "type", typ, "err", err)
+	}
 }

@@ -11,14 +11,17 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promauto"
 	"golang.org/x/sync/errgroup"
 
 	"vigil/alerts"
 	"vigil/configs"
+	"vigil/ingest"
 	"vigil/internal/auth"
 	"vigil/recorder"
 )
@@ -68,6 +71,13 @@ type App struct {
 
 	nodeID   string
 	recorder *recorder.Recorder
+	streams  *ingest.Streams
+
+	camMu   sync.Mutex        // guards recSubs
+	recSubs map[string]func() // camera → end of its recorder subscription
+
+	metadataErrors *prometheus.CounterVec
+
 	journal  alerts.Journal
 	engine   *alerts.Engine
 	alertAPI *alerts.API
@@ -120,6 +130,14 @@ func New(opts Options) (*App, error) {
 		a.close()
 		return nil, err
 	}
+	a.metadataErrors = promauto.With(a.registry).NewCounterVec(prometheus.CounterOpts{
+		Name: "vigil_onvif_metadata_rejected_total",
+		Help: "ONVIF metadata documents from cameras that could not be parsed.",
+	}, []string{"camera"})
+	if err := a.buildIngest(cfg); err != nil {
+		a.close()
+		return nil, err
+	}
 
 	a.server = &http.Server{
 		Handler:           a.routes(),
@@ -168,8 +186,9 @@ func (a *App) config() *configs.Config {
 func (a *App) Run(ctx context.Context) error {
 	defer a.close()
 	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.engine.Run(gctx) })
+	g.Go(func() error { return a.runEngine(gctx) })
 	g.Go(func() error { return a.recorder.Run(gctx) })
+	g.Go(func() error { return a.streams.Run(gctx) })
 	g.Go(func() error { return a.hub.Run(gctx) })
 	if a.watcher != nil {
 		g.Go(func() error { return a.watcher.Run(gctx) })
@@ -206,10 +225,15 @@ func Run(ctx context.Context, cfg *configs.Config) error {
 	return a.Run(ctx)
 }
 
-// applyConfig takes a reloaded configuration into use.
+// applyConfig takes a reloaded configuration into use: cameras start, stop
+// and restart; untouched cameras are not interrupted. Rules, units and
+// tokens are read at start only.
 func (a *App) applyConfig(ch configs.Change) {
 	a.log.Info("configuration reloaded", "component", "config",
 		"added", ch.Added, "removed", ch.Removed, "changed", ch.Changed)
+	if err := a.applyCameras(ch.New, ch.Changed); err != nil {
+		a.log.Error("applying the camera registry", "component", "config", "err", err)
+	}
 }
 
 func tokenSpecs(cfg *configs.Config) []auth.TokenSpec {

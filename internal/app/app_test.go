@@ -173,9 +173,11 @@ func TestAuthAndRedactionEndToEnd(t *testing.T) {
 			everything.WriteString(body)
 		})
 	}
-	var cams []map[string]any
+	var cams struct {
+		Cameras []map[string]any `json:"cameras"`
+	}
 	_, body := call(t, "GET", base+"/api/v1/cameras", deskToken, "")
-	if err := json.Unmarshal([]byte(body), &cams); err != nil || len(cams) != 2 {
+	if err := json.Unmarshal([]byte(body), &cams); err != nil || len(cams.Cameras) != 2 {
 		t.Fatalf("cameras: %v %s", err, body)
 	}
 	all := everything.String() + logs.String()

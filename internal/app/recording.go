@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"time"
 
 	"vigil/alerts"
 	"vigil/configs"
@@ -39,15 +38,7 @@ func (a *App) recorderHealth(camera, kind string, active bool, detail string) {
 	if camera == "" {
 		camera = a.nodeID
 	}
-	st := alerts.Inactive
-	if active {
-		st = alerts.Active
-	}
-	ev := alerts.Event{Camera: camera, Type: alerts.Type(kind), State: st, At: time.Now(), Source: alerts.SourceHealth,
-		Detail: map[string]string{"detail": detail}}
-	if err := a.engine.Submit(ev); err != nil {
-		a.log.Error("health signal lost", "component", "recorder", "camera", camera, "kind", kind, "err", err)
-	}
+	a.submitHealth(camera, alerts.Type(kind), active, detail)
 }
 
 // recorderEvidence places the engine's evidence holds in the recorder.

@@ -31,8 +31,8 @@ func (a *App) routes() http.Handler {
 	}
 	mux.Handle("/api/v1/session", a.auth.SessionHandler())
 
-	mux.Handle("GET /api/v1/cameras", need(a.listCameras, any...))
-	mux.Handle("GET /api/v1/cameras/{id}", need(a.getCamera, any...))
+	mux.Handle("GET /api/v1/cameras", need(a.streams.ServeCameras, any...))
+	mux.Handle("GET /api/v1/cameras/{id}", need(a.streams.ServeCamera, any...))
 	mux.Handle("GET /api/v1/units", need(a.listUnits, any...))
 	mux.Handle("POST /api/v1/admin/reload", need(a.reload, auth.Admin))
 
@@ -67,7 +67,11 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 		res.Checks[name] = "ok"
 	}
-	check("journal", a.journalWritable(r.Context()))
+	if degraded, err := a.journalCheck(r.Context()); err != nil || degraded == "" {
+		check("journal", err)
+	} else {
+		res.Checks["journal"] = degraded
+	}
 	check("storage", dirWritable(a.config().Storage.Dir))
 	status := http.StatusOK
 	if !res.Ready {
@@ -87,46 +91,6 @@ func dirWritable(dir string) error {
 	name := f.Name()
 	f.Close()
 	return os.Remove(filepath.Clean(name))
-}
-
-// cameraView is GET /api/v1/cameras until ingest reports live state.
-type cameraView struct {
-	ID     string `json:"id"`
-	Name   string `json:"name"`
-	Site   string `json:"site"`
-	Grid   string `json:"grid"`
-	Status string `json:"status"`
-}
-
-func viewCamera(c configs.Camera) cameraView {
-	st := "connecting"
-	if !c.Enabled {
-		st = "disabled"
-	}
-	return cameraView{ID: c.ID, Name: c.Name, Site: c.Site, Grid: c.Grid, Status: st}
-}
-
-func (a *App) listCameras(w http.ResponseWriter, r *http.Request) {
-	cams := a.config().Cameras
-	out := make([]cameraView, 0, len(cams))
-	for _, c := range cams {
-		out = append(out, viewCamera(c))
-	}
-	httpx.WriteJSON(w, http.StatusOK, out)
-}
-
-func (a *App) getCamera(w http.ResponseWriter, r *http.Request) {
-	id := r.PathValue("id")
-	if !configs.ValidID(id) {
-		httpx.Error(w, http.StatusBadRequest, "bad_request", "camera id must match ^[a-z0-9][a-z0-9-]{0,62}$")
-		return
-	}
-	c, ok := a.config().Camera(id)
-	if !ok {
-		httpx.Error(w, http.StatusNotFound, "not_found", "no camera "+id)
-		return
-	}
-	httpx.WriteJSON(w, http.StatusOK, viewCamera(c))
 }
 
 func (a *App) listUnits(w http.ResponseWriter, r *http.Request) {

@@ -1,0 +1,335 @@
+package redisjournal
+
+import (
+	"context"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"vigil/alerts"
+)
+
+var bucketSpool = []byte("spool")
+
+// spool is the local, fsynced queue of changes made while Redis was
+// unreachable. Entries are keyed by a local sequence, so replay keeps the
+// order in which Append accepted them.
+type spool struct {
+	db  *bolt.DB
+	max int
+
+	mu       sync.Mutex
+	n        int
+	perAlert map[string]int // spooled changes per alert ID
+	full     bool           // in a spool-full episode: OnSpoolFull already called
+	kick     chan struct{}  // wakes the replayer
+	inflight uint64         // key the replayer is appending now (0: none)
+}
+
+type spooled struct {
+	Change alerts.Change `json:"change"`
+	Expect int64         `json:"expect"`
+}
+
+type spoolEntry struct {
+	key uint64
+	bad error // undecodable: dropped, never retried
+	spooled
+}
+
+func openSpool(path string, max int) (*spool, error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return nil, fmt.Errorf("redisjournal: open spool %s: %w", path, err)
+	}
+	s := &spool{db: db, max: max, perAlert: map[string]int{}, kick: make(chan struct{}, 1)}
+	err = db.Update(func(tx *bolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists(bucketSpool)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(_, v []byte) error {
+			s.n++
+			var e spooled
+			if json.Unmarshal(v, &e) == nil {
+				s.perAlert[e.Change.Alert.ID]++
+			} // else the replayer drops it
+
+			return nil
+		})
+	})
+	if err != nil {
+		_ = db.Close()
+		return nil, fmt.Errorf("redisjournal: read spool %s: %w", path, err)
+	}
+	return s, nil
+}
+
+func (s *spool) len() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n
+}
+
+// pending returns how many changes are spooled in all and for alert id.
+func (s *spool) pending(id string) (all, alert int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.n, s.perAlert[id]
+}
+
+// put appends e (fsynced at commit). When the spool is full it first drops
+// the oldest entry; dropped reports that, and firstFull that this is the
+// first drop since the spool was last empty.
+func (s *spool) put(e spooled) (dropped, firstFull bool, err error) {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return false, false, err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var droppedID string
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSpool)
+		if s.n >= s.max {
+			cur := b.Cursor()
+			k, v := cur.First()
+			if k != nil && binary.BigEndian.Uint64(k) == s.inflight {
+				// The replayer may be appending it right now; dropping
+				// it would count a change as lost that Redis then gets.
+				k, v = cur.Next()
+			}
+			if k != nil {
+				var old spooled
+				_ = json.Unmarshal(v, &old)
+				droppedID = old.Change.Alert.ID
+				if err := b.Delete(k); err != nil {
+					return err
+				}
+				dropped = true
+			}
+		}
+		seq, err := b.NextSequence()
+		if err != nil {
+			return err
+		}
+		return b.Put(binary.BigEndian.AppendUint64(nil, seq), raw)
+	})
+	if err != nil {
+		return false, false, err
+	}
+	if dropped {
+		s.n--
+		s.forget(droppedID)
+		if !s.full {
+			s.full, firstFull = true, true
+		}
+	}
+	s.n++
+	s.perAlert[e.Change.Alert.ID]++
+	select {
+	case s.kick <- struct{}{}:
+	default:
+	}
+	return dropped, firstFull, nil
+}
+
+func (s *spool) forget(id string) {
+	if s.perAlert[id]--; s.perAlert[id] <= 0 {
+		delete(s.perAlert, id)
+	}
+}
+
+// first returns the oldest entry, if any, and marks it in flight until
+// remove.
+func (s *spool) first() (spoolEntry, bool, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var e spoolEntry
+	found := false
+	err := s.db.View(func(tx *bolt.Tx) error {
+		k, v := tx.Bucket(bucketSpool).Cursor().First()
+		if k == nil {
+			return nil
+		}
+		found = true
+		e.key = binary.BigEndian.Uint64(k)
+		if err := json.Unmarshal(v, &e.spooled); err != nil {
+			e.bad = fmt.Errorf("spool entry %d: %w", e.key, err)
+		}
+		return nil
+	})
+	if found && err == nil {
+		s.inflight = e.key
+	}
+	return e, found, err
+}
+
+// remove deletes a replayed (or abandoned) entry. It reports whether the
+// spool is now empty.
+func (s *spool) remove(e spoolEntry) (empty bool, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	deleted := false
+	err = s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketSpool)
+		k := binary.BigEndian.AppendUint64(nil, e.key)
+		if b.Get(k) == nil {
+			return nil // dropped as the oldest while it was replayed
+		}
+		deleted = true
+		return b.Delete(k)
+	})
+	if err != nil {
+		return false, err
+	}
+	s.inflight = 0
+	if deleted {
+		s.n--
+		s.forget(e.Change.Alert.ID)
+	}
+	if s.n == 0 {
+		s.full = false
+	}
+	return s.n == 0, nil
+}
+
+// release ends the in-flight mark of an entry that stays in the spool.
+func (s *spool) release() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.inflight = 0
+}
+
+func (s *spool) close() error { return s.db.Close() }
+
+// toSpool stores c durably in the spool and returns it with Seq 0.
+func (j *Journal) toSpool(c alerts.Change, expectVersion int64) (alerts.Change, error) {
+	dropped, firstFull, err := j.spool.put(spooled{Change: c, Expect: expectVersion})
+	if err != nil {
+		return alerts.Change{}, fmt.Errorf("redisjournal: append %s: spool: %w", c.Alert.ID, err)
+	}
+	j.metrics.spoolEvents.Set(float64(j.spool.len()))
+	j.updateDegraded()
+	if dropped {
+		j.metrics.spoolDropped.Inc()
+	}
+	if firstFull {
+		j.log.Error("spool full: dropping the oldest spooled changes", "max", j.opts.SpoolMax)
+		if j.opts.OnSpoolFull != nil {
+			j.opts.OnSpoolFull()
+		}
+	}
+	c.Seq = 0
+	return c, nil
+}
+
+// replay appends spooled changes to Redis in spool order while it is
+// reachable. Each change keeps the expected version it was spooled with, so
+// a chain raised(0) → updated(1) → ended(2) of one alert replays as it was
+// built; Redis assigns the seqs at replay time. A spooled signal change
+// whose alert moved on meanwhile (a desk on another node acknowledged it)
+// is merged: its signal fields are laid over the current state and
+// appended with the current version. A spooled handling step (rule
+// auto-dispatch) that conflicts is dropped, counted and logged: the desk
+// already acted.
+func (j *Journal) replay(ctx context.Context) {
+	bo := backoff{min: 20 * time.Millisecond, max: 2 * time.Second}
+	replayed := 0
+	for ctx.Err() == nil {
+		e, ok, err := j.spool.first()
+		if err != nil {
+			j.log.Error("read spool", "err", err)
+			bo.wait(ctx)
+			continue
+		}
+		if !ok {
+			if replayed > 0 {
+				j.log.Info("spool replayed", "changes", replayed)
+				replayed = 0
+			}
+			j.updateDegraded()
+			select {
+			case <-ctx.Done():
+				return
+			case <-j.spool.kick:
+			}
+			continue
+		}
+		err = e.bad
+		if err == nil {
+			err = j.replayOne(ctx, e.spooled)
+		}
+		if errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+			j.spool.release()
+			bo.wait(ctx)
+			continue
+		}
+		bo.reset()
+		if err != nil {
+			j.metrics.spoolDropped.Inc()
+			j.log.Error("spooled change not replayable; dropped", "alert", e.Change.Alert.ID, "kind", e.Change.Kind, "err", err)
+		} else {
+			replayed++
+		}
+		if _, err := j.spool.remove(e); err != nil {
+			j.spool.release()
+			j.log.Error("remove replayed change from spool", "err", err)
+			bo.wait(ctx)
+		}
+		j.metrics.spoolEvents.Set(float64(j.spool.len()))
+	}
+}
+
+func (j *Journal) replayOne(ctx context.Context, e spooled) error {
+	c := e.Change
+	c.Alert.Version = e.Expect + 1
+	_, err := j.appendRedis(ctx, c, e.Expect, true)
+	var ce *alerts.ConflictError
+	for tries := 0; errors.As(err, &ce) && !lifecycle(c.Kind) && tries < 10; tries++ {
+		merged := mergeSignal(ce.Current, c.Alert)
+		if sameJSON(merged, ce.Current) {
+			return nil // already there (a merge whose reply was lost)
+		}
+		mc := c
+		mc.Alert = merged
+		mc.Alert.Version = ce.Current.Version + 1
+		_, err = j.appendRedis(ctx, mc, ce.Current.Version, true)
+	}
+	return err
+}
+
+// mergeSignal lays the signal side of a system change (count, last seen,
+// signal, end, overdue flags, clip end) over the alert as stored, keeping
+// the desk's handling fields.
+func mergeSignal(cur, sys alerts.Alert) alerts.Alert {
+	out := cur
+	out.Signal = sys.Signal
+	out.EndedAt = sys.EndedAt
+	if sys.LastSeenAt.After(out.LastSeenAt) {
+		out.LastSeenAt = sys.LastSeenAt
+	}
+	out.Count = max(out.Count, sys.Count)
+	out.Overdue = out.Overdue || sys.Overdue
+	out.OverdueAck = out.OverdueAck || sys.OverdueAck
+	out.OverdueResolve = out.OverdueResolve || sys.OverdueResolve
+	if sys.Clip != nil && out.Clip != nil {
+		clip := *out.Clip
+		clip.End = sys.Clip.End
+		out.Clip = &clip
+	} else if out.Clip == nil {
+		out.Clip = sys.Clip
+	}
+	return out
+}
+
+func sameJSON(a, b alerts.Alert) bool {
+	x, err1 := json.Marshal(a)
+	y, err2 := json.Marshal(b)
+	return err1 == nil && err2 == nil && string(x) == string(y)
+}

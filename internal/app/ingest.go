@@ -1,0 +1,131 @@
+package app
+
+import (
+	"errors"
+	"time"
+
+	"vigil/alerts"
+	"vigil/configs"
+	"vigil/ingest"
+)
+
+// recorderQueue is how many access units may wait for the recorder per
+// camera before ingest drops and the recorder starts a clean segment: about
+// 20 s of 25 fps video with audio.
+const recorderQueue = 1024
+
+// buildIngest creates the camera pullers, connected to the recorder and
+// the alert engine.
+func (a *App) buildIngest(cfg *configs.Config) error {
+	var err error
+	a.streams, err = ingest.New(ingest.Options{
+		Registerer:   a.registry,
+		Logger:       a.log.With("component", "ingest"),
+		OfflineAfter: cfg.Ingest.OfflineAfter,
+		OnState:      a.cameraState,
+	})
+	if err != nil {
+		return err
+	}
+	a.streams.SubscribeMetadata(ingest.MetadataSinkFunc(a.onMetadata))
+	a.recSubs = map[string]func(){}
+	return a.applyCameras(cfg, nil)
+}
+
+// ingestCameras maps the registry onto ingest's camera specs.
+func ingestCameras(cfg *configs.Config) []ingest.Camera {
+	out := make([]ingest.Camera, 0, len(cfg.Cameras))
+	for _, c := range cfg.Cameras {
+		user, pass := c.Credentials()
+		out = append(out, ingest.Camera{
+			ID: c.ID, Name: c.Name, Site: c.Site, Grid: c.Grid,
+			URL: c.StreamURL(), Username: user, Password: pass,
+			Transport: string(c.Transport), ONVIFMetadata: c.Events.ONVIFMetadata, Enabled: c.Enabled,
+		})
+	}
+	return out
+}
+
+// applyCameras brings ingest and the recorder subscriptions in line with
+// cfg. restart names cameras whose recording must restart (changed ones);
+// nil means all of cfg's cameras are new.
+func (a *App) applyCameras(cfg *configs.Config, restart []string) error {
+	a.camMu.Lock()
+	defer a.camMu.Unlock()
+	want := map[string]configs.Camera{}
+	for _, c := range cfg.Cameras {
+		if c.Enabled && c.Record {
+			want[c.ID] = c
+		}
+	}
+	for _, id := range restart {
+		a.stopRecordingLocked(id)
+	}
+	for id := range a.recSubs {
+		if _, ok := want[id]; !ok {
+			a.stopRecordingLocked(id)
+		}
+	}
+	var errs []error
+	for id, c := range want {
+		if _, ok := a.recSubs[id]; ok {
+			continue
+		}
+		sink, err := a.recorder.Camera(id, cfg.Retention(c))
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		a.recSubs[id] = a.streams.Subscribe(id, "recorder", sink, recorderQueue)
+	}
+	res, err := a.streams.Apply(ingestCameras(cfg))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, c := range cfg.Cameras {
+		_, rec := want[c.ID]
+		a.streams.SetRecording(c.ID, rec)
+	}
+	if len(res.Added)+len(res.Removed)+len(res.Changed) > 0 {
+		a.log.Info("cameras applied", "component", "ingest", "added", res.Added, "removed", res.Removed, "changed", res.Changed)
+	}
+	return errors.Join(errs...)
+}
+
+// stopRecordingLocked ends a camera's recorder subscription and closes its
+// segment.
+func (a *App) stopRecordingLocked(id string) {
+	unsub, ok := a.recSubs[id]
+	if !ok {
+		return
+	}
+	unsub()
+	delete(a.recSubs, id)
+	if err := a.recorder.CloseCamera(id); err != nil {
+		a.log.Error("closing the camera's segment", "component", "recorder", "camera", id, "err", err)
+	}
+}
+
+// onMetadata turns a camera's ONVIF metadata document into alert events.
+func (a *App) onMetadata(camera string, doc []byte, at time.Time) {
+	events, err := alerts.ParseONVIF(camera, doc, at)
+	if err != nil {
+		a.metadataErrors.WithLabelValues(camera).Inc()
+		a.log.Debug("ONVIF metadata document rejected", "component", "alerts", "camera", camera, "err", err)
+		return
+	}
+	for _, ev := range events {
+		if err := a.engine.Submit(ev); err != nil {
+			a.log.Warn("camera event dropped", "component", "alerts", "camera", camera, "err", err)
+		}
+	}
+}
+
+// cameraState raises camera_offline when a camera has been offline longer
+// than ingest.offline_after and ends it when it is back.
+func (a *App) cameraState(st ingest.CameraState) {
+	a.submitHealth(st.Camera, alerts.CameraOffline, !st.Online, st.Reason)
+	if s, err := a.streams.Status(st.Camera); err == nil {
+		_ = a.hub.PublishCamera(s) // best effort: the desk also polls /cameras
+	}
+}

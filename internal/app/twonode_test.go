@@ -1,0 +1,99 @@
+package app
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"vigil/configs"
+	"vigil/internal/testutil"
+)
+
+// redisConfig is writeConfig on the Redis journal at addr, with its own
+// data directory.
+func redisConfig(t *testing.T, addr string) *configs.Config {
+	t.Helper()
+	cfg := writeConfig(t, "")
+	dir := filepath.Dir(cfg.Path)
+	body, err := os.ReadFile(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = []byte(strings.Replace(string(body), "journal: {path: ./journal.db}",
+		"journal: {backend: redis, path: ./journal.db, redis: {addr: \""+addr+"\"}}", 1))
+	if err := os.WriteFile(filepath.Join(dir, "vigil.yaml"), body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = configs.Load(filepath.Join(dir, "vigil.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestTwoNodesShareRedis: an alert raised on node A reaches a desk client
+// of node B; an ack on B is seen on A.
+func TestTwoNodesShareRedis(t *testing.T) {
+	r := testutil.StartRedis(t)
+	nodeA := startApp(t, redisConfig(t, r.Addr()), io.Discard)
+	nodeB := startApp(t, redisConfig(t, r.Addr()), io.Discard)
+
+	hdr := http.Header{"Authorization": {"Bearer " + deskToken}}
+	ws, _, err := websocket.DefaultDialer.DialContext(t.Context(), "ws://"+nodeB.Addr()+"/api/v1/alerts/stream", hdr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	var msg struct {
+		Kind  string `json:"kind"`
+		Seq   uint64 `json:"seq"`
+		Alert struct {
+			ID      string `json:"id"`
+			Camera  string `json:"camera"`
+			Version int64  `json:"version"`
+			Status  string `json:"status"`
+		} `json:"alert"`
+	}
+	if err := ws.ReadJSON(&msg); err != nil || msg.Kind != "hello" {
+		t.Fatalf("hello: %v %+v", err, msg)
+	}
+
+	if code, body := call(t, "POST", nodeA.URL()+"/api/v1/hooks/hall-entrance/events?key="+hookSecret, "",
+		`{"type":"motion","state":"active"}`); code != 202 {
+		t.Fatalf("hook on A: %d %s", code, body)
+	}
+	for msg.Kind != "raised" {
+		if err := ws.ReadJSON(&msg); err != nil {
+			t.Fatalf("B's stream: %v", err)
+		}
+	}
+	if msg.Alert.Camera != "hall-entrance" {
+		t.Fatalf("raised on B: %+v", msg)
+	}
+	// Wait for the raise's follow-up changes to settle, then ack on B.
+	var version int64
+	waitFor(t, 5*time.Second, "the alert on B", func() bool {
+		code, body := call(t, "GET", nodeB.URL()+"/api/v1/alerts/"+msg.Alert.ID, deskToken, "")
+		var al struct{ Version int64 }
+		json.Unmarshal([]byte(body), &al)
+		version = al.Version
+		return code == 200
+	})
+	if code, body := call(t, "POST", nodeB.URL()+"/api/v1/alerts/"+msg.Alert.ID+"/ack", deskToken,
+		fmt.Sprintf(`{"note":"B took it","version":%d}`, version)); code != 200 {
+		t.Fatalf("ack on B: %d %s", code, body)
+	}
+	waitFor(t, 5*time.Second, "the ack seen on A", func() bool {
+		_, body := call(t, "GET", nodeA.URL()+"/api/v1/alerts/"+msg.Alert.ID, deskToken, "")
+		return strings.Contains(body, `"status":"acknowledged"`) && strings.Contains(body, "B took it")
+	})
+}
