@@ -38,7 +38,7 @@ func (a *App) openJournal(cfg *configs.Config) (alerts.Journal, error) {
 			TLS:          tlsCfg,
 			StreamMaxLen: r.StreamMaxLen,
 			SpoolPath:    filepath.Join(filepath.Dir(cfg.Journal.Path), "redis-spool.db"),
-			Registerer:   a.registry,
+			Registerer:   a.metrics,
 			Logger:       a.log.With("component", "journal"),
 			OnSpoolFull: func() {
 				a.submitHealth(a.nodeID, alerts.RecordingFailure, true, "journal spool full: the oldest spooled alert changes are being dropped")
@@ -126,7 +126,7 @@ func (a *App) buildAlerts(cfg *configs.Config) error {
 		HoldAfterResolve: cfg.Alerts.HoldAfterResolve,
 		StaleAfter:       cfg.Alerts.StaleAfter,
 		Evidence:         recorderEvidence{a.recorder},
-		Registerer:       a.registry,
+		Registerer:       a.metrics,
 		Logger:           a.log.With("component", "alerts"),
 	})
 	if err != nil {
@@ -135,14 +135,14 @@ func (a *App) buildAlerts(cfg *configs.Config) error {
 	if a.alertAPI, err = alerts.NewAPI(alerts.APIOptions{Engine: a.engine, Actor: auth.Actor, Logger: a.log.With("component", "alerts-api")}); err != nil {
 		return err
 	}
-	if a.hub, err = alerts.NewHub(alerts.HubOptions{Journal: a.journal, Registerer: a.registry, Logger: a.log.With("component", "desk-hub")}); err != nil {
+	if a.hub, err = alerts.NewHub(alerts.HubOptions{Journal: a.journal, Registerer: a.metrics, Logger: a.log.With("component", "desk-hub")}); err != nil {
 		return err
 	}
 	a.hooks, err = alerts.NewHooks(alerts.HookOptions{
 		Secret:     a.hookSecret,
 		Submit:     a.engine.Submit,
 		Parsers:    hookParsers(),
-		Registerer: a.registry,
+		Registerer: a.metrics,
 		Logger:     a.log.With("component", "hooks"),
 	})
 	return err

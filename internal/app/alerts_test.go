@@ -110,4 +110,16 @@ func TestWebhookToDeskEndToEnd(t *testing.T) {
 			break
 		}
 	}
+
+	// The ack is in the audit log, for admins only.
+	if code, _ := call(t, "GET", a.URL()+"/api/v1/audit", deskToken, ""); code != 403 {
+		t.Fatalf("audit as desk: %d", code)
+	}
+	code, body := call(t, "GET", a.URL()+"/api/v1/audit?since=0&limit=10", adminToken, "")
+	if code != 200 || !strings.Contains(body, `"by":"desk-1"`) || !strings.Contains(body, al.ID) {
+		t.Fatalf("audit: %d %s", code, body)
+	}
+	if code, _ := call(t, "GET", a.URL()+"/api/v1/audit?limit=0", adminToken, ""); code != 400 {
+		t.Fatalf("audit bad limit: %d", code)
+	}
 }

@@ -64,6 +64,7 @@ type App struct {
 	opts     Options
 	log      *slog.Logger
 	registry *prometheus.Registry
+	metrics  *namingRegisterer // registers in registry, remembering names
 	auth     *auth.Authenticator
 	watcher  *configs.Watcher
 	listener net.Listener
@@ -92,7 +93,8 @@ func New(opts Options) (*App, error) {
 	}
 	cfg := opts.Config
 	a := &App{opts: opts, log: opts.Logger, registry: prometheus.NewRegistry()}
-	a.registry.MustRegister(
+	a.metrics = newNamingRegisterer(a.registry)
+	a.metrics.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
@@ -105,7 +107,7 @@ func New(opts Options) (*App, error) {
 		Name: "vigil_config_reload_errors_total",
 		Help: "Configuration reloads that failed validation; the running configuration was kept.",
 	})
-	a.registry.MustRegister(reloadErrors)
+	a.metrics.MustRegister(reloadErrors)
 	if cfg.Path != "" {
 		a.watcher, err = configs.NewWatcher(configs.WatchOptions{
 			Path:     cfg.Path,
@@ -130,7 +132,7 @@ func New(opts Options) (*App, error) {
 		a.close()
 		return nil, err
 	}
-	a.metadataErrors = promauto.With(a.registry).NewCounterVec(prometheus.CounterOpts{
+	a.metadataErrors = promauto.With(a.metrics).NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_onvif_metadata_rejected_total",
 		Help: "ONVIF metadata documents from cameras that could not be parsed.",
 	}, []string{"camera"})

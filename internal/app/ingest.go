@@ -19,7 +19,7 @@ const recorderQueue = 1024
 func (a *App) buildIngest(cfg *configs.Config) error {
 	var err error
 	a.streams, err = ingest.New(ingest.Options{
-		Registerer:   a.registry,
+		Registerer:   a.metrics,
 		Logger:       a.log.With("component", "ingest"),
 		OfflineAfter: cfg.Ingest.OfflineAfter,
 		OnState:      a.cameraState,

@@ -21,7 +21,7 @@ func (a *App) buildRecorder(cfg *configs.Config) error {
 		Retain:       cfg.Storage.Retain,
 		MaxBytes:     cfg.Storage.MaxBytes,
 		MinFreeBytes: cfg.Storage.MinFreeBytes,
-		Registerer:   a.registry,
+		Registerer:   a.metrics,
 		Logger:       a.log.With("component", "recorder"),
 		OnHealth:     a.recorderHealth,
 	})

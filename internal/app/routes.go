@@ -35,6 +35,7 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /api/v1/cameras/{id}", need(a.streams.ServeCamera, any...))
 	mux.Handle("GET /api/v1/units", need(a.listUnits, any...))
 	mux.Handle("POST /api/v1/admin/reload", need(a.reload, auth.Admin))
+	mux.Handle("GET /api/v1/audit", need(a.listAudit, auth.Admin))
 
 	mux.Handle("GET /api/v1/alerts", need(a.alertAPI.ServeHTTP, auth.Desk, auth.Investigator))
 	mux.Handle("GET /api/v1/alerts/{id}", need(a.alertAPI.ServeHTTP, auth.Desk, auth.Investigator))
