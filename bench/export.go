@@ -13,6 +13,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"vigil/recorder"
 )
 
 type exportOpts struct {
@@ -45,7 +47,11 @@ type exportResult struct {
 	CatalogWriteS  float64     `json:"catalog_write_s"`
 	ListingCold    latency     `json:"listing_cold"`
 	ListingWarm    latency     `json:"listing_warm"`
-	Machine        machine     `json:"machine"`
+	// ExportAPI is false when the build has no export endpoint (404);
+	// Listing says whether listings went through HTTP or the catalog.
+	ExportAPI bool    `json:"export_api"`
+	Listing   string  `json:"listing_via"`
+	Machine   machine `json:"machine"`
 }
 
 type durationList []time.Duration
@@ -156,7 +162,9 @@ func exportBench(ctx context.Context, log *slog.Logger, o exportOpts) (*exportRe
 	}
 	defer e.Close()
 	res := &exportResult{Scenario: "export", Options: o, Machine: describeMachine()}
-	cfgPath, err := e.writeConfig("node", serviceConfig{})
+	// retain 0: the footage and catalog are dated in the past and must
+	// not be swept while the scenario runs.
+	cfgPath, err := e.writeConfig("node", serviceConfig{Storage: "dir: ./recordings, segment: 60s, part: 1s, retain: 0, min_free_bytes: 0, fsync: part"})
 	if err != nil {
 		return nil, err
 	}
@@ -191,7 +199,16 @@ func exportBench(ctx context.Context, log *slog.Logger, o exportOpts) (*exportRe
 	tok := e.tokens.investigator
 	buf := make([]byte, 1<<20)
 	var chk check
+	probe := "start=" + footageStart.Format(time.RFC3339) + "&end=" + footageStart.Add(time.Minute).Format(time.RFC3339)
+	st, _ := doJSON(ctx, "GET", base+"/api/v1/cameras/footage/export/manifest?"+probe, tok, nil, nil)
+	res.ExportAPI = st != http.StatusNotFound
+	if !res.ExportAPI {
+		chk.failf("no export endpoint in this build (GET .../export/manifest: 404)")
+	}
 	for _, d := range o.Footage {
+		if !res.ExportAPI {
+			break
+		}
 		start, end := footageStart, footageStart.Add(d)
 		q := "start=" + start.Format(time.RFC3339) + "&end=" + end.Format(time.RFC3339)
 		for _, format := range []string{"mp4", "fmp4"} {
@@ -246,24 +263,44 @@ func exportBench(ctx context.Context, log *slog.Logger, o exportOpts) (*exportRe
 
 	// Catalog: one camera-day out of 30; cold = first listing of that
 	// camera-day since start, warm = repeated.
+	list := func(cam string, day time.Time) (int, error) {
+		q := "start=" + day.Format(time.RFC3339) + "&end=" + day.Add(24*time.Hour-time.Second).Format(time.RFC3339)
+		var out struct {
+			Segments []struct{} `json:"segments"`
+		}
+		st, err := doJSON(ctx, "GET", base+"/api/v1/cameras/"+cam+"/recordings?"+q, tok, nil, &out)
+		if err == nil && st != 200 {
+			err = fmt.Errorf("status %d", st)
+		}
+		return len(out.Segments), err
+	}
+	res.Listing = "http"
+	if st, _ := doJSON(ctx, "GET", base+"/api/v1/cameras/cat-00/recordings", tok, nil, nil); st == http.StatusNotFound {
+		// No recordings endpoint in this build: time the catalog itself.
+		res.Listing = "catalog"
+		cat, err := recorder.New(recorder.Options{Dir: storage, Fsync: recorder.FsyncNever})
+		if err != nil {
+			return res, err
+		}
+		list = func(cam string, day time.Time) (int, error) {
+			segs, _, err := cat.Catalog().List(cam, day, day.Add(24*time.Hour-time.Second))
+			return len(segs), err
+		}
+	}
 	rnd := rand.New(rand.NewPCG(1, 2))
 	var cold, warm []int32
 	seen := map[string]bool{}
 	for range o.Listings {
 		cam := fmt.Sprintf("cat-%02d", rnd.IntN(o.Cameras))
 		day := catalogEnd.Add(-time.Duration(1+rnd.IntN(o.Days)) * 24 * time.Hour)
-		q := "start=" + day.Format(time.RFC3339) + "&end=" + day.Add(24*time.Hour-time.Second).Format(time.RFC3339)
-		var out struct {
-			Segments []struct{} `json:"segments"`
-		}
 		t := time.Now()
-		st, err := doJSON(ctx, "GET", base+"/api/v1/cameras/"+cam+"/recordings?"+q, tok, nil, &out)
+		n, err := list(cam, day)
 		el := int32(time.Since(t).Microseconds())
-		if err != nil || st != 200 {
-			return res, fmt.Errorf("listing %s %s: status %d: %v", cam, day.Format("2006-01-02"), st, err)
+		if err != nil {
+			return res, fmt.Errorf("listing %s %s: %w", cam, day.Format("2006-01-02"), err)
 		}
-		if len(out.Segments) < 1439 {
-			chk.failf("listing %s %s: %d segments, want 1440", cam, day.Format("2006-01-02"), len(out.Segments))
+		if n < 1439 {
+			chk.failf("listing %s %s: %d segments, want 1440", cam, day.Format("2006-01-02"), n)
 		}
 		k := cam + day.String()
 		if seen[k] {
