@@ -45,10 +45,13 @@ type alertsResult struct {
 	Duplicates   int64      `json:"duplicates"`
 	SeqGaps      int64      `json:"seq_gaps"`
 	Closed       int        `json:"clients_closed"`
-	Latency      latency    `json:"latency"`
-	CPUCores     float64    `json:"process_cpu_cores"`
-	Target       string     `json:"target"`
-	Machine      machine    `json:"machine"`
+	// Dropped counts events the engine refused because its queue was full
+	// (vigil_alert_events_dropped_total): they never become alerts.
+	Dropped  int64   `json:"engine_dropped"`
+	Latency  latency `json:"latency"`
+	CPUCores float64 `json:"process_cpu_cores"`
+	Target   string  `json:"target"`
+	Machine  machine `json:"machine"`
 }
 
 func runAlerts(ctx context.Context, args []string, log *slog.Logger) (any, error) {
@@ -72,6 +75,7 @@ func runAlerts(ctx context.Context, args []string, log *slog.Logger) (any, error
 		summary(os.Stderr, fmt.Sprintf("alerts: %d events/s, %d cameras (%s), %d clients, %s journal", o.Rate, o.Cameras, o.Source, o.Clients, o.Journal),
 			"events sent", fmt.Sprintf("%d (%.0f/s)", res.EventsSent, res.RateAchieved),
 			"deliveries", fmt.Sprintf("%d of %d (missing %d, duplicates %d, seq gaps %d)", res.Delivered, res.Expected, res.Missing, res.Duplicates, res.SeqGaps),
+			"dropped by the engine (queue full)", res.Dropped,
 			"latency p50/p90/p99/max ms", fmt.Sprintf("%.2f / %.2f / %.2f / %.2f", res.Latency.P50, res.Latency.P90, res.Latency.P99, res.Latency.Max),
 			"target p99", fmt.Sprintf("<= %.0f ms: %s", target, passFail(res.Latency.P99 <= target)),
 			"process CPU (bench+camsim+vigil)", fmt.Sprintf("%.2f cores", res.CPUCores))
@@ -177,7 +181,7 @@ func alertsBench(ctx context.Context, log *slog.Logger, o alertsOpts) (*alertsRe
 			for c := ac.seen[idx] + 1; c <= m.count; c++ {
 				if c >= ac.from[idx] && c < int64(len(sent[idx])) {
 					if s := sent[idx][c].Load(); s != 0 {
-						ac.lat = append(ac.lat, int32(m.at.UnixNano()-s)/1000)
+						ac.lat = append(ac.lat, int32(min((m.at.UnixNano()-s)/1000, 1<<31-1)))
 					}
 				}
 			}
@@ -303,6 +307,7 @@ loop:
 		}
 	}
 	res.Latency = percentiles(all)
+	res.Dropped = int64(counterSum(node.app.Registry(), "vigil_alert_events_dropped_total"))
 	var chk check
 	if waitErr != nil {
 		chk.failf("%v", waitErr)
