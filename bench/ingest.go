@@ -50,6 +50,11 @@ type ingestResult struct {
 	WrittenMBps         float64 `json:"written_mb_per_s"`
 	IngestMbps          float64 `json:"ingest_mbit_per_s"`
 	Lost                int64   `json:"frames_lost"`
+	// Lost splits into frames the cameras sent that ingest did not count in
+	// the window (beyond one frame per camera at each edge) and frames
+	// ingest counted that no segment holds.
+	LostInWindow   int64 `json:"frames_short_in_window"`
+	LostUnrecorded int64 `json:"frames_unrecorded"`
 	Machine             machine `json:"machine"`
 }
 
@@ -256,15 +261,14 @@ func ingestBench(ctx context.Context, log *slog.Logger, o ingestOpts) (*ingestRe
 	// frame per camera at each edge before calling a frame lost.
 	var chk check
 	if short := res.FramesSent - res.FramesReceived; short > int64(2*o.Cameras) {
-		res.Lost += short
+		res.LostInWindow = short
 	}
 	if o.Record {
-		if d := res.FramesReceivedTotal - res.FramesRecorded; d > 0 {
-			res.Lost += d
-		}
+		res.LostUnrecorded = max(0, res.FramesReceivedTotal-res.FramesRecorded)
 	}
+	res.Lost = res.LostInWindow + res.LostUnrecorded
 	if res.Lost > 0 || res.PacketsLost > 0 {
-		chk.failf("%d frames lost, %d RTP packets lost", res.Lost, res.PacketsLost)
+		chk.failf("%d frames lost (%d short in the window, %d not recorded), %d RTP packets lost", res.Lost, res.LostInWindow, res.LostUnrecorded, res.PacketsLost)
 	}
 	return res, chk.err()
 }
