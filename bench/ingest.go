@@ -53,9 +53,9 @@ type ingestResult struct {
 	// Lost splits into frames the cameras sent that ingest did not count in
 	// the window (beyond one frame per camera at each edge) and frames
 	// ingest counted that no segment holds.
-	LostInWindow   int64 `json:"frames_short_in_window"`
-	LostUnrecorded int64 `json:"frames_unrecorded"`
-	Machine             machine `json:"machine"`
+	LostInWindow   int64   `json:"frames_short_in_window"`
+	LostUnrecorded int64   `json:"frames_unrecorded"`
+	Machine        machine `json:"machine"`
 }
 
 func ingestFlags(name string, o *ingestOpts) *flag.FlagSet {
