@@ -182,7 +182,7 @@ func drillCameraRestarts(ctx context.Context, log *slog.Logger, o faultsOpts) (m
 		if err := sim.Fault("cam/0", camsim.FaultStop); err != nil {
 			return nil, err
 		}
-		time.Sleep(time.Second)
+		time.Sleep(500 * time.Millisecond)
 		before := frames()
 		t := time.Now()
 		if err := sim.Fault("cam/0", camsim.FaultRestart); err != nil {
@@ -565,7 +565,7 @@ func drillSlowClient(ctx context.Context, log *slog.Logger, o faultsOpts) (map[s
 	// buffers hold a few MB before the hub's queue of 1,000 fills), at
 	// most o.SlowEvents events or a minute.
 	slowClosed := func() bool { return counterSum(node.app.Registry(), "vigil_ws_slow_closed_total") >= 1 }
-	_ = waitFor(ctx, 90*time.Second, func() bool { return slowClosed() || gen.n.Load() >= int64(o.SlowEvents) })
+	_ = waitFor(ctx, 45*time.Second, func() bool { return slowClosed() || gen.n.Load() >= int64(o.SlowEvents) })
 	time.Sleep(500 * time.Millisecond)
 	accepted := gen.stop()
 	// Now read what the slow client was sent, up to its close.
@@ -603,8 +603,8 @@ func drillSlowClient(ctx context.Context, log *slog.Logger, o faultsOpts) (map[s
 	if err != nil {
 		return nil, fmt.Errorf("resume: %w", err)
 	}
-	waitKeys(ctx, 60*time.Second, desks, accepted)
-	_ = waitFor(ctx, 30*time.Second, func() bool {
+	waitKeys(ctx, 30*time.Second, desks, accepted)
+	_ = waitFor(ctx, 15*time.Second, func() bool {
 		mu.Lock()
 		defer mu.Unlock()
 		for k := range accepted {
