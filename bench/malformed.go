@@ -112,9 +112,10 @@ func drillMalformed(ctx context.Context, log *slog.Logger, o faultsOpts) (map[st
 		go func() {
 			defer wg.Done()
 			for i := range jobs {
-				// Ten MiB bodies are one request in fifty.
+				// Ten MiB bodies are one request in fifty: every fifth turn
+				// of the list.
 				a := kinds[i%len(kinds)]
-				if a.name == "10mib-body" && i%50 != 0 {
+				if a.name == "10mib-body" && (i/len(kinds))%5 != 0 {
 					a = kinds[0]
 				}
 				cam := fmt.Sprintf("cam-%d", 1+i%hookCams)
