@@ -313,11 +313,11 @@ func (e *env) startChild(logPath string, onLine func(string) bool, name string, 
 	lines := make(chan string, 64)
 	go func() {
 		sc := bufio.NewScanner(stdout)
+		// Blocking: the ready line must not be dropped behind a burst of
+		// output (camsim prints one URL per camera first). After ready, a
+		// drainer keeps reading.
 		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
+			lines <- sc.Text()
 		}
 		close(lines)
 	}()
