@@ -328,6 +328,10 @@ func (e *env) startChild(logPath string, onLine func(string) bool, name string, 
 	}()
 	e.defer_(func() { c.Kill(syscall.SIGTERM) })
 	if onLine == nil {
+		go func() {
+			for range lines {
+			}
+		}()
 		return c, nil
 	}
 	deadline := time.After(30 * time.Second)
