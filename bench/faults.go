@@ -656,7 +656,7 @@ func drillSlowClient(ctx context.Context, log *slog.Logger, o faultsOpts) (map[s
 	mu.Lock()
 	slowMissing, slowDup := complete(slowSeqs, slowHello)
 	mu.Unlock()
-	r := map[string]any{"events_accepted": len(accepted), "refused": gen.refused, "final_seq": final,
+	r := map[string]any{"events_sent": gen.n.Load(), "alerts": len(accepted), "refused": gen.refused, "final_seq": final,
 		"slow_close_code": code, "slow_read_error": readErr, "slow_read_before_close": slowLast - slowHello,
 		"slow_missing_after_resume": slowMissing, "slow_duplicates": slowDup,
 		"ws_slow_closed_total": counterSum(node.app.Registry(), "vigil_ws_slow_closed_total"),
