@@ -4,7 +4,10 @@ go 1.26.0
 
 require (
 	github.com/bluenviron/mediacommon/v2 v2.9.3
+	github.com/fsnotify/fsnotify v1.10.1
 	github.com/prometheus/client_golang v1.25.0
+	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/sync v0.25.0
 )
 
 require (

@@ -21,7 +21,8 @@ type command struct {
 
 func commands() map[string]command {
 	return map[string]command{
-		"version": {"print version, Go version and module versions", runVersion},
+		"version":      {"print version, Go version and module versions", runVersion},
+		"check-config": {"validate vigil.yaml and the camera registry; print every problem", runCheckConfig},
 	}
 }
 

@@ -1,0 +1,45 @@
+# Vigil. `make test` is what CI runs (.ci/run); it installs the real servers
+# and tools the tests use when they are missing, from Debian's packages.
+
+GO ?= go
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: test deps vet build demo bench fuzz
+
+test: deps vet
+	$(GO) test -race -count=1 -timeout 30m ./...
+
+vet:
+	$(GO) vet ./...
+
+# Each tool is named with the Debian package that provides it.
+TOOLS := redis-server:redis-server ffmpeg:ffmpeg ffprobe:ffmpeg chromium:chromium promtool:prometheus systemd-analyze:systemd
+
+deps:
+	@missing=""; \
+	for t in $(TOOLS); do \
+		cmd=$${t%%:*}; pkg=$${t##*:}; \
+		command -v $$cmd >/dev/null 2>&1 || missing="$$missing $$pkg"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+		pkgs=$$(echo $$missing | tr ' ' '\n' | sort -u | tr '\n' ' '); \
+		echo "installing:$$pkgs"; \
+		$(SUDO) apt-get update -q && \
+		DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -q --no-install-recommends $$pkgs; \
+	fi
+
+build:
+	$(GO) build -o bin/vigil ./cmd/vigil
+
+demo:
+	$(GO) run ./cmd/vigil demo
+
+bench:
+	$(GO) run ./bench all
+
+fuzz:
+	@for p in $$($(GO) list ./...); do \
+		for f in $$($(GO) test -list '^Fuzz' $$p | grep '^Fuzz'); do \
+			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$p || exit 1; \
+		done; \
+	done

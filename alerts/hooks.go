@@ -1,0 +1,190 @@
+package alerts
+
+import (
+	"crypto/sha256"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"vigil/internal/httpx"
+)
+
+// HookParser turns one webhook request body into events. contentType is the
+// request's Content-Type; body is already limited in size.
+type HookParser func(camera, contentType string, body io.Reader, now time.Time) ([]Event, error)
+
+// HookOptions configure the camera push endpoints.
+type HookOptions struct {
+	// Secret returns the webhook secret of a camera; ok is false when the
+	// camera is unknown or has no secret (its endpoints are then disabled).
+	Secret func(camera string) (secret string, ok bool)
+	// Submit hands an event to the pipeline without waiting.
+	Submit func(Event) error
+	// Parsers by vendor path segment: "hikvision", "dahua", "events".
+	Parsers map[string]HookParser
+	// RatePerSecond per camera; default 50. Burst equals the rate.
+	RatePerSecond int
+	// MaxBody in bytes; default 1 MiB.
+	MaxBody    int64
+	Now        func() time.Time
+	Registerer prometheus.Registerer
+	Logger     *slog.Logger
+}
+
+func (o *HookOptions) validate() error {
+	var errs []error
+	if o.Secret == nil {
+		errs = append(errs, errors.New("hooks: Secret is required"))
+	}
+	if o.Submit == nil {
+		errs = append(errs, errors.New("hooks: Submit is required"))
+	}
+	if len(o.Parsers) == 0 {
+		errs = append(errs, errors.New("hooks: no parsers"))
+	}
+	if o.RatePerSecond <= 0 {
+		o.RatePerSecond = 50
+	}
+	if o.MaxBody <= 0 {
+		o.MaxBody = 1 << 20
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Registerer == nil {
+		o.Registerer = prometheus.NewRegistry()
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return errors.Join(errs...)
+}
+
+// Hooks serves POST /api/v1/hooks/{camera}/{vendor}: camera-pushed events,
+// authenticated by the camera's webhook secret (?key= or the basic-auth
+// password), size-limited and rate-limited per camera.
+type Hooks struct {
+	opts     HookOptions
+	requests *prometheus.CounterVec
+
+	mu      sync.Mutex
+	buckets map[string]*bucket
+}
+
+// bucket is a token bucket refilled at the configured rate.
+type bucket struct {
+	tokens float64
+	last   time.Time
+}
+
+// NewHooks returns the push endpoint handler.
+func NewHooks(opts HookOptions) (*Hooks, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	return &Hooks{
+		opts: opts,
+		requests: promauto.With(opts.Registerer).NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_hook_requests_total",
+			Help: "Camera webhook requests by vendor and HTTP status code.",
+		}, []string{"vendor", "code"}),
+		buckets: map[string]*bucket{},
+	}, nil
+}
+
+// ServeHTTP handles requests routed with the pattern
+// "POST /api/v1/hooks/{camera}/{vendor}".
+func (h *Hooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	camera, vendor := r.PathValue("camera"), r.PathValue("vendor")
+	code := h.serve(w, r, camera, vendor)
+	if _, known := h.opts.Parsers[vendor]; !known {
+		vendor = "unknown" // keep the label set bounded
+	}
+	h.requests.WithLabelValues(vendor, strconv.Itoa(code)).Inc()
+}
+
+func (h *Hooks) serve(w http.ResponseWriter, r *http.Request, camera, vendor string) int {
+	fail := func(status int, code, msg string) int {
+		httpx.Error(w, status, code, msg)
+		return status
+	}
+	parse, ok := h.opts.Parsers[vendor]
+	if !ok {
+		return fail(http.StatusNotFound, "not_found", fmt.Sprintf("no webhook endpoint %q: want hikvision, dahua or events", vendor))
+	}
+	secret, ok := h.opts.Secret(camera)
+	if !ok {
+		// Unknown camera and camera without a secret look the same to a caller.
+		return fail(http.StatusUnauthorized, "unauthorized", "webhooks are not enabled for this camera or the key is wrong")
+	}
+	if !secretMatches(r, secret) {
+		return fail(http.StatusUnauthorized, "unauthorized", "webhooks are not enabled for this camera or the key is wrong")
+	}
+	if !h.allow(camera) {
+		w.Header().Set("Retry-After", "1")
+		return fail(http.StatusTooManyRequests, "rate_limited", fmt.Sprintf("more than %d requests per second for camera %s", h.opts.RatePerSecond, camera))
+	}
+	body := http.MaxBytesReader(w, r.Body, h.opts.MaxBody)
+	events, err := parse(camera, r.Header.Get("Content-Type"), body, h.opts.Now())
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return fail(http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("body larger than %d bytes", h.opts.MaxBody))
+		}
+		return fail(http.StatusBadRequest, "bad_request", err.Error())
+	}
+	for _, ev := range events {
+		if err := h.opts.Submit(ev); err != nil {
+			h.opts.Logger.Warn("webhook event not accepted", "camera", camera, "vendor", vendor, "err", err)
+			return fail(http.StatusServiceUnavailable, "busy", "event queue is full; retry")
+		}
+	}
+	httpx.WriteJSON(w, http.StatusAccepted, map[string]int{"accepted": len(events)})
+	return http.StatusAccepted
+}
+
+// secretMatches compares the presented key in constant time (by hashing both
+// sides first, so lengths do not leak either).
+func secretMatches(r *http.Request, secret string) bool {
+	presented := r.URL.Query().Get("key")
+	if presented == "" {
+		if _, pass, ok := r.BasicAuth(); ok {
+			presented = pass
+		}
+	}
+	if presented == "" {
+		return false
+	}
+	a, b := sha256.Sum256([]byte(presented)), sha256.Sum256([]byte(secret))
+	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
+}
+
+func (h *Hooks) allow(camera string) bool {
+	now := h.opts.Now()
+	rate := float64(h.opts.RatePerSecond)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	b, ok := h.buckets[camera]
+	if !ok {
+		b = &bucket{tokens: rate, last: now}
+		h.buckets[camera] = b
+	}
+	if el := now.Sub(b.last).Seconds(); el > 0 {
+		b.tokens = min(rate, b.tokens+el*rate)
+		b.last = now
+	}
+	if b.tokens < 1 {
+		return false
+	}
+	b.tokens--
+	return true
+}

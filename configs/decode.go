@@ -1,0 +1,471 @@
+package configs
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// decoder walks yaml nodes of one file, collecting every problem.
+type decoder struct {
+	file   string
+	getenv func(string) (string, bool)
+	errs   *[]*Error
+}
+
+// at records a problem at node n.
+func (d *decoder) at(n *yaml.Node, path, format string, args ...any) {
+	line, col := 1, 1
+	if n != nil && n.Line > 0 {
+		line, col = n.Line, n.Column
+	}
+	*d.errs = append(*d.errs, &Error{File: d.file, Line: line, Column: col, Path: path, Msg: fmt.Sprintf(format, args...)})
+}
+
+// wrap records an error at node n, keeping err for errors.Is.
+func (d *decoder) wrap(n *yaml.Node, path, msg string, err error) {
+	d.at(n, path, "%s", msg)
+	(*d.errs)[len(*d.errs)-1].Err = err
+}
+
+// parseFile parses data into its root node. A nil node with no error means
+// an empty file.
+func (d *decoder) parseFile(data []byte) *yaml.Node {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		line, msg := yamlErrorLine(err)
+		*d.errs = append(*d.errs, &Error{File: d.file, Line: line, Column: 1, Msg: msg, Err: err})
+		return nil
+	}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil
+	}
+	return doc.Content[0]
+}
+
+// yamlErrorLine takes "yaml: line 3: did not find expected key" apart; the
+// parser gives no column.
+func yamlErrorLine(err error) (int, string) {
+	msg := err.Error()
+	rest, ok := strings.CutPrefix(msg, "yaml: line ")
+	if !ok {
+		return 1, msg
+	}
+	num, text, ok := strings.Cut(rest, ": ")
+	line, perr := strconv.Atoi(num)
+	if !ok || perr != nil || line < 1 {
+		return 1, msg
+	}
+	return line, "yaml: " + text
+}
+
+// resolve follows aliases.
+func resolve(n *yaml.Node) *yaml.Node {
+	for i := 0; n != nil && n.Kind == yaml.AliasNode && i < 100; i++ {
+		n = n.Alias
+	}
+	return n
+}
+
+func isNull(n *yaml.Node) bool {
+	return n == nil || n.Kind == yaml.ScalarNode && n.Tag == "!!null"
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.ScalarNode:
+		return "a scalar"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	return "nothing"
+}
+
+func join(path, key string) string {
+	if path == "" {
+		return key
+	}
+	return path + "." + key
+}
+
+type field struct {
+	key    string
+	decode func(v *yaml.Node, path string)
+}
+
+// object decodes a mapping: each key must be one of fields and appear
+// once. Merge keys (<<) are followed. It returns the keys that were set
+// (to a non-null value), with their value nodes.
+func (d *decoder) object(n *yaml.Node, path string, fields []field) map[string]*yaml.Node {
+	n = resolve(n)
+	set := map[string]*yaml.Node{}
+	if isNull(n) {
+		return set
+	}
+	if n.Kind != yaml.MappingNode {
+		d.at(n, path, "expected a mapping, got %s", kindName(n))
+		return set
+	}
+	seen := map[string]*yaml.Node{}
+	var pairs [][2]*yaml.Node
+	d.pairs(n, path, seen, &pairs, 0)
+	for _, p := range pairs {
+		k, v := p[0], p[1]
+		i := slices.IndexFunc(fields, func(f field) bool { return f.key == k.Value })
+		if i < 0 {
+			d.at(k, join(path, k.Value), "unknown key%s", suggest(k.Value, fields))
+			continue
+		}
+		v = resolve(v)
+		if isNull(v) {
+			continue
+		}
+		set[k.Value] = v
+		fields[i].decode(v, join(path, k.Value))
+	}
+	return set
+}
+
+// pairs lists a mapping's key/value pairs, explicit keys first and merged
+// ones after, reporting duplicates and non-string keys.
+func (d *decoder) pairs(n *yaml.Node, path string, seen map[string]*yaml.Node, out *[][2]*yaml.Node, depth int) {
+	var merges []*yaml.Node
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.ScalarNode && k.Tag == "!!merge" {
+			merges = append(merges, v)
+			continue
+		}
+		if k.Kind != yaml.ScalarNode {
+			d.at(k, path, "keys must be strings, got %s", kindName(k))
+			continue
+		}
+		if first, dup := seen[k.Value]; dup {
+			if depth == 0 {
+				d.at(k, join(path, k.Value), "duplicate key (first at line %d)", first.Line)
+			}
+			continue
+		}
+		seen[k.Value] = k
+		*out = append(*out, [2]*yaml.Node{k, v})
+	}
+	if depth > 10 {
+		return
+	}
+	for _, m := range merges {
+		m = resolve(m)
+		var srcs []*yaml.Node
+		switch {
+		case m != nil && m.Kind == yaml.MappingNode:
+			srcs = []*yaml.Node{m}
+		case m != nil && m.Kind == yaml.SequenceNode:
+			for _, s := range m.Content {
+				srcs = append(srcs, resolve(s))
+			}
+		}
+		for _, s := range srcs {
+			if s == nil || s.Kind != yaml.MappingNode {
+				d.at(m, path, "merge (<<) needs a mapping or a list of mappings")
+				continue
+			}
+			d.pairs(s, path, seen, out, depth+1)
+		}
+	}
+}
+
+// suggest proposes a known key close to an unknown one.
+func suggest(key string, fields []field) string {
+	best, bestDist := "", 3
+	for _, f := range fields {
+		if dist := editDistance(key, f.key); dist < bestDist {
+			best, bestDist = f.key, dist
+		}
+	}
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %s?)", best)
+}
+
+func editDistance(a, b string) int {
+	if len(a) > 64 || len(b) > 64 {
+		return math.MaxInt
+	}
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := prev[j-1]
+			if a[i-1] != b[j-1] {
+				c++
+			}
+			cur[j] = min(c, prev[j]+1, cur[j-1]+1)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+// list calls each for every item of a sequence.
+func (d *decoder) list(n *yaml.Node, path string, each func(i int, item *yaml.Node, path string)) {
+	n = resolve(n)
+	if isNull(n) {
+		return
+	}
+	if n.Kind != yaml.SequenceNode {
+		d.at(n, path, "expected a list, got %s", kindName(n))
+		return
+	}
+	for i, item := range n.Content {
+		each(i, resolve(item), fmt.Sprintf("%s[%d]", path, i))
+	}
+}
+
+// scalar returns a scalar's value with ${NAME} expanded. ok is false (and
+// the problem recorded) for a non-scalar or an unset variable.
+func (d *decoder) scalar(n *yaml.Node, path, want string) (string, bool) {
+	n = resolve(n)
+	if n == nil || n.Kind != yaml.ScalarNode {
+		d.at(n, path, "expected %s, got %s", want, kindName(n))
+		return "", false
+	}
+	s := n.Value
+	if !strings.Contains(s, "${") {
+		return s, true
+	}
+	var b strings.Builder
+	ok := true
+	for {
+		i := strings.Index(s, "${")
+		if i < 0 {
+			b.WriteString(s)
+			break
+		}
+		b.WriteString(s[:i])
+		j := strings.IndexByte(s[i:], '}')
+		if j < 0 {
+			d.at(n, path, "unterminated ${ in value")
+			return "", false
+		}
+		name := s[i+2 : i+j]
+		s = s[i+j+1:]
+		if !validEnvName(name) {
+			d.at(n, path, "invalid environment variable name %q", name)
+			ok = false
+			continue
+		}
+		v, set := d.getenv(name)
+		if !set {
+			d.at(n, path, "environment variable %s is not set", name)
+			ok = false
+			continue
+		}
+		b.WriteString(v)
+	}
+	return b.String(), ok
+}
+
+func validEnvName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i, r := range s {
+		switch {
+		case r == '_', r >= 'A' && r <= 'Z', r >= 'a' && r <= 'z':
+		case r >= '0' && r <= '9' && i > 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func (d *decoder) str(dst *string) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		if v, ok := d.scalar(n, path, "a string"); ok {
+			*dst = v
+		}
+	}
+}
+
+func (d *decoder) secret(dst *Secret) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		if v, ok := d.scalar(n, path, "a string"); ok {
+			*dst = Secret(v)
+		}
+	}
+}
+
+func (d *decoder) boolean(dst *bool) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		v, ok := d.scalar(n, path, "true or false")
+		if !ok {
+			return
+		}
+		switch strings.ToLower(v) {
+		case "true":
+			*dst = true
+		case "false":
+			*dst = false
+		default:
+			d.at(n, path, "expected true or false, got %q", v)
+		}
+	}
+}
+
+func (d *decoder) integer(dst *int64, minimum int64) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		v, ok := d.scalar(n, path, "an integer")
+		if !ok {
+			return
+		}
+		i, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			d.wrap(n, path, fmt.Sprintf("expected an integer, got %q", v), err)
+			return
+		}
+		if i < minimum {
+			d.at(n, path, "must be at least %d", minimum)
+			return
+		}
+		*dst = i
+	}
+}
+
+func (d *decoder) duration(dst *time.Duration) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		v, ok := d.scalar(n, path, "a duration")
+		if !ok {
+			return
+		}
+		dur, err := ParseDuration(v)
+		if err != nil {
+			d.wrap(n, path, err.Error(), err)
+			return
+		}
+		*dst = dur
+	}
+}
+
+func (d *decoder) size(dst *int64) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		v, ok := d.scalar(n, path, "a size")
+		if !ok {
+			return
+		}
+		sz, err := ParseSize(v)
+		if err != nil {
+			d.wrap(n, path, err.Error(), err)
+			return
+		}
+		*dst = sz
+	}
+}
+
+// enum decodes a string that must be one of allowed.
+func enum[T ~string](d *decoder, dst *T, allowed ...T) func(*yaml.Node, string) {
+	return func(n *yaml.Node, path string) {
+		v, ok := d.scalar(n, path, "a string")
+		if !ok {
+			return
+		}
+		if !slices.Contains(allowed, T(v)) {
+			names := make([]string, len(allowed))
+			for i, a := range allowed {
+				names[i] = string(a)
+			}
+			d.at(n, path, "must be one of %s, got %q", strings.Join(names, ", "), v)
+			return
+		}
+		*dst = T(v)
+	}
+}
+
+// ParseDuration parses a Go duration ("90s", "1h30m") or a number of days
+// with an optional Go duration after it ("30d", "1d12h"). "0" is zero;
+// negative durations are refused.
+func ParseDuration(s string) (time.Duration, error) {
+	if s == "0" {
+		return 0, nil
+	}
+	if s == "" {
+		return 0, fmt.Errorf("invalid duration \"\": empty")
+	}
+	var days int64
+	if i := strings.IndexByte(s, 'd'); i > 0 {
+		n, err := strconv.ParseInt(s[:i], 10, 64)
+		if err == nil {
+			if n < 0 {
+				return 0, fmt.Errorf("invalid duration %q: must not be negative", s)
+			}
+			if n > int64(math.MaxInt64/(24*time.Hour)) {
+				return 0, fmt.Errorf("invalid duration %q: too long", s)
+			}
+			days = n
+			if s[i+1:] == "" {
+				return time.Duration(days) * 24 * time.Hour, nil
+			}
+			s2 := s[i+1:]
+			if strings.HasPrefix(s2, "-") || strings.HasPrefix(s2, "+") {
+				return 0, fmt.Errorf("invalid duration %q", s)
+			}
+			rest, err := time.ParseDuration(s2)
+			if err != nil {
+				return 0, fmt.Errorf("invalid duration %q (want like 90s, 15m, 4h or 30d)", s)
+			}
+			total := time.Duration(days)*24*time.Hour + rest
+			if total < 0 {
+				return 0, fmt.Errorf("invalid duration %q: too long", s)
+			}
+			return total, nil
+		}
+	}
+	dur, err := time.ParseDuration(s)
+	if err != nil {
+		if _, nerr := strconv.ParseFloat(s, 64); nerr == nil {
+			return 0, fmt.Errorf("invalid duration %q: missing unit (want like 90s, 15m, 4h or 30d)", s)
+		}
+		return 0, fmt.Errorf("invalid duration %q (want like 90s, 15m, 4h or 30d)", s)
+	}
+	if dur < 0 {
+		return 0, fmt.Errorf("invalid duration %q: must not be negative", s)
+	}
+	return dur, nil
+}
+
+// ParseSize parses a byte size: plain bytes ("1048576"), or a whole number
+// with a unit, decimal (B, KB, MB, GB, TB) or binary (KiB, MiB, GiB, TiB),
+// optionally separated by a space: "2GiB", "500MB".
+func ParseSize(s string) (int64, error) {
+	num := strings.TrimRight(s, "BKMGTPiEkb ")
+	unit := strings.TrimSpace(s[len(num):])
+	n, err := strconv.ParseInt(num, 10, 64)
+	if err != nil || num == "" || num[0] == '+' || num[0] == '-' {
+		return 0, fmt.Errorf("invalid size %q (want like 0, 500MB or 2GiB)", s)
+	}
+	mult := map[string]int64{
+		"": 1, "B": 1,
+		"KB": 1e3, "MB": 1e6, "GB": 1e9, "TB": 1e12,
+		"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30, "TiB": 1 << 40,
+	}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("invalid size %q: unknown unit %q (want B, KB, MB, GB, TB, KiB, MiB, GiB or TiB)", s, unit)
+	}
+	if n > math.MaxInt64/mult {
+		return 0, fmt.Errorf("invalid size %q: too large", s)
+	}
+	return n * mult, nil
+}

@@ -1,0 +1,526 @@
+package configs
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// maxFileSize bounds what Load reads; a configuration is a few kilobytes.
+const maxFileSize = 4 << 20
+
+// Load reads vigil.yaml at path and the camera registry it names, expands
+// ${NAME} from the process environment and validates everything. On any
+// problem it returns a nil Config and an error joining one *Error per
+// problem, each reading "file:line:col: path: message".
+func Load(path string) (*Config, error) {
+	return LoadEnv(path, os.LookupEnv)
+}
+
+// LoadEnv is Load with the environment given by getenv, which reports
+// whether a variable is set.
+func LoadEnv(path string, getenv func(string) (string, bool)) (*Config, error) {
+	data, err := readFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load config: %w", err)
+	}
+	var errs []*Error
+	cfg := Default()
+	cfg.Path = path
+	d := &decoder{file: path, getenv: getenv, errs: &errs}
+	root := d.parseFile(data)
+	nodes := d.service(root, cfg)
+	files := []string{path}
+
+	base := filepath.Dir(path)
+	cfg.CamerasPath = cfg.CamerasFile
+	if !filepath.IsAbs(cfg.CamerasPath) {
+		cfg.CamerasPath = filepath.Join(base, cfg.CamerasPath)
+	}
+	if cfg.CamerasFile == "" {
+		d.at(nodes.at("cameras_file", root), "cameras_file", "must not be empty")
+	} else if camData, err := readFile(cfg.CamerasPath); err != nil {
+		d.wrap(nodes.at("cameras_file", root), "cameras_file", err.Error(), err)
+	} else {
+		cd := &decoder{file: cfg.CamerasPath, getenv: getenv, errs: &errs}
+		files = append(files, cfg.CamerasPath)
+		cd.cameras(cd.parseFile(camData), cfg)
+	}
+	d.validate(cfg, nodes, root)
+
+	if cfg.NodeID == "" {
+		if h, err := os.Hostname(); err == nil {
+			cfg.NodeID = h
+		}
+	}
+	cfg.Storage.Dir = resolvePath(base, cfg.Storage.Dir)
+	cfg.Journal.Path = resolvePath(base, cfg.Journal.Path)
+
+	if len(errs) > 0 {
+		sortErrors(errs, files)
+		joined := make([]error, len(errs))
+		for i, e := range errs {
+			joined[i] = e
+		}
+		return nil, errors.Join(joined...)
+	}
+	return cfg, nil
+}
+
+func readFile(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	buf := make([]byte, maxFileSize+1)
+	n := 0
+	for n < len(buf) {
+		m, err := f.Read(buf[n:])
+		n += m
+		if err != nil {
+			break
+		}
+	}
+	if n > maxFileSize {
+		return nil, fmt.Errorf("read %s: larger than %d bytes", path, maxFileSize)
+	}
+	return buf[:n], nil
+}
+
+func resolvePath(base, p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	return filepath.Join(base, p)
+}
+
+// keyNodes remembers where keys were set, for checks across fields.
+type keyNodes map[string]*yaml.Node
+
+// at returns the node of key path, or fallback when the file did not set
+// it.
+func (k keyNodes) at(path string, fallback *yaml.Node) *yaml.Node {
+	if n, ok := k[path]; ok {
+		return n
+	}
+	return fallback
+}
+
+func (k keyNodes) add(prefix string, set map[string]*yaml.Node) {
+	for key, n := range set {
+		k[join(prefix, key)] = n
+	}
+}
+
+// service decodes vigil.yaml into cfg.
+func (d *decoder) service(root *yaml.Node, cfg *Config) keyNodes {
+	nodes := keyNodes{}
+	var logLevel string
+	set := d.object(root, "", []field{
+		{"listen", d.str(&cfg.Listen)},
+		{"node_id", d.str(&cfg.NodeID)},
+		{"timezone", d.str(&cfg.Timezone)},
+		{"log", func(n *yaml.Node, path string) {
+			nodes.add(path, d.object(n, path, []field{
+				{"format", enum(d, &cfg.Log.Format, LogText, LogJSON)},
+				{"level", enum(d, &logLevel, "debug", "info", "warn", "error")},
+			}))
+		}},
+		{"storage", func(n *yaml.Node, path string) {
+			s := &cfg.Storage
+			nodes.add(path, d.object(n, path, []field{
+				{"dir", d.str(&s.Dir)},
+				{"segment", d.duration(&s.Segment)},
+				{"part", d.duration(&s.Part)},
+				{"retain", d.duration(&s.Retain)},
+				{"max_bytes", d.size(&s.MaxBytes)},
+				{"min_free_bytes", d.size(&s.MinFreeBytes)},
+				{"fsync", enum(d, &s.Fsync, FsyncPart, FsyncSegment, FsyncNever)},
+			}))
+		}},
+		{"journal", func(n *yaml.Node, path string) {
+			j := &cfg.Journal
+			nodes.add(path, d.object(n, path, []field{
+				{"backend", enum(d, &j.Backend, BackendEmbedded, BackendRedis)},
+				{"path", d.str(&j.Path)},
+				{"redis", func(n *yaml.Node, path string) {
+					r := &j.Redis
+					var db int64
+					rset := d.object(n, path, []field{
+						{"addr", d.str(&r.Addr)},
+						{"username", d.str(&r.Username)},
+						{"password", d.secret(&r.Password)},
+						{"db", d.integer(&db, 0)},
+						{"tls", d.boolean(&r.TLS)},
+						{"stream_max_len", d.integer(&r.StreamMaxLen, 0)},
+					})
+					if _, ok := rset["db"]; ok {
+						if db > 1<<20 {
+							d.at(rset["db"], join(path, "db"), "must be at most %d", 1<<20)
+						}
+						r.DB = int(min(db, 1<<20))
+					}
+					nodes.add(path, rset)
+				}},
+			}))
+		}},
+		{"auth", func(n *yaml.Node, path string) {
+			d.object(n, path, []field{
+				{"tokens", func(n *yaml.Node, path string) { d.tokens(n, path, cfg) }},
+			})
+		}},
+		{"metrics_public", d.boolean(&cfg.MetricsPublic)},
+		{"ingest", func(n *yaml.Node, path string) {
+			nodes.add(path, d.object(n, path, []field{
+				{"offline_after", d.duration(&cfg.Ingest.OfflineAfter)},
+			}))
+		}},
+		{"export", func(n *yaml.Node, path string) {
+			nodes.add(path, d.object(n, path, []field{
+				{"max_range", d.duration(&cfg.Export.MaxRange)},
+			}))
+		}},
+		{"alerts", func(n *yaml.Node, path string) { nodes.add(path, d.alerts(n, path, cfg)) }},
+		{"cameras_file", d.str(&cfg.CamerasFile)},
+	})
+	nodes.add("", set)
+	if logLevel != "" {
+		// The enum has already limited the names to ones slog knows.
+		_ = cfg.Log.Level.UnmarshalText([]byte(logLevel))
+	}
+	return nodes
+}
+
+func (d *decoder) tokens(n *yaml.Node, path string, cfg *Config) {
+	names := map[string]int{}
+	d.list(n, path, func(i int, item *yaml.Node, path string) {
+		var t Token
+		var sum, plain string
+		set := d.object(item, path, []field{
+			{"name", d.str(&t.Name)},
+			{"role", enum(d, &t.Role, RoleDesk, RoleInvestigator, RoleAdmin)},
+			{"sha256", d.str(&sum)},
+			{"token", d.str(&plain)},
+		})
+		if item == nil || item.Kind != yaml.MappingNode {
+			return
+		}
+		if _, ok := set["name"]; !ok {
+			d.at(item, join(path, "name"), "required")
+		} else if first, dup := names[t.Name]; dup {
+			d.at(set["name"], join(path, "name"), "duplicate token name %q (first at auth.tokens[%d])", t.Name, first)
+		} else {
+			names[t.Name] = i
+		}
+		if _, ok := set["role"]; !ok {
+			d.at(item, join(path, "role"), "required")
+		}
+		sumNode, hasSum := set["sha256"]
+		tokNode, hasTok := set["token"]
+		switch {
+		case hasSum && hasTok:
+			d.at(tokNode, path, "give either sha256 or token, not both")
+		case !hasSum && !hasTok:
+			d.at(item, path, "one of sha256 or token is required")
+		case hasSum:
+			b, err := hex.DecodeString(sum)
+			if err != nil || len(b) != len(t.Hash) {
+				d.at(sumNode, join(path, "sha256"), "must be 64 hex digits")
+			} else {
+				copy(t.Hash[:], b)
+			}
+		case hasTok:
+			if len(plain) < 16 {
+				d.at(tokNode, join(path, "token"), "must be at least 16 characters")
+			}
+			t.Hash = sha256Sum(plain)
+		}
+		cfg.Auth.Tokens = append(cfg.Auth.Tokens, t)
+	})
+}
+
+func (d *decoder) alerts(n *yaml.Node, path string, cfg *Config) map[string]*yaml.Node {
+	a := &cfg.Alerts
+	var rulesNode *yaml.Node
+	unitNodes := map[string]*yaml.Node{}
+	set := d.object(n, path, []field{
+		{"pre_roll", d.duration(&a.PreRoll)},
+		{"post_roll", d.duration(&a.PostRoll)},
+		{"hold_after_resolve", d.duration(&a.HoldAfterResolve)},
+		{"stale_after", d.duration(&a.StaleAfter)},
+		{"units", func(n *yaml.Node, path string) {
+			d.list(n, path, func(i int, item *yaml.Node, path string) {
+				var u Unit
+				uset := d.object(item, path, []field{
+					{"id", d.str(&u.ID)},
+					{"name", d.str(&u.Name)},
+				})
+				idNode, ok := uset["id"]
+				switch {
+				case item == nil || item.Kind != yaml.MappingNode:
+					return
+				case !ok:
+					d.at(item, join(path, "id"), "required")
+					return
+				case !ValidID(u.ID):
+					d.at(idNode, join(path, "id"), "invalid id %q (want lower-case letters, digits and '-', like police)", u.ID)
+				case unitNodes[u.ID] != nil:
+					d.at(idNode, join(path, "id"), "duplicate unit id %q (first at line %d)", u.ID, unitNodes[u.ID].Line)
+					return
+				}
+				unitNodes[u.ID] = idNode
+				if u.Name == "" {
+					u.Name = u.ID
+				}
+				a.Units = append(a.Units, u)
+			})
+		}},
+		{"rules", func(n *yaml.Node, path string) {
+			rulesNode = n
+			a.Rules = nil
+		}},
+	})
+	// Rules name units, so they are decoded once all units are known.
+	if rulesNode != nil {
+		d.list(rulesNode, join(path, "rules"), func(i int, item *yaml.Node, path string) {
+			r, ok := d.rule(item, path, unitNodes)
+			if ok {
+				a.Rules = append(a.Rules, r)
+			}
+		})
+	}
+	return set
+}
+
+func (d *decoder) rule(item *yaml.Node, path string, units map[string]*yaml.Node) (Rule, bool) {
+	var r Rule
+	set := d.object(item, path, []field{
+		{"match", func(n *yaml.Node, path string) {
+			m := &r.Match
+			mset := d.object(n, path, []field{
+				{"type", d.str(&m.Type)},
+				{"site", d.str(&m.Site)},
+				{"camera", d.str(&m.Camera)},
+				{"grid", d.str(&m.Grid)},
+			})
+			if tn, ok := mset["type"]; ok {
+				types := EventTypes()
+				if !containsString(types, m.Type) {
+					d.at(tn, join(path, "type"), "unknown event type %q (want one of %s)", m.Type, strings.Join(types, ", "))
+				}
+			}
+		}},
+		{"severity", enum(d, &r.Severity, Critical, Major, Minor)},
+		{"ack_within", d.duration(&r.AckWithin)},
+		{"resolve_within", d.duration(&r.ResolveWithin)},
+		{"dispatch_to", d.str(&r.DispatchTo)},
+		{"cooldown", d.duration(&r.Cooldown)},
+	})
+	if item == nil || item.Kind != yaml.MappingNode {
+		return r, false
+	}
+	if _, ok := set["severity"]; !ok {
+		d.at(item, join(path, "severity"), "required")
+	}
+	if n, ok := set["dispatch_to"]; ok && units[r.DispatchTo] == nil {
+		d.at(n, join(path, "dispatch_to"), "unknown unit %q", r.DispatchTo)
+	}
+	if r.AckWithin > 0 && r.ResolveWithin > 0 && r.AckWithin > r.ResolveWithin {
+		d.at(set["ack_within"], join(path, "ack_within"), "must not exceed resolve_within (%s)", r.ResolveWithin)
+	}
+	return r, true
+}
+
+// cameras decodes the camera registry into cfg.Cameras.
+func (d *decoder) cameras(root *yaml.Node, cfg *Config) {
+	ids := map[string]*yaml.Node{}
+	d.object(root, "", []field{
+		{"cameras", func(n *yaml.Node, path string) {
+			d.list(n, path, func(i int, item *yaml.Node, path string) {
+				cam, ok := d.camera(item, path, ids)
+				if ok {
+					cfg.Cameras = append(cfg.Cameras, cam)
+				}
+			})
+		}},
+	})
+}
+
+func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node) (Camera, bool) {
+	c := defaultCamera()
+	var rawURL string
+	var user string
+	var keyPass Secret
+	set := d.object(item, path, []field{
+		{"id", d.str(&c.ID)},
+		{"name", d.str(&c.Name)},
+		{"site", d.str(&c.Site)},
+		{"grid", d.str(&c.Grid)},
+		{"location", d.str(&c.Location)},
+		{"url", d.str(&rawURL)},
+		{"username", d.str(&user)},
+		{"password", d.secret(&keyPass)},
+		{"transport", enum(d, &c.Transport, TransportAuto, TransportTCP, TransportUDP)},
+		{"enabled", d.boolean(&c.Enabled)},
+		{"record", d.boolean(&c.Record)},
+		{"retain", d.duration(&c.Retain)},
+		{"events", func(n *yaml.Node, path string) {
+			d.object(n, path, []field{
+				{"onvif_metadata", d.boolean(&c.Events.ONVIFMetadata)},
+				{"webhook_secret", d.secret(&c.Events.WebhookSecret)},
+			})
+		}},
+	})
+	if item == nil || item.Kind != yaml.MappingNode {
+		d.at(item, path, "expected a mapping, got %s", kindName(item))
+		return c, false
+	}
+	ok := true
+	if idNode, has := set["id"]; !has {
+		d.at(item, join(path, "id"), "required")
+		ok = false
+	} else if !ValidID(c.ID) {
+		d.at(idNode, join(path, "id"), "invalid id %q (want ^[a-z0-9][a-z0-9-]{0,62}$)", c.ID)
+		ok = false
+	} else if first := ids[c.ID]; first != nil {
+		d.at(idNode, join(path, "id"), "duplicate camera id %q (first at line %d)", c.ID, first.Line)
+		ok = false
+	} else {
+		ids[c.ID] = idNode
+	}
+	if c.Name == "" {
+		c.Name = c.ID
+	}
+	urlNode, has := set["url"]
+	if !has {
+		d.at(item, join(path, "url"), "required")
+		return c, false
+	}
+	u, msg := parseStreamURL(rawURL)
+	if msg != "" {
+		// The message never quotes the URL: it may hold a password.
+		d.at(urlNode, join(path, "url"), "%s", msg)
+		return c, false
+	}
+	if u.User != nil {
+		c.Username = u.User.Username()
+		if p, set := u.User.Password(); set {
+			c.Password = Secret(p)
+		}
+		u.User = nil
+	}
+	// The keys win over the URL's userinfo.
+	if _, has := set["username"]; has {
+		c.Username = user
+	}
+	if _, has := set["password"]; has {
+		c.Password = keyPass
+	}
+	if c.Password != "" && c.Username == "" {
+		if pn, has := set["password"]; has {
+			d.at(pn, join(path, "password"), "password given without a username")
+		} else {
+			d.at(urlNode, join(path, "url"), "password given without a username")
+		}
+		ok = false
+	}
+	c.URL = u.String()
+	return c, ok
+}
+
+// parseStreamURL checks an RTSP URL; the message is empty when it is good.
+func parseStreamURL(raw string) (*url.URL, string) {
+	if raw == "" {
+		return nil, "must not be empty"
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, "not a valid URL"
+	}
+	if u.Scheme != "rtsp" && u.Scheme != "rtsps" {
+		return nil, "scheme must be rtsp or rtsps"
+	}
+	if u.Host == "" || u.Hostname() == "" {
+		return nil, "host is missing"
+	}
+	if p := u.Port(); p != "" {
+		var port int
+		if _, err := fmt.Sscanf(p, "%d", &port); err != nil || port < 1 || port > 65535 {
+			return nil, "invalid port"
+		}
+	}
+	return u, ""
+}
+
+// validate checks what involves more than one key.
+func (d *decoder) validate(cfg *Config, nodes keyNodes, root *yaml.Node) {
+	if _, _, err := net.SplitHostPort(cfg.Listen); err != nil {
+		d.at(nodes.at("listen", root), "listen", "want host:port, got %q", cfg.Listen)
+	}
+	if loc, err := time.LoadLocation(cfg.Timezone); err != nil || cfg.Timezone == "" {
+		d.at(nodes.at("timezone", root), "timezone", "unknown time zone %q", cfg.Timezone)
+	} else {
+		cfg.Location = loc
+	}
+	s := cfg.Storage
+	if s.Dir == "" {
+		d.at(nodes.at("storage.dir", nodes.at("storage", root)), "storage.dir", "must not be empty")
+	}
+	if s.Segment <= 0 {
+		d.at(nodes.at("storage.segment", root), "storage.segment", "must be positive")
+	}
+	if s.Part <= 0 {
+		d.at(nodes.at("storage.part", root), "storage.part", "must be positive")
+	} else if s.Segment > 0 && s.Part > s.Segment {
+		d.at(nodes.at("storage.part", nodes.at("storage.segment", root)), "storage.part",
+			"must not exceed storage.segment (%s)", s.Segment)
+	}
+	if cfg.Journal.Backend == BackendEmbedded && cfg.Journal.Path == "" {
+		d.at(nodes.at("journal.path", root), "journal.path", "must not be empty for the embedded journal")
+	}
+	if cfg.Journal.Backend == BackendRedis && cfg.Journal.Redis.Addr == "" {
+		d.at(nodes.at("journal.redis.addr", root), "journal.redis.addr", "must not be empty for the redis journal")
+	}
+	if cfg.Ingest.OfflineAfter <= 0 {
+		d.at(nodes.at("ingest.offline_after", root), "ingest.offline_after", "must be positive")
+	}
+	if cfg.Export.MaxRange <= 0 {
+		d.at(nodes.at("export.max_range", root), "export.max_range", "must be positive")
+	}
+}
+
+// ValidID reports whether s is a valid camera or unit ID:
+// ^[a-z0-9][a-z0-9-]{0,62}$.
+func ValidID(s string) bool {
+	if len(s) == 0 || len(s) > 63 || s[0] == '-' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !(c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+func containsString(list []string, s string) bool {
+	for _, v := range list {
+		if v == s {
+			return true
+		}
+	}
+	return false
+}
+
+func sha256Sum(s string) [sha256.Size]byte { return sha256.Sum256([]byte(s)) }

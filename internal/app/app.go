@@ -1,0 +1,192 @@
+// Package app is the one place that wires Vigil together: configuration,
+// ingest, recorder, alerts, journal, desk and the HTTP API. main, the
+// end-to-end tests and bench all start the service through New/Run here.
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/sync/errgroup"
+
+	"vigil/configs"
+	"vigil/internal/auth"
+)
+
+// Options configure an App.
+type Options struct {
+	// Config is the validated configuration (configs.Load).
+	Config *configs.Config
+	// Logger; default: built from Config.Log on stderr.
+	Logger *slog.Logger
+	// Getenv expands ${NAME} on reload; default os.LookupEnv.
+	Getenv func(string) (string, bool)
+	// Listen overrides Config.Listen (tests use 127.0.0.1:0).
+	Listen string
+	// ShutdownTimeout bounds graceful shutdown; default 5s.
+	ShutdownTimeout time.Duration
+}
+
+func (o *Options) validate() error {
+	if o.Config == nil {
+		return errors.New("app: no configuration")
+	}
+	if o.Logger == nil {
+		o.Logger = NewLogger(os.Stderr, o.Config.Log)
+	}
+	if o.Getenv == nil {
+		o.Getenv = os.LookupEnv
+	}
+	if o.Listen == "" {
+		o.Listen = o.Config.Listen
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = 5 * time.Second
+	}
+	return nil
+}
+
+// App is a running Vigil node.
+type App struct {
+	opts     Options
+	log      *slog.Logger
+	registry *prometheus.Registry
+	auth     *auth.Authenticator
+	watcher  *configs.Watcher
+	listener net.Listener
+	server   *http.Server
+}
+
+// New builds every component and binds the listener, but starts nothing.
+func New(opts Options) (*App, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	cfg := opts.Config
+	a := &App{opts: opts, log: opts.Logger, registry: prometheus.NewRegistry()}
+	a.registry.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+	)
+
+	var err error
+	if a.auth, err = auth.New(auth.Options{Tokens: tokenSpecs(cfg)}); err != nil {
+		return nil, fmt.Errorf("auth: %w", err)
+	}
+	reloadErrors := prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "vigil_config_reload_errors_total",
+		Help: "Configuration reloads that failed validation; the running configuration was kept.",
+	})
+	a.registry.MustRegister(reloadErrors)
+	if cfg.Path != "" {
+		a.watcher, err = configs.NewWatcher(configs.WatchOptions{
+			Path:     cfg.Path,
+			Getenv:   opts.Getenv,
+			Initial:  cfg,
+			OnChange: a.applyConfig,
+			OnError: func(err error) {
+				reloadErrors.Inc()
+				a.log.Error("configuration reload failed; keeping the running configuration", "component", "config", "err", err)
+			},
+		})
+		if err != nil {
+			return nil, err
+		}
+	}
+
+	a.server = &http.Server{
+		Handler:           a.routes(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelWarn),
+	}
+	if a.listener, err = net.Listen("tcp", opts.Listen); err != nil {
+		return nil, fmt.Errorf("listen %s: %w", opts.Listen, err)
+	}
+	return a, nil
+}
+
+// Addr is the address the API listens on.
+func (a *App) Addr() string { return a.listener.Addr().String() }
+
+// URL is the base URL of the API and desk.
+func (a *App) URL() string { return "http://" + a.Addr() }
+
+// Registry is the node's Prometheus registry.
+func (a *App) Registry() *prometheus.Registry { return a.registry }
+
+// config returns the running configuration.
+func (a *App) config() *configs.Config {
+	if a.watcher != nil {
+		return a.watcher.Current()
+	}
+	return a.opts.Config
+}
+
+// Run serves until ctx ends, then shuts down within ShutdownTimeout.
+func (a *App) Run(ctx context.Context) error {
+	g, gctx := errgroup.WithContext(ctx)
+	if a.watcher != nil {
+		g.Go(func() error { return a.watcher.Run(gctx) })
+	}
+	g.Go(func() error {
+		if err := a.server.Serve(a.listener); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("http: %w", err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), a.opts.ShutdownTimeout)
+		defer cancel()
+		return a.server.Shutdown(sctx)
+	})
+	a.log.Info("vigil serving", "component", "app", "addr", a.Addr())
+	for _, c := range a.config().Cameras {
+		a.log.Info("camera registered", "component", "app", "camera", c.ID, "url", c.RedactedURL(), "config", c)
+	}
+	err := g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// Run builds the service from cfg and serves until ctx ends.
+func Run(ctx context.Context, cfg *configs.Config) error {
+	a, err := New(Options{Config: cfg})
+	if err != nil {
+		return err
+	}
+	return a.Run(ctx)
+}
+
+// applyConfig takes a reloaded configuration into use.
+func (a *App) applyConfig(ch configs.Change) {
+	a.log.Info("configuration reloaded", "component", "config",
+		"added", ch.Added, "removed", ch.Removed, "changed", ch.Changed)
+}
+
+func tokenSpecs(cfg *configs.Config) []auth.TokenSpec {
+	specs := make([]auth.TokenSpec, 0, len(cfg.Auth.Tokens))
+	for _, t := range cfg.Auth.Tokens {
+		specs = append(specs, auth.TokenSpec{Name: t.Name, Role: auth.Role(t.Role), SHA256: fmt.Sprintf("%x", t.Hash[:])})
+	}
+	return specs
+}
+
+// NewLogger builds the service logger from the log settings.
+func NewLogger(w *os.File, l configs.Log) *slog.Logger {
+	ho := &slog.HandlerOptions{Level: l.Level}
+	if l.Format == configs.LogJSON {
+		return slog.New(slog.NewJSONHandler(w, ho))
+	}
+	return slog.New(slog.NewTextHandler(w, ho))
+}

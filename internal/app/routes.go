@@ -1,0 +1,154 @@
+package app
+
+import (
+	"net/http"
+	"os"
+	"path/filepath"
+
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"vigil/configs"
+	"vigil/internal/auth"
+	"vigil/internal/httpx"
+)
+
+// routes is the whole HTTP surface of a node, in one table.
+func (a *App) routes() http.Handler {
+	mux := http.NewServeMux()
+	any := []auth.Role{auth.Desk, auth.Investigator}
+	need := func(h http.HandlerFunc, roles ...auth.Role) http.Handler { return a.auth.Require(h, roles...) }
+
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	mux.HandleFunc("GET /readyz", a.readyz)
+	metrics := promhttp.HandlerFor(a.registry, promhttp.HandlerOpts{Registry: a.registry})
+	if a.opts.Config.MetricsPublic {
+		mux.Handle("GET /metrics", metrics)
+	} else {
+		mux.Handle("GET /metrics", a.auth.Require(metrics, auth.Admin))
+	}
+	mux.Handle("/api/v1/session", a.auth.SessionHandler())
+
+	mux.Handle("GET /api/v1/cameras", need(a.listCameras, any...))
+	mux.Handle("GET /api/v1/cameras/{id}", need(a.getCamera, any...))
+	mux.Handle("GET /api/v1/units", need(a.listUnits, any...))
+	mux.Handle("POST /api/v1/admin/reload", need(a.reload, auth.Admin))
+
+	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
+		httpx.Error(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
+	})
+	return mux
+}
+
+type readiness struct {
+	Ready  bool              `json:"ready"`
+	Checks map[string]string `json:"checks"`
+}
+
+// readyz is ready only when the storage directory is writable; later
+// components add their checks.
+func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
+	res := readiness{Ready: true, Checks: map[string]string{}}
+	check := func(name string, err error) {
+		if err != nil {
+			res.Ready = false
+			res.Checks[name] = err.Error()
+			return
+		}
+		res.Checks[name] = "ok"
+	}
+	check("storage", dirWritable(a.config().Storage.Dir))
+	status := http.StatusOK
+	if !res.Ready {
+		status = http.StatusServiceUnavailable
+	}
+	httpx.WriteJSON(w, status, res)
+}
+
+func dirWritable(dir string) error {
+	if err := os.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".vigil-ready-*")
+	if err != nil {
+		return err
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(filepath.Clean(name))
+}
+
+// cameraView is GET /api/v1/cameras until ingest reports live state.
+type cameraView struct {
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Site   string `json:"site"`
+	Grid   string `json:"grid"`
+	Status string `json:"status"`
+}
+
+func viewCamera(c configs.Camera) cameraView {
+	st := "connecting"
+	if !c.Enabled {
+		st = "disabled"
+	}
+	return cameraView{ID: c.ID, Name: c.Name, Site: c.Site, Grid: c.Grid, Status: st}
+}
+
+func (a *App) listCameras(w http.ResponseWriter, r *http.Request) {
+	cams := a.config().Cameras
+	out := make([]cameraView, 0, len(cams))
+	for _, c := range cams {
+		out = append(out, viewCamera(c))
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+func (a *App) getCamera(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !configs.ValidID(id) {
+		httpx.Error(w, http.StatusBadRequest, "bad_request", "camera id must match ^[a-z0-9][a-z0-9-]{0,62}$")
+		return
+	}
+	c, ok := a.config().Camera(id)
+	if !ok {
+		httpx.Error(w, http.StatusNotFound, "not_found", "no camera "+id)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, viewCamera(c))
+}
+
+func (a *App) listUnits(w http.ResponseWriter, r *http.Request) {
+	units := a.config().Alerts.Units
+	if units == nil {
+		units = []configs.Unit{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, units)
+}
+
+func (a *App) reload(w http.ResponseWriter, r *http.Request) {
+	if a.watcher == nil {
+		httpx.Error(w, http.StatusConflict, "no_config_file", "this node was started without a configuration file")
+		return
+	}
+	ch, err := a.watcher.Reload()
+	if err != nil {
+		errs := []string{}
+		for _, e := range configs.Errors(err) {
+			errs = append(errs, e.Error())
+		}
+		if len(errs) == 0 {
+			errs = append(errs, err.Error())
+		}
+		httpx.WriteJSON(w, http.StatusBadRequest, map[string]any{"error": "configuration invalid; running configuration kept", "code": "invalid_config", "errors": errs})
+		return
+	}
+	nz := func(s []string) []string {
+		if s == nil {
+			return []string{}
+		}
+		return s
+	}
+	httpx.WriteJSON(w, http.StatusOK, map[string][]string{"added": nz(ch.Added), "removed": nz(ch.Removed), "changed": nz(ch.Changed)})
+}

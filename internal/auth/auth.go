@@ -1,0 +1,316 @@
+// Package auth decides who is calling the API and whether their role allows
+// it: bearer tokens and desk session cookies, roles desk, investigator and
+// admin (DESIGN.md "HTTP API"). It does not know the routes; the app wraps
+// handlers with Require. Camera webhook secrets are not handled here.
+package auth
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"vigil/internal/httpx"
+)
+
+// Role is what a token may do.
+type Role string
+
+// Roles. Admin may do everything.
+const (
+	Desk         Role = "desk"
+	Investigator Role = "investigator"
+	Admin        Role = "admin"
+)
+
+// ParseRole validates a role name.
+func ParseRole(s string) (Role, error) {
+	switch r := Role(s); r {
+	case Desk, Investigator, Admin:
+		return r, nil
+	}
+	return "", fmt.Errorf("role %q: want desk, investigator or admin", s)
+}
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Name string `json:"name"`
+	Role Role   `json:"role"`
+}
+
+// TokenSpec is one configured token: exactly one of SHA256 (hex of the
+// token's SHA-256) and Token (the plaintext, usually from the environment).
+type TokenSpec struct {
+	Name   string
+	Role   Role
+	SHA256 string
+	Token  string
+}
+
+// CookieName is the desk session cookie.
+const CookieName = "vigil_session"
+
+// Options configure an Authenticator.
+type Options struct {
+	Tokens []TokenSpec
+	// SessionTTL is how long a desk session cookie stays valid; default 12h.
+	SessionTTL time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+	// Secure marks the session cookie Secure (behind TLS).
+	Secure bool
+}
+
+type token struct {
+	principal Principal
+	sum       [sha256.Size]byte
+}
+
+type session struct {
+	principal Principal
+	expires   time.Time
+}
+
+// Authenticator checks tokens and sessions. It is safe for concurrent use.
+type Authenticator struct {
+	tokens []token
+	ttl    time.Duration
+	now    func() time.Time
+	secure bool
+
+	mu       sync.Mutex
+	sessions map[[sha256.Size]byte]session // keyed by the hash of the session ID
+}
+
+// New checks the token specs and returns an Authenticator.
+func New(opts Options) (*Authenticator, error) {
+	a := &Authenticator{ttl: opts.SessionTTL, now: opts.Now, secure: opts.Secure, sessions: map[[sha256.Size]byte]session{}}
+	if a.ttl <= 0 {
+		a.ttl = 12 * time.Hour
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	var errs []error
+	seen := map[string]bool{}
+	for i, s := range opts.Tokens {
+		if s.Name == "" {
+			errs = append(errs, fmt.Errorf("token %d: name is empty", i))
+		}
+		if seen[s.Name] {
+			errs = append(errs, fmt.Errorf("token %q: duplicate name", s.Name))
+		}
+		seen[s.Name] = true
+		if _, err := ParseRole(string(s.Role)); err != nil {
+			errs = append(errs, fmt.Errorf("token %q: %w", s.Name, err))
+		}
+		t := token{principal: Principal{Name: s.Name, Role: s.Role}}
+		switch {
+		case (s.SHA256 == "") == (s.Token == ""):
+			errs = append(errs, fmt.Errorf("token %q: set exactly one of sha256 and token", s.Name))
+			continue
+		case s.Token != "":
+			t.sum = sha256.Sum256([]byte(s.Token))
+		default:
+			b, err := hex.DecodeString(s.SHA256)
+			if err != nil || len(b) != sha256.Size {
+				errs = append(errs, fmt.Errorf("token %q: sha256 must be 64 hex characters", s.Name))
+				continue
+			}
+			copy(t.sum[:], b)
+		}
+		a.tokens = append(a.tokens, t)
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// Check returns the principal of a presented token. Every configured token
+// is compared, in constant time, whatever matches, so timing tells nothing.
+func (a *Authenticator) Check(presented string) (Principal, bool) {
+	if presented == "" {
+		return Principal{}, false
+	}
+	sum := sha256.Sum256([]byte(presented))
+	var found Principal
+	match := 0
+	for _, t := range a.tokens {
+		if subtle.ConstantTimeCompare(sum[:], t.sum[:]) == 1 {
+			found = t.principal
+			match = 1
+		}
+	}
+	return found, match == 1
+}
+
+// Authenticate finds the caller of r: a bearer token first, then the session
+// cookie.
+func (a *Authenticator) Authenticate(r *http.Request) (Principal, bool) {
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme, tok, ok := strings.Cut(h, " ")
+		if !ok || !strings.EqualFold(scheme, "Bearer") {
+			return Principal{}, false
+		}
+		return a.Check(strings.TrimSpace(tok))
+	}
+	if c, err := r.Cookie(CookieName); err == nil {
+		return a.session(c.Value)
+	}
+	return Principal{}, false
+}
+
+func (a *Authenticator) session(id string) (Principal, bool) {
+	key := sha256.Sum256([]byte(id))
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s, ok := a.sessions[key]
+	if !ok {
+		return Principal{}, false
+	}
+	if !a.now().Before(s.expires) {
+		delete(a.sessions, key)
+		return Principal{}, false
+	}
+	return s.principal, true
+}
+
+func (a *Authenticator) newSession(p Principal) (string, time.Time) {
+	var b [32]byte
+	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
+	id := hex.EncodeToString(b[:])
+	exp := a.now().Add(a.ttl)
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	// Drop expired sessions so the map stays bounded by live ones.
+	now := a.now()
+	for k, s := range a.sessions {
+		if !now.Before(s.expires) {
+			delete(a.sessions, k)
+		}
+	}
+	a.sessions[sha256.Sum256([]byte(id))] = session{principal: p, expires: exp}
+	return id, exp
+}
+
+func (a *Authenticator) endSession(id string) {
+	key := sha256.Sum256([]byte(id))
+	a.mu.Lock()
+	delete(a.sessions, key)
+	a.mu.Unlock()
+}
+
+type ctxKey struct{}
+
+// WithPrincipal returns ctx carrying p.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, ctxKey{}, p)
+}
+
+// FromContext returns the principal that Require put in ctx.
+func FromContext(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(ctxKey{}).(Principal)
+	return p, ok
+}
+
+// Actor is the name of the caller of r, for history and audit entries; ""
+// when unauthenticated.
+func Actor(r *http.Request) string {
+	p, _ := FromContext(r.Context())
+	return p.Name
+}
+
+// Allows reports whether role may act where one of roles is required.
+func (p Principal) Allows(roles ...Role) bool {
+	if p.Role == Admin {
+		return true
+	}
+	for _, r := range roles {
+		if p.Role == r {
+			return true
+		}
+	}
+	return false
+}
+
+// Require wraps h so that only callers with one of roles (or admin) reach
+// it: 401 without valid credentials, 403 with the wrong role.
+func (a *Authenticator) Require(h http.Handler, roles ...Role) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, ok := a.Authenticate(r)
+		if !ok {
+			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
+			httpx.Error(w, http.StatusUnauthorized, "unauthorized", "missing or invalid token")
+			return
+		}
+		if !p.Allows(roles...) {
+			httpx.Error(w, http.StatusForbidden, "forbidden", fmt.Sprintf("role %s may not do this", p.Role))
+			return
+		}
+		h.ServeHTTP(w, r.WithContext(WithPrincipal(r.Context(), p)))
+	})
+}
+
+// SessionHandler serves /api/v1/session: POST {token} logs in and sets the
+// session cookie, GET says who is logged in, DELETE logs out.
+func (a *Authenticator) SessionHandler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.Method {
+		case http.MethodPost:
+			var body struct {
+				Token string `json:"token"`
+			}
+			if err := httpx.DecodeJSON(w, r, 4<<10, &body); err != nil {
+				httpx.DecodeError(w, err)
+				return
+			}
+			p, ok := a.Check(body.Token)
+			if !ok {
+				httpx.Error(w, http.StatusUnauthorized, "unauthorized", "invalid token")
+				return
+			}
+			id, exp := a.newSession(p)
+			http.SetCookie(w, &http.Cookie{Name: CookieName, Value: id, Path: "/", Expires: exp,
+				HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteStrictMode})
+			httpx.WriteJSON(w, http.StatusOK, p)
+		case http.MethodGet:
+			p, ok := a.Authenticate(r)
+			if !ok {
+				httpx.Error(w, http.StatusUnauthorized, "unauthorized", "not logged in")
+				return
+			}
+			httpx.WriteJSON(w, http.StatusOK, p)
+		case http.MethodDelete:
+			if c, err := r.Cookie(CookieName); err == nil {
+				a.endSession(c.Value)
+			}
+			http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1,
+				HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteStrictMode})
+			w.WriteHeader(http.StatusNoContent)
+		default:
+			w.Header().Set("Allow", "GET, POST, DELETE")
+			httpx.Error(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed here")
+		}
+	})
+}
+
+// HashToken returns the hex SHA-256 of a token, as configured in vigil.yaml.
+func HashToken(tok string) string {
+	s := sha256.Sum256([]byte(tok))
+	return hex.EncodeToString(s[:])
+}
+
+// NewToken returns a fresh random token (for the demo and operators).
+func NewToken() string {
+	var b [24]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}

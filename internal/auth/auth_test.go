@@ -1,0 +1,144 @@
+package auth
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func newTestAuth(t *testing.T, now func() time.Time) *Authenticator {
+	t.Helper()
+	a, err := New(Options{Now: now, Tokens: []TokenSpec{
+		{Name: "desk-1", Role: Desk, SHA256: HashToken("desk-secret")},
+		{Name: "inv", Role: Investigator, Token: "inv-secret"},
+		{Name: "ops", Role: Admin, Token: "admin-secret"},
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func TestNewRejectsBadSpecs(t *testing.T) {
+	cases := map[string]TokenSpec{
+		"no secret":  {Name: "a", Role: Desk},
+		"both":       {Name: "a", Role: Desk, Token: "x", SHA256: HashToken("x")},
+		"bad hex":    {Name: "a", Role: Desk, SHA256: "zz"},
+		"short hex":  {Name: "a", Role: Desk, SHA256: "abcd"},
+		"bad role":   {Name: "a", Role: "root", Token: "x"},
+		"empty name": {Role: Desk, Token: "x"},
+	}
+	for name, spec := range cases {
+		t.Run(name, func(t *testing.T) {
+			if _, err := New(Options{Tokens: []TokenSpec{spec}}); err == nil {
+				t.Fatal("want error")
+			}
+		})
+	}
+	if _, err := New(Options{Tokens: []TokenSpec{{Name: "a", Role: Desk, Token: "x"}, {Name: "a", Role: Desk, Token: "y"}}}); err == nil {
+		t.Fatal("duplicate names accepted")
+	}
+}
+
+func TestRequire(t *testing.T) {
+	a := newTestAuth(t, nil)
+	ok := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write([]byte(Actor(r))) })
+	h := a.Require(ok, Investigator)
+	cases := []struct {
+		name, header string
+		want         int
+		body         string
+	}{
+		{"no token", "", 401, `"code":"unauthorized"`},
+		{"wrong token", "Bearer nope", 401, `"code":"unauthorized"`},
+		{"basic scheme", "Basic ZGVzazpkZXNr", 401, `"code":"unauthorized"`},
+		{"desk on investigator route", "Bearer desk-secret", 403, `"code":"forbidden"`},
+		{"investigator", "Bearer inv-secret", 200, "inv"},
+		{"admin may do all", "bearer admin-secret", 200, "ops"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest("GET", "/x", nil)
+			if c.header != "" {
+				r.Header.Set("Authorization", c.header)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != c.want || !strings.Contains(w.Body.String(), c.body) {
+				t.Fatalf("got %d %q, want %d containing %q", w.Code, w.Body.String(), c.want, c.body)
+			}
+		})
+	}
+}
+
+func TestSessionCookie(t *testing.T) {
+	now := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	a := newTestAuth(t, func() time.Time { return now })
+	sh := a.SessionHandler()
+
+	w := httptest.NewRecorder()
+	sh.ServeHTTP(w, httptest.NewRequest("POST", "/api/v1/session", strings.NewReader(`{"token":"wrong"}`)))
+	if w.Code != 401 {
+		t.Fatalf("bad token: %d", w.Code)
+	}
+
+	w = httptest.NewRecorder()
+	sh.ServeHTTP(w, httptest.NewRequest("POST", "/api/v1/session", strings.NewReader(`{"token":"desk-secret"}`)))
+	if w.Code != 200 {
+		t.Fatalf("login: %d %s", w.Code, w.Body)
+	}
+	cookies := w.Result().Cookies()
+	if len(cookies) != 1 || !cookies[0].HttpOnly || cookies[0].SameSite != http.SameSiteStrictMode {
+		t.Fatalf("cookie %+v", cookies)
+	}
+	if strings.Contains(cookies[0].Value, "desk-secret") {
+		t.Fatal("cookie carries the token")
+	}
+	var p Principal
+	json.Unmarshal(w.Body.Bytes(), &p)
+	if p.Name != "desk-1" || p.Role != Desk {
+		t.Fatalf("principal %+v", p)
+	}
+
+	h := a.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), Desk)
+	req := func() int {
+		r := httptest.NewRequest("GET", "/x", nil)
+		r.AddCookie(cookies[0])
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w.Code
+	}
+	if c := req(); c != 200 {
+		t.Fatalf("with cookie: %d", c)
+	}
+	now = now.Add(13 * time.Hour)
+	if c := req(); c != 401 {
+		t.Fatalf("expired cookie: %d", c)
+	}
+	now = now.Add(-13 * time.Hour)
+
+	// Logout ends the session.
+	w = httptest.NewRecorder()
+	r := httptest.NewRequest("DELETE", "/api/v1/session", nil)
+	r.AddCookie(cookies[0])
+	sh.ServeHTTP(w, r)
+	if w.Code != 204 {
+		t.Fatalf("logout: %d", w.Code)
+	}
+	if c := req(); c != 401 {
+		t.Fatalf("after logout: %d", c)
+	}
+}
+
+func TestSessionRejectsOversizedBody(t *testing.T) {
+	a := newTestAuth(t, nil)
+	w := httptest.NewRecorder()
+	body := `{"token":"` + strings.Repeat("a", 10000) + `"}`
+	a.SessionHandler().ServeHTTP(w, httptest.NewRequest("POST", "/api/v1/session", strings.NewReader(body)))
+	if w.Code != 413 {
+		t.Fatalf("got %d", w.Code)
+	}
+}
