@@ -48,8 +48,14 @@ func (c *Catalog) List(camera string, start, end time.Time) ([]Segment, []Gap, e
 	if end.Before(start) {
 		return nil, nil, fmt.Errorf("camera %s: list: end before start", camera)
 	}
-	first := start.UTC().Truncate(24 * time.Hour).Add(-24 * time.Hour)
+	first := start.UTC().Truncate(24 * time.Hour)
 	var segs []Segment
+	// the day before can only contribute its segment crossing midnight
+	if prev, err := c.lastOfDay(camera, first.Add(-24*time.Hour).Format(dayLayout)); err != nil {
+		return nil, nil, err
+	} else if prev.End.After(start) && !prev.Start.After(end) {
+		segs = append(segs, prev)
+	}
 	for d := first; !d.After(end.UTC()); d = d.Add(24 * time.Hour) {
 		day, err := c.day(camera, d.Format(dayLayout))
 		if err != nil {
@@ -90,6 +96,57 @@ func (c *Catalog) Segment(camera, id string) (Segment, error) {
 		}
 	}
 	return Segment{}, fmt.Errorf("camera %s: segment %s: %w", camera, id, fs.ErrNotExist)
+}
+
+// lastOfDay returns the latest segment of a camera-day, from the cache or
+// the tail of its index.
+func (c *Catalog) lastOfDay(camera, day string) (Segment, error) {
+	c.mu.Lock()
+	segs, ok := c.days[dayKey{camera, day}]
+	c.mu.Unlock()
+	if ok {
+		if len(segs) == 0 {
+			return Segment{}, nil
+		}
+		return segs[len(segs)-1], nil
+	}
+	path := filepath.Join(c.dir, camera, day, indexFile)
+	f, err := os.Open(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return Segment{}, nil
+	}
+	if err != nil {
+		return Segment{}, fmt.Errorf("camera %s: read index %s: %w", camera, day, err)
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return Segment{}, fmt.Errorf("camera %s: read index %s: %w", camera, day, err)
+	}
+	const tail = 16 << 10
+	if st.Size() > tail*4 { // a long day: its last lines suffice
+		off := st.Size() - tail
+		buf := make([]byte, tail)
+		if _, err := f.ReadAt(buf, off); err != nil {
+			return Segment{}, fmt.Errorf("camera %s: read index %s: %w", camera, day, err)
+		}
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			buf = buf[i+1:] // drop the partial first line
+		}
+		var last Segment
+		for _, line := range bytes.Split(buf, []byte{'\n'}) {
+			if s, err := parseIndexLine(camera, day, line); err == nil && !s.Start.Before(last.Start) {
+				s.Path = filepath.Join(c.dir, camera, day, segmentFileName(s.ID))
+				last = s
+			}
+		}
+		return last, nil
+	}
+	segs, err = c.day(camera, day)
+	if err != nil || len(segs) == 0 {
+		return Segment{}, err
+	}
+	return segs[len(segs)-1], nil
 }
 
 // day returns the cached or freshly read segments of one camera-day. The

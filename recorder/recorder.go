@@ -215,7 +215,12 @@ func (r *Recorder) Camera(id string, retain time.Duration) (*Writer, error) {
 		delete(r.retain, id)
 	}
 	if w, ok := r.writers[id]; ok {
-		return w, nil
+		w.mu.Lock()
+		closed := w.closed
+		w.mu.Unlock()
+		if !closed {
+			return w, nil
+		}
 	}
 	w := &Writer{
 		r:           r,

@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"encoding/json"
 	"encoding/binary"
 	"os"
 	"path/filepath"
@@ -99,6 +100,12 @@ func FuzzParseIndexLine(f *testing.F) {
 	f.Add([]byte(`{"file":"../../etc/passwd"}`))
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
+		if fast, ok := parseIndexFast(line); ok {
+			var slow indexRecord
+			if err := json.Unmarshal(line, &slow); err != nil || slow != fast {
+				t.Fatalf("fast parse %+v, encoding/json %+v %v", fast, slow, err)
+			}
+		}
 		s, err := parseIndexLine("cam", "2026-11-26", line)
 		if err != nil {
 			return

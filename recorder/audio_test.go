@@ -1,0 +1,87 @@
+package recorder
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/mpeg4audio"
+
+	"vigil/internal/media"
+)
+
+// aacFrames encodes secs seconds of a tone with ffmpeg and returns the raw
+// AAC frames and their AudioSpecificConfig.
+func aacFrames(t *testing.T, secs int) ([][]byte, []byte) {
+	t.Helper()
+	bin, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatalf("ffmpeg is required: %v", err)
+	}
+	out := filepath.Join(t.TempDir(), "tone.aac")
+	cmd := exec.Command(bin, "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", strconv.Itoa(secs), "-ac", "1", "-c:a", "aac", "-b:a", "64k", "-f", "adts", out)
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v: %s", err, b)
+	}
+	buf, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pkts mpeg4audio.ADTSPackets
+	if err := pkts.Unmarshal(buf); err != nil {
+		t.Fatal(err)
+	}
+	conf, err := (&mpeg4audio.AudioSpecificConfig{Type: pkts[0].Type, SampleRate: pkts[0].SampleRate, ChannelCount: 1}).Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	frames := make([][]byte, len(pkts))
+	for i, p := range pkts {
+		frames[i] = p.AU
+	}
+	return frames, conf
+}
+
+func TestRecordVideoAndAAC(t *testing.T) {
+	c := fixture(t)
+	audio, conf := aacFrames(t, 10)
+	r, _ := newTestRecorder(t, Options{Segment: 4 * time.Second, Part: time.Second})
+	w, _ := r.Camera("hall-counter", 0)
+	s := stream(c, "hall-counter", 1, t0)
+	s.Audio = &media.AudioTrack{Codec: media.AAC, ClockRate: 48000, ChannelCount: 1, Config: conf}
+	w.OnStream(s)
+	f := &feeder{c: c, wall: t0}
+	ai := 0
+	aacDur := time.Second * 1024 / 48000
+	for range len(c.Frames) { // 10 s of video with its audio interleaved by DTS
+		au := f.next()
+		for ai < len(audio) && time.Duration(ai)*aacDur < au.DTS {
+			adts := time.Duration(ai) * aacDur
+			w.OnAccessUnit(media.AccessUnit{Kind: media.Audio, DTS: adts, PTS: adts, Payload: [][]byte{audio[ai]}, Wall: t0.Add(adts)})
+			ai++
+		}
+		w.OnAccessUnit(au)
+	}
+	if err := r.CloseCamera("hall-counter"); err != nil {
+		t.Fatal(err)
+	}
+	segs, _, err := r.Catalog().List("hall-counter", t0, t0.Add(time.Minute))
+	if err != nil || len(segs) != 3 {
+		t.Fatalf("segments %+v %v", segs, err)
+	}
+	for _, s := range segs {
+		if s.Codec != "h264+aac" {
+			t.Errorf("codec %q", s.Codec)
+		}
+		p := ffprobe(t, s.Path)
+		if p.Stderr != "" || p.Frames != s.Frames {
+			t.Errorf("%s: ffprobe %+v, index frames %d", s.ID, p, s.Frames)
+		}
+		if b, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name", "-of", "csv=p=0", s.Path).Output(); err != nil || string(b) != "aac\n" {
+			t.Errorf("%s: audio stream %q %v", s.ID, b, err)
+		}
+	}
+}
