@@ -23,6 +23,7 @@ func commands() map[string]command {
 	return map[string]command{
 		"version":      {"print version, Go version and module versions", runVersion},
 		"check-config": {"validate vigil.yaml and the camera registry; print every problem", runCheckConfig},
+		"export":       {"export a time range as one MP4 with a manifest", runExport},
 	}
 }
 
