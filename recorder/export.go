@@ -600,69 +600,34 @@ func scanExportSource(seg Segment, scratch *[]byte) (*srcSegment, error) {
 			}
 			firstDTS = make([]uint64, len(src.init.Tracks))
 			for i := range firstDTS {
-				firstDTS[i] = ^uint64(0)
+				firstDTS[i] = noDTS
 			}
 		case "moof":
 			if initEnd < 0 {
 				return nil, fmt.Errorf("segment %s: fragment before init", seg.ID)
 			}
-			// The mdat header follows; Parts.Unmarshal checks sample sizes
-			// against it, so hand it a buffer as long as moof+mdat whose
-			// media bytes are never read.
-			var mh [8]byte
-			if _, err := f.ReadAt(mh[:], off+boxSize); err != nil {
-				return nil, fmt.Errorf("segment %s: mdat at %d: %w", seg.ID, off+boxSize, err)
+			// One read covers the moof and the header of its mdat.
+			n := boxSize + 8
+			if off+n > size {
+				return nil, fmt.Errorf("segment %s: fragment at %d: no mdat", seg.ID, off)
 			}
-			mdatSize := int64(binary.BigEndian.Uint32(mh[:]))
+			if int64(cap(*scratch)) < n {
+				*scratch = make([]byte, n+n/2)
+			}
+			buf := (*scratch)[:n]
+			if _, err := f.ReadAt(buf, off); err != nil {
+				return nil, fmt.Errorf("segment %s: fragment at %d: %w", seg.ID, off, err)
+			}
+			mh := buf[boxSize:]
+			mdatSize := int64(binary.BigEndian.Uint32(mh))
 			if string(mh[4:]) != "mdat" || mdatSize < 8 || off+boxSize+mdatSize > size {
 				return nil, fmt.Errorf("segment %s: fragment at %d: no complete mdat", seg.ID, off)
 			}
-			n := int(boxSize + mdatSize)
-			if cap(*scratch) < n {
-				*scratch = make([]byte, n+n/4)
-			}
-			buf := (*scratch)[:n]
-			if _, err := f.ReadAt(buf[:boxSize], off); err != nil {
+			sp, err := parseMoof(buf[:boxSize], off, off+boxSize+8, off+boxSize+mdatSize, &src.init, seg.Start, firstDTS)
+			if err != nil {
 				return nil, fmt.Errorf("segment %s: fragment at %d: %w", seg.ID, off, err)
 			}
-			copy(buf[boxSize:], mh[:])
-			var ps fmp4.Parts
-			if err := ps.Unmarshal(buf); err != nil {
-				return nil, fmt.Errorf("segment %s: fragment at %d: %w", seg.ID, off, err)
-			}
-			for _, p := range ps {
-				sp := srcPart{tracks: make([][]srcSample, len(src.init.Tracks))}
-				for _, pt := range p.Tracks {
-					ti := trackIndex(&src.init, pt.ID)
-					if ti < 0 {
-						continue
-					}
-					ts := uint64(src.init.Tracks[ti].TimeScale)
-					if firstDTS[ti] == ^uint64(0) {
-						firstDTS[ti] = pt.BaseTime
-					}
-					dts := pt.BaseTime
-					samples := make([]srcSample, 0, len(pt.Samples))
-					for _, s := range pt.Samples {
-						pos := int64(cap(buf) - cap(s.Payload))
-						var rel uint64
-						if dts > firstDTS[ti] {
-							rel = dts - firstDTS[ti]
-						}
-						samples = append(samples, srcSample{
-							off:  off + pos,
-							size: uint32(len(s.Payload)),
-							dur:  s.Duration,
-							cts:  s.PTSOffset,
-							sync: !s.IsNonSyncSample,
-							wall: seg.Start.Add(ticksToDuration(rel, ts)),
-						})
-						dts += uint64(s.Duration)
-					}
-					sp.tracks[ti] = samples
-				}
-				src.parts = append(src.parts, sp)
-			}
+			src.parts = append(src.parts, sp)
 			boxSize += mdatSize
 		}
 		off += boxSize
