@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"reflect"
 	"sort"
@@ -15,7 +16,6 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
-	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
 )
 
 // Export formats.
@@ -27,10 +27,6 @@ const (
 // DefaultMaxExportRange is the longest range one export covers unless
 // configured otherwise.
 const DefaultMaxExportRange = 2 * time.Hour
-
-// maxMP4Size is the largest progressive MP4 the 32-bit mdat and stco boxes
-// of pmp4 can describe.
-const maxMP4Size = 1<<32 - 1
 
 // Errors of export planning; RequestError and these map to HTTP statuses.
 var (
@@ -117,7 +113,7 @@ type srcSample struct {
 	dur  uint32
 	cts  int32
 	sync bool
-	wall time.Time
+	wall int64 // Unix nanoseconds: keeps the table free of pointers for the GC
 }
 
 // srcPart is the samples of one source part, per track (in init order).
@@ -129,6 +125,7 @@ type srcPart struct {
 type srcSegment struct {
 	seg   Segment
 	init  fmp4.Init
+	moov  []byte // the init's moov box as recorded
 	parts []srcPart
 }
 
@@ -149,8 +146,9 @@ func PlanExport(cat *Catalog, req ExportRequest) (*Export, error) {
 	x := &Export{Camera: req.Camera, Start: req.Start, End: req.End, Format: req.Format}
 	srcs := make([]*srcSegment, 0, len(segs))
 	var scratch []byte
+	var prev *srcSegment
 	for _, s := range segs {
-		src, err := scanExportSource(s, &scratch)
+		src, err := scanExportSource(s, prev, &scratch)
 		if err != nil {
 			return nil, fmt.Errorf("camera %s: export: %w", req.Camera, err)
 		}
@@ -158,6 +156,7 @@ func PlanExport(cat *Catalog, req ExportRequest) (*Export, error) {
 			return nil, badRequest("parameters_changed", "camera %s: the stream parameters change at segment %s; export the ranges before and after it separately", req.Camera, s.ID)
 		}
 		srcs = append(srcs, src)
+		prev = src
 	}
 	x.Gaps = rangeGaps(req.Start, req.End, segs, gaps)
 	if err := x.selectSamples(srcs); err != nil {
@@ -256,29 +255,31 @@ func (x *Export) selectSamples(srcs []*srcSegment) error {
 	}
 	// The last keyframe at or before Start; when Start is before the
 	// recording, the first keyframe.
-	var from, first time.Time
+	const none = math.MinInt64
+	from, first, start := int64(none), int64(none), x.Start.UnixNano()
 	for _, src := range srcs {
 		for _, p := range src.parts {
 			for _, s := range p.tracks[video] {
 				if !s.sync {
 					continue
 				}
-				if first.IsZero() {
+				if first == none {
 					first = s.wall
 				}
-				if !s.wall.After(x.Start) {
+				if s.wall <= start {
 					from = s.wall
 				}
 			}
 		}
 	}
-	if from.IsZero() {
+	if from == none {
 		from = first
 	}
-	if from.IsZero() || !from.Before(x.End) {
+	end := x.End.UnixNano()
+	if from == none || from >= end {
 		return fmt.Errorf("camera %s: no keyframe in range: %w", x.Camera, ErrNoFootage)
 	}
-	x.From = from
+	x.From = time.Unix(0, from).UTC()
 
 	type outPart struct {
 		src    int
@@ -292,7 +293,7 @@ func (x *Export) selectSamples(srcs []*srcSegment) error {
 			n := 0
 			for ti, samples := range p.tracks {
 				for _, s := range samples {
-					if !s.wall.Before(from) && s.wall.Before(x.End) {
+					if s.wall >= from && s.wall < end {
 						op.tracks[ti] = append(op.tracks[ti], s)
 						n++
 					}
@@ -319,7 +320,7 @@ func (x *Export) selectSamples(srcs []*srcSegment) error {
 		x.Frames += len(p.tracks[video])
 		if vs := p.tracks[video]; len(vs) > 0 {
 			last := vs[len(vs)-1]
-			x.Until = last.wall.Add(ticksToDuration(uint64(last.dur), uint64(init.Tracks[video].TimeScale)))
+			x.Until = time.Unix(0, last.wall).UTC().Add(ticksToDuration(uint64(last.dur), uint64(init.Tracks[video].TimeScale)))
 		}
 	}
 
@@ -328,7 +329,7 @@ func (x *Export) selectSamples(srcs []*srcSegment) error {
 	case FormatFMP4:
 		err = x.layoutFMP4(init, len(parts), func(i int) (int, [][]srcSample) { return parts[i].src, parts[i].tracks })
 	default:
-		err = x.layoutMP4(init, len(parts), func(i int) (int, [][]srcSample) { return parts[i].src, parts[i].tracks })
+		err = x.layoutMP4(srcs[0].moov, init, len(parts), func(i int) (int, [][]srcSample) { return parts[i].src, parts[i].tracks })
 	}
 	if err != nil {
 		return err
@@ -361,54 +362,48 @@ func (x *Export) addMem(b []byte) {
 	x.chunks = append(x.chunks, chunk{mem: b})
 }
 
-// layoutMP4 lays out a progressive MP4: ftyp and moov from pmp4, then one
-// mdat whose samples are ranges of the source files.
-func (x *Export) layoutMP4(init *fmp4.Init, nparts int, part func(int) (int, [][]srcSample)) error {
-	type ref struct {
-		src int
-		s   srcSample
-	}
-	pres := pmp4.Presentation{}
-	var refs []ref
-	var order []int // sample indices into refs, in the order pmp4 lays out mdat
-	var dataSize int64
+// layoutMP4 lays out a progressive MP4: ftyp and moov (moov first, so that
+// it plays at once), then one mdat whose samples are ranges of the source
+// files, one chunk per track and source part.
+func (x *Export) layoutMP4(srcMoov []byte, init *fmp4.Init, nparts int, part func(int) (int, [][]srcSample)) error {
+	tracks := make([]*mp4Track, len(init.Tracks))
 	for ti, it := range init.Tracks {
-		tr := &pmp4.Track{ID: it.ID, TimeScale: it.TimeScale, Codec: it.Codec}
-		for i := range nparts {
-			src, tracks := part(i)
-			for _, s := range tracks[ti] {
-				idx := len(refs)
-				refs = append(refs, ref{src, s})
+		tracks[ti] = &mp4Track{id: uint32(it.ID), timeScale: it.TimeScale}
+	}
+	var dataSize int64
+	for i := range nparts {
+		_, ts := part(i)
+		for ti, samples := range ts {
+			if len(samples) == 0 {
+				continue
+			}
+			t := tracks[ti]
+			t.chunkN = append(t.chunkN, uint32(len(samples)))
+			t.chunkOff = append(t.chunkOff, dataSize)
+			t.samples = append(t.samples, samples...)
+			for _, s := range samples {
 				dataSize += int64(s.size)
-				tr.Samples = append(tr.Samples, &pmp4.Sample{
-					Duration:        s.dur,
-					PTSOffset:       s.cts,
-					IsNonSyncSample: !s.sync,
-					PayloadSize:     s.size,
-					GetPayload: func() ([]byte, error) {
-						order = append(order, idx)
-						return nil, nil
-					},
-				})
 			}
 		}
-		if len(tr.Samples) > 0 {
-			pres.Tracks = append(pres.Tracks, tr)
+	}
+	used := tracks[:0]
+	for _, t := range tracks {
+		if len(t.samples) > 0 {
+			used = append(used, t)
 		}
 	}
-	if dataSize > maxMP4Size {
-		return badRequest("too_large", "the export would be %d bytes, more than MP4 allows (4 GiB); use format=fmp4 or a shorter range", dataSize)
-	}
-	var head bytes.Buffer
-	if err := pres.Marshal(&head); err != nil {
+	head, err := buildMoov(srcMoov, used, dataSize)
+	if err != nil {
 		return fmt.Errorf("camera %s: export: mp4 header: %w", x.Camera, err)
 	}
-	if int64(head.Len())+dataSize > maxMP4Size {
-		return badRequest("too_large", "the export would be more than MP4 allows (4 GiB); use format=fmp4 or a shorter range")
-	}
-	x.addMem(head.Bytes())
-	for _, i := range order {
-		x.addFile(refs[i].src, refs[i].s.off, int64(refs[i].s.size))
+	x.addMem(head)
+	for i := range nparts {
+		src, ts := part(i)
+		for _, samples := range ts {
+			for _, s := range samples {
+				x.addFile(src, s.off, int64(s.size))
+			}
+		}
 	}
 	return nil
 }
@@ -552,7 +547,7 @@ func (s *seekBuffer) Seek(off int64, whence int) (int64, error) {
 }
 
 // scanExportSource reads a source segment's init and fragment headers.
-func scanExportSource(seg Segment, scratch *[]byte) (*srcSegment, error) {
+func scanExportSource(seg Segment, prev *srcSegment, scratch *[]byte) (*srcSegment, error) {
 	f, err := os.Open(seg.Path)
 	if err != nil {
 		// indexed but gone: retention removed it after the listing
@@ -595,7 +590,10 @@ func scanExportSource(seg Segment, scratch *[]byte) (*srcSegment, error) {
 			if _, err := f.ReadAt(b, 0); err != nil {
 				return nil, fmt.Errorf("segment %s: init: %w", seg.ID, err)
 			}
-			if err := src.init.Unmarshal(bytes.NewReader(b)); err != nil {
+			src.moov = b[off:]
+			if prev != nil && bytes.Equal(prev.moov, src.moov) {
+				src.init = prev.init // the same camera session: skip the slow decoder
+			} else if err := src.init.Unmarshal(bytes.NewReader(b)); err != nil {
 				return nil, fmt.Errorf("segment %s: init: %w", seg.ID, err)
 			}
 			firstDTS = make([]uint64, len(src.init.Tracks))

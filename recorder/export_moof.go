@@ -181,7 +181,7 @@ func parseMoof(moof []byte, moofOff, dataStart, dataEnd int64, init *fmp4.Init, 
 					if dts > firstDTS[ti] {
 						rel = dts - firstDTS[ti]
 					}
-					s.wall = segStart.Add(ticksToDuration(rel, ts))
+					s.wall = segStart.UnixNano() + int64(ticksToDuration(rel, ts))
 					dts += uint64(s.dur)
 					samples = append(samples, s)
 				}

@@ -24,7 +24,7 @@ func TestParseMoofMatchesMediacommon(t *testing.T) {
 			t.Fatal(err)
 		}
 		var scratch []byte
-		src, err := scanExportSource(seg, &scratch)
+		src, err := scanExportSource(seg, nil, &scratch)
 		if err != nil {
 			t.Fatal(err)
 		}
