@@ -10,6 +10,7 @@ import (
 	"io"
 	"math"
 	"os"
+	"slices"
 	"reflect"
 	"sort"
 	"time"
@@ -139,7 +140,7 @@ func PlanExport(cat *Catalog, req ExportRequest) (*Export, error) {
 	if err != nil {
 		return nil, err
 	}
-	segs = slicesFilter(segs, func(s Segment) bool { return s.Start.Before(req.End) && s.End.After(req.Start) })
+	segs = slices.DeleteFunc(segs, func(s Segment) bool { return !s.Start.Before(req.End) || !s.End.After(req.Start) })
 	if len(segs) == 0 {
 		return nil, fmt.Errorf("camera %s: %s – %s: %w", req.Camera, formatTime(req.Start), formatTime(req.End), ErrNoFootage)
 	}
@@ -189,16 +190,6 @@ func checkExportRequest(req *ExportRequest) error {
 		return badRequest("range_too_long", "range of %v exceeds the export limit of %v", d, req.MaxRange)
 	}
 	return nil
-}
-
-func slicesFilter(s []Segment, keep func(Segment) bool) []Segment {
-	out := s[:0:0]
-	for _, v := range s {
-		if keep(v) {
-			out = append(out, v)
-		}
-	}
-	return out
 }
 
 // rangeGaps adds to the catalog's gaps a missing beginning and end of the range.
@@ -292,12 +283,16 @@ func (x *Export) selectSamples(srcs []*srcSegment) error {
 			op := outPart{src: i, tracks: make([][]srcSample, len(p.tracks))}
 			n := 0
 			for ti, samples := range p.tracks {
-				for _, s := range samples {
-					if s.wall >= from && s.wall < end {
-						op.tracks[ti] = append(op.tracks[ti], s)
-						n++
-					}
+				// samples run in decode order: the range is one sub-slice
+				lo, hi := 0, len(samples)
+				for lo < hi && samples[lo].wall < from {
+					lo++
 				}
+				for hi > lo && samples[hi-1].wall >= end {
+					hi--
+				}
+				op.tracks[ti] = samples[lo:hi:hi]
+				n += hi - lo
 			}
 			if n > 0 {
 				parts = append(parts, op)
@@ -371,6 +366,23 @@ func (x *Export) layoutMP4(srcMoov []byte, init *fmp4.Init, nparts int, part fun
 		tracks[ti] = &mp4Track{id: uint32(it.ID), timeScale: it.TimeScale}
 	}
 	var dataSize int64
+	counts := make([]int, len(tracks))
+	chunks := make([]int, len(tracks))
+	for i := range nparts {
+		_, ts := part(i)
+		for ti, samples := range ts {
+			counts[ti] += len(samples)
+			chunks[ti]++
+		}
+	}
+	total := 0
+	for ti, t := range tracks {
+		t.samples = make([]srcSample, 0, counts[ti])
+		t.chunkN = make([]uint32, 0, chunks[ti])
+		t.chunkOff = make([]int64, 0, chunks[ti])
+		total += counts[ti]
+	}
+	x.chunks = slices.Grow(x.chunks, 1+nparts)
 	for i := range nparts {
 		_, ts := part(i)
 		for ti, samples := range ts {
@@ -392,7 +404,7 @@ func (x *Export) layoutMP4(srcMoov []byte, init *fmp4.Init, nparts int, part fun
 			used = append(used, t)
 		}
 	}
-	head, err := buildMoov(srcMoov, used, dataSize)
+	head, err := buildMoov(srcMoov, used, dataSize, total)
 	if err != nil {
 		return fmt.Errorf("camera %s: export: mp4 header: %w", x.Camera, err)
 	}

@@ -29,7 +29,7 @@ var errBadInit = errors.New("unexpected init segment layout")
 // buildMoov returns ftyp, moov and the mdat header of a progressive MP4
 // whose mdat payload is dataSize bytes, with tracks described by the
 // recorded init moov srcMoov.
-func buildMoov(srcMoov []byte, tracks []*mp4Track, dataSize int64) ([]byte, error) {
+func buildMoov(srcMoov []byte, tracks []*mp4Track, dataSize int64, samples int) ([]byte, error) {
 	be := binary.BigEndian
 	var ftyp []byte
 	ftyp = be.AppendUint32(ftyp, 28)
@@ -69,7 +69,8 @@ func buildMoov(srcMoov []byte, tracks []*mp4Track, dataSize int64) ([]byte, erro
 	}
 
 	large := dataSize+16 > 1<<32-1
-	var moov []byte
+	// stsz and ctts take 4 and 8 bytes a sample, stss and stts a few more
+	moov := make([]byte, 0, len(srcMoov)+1024+samples*20)
 	moov = boxStart(moov, "moov")
 	var movieDur uint64
 	for _, t := range tracks {
@@ -96,7 +97,8 @@ func buildMoov(srcMoov []byte, tracks []*mp4Track, dataSize int64) ([]byte, erro
 	}
 	moov = boxEnd(moov, 0)
 
-	head := append(ftyp, moov...)
+	head := make([]byte, 0, len(ftyp)+len(moov)+16)
+	head = append(append(head, ftyp...), moov...)
 	mdatHeader := int64(8)
 	if large {
 		mdatHeader = 16
