@@ -10,8 +10,8 @@ import (
 	"io"
 	"math"
 	"os"
-	"slices"
 	"reflect"
+	"slices"
 	"sort"
 	"time"
 
