@@ -61,13 +61,16 @@ func (c *Catalog) List(camera string, start, end time.Time) ([]Segment, []Gap, e
 		if err != nil {
 			return nil, nil, err
 		}
+		if segs == nil {
+			segs = make([]Segment, 0, len(day)+1)
+		}
 		for _, s := range day {
 			if s.End.After(start) && !s.Start.After(end) || s.Start.Equal(start) {
 				segs = append(segs, s)
 			}
 		}
 	}
-	slices.SortFunc(segs, func(a, b Segment) int { return a.Start.Compare(b.Start) })
+	// days are sorted and each day's segments start on that day: segs is in order
 	var gaps []Gap
 	for i := 1; i < len(segs); i++ {
 		if prev := segs[i-1].End; segs[i].Start.After(prev) {

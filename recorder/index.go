@@ -2,7 +2,6 @@ package recorder
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -120,14 +119,14 @@ func parseIndexLine(camera, day string, line []byte) (Segment, error) {
 			return Segment{}, fmt.Errorf("%w: %v", errBadIndexRecord, err)
 		}
 	}
-	if !fileNamePattern.MatchString(rec.File) {
+	if !validFileName(rec.File) {
 		return Segment{}, fmt.Errorf("%w: file %q", errBadIndexRecord, rec.File)
 	}
-	start, err := time.Parse(time.RFC3339Nano, rec.Start)
+	start, err := parseTime(rec.Start)
 	if err != nil {
 		return Segment{}, fmt.Errorf("%w: start: %v", errBadIndexRecord, err)
 	}
-	end, err := time.Parse(time.RFC3339Nano, rec.End)
+	end, err := parseTime(rec.End)
 	if err != nil {
 		return Segment{}, fmt.Errorf("%w: end: %v", errBadIndexRecord, err)
 	}
@@ -137,10 +136,7 @@ func parseIndexLine(camera, day string, line []byte) (Segment, error) {
 	if rec.Bytes < 0 || rec.Frames < 0 {
 		return Segment{}, fmt.Errorf("%w: negative size", errBadIndexRecord)
 	}
-	if !sha256HexPattern.MatchString(rec.SHA256) {
-		return Segment{}, fmt.Errorf("%w: sha256", errBadIndexRecord)
-	}
-	if _, err := hex.DecodeString(rec.SHA256); err != nil {
+	if !validSHA256(rec.SHA256) {
 		return Segment{}, fmt.Errorf("%w: sha256", errBadIndexRecord)
 	}
 	return Segment{
@@ -220,4 +216,66 @@ func parseIndexFast(line []byte) (rec indexRecord, ok bool) {
 		return rec, false
 	}
 	return rec, true
+}
+
+// validFileName is fileNamePattern without the regexp cost: "15-04-05.000Z.mp4".
+func validFileName(f string) bool {
+	const form = "dd-dd-dd.dddZ.mp4"
+	if len(f) != len(form) {
+		return false
+	}
+	for i := range len(form) {
+		if form[i] == 'd' {
+			if f[i] < '0' || f[i] > '9' {
+				return false
+			}
+		} else if f[i] != form[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func validSHA256(h string) bool {
+	if len(h) != 64 {
+		return false
+	}
+	for i := range len(h) {
+		if c := h[i]; (c < '0' || c > '9') && (c < 'a' || c > 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// parseTime reads the index's own "2006-01-02T15:04:05.000Z" quickly and
+// anything else RFC 3339 through time.Parse.
+func parseTime(v string) (time.Time, error) {
+	const form = "dddd-dd-ddTdd:dd:dd.dddZ"
+	ok := len(v) == len(form)
+	for i := 0; ok && i < len(form); i++ {
+		if form[i] == 'd' {
+			ok = v[i] >= '0' && v[i] <= '9'
+		} else {
+			ok = v[i] == form[i]
+		}
+	}
+	if ok {
+		n := func(a, b int) int {
+			x := 0
+			for _, c := range v[a:b] {
+				x = x*10 + int(c-'0')
+			}
+			return x
+		}
+		y, mo, d, h, mi, sec, ms := n(0, 4), n(5, 7), n(8, 10), n(11, 13), n(14, 16), n(17, 19), n(20, 23)
+		if mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && sec < 60 {
+			t := time.Date(y, time.Month(mo), d, h, mi, sec, ms*int(time.Millisecond), time.UTC)
+			if t.Day() == d { // not 2026-02-31
+				return t, nil
+			}
+		}
+	}
+	t, err := time.Parse(time.RFC3339Nano, v)
+	return t.UTC(), err
 }

@@ -1,8 +1,8 @@
 package recorder
 
 import (
-	"encoding/json"
 	"encoding/binary"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"testing"
@@ -99,11 +99,18 @@ func FuzzParseIndexLine(f *testing.F) {
 	f.Add([]byte(`{"file":"21-05-00.000Z.mp4","start":"2026-11-26T21:05:00.000Z","end":"2026-11-26T21:06:00.000Z","bytes":100,"sha256":"` + zeros64 + `","frames":1500,"codec":"h264"}`))
 	f.Add([]byte(`{"file":"../../etc/passwd"}`))
 	f.Add([]byte(`{}`))
+	f.Add([]byte(`2026-11-26T21:05:00.000Z`))
+	f.Add([]byte(`2026-02-31T21:05:00.000Z`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		if fast, ok := parseIndexFast(line); ok {
 			var slow indexRecord
 			if err := json.Unmarshal(line, &slow); err != nil || slow != fast {
 				t.Fatalf("fast parse %+v, encoding/json %+v %v", fast, slow, err)
+			}
+		}
+		if t1, err := parseTime(string(line)); err == nil {
+			if t2, err := time.Parse(time.RFC3339Nano, string(line)); err != nil || !t1.Equal(t2) {
+				t.Fatalf("parseTime %v, time.Parse %v %v", t1, t2, err)
 			}
 		}
 		s, err := parseIndexLine("cam", "2026-11-26", line)
