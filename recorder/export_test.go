@@ -81,6 +81,9 @@ func TestExportAcrossSegmentsAndGap(t *testing.T) {
 				t.Errorf("plans %d frames, want %d", x.Frames, wantFrames)
 			}
 			m := x.Manifest()
+			if m.From != formatTime(t0.Add(4*time.Second)) || m.Until != formatTime(end) {
+				t.Errorf("manifest from %s until %s, want 4 s and 17 s", m.From, m.Until)
+			}
 			if len(m.Gaps) != 1 || m.Gaps[0].Start != formatTime(t0.Add(12*time.Second)) || m.Gaps[0].End != formatTime(t0.Add(13*time.Second)) {
 				t.Errorf("manifest gaps %+v, want 12 s – 13 s", m.Gaps)
 			}

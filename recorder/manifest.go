@@ -8,7 +8,8 @@ type Manifest struct {
 	Camera   string            `json:"camera"`
 	Start    string            `json:"start"`
 	End      string            `json:"end"`
-	From     string            `json:"from"` // the keyframe the export starts at
+	From     string            `json:"from"`  // the keyframe the export starts at
+	Until    string            `json:"until"` // the end of the last exported frame
 	Format   string            `json:"format"`
 	Frames   int               `json:"frames"`
 	Segments []ManifestSegment `json:"segments"`
@@ -45,6 +46,7 @@ func (x *Export) Manifest() Manifest {
 		Start:    formatTime(x.Start),
 		End:      formatTime(x.End),
 		From:     formatTime(x.From),
+		Until:    formatTime(x.Until),
 		Format:   x.Format,
 		Frames:   x.Frames,
 		Segments: make([]ManifestSegment, 0, len(x.Segments)),
