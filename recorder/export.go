@@ -133,6 +133,10 @@ type srcSegment struct {
 // PlanExport checks req against the catalog and lays out the exported
 // file. It reads the sources' init and fragment headers, not their media.
 func PlanExport(cat *Catalog, req ExportRequest) (*Export, error) {
+	return planExport(cat, req, nil)
+}
+
+func planExport(cat *Catalog, req ExportRequest, cache *exportCache) (*Export, error) {
 	if err := checkExportRequest(&req); err != nil {
 		return nil, err
 	}
@@ -149,7 +153,7 @@ func PlanExport(cat *Catalog, req ExportRequest) (*Export, error) {
 	var scratch []byte
 	var prev *srcSegment
 	for _, s := range segs {
-		src, err := scanExportSource(s, prev, &scratch)
+		src, err := cache.scan(s, prev, &scratch)
 		if err != nil {
 			return nil, fmt.Errorf("camera %s: export: %w", req.Camera, err)
 		}

@@ -111,6 +111,22 @@ func BenchmarkExport1h4Mbps(b *testing.B) {
 		})
 	}
 	for _, format := range []string{FormatMP4, FormatFMP4} {
+		// the first byte alone, over many requests: the transfer is cut
+		b.Run("first-byte-"+format, func(b *testing.B) {
+			url := srv.URL + "/api/v1/cameras/cam/export?start=" + formatTime(t0) + "&end=" + formatTime(t0.Add(span)) + "&format=" + format
+			buf := make([]byte, 1)
+			for b.Loop() {
+				resp, err := http.Get(url)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if n, err := resp.Body.Read(buf); n != 1 || err != nil {
+					b.Fatalf("first read: %d %v", n, err)
+				}
+				resp.Body.Close()
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms-first-byte")
+		})
 		// planning alone: what the first byte waits for
 		b.Run("plan-"+format, func(b *testing.B) {
 			for b.Loop() {

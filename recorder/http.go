@@ -69,8 +69,9 @@ func (o *APIOptions) validate() error {
 // exports and their manifests. Authentication and roles are the app's
 // middleware, applied through Register's wrap.
 type API struct {
-	opts APIOptions
-	log  *slog.Logger
+	opts  APIOptions
+	log   *slog.Logger
+	cache *exportCache
 }
 
 // NewAPI returns the API over opts.Catalog.
@@ -78,7 +79,8 @@ func NewAPI(opts APIOptions) (*API, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	return &API{opts: opts, log: opts.Logger.With("component", "recorder-api")}, nil
+	// 2 hours at 25 fps twice over: about 12 MB of sample tables
+	return &API{opts: opts, log: opts.Logger.With("component", "recorder-api"), cache: newExportCache(360_000)}, nil
 }
 
 // Route patterns served by API (Go 1.22 ServeMux syntax).
@@ -203,7 +205,7 @@ func (a *API) serveExport(w http.ResponseWriter, r *http.Request) {
 // is sent aborts the connection, so a client never gets a truncated file
 // that looks whole.
 func (a *API) ServeExport(w http.ResponseWriter, r *http.Request, camera string, start, end time.Time, format string) {
-	x, err := PlanExport(a.opts.Catalog, ExportRequest{Camera: camera, Start: start, End: end, Format: format, MaxRange: a.opts.MaxRange})
+	x, err := planExport(a.opts.Catalog, ExportRequest{Camera: camera, Start: start, End: end, Format: format, MaxRange: a.opts.MaxRange}, a.cache)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -247,7 +249,7 @@ func (a *API) serveManifest(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	x, err := PlanExport(a.opts.Catalog, req)
+	x, err := planExport(a.opts.Catalog, req, a.cache)
 	if err != nil {
 		a.fail(w, r, err)
 		return

@@ -358,4 +358,10 @@ func TestAPIExportAbortsWhenSourceRemoved(t *testing.T) {
 	if len(entries) != 1 || entries[0].Detail["complete"] != "false" || entries[0].Detail["error"] == "" {
 		t.Fatalf("audit %+v, want one incomplete export", entries)
 	}
+	// asked again, the export fails before its first byte, though the
+	// segment's table is cached
+	resp, body := f.get(t, "/test/clip")
+	if resp.StatusCode != http.StatusConflict || !strings.Contains(string(body), "source_changed") {
+		t.Fatalf("export over a removed segment: %d %s", resp.StatusCode, body)
+	}
 }
