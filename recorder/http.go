@@ -202,8 +202,9 @@ func (a *API) serveExport(w http.ResponseWriter, r *http.Request) {
 // the default, or "fmp4") with Range and ETag support, and audits it. The
 // app uses it for an alert's clip. Bad input is answered with a 4xx JSON
 // error before any media is sent; a source segment removed while the export
-// is sent aborts the connection, so a client never gets a truncated file
-// that looks whole.
+// is sent aborts the connection (panic(http.ErrAbortHandler): a recovering
+// middleware must re-panic it), so a client never gets a truncated file that
+// looks whole.
 func (a *API) ServeExport(w http.ResponseWriter, r *http.Request, camera string, start, end time.Time, format string) {
 	x, err := planExport(a.opts.Catalog, ExportRequest{Camera: camera, Start: start, End: end, Format: format, MaxRange: a.opts.MaxRange}, a.cache)
 	if err != nil {
