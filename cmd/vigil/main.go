@@ -26,6 +26,7 @@ func commands() map[string]command {
 		"camsim":       {"serve simulated cameras (RTSP, ONVIF events, faults) for demo, tests and bench", runCamsim},
 		"demo":         {"the whole service with four simulated cameras, on the embedded journal", runDemo},
 		"serve":        {"run the service: serve -config configs/vigil.yaml", runServe},
+		"export":       {"export a time range as one MP4 with a manifest", runExport},
 	}
 }
 
