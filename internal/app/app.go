@@ -70,9 +70,11 @@ type App struct {
 	listener net.Listener
 	server   *http.Server
 
-	nodeID   string
-	recorder *recorder.Recorder
-	streams  *ingest.Streams
+	nodeID    string
+	recorder  *recorder.Recorder
+	streams   *ingest.Streams
+	footage   *recorder.API
+	fileAudit *recorder.FileAuditor
 
 	camMu   sync.Mutex        // guards recSubs
 	recSubs map[string]func() // camera → end of its recorder subscription
@@ -136,6 +138,10 @@ func New(opts Options) (*App, error) {
 		Name: "vigil_onvif_metadata_rejected_total",
 		Help: "ONVIF metadata documents from cameras that could not be parsed.",
 	}, []string{"camera"})
+	if err := a.buildFootage(cfg); err != nil {
+		a.close()
+		return nil, err
+	}
 	if err := a.buildIngest(cfg); err != nil {
 		a.close()
 		return nil, err
@@ -155,6 +161,11 @@ func New(opts Options) (*App, error) {
 
 // close releases what New opened; Run calls it on its way out.
 func (a *App) close() {
+	if a.fileAudit != nil {
+		if err := a.fileAudit.Close(); err != nil {
+			a.log.Error("closing the audit file", "component", "app", "err", err)
+		}
+	}
 	if a.recorder != nil {
 		if err := a.recorder.Close(); err != nil {
 			a.log.Error("closing the recorder", "component", "app", "err", err)

@@ -42,6 +42,8 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /api/v1/alerts/stats", need(a.alertAPI.ServeHTTP, auth.Desk))
 	mux.Handle("POST /api/v1/alerts/{id}/{action}", need(a.alertAPI.ServeHTTP, auth.Desk))
 	mux.Handle("GET /api/v1/alerts/stream", need(a.hub.ServeHTTP, auth.Desk))
+	mux.Handle("GET /api/v1/alerts/{id}/clip", need(a.serveClip, auth.Desk, auth.Investigator))
+	a.footage.Register(mux, func(h http.Handler) http.Handler { return a.auth.Require(h, auth.Investigator) })
 	mux.Handle("POST /api/v1/hooks/{camera}/{vendor}", a.hooks)
 	mux.Handle("/", desk.Handler())
 
