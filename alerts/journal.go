@@ -23,6 +23,10 @@ var (
 	// ErrSlowSubscriber: a subscription fell behind its buffer and was
 	// closed; resume with Since.
 	ErrSlowSubscriber = errors.New("subscriber fell behind")
+	// ErrUnavailable: the journal's backend cannot be reached right now
+	// (Redis down, connection lost); the caller may retry later. Journals
+	// wrap it with the cause; the API answers 503 with code "unavailable".
+	ErrUnavailable = errors.New("journal unavailable")
 )
 
 // ConflictError is returned by Append when the expected version does not
