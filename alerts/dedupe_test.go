@@ -32,7 +32,7 @@ func TestDedupe(t *testing.T) {
 		{"unknown state is ignored", nil, e("blinking", false), ActionIgnore},
 		{"repeat while active bumps", active, e(Active, false), ActionBump},
 		{"pulse while active bumps", active, e(Pulse, false), ActionBump},
-		{"Initialized active confirms", active, e(Active, true), ActionIgnore},
+		{"Initialized active confirms", active, e(Active, true), ActionConfirm},
 		{"inactive ends", active, e(Inactive, false), ActionEnd},
 		{"Initialized inactive ends an active signal", active, e(Inactive, true), ActionEnd},
 		{"inactive after end is ignored", endedRecently, e(Inactive, false), ActionIgnore},
