@@ -234,30 +234,124 @@ func (e *Engine) Submit(ev Event) error {
 	}
 }
 
-// load restores tracked alerts from the journal once; e.mu is held.
+// load restores the tracked alerts from the journal once; e.mu is held:
+// the open alerts, the alerts whose signal is active (a resolved alert's
+// signal still has to end), and the alerts whose signal ended within their
+// rule's cooldown (a new activation reopens them), found in the changes of
+// the longest cooldown.
 func (e *Engine) load(ctx context.Context) error {
 	if e.loaded {
 		return nil
 	}
-	f := Filter{Open: true, Limit: MaxListLimit}
-	for {
-		as, next, err := e.o.Journal.List(ctx, f)
-		if err != nil {
-			return fmt.Errorf("alerts engine: restore open alerts: %w", err)
+	for _, f := range []Filter{{Open: true}, {Signal: SignalActive}} {
+		f.Limit = MaxListLimit
+		for {
+			as, next, err := e.o.Journal.List(ctx, f)
+			if err != nil {
+				return fmt.Errorf("alerts engine: restore live alerts: %w", err)
+			}
+			for i := range as {
+				e.restore(&as[i])
+			}
+			if next == "" {
+				break
+			}
+			f.Cursor = next
 		}
-		for i := range as {
-			a := as[i]
-			_, site, grid, _ := e.o.Cameras(a.Camera)
-			e.track(&a, RuleFor(e.o.Rules, a.Type, a.Camera, site, grid))
-			e.m.open.WithLabelValues(string(a.Status)).Inc()
-		}
-		if next == "" {
-			break
-		}
-		f.Cursor = next
+	}
+	if err := e.restoreCooling(ctx); err != nil {
+		return fmt.Errorf("alerts engine: restore alerts within cooldown: %w", err)
 	}
 	e.loaded = true
 	return nil
+}
+
+// restore tracks a stored alert unless it is tracked already; of two alerts
+// of one signal, the newer keeps the signal.
+func (e *Engine) restore(a *Alert) {
+	if _, ok := e.tracked[a.ID]; ok {
+		return
+	}
+	_, site, grid, _ := e.o.Cameras(a.Camera)
+	rule := RuleFor(e.o.Rules, a.Type, a.Camera, site, grid)
+	k := SignalKey{a.Camera, a.Type, a.Key}
+	other, taken := e.tracked[e.signals[k]]
+	e.tracked[a.ID], e.rules[a.ID] = a, rule
+	if !taken || other.RaisedAt.Before(a.RaisedAt) || (other.RaisedAt.Equal(a.RaisedAt) && other.ID < a.ID) {
+		e.signals[k] = a.ID
+	}
+	if a.Status.Open() {
+		e.m.open.WithLabelValues(string(a.Status)).Inc()
+	}
+}
+
+// restoreCooling tracks the resolved alerts whose signal ended less than
+// their rule's cooldown ago. Such an alert changed (its signal ended) within
+// the longest cooldown, so the changes since then name them all.
+func (e *Engine) restoreCooling(ctx context.Context) error {
+	var longest time.Duration
+	for _, r := range e.o.Rules {
+		longest = max(longest, r.Cooldown)
+	}
+	if longest == 0 {
+		return nil
+	}
+	now := e.now()
+	// A minute of slack for the clocks of other nodes writing the journal.
+	seq, err := e.seqAt(ctx, now.Add(-longest-time.Minute))
+	if err != nil {
+		return err
+	}
+	latest := map[string]Alert{}
+	for {
+		cs, err := e.o.Journal.Since(ctx, seq, 1000)
+		if err != nil {
+			return err
+		}
+		if len(cs) == 0 {
+			break
+		}
+		for _, c := range cs {
+			latest[c.Alert.ID] = c.Alert
+		}
+		seq = cs[len(cs)-1].Seq
+	}
+	for _, a := range latest {
+		if a.Signal != SignalEnded || a.EndedAt == nil {
+			continue
+		}
+		_, site, grid, _ := e.o.Cameras(a.Camera)
+		if a.EndedAt.Add(RuleFor(e.o.Rules, a.Type, a.Camera, site, grid).Cooldown).After(now) {
+			e.restore(&a)
+		}
+	}
+	return nil
+}
+
+// seqAt finds, by bisection over the change log, the seq after which the
+// changes at or after t begin (changes are appended in time order).
+// Trimmed changes count as older than t.
+func (e *Engine) seqAt(ctx context.Context, t time.Time) (uint64, error) {
+	last, err := e.o.Journal.LastSeq(ctx)
+	if err != nil {
+		return 0, err
+	}
+	lo, hi := uint64(0), last
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		cs, err := e.o.Journal.Since(ctx, mid, 1)
+		switch {
+		case errors.Is(err, ErrTooOld):
+			lo = mid + 1
+		case err != nil:
+			return 0, err
+		case len(cs) == 0 || !cs[0].At.Before(t):
+			hi = mid
+		default:
+			lo = mid + 1
+		}
+	}
+	return lo, nil
 }
 
 func (e *Engine) track(a *Alert, r Rule) {
