@@ -1,6 +1,8 @@
 package alerts
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -30,7 +32,7 @@ func TestDedupe(t *testing.T) {
 		{"unknown state is ignored", nil, e("blinking", false), ActionIgnore},
 		{"repeat while active bumps", active, e(Active, false), ActionBump},
 		{"pulse while active bumps", active, e(Pulse, false), ActionBump},
-		{"Initialized active confirms", active, e(Active, true), ActionIgnore},
+		{"Initialized active confirms", active, e(Active, true), ActionConfirm},
 		{"inactive ends", active, e(Inactive, false), ActionEnd},
 		{"Initialized inactive ends an active signal", active, e(Inactive, true), ActionEnd},
 		{"inactive after end is ignored", endedRecently, e(Inactive, false), ActionIgnore},
@@ -156,6 +158,9 @@ func TestErrorTable(t *testing.T) {
 		{errorf(CodeBadRequest, "x", nil), CodeBadRequest, 400},
 		{ErrBadCursor, CodeBadRequest, 400},
 		{ErrQueueFull, CodeUnavailable, 503},
+		{ErrUnavailable, CodeUnavailable, 503},
+		{fmt.Errorf("redisjournal: append: dial tcp 127.0.0.1:6379: %w", ErrUnavailable), CodeUnavailable, 503},
+		{errorf(CodeTooLarge, "x", nil), CodeTooLarge, 413},
 		{ErrTooOld, CodeInternal, 500},
 	}
 	for _, c := range cases {
@@ -165,5 +170,8 @@ func TestErrorTable(t *testing.T) {
 	}
 	if m := ErrorMessage(ErrTooOld); m != "internal error" {
 		t.Errorf("internal error leaks %q", m)
+	}
+	if m := ErrorMessage(fmt.Errorf("dial tcp 127.0.0.1:6379: %w", ErrUnavailable)); strings.Contains(m, "6379") {
+		t.Errorf("unavailable error leaks %q", m)
 	}
 }

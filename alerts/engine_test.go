@@ -787,3 +787,115 @@ func TestOptionsValidate(t *testing.T) {
 		}
 	}
 }
+
+// restart closes f's journal and starts a new engine on the same file, its
+// clock where f's was.
+func (f *fixture) restart(t *testing.T) *fixture {
+	t.Helper()
+	_ = f.j.Close()
+	g := newFixture(t, f.path)
+	g.clock.Advance(f.clock.Now().Sub(t0))
+	return g
+}
+
+func (f *fixture) resolve(t *testing.T, a alerts.Alert) {
+	t.Helper()
+	if _, err := f.e.Resolve(t.Context(), a.ID, "desk-1", "handled", false, a.Version); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A resolved alert whose signal is still active, or ended within its
+// cooldown, is restored after a restart: its signal ends and reopens on the
+// same alert instead of being forgotten.
+func TestRestoreSignalsAfterRestart(t *testing.T) {
+	active := ev("hall-entrance", alerts.Motion, alerts.Active) // default rule: cooldown 60s
+	inactive := ev("hall-entrance", alerts.Motion, alerts.Inactive)
+	t.Run("resolved while active", func(t *testing.T) {
+		f := newFixture(t, "")
+		f.handle(t, active)
+		f.resolve(t, f.only(t))
+		f.clock.Advance(5 * time.Second)
+		g := f.restart(t)
+		g.handle(t, inactive)
+		a := g.only(t)
+		if a.Signal != alerts.SignalEnded || a.EndedAt == nil || !a.EndedAt.Equal(t0.Add(5*time.Second)) {
+			t.Fatalf("after restart the end was lost: signal %s ended %v", a.Signal, a.EndedAt)
+		}
+		g.clock.Advance(20 * time.Second)
+		g.handle(t, active)
+		a = g.only(t)
+		if a.Signal != alerts.SignalActive || a.Count != 2 || a.Status != alerts.StatusResolved {
+			t.Fatalf("re-activation within cooldown: signal %s count %d status %s, want the same alert reopened", a.Signal, a.Count, a.Status)
+		}
+	})
+	t.Run("ended within cooldown", func(t *testing.T) {
+		f := newFixture(t, "")
+		f.handle(t, active)
+		f.clock.Advance(time.Second)
+		f.handle(t, inactive)
+		f.resolve(t, f.only(t))
+		f.clock.Advance(30 * time.Second)
+		g := f.restart(t)
+		g.handle(t, active)
+		if a := g.only(t); a.Signal != alerts.SignalActive || a.Count != 2 {
+			t.Fatalf("activation 30s after the end: signal %s count %d, want the same alert reopened", a.Signal, a.Count)
+		}
+	})
+	t.Run("ended past cooldown", func(t *testing.T) {
+		f := newFixture(t, "")
+		f.handle(t, active)
+		f.handle(t, inactive)
+		f.resolve(t, f.only(t))
+		f.clock.Advance(2 * time.Minute)
+		g := f.restart(t)
+		g.handle(t, active)
+		if n := len(g.all(t)); n != 2 {
+			t.Fatalf("%d alerts, want a new one after the cooldown", n)
+		}
+	})
+	t.Run("stale end after restart", func(t *testing.T) {
+		f := newFixture(t, "")
+		f.handle(t, active)
+		f.resolve(t, f.only(t))
+		g := f.restart(t)
+		g.clock.Advance(31 * time.Second)
+		if err := g.e.Tick(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if a := g.only(t); a.Signal != alerts.SignalEnded {
+			t.Fatalf("signal %s, want ended as stale after the restart", a.Signal)
+		}
+		if v := sumMetric(t, g.reg, "vigil_alerts_open", nil); v != 0 {
+			t.Fatalf("open gauge %v counts a resolved alert", v)
+		}
+	})
+}
+
+// An Initialized report that the signal is active confirms it: the stale
+// timer starts again, the count does not move.
+func TestInitializedRefreshesStaleTimer(t *testing.T) {
+	f := newFixture(t, "")
+	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
+	f.clock.Advance(20 * time.Second)
+	sync := ev("hall-entrance", alerts.Motion, alerts.Active)
+	sync.Sync = true
+	f.handle(t, sync)
+	tick := func() {
+		t.Helper()
+		if err := f.e.Tick(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.clock.Advance(20 * time.Second) // 40s after the raise, 20s after the confirmation
+	tick()
+	a := f.only(t)
+	if a.Signal != alerts.SignalActive || a.Count != 1 || !a.LastSeenAt.Equal(t0.Add(20*time.Second)) {
+		t.Fatalf("after the confirmation: signal %s count %d last seen %v", a.Signal, a.Count, a.LastSeenAt)
+	}
+	f.clock.Advance(10 * time.Second)
+	tick()
+	if a := f.only(t); a.Signal != alerts.SignalEnded || !a.EndedAt.Equal(t0.Add(50*time.Second)) {
+		t.Fatalf("signal %s ended %v, want ended 30s after the confirmation", a.Signal, a.EndedAt)
+	}
+}

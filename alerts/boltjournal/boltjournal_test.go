@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"vigil/alerts"
 	"vigil/alerts/journaltest"
 )
@@ -178,4 +180,37 @@ func checkConsistent(t *testing.T, path string) {
 		t.Fatalf("List has %d alerts, the log %d (%v)", len(all), len(latest), err)
 	}
 	t.Logf("consistent after kill: %d changes, %d alerts", last, len(latest))
+}
+
+// A journal file written before the active index existed gets it on open.
+func TestActiveIndexBackfill(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for i, signal := range []alerts.Signal{alerts.SignalActive, alerts.SignalEnded, alerts.SignalActive} {
+		a := journaltest.NewAlert(fmt.Sprintf("01F%d", i), time.Unix(1e9+int64(i), 0).UTC())
+		a.Signal = signal
+		if _, err := j.Append(ctx, alerts.Change{Kind: alerts.KindRaised, Alert: a}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketActive) }); err != nil {
+		t.Fatal(err)
+	}
+	_ = j.Close()
+	j, err = Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	as, _, err := j.List(ctx, alerts.Filter{Signal: alerts.SignalActive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 2 || as[0].ID != "01F2" || as[1].ID != "01F0" {
+		t.Fatalf("active after backfill: %+v", as)
+	}
 }
