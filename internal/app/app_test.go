@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,31 +9,14 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"vigil/configs"
 	"vigil/internal/auth"
+	"vigil/internal/testutil"
 )
 
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 const (
 	camPassword = "pw-Zq81-never-shown"
@@ -137,7 +119,7 @@ func call(t *testing.T, method, url, token string, body string) (int, string) {
 }
 
 func TestAuthAndRedactionEndToEnd(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	a := startApp(t, writeConfig(t, ""), logs)
 	base := a.URL()
 
