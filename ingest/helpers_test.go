@@ -28,7 +28,6 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-
 // harness runs Streams for one test and joins it at cleanup.
 type harness struct {
 	s    *Streams

@@ -17,7 +17,6 @@ import (
 	"vigil/internal/testutil"
 )
 
-
 const (
 	camPassword = "pw-Zq81-never-shown"
 	urlPassword = "urlpw-Kx44-never-shown"
