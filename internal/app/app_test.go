@@ -32,7 +32,7 @@ func writeConfig(t *testing.T, extra string) *configs.Config {
 	t.Helper()
 	dir := t.TempDir()
 	vigil := `listen: 127.0.0.1:0
-storage: {dir: ./rec}
+storage: {dir: ./rec, min_free_bytes: 0}
 journal: {path: ./journal.db}
 auth:
   tokens:
@@ -214,5 +214,15 @@ func TestSessionCookieLogin(t *testing.T) {
 	r2.Body.Close()
 	if r2.StatusCode != 200 || !strings.Contains(string(b), "派出所") {
 		t.Fatalf("units with cookie: %d %s", r2.StatusCode, b)
+	}
+}
+
+func TestReadyzSaysWhichCheckFailed(t *testing.T) {
+	cfg := writeConfig(t, "")
+	cfg.Storage.MinFreeBytes = 1 << 60 // more than any disk has
+	a := startApp(t, cfg, io.Discard)
+	code, body := call(t, "GET", a.URL()+"/readyz", "", "")
+	if code != 503 || !strings.Contains(body, `"ready":false`) || !strings.Contains(body, "below min_free_bytes") || !strings.Contains(body, `"journal":"ok"`) {
+		t.Fatalf("readyz: %d %s", code, body)
 	}
 }

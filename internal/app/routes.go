@@ -2,8 +2,6 @@ package app
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -75,7 +73,7 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	} else {
 		res.Checks["journal"] = degraded
 	}
-	check("storage", dirWritable(a.config().Storage.Dir))
+	check("storage", a.recorder.Ready())
 	status := http.StatusOK
 	if !res.Ready {
 		status = http.StatusServiceUnavailable
@@ -83,18 +81,6 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, status, res)
 }
 
-func dirWritable(dir string) error {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".vigil-ready-*")
-	if err != nil {
-		return err
-	}
-	name := f.Name()
-	f.Close()
-	return os.Remove(filepath.Clean(name))
-}
 
 func (a *App) listUnits(w http.ResponseWriter, r *http.Request) {
 	units := a.config().Alerts.Units
