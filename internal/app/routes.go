@@ -81,7 +81,6 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, status, res)
 }
 
-
 func (a *App) listUnits(w http.ResponseWriter, r *http.Request) {
 	units := a.config().Alerts.Units
 	if units == nil {
