@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // command is one subcommand: it gets its arguments (after the subcommand
@@ -31,8 +33,16 @@ func commands() map[string]command {
 }
 
 func main() {
+	// go-redis reports every failed dial through its own global logger; the
+	// Redis journal already reports outages once, as state changes.
+	redis.SetLogger(quietRedis{})
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// quietRedis drops go-redis's internal log lines.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmds := commands()

@@ -50,12 +50,18 @@ func (a *App) buildFootage(cfg *configs.Config) error {
 // than export.max_range is cut to its first max_range, which keeps the
 // moment the alert was raised.
 func (a *App) serveClip(w http.ResponseWriter, r *http.Request) {
-	al, err := a.journal.Get(r.Context(), r.PathValue("id"))
+	id := r.PathValue("id")
+	if !alerts.ValidAlertID(id) {
+		httpx.Error(w, http.StatusBadRequest, "bad_request", "invalid alert id")
+		return
+	}
+	al, err := a.journal.Get(r.Context(), id)
 	if err != nil {
 		if errors.Is(err, alerts.ErrNotFound) {
-			httpx.Error(w, http.StatusNotFound, "not_found", "no alert "+r.PathValue("id"))
+			httpx.Error(w, http.StatusNotFound, "not_found", "no alert "+id)
 			return
 		}
+		a.log.Error("clip: reading the alert", "component", "footage", "alert", id, "err", err)
 		code := alerts.ErrorCode(err)
 		httpx.Error(w, alerts.HTTPStatus(code), string(code), alerts.ErrorMessage(err))
 		return

@@ -46,6 +46,16 @@ func ingestCameras(cfg *configs.Config) []ingest.Camera {
 	return out
 }
 
+// streamChanged reports whether a camera change needs a new recording:
+// another stream, credentials or transport. Names, labels, retention and
+// webhook secrets change in place.
+func streamChanged(old, new configs.Camera) bool {
+	ou, op := old.Credentials()
+	nu, np := new.Credentials()
+	return old.URL != new.URL || ou != nu || op != np || old.Transport != new.Transport ||
+		old.Events.ONVIFMetadata != new.Events.ONVIFMetadata || old.Record != new.Record || old.Enabled != new.Enabled
+}
+
 // applyCameras brings ingest and the recorder subscriptions in line with
 // cfg. restart names cameras whose recording must restart (changed ones);
 // nil means all of cfg's cameras are new.
