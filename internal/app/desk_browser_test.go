@@ -275,7 +275,14 @@ func TestDeskBrowserEndToEnd(t *testing.T) {
 		chromedp.WaitNotVisible(chromedp.CSS(`#act-followup`)),
 		poll(`document.getElementById("d-followup").textContent.startsWith("不满意 · 群众反映响应慢 · desk-1")`),
 	)
+	hist := text(`#history`)
+	for _, step := range []string{"登记", "受理 · desk-1", "分流交办 · desk-1", "办结 · desk-1 · 已到场查看，无异常", "回访 · desk-1"} {
+		if !strings.Contains(hist, step) {
+			t.Errorf("history %q lacks %q", hist, step)
+		}
+	}
 	got = getAlert(t, a, hall.ID)
+	t.Logf("history through the API: %+v", got.History)
 	if got.FollowUp == nil || got.FollowUp.Satisfied || got.FollowUp.Note != "群众反映响应慢" || got.FollowUp.By != "desk-1" {
 		t.Fatalf("follow-up through the API: %+v", got.FollowUp)
 	}
@@ -307,21 +314,31 @@ func TestDeskBrowserEndToEnd(t *testing.T) {
 		chromedp.Click(chromedp.CSS(`#btn-lang`)),
 		poll(`document.querySelector(".top h1").textContent === "Response desk"`),
 	)
+	// The status filter set to "all" as a person would: choose, then change.
+	showAll := chromedp.Evaluate[chromedp.Void](`(s => { s.value = ""; s.dispatchEvent(new Event("change", {bubbles: true})); })(document.getElementById("filter-status"))`)
 	checkEnglish := func(when string) {
 		t.Helper()
 		for sel, want := range map[string]string{
-			`.top h1`:                "Response desk",
-			`#btn-logout`:            "Log out",
-			`#conn-text`:             "Live",
-			`#cam-title`:             "Cameras",
-			`#btn-lang`:              "中文",
-			`#d-status`:              "Resolved",
-			`#d-followup`:            "Not satisfied · 群众反映响应慢 · desk-1",
-			row(gateMo.ID) + ` .sev`: "Minor",
+			`.top h1`:                       "Response desk",
+			`#btn-logout`:                   "Log out",
+			`#conn-text`:                    "Live",
+			`#cam-title`:                    "Cameras",
+			`#btn-lang`:                     "中文",
+			`#d-status`:                     "Resolved",
+			`#filter-status option:checked`: "All",
+			`#history li:nth-child(2)`:      "", // checked below: action labels in English
+			`#d-followup`:                   "Not satisfied · 群众反映响应慢 · desk-1",
+			row(gateMo.ID) + ` .sev`:        "Minor",
 			`#camera-list li[data-id="gate"] .cam-state`: "Online · key-site",
 		} {
 			if got := text(sel); !strings.HasPrefix(got, want) {
 				t.Errorf("%s: %s reads %q, want %q", when, sel, got, want)
+			}
+		}
+		hist := text(`#history`)
+		for _, step := range []string{"Raised", "Acknowledged · desk-1", "Dispatched · desk-1", "Resolved · desk-1 · 已到场查看，无异常", "Follow-up · desk-1"} {
+			if !strings.Contains(hist, step) {
+				t.Errorf("%s: history %q lacks %q", when, hist, step)
 			}
 		}
 		lang, err := chromedp.Run(browser, chromedp.Evaluate[string](`document.documentElement.lang`))
@@ -336,7 +353,7 @@ func TestDeskBrowserEndToEnd(t *testing.T) {
 			t.Errorf("%s: html lang %q, title %q", when, lang, title)
 		}
 	}
-	do("select resolved alert in English", chromedp.SetValue(chromedp.CSS(`#filter-status`), ""), chromedp.Evaluate[chromedp.Void](`document.getElementById("filter-status").dispatchEvent(new Event("change"))`),
+	do("select resolved alert in English", showAll,
 		chromedp.Click(chromedp.CSS(row(hall.ID)+` button`)), chromedp.WaitVisible(chromedp.CSS(detailStatus("resolved"))))
 	checkEnglish("after the switch")
 	do("reload",
@@ -344,7 +361,7 @@ func TestDeskBrowserEndToEnd(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="open"]`)),
 		chromedp.WaitVisible(chromedp.CSS(row(gateMo.ID))),
 		chromedp.WaitVisible(chromedp.CSS(`#camera-list li[data-id="gate"][data-status="online"]`)),
-		chromedp.SetValue(chromedp.CSS(`#filter-status`), ""), chromedp.Evaluate[chromedp.Void](`document.getElementById("filter-status").dispatchEvent(new Event("change"))`),
+		showAll,
 		chromedp.Click(chromedp.CSS(row(hall.ID)+` button`)), chromedp.WaitVisible(chromedp.CSS(detailStatus("resolved"))),
 	)
 	checkEnglish("after reload")
