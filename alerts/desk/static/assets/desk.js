@@ -123,6 +123,9 @@ function onMessage(msg, resuming) {
       state.backoff = 0;
       setConn("open");
       state.helloSeq = msg.seq;
+      // Camera status is not replayed with since: what changed while the
+      // socket was down is only in GET /cameras.
+      if (resuming) loadCameras();
       if (!resuming) {
         state.lastSeq = msg.seq;
         loadAlerts();
@@ -257,7 +260,8 @@ function alertItem(a, now) {
   const st = el("span", "status", label("status", a.status));
   if (isOverdue(a, now)) st.append(el("span", "badge-overdue", t("overdue")));
   b.append(st);
-  b.append(el("span", "meta", `${fmtTime(a.raised_at)} · ${a.site ?? ""} ${a.grid ?? ""} · ×${a.count ?? 1}`));
+  const where = [a.site, a.grid].filter(Boolean).join(" ");
+  b.append(el("span", "meta", [fmtTime(a.raised_at), where, `×${a.count ?? 1}`].filter(Boolean).join(" · ")));
   b.addEventListener("click", () => select(a.id));
   li.append(b);
   return li;
@@ -305,9 +309,9 @@ function renderDetail() {
   body.dataset.status = a.status;
   body.dataset.version = String(a.version);
   setText("detail-title", `${label("sev", a.severity)} · ${label("type", a.type)} · ${a.camera_name || a.camera}`);
-  setText("d-camera", `${a.camera_name ?? ""} (${a.camera ?? ""})`);
-  setText("d-site", a.site ?? "");
-  setText("d-grid", a.grid ?? "");
+  setText("d-camera", a.camera_name && a.camera_name !== a.camera ? `${a.camera_name} (${a.camera})` : (a.camera || "—"));
+  setText("d-site", a.site || "—");
+  setText("d-grid", a.grid || "—");
   setText("d-type", label("type", a.type));
   setText("d-severity", label("sev", a.severity));
   setText("d-status", label("status", a.status) + (a.false_alarm ? ` · ${t("false_alarm")}` : ""));
