@@ -109,7 +109,7 @@ func deskBrowser(t *testing.T, ctx context.Context) context.Context {
 }
 
 // screenshot saves the viewport under dir and, for a person to look at,
-// at /tmp/desk-e2e-NAME.png.
+// at /tmp/desk-e2e-NAME.png (the Chinese desk also at /tmp/desk-e2e.png).
 func screenshot(t *testing.T, browser context.Context, dir, name string) {
 	t.Helper()
 	png, err := chromedp.Run(browser, chromedp.CaptureScreenshot())
@@ -120,6 +120,9 @@ func screenshot(t *testing.T, browser context.Context, dir, name string) {
 		t.Fatal(err)
 	}
 	os.WriteFile("/tmp/desk-e2e-"+name+".png", png, 0o644) // best effort, outside the test's dir
+	if name == "zh" {
+		os.WriteFile("/tmp/desk-e2e.png", png, 0o644)
+	}
 }
 
 // TestDeskBrowserEndToEnd drives the desk page in chromium against the
@@ -289,6 +292,10 @@ func TestDeskBrowserEndToEnd(t *testing.T) {
 
 	// The server drops every websocket while two more alerts are raised;
 	// both show after the page reconnects with since.
+	hellos := eval(`Number(document.body.dataset.hellos)`)
+	if hellos != 1 {
+		t.Fatalf("streams opened before the disconnect: %d", hellos)
+	}
 	a.hub.DisconnectAll()
 	if _, err := sim.Trigger("cam/hall", camsim.Intrusion, camsim.Active); err != nil {
 		t.Fatal(err)
@@ -299,6 +306,7 @@ func TestDeskBrowserEndToEnd(t *testing.T) {
 	hallIn := alertOf(t, a, "hall", "intrusion")
 	gateMo := alertOf(t, a, "gate", "motion")
 	do("alerts after reconnect",
+		poll(`Number(document.body.dataset.hellos) === 2`),
 		chromedp.WaitVisible(chromedp.CSS(row(hallIn.ID))),
 		chromedp.WaitVisible(chromedp.CSS(row(gateMo.ID))),
 		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="open"]`)),
@@ -407,4 +415,13 @@ func TestDeskBrowserEndToEnd(t *testing.T) {
 	// A reload stays on the login form.
 	do("reload after logout", chromedp.Reload(), chromedp.WaitVisible(chromedp.CSS(`#login-token`)))
 	screenshot(t, browser, shots, "logout")
+
+	// A refused token reads in the chosen language, and follows the switch.
+	do("bad login in English",
+		chromedp.SendKeys(chromedp.CSS(`#login-token`), "wrong"),
+		chromedp.Click(chromedp.CSS(`#login-submit`)),
+		poll(`document.getElementById("login-error").textContent === "Invalid token"`),
+		chromedp.Click(chromedp.CSS(`#btn-lang`)),
+		poll(`document.getElementById("login-error").textContent === "令牌无效" && document.getElementById("login-title").textContent === "值守登录"`),
+	)
 }

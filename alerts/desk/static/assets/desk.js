@@ -50,14 +50,27 @@ async function checkSession() {
 async function login(ev) {
   ev.preventDefault();
   unlockAudio();
-  $("login-error").textContent = "";
+  loginError("");
   const token = $("login-token").value;
   let r;
-  try { r = await api("POST", "/session", { token }); } catch { $("login-error").textContent = t("err.network"); return; }
-  if (!r.ok) { $("login-error").textContent = t("login.failed"); return; }
+  try { r = await api("POST", "/session", { token }); } catch { loginError("err.network"); return; }
+  if (!r.ok) { loginError("login.failed"); $("login-token").select(); return; }
   $("login-token").value = "";
   if (await checkSession()) start();
-  else $("login-error").textContent = t("login.failed");
+  else loginError("login.failed");
+}
+
+// loginError shows the message of key, kept in the current language when
+// the switch is used; "" clears it.
+function loginError(key) {
+  const e = $("login-error");
+  if (key) {
+    e.dataset.i18n = key;
+    e.textContent = t(key);
+  } else {
+    delete e.dataset.i18n;
+    e.textContent = "";
+  }
 }
 
 async function logout() {
@@ -121,6 +134,8 @@ function onMessage(msg, resuming) {
   switch (msg.kind) {
     case "hello":
       state.backoff = 0;
+      // For tests and for whoever inspects the page: streams opened so far.
+      document.body.dataset.hellos = String(Number(document.body.dataset.hellos ?? 0) + 1);
       setConn("open");
       state.helloSeq = msg.seq;
       // Camera status is not replayed with since: what changed while the
