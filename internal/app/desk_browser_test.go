@@ -250,6 +250,15 @@ func TestDeskBrowserEndToEnd(t *testing.T) {
 	if clipStatus := eval(`fetch(document.getElementById("clip").src, {method: "HEAD"}).then(r => r.status)`); clipStatus != 200 {
 		t.Fatalf("clip HEAD from the page: %d", clipStatus)
 	}
+	// The player reads the clip's metadata: the recorder's export plays in
+	// chromium, not only in ffprobe.
+	do("clip metadata",
+		chromedp.Evaluate[chromedp.Void](`(v => { v.preload = "metadata"; v.load(); })(document.getElementById("clip"))`),
+		poll(`(v => v.error ? Promise.reject(new Error("media error " + v.error.code + " " + v.error.message)) : v.readyState >= 1 && v.duration > 0)(document.getElementById("clip"))`),
+	)
+	if d, err := chromedp.Run(browser, chromedp.Evaluate[float64](`document.getElementById("clip").duration`)); err == nil {
+		t.Logf("clip duration in the player: %.1fs", d)
+	}
 	do("resolve hall motion",
 		chromedp.SendKeys(chromedp.CSS(`#resolve-feedback`), "已到场查看，无异常"),
 		chromedp.Click(chromedp.CSS(`#btn-resolve`)),
