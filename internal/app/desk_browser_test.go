@@ -17,6 +17,7 @@ import (
 
 	"vigil/internal/auth"
 	"vigil/internal/camsim"
+	"vigil/internal/testutil"
 )
 
 // deskAlert is what the browser test reads of an alert through the API.
@@ -133,7 +134,7 @@ func TestDeskBrowserEndToEnd(t *testing.T) {
 	defer cancel()
 	shots := t.TempDir()
 	sim := startCamsim(t, "cam/gate", "cam/hall")
-	a := startApp(t, simConfig(t, sim, map[string]string{"gate": "key-site", "hall": "hall"}), &syncBuffer{})
+	a := startApp(t, simConfig(t, sim, map[string]string{"gate": "key-site", "hall": "hall"}), &testutil.Buffer{})
 	waitFor(t, 15*time.Second, "cameras online", func() bool {
 		return cameraStatus(t, a, "gate") == "online" && cameraStatus(t, a, "hall") == "online"
 	})
