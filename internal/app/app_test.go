@@ -140,6 +140,8 @@ func TestAuthAndRedactionEndToEnd(t *testing.T) {
 		{"metrics as desk", "GET", "/metrics", deskToken, 403},
 		{"metrics as admin", "GET", "/metrics", adminToken, 200},
 		{"unknown api path", "GET", "/api/v1/nothing", deskToken, 404},
+		{"wrong method", "DELETE", "/api/v1/cameras", deskToken, 405},
+		{"unknown alert action", "POST", "/api/v1/alerts/01ABC/frobnicate", deskToken, 404},
 	}
 	var everything strings.Builder
 	for _, c := range cases {
