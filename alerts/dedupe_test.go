@@ -58,6 +58,36 @@ func TestDedupe(t *testing.T) {
 	}
 }
 
+func TestStale(t *testing.T) {
+	now := time.Date(2026, 11, 26, 13, 0, 0, 0, time.UTC)
+	const after = 30 * time.Second
+	seen := func(src Source, typ Type, signal Signal, ago time.Duration) *Alert {
+		return &Alert{Source: src, Type: typ, Signal: signal, LastSeenAt: now.Add(-ago)}
+	}
+	cases := []struct {
+		name       string
+		a          *Alert
+		staleAfter time.Duration
+		want       bool
+	}{
+		{"camera signal silent for stale_after ends", seen(SourceHikvision, Motion, SignalActive, after), after, true},
+		{"camera signal silent for longer ends", seen(SourceONVIF, Intrusion, SignalActive, time.Hour), after, true},
+		{"camera signal seen recently stays", seen(SourceDahua, Motion, SignalActive, after-time.Nanosecond), after, false},
+		{"ended signal is never stale", seen(SourceGeneric, Motion, SignalEnded, time.Hour), after, false},
+		{"stale_after 0 disables it", seen(SourceGeneric, Motion, SignalActive, time.Hour), 0, false},
+		{"camera_offline from health is never stale", seen(SourceHealth, CameraOffline, SignalActive, 24*time.Hour), after, false},
+		{"storage_full from health is never stale", seen(SourceHealth, StorageFull, SignalActive, 24*time.Hour), after, false},
+		{"recording_failure from health is never stale", seen(SourceHealth, RecordingFailure, SignalActive, 24*time.Hour), after, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := Stale(c.a, now, c.staleAfter); got != c.want {
+				t.Fatalf("Stale = %v, want %v", got, c.want)
+			}
+		})
+	}
+}
+
 func TestRuleFor(t *testing.T) {
 	rules := []Rule{
 		{Match: Match{Type: Intrusion, Site: "key-site"}, Severity: Critical},

@@ -278,6 +278,29 @@ func TestEngineEventSequences(t *testing.T) {
 			},
 		},
 		{
+			name: "stale_after does not end health signals; their inactive does",
+			steps: []step{
+				{ev: alerts.Event{Camera: "gate", Type: alerts.CameraOffline, State: alerts.Active, Source: alerts.SourceHealth}},
+				{ev: alerts.Event{Type: alerts.StorageFull, State: alerts.Active, Source: alerts.SourceHealth}},
+				{ev: alerts.Event{Camera: "gate", Type: alerts.RecordingFailure, State: alerts.Active, Source: alerts.SourceHealth}},
+				{advance: 31 * time.Second, tick: true},
+				{advance: 6 * time.Hour, tick: true},
+				{ev: alerts.Event{Camera: "gate", Type: alerts.CameraOffline, State: alerts.Inactive, Source: alerts.SourceHealth}, advance: time.Minute, tick: true},
+			},
+			alerts: 3,
+			check: func(t *testing.T, as []alerts.Alert, kinds []alerts.ChangeKind) {
+				for _, a := range as {
+					wantEnded := a.Type == alerts.CameraOffline
+					if ended := a.Signal == alerts.SignalEnded; ended != wantEnded {
+						t.Errorf("%s: signal %s after 6h of silence, want ended only for camera_offline after its inactive", a.Type, a.Signal)
+					}
+				}
+				if count(kinds, alerts.KindEnded) != 1 {
+					t.Errorf("changes %v, want one ended (camera_offline's inactive)", kinds)
+				}
+			},
+		},
+		{
 			name:   "inactive for an unknown signal is ignored",
 			steps:  []step{{ev: ev("hall-entrance", alerts.Motion, alerts.Inactive)}},
 			alerts: 0,
@@ -321,7 +344,7 @@ func TestEngineEventSequences(t *testing.T) {
 			f := newFixture(t, "")
 			for _, s := range c.steps {
 				f.clock.Advance(s.advance)
-				if s.ev.Camera != "" {
+				if s.ev.Type != "" {
 					f.handle(t, s.ev)
 				}
 				if s.tick {
