@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 
 	"vigil/alerts"
@@ -223,3 +224,39 @@ func TestActiveIndexBackfill(t *testing.T) {
 	}
 }
 
+func TestSpoolMetric(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	reg := prometheus.NewRegistry()
+	j, err := Open(Options{Path: path, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(t.Context(), alerts.Change{Kind: alerts.KindRaised, Alert: journaltest.NewAlert("01M", time.Unix(1e9, 0))}, 0); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) != 1 || mfs[0].GetName() != "vigil_journal_spool_events" || mfs[0].GetMetric()[0].GetGauge().GetValue() != 0 {
+		t.Fatalf("gathered %v, want vigil_journal_spool_events 0", mfs)
+	}
+	if _, err := Open(Options{Path: filepath.Join(t.TempDir(), "other.db"), Registerer: reg, OpenTimeout: time.Second}); err == nil {
+		t.Fatal("a second journal registered on the same registry")
+	}
+	// Close unregisters, so a journal reopened on the registry registers again.
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j, err = Open(Options{Path: path, Registerer: reg})
+	if err != nil {
+		t.Fatalf("reopen on the same registry: %v", err)
+	}
+	_ = j.Close()
+	// Without a Registerer nothing is registered.
+	j, err = Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = j.Close()
+}
