@@ -113,10 +113,18 @@ func rate(n, d int) float64 {
 	return float64(n) / float64(d)
 }
 
-// Stats reports on the alerts raised in [from, to).
+// MaxStatsRange bounds the window of Stats: every alert of the window is
+// loaded for one request, so a window from 1970 must not load the journal.
+const MaxStatsRange = 400 * 24 * time.Hour
+
+// Stats reports on the alerts raised in [from, to), a window of at most
+// MaxStatsRange; a longer or empty window is CodeBadRequest.
 func (e *Engine) Stats(ctx context.Context, from, to time.Time) (Stats, error) {
 	if !from.Before(to) {
 		return Stats{}, errorf(CodeBadRequest, "stats: from must be before to", nil)
+	}
+	if to.Sub(from) > MaxStatsRange {
+		return Stats{}, errorf(CodeBadRequest, fmt.Sprintf("stats: from and to are more than %d days apart", MaxStatsRange/(24*time.Hour)), nil)
 	}
 	var all []Alert
 	f := Filter{Since: from, Until: to, Limit: MaxListLimit}
