@@ -184,7 +184,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	to := time.Now()
+	to := a.o.Engine.now() // the engine's clock, as deadlines and rates use
 	from := to.Add(-24 * time.Hour)
 	var errs []string
 	for _, p := range []struct {

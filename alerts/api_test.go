@@ -132,6 +132,9 @@ func TestAPIBadRequests(t *testing.T) {
 		{"bad id", "GET", "/api/v1/alerts/a.b", "", 400, "bad_request"},
 		{"bad stats range", "GET", "/api/v1/alerts/stats?from=2026-11-27T00:00:00Z&to=2026-11-26T00:00:00Z", "", 400, "bad_request"},
 		{"bad stats time", "GET", "/api/v1/alerts/stats?from=monday", "", 400, "bad_request"},
+		{"stats from 1970", "GET", "/api/v1/alerts/stats?from=1970-01-01T00:00:00Z&to=2026-11-26T00:00:00Z", "", 400, "bad_request"},
+		{"stats over 400 days", "GET", "/api/v1/alerts/stats?from=2025-10-22T00:00:00Z&to=2026-11-26T00:00:01Z", "", 400, "bad_request"},
+		{"stats from 1970 with the default end", "GET", "/api/v1/alerts/stats?from=1970-01-01T00:00:00Z", "", 400, "bad_request"},
 		{"unknown field", "POST", "/api/v1/alerts/" + a.ID + "/ack", `{"version":1,"priority":"high"}`, 400, "bad_request"},
 		{"not JSON", "POST", "/api/v1/alerts/" + a.ID + "/ack", `version=1`, 400, "bad_request"},
 		{"trailing data", "POST", "/api/v1/alerts/" + a.ID + "/ack", `{"version":1}{}`, 400, "bad_request"},
@@ -268,5 +271,24 @@ func TestAPIJournalUnavailable(t *testing.T) {
 		if msg, _ := m["error"].(string); msg == "" || strings.Contains(msg, "6379") {
 			t.Errorf("%s %s: message %q", c.method, c.path, msg)
 		}
+	}
+}
+
+func TestAPIStatsWindow(t *testing.T) {
+	f := newAPIFixture(t)
+	// Far from the wall clock, so a window taken from time.Now would miss it.
+	f.clock.Advance(90 * 24 * time.Hour)
+	now := t0.Add(90 * 24 * time.Hour)
+	f.handle(t, ev("gate", alerts.Intrusion, alerts.Active))
+	f.clock.Advance(time.Hour)
+
+	var s alerts.Stats
+	code, m := f.do(t, "GET", "/api/v1/alerts/stats", "", &s)
+	if code != 200 || !s.To.Equal(now.Add(time.Hour)) || !s.From.Equal(now.Add(-23*time.Hour)) || s.Total != 1 {
+		t.Fatalf("default window: %d %v; want the 24 h before the engine clock's now, holding the alert", code, m)
+	}
+	from, to := now.Add(-400*24*time.Hour).Format(time.RFC3339), now.Format(time.RFC3339)
+	if code, m := f.do(t, "GET", "/api/v1/alerts/stats?from="+from+"&to="+to, "", nil); code != 200 {
+		t.Fatalf("exactly 400 days: %d %v", code, m)
 	}
 }

@@ -85,6 +85,12 @@ func Dedupe(prev *Alert, ev Event, rule Rule, now time.Time) Decision {
 
 // Stale reports whether a's active signal has had no event for staleAfter
 // and should end by itself. staleAfter 0 disables it.
+//
+// Health signals (camera offline, recording failure, storage full) are
+// never stale: the service reports them once when they start and once when
+// they end, so silence in between means the condition persists, not that a
+// vendor forgot to send "inactive".
 func Stale(a *Alert, now time.Time, staleAfter time.Duration) bool {
-	return staleAfter > 0 && a.Signal == SignalActive && now.Sub(a.LastSeenAt) >= staleAfter
+	return staleAfter > 0 && a.Signal == SignalActive && a.Source != SourceHealth &&
+		now.Sub(a.LastSeenAt) >= staleAfter
 }

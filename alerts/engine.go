@@ -142,6 +142,10 @@ type Engine struct {
 	m     *metrics
 	log   *slog.Logger
 
+	// submitMu makes SubmitAll's capacity check and sends one step: only
+	// Run takes from the queue, so room seen under the lock stays.
+	submitMu sync.Mutex
+
 	waitMu  sync.Mutex
 	waiting []*handling // Handle calls for the next batch, in arrival order
 	leading bool        // a Handle call is handling a batch or about to
@@ -225,6 +229,8 @@ func (e *Engine) drain(first Event) []Event {
 // Submit queues ev for Run without waiting; when the queue is full it drops
 // the event, counts it and returns ErrQueueFull.
 func (e *Engine) Submit(ev Event) error {
+	e.submitMu.Lock()
+	defer e.submitMu.Unlock()
 	select {
 	case e.queue <- ev:
 		return nil
@@ -232,6 +238,24 @@ func (e *Engine) Submit(ev Event) error {
 		e.m.dropped.Inc()
 		return ErrQueueFull
 	}
+}
+
+// SubmitAll queues evs for Run without waiting, all or none: when the queue
+// has no room for all of them it queues none, counts them all as dropped
+// and returns ErrQueueFull, so that a caller (a camera's webhook) can retry
+// the whole request without duplicating the part that got in. The events
+// are queued next to each other, in order.
+func (e *Engine) SubmitAll(evs []Event) error {
+	e.submitMu.Lock()
+	defer e.submitMu.Unlock()
+	if cap(e.queue)-len(e.queue) < len(evs) {
+		e.m.dropped.Add(float64(len(evs)))
+		return ErrQueueFull
+	}
+	for _, ev := range evs {
+		e.queue <- ev // cannot block: room was checked and only Run takes
+	}
+	return nil
 }
 
 // load restores the tracked alerts from the journal once; e.mu is held:

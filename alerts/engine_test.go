@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -278,6 +279,29 @@ func TestEngineEventSequences(t *testing.T) {
 			},
 		},
 		{
+			name: "stale_after does not end health signals; their inactive does",
+			steps: []step{
+				{ev: alerts.Event{Camera: "gate", Type: alerts.CameraOffline, State: alerts.Active, Source: alerts.SourceHealth}},
+				{ev: alerts.Event{Type: alerts.StorageFull, State: alerts.Active, Source: alerts.SourceHealth}},
+				{ev: alerts.Event{Camera: "gate", Type: alerts.RecordingFailure, State: alerts.Active, Source: alerts.SourceHealth}},
+				{advance: 31 * time.Second, tick: true},
+				{advance: 6 * time.Hour, tick: true},
+				{ev: alerts.Event{Camera: "gate", Type: alerts.CameraOffline, State: alerts.Inactive, Source: alerts.SourceHealth}, advance: time.Minute, tick: true},
+			},
+			alerts: 3,
+			check: func(t *testing.T, as []alerts.Alert, kinds []alerts.ChangeKind) {
+				for _, a := range as {
+					wantEnded := a.Type == alerts.CameraOffline
+					if ended := a.Signal == alerts.SignalEnded; ended != wantEnded {
+						t.Errorf("%s: signal %s after 6h of silence, want ended only for camera_offline after its inactive", a.Type, a.Signal)
+					}
+				}
+				if count(kinds, alerts.KindEnded) != 1 {
+					t.Errorf("changes %v, want one ended (camera_offline's inactive)", kinds)
+				}
+			},
+		},
+		{
 			name:   "inactive for an unknown signal is ignored",
 			steps:  []step{{ev: ev("hall-entrance", alerts.Motion, alerts.Inactive)}},
 			alerts: 0,
@@ -321,7 +345,7 @@ func TestEngineEventSequences(t *testing.T) {
 			f := newFixture(t, "")
 			for _, s := range c.steps {
 				f.clock.Advance(s.advance)
-				if s.ev.Camera != "" {
+				if s.ev.Type != "" {
 					f.handle(t, s.ev)
 				}
 				if s.tick {
@@ -897,5 +921,67 @@ func TestInitializedRefreshesStaleTimer(t *testing.T) {
 	tick()
 	if a := f.only(t); a.Signal != alerts.SignalEnded || !a.EndedAt.Equal(t0.Add(50*time.Second)) {
 		t.Fatalf("signal %s ended %v, want ended 30s after the confirmation", a.Signal, a.EndedAt)
+	}
+}
+
+func TestSubmitAllIsAllOrNothing(t *testing.T) {
+	j, err := boltjournal.Open(boltjournal.Options{Path: filepath.Join(t.TempDir(), "journal.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	reg := prometheus.NewRegistry()
+	e, err := alerts.New(alerts.Options{Journal: j, Rules: testRules(), Units: []alerts.Unit{{ID: "police"}},
+		Cameras: cameras, Clock: &fakeClock{now: t0}, Registerer: reg, QueueSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(typ alerts.Type) alerts.Event {
+		return alerts.Event{Camera: "hall-entrance", Type: typ, State: alerts.Active, Source: alerts.SourceGeneric}
+	}
+	steps := []struct {
+		name string
+		evs  []alerts.Event
+		want error
+	}{
+		{"two of three slots", []alerts.Event{mk(alerts.Motion), mk(alerts.Tamper)}, nil},
+		{"two more do not fit: none queued", []alerts.Event{mk(alerts.Intrusion), mk(alerts.VideoLoss)}, alerts.ErrQueueFull},
+		{"one fits", []alerts.Event{mk(alerts.IOAlarm)}, nil},
+		{"queue full", []alerts.Event{mk(alerts.Other)}, alerts.ErrQueueFull},
+		{"nothing always fits", nil, nil},
+	}
+	for _, s := range steps {
+		if err := e.SubmitAll(s.evs); !errors.Is(err, s.want) {
+			t.Fatalf("%s: err = %v, want %v", s.name, err, s.want)
+		}
+	}
+	if err := e.Submit(mk(alerts.Other)); !errors.Is(err, alerts.ErrQueueFull) {
+		t.Fatalf("Submit to a full queue: %v", err)
+	}
+	if got := sumMetric(t, reg, "vigil_alert_events_dropped_total", nil); got != 4 {
+		t.Fatalf("dropped = %v, want 4 (2 + 1 by SubmitAll, 1 by Submit)", got)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	sub, err := j.Subscribe(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	var types []alerts.Type
+	for len(types) < 3 {
+		select {
+		case c := <-sub.C:
+			types = append(types, c.Alert.Type)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of 3 changes", len(types))
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if want := []alerts.Type{alerts.Motion, alerts.Tamper, alerts.IOAlarm}; !slices.Equal(types, want) {
+		t.Fatalf("raised %v, want %v", types, want)
 	}
 }

@@ -16,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 
 	"vigil/alerts"
@@ -51,6 +52,11 @@ type Options struct {
 	// OpenTimeout bounds the wait for the file lock held by another process.
 	// Default 5s.
 	OpenTimeout time.Duration
+	// Registerer receives the journal's metrics; nil registers nothing.
+	// The embedded journal has no spool, but it registers
+	// vigil_journal_spool_events (always 0) so that the documented metric
+	// exists whichever backend runs. Close unregisters it.
+	Registerer prometheus.Registerer
 }
 
 func (o *Options) validate() error {
@@ -67,6 +73,9 @@ func (o *Options) validate() error {
 type Journal struct {
 	db   *bolt.DB
 	keep uint64
+	reg  prometheus.Registerer
+	// spoolEvents is vigil_journal_spool_events, always 0 here.
+	spoolEvents prometheus.Gauge
 
 	// mu orders commit and announcement: a change is announced to
 	// subscribers before the next append commits, so subscribers see seq
@@ -108,7 +117,18 @@ func Open(o Options) (*Journal, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("boltjournal: init %s: %w", o.Path, err)
 	}
-	return &Journal{db: db, keep: o.KeepChanges, subs: map[*subscriber]struct{}{}}, nil
+	j := &Journal{db: db, keep: o.KeepChanges, reg: o.Registerer, subs: map[*subscriber]struct{}{}}
+	if j.reg != nil {
+		j.spoolEvents = prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_journal_spool_events",
+			Help: "Changes waiting in the local spool for the journal backend; always 0 on the embedded journal, which has no spool.",
+		})
+		if err := j.reg.Register(j.spoolEvents); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("boltjournal: register metrics: %w", err)
+		}
+	}
+	return j, nil
 }
 
 // fillActive builds the active index of a journal file written before the
@@ -584,5 +604,8 @@ func (j *Journal) Close() error {
 		j.end(s, nil)
 	}
 	j.mu.Unlock()
+	if j.reg != nil {
+		j.reg.Unregister(j.spoolEvents)
+	}
 	return j.db.Close()
 }
