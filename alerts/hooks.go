@@ -31,12 +31,6 @@ type HookOptions struct {
 	// waiting, all or none (Engine.SubmitAll); when it fails the request is
 	// answered 503 and the camera retries the whole body.
 	SubmitAll func([]Event) error
-	// Submit hands one event to the pipeline without waiting; used only
-	// when SubmitAll is nil, and then a body of several events can be
-	// partly queued before a 503.
-	//
-	// Deprecated: set SubmitAll.
-	Submit func(Event) error
 	// Parsers by vendor path segment: "hikvision", "dahua", "events".
 	Parsers map[string]HookParser
 	// RatePerSecond per camera; default 50. Burst equals the rate.
@@ -53,19 +47,8 @@ func (o *HookOptions) validate() error {
 	if o.Secret == nil {
 		errs = append(errs, errors.New("hooks: Secret is required"))
 	}
-	if o.SubmitAll == nil && o.Submit == nil {
+	if o.SubmitAll == nil {
 		errs = append(errs, errors.New("hooks: SubmitAll is required"))
-	}
-	if o.SubmitAll == nil && o.Submit != nil {
-		submit := o.Submit
-		o.SubmitAll = func(evs []Event) error {
-			for _, ev := range evs {
-				if err := submit(ev); err != nil {
-					return err
-				}
-			}
-			return nil
-		}
 	}
 	if len(o.Parsers) == 0 {
 		errs = append(errs, errors.New("hooks: no parsers"))

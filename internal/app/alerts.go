@@ -19,7 +19,7 @@ import (
 func (a *App) openJournal(cfg *configs.Config) (alerts.Journal, error) {
 	switch cfg.Journal.Backend {
 	case configs.BackendEmbedded, "":
-		j, err := boltjournal.Open(boltjournal.Options{Path: cfg.Journal.Path, KeepChanges: 1_000_000})
+		j, err := boltjournal.Open(boltjournal.Options{Path: cfg.Journal.Path, KeepChanges: 1_000_000, Registerer: a.metrics})
 		if err != nil {
 			return nil, fmt.Errorf("journal: %w", err)
 		}
@@ -140,7 +140,7 @@ func (a *App) buildAlerts(cfg *configs.Config) error {
 	}
 	a.hooks, err = alerts.NewHooks(alerts.HookOptions{
 		Secret:     a.hookSecret,
-		Submit:     a.engine.Submit,
+		SubmitAll:  a.engine.SubmitAll,
 		Parsers:    hookParsers(),
 		Registerer: a.metrics,
 		Logger:     a.log.With("component", "hooks"),
