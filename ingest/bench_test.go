@@ -11,6 +11,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"vigil/internal/camsim"
@@ -135,4 +138,71 @@ func benchmarkPull(b *testing.B, k, frameBytes int) {
 	b.ReportMetric(float64(frames)/window.Seconds(), "frames/s")
 	b.ReportMetric(float64((s1-s0)-frames), "frames-sent-not-received")
 	b.ReportMetric(counter(s.m.reconnects.WithLabelValues("cam-0")), "reconnects-cam0")
+}
+
+// BenchmarkDepacketize4Mbps runs the RTP packets of 4 Mbit/s H.264 (the
+// fixture's frames padded to 20 kB, ~15 FU-A packets each) through one
+// camera's depacketizer and fan-out to a sink on its own goroutine, without
+// the network: the part of ingest that is Vigil's own code and the RTP
+// decoder. One op is one frame; cpu-ns/frame counts the sink goroutine and
+// the GC too.
+func BenchmarkDepacketize4Mbps(b *testing.B) {
+	clip, err := h264Clip()
+	if err != nil {
+		b.Fatal(err)
+	}
+	clip = padded(clip, 4_000_000/8/25)
+	f := &format.H264{PayloadTyp: 96, PacketizationMode: 1, SPS: clip.sps, PPS: clip.pps}
+	enc, err := f.CreateEncoder()
+	if err != nil {
+		b.Fatal(err)
+	}
+	frames := make([][]*rtp.Packet, len(clip.frames))
+	for i, fr := range clip.frames {
+		if frames[i], err = enc.Encode(fr.NALUs); err != nil {
+			b.Fatal(err)
+		}
+	}
+	s, err := New(Options{Registerer: prometheus.NewRegistry(), Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		b.Fatal(err)
+	}
+	sink := &countingSink{}
+	s.Subscribe("cam", "bench", sink, 4096)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go s.subs[0].run(ctx)
+	cam := s.newCamera(Camera{ID: "cam", URL: "rtsp://127.0.0.1:1/cam", Transport: TransportTCP, Enabled: true})
+	p := &puller{cam: cam}
+	desc := &description.Session{Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{f}}}}
+	if err := p.pick(desc); err != nil {
+		b.Fatal(err)
+	}
+	p.videoPTS = func(pkt *rtp.Packet) (int64, bool) { return int64(pkt.Timestamp), true }
+	p.videoNTP = func(*rtp.Packet) (time.Time, bool) { return time.Time{}, false }
+	step := uint32(90000 * clip.step / time.Second)
+	b.ReportAllocs()
+	b.SetBytes(4_000_000 / 8 / 25)
+	var ts uint32
+	var seq uint16
+	i := 0
+	cpu0 := cpuTime()
+	for b.Loop() {
+		for _, pkt := range frames[i%len(frames)] {
+			pkt.Timestamp = ts
+			pkt.SequenceNumber = seq
+			seq++
+			p.onVideo(pkt)
+		}
+		ts += step
+		i++
+	}
+	cpu := cpuTime() - cpu0
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/frame")
+	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N)*25/1e6, "cpu-ms/stream-s")
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N)*25/1e6, "ms/stream-s")
+	if sink.frames.Load() == 0 {
+		b.Fatal("no frames delivered")
+	}
+	b.ReportMetric(counter(s.m.dropped.WithLabelValues("cam", "bench")), "dropped")
 }

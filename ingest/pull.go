@@ -140,6 +140,11 @@ type puller struct {
 	height     int
 	stream     *media.VideoTrack // announced parameters; nil before the first keyframe
 	base       time.Duration     // DTS of the stream's first unit
+	// videoPTS and videoNTP time a video packet: the client's PacketPTS
+	// and PacketNTP for the video media, set by register (benchmarks set
+	// their own).
+	videoPTS func(*rtp.Packet) (int64, bool)
+	videoNTP func(*rtp.Packet) (time.Time, bool)
 
 	audioMedia *description.Media
 	audioFmt   format.Format
@@ -228,6 +233,8 @@ func (p *puller) medias() []*description.Media {
 }
 
 func (p *puller) register() {
+	p.videoPTS = func(pkt *rtp.Packet) (int64, bool) { return p.client.PacketPTS(p.videoMedia, pkt) }
+	p.videoNTP = func(pkt *rtp.Packet) (time.Time, bool) { return p.client.PacketNTP(p.videoMedia, pkt) }
 	p.client.OnPacketRTP(p.videoMedia, p.videoFmt, p.onVideo)
 	if p.audioMedia != nil {
 		p.client.OnPacketRTP(p.audioMedia, p.audioFmt, p.onAudio)
@@ -319,7 +326,7 @@ func (p *puller) onVideo(pkt *rtp.Packet) {
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pts, ok := p.client.PacketPTS(p.videoMedia, pkt)
+	pts, ok := p.videoPTS(pkt)
 	if !ok {
 		return
 	}
@@ -379,7 +386,10 @@ func (p *puller) onVideo(pkt *rtp.Packet) {
 		p.cam.onDecodeError(fmt.Errorf("dts: %w", err))
 		dts = pts
 	}
-	wall := p.wall(p.videoMedia, pkt, now)
+	wall := now
+	if t, ok := p.videoNTP(pkt); ok {
+		wall = t
+	}
 	if start {
 		p.announce(toDuration(dts, clock), clock, wall)
 	}
