@@ -395,13 +395,24 @@ func (p *puller) onVideo(pkt *rtp.Packet) {
 	}
 
 	// One copy: the decoder may alias packet buffers gortsplib reuses.
-	buf := make([]byte, 0, size)
-	payload := make([][]byte, len(au))
-	for i, n := range au {
-		buf = append(buf, n...)
-		payload[i] = buf[len(buf)-len(n) : len(buf) : len(buf)]
+	// bytes.Join allocates without zeroing what it then overwrites, and
+	// the unit carries its NAL unit headers: one allocation for the data,
+	// one for the rest.
+	buf := bytes.Join(au, nil)
+	var unit *media.AccessUnit
+	var payload [][]byte
+	if len(au) <= len(videoUnit{}.nalus) {
+		vu := &videoUnit{}
+		unit, payload = &vu.unit, vu.nalus[:len(au)]
+	} else {
+		unit, payload = &media.AccessUnit{}, make([][]byte, len(au))
 	}
-	unit := &media.AccessUnit{
+	off := 0
+	for i, n := range au {
+		payload[i] = buf[off : off+len(n) : off+len(n)]
+		off += len(n)
+	}
+	*unit = media.AccessUnit{
 		Kind:    media.Video,
 		PTS:     toDuration(pts, clock) - p.base,
 		DTS:     toDuration(dts, clock) - p.base,
@@ -410,6 +421,13 @@ func (p *puller) onVideo(pkt *rtp.Packet) {
 		Wall:    wall,
 	}
 	p.cam.feed.publish(unit)
+}
+
+// videoUnit is a video access unit with room for the NAL unit headers of
+// a typical frame (AUD, SPS, PPS, SEI, slices) in the same allocation.
+type videoUnit struct {
+	unit  media.AccessUnit
+	nalus [6][]byte
 }
 
 // announce starts a new media.Stream at a keyframe with the current
