@@ -192,14 +192,17 @@ func (e *Engine) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			e.flush(ctx)
 			return nil
 		case ev := <-e.queue:
+			// A batch taken off the queue is finished even when Run is
+			// being stopped meanwhile: its events were already accepted.
 			evs := e.drain(ev)
 			e.mu.Lock()
-			errs := e.handleBatch(ctx, evs)
+			errs := e.handleBatch(context.WithoutCancel(ctx), evs)
 			e.mu.Unlock()
 			for i, err := range errs {
-				if err != nil && ctx.Err() == nil {
+				if err != nil {
 					e.log.Error("handle event", "camera", evs[i].Camera, "type", evs[i].Type, "err", err)
 				}
 			}
@@ -208,6 +211,34 @@ func (e *Engine) Run(ctx context.Context) error {
 				e.log.Error("check deadlines", "err", err)
 			}
 			timer, stop = e.o.Clock.NewTimer(e.o.TickEvery)
+		}
+	}
+}
+
+// flushTimeout bounds how long a stopping engine spends on the events
+// still queued.
+const flushTimeout = 3 * time.Second
+
+// flush handles the events still queued when Run is stopped: webhooks were
+// already answered 202 and health signals were reported, so they are not
+// dropped at shutdown.
+func (e *Engine) flush(stopped context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(stopped), flushTimeout)
+	defer cancel()
+	for ctx.Err() == nil {
+		select {
+		case ev := <-e.queue:
+			evs := e.drain(ev)
+			e.mu.Lock()
+			errs := e.handleBatch(ctx, evs)
+			e.mu.Unlock()
+			for i, err := range errs {
+				if err != nil {
+					e.log.Error("handle event at shutdown", "camera", evs[i].Camera, "type", evs[i].Type, "err", err)
+				}
+			}
+		default:
+			return
 		}
 	}
 }

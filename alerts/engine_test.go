@@ -985,3 +985,35 @@ func TestSubmitAllIsAllOrNothing(t *testing.T) {
 		t.Fatalf("raised %v, want %v", types, want)
 	}
 }
+
+// TestRunFlushesQueueOnStop: events queued when Run is stopped (webhooks
+// already answered 202) are still handled before Run returns.
+func TestRunFlushesQueueOnStop(t *testing.T) {
+	j, err := boltjournal.Open(boltjournal.Options{Path: filepath.Join(t.TempDir(), "j.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	e, err := alerts.New(alerts.Options{Journal: j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cams := []string{"a", "b", "c", "d", "e"}
+	for _, c := range cams {
+		if err := e.Submit(ev(c, alerts.Motion, alerts.Active)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // stopped before it ever runs its loop
+	if err := e.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := j.List(t.Context(), alerts.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(cams) {
+		t.Fatalf("%d alerts after stop, want %d", len(got), len(cams))
+	}
+}
