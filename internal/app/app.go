@@ -226,7 +226,7 @@ func (a *App) Run(ctx context.Context) error {
 	}
 	alertStage, recStage, ingestStage := newStage(), newStage(), newStage()
 	run(alertStage, a.runEngine)
-	run(alertStage, func(ctx context.Context) error { return keepRunning(ctx, a.log, "desk hub", a.hub.Run) })
+	run(alertStage, a.hub.Run)
 	run(recStage, a.recorder.Run)
 	run(ingestStage, a.streams.Run)
 	if a.watcher != nil {

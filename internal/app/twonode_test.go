@@ -125,6 +125,15 @@ func TestRedisDownAtStart(t *testing.T) {
 		_, body := call(t, "GET", a.URL()+"/readyz", "", "")
 		return strings.Contains(body, `"journal":"ok"`)
 	})
+	// The desk's live stream works once the journal is back.
+	var ws *websocket.Conn
+	waitFor(t, 15*time.Second, "the desk stream", func() bool {
+		c, _, err := websocket.DefaultDialer.DialContext(t.Context(), "ws://"+a.Addr()+"/api/v1/alerts/stream",
+			http.Header{"Authorization": {"Bearer " + deskToken}})
+		ws = c
+		return err == nil
+	})
+	defer ws.Close()
 	if _, err := sim.Trigger("cam/gate", "intrusion", "active"); err != nil {
 		t.Fatal(err)
 	}
@@ -132,4 +141,14 @@ func TestRedisDownAtStart(t *testing.T) {
 		_, body := call(t, "GET", a.URL()+"/api/v1/alerts?camera=gate", deskToken, "")
 		return strings.Contains(body, `"type":"intrusion"`)
 	})
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		var msg struct{ Kind string }
+		if err := ws.ReadJSON(&msg); err != nil {
+			t.Fatalf("desk stream after the outage: %v", err)
+		}
+		if msg.Kind == "raised" {
+			break
+		}
+	}
 }
