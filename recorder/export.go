@@ -172,7 +172,7 @@ func planExport(cat *Catalog, req ExportRequest, cache *exportCache) (*Export, e
 
 func checkExportRequest(req *ExportRequest) error {
 	if !ValidCameraID(req.Camera) {
-		return badRequest("bad_camera", "invalid camera id %q", req.Camera)
+		return badRequest("bad_camera_id", "invalid camera id %q", req.Camera)
 	}
 	switch req.Format {
 	case "":

@@ -123,7 +123,7 @@ func TestExportRejects(t *testing.T) {
 		{"too long", ExportRequest{Camera: exportCamera, Start: t0, End: t0.Add(2*time.Hour + time.Second)}, "range_too_long", nil},
 		{"configured limit", ExportRequest{Camera: exportCamera, Start: t0, End: t0.Add(time.Minute), MaxRange: 30 * time.Second}, "range_too_long", nil},
 		{"bad format", ExportRequest{Camera: exportCamera, Start: t0, End: t0.Add(time.Second), Format: "avi"}, "bad_format", nil},
-		{"bad camera", ExportRequest{Camera: "../etc", Start: t0, End: t0.Add(time.Second)}, "bad_camera", nil},
+		{"bad camera", ExportRequest{Camera: "../etc", Start: t0, End: t0.Add(time.Second)}, "bad_camera_id", nil},
 		{"no footage", ExportRequest{Camera: exportCamera, Start: t0.Add(time.Hour), End: t0.Add(time.Hour + time.Minute)}, "", ErrNoFootage},
 		{"unknown camera", ExportRequest{Camera: "gate", Start: t0, End: t0.Add(time.Minute)}, "", ErrNoFootage},
 		{"inside the gap", ExportRequest{Camera: exportCamera, Start: t0.Add(12100 * time.Millisecond), End: t0.Add(12900 * time.Millisecond)}, "", ErrNoFootage},

@@ -124,7 +124,7 @@ type recordingsJSON struct {
 func (a *API) listRecordings(w http.ResponseWriter, r *http.Request) {
 	camera := r.PathValue("id")
 	if !ValidCameraID(camera) {
-		httpx.Error(w, http.StatusBadRequest, "bad_camera", "invalid camera id")
+		httpx.Error(w, http.StatusBadRequest, "bad_camera_id", "invalid camera id")
 		return
 	}
 	start, end, err := ParseTimeRange(r.URL.Query(), a.opts.Now(), time.Hour, a.opts.MaxListRange)
@@ -153,7 +153,7 @@ func (a *API) serveSegment(w http.ResponseWriter, r *http.Request) {
 	// Both are checked against their patterns before the catalog or the
 	// file system sees them; the path comes from the catalog.
 	if !ValidCameraID(camera) {
-		httpx.Error(w, http.StatusBadRequest, "bad_camera", "invalid camera id")
+		httpx.Error(w, http.StatusBadRequest, "bad_camera_id", "invalid camera id")
 		return
 	}
 	if _, _, _, err := ParseSegmentID(id); err != nil {
@@ -289,7 +289,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	case errors.As(err, &re):
 		httpx.Error(w, http.StatusBadRequest, re.Code, re.Msg)
 	case errors.Is(err, errBadCameraID):
-		httpx.Error(w, http.StatusBadRequest, "bad_camera", "invalid camera id")
+		httpx.Error(w, http.StatusBadRequest, "bad_camera_id", "invalid camera id")
 	case errors.Is(err, errBadSegmentID):
 		httpx.Error(w, http.StatusBadRequest, "bad_segment", "invalid segment id")
 	case errors.Is(err, ErrNoFootage):
@@ -341,7 +341,7 @@ func ParseTimeRange(q url.Values, now time.Time, def, max time.Duration) (start,
 // and format from q.
 func ParseExportQuery(camera string, q url.Values, maxRange time.Duration) (ExportRequest, error) {
 	if !ValidCameraID(camera) {
-		return ExportRequest{}, badRequest("bad_camera", "invalid camera id")
+		return ExportRequest{}, badRequest("bad_camera_id", "invalid camera id")
 	}
 	if q.Get("start") == "" || q.Get("end") == "" {
 		return ExportRequest{}, badRequest("bad_range", "start and end are required (RFC 3339)")

@@ -138,7 +138,7 @@ func TestAPIListRecordings(t *testing.T) {
 		{"over 31 days", "/api/v1/cameras/hall-entrance/recordings" + q("start", formatTime(t0), "end", formatTime(t0.Add(32*24*time.Hour))), "range_too_long"},
 		{"end before start", "/api/v1/cameras/hall-entrance/recordings" + q("start", formatTime(t0), "end", formatTime(t0.Add(-time.Second))), "bad_range"},
 		{"not RFC 3339", "/api/v1/cameras/hall-entrance/recordings" + q("start", "yesterday"), "bad_time"},
-		{"bad camera", "/api/v1/cameras/Hall_Entrance/recordings", "bad_camera"},
+		{"bad camera", "/api/v1/cameras/Hall_Entrance/recordings", "bad_camera_id"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {
