@@ -40,11 +40,16 @@ type CameraStatus struct {
 	Reconnects  int        `json:"reconnects"`
 }
 
-// ApplyResult lists the camera IDs a reload touched.
+// ApplyResult lists the camera IDs a reload touched. Changed holds every
+// camera whose registration changed; Restarted is the part of Changed whose
+// stream changed (URL, credentials, transport, ONVIF metadata or enabled):
+// those end their session and start a new one. The rest of Changed only got
+// a new name, site or grid and keep streaming.
 type ApplyResult struct {
-	Added   []string `json:"added"`
-	Removed []string `json:"removed"`
-	Changed []string `json:"changed"`
+	Added     []string `json:"added"`
+	Removed   []string `json:"removed"`
+	Changed   []string `json:"changed"`
+	Restarted []string `json:"restarted"`
 }
 
 // ErrUnknownCamera is returned for a camera ID that is not registered.
@@ -96,8 +101,10 @@ func (s *Streams) poke() {
 }
 
 // Apply replaces the registered cameras: added ones start, removed ones stop,
-// changed ones restart and untouched ones keep streaming. An invalid list
-// changes nothing and returns every problem found.
+// ones whose stream changed restart, and the others keep streaming, taking
+// over a new name, site or grid in place (Status shows it at once, metrics
+// and OnState once Run has seen the change). An invalid list changes nothing
+// and returns every problem found.
 func (s *Streams) Apply(cameras []Camera) (ApplyResult, error) {
 	var errs []error
 	next := make(map[string]Camera, len(cameras))
@@ -131,7 +138,10 @@ func (s *Streams) Apply(cameras []Camera) (ApplyResult, error) {
 			s.since[id] = now
 		case old != next[id]:
 			res.Changed = append(res.Changed, id)
-			s.since[id] = now
+			if !old.sameStream(next[id]) {
+				res.Restarted = append(res.Restarted, id)
+				s.since[id] = now
+			}
 		}
 	}
 	for _, id := range s.order {
@@ -175,12 +185,15 @@ func (s *Streams) Run(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 
-		// Stop removed, disabled and changed cameras first, all at once.
+		// Stop removed, disabled and changed cameras first, all at once;
+		// cameras that only got a new name, site or grid keep their session.
 		var stopping []string
 		for id, r := range live {
-			if c, ok := desired[id]; !ok || !c.Enabled || c != r.cam.spec {
+			if c, ok := desired[id]; !ok || !c.Enabled || !c.sameStream(r.cam.spec) {
 				r.cancel()
 				stopping = append(stopping, id)
+			} else {
+				r.cam.relabel(c)
 			}
 		}
 		for _, id := range stopping {
@@ -240,11 +253,14 @@ func (s *Streams) feedLocked(id string) *feed {
 func (s *Streams) newCamera(c Camera) *camera {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	label := Camera{Name: c.Name, Site: c.Site, Grid: c.Grid}
+	c.Name, c.Site, c.Grid = "", "", ""
 	return &camera{
-		spec: c,
-		s:    s,
-		feed: s.feedLocked(c.ID),
-		log:  s.log.With("camera", c.ID),
+		spec:  c,
+		label: label,
+		s:     s,
+		feed:  s.feedLocked(c.ID),
+		log:   s.log.With("camera", c.ID),
 
 		mBytes:  s.m.bytes.WithLabelValues(c.ID),
 		mFrames: s.m.frames.WithLabelValues(c.ID),
@@ -390,7 +406,7 @@ func (s *Streams) statusLocked(c Camera) CameraStatus {
 		st.Status = StatusDisabled
 		return st
 	}
-	if cam := s.cams[c.ID]; cam != nil && cam.spec == c {
+	if cam := s.cams[c.ID]; cam != nil && cam.spec.sameStream(c) {
 		cam.fill(&st, s.opts.Now())
 	}
 	return st

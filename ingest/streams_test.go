@@ -324,10 +324,10 @@ func TestReloadKeepsUntouchedStreaming(t *testing.T) {
 		t.Errorf("arrival gap %v", maxGap)
 	}
 
-	// A change restarts the camera.
-	camA.Name = "renamed"
+	// A change of stream restarts the camera.
+	camA.ONVIFMetadata = false
 	res, err = h.s.Apply([]Camera{camA, camC})
-	if err != nil || len(res.Changed) != 1 {
+	if err != nil || len(res.Changed) != 1 || len(res.Restarted) != 1 || res.Restarted[0] != "cam-a" {
 		t.Fatalf("apply %+v %v", res, err)
 	}
 	waitFor(t, 5*time.Second, "cam-a restarted", func() bool {
@@ -458,4 +458,73 @@ func TestLateSubscriberStartsWithStream(t *testing.T) {
 	if ev[0].stream == nil || ev[0].stream.Session != 1 {
 		t.Fatalf("late subscriber's first event %+v", ev[0])
 	}
+}
+
+// TestRelabelKeepsStreaming: a new name, site and grid reach the status and
+// vigil_camera_up without reconnecting the camera or breaking a subscriber.
+func TestRelabelKeepsStreaming(t *testing.T) {
+	srv := startCameraServer(t)
+	cam := camFor("cam-1", srv, TransportTCP)
+	h := startStreams(t, testOptions(), cam)
+	sink := &recordingSink{}
+	defer h.s.Subscribe("cam-1", "test", sink, 256)()
+	h.waitStatus(t, "cam-1", StatusOnline, 2*time.Second)
+	waitFor(t, 4*time.Second, "frames", func() bool { return sink.count(isVideo) > 0 })
+	before := sink.count(isVideo)
+
+	cam.Name, cam.Site, cam.Grid = "Gate", "yard", "G09"
+	res, err := h.s.Apply([]Camera{cam})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Changed) != 1 || res.Changed[0] != "cam-1" || len(res.Restarted) != 0 {
+		t.Fatalf("apply %+v", res)
+	}
+	if st := h.status(t, "cam-1"); st.Name != "Gate" || st.Site != "yard" || st.Grid != "G09" {
+		t.Fatalf("status after relabel: %+v", st)
+	}
+	waitFor(t, 2*time.Second, "vigil_camera_up under the new site only", func() bool {
+		up := cameraUp(t, h, "cam-1")
+		_, old := up["hall"]
+		return !old && up["yard"] == 1
+	})
+	waitFor(t, 4*time.Second, "frames after relabel", func() bool { return sink.count(isVideo) >= before+15 })
+
+	for _, e := range sink.snapshot() {
+		if e.brk != "" || (e.stream != nil && e.stream.Session != 1) {
+			t.Fatalf("cam-1 interrupted by a relabel: %+v", e)
+		}
+	}
+	if n := counter(h.s.m.reconnects.WithLabelValues("cam-1")); n != 0 {
+		t.Fatalf("reconnects %v", n)
+	}
+	if st := h.status(t, "cam-1"); st.Status != StatusOnline || st.Reconnects != 0 || st.Site != "yard" {
+		t.Fatalf("status: %+v", st)
+	}
+}
+
+// cameraUp returns camera's vigil_camera_up series by site, read from the
+// registry so that looking does not create a series.
+func cameraUp(t *testing.T, h *harness, camera string) map[string]float64 {
+	t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "vigil_camera_up" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["camera"] == camera {
+				out[labels["site"]] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
 }
