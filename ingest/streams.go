@@ -174,7 +174,9 @@ func (s *Streams) Run(ctx context.Context) error {
 		for _, sub := range s.subs {
 			if !sub.started {
 				sub.started = true
-				g.Go(func() error { return sub.run(gctx) })
+				done := make(chan struct{})
+				sub.done = done
+				g.Go(func() error { return sub.run(gctx, done) })
 			}
 		}
 		for _, m := range s.meta {
@@ -267,14 +269,27 @@ func (s *Streams) newCamera(c Camera) *camera {
 	}
 }
 
+// unsubscribeWait bounds how long ending a subscription waits for its sink
+// to take the units still queued for it.
+const unsubscribeWait = 5 * time.Second
+
 // Subscribe delivers the media of camera to sink through a queue of queue
 // units (64 when queue <= 0) drained by a goroutine of its own; name labels
-// the subscriber in metrics. The camera need not be registered yet. The
-// returned function ends the subscription. A full queue drops units (counted
-// in vigil_ingest_dropped_total) and the sink learns of it through
-// OnBreak("dropped", n) before the next unit it gets. Payloads are copied out
-// of the RTP buffers once and shared by all sinks of the camera: a sink may
-// keep them but must not modify them.
+// the subscriber in metrics. The camera need not be registered yet. A full
+// queue drops units (counted in vigil_ingest_dropped_total) and the sink
+// learns of it through OnBreak("dropped", n) before the next unit it gets.
+// Payloads are copied out of the RTP buffers once and shared by all sinks of
+// the camera: a sink may keep them but must not modify them.
+//
+// The returned function ends the subscription: nothing is queued after it is
+// called, what is already queued is delivered, and it returns once the sink
+// has taken the last of it, so the caller may close what the sink writes
+// to. If the sink takes longer than 5 s it logs that and returns anyway; the
+// rest is still delivered, later. Sink methods are never called
+// concurrently, and not after the function returned in time.
+//
+// Ending the Run that drains the queue (its context ending) also delivers
+// what is queued before Run returns.
 func (s *Streams) Subscribe(camera, name string, sink media.Sink, queue int) (unsubscribe func()) {
 	if queue <= 0 {
 		queue = 64
@@ -293,13 +308,30 @@ func (s *Streams) Subscribe(camera, name string, sink media.Sink, queue int) (un
 	f.add(sub)
 	s.poke()
 	return func() {
-		f.remove(sub)
-		sub.stop()
+		f.remove(sub) // nothing is queued from here on
 		s.mu.Lock()
 		if i := slices.Index(s.subs, sub); i >= 0 {
 			s.subs = slices.Delete(s.subs, i, i+1)
 		}
+		// Out of s.subs, the subscriber is not started again: either its
+		// goroutine runs (or ran) and closes done, or nobody drains it.
+		running, done := sub.started, sub.done
 		s.mu.Unlock()
+		sub.stop()
+		if running {
+			t := time.NewTimer(unsubscribeWait)
+			defer t.Stop()
+			select {
+			case <-done:
+			case <-t.C:
+				s.log.Warn("subscriber still taking its queued units; ending its subscription without waiting",
+					"camera", camera, "subscriber", name, "waited", unsubscribeWait)
+				return
+			}
+		}
+		// What the goroutine left behind (units queued after a Run ended),
+		// or everything when no Run drained this subscription.
+		sub.drain()
 	}
 }
 

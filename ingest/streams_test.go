@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -222,8 +223,11 @@ func TestSlowSubscriberDoesNotSlowOthers(t *testing.T) {
 	srv := startCameraServer(t)
 	h := startStreams(t, testOptions(), camFor("cam-1", srv, TransportTCP))
 	stuck := &recordingSink{block: make(chan struct{})}
-	defer close(stuck.block) // lets its goroutine end before Run is joined
-	defer h.s.Subscribe("cam-1", "stuck", stuck, 4)()
+	unsubStuck := h.s.Subscribe("cam-1", "stuck", stuck, 4)
+	defer func() {
+		close(stuck.block) // lets it take its queue, so that unsubscribing returns
+		unsubStuck()
+	}()
 	fast := &recordingSink{}
 	defer h.s.Subscribe("cam-1", "fast", fast, 256)()
 
@@ -527,4 +531,92 @@ func cameraUp(t *testing.T, h *harness, camera string) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// TestUnsubscribeDeliversQueued: units queued for a slow sink reach it
+// before unsubscribing returns, whether a Run drains the queue or not, and
+// before Run returns when its context ends.
+func TestUnsubscribeDeliversQueued(t *testing.T) {
+	const n = 50
+	for _, tc := range []string{"unsubscribe while running", "unsubscribe without run", "run ends"} {
+		t.Run(tc, func(t *testing.T) {
+			s, err := New(Options{Registerer: newTestRegistry()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink := &recordingSink{block: make(chan struct{})}
+			unsub := s.Subscribe("cam-1", "recorder", sink, 2*n)
+			s.mu.Lock()
+			sub := s.subs[0]
+			s.mu.Unlock()
+			f := s.feeds["cam-1"]
+			f.announce(media.Stream{Camera: "cam-1"})
+			for i := range n {
+				f.publish(&media.AccessUnit{Kind: media.Video, PTS: time.Duration(i) * 40 * time.Millisecond})
+			}
+
+			if tc == "unsubscribe without run" {
+				close(sink.block)
+				unsub()
+				if got := sink.count(isVideo); got != n {
+					t.Fatalf("%d of %d units delivered", got, n)
+				}
+				return
+			}
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ran := make(chan error, 1)
+			go func() { ran <- s.Run(ctx) }()
+			// The sink holds the first unit; the rest stay queued.
+			waitFor(t, 2*time.Second, "the stream delivered", func() bool { return sink.count(isStream) == 1 })
+
+			if tc == "run ends" {
+				cancel()
+				close(sink.block)
+				select {
+				case err := <-ran:
+					if err != nil {
+						t.Fatal(err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("Run did not return")
+				}
+				if got := sink.count(isVideo); got != n {
+					t.Fatalf("%d of %d units delivered before Run returned", got, n)
+				}
+				unsub()
+				return
+			}
+
+			delivered := make(chan int, 1)
+			go func() {
+				unsub()
+				delivered <- sink.count(isVideo)
+			}()
+			select {
+			case <-sub.quit:
+			case <-time.After(5 * time.Second):
+				t.Fatal("unsubscribe did not stop the subscriber")
+			}
+			close(sink.block)
+			select {
+			case got := <-delivered:
+				if got != n {
+					t.Fatalf("%d of %d units delivered before unsubscribe returned", got, n)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("unsubscribe did not return")
+			}
+			for _, e := range sink.snapshot() {
+				if e.brk != "" {
+					t.Fatalf("break %q", e.brk)
+				}
+			}
+			cancel()
+			if err := <-ran; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
 }
