@@ -171,7 +171,7 @@ func BenchmarkDepacketize4Mbps(b *testing.B) {
 	s.Subscribe("cam", "bench", sink, 4096)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go s.subs[0].run(ctx)
+	go s.subs[0].run(ctx, make(chan struct{}))
 	cam := s.newCamera(Camera{ID: "cam", URL: "rtsp://127.0.0.1:1/cam", Transport: TransportTCP, Enabled: true})
 	p := &puller{cam: cam}
 	desc := &description.Session{Medias: []*description.Media{{Type: description.MediaTypeVideo, Formats: []format.Format{f}}}}

@@ -303,15 +303,7 @@ func (a *App) applyConfig(ch configs.Change) {
 	if err := a.auth.SetTokens(tokenSpecs(ch.New)); err != nil {
 		a.log.Error("applying the tokens", "component", "config", "err", err)
 	}
-	var restart []string
-	for _, id := range ch.Changed {
-		oldCam, _ := ch.Old.Camera(id)
-		newCam, _ := ch.New.Camera(id)
-		if streamChanged(oldCam, newCam) {
-			restart = append(restart, id)
-		}
-	}
-	if err := a.applyCameras(ch.New, restart); err != nil {
+	if err := a.applyCameras(ch.New); err != nil {
 		a.log.Error("applying the camera registry", "component", "config", "err", err)
 	}
 }

@@ -10,8 +10,9 @@ import (
 )
 
 // TestReloadAppliesCameras: of three cameras one is removed, one added, one
-// only gets a new webhook secret; the untouched one keeps its recording
-// session, and a revoked token stops working.
+// only gets a new name, site, grid and webhook secret; that one keeps its
+// RTSP and recording sessions under its new labels, and a revoked token
+// stops working.
 func TestReloadAppliesCameras(t *testing.T) {
 	sim := startCamsim(t, "cam/a", "cam/b", "cam/c")
 	cfg := simConfig(t, sim, map[string]string{"a": "hall", "b": "hall"})
@@ -27,7 +28,7 @@ func TestReloadAppliesCameras(t *testing.T) {
 	reloaded := time.Now()
 
 	cams := "cameras:\n" +
-		"  - {id: a, name: a, site: hall, url: \"" + sim.URL("cam/a") + "\", transport: tcp, events: {webhook_secret: new-secret-0123456789}}\n" +
+		"  - {id: a, name: Gate A, site: yard, grid: G2, url: \"" + sim.URL("cam/a") + "\", transport: tcp, events: {webhook_secret: new-secret-0123456789}}\n" +
 		"  - {id: c, name: c, site: hall, url: \"" + sim.URL("cam/c") + "\", transport: tcp}\n"
 	if err := os.WriteFile(cfg.CamerasPath, []byte(cams), 0o600); err != nil {
 		t.Fatal(err)
@@ -61,8 +62,35 @@ func TestReloadAppliesCameras(t *testing.T) {
 	if recB || !recC {
 		t.Fatalf("recording subscriptions after reload: b %v c %v", recB, recC)
 	}
-	// Only a's webhook secret changed: its recording was not restarted, and
-	// the new secret works.
+	// a got new labels in place: no reconnect, vigil_camera_up moved to the
+	// new site.
+	if st, err := a.streams.Status("a"); err != nil || st.Name != "Gate A" || st.Site != "yard" || st.Grid != "G2" || st.Reconnects != 0 {
+		t.Fatalf("a after the reload: %+v %v", st, err)
+	}
+	waitFor(t, 5*time.Second, "vigil_camera_up of a under site yard only", func() bool {
+		mfs, err := a.registry.Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		sites := map[string]float64{}
+		for _, mf := range mfs {
+			if mf.GetName() != "vigil_camera_up" {
+				continue
+			}
+			for _, m := range mf.GetMetric() {
+				l := map[string]string{}
+				for _, p := range m.GetLabel() {
+					l[p.GetName()] = p.GetValue()
+				}
+				if l["camera"] == "a" {
+					sites[l["site"]] = m.GetGauge().GetValue()
+				}
+			}
+		}
+		_, old := sites["hall"]
+		return !old && sites["yard"] == 1
+	})
+	// a's recording was not restarted, and the new secret works.
 	if code, body := call(t, "POST", a.URL()+"/api/v1/hooks/a/events?key=new-secret-0123456789", "", `{"type":"motion","state":"active"}`); code != http.StatusAccepted {
 		t.Fatalf("hook with the new secret: %d %s", code, body)
 	}
@@ -83,6 +111,6 @@ func TestReloadAppliesCameras(t *testing.T) {
 		t.Fatal(err)
 	}
 	if len(gaps) != 0 {
-		t.Fatalf("camera a has gaps after a secret-only reload: %v (segments %d)", gaps, len(segs))
+		t.Fatalf("camera a has gaps after a reload that only changed labels and secret: %v (segments %d)", gaps, len(segs))
 	}
 }
