@@ -4,12 +4,13 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"regexp"
 	"strconv"
 	"time"
+
+	"vigil/internal/httpx"
 )
 
 // MaxBodyBytes bounds the bodies of the alert actions.
@@ -183,7 +184,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 
 func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	to := time.Now()
+	to := a.o.Engine.now() // the engine's clock, as deadlines and rates use
 	from := to.Add(-24 * time.Hour)
 	var errs []string
 	for _, p := range []struct {
@@ -287,20 +288,18 @@ func (a *API) followUp(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
+// decodeBody reads the JSON body of an action with httpx.DecodeJSON: an
+// oversized body is CodeTooLarge (413), any other problem CodeBadRequest.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return errorf(CodeBadRequest, fmt.Sprintf("body larger than %d bytes", MaxBodyBytes), nil)
-		}
-		return errorf(CodeBadRequest, "invalid JSON body: "+err.Error(), nil)
+	err := httpx.DecodeJSON(w, r, MaxBodyBytes, v)
+	if err == nil {
+		return nil
 	}
-	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
-		return errorf(CodeBadRequest, "invalid JSON body: trailing data", nil)
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return errorf(CodeTooLarge, fmt.Sprintf("body larger than %d bytes", MaxBodyBytes), nil)
 	}
-	return nil
+	return errorf(CodeBadRequest, err.Error(), nil)
 }
 
 type errorResponse struct {

@@ -1,6 +1,7 @@
 package alerts_test
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -131,10 +132,13 @@ func TestAPIBadRequests(t *testing.T) {
 		{"bad id", "GET", "/api/v1/alerts/a.b", "", 400, "bad_request"},
 		{"bad stats range", "GET", "/api/v1/alerts/stats?from=2026-11-27T00:00:00Z&to=2026-11-26T00:00:00Z", "", 400, "bad_request"},
 		{"bad stats time", "GET", "/api/v1/alerts/stats?from=monday", "", 400, "bad_request"},
+		{"stats from 1970", "GET", "/api/v1/alerts/stats?from=1970-01-01T00:00:00Z&to=2026-11-26T00:00:00Z", "", 400, "bad_request"},
+		{"stats over 400 days", "GET", "/api/v1/alerts/stats?from=2025-10-22T00:00:00Z&to=2026-11-26T00:00:01Z", "", 400, "bad_request"},
+		{"stats from 1970 with the default end", "GET", "/api/v1/alerts/stats?from=1970-01-01T00:00:00Z", "", 400, "bad_request"},
 		{"unknown field", "POST", "/api/v1/alerts/" + a.ID + "/ack", `{"version":1,"priority":"high"}`, 400, "bad_request"},
 		{"not JSON", "POST", "/api/v1/alerts/" + a.ID + "/ack", `version=1`, 400, "bad_request"},
 		{"trailing data", "POST", "/api/v1/alerts/" + a.ID + "/ack", `{"version":1}{}`, 400, "bad_request"},
-		{"too large", "POST", "/api/v1/alerts/" + a.ID + "/ack", `{"note":"` + strings.Repeat("x", 70<<10) + `","version":1}`, 400, "bad_request"},
+		{"too large", "POST", "/api/v1/alerts/" + a.ID + "/ack", `{"note":"` + strings.Repeat("x", 70<<10) + `","version":1}`, 413, "too_large"},
 		{"no version", "POST", "/api/v1/alerts/" + a.ID + "/ack", `{"note":"x"}`, 400, "bad_request"},
 		{"no unit", "POST", "/api/v1/alerts/" + a.ID + "/dispatch", `{"version":1}`, 400, "bad_request"},
 		{"unknown unit", "POST", "/api/v1/alerts/" + a.ID + "/dispatch", `{"unit":"army","version":1}`, 400, "bad_request"},
@@ -224,5 +228,67 @@ func TestAPIActions(t *testing.T) {
 	}
 	if strings.Join(actions, " ") != "acknowledged/desk-1 dispatched/desk-1 resolved/desk-1 follow_up/desk-1" {
 		t.Fatalf("audit %v", actions)
+	}
+}
+
+// downJournal answers every read and append as a journal whose backend is
+// unreachable would.
+type downJournal struct{ alerts.Journal }
+
+var errDown = fmt.Errorf("redisjournal: dial tcp 127.0.0.1:6379: connection refused: %w", alerts.ErrUnavailable)
+
+func (downJournal) Get(context.Context, string) (alerts.Alert, error) { return alerts.Alert{}, errDown }
+func (downJournal) List(context.Context, alerts.Filter) ([]alerts.Alert, string, error) {
+	return nil, "", errDown
+}
+func (downJournal) Append(context.Context, alerts.Change, int64) (alerts.Change, error) {
+	return alerts.Change{}, errDown
+}
+
+func TestAPIJournalUnavailable(t *testing.T) {
+	f := newFixture(t, "")
+	j := downJournal{f.j}
+	e, err := alerts.New(alerts.Options{Journal: j, Units: []alerts.Unit{{ID: "police"}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := alerts.NewAPI(alerts.APIOptions{Engine: e, Actor: func(*http.Request) string { return "desk-1" }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(api)
+	t.Cleanup(srv.Close)
+	af := &apiFixture{fixture: f, srv: srv}
+	for _, c := range []struct{ method, path, body string }{
+		{"GET", "/api/v1/alerts", ""},
+		{"GET", "/api/v1/alerts/01JD0000000000000000000000", ""},
+		{"POST", "/api/v1/alerts/01JD0000000000000000000000/ack", `{"version":1}`},
+	} {
+		code, m := af.do(t, c.method, c.path, c.body, nil)
+		if code != 503 || m["code"] != "unavailable" {
+			t.Errorf("%s %s: %d %v, want 503 unavailable", c.method, c.path, code, m)
+		}
+		if msg, _ := m["error"].(string); msg == "" || strings.Contains(msg, "6379") {
+			t.Errorf("%s %s: message %q", c.method, c.path, msg)
+		}
+	}
+}
+
+func TestAPIStatsWindow(t *testing.T) {
+	f := newAPIFixture(t)
+	// Far from the wall clock, so a window taken from time.Now would miss it.
+	f.clock.Advance(90 * 24 * time.Hour)
+	now := t0.Add(90 * 24 * time.Hour)
+	f.handle(t, ev("gate", alerts.Intrusion, alerts.Active))
+	f.clock.Advance(time.Hour)
+
+	var s alerts.Stats
+	code, m := f.do(t, "GET", "/api/v1/alerts/stats", "", &s)
+	if code != 200 || !s.To.Equal(now.Add(time.Hour)) || !s.From.Equal(now.Add(-23*time.Hour)) || s.Total != 1 {
+		t.Fatalf("default window: %d %v; want the 24 h before the engine clock's now, holding the alert", code, m)
+	}
+	from, to := now.Add(-400*24*time.Hour).Format(time.RFC3339), now.Format(time.RFC3339)
+	if code, m := f.do(t, "GET", "/api/v1/alerts/stats?from="+from+"&to="+to, "", nil); code != 200 {
+		t.Fatalf("exactly 400 days: %d %v", code, m)
 	}
 }

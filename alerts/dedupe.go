@@ -7,8 +7,8 @@ type Action string
 
 // Dedupe actions.
 const (
-	// ActionIgnore: the event changes nothing (state sync, an end for a
-	// signal that is not active).
+	// ActionIgnore: the event changes nothing (a state sync of a signal
+	// that is not active, an end for a signal that is not active).
 	ActionIgnore Action = "ignore"
 	// ActionRaise: a new alert.
 	ActionRaise Action = "raise"
@@ -19,6 +19,9 @@ const (
 	ActionReopen Action = "reopen"
 	// ActionEnd: the signal ended; the alert's status is untouched.
 	ActionEnd Action = "end"
+	// ActionConfirm: a state sync reports the active signal active; its
+	// last_seen_at (the stale timer) is refreshed, count is not.
+	ActionConfirm Action = "confirm"
 )
 
 // Decision is the result of Dedupe, with the reason for logs and tests.
@@ -58,7 +61,7 @@ func Dedupe(prev *Alert, ev Event, rule Rule, now time.Time) Decision {
 		}
 		return Decision{ActionEnd, "signal ended"}
 	case prev.Signal == SignalActive && ev.Sync:
-		return Decision{ActionIgnore, "state sync confirms the active signal"}
+		return Decision{ActionConfirm, "state sync confirms the active signal"}
 	case prev.Signal == SignalActive:
 		return Decision{ActionBump, "repeat while the signal is active"}
 	case !activation:
@@ -82,6 +85,12 @@ func Dedupe(prev *Alert, ev Event, rule Rule, now time.Time) Decision {
 
 // Stale reports whether a's active signal has had no event for staleAfter
 // and should end by itself. staleAfter 0 disables it.
+//
+// Health signals (camera offline, recording failure, storage full) are
+// never stale: the service reports them once when they start and once when
+// they end, so silence in between means the condition persists, not that a
+// vendor forgot to send "inactive".
 func Stale(a *Alert, now time.Time, staleAfter time.Duration) bool {
-	return staleAfter > 0 && a.Signal == SignalActive && now.Sub(a.LastSeenAt) >= staleAfter
+	return staleAfter > 0 && a.Signal == SignalActive && a.Source != SourceHealth &&
+		now.Sub(a.LastSeenAt) >= staleAfter
 }

@@ -1,6 +1,8 @@
 package alerts
 
 import (
+	"fmt"
+	"strings"
 	"testing"
 	"time"
 )
@@ -30,7 +32,7 @@ func TestDedupe(t *testing.T) {
 		{"unknown state is ignored", nil, e("blinking", false), ActionIgnore},
 		{"repeat while active bumps", active, e(Active, false), ActionBump},
 		{"pulse while active bumps", active, e(Pulse, false), ActionBump},
-		{"Initialized active confirms", active, e(Active, true), ActionIgnore},
+		{"Initialized active confirms", active, e(Active, true), ActionConfirm},
 		{"inactive ends", active, e(Inactive, false), ActionEnd},
 		{"Initialized inactive ends an active signal", active, e(Inactive, true), ActionEnd},
 		{"inactive after end is ignored", endedRecently, e(Inactive, false), ActionIgnore},
@@ -51,6 +53,36 @@ func TestDedupe(t *testing.T) {
 			}
 			if d.Reason == "" {
 				t.Fatal("no reason")
+			}
+		})
+	}
+}
+
+func TestStale(t *testing.T) {
+	now := time.Date(2026, 11, 26, 13, 0, 0, 0, time.UTC)
+	const after = 30 * time.Second
+	seen := func(src Source, typ Type, signal Signal, ago time.Duration) *Alert {
+		return &Alert{Source: src, Type: typ, Signal: signal, LastSeenAt: now.Add(-ago)}
+	}
+	cases := []struct {
+		name       string
+		a          *Alert
+		staleAfter time.Duration
+		want       bool
+	}{
+		{"camera signal silent for stale_after ends", seen(SourceHikvision, Motion, SignalActive, after), after, true},
+		{"camera signal silent for longer ends", seen(SourceONVIF, Intrusion, SignalActive, time.Hour), after, true},
+		{"camera signal seen recently stays", seen(SourceDahua, Motion, SignalActive, after-time.Nanosecond), after, false},
+		{"ended signal is never stale", seen(SourceGeneric, Motion, SignalEnded, time.Hour), after, false},
+		{"stale_after 0 disables it", seen(SourceGeneric, Motion, SignalActive, time.Hour), 0, false},
+		{"camera_offline from health is never stale", seen(SourceHealth, CameraOffline, SignalActive, 24*time.Hour), after, false},
+		{"storage_full from health is never stale", seen(SourceHealth, StorageFull, SignalActive, 24*time.Hour), after, false},
+		{"recording_failure from health is never stale", seen(SourceHealth, RecordingFailure, SignalActive, 24*time.Hour), after, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if got := Stale(c.a, now, c.staleAfter); got != c.want {
+				t.Fatalf("Stale = %v, want %v", got, c.want)
 			}
 		})
 	}
@@ -143,6 +175,57 @@ func TestStatsExample(t *testing.T) {
 	check("empty rate", ComputeStats(nil, t0, now, now).SatisfactionRate, 0.0)
 }
 
+// Auto-dispatch by rule acknowledges at raise time as "system"; that is not
+// the desk's work and must not lift the on-time ack rate or pull the median
+// ack time to zero.
+func TestStatsExcludeSystemAcks(t *testing.T) {
+	t0 := time.Date(2026, 11, 26, 8, 0, 0, 0, time.UTC)
+	at := func(m float64) *time.Time { t := t0.Add(time.Duration(m * float64(time.Minute))); return &t }
+	alert := func(by string, ackedAt float64) Alert {
+		a := Alert{Type: Intrusion, Status: StatusAcknowledged, RaisedAt: t0, AckDeadline: at(2), ResolveDeadline: at(30)}
+		if by != "" {
+			a.AcknowledgedAt, a.AcknowledgedBy = at(ackedAt), by
+		} else {
+			a.Status = StatusNew
+		}
+		return a
+	}
+	auto := alert(System, 0)
+	auto.Status, auto.Unit, auto.DispatchedAt = StatusDispatched, "police", at(0)
+	autoResolved := auto
+	autoResolved.Status, autoResolved.ResolvedAt = StatusResolved, at(10)
+	now := *at(60)
+	cases := []struct {
+		name                                string
+		as                                  []Alert
+		ackDue, ackOnTime, bySystem         int
+		ackRate, medianSeconds, resolveRate float64
+		resolveDue                          int
+	}{
+		{"only auto-dispatched: nothing due", []Alert{auto}, 0, 0, 1, 0, 0, 0, 1},
+		{"desk late beside auto-dispatched", []Alert{auto, alert("desk-1", 5)}, 1, 0, 1, 0, 300, 0, 2},
+		{"desk on time beside auto-dispatched", []Alert{auto, auto, alert("desk-1", 1)}, 1, 1, 2, 1, 60, 0, 3},
+		{"median of the desk's acks only", []Alert{auto, alert("desk-1", 1), alert("desk-2", 3)}, 2, 1, 1, 0.5, 120, 0, 3},
+		{"never acked is due and late", []Alert{auto, alert("", 0)}, 1, 0, 1, 0, 0, 0, 2},
+		{"an auto-dispatched alert's resolution still counts", []Alert{autoResolved}, 0, 0, 1, 0, 0, 1, 1},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s := ComputeStats(c.as, t0, now, now)
+			if s.AckDue != c.ackDue || s.AckOnTime != c.ackOnTime || s.AckBySystem != c.bySystem || s.AckOnTimeRate != c.ackRate {
+				t.Errorf("ack due %d on time %d by system %d rate %v, want %d %d %d %v",
+					s.AckDue, s.AckOnTime, s.AckBySystem, s.AckOnTimeRate, c.ackDue, c.ackOnTime, c.bySystem, c.ackRate)
+			}
+			if s.MedianAckSeconds != c.medianSeconds {
+				t.Errorf("median ack %v s, want %v", s.MedianAckSeconds, c.medianSeconds)
+			}
+			if s.ResolveDue != c.resolveDue || s.ResolveOnTimeRate != c.resolveRate {
+				t.Errorf("resolve due %d rate %v, want %d %v", s.ResolveDue, s.ResolveOnTimeRate, c.resolveDue, c.resolveRate)
+			}
+		})
+	}
+}
+
 func TestErrorTable(t *testing.T) {
 	cases := []struct {
 		err    error
@@ -156,6 +239,9 @@ func TestErrorTable(t *testing.T) {
 		{errorf(CodeBadRequest, "x", nil), CodeBadRequest, 400},
 		{ErrBadCursor, CodeBadRequest, 400},
 		{ErrQueueFull, CodeUnavailable, 503},
+		{ErrUnavailable, CodeUnavailable, 503},
+		{fmt.Errorf("redisjournal: append: dial tcp 127.0.0.1:6379: %w", ErrUnavailable), CodeUnavailable, 503},
+		{errorf(CodeTooLarge, "x", nil), CodeTooLarge, 413},
 		{ErrTooOld, CodeInternal, 500},
 	}
 	for _, c := range cases {
@@ -165,5 +251,8 @@ func TestErrorTable(t *testing.T) {
 	}
 	if m := ErrorMessage(ErrTooOld); m != "internal error" {
 		t.Errorf("internal error leaks %q", m)
+	}
+	if m := ErrorMessage(fmt.Errorf("dial tcp 127.0.0.1:6379: %w", ErrUnavailable)); strings.Contains(m, "6379") {
+		t.Errorf("unavailable error leaks %q", m)
 	}
 }

@@ -76,6 +76,9 @@ type Options struct {
 
 	// QueueSize bounds Submit's queue; default 4096.
 	QueueSize int
+	// MaxBatch bounds the events handled in one group commit (one journal
+	// transaction); default DefaultMaxBatch.
+	MaxBatch int
 	// TickEvery is how often Run checks deadlines and stale signals;
 	// default 1s.
 	TickEvery time.Duration
@@ -114,6 +117,9 @@ func (o *Options) validate() (map[string]Unit, error) {
 	if o.QueueSize <= 0 {
 		o.QueueSize = 4096
 	}
+	if o.MaxBatch <= 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
 	if o.TickEvery <= 0 {
 		o.TickEvery = time.Second
 	}
@@ -125,7 +131,9 @@ func (o *Options) validate() (map[string]Unit, error) {
 
 // Engine turns events into alerts and carries alerts through their handling:
 // rules → dedupe → lifecycle → journal. Event handling and desk actions are
-// serialized by one lock; the journal is the source of truth and the engine
+// serialized by one lock; events are handled in batches, one journal append
+// (one fsync) per batch: whatever queued while the previous batch was being
+// written (group commit). The journal is the source of truth; the engine
 // keeps only the alerts whose signal or handling is still live.
 type Engine struct {
 	o     Options
@@ -133,6 +141,14 @@ type Engine struct {
 	queue chan Event
 	m     *metrics
 	log   *slog.Logger
+
+	// submitMu makes SubmitAll's capacity check and sends one step: only
+	// Run takes from the queue, so room seen under the lock stays.
+	submitMu sync.Mutex
+
+	waitMu  sync.Mutex
+	waiting []*handling // Handle calls for the next batch, in arrival order
+	leading bool        // a Handle call is handling a batch or about to
 
 	mu      sync.Mutex
 	loaded  bool
@@ -176,10 +192,19 @@ func (e *Engine) Run(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
+			e.flush(ctx)
 			return nil
 		case ev := <-e.queue:
-			if err := e.Handle(ctx, ev); err != nil && ctx.Err() == nil {
-				e.log.Error("handle event", "camera", ev.Camera, "type", ev.Type, "err", err)
+			// A batch taken off the queue is finished even when Run is
+			// being stopped meanwhile: its events were already accepted.
+			evs := e.drain(ev)
+			e.mu.Lock()
+			errs := e.handleBatch(context.WithoutCancel(ctx), evs)
+			e.mu.Unlock()
+			for i, err := range errs {
+				if err != nil {
+					e.log.Error("handle event", "camera", evs[i].Camera, "type", evs[i].Type, "err", err)
+				}
 			}
 		case <-timer:
 			if err := e.Tick(ctx); err != nil && ctx.Err() == nil {
@@ -190,9 +215,53 @@ func (e *Engine) Run(ctx context.Context) error {
 	}
 }
 
+// flushTimeout bounds how long a stopping engine spends on the events
+// still queued.
+const flushTimeout = 3 * time.Second
+
+// flush handles the events still queued when Run is stopped: webhooks were
+// already answered 202 and health signals were reported, so they are not
+// dropped at shutdown.
+func (e *Engine) flush(stopped context.Context) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(stopped), flushTimeout)
+	defer cancel()
+	for ctx.Err() == nil {
+		select {
+		case ev := <-e.queue:
+			evs := e.drain(ev)
+			e.mu.Lock()
+			errs := e.handleBatch(ctx, evs)
+			e.mu.Unlock()
+			for i, err := range errs {
+				if err != nil {
+					e.log.Error("handle event at shutdown", "camera", evs[i].Camera, "type", evs[i].Type, "err", err)
+				}
+			}
+		default:
+			return
+		}
+	}
+}
+
+// drain returns first and whatever else is queued, up to MaxBatch events.
+func (e *Engine) drain(first Event) []Event {
+	evs := []Event{first}
+	for len(evs) < e.o.MaxBatch {
+		select {
+		case ev := <-e.queue:
+			evs = append(evs, ev)
+		default:
+			return evs
+		}
+	}
+	return evs
+}
+
 // Submit queues ev for Run without waiting; when the queue is full it drops
 // the event, counts it and returns ErrQueueFull.
 func (e *Engine) Submit(ev Event) error {
+	e.submitMu.Lock()
+	defer e.submitMu.Unlock()
 	select {
 	case e.queue <- ev:
 		return nil
@@ -202,30 +271,142 @@ func (e *Engine) Submit(ev Event) error {
 	}
 }
 
-// load restores tracked alerts from the journal once; e.mu is held.
+// SubmitAll queues evs for Run without waiting, all or none: when the queue
+// has no room for all of them it queues none, counts them all as dropped
+// and returns ErrQueueFull, so that a caller (a camera's webhook) can retry
+// the whole request without duplicating the part that got in. The events
+// are queued next to each other, in order.
+func (e *Engine) SubmitAll(evs []Event) error {
+	e.submitMu.Lock()
+	defer e.submitMu.Unlock()
+	if cap(e.queue)-len(e.queue) < len(evs) {
+		e.m.dropped.Add(float64(len(evs)))
+		return ErrQueueFull
+	}
+	for _, ev := range evs {
+		e.queue <- ev // cannot block: room was checked and only Run takes
+	}
+	return nil
+}
+
+// load restores the tracked alerts from the journal once; e.mu is held:
+// the open alerts, the alerts whose signal is active (a resolved alert's
+// signal still has to end), and the alerts whose signal ended within their
+// rule's cooldown (a new activation reopens them), found in the changes of
+// the longest cooldown.
 func (e *Engine) load(ctx context.Context) error {
 	if e.loaded {
 		return nil
 	}
-	f := Filter{Open: true, Limit: MaxListLimit}
-	for {
-		as, next, err := e.o.Journal.List(ctx, f)
-		if err != nil {
-			return fmt.Errorf("alerts engine: restore open alerts: %w", err)
+	for _, f := range []Filter{{Open: true}, {Signal: SignalActive}} {
+		f.Limit = MaxListLimit
+		for {
+			as, next, err := e.o.Journal.List(ctx, f)
+			if err != nil {
+				return fmt.Errorf("alerts engine: restore live alerts: %w", err)
+			}
+			for i := range as {
+				e.restore(&as[i])
+			}
+			if next == "" {
+				break
+			}
+			f.Cursor = next
 		}
-		for i := range as {
-			a := as[i]
-			_, site, grid, _ := e.o.Cameras(a.Camera)
-			e.track(&a, RuleFor(e.o.Rules, a.Type, a.Camera, site, grid))
-			e.m.open.WithLabelValues(string(a.Status)).Inc()
-		}
-		if next == "" {
-			break
-		}
-		f.Cursor = next
+	}
+	if err := e.restoreCooling(ctx); err != nil {
+		return fmt.Errorf("alerts engine: restore alerts within cooldown: %w", err)
 	}
 	e.loaded = true
 	return nil
+}
+
+// restore tracks a stored alert unless it is tracked already; of two alerts
+// of one signal, the newer keeps the signal.
+func (e *Engine) restore(a *Alert) {
+	if _, ok := e.tracked[a.ID]; ok {
+		return
+	}
+	_, site, grid, _ := e.o.Cameras(a.Camera)
+	rule := RuleFor(e.o.Rules, a.Type, a.Camera, site, grid)
+	k := SignalKey{a.Camera, a.Type, a.Key}
+	other, taken := e.tracked[e.signals[k]]
+	e.tracked[a.ID], e.rules[a.ID] = a, rule
+	if !taken || other.RaisedAt.Before(a.RaisedAt) || (other.RaisedAt.Equal(a.RaisedAt) && other.ID < a.ID) {
+		e.signals[k] = a.ID
+	}
+	if a.Status.Open() {
+		e.m.open.WithLabelValues(string(a.Status)).Inc()
+	}
+}
+
+// restoreCooling tracks the resolved alerts whose signal ended less than
+// their rule's cooldown ago. Such an alert changed (its signal ended) within
+// the longest cooldown, so the changes since then name them all.
+func (e *Engine) restoreCooling(ctx context.Context) error {
+	var longest time.Duration
+	for _, r := range e.o.Rules {
+		longest = max(longest, r.Cooldown)
+	}
+	if longest == 0 {
+		return nil
+	}
+	now := e.now()
+	// A minute of slack for the clocks of other nodes writing the journal.
+	seq, err := e.seqAt(ctx, now.Add(-longest-time.Minute))
+	if err != nil {
+		return err
+	}
+	latest := map[string]Alert{}
+	for {
+		cs, err := e.o.Journal.Since(ctx, seq, 1000)
+		if err != nil {
+			return err
+		}
+		if len(cs) == 0 {
+			break
+		}
+		for _, c := range cs {
+			latest[c.Alert.ID] = c.Alert
+		}
+		seq = cs[len(cs)-1].Seq
+	}
+	for _, a := range latest {
+		if a.Signal != SignalEnded || a.EndedAt == nil {
+			continue
+		}
+		_, site, grid, _ := e.o.Cameras(a.Camera)
+		if a.EndedAt.Add(RuleFor(e.o.Rules, a.Type, a.Camera, site, grid).Cooldown).After(now) {
+			e.restore(&a)
+		}
+	}
+	return nil
+}
+
+// seqAt finds, by bisection over the change log, the seq after which the
+// changes at or after t begin (changes are appended in time order).
+// Trimmed changes count as older than t.
+func (e *Engine) seqAt(ctx context.Context, t time.Time) (uint64, error) {
+	last, err := e.o.Journal.LastSeq(ctx)
+	if err != nil {
+		return 0, err
+	}
+	lo, hi := uint64(0), last
+	for lo < hi {
+		mid := lo + (hi-lo)/2
+		cs, err := e.o.Journal.Since(ctx, mid, 1)
+		switch {
+		case errors.Is(err, ErrTooOld):
+			lo = mid + 1
+		case err != nil:
+			return 0, err
+		case len(cs) == 0 || !cs[0].At.Before(t):
+			hi = mid
+		default:
+			lo = mid + 1
+		}
+	}
+	return lo, nil
 }
 
 func (e *Engine) track(a *Alert, r Rule) {
@@ -271,64 +452,69 @@ func validEvent(ev Event) error {
 }
 
 // Handle runs one event through rules, dedupe and the journal and returns
-// when its change is appended. Run uses it for submitted events; tests and
-// benchmarks call it directly.
+// when its change is appended (durable). Concurrent calls share batches
+// (group commit): one caller at a time leads, handling every event waiting
+// by then in one journal append, and hands the lead to the next waiting
+// caller. A batch may carry other callers' events, so once queued an event
+// is handled even if ctx ends. Run uses the same batches for submitted
+// events; tests and benchmarks call Handle.
 func (e *Engine) Handle(ctx context.Context, ev Event) error {
 	if err := validEvent(ev); err != nil {
 		return err
 	}
-	name, site, grid, known := e.o.Cameras(ev.Camera)
-	if !known {
-		name = ev.Camera
-	}
-	rule := RuleFor(e.o.Rules, ev.Type, ev.Camera, site, grid)
-
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	if err := e.load(ctx); err != nil {
+	if err := ctx.Err(); err != nil {
 		return err
 	}
-	now := e.now()
-	key := SignalKey{ev.Camera, ev.Type, ev.Key}
-	var prev *Alert
-	if id, ok := e.signals[key]; ok {
-		prev = e.tracked[id]
-		if e.retire(prev, now) {
-			prev = nil
+	h := &handling{ev: ev, done: make(chan struct{}), lead: make(chan struct{}, 1)}
+	e.waitMu.Lock()
+	e.waiting = append(e.waiting, h)
+	lead := !e.leading
+	e.leading = true
+	e.waitMu.Unlock()
+	bctx := context.WithoutCancel(ctx)
+	for {
+		if lead {
+			e.leadBatch(bctx)
+		}
+		select {
+		case <-h.done:
+			return h.err
+		case <-h.lead:
+			lead = true
 		}
 	}
-	d := Dedupe(prev, ev, rule, now)
-	e.log.Debug("event", "camera", ev.Camera, "type", ev.Type, "key", ev.Key, "state", ev.State, "action", d.Action, "reason", d.Reason)
-	switch d.Action {
-	case ActionRaise:
-		return e.raise(ctx, ev, rule, name, site, grid, now)
-	case ActionBump, ActionReopen:
-		reopened := prev.Signal == SignalEnded
-		a, err := e.mutate(ctx, prev, KindUpdated, System, func(a *Alert) error {
-			a.Count++
-			a.LastSeenAt = now
-			if ev.State == Pulse {
-				a.Signal, a.EndedAt = SignalEnded, &now
-			} else {
-				a.Signal, a.EndedAt = SignalActive, nil
-			}
-			e.setClip(a)
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		if reopened || ev.State == Pulse {
-			e.hold(ctx, a, "signal "+d.Reason)
-		}
-		return nil
-	case ActionEnd:
-		return e.endSignal(ctx, prev, now, d.Reason)
-	}
-	return nil
 }
 
-func (e *Engine) raise(ctx context.Context, ev Event, rule Rule, name, site, grid string, now time.Time) error {
+// leadBatch handles the waiting events, up to MaxBatch, as one batch and
+// passes the lead to the first caller still waiting.
+func (e *Engine) leadBatch(ctx context.Context) {
+	e.waitMu.Lock()
+	n := min(len(e.waiting), e.o.MaxBatch)
+	batch := e.waiting[:n:n]
+	e.waiting = e.waiting[n:]
+	e.waitMu.Unlock()
+	evs := make([]Event, n)
+	for i, w := range batch {
+		evs[i] = w.ev
+	}
+	e.mu.Lock()
+	errs := e.handleBatch(ctx, evs)
+	e.mu.Unlock()
+	for i, w := range batch {
+		w.err = errs[i]
+		close(w.done)
+	}
+	e.waitMu.Lock()
+	defer e.waitMu.Unlock()
+	if len(e.waiting) == 0 {
+		e.waiting, e.leading = nil, false
+		return
+	}
+	e.waiting[0].lead <- struct{}{}
+}
+
+// newAlert is the alert an activation raises.
+func (e *Engine) newAlert(ev Event, rule Rule, name, site, grid string, now time.Time) *Alert {
 	a := &Alert{
 		ID:     ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(),
 		Camera: ev.Camera, CameraName: name, Site: site, Grid: grid,
@@ -350,41 +536,7 @@ func (e *Engine) raise(ctx context.Context, ev Event, rule Rule, name, site, gri
 		a.ResolveDeadline = &t
 	}
 	e.setClip(a)
-	c, err := e.o.Journal.Append(ctx, Change{Kind: KindRaised, At: now, By: System, Alert: *a}, 0)
-	if err != nil {
-		return fmt.Errorf("camera %s: raise %s: %w", ev.Camera, ev.Type, err)
-	}
-	*a = c.Alert
-	e.track(a, rule)
-	e.m.raised.WithLabelValues(string(a.Type), string(a.Severity), a.Site).Inc()
-	e.m.open.WithLabelValues(string(StatusNew)).Inc()
-	e.hold(ctx, a, "alert raised")
-	if rule.DispatchTo != "" {
-		if _, err := e.dispatch(ctx, a, System, rule.DispatchTo, "auto-dispatch by rule", now); err != nil {
-			return fmt.Errorf("alert %s: auto-dispatch: %w", a.ID, err)
-		}
-	}
-	return nil
-}
-
-func (e *Engine) endSignal(ctx context.Context, a *Alert, now time.Time, reason string) error {
-	a, err := e.mutate(ctx, a, KindEnded, System, func(a *Alert) error {
-		if a.Signal != SignalActive {
-			return errNoChange
-		}
-		a.Signal, a.EndedAt = SignalEnded, &now
-		e.setClip(a)
-		a.History = addHistory(a.History, HistoryEntry{At: now, By: System, Action: "ended", Note: reason})
-		return nil
-	})
-	if errors.Is(err, errNoChange) {
-		return nil
-	}
-	if err != nil {
-		return err
-	}
-	e.hold(ctx, a, "signal ended")
-	return nil
+	return a
 }
 
 var errNoChange = errors.New("no change")
@@ -467,6 +619,7 @@ func (e *Engine) hold(ctx context.Context, a *Alert, reason string) {
 
 // Tick ends stale signals, emits overdue changes for passed deadlines and
 // forgets alerts that can no longer change. Run calls it every TickEvery.
+// All its changes go to the journal as one batch.
 func (e *Engine) Tick(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -479,44 +632,28 @@ func (e *Engine) Tick(ctx context.Context) error {
 		ids = append(ids, id)
 	}
 	slices.Sort(ids) // ULIDs: oldest first, so changes come in a stable order
+	p := e.newPlan(now)
 	var errs []error
-	for _, id := range ids {
-		a := e.tracked[id]
-		if Stale(a, now, e.o.StaleAfter) {
-			if err := e.endSignal(ctx, a, now, "stale: no event for "+e.o.StaleAfter.String()); err != nil {
+	for i, id := range ids {
+		if Stale(e.tracked[id], now, e.o.StaleAfter) {
+			if err := p.mutate(i, id, KindEnded, System, e.end(now, "stale: no event for "+e.o.StaleAfter.String()), e.holdEnded); err != nil {
 				errs = append(errs, err)
-				continue
 			}
-			a = e.tracked[id]
 		}
 		for _, which := range [...]string{"ack", "resolve"} {
-			if !due(a, which, now) {
-				continue
-			}
-			next, err := e.mutate(ctx, a, KindOverdue, System, func(a *Alert) error {
-				if !due(a, which, now) {
-					return errNoChange
-				}
-				a.Overdue = true
-				if which == "ack" {
-					a.OverdueAck = true
-				} else {
-					a.OverdueResolve = true
-				}
-				a.History = addHistory(a.History, HistoryEntry{At: now, By: System, Action: "overdue", Note: which})
-				return nil
+			err := p.mutate(i, id, KindOverdue, System, overdue(which, now), func(context.Context, *Alert) {
+				e.m.overdue.WithLabelValues(which).Inc()
 			})
-			if errors.Is(err, errNoChange) {
-				continue
-			}
 			if err != nil {
 				errs = append(errs, err)
-				break
 			}
-			e.m.overdue.WithLabelValues(which).Inc()
-			a = next
 		}
-		e.retire(a, now)
+	}
+	errs = append(errs, p.commit(ctx, len(ids))...)
+	for _, id := range ids {
+		if a, ok := e.tracked[id]; ok {
+			e.retire(a, now)
+		}
 	}
 	return errors.Join(errs...)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -278,6 +279,29 @@ func TestEngineEventSequences(t *testing.T) {
 			},
 		},
 		{
+			name: "stale_after does not end health signals; their inactive does",
+			steps: []step{
+				{ev: alerts.Event{Camera: "gate", Type: alerts.CameraOffline, State: alerts.Active, Source: alerts.SourceHealth}},
+				{ev: alerts.Event{Type: alerts.StorageFull, State: alerts.Active, Source: alerts.SourceHealth}},
+				{ev: alerts.Event{Camera: "gate", Type: alerts.RecordingFailure, State: alerts.Active, Source: alerts.SourceHealth}},
+				{advance: 31 * time.Second, tick: true},
+				{advance: 6 * time.Hour, tick: true},
+				{ev: alerts.Event{Camera: "gate", Type: alerts.CameraOffline, State: alerts.Inactive, Source: alerts.SourceHealth}, advance: time.Minute, tick: true},
+			},
+			alerts: 3,
+			check: func(t *testing.T, as []alerts.Alert, kinds []alerts.ChangeKind) {
+				for _, a := range as {
+					wantEnded := a.Type == alerts.CameraOffline
+					if ended := a.Signal == alerts.SignalEnded; ended != wantEnded {
+						t.Errorf("%s: signal %s after 6h of silence, want ended only for camera_offline after its inactive", a.Type, a.Signal)
+					}
+				}
+				if count(kinds, alerts.KindEnded) != 1 {
+					t.Errorf("changes %v, want one ended (camera_offline's inactive)", kinds)
+				}
+			},
+		},
+		{
 			name:   "inactive for an unknown signal is ignored",
 			steps:  []step{{ev: ev("hall-entrance", alerts.Motion, alerts.Inactive)}},
 			alerts: 0,
@@ -321,7 +345,7 @@ func TestEngineEventSequences(t *testing.T) {
 			f := newFixture(t, "")
 			for _, s := range c.steps {
 				f.clock.Advance(s.advance)
-				if s.ev.Camera != "" {
+				if s.ev.Type != "" {
 					f.handle(t, s.ev)
 				}
 				if s.tick {
@@ -785,5 +809,211 @@ func TestOptionsValidate(t *testing.T) {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error %q lacks %q", err, want)
 		}
+	}
+}
+
+// restart closes f's journal and starts a new engine on the same file, its
+// clock where f's was.
+func (f *fixture) restart(t *testing.T) *fixture {
+	t.Helper()
+	_ = f.j.Close()
+	g := newFixture(t, f.path)
+	g.clock.Advance(f.clock.Now().Sub(t0))
+	return g
+}
+
+func (f *fixture) resolve(t *testing.T, a alerts.Alert) {
+	t.Helper()
+	if _, err := f.e.Resolve(t.Context(), a.ID, "desk-1", "handled", false, a.Version); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A resolved alert whose signal is still active, or ended within its
+// cooldown, is restored after a restart: its signal ends and reopens on the
+// same alert instead of being forgotten.
+func TestRestoreSignalsAfterRestart(t *testing.T) {
+	active := ev("hall-entrance", alerts.Motion, alerts.Active) // default rule: cooldown 60s
+	inactive := ev("hall-entrance", alerts.Motion, alerts.Inactive)
+	t.Run("resolved while active", func(t *testing.T) {
+		f := newFixture(t, "")
+		f.handle(t, active)
+		f.resolve(t, f.only(t))
+		f.clock.Advance(5 * time.Second)
+		g := f.restart(t)
+		g.handle(t, inactive)
+		a := g.only(t)
+		if a.Signal != alerts.SignalEnded || a.EndedAt == nil || !a.EndedAt.Equal(t0.Add(5*time.Second)) {
+			t.Fatalf("after restart the end was lost: signal %s ended %v", a.Signal, a.EndedAt)
+		}
+		g.clock.Advance(20 * time.Second)
+		g.handle(t, active)
+		a = g.only(t)
+		if a.Signal != alerts.SignalActive || a.Count != 2 || a.Status != alerts.StatusResolved {
+			t.Fatalf("re-activation within cooldown: signal %s count %d status %s, want the same alert reopened", a.Signal, a.Count, a.Status)
+		}
+	})
+	t.Run("ended within cooldown", func(t *testing.T) {
+		f := newFixture(t, "")
+		f.handle(t, active)
+		f.clock.Advance(time.Second)
+		f.handle(t, inactive)
+		f.resolve(t, f.only(t))
+		f.clock.Advance(30 * time.Second)
+		g := f.restart(t)
+		g.handle(t, active)
+		if a := g.only(t); a.Signal != alerts.SignalActive || a.Count != 2 {
+			t.Fatalf("activation 30s after the end: signal %s count %d, want the same alert reopened", a.Signal, a.Count)
+		}
+	})
+	t.Run("ended past cooldown", func(t *testing.T) {
+		f := newFixture(t, "")
+		f.handle(t, active)
+		f.handle(t, inactive)
+		f.resolve(t, f.only(t))
+		f.clock.Advance(2 * time.Minute)
+		g := f.restart(t)
+		g.handle(t, active)
+		if n := len(g.all(t)); n != 2 {
+			t.Fatalf("%d alerts, want a new one after the cooldown", n)
+		}
+	})
+	t.Run("stale end after restart", func(t *testing.T) {
+		f := newFixture(t, "")
+		f.handle(t, active)
+		f.resolve(t, f.only(t))
+		g := f.restart(t)
+		g.clock.Advance(31 * time.Second)
+		if err := g.e.Tick(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+		if a := g.only(t); a.Signal != alerts.SignalEnded {
+			t.Fatalf("signal %s, want ended as stale after the restart", a.Signal)
+		}
+		if v := sumMetric(t, g.reg, "vigil_alerts_open", nil); v != 0 {
+			t.Fatalf("open gauge %v counts a resolved alert", v)
+		}
+	})
+}
+
+// An Initialized report that the signal is active confirms it: the stale
+// timer starts again, the count does not move.
+func TestInitializedRefreshesStaleTimer(t *testing.T) {
+	f := newFixture(t, "")
+	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
+	f.clock.Advance(20 * time.Second)
+	sync := ev("hall-entrance", alerts.Motion, alerts.Active)
+	sync.Sync = true
+	f.handle(t, sync)
+	tick := func() {
+		t.Helper()
+		if err := f.e.Tick(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	f.clock.Advance(20 * time.Second) // 40s after the raise, 20s after the confirmation
+	tick()
+	a := f.only(t)
+	if a.Signal != alerts.SignalActive || a.Count != 1 || !a.LastSeenAt.Equal(t0.Add(20*time.Second)) {
+		t.Fatalf("after the confirmation: signal %s count %d last seen %v", a.Signal, a.Count, a.LastSeenAt)
+	}
+	f.clock.Advance(10 * time.Second)
+	tick()
+	if a := f.only(t); a.Signal != alerts.SignalEnded || !a.EndedAt.Equal(t0.Add(50*time.Second)) {
+		t.Fatalf("signal %s ended %v, want ended 30s after the confirmation", a.Signal, a.EndedAt)
+	}
+}
+
+func TestSubmitAllIsAllOrNothing(t *testing.T) {
+	j, err := boltjournal.Open(boltjournal.Options{Path: filepath.Join(t.TempDir(), "journal.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = j.Close() })
+	reg := prometheus.NewRegistry()
+	e, err := alerts.New(alerts.Options{Journal: j, Rules: testRules(), Units: []alerts.Unit{{ID: "police"}},
+		Cameras: cameras, Clock: &fakeClock{now: t0}, Registerer: reg, QueueSize: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(typ alerts.Type) alerts.Event {
+		return alerts.Event{Camera: "hall-entrance", Type: typ, State: alerts.Active, Source: alerts.SourceGeneric}
+	}
+	steps := []struct {
+		name string
+		evs  []alerts.Event
+		want error
+	}{
+		{"two of three slots", []alerts.Event{mk(alerts.Motion), mk(alerts.Tamper)}, nil},
+		{"two more do not fit: none queued", []alerts.Event{mk(alerts.Intrusion), mk(alerts.VideoLoss)}, alerts.ErrQueueFull},
+		{"one fits", []alerts.Event{mk(alerts.IOAlarm)}, nil},
+		{"queue full", []alerts.Event{mk(alerts.Other)}, alerts.ErrQueueFull},
+		{"nothing always fits", nil, nil},
+	}
+	for _, s := range steps {
+		if err := e.SubmitAll(s.evs); !errors.Is(err, s.want) {
+			t.Fatalf("%s: err = %v, want %v", s.name, err, s.want)
+		}
+	}
+	if err := e.Submit(mk(alerts.Other)); !errors.Is(err, alerts.ErrQueueFull) {
+		t.Fatalf("Submit to a full queue: %v", err)
+	}
+	if got := sumMetric(t, reg, "vigil_alert_events_dropped_total", nil); got != 4 {
+		t.Fatalf("dropped = %v, want 4 (2 + 1 by SubmitAll, 1 by Submit)", got)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	sub, err := j.Subscribe(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	var types []alerts.Type
+	for len(types) < 3 {
+		select {
+		case c := <-sub.C:
+			types = append(types, c.Alert.Type)
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%d of 3 changes", len(types))
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if want := []alerts.Type{alerts.Motion, alerts.Tamper, alerts.IOAlarm}; !slices.Equal(types, want) {
+		t.Fatalf("raised %v, want %v", types, want)
+	}
+}
+
+// TestRunFlushesQueueOnStop: events queued when Run is stopped (webhooks
+// already answered 202) are still handled before Run returns.
+func TestRunFlushesQueueOnStop(t *testing.T) {
+	j, err := boltjournal.Open(boltjournal.Options{Path: filepath.Join(t.TempDir(), "j.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	e, err := alerts.New(alerts.Options{Journal: j})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cams := []string{"a", "b", "c", "d", "e"}
+	for _, c := range cams {
+		if err := e.Submit(ev(c, alerts.Motion, alerts.Active)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel() // stopped before it ever runs its loop
+	if err := e.Run(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, _, err := j.List(t.Context(), alerts.Filter{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(cams) {
+		t.Fatalf("%d alerts after stop, want %d", len(got), len(cams))
 	}
 }

@@ -14,6 +14,7 @@ const (
 	CodeConflict          Code = "conflict"           // stale version: retry with the current alert
 	CodeInvalidTransition Code = "invalid_transition" // not allowed from the alert's status
 	CodeBadRequest        Code = "bad_request"
+	CodeTooLarge          Code = "too_large"   // request body over its limit
 	CodeUnavailable       Code = "unavailable" // queue full, journal unreachable
 	CodeInternal          Code = "internal"
 )
@@ -24,6 +25,7 @@ var httpStatus = map[Code]int{
 	CodeConflict:          http.StatusConflict,
 	CodeInvalidTransition: http.StatusConflict,
 	CodeBadRequest:        http.StatusBadRequest,
+	CodeTooLarge:          http.StatusRequestEntityTooLarge,
 	CodeUnavailable:       http.StatusServiceUnavailable,
 	CodeInternal:          http.StatusInternalServerError,
 }
@@ -71,14 +73,15 @@ func ErrorCode(err error) Code {
 		return CodeNotFound
 	case errors.Is(err, ErrBadCursor):
 		return CodeBadRequest
-	case errors.Is(err, ErrQueueFull):
+	case errors.Is(err, ErrQueueFull), errors.Is(err, ErrUnavailable):
 		return CodeUnavailable
 	}
 	return CodeInternal
 }
 
 // ErrorMessage is the text for users: an *Error's message, or a generic text
-// for internal errors so that nothing internal leaks.
+// for internal errors and an unreachable journal so that nothing internal
+// (addresses, backend messages) leaks.
 func ErrorMessage(err error) string {
 	var e *Error
 	switch {
@@ -86,6 +89,8 @@ func ErrorMessage(err error) string {
 		return e.Message
 	case ErrorCode(err) == CodeInternal:
 		return "internal error"
+	case errors.Is(err, ErrUnavailable):
+		return "the alert journal is unavailable; retry later"
 	}
 	return err.Error()
 }

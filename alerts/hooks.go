@@ -27,8 +27,10 @@ type HookOptions struct {
 	// Secret returns the webhook secret of a camera; ok is false when the
 	// camera is unknown or has no secret (its endpoints are then disabled).
 	Secret func(camera string) (secret string, ok bool)
-	// Submit hands an event to the pipeline without waiting.
-	Submit func(Event) error
+	// SubmitAll hands the events of one request to the pipeline without
+	// waiting, all or none (Engine.SubmitAll); when it fails the request is
+	// answered 503 and the camera retries the whole body.
+	SubmitAll func([]Event) error
 	// Parsers by vendor path segment: "hikvision", "dahua", "events".
 	Parsers map[string]HookParser
 	// RatePerSecond per camera; default 50. Burst equals the rate.
@@ -45,8 +47,8 @@ func (o *HookOptions) validate() error {
 	if o.Secret == nil {
 		errs = append(errs, errors.New("hooks: Secret is required"))
 	}
-	if o.Submit == nil {
-		errs = append(errs, errors.New("hooks: Submit is required"))
+	if o.SubmitAll == nil {
+		errs = append(errs, errors.New("hooks: SubmitAll is required"))
 	}
 	if len(o.Parsers) == 0 {
 		errs = append(errs, errors.New("hooks: no parsers"))
@@ -142,10 +144,10 @@ func (h *Hooks) serve(w http.ResponseWriter, r *http.Request, camera, vendor str
 		}
 		return fail(http.StatusBadRequest, "bad_request", err.Error())
 	}
-	for _, ev := range events {
-		if err := h.opts.Submit(ev); err != nil {
-			h.opts.Logger.Warn("webhook event not accepted", "camera", camera, "vendor", vendor, "err", err)
-			return fail(http.StatusServiceUnavailable, "busy", "event queue is full; retry")
+	if len(events) > 0 {
+		if err := h.opts.SubmitAll(events); err != nil {
+			h.opts.Logger.Warn("webhook events not accepted", "camera", camera, "vendor", vendor, "events", len(events), "err", err)
+			return fail(http.StatusServiceUnavailable, "busy", "event queue is full; nothing was accepted, retry")
 		}
 	}
 	httpx.WriteJSON(w, http.StatusAccepted, map[string]int{"accepted": len(events)})

@@ -38,11 +38,12 @@ type hookFixture struct {
 	mu      sync.Mutex
 	got     []Event
 	refuse  bool
+	room    int // events the queue takes before it is full; <0: no bound
 	maxBody int64
 }
 
 func newHookFixture(t *testing.T) *hookFixture {
-	f := &hookFixture{reg: prometheus.NewRegistry(), now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC), maxBody: 1 << 10}
+	f := &hookFixture{reg: prometheus.NewRegistry(), now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC), maxBody: 1 << 10, room: -1}
 	h, err := NewHooks(HookOptions{
 		Secret: func(c string) (string, bool) {
 			if c == "gate" {
@@ -50,13 +51,16 @@ func newHookFixture(t *testing.T) *hookFixture {
 			}
 			return "", false
 		},
-		Submit: func(ev Event) error {
+		SubmitAll: func(evs []Event) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
-			if f.refuse {
-				return errors.New("queue full")
+			if f.refuse || (f.room >= 0 && len(evs) > f.room) {
+				return ErrQueueFull
 			}
-			f.got = append(f.got, ev)
+			if f.room >= 0 {
+				f.room -= len(evs)
+			}
+			f.got = append(f.got, evs...)
 			return nil
 		},
 		Parsers:    map[string]HookParser{"events": lineParser},
@@ -143,5 +147,26 @@ func TestHooksRateLimit(t *testing.T) {
 	}
 	if ok != 25 {
 		t.Fatalf("after refill ok %d, want 25", ok)
+	}
+}
+
+// A body of several events is queued whole or not at all, so the camera's
+// retry after a 503 does not duplicate what got in the first time.
+func TestHooksAllOrNothing(t *testing.T) {
+	f := newHookFixture(t)
+	f.room = 2
+	body := "motion\ntamper\nintrusion"
+	if w := f.post("/api/v1/hooks/gate/events?key=s3cret", body, ""); w.Code != 503 || !strings.Contains(w.Body.String(), "busy") {
+		t.Fatalf("three events, room for two: %d %s, want 503 busy", w.Code, w.Body)
+	}
+	if len(f.got) != 0 {
+		t.Fatalf("%d events queued by a refused request, want none: %+v", len(f.got), f.got)
+	}
+	f.room = 3
+	if w := f.post("/api/v1/hooks/gate/events?key=s3cret", body, ""); w.Code != 202 {
+		t.Fatalf("retry: %d %s", w.Code, w.Body)
+	}
+	if len(f.got) != 3 || f.got[0].Type != "motion" || f.got[2].Type != "intrusion" {
+		t.Fatalf("after the retry: %+v, want the three events once, in order", f.got)
 	}
 }

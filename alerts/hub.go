@@ -178,9 +178,8 @@ func (h *Hub) Run(ctx context.Context) error {
 			if ctx.Err() != nil {
 				return nil
 			}
-			if !h.isReady() {
-				return fmt.Errorf("hub: subscribe: %w", err)
-			}
+			// The journal may be unreachable (Redis down at start): keep
+			// trying; clients get 503 until the first subscription holds.
 			h.log.Error("journal subscription failed; retrying", "err", err, "after", backoff)
 		} else {
 			readyOnce()

@@ -23,6 +23,10 @@ var (
 	// ErrSlowSubscriber: a subscription fell behind its buffer and was
 	// closed; resume with Since.
 	ErrSlowSubscriber = errors.New("subscriber fell behind")
+	// ErrUnavailable: the journal's backend cannot be reached right now
+	// (Redis down, connection lost); the caller may retry later. Journals
+	// wrap it with the cause; the API answers 503 with code "unavailable".
+	ErrUnavailable = errors.New("journal unavailable")
 )
 
 // ConflictError is returned by Append when the expected version does not
@@ -45,6 +49,7 @@ type Filter struct {
 	Camera   string
 	Site     string
 	Severity Severity
+	Signal   Signal    // "" any; SignalActive: only alerts whose signal is on
 	Since    time.Time // raised at or after
 	Until    time.Time // raised before
 	Limit    int       // 0 means 100
@@ -80,6 +85,34 @@ type Journal interface {
 	Subscribe(ctx context.Context, buffer int) (*Subscription, error)
 	// Close releases the journal's resources.
 	Close() error
+}
+
+// BatchItem is one change of an AppendBatch with the version its caller
+// read, as the arguments of Append.
+type BatchItem struct {
+	Change        Change
+	ExpectVersion int64
+}
+
+// BatchAppender is implemented by journals that append many changes as one
+// durable unit (group commit: one transaction, one fsync). The engine uses
+// it when the journal offers it and falls back to Append otherwise.
+//
+// AppendBatch applies items in order, each checked as Append checks it
+// against the state the items before it left; an item that fails
+// (ErrExists, ErrNotFound, *ConflictError, no alert ID) is skipped and the
+// others go on. Once an item fails, every later item of the batch on the
+// same alert fails too, with a *ConflictError carrying the alert as stored
+// (ErrNotFound when there is none): its expected version was read from what
+// the failed item would have written. Stored items get increasing seqs in
+// item order, are all durable before AppendBatch returns and before any
+// subscriber sees one of them, and reach subscribers in seq order.
+//
+// It returns one Change and one error per item; changes[i] is meaningful
+// only when errs[i] is nil. An item with an error was not stored. A backend
+// failure fails every item with that error.
+type BatchAppender interface {
+	AppendBatch(ctx context.Context, items []BatchItem) (changes []Change, errs []error)
 }
 
 // Subscription is a live feed of changes.

@@ -102,17 +102,6 @@ func unitNote(u Unit, note string) string {
 	return s
 }
 
-// dispatch is the rule's automatic dispatch right after a raise; e.mu is held.
-func (e *Engine) dispatch(ctx context.Context, a *Alert, by, unit, note string, now time.Time) (*Alert, error) {
-	next, err := e.mutate(ctx, a, KindDispatched, by, func(a *Alert) error {
-		return e.applyDispatch(a, by, unit, note, now)
-	})
-	if err == nil {
-		e.observeAck(a, next)
-	}
-	return next, err
-}
-
 // act is one desk action: read the current alert, check the caller's
 // version, apply fn and append. Errors are *Error or *ConflictError.
 func (e *Engine) act(ctx context.Context, id, by string, version int64, checkVersion bool, kind ChangeKind, fn func(*Alert, time.Time) error) (Alert, error) {

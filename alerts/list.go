@@ -38,6 +38,7 @@ func (f Filter) Match(a Alert) bool {
 		f.Camera != "" && a.Camera != f.Camera,
 		f.Site != "" && a.Site != f.Site,
 		f.Severity != "" && a.Severity != f.Severity,
+		f.Signal != "" && a.Signal != f.Signal,
 		!f.Since.IsZero() && a.RaisedAt.Before(f.Since),
 		!f.Until.IsZero() && !a.RaisedAt.Before(f.Until):
 		return false

@@ -71,8 +71,9 @@ func (o *WatchOptions) validate() error {
 type Watcher struct {
 	opts WatchOptions
 
-	mu      sync.Mutex // serializes reloads and OnChange calls
-	current *Config
+	reloadMu sync.Mutex // serializes reloads and OnChange calls
+	mu       sync.Mutex // guards current
+	current  *Config
 
 	// started, when not nil, is closed once Run watches the directories.
 	started chan struct{}
@@ -107,19 +108,25 @@ func (w *Watcher) Current() *Config {
 // running configuration stays, OnError is called and the joined errors
 // are returned. It is what POST /api/v1/admin/reload calls.
 func (w *Watcher) Reload() (Change, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
+	// reloadMu orders reloads and their OnChange calls; mu only guards
+	// current, so readers (Current) never wait for OnChange to apply a
+	// change (closing segments, restarting cameras).
+	w.reloadMu.Lock()
+	defer w.reloadMu.Unlock()
 	cfg, err := LoadEnv(w.opts.Path, w.opts.Getenv)
 	if err != nil {
 		w.opts.OnError(err)
 		return Change{}, err
 	}
+	w.mu.Lock()
 	ch := Change{Old: w.current, New: cfg}
 	ch.Added, ch.Removed, ch.Changed = Diff(ch.Old, ch.New)
 	if ch.Empty() {
+		w.mu.Unlock()
 		return ch, nil
 	}
 	w.current = cfg
+	w.mu.Unlock()
 	w.opts.OnChange(ch)
 	return ch, nil
 }

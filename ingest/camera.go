@@ -18,7 +18,7 @@ var errStall = errors.New("stream stalled")
 // camera supervises the pull of one enabled camera: one session at a time,
 // reconnecting with backoff for as long as its context lives.
 type camera struct {
-	spec Camera
+	spec Camera // the stream; its Name, Site and Grid are cleared, see label
 	s    *Streams
 	feed *feed
 	log  *slog.Logger
@@ -26,6 +26,8 @@ type camera struct {
 	mBytes, mFrames prometheus.Counter // hot-path series, looked up once
 
 	mu              sync.Mutex
+	label           Camera  // Name, Site and Grid, which Apply changes in place
+	up              float64 // vigil_camera_up, kept to move it to a new site
 	status          string
 	since           time.Time
 	lastFrame       time.Time
@@ -51,8 +53,8 @@ func (c *camera) run(ctx context.Context) error {
 	c.mu.Lock()
 	c.status, c.since, c.offlineSince, c.offlineReason = StatusConnecting, now, now, "connecting"
 	c.rate.span = 5 * time.Second
+	c.setUpLocked(0)
 	c.mu.Unlock()
-	c.s.m.up.WithLabelValues(c.spec.ID, c.spec.Site).Set(0)
 	c.log.Info("camera starting", "url", c.spec.URL, "transport", c.spec.Transport)
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -136,8 +138,8 @@ func (c *camera) failed(err error) {
 		}
 	}
 	c.offlineReason = why
+	c.setUpLocked(0)
 	c.mu.Unlock()
-	c.s.m.up.WithLabelValues(c.spec.ID, c.spec.Site).Set(0)
 	if prev != StatusOffline {
 		c.log.Warn("camera offline", "reason", why, "err", err)
 	} else {
@@ -171,10 +173,10 @@ func (c *camera) alive(now time.Time) {
 			st := c.state(true, now, "")
 			back = &st
 		}
+		c.setUpLocked(1)
 	}
 	c.mu.Unlock()
 	if first {
-		c.s.m.up.WithLabelValues(c.spec.ID, c.spec.Site).Set(1)
 		c.log.Info("camera online")
 		if back != nil && c.s.opts.OnState != nil {
 			c.s.opts.OnState(*back)
@@ -188,9 +190,32 @@ func (c *camera) audio(now time.Time, bytes int) {
 	c.mu.Unlock()
 }
 
+// state builds a health transition. Called with c.mu held.
 func (c *camera) state(online bool, since time.Time, why string) CameraState {
-	return CameraState{Camera: c.spec.ID, Name: c.spec.Name, Site: c.spec.Site, Grid: c.spec.Grid,
+	return CameraState{Camera: c.spec.ID, Name: c.label.Name, Site: c.label.Site, Grid: c.label.Grid,
 		Online: online, Since: since, Reason: why}
+}
+
+// setUpLocked sets vigil_camera_up under the current site. The gauge is set
+// with c.mu held so that relabel cannot leave a series of the old site
+// behind.
+func (c *camera) setUpLocked(v float64) {
+	c.up = v
+	c.s.m.up.WithLabelValues(c.spec.ID, c.label.Site).Set(v)
+}
+
+// relabel takes over the name, site and grid of spec, a registration with
+// the same stream, without interrupting the session; vigil_camera_up moves
+// to the new site's series.
+func (c *camera) relabel(spec Camera) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.label
+	c.label = Camera{Name: spec.Name, Site: spec.Site, Grid: spec.Grid}
+	if old.Site != spec.Site {
+		c.s.m.up.DeleteLabelValues(c.spec.ID, old.Site)
+		c.setUpLocked(c.up)
+	}
 }
 
 // watch detects stalls, reports long outages and logs lost packets in

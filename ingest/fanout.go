@@ -35,8 +35,11 @@ type subscriber struct {
 	queue   chan delivery
 	quit    chan struct{}
 	once    sync.Once
-	started bool
 	dropped func() // counts one drop; looked up per drop so it survives camera restarts
+
+	// Guarded by Streams.mu.
+	started bool
+	done    chan struct{} // closed when the goroutine last started returns
 
 	// Guarded by feed.mu.
 	pendingDrops  int
@@ -45,28 +48,50 @@ type subscriber struct {
 
 func (s *subscriber) stop() { s.once.Do(func() { close(s.quit) }) }
 
-// run drains the queue until ctx ends or the subscription is cancelled.
-func (s *subscriber) run(ctx context.Context) error {
+// run delivers the queue to the sink until ctx ends or the subscription is
+// cancelled; either way it first delivers what is already queued, so that a
+// recorder closing its segment afterwards has every unit ingest accepted for
+// it. It closes done when it returns.
+func (s *subscriber) run(ctx context.Context, done chan struct{}) error {
+	defer close(done)
 	for {
 		select {
 		case <-ctx.Done():
+			s.drain()
 			return nil
 		case <-s.quit:
+			s.drain()
 			return nil
 		case d := <-s.queue:
-			if d.dropped > 0 {
-				s.sink.OnBreak("dropped", d.dropped)
-			}
-			if d.stream != nil {
-				s.sink.OnStream(*d.stream)
-			}
-			if d.brk != "" {
-				s.sink.OnBreak(d.brk, 0)
-			}
-			if d.au != nil {
-				s.sink.OnAccessUnit(*d.au)
-			}
+			s.deliver(d)
 		}
+	}
+}
+
+// drain delivers what is queued now and returns when the queue is empty.
+func (s *subscriber) drain() {
+	for {
+		select {
+		case d := <-s.queue:
+			s.deliver(d)
+		default:
+			return
+		}
+	}
+}
+
+func (s *subscriber) deliver(d delivery) {
+	if d.dropped > 0 {
+		s.sink.OnBreak("dropped", d.dropped)
+	}
+	if d.stream != nil {
+		s.sink.OnStream(*d.stream)
+	}
+	if d.brk != "" {
+		s.sink.OnBreak(d.brk, 0)
+	}
+	if d.au != nil {
+		s.sink.OnAccessUnit(*d.au)
 	}
 }
 

@@ -1,7 +1,6 @@
 package ingest
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"runtime"
@@ -11,6 +10,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	vigiltest "vigil/internal/testutil"
 
 	"vigil/internal/media"
 )
@@ -27,29 +28,11 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // harness runs Streams for one test and joins it at cleanup.
 type harness struct {
 	s    *Streams
 	reg  *prometheus.Registry
-	logs *syncBuffer
+	logs *vigiltest.Buffer
 }
 
 func testOptions() Options {
@@ -63,7 +46,7 @@ func testOptions() Options {
 
 func startStreams(t *testing.T, opts Options, cams ...Camera) *harness {
 	t.Helper()
-	h := &harness{reg: prometheus.NewRegistry(), logs: &syncBuffer{}}
+	h := &harness{reg: prometheus.NewRegistry(), logs: &vigiltest.Buffer{}}
 	opts.Registerer = h.reg
 	opts.Logger = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	s, err := New(opts)

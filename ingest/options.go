@@ -25,8 +25,9 @@ var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 func ValidID(id string) bool { return idPattern.MatchString(id) }
 
 // Camera is the registration of one camera, as ingest needs it. The app maps
-// configured cameras to it. Two Cameras are equal when nothing relevant to
-// ingest changed; Apply restarts a camera only when its Camera changed.
+// configured cameras to it. Apply restarts a camera only when its stream
+// changed (every field but Name, Site and Grid, see sameStream); a new
+// name, site or grid is taken over by the running camera.
 type Camera struct {
 	ID       string
 	Name     string
@@ -39,6 +40,14 @@ type Camera struct {
 	Transport     string
 	ONVIFMetadata bool
 	Enabled       bool
+}
+
+// sameStream reports whether c and o pull the same stream the same way: a
+// camera going from o to c keeps its session. Name, Site and Grid only label
+// the camera.
+func (c Camera) sameStream(o Camera) bool {
+	c.Name, c.Site, c.Grid = o.Name, o.Site, o.Grid
+	return c == o
 }
 
 func (c Camera) validate() error {

@@ -140,6 +140,11 @@ type puller struct {
 	height     int
 	stream     *media.VideoTrack // announced parameters; nil before the first keyframe
 	base       time.Duration     // DTS of the stream's first unit
+	// videoPTS and videoNTP time a video packet: the client's PacketPTS
+	// and PacketNTP for the video media, set by register (benchmarks set
+	// their own).
+	videoPTS func(*rtp.Packet) (int64, bool)
+	videoNTP func(*rtp.Packet) (time.Time, bool)
 
 	audioMedia *description.Media
 	audioFmt   format.Format
@@ -228,6 +233,8 @@ func (p *puller) medias() []*description.Media {
 }
 
 func (p *puller) register() {
+	p.videoPTS = func(pkt *rtp.Packet) (int64, bool) { return p.client.PacketPTS(p.videoMedia, pkt) }
+	p.videoNTP = func(pkt *rtp.Packet) (time.Time, bool) { return p.client.PacketNTP(p.videoMedia, pkt) }
 	p.client.OnPacketRTP(p.videoMedia, p.videoFmt, p.onVideo)
 	if p.audioMedia != nil {
 		p.client.OnPacketRTP(p.audioMedia, p.audioFmt, p.onAudio)
@@ -319,7 +326,7 @@ func (p *puller) onVideo(pkt *rtp.Packet) {
 
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pts, ok := p.client.PacketPTS(p.videoMedia, pkt)
+	pts, ok := p.videoPTS(pkt)
 	if !ok {
 		return
 	}
@@ -379,19 +386,33 @@ func (p *puller) onVideo(pkt *rtp.Packet) {
 		p.cam.onDecodeError(fmt.Errorf("dts: %w", err))
 		dts = pts
 	}
-	wall := p.wall(p.videoMedia, pkt, now)
+	wall := now
+	if t, ok := p.videoNTP(pkt); ok {
+		wall = t
+	}
 	if start {
 		p.announce(toDuration(dts, clock), clock, wall)
 	}
 
 	// One copy: the decoder may alias packet buffers gortsplib reuses.
-	buf := make([]byte, 0, size)
-	payload := make([][]byte, len(au))
-	for i, n := range au {
-		buf = append(buf, n...)
-		payload[i] = buf[len(buf)-len(n) : len(buf) : len(buf)]
+	// bytes.Join allocates without zeroing what it then overwrites, and
+	// the unit carries its NAL unit headers: one allocation for the data,
+	// one for the rest.
+	buf := bytes.Join(au, nil)
+	var unit *media.AccessUnit
+	var payload [][]byte
+	if len(au) <= len(videoUnit{}.nalus) {
+		vu := &videoUnit{}
+		unit, payload = &vu.unit, vu.nalus[:len(au)]
+	} else {
+		unit, payload = &media.AccessUnit{}, make([][]byte, len(au))
 	}
-	unit := &media.AccessUnit{
+	off := 0
+	for i, n := range au {
+		payload[i] = buf[off : off+len(n) : off+len(n)]
+		off += len(n)
+	}
+	*unit = media.AccessUnit{
 		Kind:    media.Video,
 		PTS:     toDuration(pts, clock) - p.base,
 		DTS:     toDuration(dts, clock) - p.base,
@@ -400,6 +421,13 @@ func (p *puller) onVideo(pkt *rtp.Packet) {
 		Wall:    wall,
 	}
 	p.cam.feed.publish(unit)
+}
+
+// videoUnit is a video access unit with room for the NAL unit headers of
+// a typical frame (AUD, SPS, PPS, SEI, slices) in the same allocation.
+type videoUnit struct {
+	unit  media.AccessUnit
+	nalus [6][]byte
 }
 
 // announce starts a new media.Stream at a keyframe with the current

@@ -40,11 +40,16 @@ type CameraStatus struct {
 	Reconnects  int        `json:"reconnects"`
 }
 
-// ApplyResult lists the camera IDs a reload touched.
+// ApplyResult lists the camera IDs a reload touched. Changed holds every
+// camera whose registration changed; Restarted is the part of Changed whose
+// stream changed (URL, credentials, transport, ONVIF metadata or enabled):
+// those end their session and start a new one. The rest of Changed only got
+// a new name, site or grid and keep streaming.
 type ApplyResult struct {
-	Added   []string `json:"added"`
-	Removed []string `json:"removed"`
-	Changed []string `json:"changed"`
+	Added     []string `json:"added"`
+	Removed   []string `json:"removed"`
+	Changed   []string `json:"changed"`
+	Restarted []string `json:"restarted"`
 }
 
 // ErrUnknownCamera is returned for a camera ID that is not registered.
@@ -96,8 +101,10 @@ func (s *Streams) poke() {
 }
 
 // Apply replaces the registered cameras: added ones start, removed ones stop,
-// changed ones restart and untouched ones keep streaming. An invalid list
-// changes nothing and returns every problem found.
+// ones whose stream changed restart, and the others keep streaming, taking
+// over a new name, site or grid in place (Status shows it at once, metrics
+// and OnState once Run has seen the change). An invalid list changes nothing
+// and returns every problem found.
 func (s *Streams) Apply(cameras []Camera) (ApplyResult, error) {
 	var errs []error
 	next := make(map[string]Camera, len(cameras))
@@ -131,7 +138,10 @@ func (s *Streams) Apply(cameras []Camera) (ApplyResult, error) {
 			s.since[id] = now
 		case old != next[id]:
 			res.Changed = append(res.Changed, id)
-			s.since[id] = now
+			if !old.sameStream(next[id]) {
+				res.Restarted = append(res.Restarted, id)
+				s.since[id] = now
+			}
 		}
 	}
 	for _, id := range s.order {
@@ -164,7 +174,9 @@ func (s *Streams) Run(ctx context.Context) error {
 		for _, sub := range s.subs {
 			if !sub.started {
 				sub.started = true
-				g.Go(func() error { return sub.run(gctx) })
+				done := make(chan struct{})
+				sub.done = done
+				g.Go(func() error { return sub.run(gctx, done) })
 			}
 		}
 		for _, m := range s.meta {
@@ -175,12 +187,15 @@ func (s *Streams) Run(ctx context.Context) error {
 		}
 		s.mu.Unlock()
 
-		// Stop removed, disabled and changed cameras first, all at once.
+		// Stop removed, disabled and changed cameras first, all at once;
+		// cameras that only got a new name, site or grid keep their session.
 		var stopping []string
 		for id, r := range live {
-			if c, ok := desired[id]; !ok || !c.Enabled || c != r.cam.spec {
+			if c, ok := desired[id]; !ok || !c.Enabled || !c.sameStream(r.cam.spec) {
 				r.cancel()
 				stopping = append(stopping, id)
+			} else {
+				r.cam.relabel(c)
 			}
 		}
 		for _, id := range stopping {
@@ -240,25 +255,41 @@ func (s *Streams) feedLocked(id string) *feed {
 func (s *Streams) newCamera(c Camera) *camera {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	label := Camera{Name: c.Name, Site: c.Site, Grid: c.Grid}
+	c.Name, c.Site, c.Grid = "", "", ""
 	return &camera{
-		spec: c,
-		s:    s,
-		feed: s.feedLocked(c.ID),
-		log:  s.log.With("camera", c.ID),
+		spec:  c,
+		label: label,
+		s:     s,
+		feed:  s.feedLocked(c.ID),
+		log:   s.log.With("camera", c.ID),
 
 		mBytes:  s.m.bytes.WithLabelValues(c.ID),
 		mFrames: s.m.frames.WithLabelValues(c.ID),
 	}
 }
 
+// unsubscribeWait bounds how long ending a subscription waits for its sink
+// to take the units still queued for it.
+const unsubscribeWait = 5 * time.Second
+
 // Subscribe delivers the media of camera to sink through a queue of queue
 // units (64 when queue <= 0) drained by a goroutine of its own; name labels
-// the subscriber in metrics. The camera need not be registered yet. The
-// returned function ends the subscription. A full queue drops units (counted
-// in vigil_ingest_dropped_total) and the sink learns of it through
-// OnBreak("dropped", n) before the next unit it gets. Payloads are copied out
-// of the RTP buffers once and shared by all sinks of the camera: a sink may
-// keep them but must not modify them.
+// the subscriber in metrics. The camera need not be registered yet. A full
+// queue drops units (counted in vigil_ingest_dropped_total) and the sink
+// learns of it through OnBreak("dropped", n) before the next unit it gets.
+// Payloads are copied out of the RTP buffers once and shared by all sinks of
+// the camera: a sink may keep them but must not modify them.
+//
+// The returned function ends the subscription: nothing is queued after it is
+// called, what is already queued is delivered, and it returns once the sink
+// has taken the last of it, so the caller may close what the sink writes
+// to. If the sink takes longer than 5 s it logs that and returns anyway; the
+// rest is still delivered, later. Sink methods are never called
+// concurrently, and not after the function returned in time.
+//
+// Ending the Run that drains the queue (its context ending) also delivers
+// what is queued before Run returns.
 func (s *Streams) Subscribe(camera, name string, sink media.Sink, queue int) (unsubscribe func()) {
 	if queue <= 0 {
 		queue = 64
@@ -277,13 +308,30 @@ func (s *Streams) Subscribe(camera, name string, sink media.Sink, queue int) (un
 	f.add(sub)
 	s.poke()
 	return func() {
-		f.remove(sub)
-		sub.stop()
+		f.remove(sub) // nothing is queued from here on
 		s.mu.Lock()
 		if i := slices.Index(s.subs, sub); i >= 0 {
 			s.subs = slices.Delete(s.subs, i, i+1)
 		}
+		// Out of s.subs, the subscriber is not started again: either its
+		// goroutine runs (or ran) and closes done, or nobody drains it.
+		running, done := sub.started, sub.done
 		s.mu.Unlock()
+		sub.stop()
+		if running {
+			t := time.NewTimer(unsubscribeWait)
+			defer t.Stop()
+			select {
+			case <-done:
+			case <-t.C:
+				s.log.Warn("subscriber still taking its queued units; ending its subscription without waiting",
+					"camera", camera, "subscriber", name, "waited", unsubscribeWait)
+				return
+			}
+		}
+		// What the goroutine left behind (units queued after a Run ended),
+		// or everything when no Run drained this subscription.
+		sub.drain()
 	}
 }
 
@@ -390,7 +438,7 @@ func (s *Streams) statusLocked(c Camera) CameraStatus {
 		st.Status = StatusDisabled
 		return st
 	}
-	if cam := s.cams[c.ID]; cam != nil && cam.spec == c {
+	if cam := s.cams[c.ID]; cam != nil && cam.spec.sameStream(c) {
 		cam.fill(&st, s.opts.Now())
 	}
 	return st

@@ -2,6 +2,7 @@ package ingest
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
@@ -222,8 +223,11 @@ func TestSlowSubscriberDoesNotSlowOthers(t *testing.T) {
 	srv := startCameraServer(t)
 	h := startStreams(t, testOptions(), camFor("cam-1", srv, TransportTCP))
 	stuck := &recordingSink{block: make(chan struct{})}
-	defer close(stuck.block) // lets its goroutine end before Run is joined
-	defer h.s.Subscribe("cam-1", "stuck", stuck, 4)()
+	unsubStuck := h.s.Subscribe("cam-1", "stuck", stuck, 4)
+	defer func() {
+		close(stuck.block) // lets it take its queue, so that unsubscribing returns
+		unsubStuck()
+	}()
 	fast := &recordingSink{}
 	defer h.s.Subscribe("cam-1", "fast", fast, 256)()
 
@@ -324,10 +328,10 @@ func TestReloadKeepsUntouchedStreaming(t *testing.T) {
 		t.Errorf("arrival gap %v", maxGap)
 	}
 
-	// A change restarts the camera.
-	camA.Name = "renamed"
+	// A change of stream restarts the camera.
+	camA.ONVIFMetadata = false
 	res, err = h.s.Apply([]Camera{camA, camC})
-	if err != nil || len(res.Changed) != 1 {
+	if err != nil || len(res.Changed) != 1 || len(res.Restarted) != 1 || res.Restarted[0] != "cam-a" {
 		t.Fatalf("apply %+v %v", res, err)
 	}
 	waitFor(t, 5*time.Second, "cam-a restarted", func() bool {
@@ -457,5 +461,162 @@ func TestLateSubscriberStartsWithStream(t *testing.T) {
 	ev := late.snapshot()
 	if ev[0].stream == nil || ev[0].stream.Session != 1 {
 		t.Fatalf("late subscriber's first event %+v", ev[0])
+	}
+}
+
+// TestRelabelKeepsStreaming: a new name, site and grid reach the status and
+// vigil_camera_up without reconnecting the camera or breaking a subscriber.
+func TestRelabelKeepsStreaming(t *testing.T) {
+	srv := startCameraServer(t)
+	cam := camFor("cam-1", srv, TransportTCP)
+	h := startStreams(t, testOptions(), cam)
+	sink := &recordingSink{}
+	defer h.s.Subscribe("cam-1", "test", sink, 256)()
+	h.waitStatus(t, "cam-1", StatusOnline, 2*time.Second)
+	waitFor(t, 4*time.Second, "frames", func() bool { return sink.count(isVideo) > 0 })
+	before := sink.count(isVideo)
+
+	cam.Name, cam.Site, cam.Grid = "Gate", "yard", "G09"
+	res, err := h.s.Apply([]Camera{cam})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Changed) != 1 || res.Changed[0] != "cam-1" || len(res.Restarted) != 0 {
+		t.Fatalf("apply %+v", res)
+	}
+	if st := h.status(t, "cam-1"); st.Name != "Gate" || st.Site != "yard" || st.Grid != "G09" {
+		t.Fatalf("status after relabel: %+v", st)
+	}
+	waitFor(t, 2*time.Second, "vigil_camera_up under the new site only", func() bool {
+		up := cameraUp(t, h, "cam-1")
+		_, old := up["hall"]
+		return !old && up["yard"] == 1
+	})
+	waitFor(t, 4*time.Second, "frames after relabel", func() bool { return sink.count(isVideo) >= before+15 })
+
+	for _, e := range sink.snapshot() {
+		if e.brk != "" || (e.stream != nil && e.stream.Session != 1) {
+			t.Fatalf("cam-1 interrupted by a relabel: %+v", e)
+		}
+	}
+	if n := counter(h.s.m.reconnects.WithLabelValues("cam-1")); n != 0 {
+		t.Fatalf("reconnects %v", n)
+	}
+	if st := h.status(t, "cam-1"); st.Status != StatusOnline || st.Reconnects != 0 || st.Site != "yard" {
+		t.Fatalf("status: %+v", st)
+	}
+}
+
+// cameraUp returns camera's vigil_camera_up series by site, read from the
+// registry so that looking does not create a series.
+func cameraUp(t *testing.T, h *harness, camera string) map[string]float64 {
+	t.Helper()
+	mfs, err := h.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "vigil_camera_up" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["camera"] == camera {
+				out[labels["site"]] = m.GetGauge().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+// TestUnsubscribeDeliversQueued: units queued for a slow sink reach it
+// before unsubscribing returns, whether a Run drains the queue or not, and
+// before Run returns when its context ends.
+func TestUnsubscribeDeliversQueued(t *testing.T) {
+	const n = 50
+	for _, tc := range []string{"unsubscribe while running", "unsubscribe without run", "run ends"} {
+		t.Run(tc, func(t *testing.T) {
+			s, err := New(Options{Registerer: newTestRegistry()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			sink := &recordingSink{block: make(chan struct{})}
+			unsub := s.Subscribe("cam-1", "recorder", sink, 2*n)
+			s.mu.Lock()
+			sub := s.subs[0]
+			s.mu.Unlock()
+			f := s.feeds["cam-1"]
+			f.announce(media.Stream{Camera: "cam-1"})
+			for i := range n {
+				f.publish(&media.AccessUnit{Kind: media.Video, PTS: time.Duration(i) * 40 * time.Millisecond})
+			}
+
+			if tc == "unsubscribe without run" {
+				close(sink.block)
+				unsub()
+				if got := sink.count(isVideo); got != n {
+					t.Fatalf("%d of %d units delivered", got, n)
+				}
+				return
+			}
+
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			ran := make(chan error, 1)
+			go func() { ran <- s.Run(ctx) }()
+			// The sink holds the first unit; the rest stay queued.
+			waitFor(t, 2*time.Second, "the stream delivered", func() bool { return sink.count(isStream) == 1 })
+
+			if tc == "run ends" {
+				cancel()
+				close(sink.block)
+				select {
+				case err := <-ran:
+					if err != nil {
+						t.Fatal(err)
+					}
+				case <-time.After(10 * time.Second):
+					t.Fatal("Run did not return")
+				}
+				if got := sink.count(isVideo); got != n {
+					t.Fatalf("%d of %d units delivered before Run returned", got, n)
+				}
+				unsub()
+				return
+			}
+
+			delivered := make(chan int, 1)
+			go func() {
+				unsub()
+				delivered <- sink.count(isVideo)
+			}()
+			select {
+			case <-sub.quit:
+			case <-time.After(5 * time.Second):
+				t.Fatal("unsubscribe did not stop the subscriber")
+			}
+			close(sink.block)
+			select {
+			case got := <-delivered:
+				if got != n {
+					t.Fatalf("%d of %d units delivered before unsubscribe returned", got, n)
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatal("unsubscribe did not return")
+			}
+			for _, e := range sink.snapshot() {
+				if e.brk != "" {
+					t.Fatalf("break %q", e.brk)
+				}
+			}
+			cancel()
+			if err := <-ran; err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
 }

@@ -1,18 +1,31 @@
 package recorder
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
 
-const holdsFile = "holds.json"
+// holdsFile is the hold log in the storage root; legacyHoldsFile is the
+// whole-set JSON array earlier versions rewrote on every change, migrated
+// into the log when the store opens.
+const (
+	holdsFile       = "holds.jsonl"
+	legacyHoldsFile = "holds.json"
+)
+
+// compactMinRecords is the log length below which it is never compacted
+// while running: rewriting a few hundred lines saves nothing.
+const compactMinRecords = 1000
 
 // Hold keeps a camera's recordings in [Start, End] from retention: an
 // alert's clip range, kept as evidence. A zero End is open-ended (the alert
@@ -34,56 +47,186 @@ func (h Hold) covers(s Segment) bool {
 	return s.End.After(h.Start) && (h.End.IsZero() || s.Start.Before(h.End))
 }
 
+func (h Hold) expired(now time.Time) bool { return !h.Until.IsZero() && !now.Before(h.Until) }
+
 var errBadHold = errors.New("invalid hold")
 
-// holdStore keeps holds in memory and in a JSON file replaced atomically
-// (write, fsync, rename) on every change.
-type holdStore struct {
-	path string
-	now  func() time.Time
-
-	mu    sync.Mutex
-	holds map[string]Hold
+// holdRecord is one line of the hold log: a put carries the whole hold
+// (an upsert by ID), a remove only its ID.
+type holdRecord struct {
+	Op   string `json:"op"` // "put" or "remove"
+	Hold *Hold  `json:"hold,omitempty"`
+	ID   string `json:"id,omitempty"`
 }
 
+const (
+	opPut    = "put"
+	opRemove = "remove"
+)
+
+// holdStore keeps holds in memory and in an append-only JSON-lines log:
+// every change appends one record and fsyncs once, so its cost does not
+// grow with the number of holds. Replaying the log, the last record of an
+// ID wins. The log is compacted, rewritten with one put per live hold and
+// renamed into place, when the store opens and when it holds more than
+// twice as many records as live holds.
+type holdStore struct {
+	path   string // the log
+	legacy string // the old whole-set file, removed once migrated
+	now    func() time.Time
+
+	// compactMin is the log length below which it is never compacted
+	// while running; compactMinRecords but for tests.
+	compactMin int
+
+	mu      sync.Mutex
+	holds   map[string]Hold
+	records int // records in the log
+	// rewrite means the log cannot take an append: its tail may be torn
+	// by a failed write, or it does not yet hold the migrated legacy
+	// holds. The next change compacts instead, and fails if that fails.
+	rewrite bool
+	// dirSynced is false while the log may exist only in an unsynced
+	// directory entry: the first append that creates it syncs the directory.
+	dirSynced  bool
+	legacyLeft bool // legacy file still on disk
+}
+
+// openHolds loads the hold log at path, or migrates the legacy file beside
+// it, and compacts. A torn last line, left by a crash during an append that
+// therefore never returned, is ignored and truncated; a damaged line before
+// intact ones is an error, as the store cannot tell which holds it lost.
+// A compaction that fails (a full disk) does not fail the open: the holds
+// are loaded and the next change retries it.
 func openHolds(path string, now func() time.Time) (*holdStore, error) {
-	s := &holdStore{path: path, now: now, holds: make(map[string]Hold)}
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return s, nil
+	s := &holdStore{
+		path:       path,
+		legacy:     filepath.Join(filepath.Dir(path), legacyHoldsFile),
+		now:        now,
+		compactMin: compactMinRecords,
+		holds:      make(map[string]Hold),
 	}
-	if err != nil {
+	logged := true
+	b, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		logged = false
+	case err != nil:
 		return nil, fmt.Errorf("holds: %w", err)
 	}
-	var list []Hold
-	if err := json.Unmarshal(b, &list); err != nil {
-		return nil, fmt.Errorf("holds %s: %w", path, err)
+	good := 0
+	if logged {
+		if good, err = s.replay(b); err != nil {
+			return nil, fmt.Errorf("holds %s: %w", path, err)
+		}
+		s.dirSynced = true
 	}
-	for _, h := range list {
-		s.holds[h.ID] = h
+
+	lb, err := os.ReadFile(s.legacy)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return nil, fmt.Errorf("holds: %w", err)
+	default:
+		s.legacyLeft = true
+		// a log beside the legacy file was made from it by a migration
+		// that crashed before removing it, and has every change since
+		if !logged {
+			var list []Hold
+			if err := json.Unmarshal(lb, &list); err != nil {
+				return nil, fmt.Errorf("holds %s: %w", s.legacy, err)
+			}
+			for _, h := range list {
+				s.holds[h.ID] = h
+			}
+			s.rewrite = true
+		}
+	}
+
+	if !logged && !s.legacyLeft {
+		return s, nil // nothing on disk; the first change creates the log
+	}
+	if err := s.compactLocked(); err == nil {
+		return s, nil
+	}
+	// keep the log appendable without the compaction when the only damage
+	// is a torn tail, which truncating removes without needing space
+	if good < len(b) && !s.rewrite {
+		if os.Truncate(path, int64(good)) != nil {
+			s.rewrite = true
+		}
 	}
 	return s, nil
 }
 
-// active returns the holds whose Until has not passed, dropping the others.
+// replay applies the log's records to s.holds and returns the length of
+// its intact prefix. Lines after the last intact record that do not parse
+// (or lack their newline) are a torn append and are ignored.
+func (s *holdStore) replay(b []byte) (good int, err error) {
+	var bad error
+	badLine := 0
+	off := 0
+	for n := 1; off < len(b); n++ {
+		end := bytes.IndexByte(b[off:], '\n')
+		if end < 0 {
+			break // torn: an append without its newline was never acknowledged
+		}
+		line := b[off : off+end]
+		off += end + 1
+		if len(bytes.TrimSpace(line)) == 0 {
+			if bad == nil {
+				good = off
+			}
+			continue
+		}
+		var rec holdRecord
+		err := json.Unmarshal(line, &rec)
+		if err == nil {
+			err = rec.validate()
+		}
+		if err != nil {
+			if bad == nil {
+				bad, badLine = err, n
+			}
+			continue
+		}
+		if bad != nil {
+			return 0, fmt.Errorf("line %d: %w", badLine, bad)
+		}
+		if rec.Op == opPut {
+			s.holds[rec.Hold.ID] = *rec.Hold
+		} else {
+			delete(s.holds, rec.ID)
+		}
+		s.records++
+		good = off
+	}
+	return good, nil
+}
+
+func (rec holdRecord) validate() error {
+	switch {
+	case rec.Op == opPut && rec.Hold != nil && rec.Hold.ID != "":
+	case rec.Op == opRemove && rec.ID != "":
+	default:
+		return fmt.Errorf("bad hold record %q", rec.Op)
+	}
+	return nil
+}
+
+// active returns the holds whose Until has not passed and forgets the
+// others; they leave the log at its next compaction.
 func (s *holdStore) active() ([]Hold, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	changed := false
 	out := make([]Hold, 0, len(s.holds))
 	for id, h := range s.holds {
-		if !h.Until.IsZero() && !now.Before(h.Until) {
+		if h.expired(now) {
 			delete(s.holds, id)
-			changed = true
 			continue
 		}
 		out = append(out, h)
-	}
-	if changed {
-		if err := s.saveLocked(); err != nil {
-			return out, err
-		}
 	}
 	return out, nil
 }
@@ -93,7 +236,7 @@ func (s *holdStore) put(h Hold) error {
 	defer s.mu.Unlock()
 	old, had := s.holds[h.ID]
 	s.holds[h.ID] = h
-	if err := s.saveLocked(); err != nil {
+	if err := s.changeLocked(holdRecord{Op: opPut, Hold: &h}); err != nil {
 		if had {
 			s.holds[h.ID] = old
 		} else {
@@ -112,46 +255,115 @@ func (s *holdStore) remove(id string) error {
 		return nil
 	}
 	delete(s.holds, id)
-	if err := s.saveLocked(); err != nil {
+	if err := s.changeLocked(holdRecord{Op: opRemove, ID: id}); err != nil {
 		s.holds[id] = old
 		return err
 	}
 	return nil
 }
 
-func (s *holdStore) saveLocked() error {
-	list := make([]Hold, 0, len(s.holds))
-	for _, h := range s.holds {
-		list = append(list, h)
+// changeLocked makes rec, already applied to s.holds, durable: by one
+// append, or by a compaction when the log cannot take an append. A
+// compaction the log's growth calls for follows a successful append and
+// its failure is left for the next change to retry.
+func (s *holdStore) changeLocked(rec holdRecord) error {
+	if s.rewrite {
+		return s.compactLocked()
 	}
-	slices.SortFunc(list, func(a, b Hold) int { return a.Start.Compare(b.Start) })
-	b, err := json.MarshalIndent(list, "", " ")
+	if err := s.appendLocked(rec); err != nil {
+		return err
+	}
+	if s.records >= s.compactMin && s.records > 2*len(s.holds) {
+		s.compactLocked()
+	}
+	return nil
+}
+
+func (s *holdStore) appendLocked(rec holdRecord) error {
+	line, err := json.Marshal(rec)
 	if err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(filepath.Dir(s.path), ".holds-*.tmp")
+	line = append(line, '\n')
+	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
 	if err != nil {
-		return fmt.Errorf("save holds: %w", err)
+		return fmt.Errorf("append hold log: %w", err)
 	}
-	_, err = tmp.Write(b)
+	_, err = f.Write(line)
 	if err == nil {
-		err = tmp.Sync()
+		err = f.Sync()
 	}
-	if cerr := tmp.Close(); err == nil {
+	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), s.path)
+	if err == nil && !s.dirSynced {
+		if err = syncDir(filepath.Dir(s.path)); err == nil {
+			s.dirSynced = true
+		}
 	}
 	if err != nil {
-		os.Remove(tmp.Name())
-		return fmt.Errorf("save holds: %w", err)
+		// part of the line may be on disk: the next change rewrites the log
+		s.rewrite = true
+		return fmt.Errorf("append hold log: %w", err)
 	}
-	if d, err := os.Open(filepath.Dir(s.path)); err == nil {
-		d.Sync()
-		d.Close()
+	s.records++
+	return nil
+}
+
+// compactLocked writes the live holds, oldest first, to a new log and
+// renames it over the old one, dropping expired holds and superseded
+// records; then it removes a migrated legacy file.
+func (s *holdStore) compactLocked() error {
+	now := s.now()
+	live := make([]Hold, 0, len(s.holds))
+	for id, h := range s.holds {
+		if h.expired(now) {
+			delete(s.holds, id)
+			continue
+		}
+		live = append(live, h)
+	}
+	slices.SortFunc(live, func(a, b Hold) int {
+		if c := a.Start.Compare(b.Start); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf) // one record per line
+	for i := range live {
+		if err := enc.Encode(holdRecord{Op: opPut, Hold: &live[i]}); err != nil {
+			return fmt.Errorf("compact hold log: %w", err)
+		}
+	}
+	dir := filepath.Dir(s.path)
+	if err := writeFileAtomic(s.path, buf.Bytes()); err != nil {
+		return fmt.Errorf("compact hold log: %w", err)
+	}
+	if err := syncDir(dir); err != nil {
+		return fmt.Errorf("compact hold log: %w", err)
+	}
+	s.records, s.rewrite, s.dirSynced = len(live), false, true
+	if s.legacyLeft {
+		// the log, durable above, now stands for the legacy file
+		if err := os.Remove(s.legacy); err == nil || errors.Is(err, fs.ErrNotExist) {
+			s.legacyLeft = false
+			syncDir(dir)
+		}
 	}
 	return nil
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // PlaceHold adds or replaces (by ID) an evidence hold; it is on disk when

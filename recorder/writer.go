@@ -3,6 +3,7 @@ package recorder
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -49,8 +50,21 @@ type Writer struct {
 	audio   fmp4.Codec
 	codec   string
 	seg     *segmentFile
-	pending *pendingSample
-	lastDur uint32 // ticks of the last video frame, for the last sample before a break
+	pending pendingSample
+	// hasPending says pending holds the last video frame, whose duration
+	// is known only when the next one arrives.
+	hasPending bool
+	lastDur    uint32 // ticks of the last video frame, for the last sample before a break
+
+	// The part being built, reused from part to part and segment to
+	// segment so that recording allocates nothing per frame: each track's
+	// sample table and media data, the latter already in mdat layout
+	// (length-prefixed NAL units, AAC frames, 16-bit PCM), written to the
+	// file right after the moof without another copy.
+	part    [2]partTrack // video, audio
+	moof    []byte
+	tables  [2][]srcSample
+	bases   [2]uint64
 	lastEnd time.Time
 
 	failed    bool   // a write failed; waiting for retryAt and a keyframe
@@ -61,10 +75,33 @@ type Writer struct {
 
 var _ media.Sink = (*Writer)(nil)
 
+// pendingSample is the table entry of the last video frame; its data is
+// already at the end of the video part.
 type pendingSample struct {
-	sample *fmp4.Sample
-	dts    time.Duration
+	sample srcSample
 }
+
+// partTrack is one track of the part being built.
+type partTrack struct {
+	samples []srcSample
+	data    []byte
+	emitted int // bytes of data that belong to samples (the rest is the pending frame's)
+}
+
+// add appends a complete sample whose data is the last size bytes of data.
+func (t *partTrack) add(s srcSample) {
+	t.samples = append(t.samples, s)
+	t.emitted += int(s.size)
+}
+
+// written drops the samples of a part that went to the file, keeping data
+// that was not part of it.
+func (t *partTrack) written() {
+	n := copy(t.data, t.data[t.emitted:])
+	t.data, t.samples, t.emitted = t.data[:n], t.samples[:0], 0
+}
+
+func (t *partTrack) reset() { t.data, t.samples, t.emitted = t.data[:0], t.samples[:0], 0 }
 
 // segmentFile is the segment being written.
 type segmentFile struct {
@@ -77,18 +114,17 @@ type segmentFile struct {
 	hash    hash.Hash
 	bytes   int64 // bytes written and hashed so far
 	seq     uint32
+	init    *fmp4.Init
 
 	videoTicks     uint64 // end of the last video sample handed to the part
 	frames         int
 	writtenTicks   uint64 // video ticks covered by the parts on disk
 	writtenFrames  int
 	partVideoBase  uint64
-	partVideo      []*fmp4.Sample
 	audioRate      uint64
 	audioStarted   bool
 	audioTicks     uint64
 	partAudioBase  uint64
-	partAudio      []*fmp4.Sample
 	wroteFirstPart bool
 
 	buf seekablebuffer.Buffer
@@ -149,6 +185,7 @@ func (w *Writer) Close() error {
 	}
 	w.finishSegment("close")
 	w.closed = true
+	w.part, w.moof, w.tables = [2]partTrack{}, nil, [2][]srcSample{} // a closed writer holds no buffers
 	if len(w.unindexed) > 0 {
 		return fmt.Errorf("camera %s: %d segments left unindexed", w.camera, len(w.unindexed))
 	}
@@ -186,7 +223,7 @@ func (w *Writer) onVideo(au media.AccessUnit) {
 		if !w.openSegment(start, au.DTS) {
 			return
 		}
-		w.pending = w.newPending(au)
+		w.newPending(au)
 		return
 	}
 	seg := w.seg
@@ -194,7 +231,7 @@ func (w *Writer) onVideo(au media.AccessUnit) {
 	if t := toTicks(au.DTS-seg.baseDTS, videoTimeScale); t > seg.videoTicks {
 		dur = uint32(t - seg.videoTicks)
 	}
-	if w.pending != nil {
+	if w.hasPending {
 		if dur == 0 {
 			dur = w.lastDur
 		}
@@ -216,24 +253,22 @@ func (w *Writer) onVideo(au media.AccessUnit) {
 			return
 		}
 	}
-	w.pending = w.newPending(au)
+	w.newPending(au)
 }
 
-func (w *Writer) newPending(au media.AccessUnit) *pendingSample {
-	var s fmp4.Sample
-	var err error
+// newPending appends the frame's NAL units to the video part in AVCC form
+// (each behind its 4-byte length, as mediacommon's FillH264/FillH265 lay
+// them out) and keeps its table entry pending until its duration is known.
+func (w *Writer) newPending(au media.AccessUnit) {
+	v := &w.part[0]
+	off := len(v.data)
+	for _, n := range au.Payload {
+		v.data = binary.BigEndian.AppendUint32(v.data, uint32(len(n)))
+		v.data = append(v.data, n...)
+	}
 	ptsOffset := int32(toTicks(au.PTS-au.DTS, videoTimeScale))
-	if w.stream.Video.Codec == media.H265 {
-		err = s.FillH265(ptsOffset, au.Payload)
-	} else {
-		err = s.FillH264(ptsOffset, au.Payload)
-	}
-	if err != nil {
-		w.log.Warn("dropping malformed access unit", "error", err)
-		return nil
-	}
-	s.IsNonSyncSample = !au.Key
-	return &pendingSample{sample: &s, dts: au.DTS}
+	w.pending = pendingSample{sample: srcSample{size: uint32(len(v.data) - off), cts: ptsOffset, sync: au.Key}}
+	w.hasPending = true
 }
 
 func (w *Writer) emitPending(dur uint32) {
@@ -241,12 +276,19 @@ func (w *Writer) emitPending(dur uint32) {
 	if dur == 0 {
 		dur = videoTimeScale / 25
 	}
-	w.pending.sample.Duration = dur
+	w.pending.sample.dur = dur
 	w.lastDur = dur
-	seg.partVideo = append(seg.partVideo, w.pending.sample)
+	w.part[0].add(w.pending.sample)
 	seg.videoTicks += uint64(dur)
 	seg.frames++
-	w.pending = nil
+	w.dropPending()
+}
+
+// dropPending forgets the pending frame, and its data if it was not emitted.
+func (w *Writer) dropPending() {
+	w.pending, w.hasPending = pendingSample{}, false
+	v := &w.part[0]
+	v.data = v.data[:v.emitted]
 }
 
 func (w *Writer) onAudio(au media.AccessUnit) {
@@ -260,33 +302,36 @@ func (w *Writer) onAudio(au media.AccessUnit) {
 		seg.partAudioBase = seg.audioTicks
 	}
 	a := w.stream.Audio
+	t := &w.part[1]
 	switch a.Codec {
 	case media.AAC:
 		for _, frame := range au.Payload {
-			seg.partAudio = append(seg.partAudio, &fmp4.Sample{Duration: mpeg4audio.SamplesPerAccessUnit, Payload: bytes.Clone(frame)})
+			t.data = append(t.data, frame...)
+			t.add(srcSample{size: uint32(len(frame)), dur: mpeg4audio.SamplesPerAccessUnit, sync: true})
 			seg.audioTicks += mpeg4audio.SamplesPerAccessUnit
 		}
 	case media.G711:
-		var enc []byte
+		enc := 0
 		for _, p := range au.Payload {
-			enc = append(enc, p...)
-		}
-		var pcm []byte
-		if a.MULaw {
-			var m g711.Mulaw
-			m.Unmarshal(enc)
-			pcm = m
-		} else {
-			var m g711.Alaw
-			m.Unmarshal(enc)
-			pcm = m
+			enc += len(p)
 		}
 		ch := max(a.ChannelCount, 1)
-		n := uint32(len(enc) / ch)
+		n := uint32(enc / ch)
 		if n == 0 {
 			return
 		}
-		seg.partAudio = append(seg.partAudio, &fmp4.Sample{Duration: n, Payload: pcm})
+		for _, p := range au.Payload {
+			if a.MULaw {
+				var m g711.Mulaw
+				m.Unmarshal(p)
+				t.data = append(t.data, m...)
+			} else {
+				var m g711.Alaw
+				m.Unmarshal(p)
+				t.data = append(t.data, m...)
+			}
+		}
+		t.add(srcSample{size: uint32(2 * enc), dur: n, sync: true})
 		seg.audioTicks += uint64(n)
 	}
 }
@@ -321,30 +366,43 @@ func (w *Writer) openSegment(start time.Time, baseDTS time.Duration) bool {
 		seg.audioRate = uint64(max(w.stream.Audio.ClockRate, 1))
 	}
 	w.seg = seg
-	init := fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: videoTrackID, TimeScale: videoTimeScale, Codec: w.video}}}
+	w.part[0].reset()
+	w.part[1].reset()
+	init := &fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: videoTrackID, TimeScale: videoTimeScale, Codec: w.video}}}
 	if w.audio != nil {
 		init.Tracks = append(init.Tracks, &fmp4.InitTrack{ID: audioTrackID, TimeScale: uint32(seg.audioRate), Codec: w.audio})
 	}
-	seg.buf.Reset()
-	if err := init.Marshal(&seg.buf); err != nil {
+	seg.init = init
+	var buf seekablebuffer.Buffer
+	if err := init.Marshal(&buf); err != nil {
 		w.abandonSegment()
 		w.log.Error("cannot build init segment; not recording", "error", err)
 		w.stream = nil
 		return false
 	}
-	if !w.write(seg.buf.Bytes()) {
-		return false
-	}
-	return true
+	return w.write(buf.Bytes())
 }
 
-// write appends b to the segment file and the hash, and fsyncs per the
-// Fsync option. On failure it drops the segment's broken tail and closes it.
-func (w *Writer) write(b []byte) bool {
+// write appends bufs, in order, to the segment file and the hash, and
+// fsyncs per the Fsync option. On failure it drops the segment's broken
+// tail, whatever of bufs got written, and closes it.
+func (w *Writer) write(bufs ...[]byte) bool {
 	seg := w.seg
-	n, err := seg.f.Write(b)
-	if err == nil && n != len(b) {
-		err = fmt.Errorf("short write: %d of %d bytes", n, len(b))
+	var err error
+	n := 0
+	for _, b := range bufs {
+		if len(b) == 0 {
+			continue
+		}
+		var m int
+		m, err = seg.f.Write(b)
+		n += m
+		if err == nil && m != len(b) {
+			err = fmt.Errorf("short write: %d of %d bytes", m, len(b))
+		}
+		if err != nil {
+			break
+		}
 	}
 	if err == nil && w.r.opts.Fsync == FsyncPart {
 		err = seg.f.Sync()
@@ -357,34 +415,33 @@ func (w *Writer) write(b []byte) bool {
 		w.finishBroken()
 		return false
 	}
-	seg.hash.Write(b)
+	for _, b := range bufs {
+		seg.hash.Write(b)
+	}
 	seg.bytes += int64(n)
 	w.bytes.Add(float64(n))
 	return true
 }
 
-// flushPart writes the buffered samples as one moof+mdat.
+// flushPart writes the buffered samples as one moof+mdat, the same bytes
+// mediacommon's fmp4.Part.Marshal produces (TestPartMatchesMediacommon),
+// without copying the media data into a part first.
 func (w *Writer) flushPart() bool {
 	seg := w.seg
-	if len(seg.partVideo) == 0 && len(seg.partAudio) == 0 {
+	v, a := &w.part[0], &w.part[1]
+	if len(v.samples) == 0 && len(a.samples) == 0 {
 		return true
 	}
-	part := fmp4.Part{SequenceNumber: seg.seq}
-	if len(seg.partVideo) > 0 {
-		part.Tracks = append(part.Tracks, &fmp4.PartTrack{ID: videoTrackID, BaseTime: seg.partVideoBase, Samples: seg.partVideo})
-	}
-	if len(seg.partAudio) > 0 {
-		part.Tracks = append(part.Tracks, &fmp4.PartTrack{ID: audioTrackID, BaseTime: seg.partAudioBase, Samples: seg.partAudio})
-	}
-	seg.buf.Reset()
-	if err := part.Marshal(&seg.buf); err != nil {
-		w.log.Error("cannot build part; dropping it", "error", err)
-	} else if !w.write(seg.buf.Bytes()) {
+	w.tables[0], w.tables[1] = v.samples, a.samples
+	w.bases[0], w.bases[1] = seg.partVideoBase, seg.partAudioBase
+	tracks := w.tables[:len(seg.init.Tracks)]
+	w.moof = appendMoof(w.moof[:0], seg.seq, seg.init, w.bases[:len(tracks)], tracks)
+	if !w.write(w.moof, v.data[:v.emitted], a.data[:a.emitted]) {
 		return false
 	}
 	seg.seq++
-	seg.partVideo = seg.partVideo[:0]
-	seg.partAudio = seg.partAudio[:0]
+	v.written()
+	a.written()
 	seg.partVideoBase = seg.videoTicks
 	seg.partAudioBase = seg.audioTicks
 	seg.writtenTicks = seg.videoTicks
@@ -400,10 +457,10 @@ func (w *Writer) flushPart() bool {
 // new stream, close): the last frame gets the previous frame's duration.
 func (w *Writer) finishSegment(why string) {
 	if w.seg == nil {
-		w.pending = nil
+		w.dropPending()
 		return
 	}
-	if w.pending != nil {
+	if w.hasPending {
 		w.emitPending(w.lastDur)
 	}
 	w.lastEnd = w.seg.start.Add(ticksToDuration(w.seg.videoTicks, videoTimeScale))
@@ -435,7 +492,9 @@ func (w *Writer) closeSegment() {
 func (w *Writer) finishBroken() {
 	seg := w.seg
 	w.seg = nil
-	w.pending = nil
+	w.dropPending()
+	w.part[0].reset()
+	w.part[1].reset()
 	w.lastEnd = time.Time{}
 	seg.f.Close()
 	if seg.writtenFrames == 0 {

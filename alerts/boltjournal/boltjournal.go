@@ -1,8 +1,9 @@
 // Package boltjournal is the embedded alerts.Journal on bbolt, Vigil's
 // default. It owns the journal file: alert state, the change log, the list
-// indexes and the audit log. Each Append is one bbolt transaction (fsynced at
-// commit), so a crash never leaves half an event; subscribers hear of a
-// change only after its commit.
+// indexes and the audit log. Each Append, and each AppendBatch however many
+// changes it holds, is one bbolt transaction (fsynced at commit), so a crash
+// never leaves half an event or half a batch; subscribers hear of a change
+// only after its commit.
 package boltjournal
 
 import (
@@ -15,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	bolt "go.etcd.io/bbolt"
 
 	"vigil/alerts"
@@ -24,6 +26,8 @@ var (
 	_ alerts.Journal  = (*Journal)(nil)
 	_ alerts.AuditLog = (*Journal)(nil)
 	_ alerts.Trimmer  = (*Journal)(nil)
+
+	_ alerts.BatchAppender = (*Journal)(nil)
 )
 
 var (
@@ -31,6 +35,7 @@ var (
 	bucketChanges = []byte("changes") // big-endian seq → change JSON
 	bucketRaised  = []byte("raised")  // raised_at (ns, BE) + id → nil, every alert
 	bucketOpen    = []byte("open")    // raised_at (ns, BE) + id → nil, unresolved alerts
+	bucketActive  = []byte("active")  // raised_at (ns, BE) + id → nil, alerts whose signal is active
 	bucketAudit   = []byte("audit")   // big-endian seq → audit record JSON
 	bucketMeta    = []byte("meta")
 	keyFirst      = []byte("first_seq") // lowest seq not trimmed
@@ -47,6 +52,11 @@ type Options struct {
 	// OpenTimeout bounds the wait for the file lock held by another process.
 	// Default 5s.
 	OpenTimeout time.Duration
+	// Registerer receives the journal's metrics; nil registers nothing.
+	// The embedded journal has no spool, but it registers
+	// vigil_journal_spool_events (always 0) so that the documented metric
+	// exists whichever backend runs. Close unregisters it.
+	Registerer prometheus.Registerer
 }
 
 func (o *Options) validate() error {
@@ -63,6 +73,9 @@ func (o *Options) validate() error {
 type Journal struct {
 	db   *bolt.DB
 	keep uint64
+	reg  prometheus.Registerer
+	// spoolEvents is vigil_journal_spool_events, always 0 here.
+	spoolEvents prometheus.Gauge
 
 	// mu orders commit and announcement: a change is announced to
 	// subscribers before the next append commits, so subscribers see seq
@@ -89,10 +102,14 @@ func Open(o Options) (*Journal, error) {
 		return nil, fmt.Errorf("boltjournal: open %s: %w", o.Path, err)
 	}
 	err = db.Update(func(tx *bolt.Tx) error {
-		for _, b := range [][]byte{bucketAlerts, bucketChanges, bucketRaised, bucketOpen, bucketAudit, bucketMeta} {
+		fill := tx.Bucket(bucketActive) == nil && tx.Bucket(bucketAlerts) != nil
+		for _, b := range [][]byte{bucketAlerts, bucketChanges, bucketRaised, bucketOpen, bucketActive, bucketAudit, bucketMeta} {
 			if _, err := tx.CreateBucketIfNotExists(b); err != nil {
 				return err
 			}
+		}
+		if fill {
+			return fillActive(tx)
 		}
 		return nil
 	})
@@ -100,7 +117,34 @@ func Open(o Options) (*Journal, error) {
 		_ = db.Close()
 		return nil, fmt.Errorf("boltjournal: init %s: %w", o.Path, err)
 	}
-	return &Journal{db: db, keep: o.KeepChanges, subs: map[*subscriber]struct{}{}}, nil
+	j := &Journal{db: db, keep: o.KeepChanges, reg: o.Registerer, subs: map[*subscriber]struct{}{}}
+	if j.reg != nil {
+		j.spoolEvents = prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_journal_spool_events",
+			Help: "Changes waiting in the local spool for the journal backend; always 0 on the embedded journal, which has no spool.",
+		})
+		if err := j.reg.Register(j.spoolEvents); err != nil {
+			_ = db.Close()
+			return nil, fmt.Errorf("boltjournal: register metrics: %w", err)
+		}
+	}
+	return j, nil
+}
+
+// fillActive builds the active index of a journal file written before the
+// index existed.
+func fillActive(tx *bolt.Tx) error {
+	sb := tx.Bucket(bucketActive)
+	return tx.Bucket(bucketAlerts).ForEach(func(k, v []byte) error {
+		var a alerts.Alert
+		if err := json.Unmarshal(v, &a); err != nil {
+			return fmt.Errorf("decode alert %s: %w", k, err)
+		}
+		if a.Signal != alerts.SignalActive {
+			return nil
+		}
+		return sb.Put(indexKey(a.RaisedAt, a.ID), nil)
+	})
 }
 
 func u64(v uint64) []byte {
@@ -123,94 +167,175 @@ func firstSeq(tx *bolt.Tx) uint64 {
 	return 1
 }
 
-// Append implements alerts.Journal.
+// Append implements alerts.Journal: a batch of one.
 func (j *Journal) Append(ctx context.Context, c alerts.Change, expectVersion int64) (alerts.Change, error) {
-	if c.Alert.ID == "" {
-		return alerts.Change{}, errors.New("boltjournal: append: alert without ID")
+	cs, errs := j.AppendBatch(ctx, []alerts.BatchItem{{Change: c, ExpectVersion: expectVersion}})
+	return cs[0], errs[0]
+}
+
+// AppendBatch implements alerts.BatchAppender: every item in one bbolt
+// transaction, so a batch costs one commit (one pair of fsyncs) however long
+// it is, and a crash keeps all of it or none.
+func (j *Journal) AppendBatch(ctx context.Context, items []alerts.BatchItem) ([]alerts.Change, []error) {
+	out := make([]alerts.Change, len(items))
+	errs := make([]error, len(items))
+	failAll := func(err error) ([]alerts.Change, []error) {
+		for i := range errs {
+			errs[i] = err
+		}
+		return make([]alerts.Change, len(items)), errs
+	}
+	if len(items) == 0 {
+		return out, errs
 	}
 	if err := ctx.Err(); err != nil {
-		return alerts.Change{}, err
+		return failAll(err)
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.closed {
-		return alerts.Change{}, bolt.ErrDatabaseNotOpen
+		return failAll(bolt.ErrDatabaseNotOpen)
 	}
-	id := []byte(c.Alert.ID)
 	err := j.db.Update(func(tx *bolt.Tx) error {
-		ab := tx.Bucket(bucketAlerts)
-		var prev *alerts.Alert
-		if raw := ab.Get(id); raw != nil {
-			prev = new(alerts.Alert)
-			if err := json.Unmarshal(raw, prev); err != nil {
-				return fmt.Errorf("decode stored alert: %w", err)
+		clear(errs)
+		failed := map[string]bool{} // alerts with a failed item in this batch
+		var last uint64
+		for i, it := range items {
+			id := it.Change.Alert.ID
+			var err error
+			if failed[id] {
+				err = skipped(tx, id)
+			} else {
+				out[i], err = appendTx(tx, it.Change, it.ExpectVersion)
+			}
+			var ce *alerts.ConflictError
+			switch {
+			case err == nil:
+				last = out[i].Seq
+			case errors.Is(err, alerts.ErrExists), errors.Is(err, alerts.ErrNotFound), errors.As(err, &ce), errors.Is(err, errNoID):
+				errs[i], failed[id] = err, true
+			default:
+				return fmt.Errorf("append alert %s: %w", id, err)
 			}
 		}
-		switch {
-		case expectVersion == 0 && prev != nil:
-			return alerts.ErrExists
-		case expectVersion != 0 && prev == nil:
-			return alerts.ErrNotFound
-		case prev != nil && prev.Version != expectVersion:
-			return &alerts.ConflictError{Current: *prev}
-		}
-		c.Alert.Version = expectVersion + 1
-		cb := tx.Bucket(bucketChanges)
-		seq, err := cb.NextSequence()
-		if err != nil {
-			return err
-		}
-		c.Seq = seq
-		state, err := json.Marshal(c.Alert)
-		if err != nil {
-			return err
-		}
-		change, err := json.Marshal(c)
-		if err != nil {
-			return err
-		}
-		if err := ab.Put(id, state); err != nil {
-			return err
-		}
-		if err := cb.Put(u64(seq), change); err != nil {
-			return err
-		}
-		rb, ob := tx.Bucket(bucketRaised), tx.Bucket(bucketOpen)
-		if prev != nil && !prev.RaisedAt.Equal(c.Alert.RaisedAt) {
-			old := indexKey(prev.RaisedAt, prev.ID)
-			if err := rb.Delete(old); err != nil {
-				return err
-			}
-			if err := ob.Delete(old); err != nil {
-				return err
-			}
-		}
-		key := indexKey(c.Alert.RaisedAt, c.Alert.ID)
-		if err := rb.Put(key, nil); err != nil {
-			return err
-		}
-		if c.Alert.Status.Open() {
-			err = ob.Put(key, nil)
-		} else {
-			err = ob.Delete(key)
-		}
-		if err != nil {
-			return err
-		}
-		if j.keep > 0 && seq > j.keep {
-			return trim(tx, seq-j.keep+1)
+		if j.keep > 0 && last > j.keep {
+			return trim(tx, last-j.keep+1)
 		}
 		return nil
 	})
 	if err != nil {
-		var ce *alerts.ConflictError
-		if errors.Is(err, alerts.ErrExists) || errors.Is(err, alerts.ErrNotFound) || errors.As(err, &ce) {
-			return alerts.Change{}, err
-		}
-		return alerts.Change{}, fmt.Errorf("boltjournal: append alert %s: %w", c.Alert.ID, err)
+		return failAll(fmt.Errorf("boltjournal: %w", err))
 	}
-	j.announce(c)
+	for i := range items {
+		if errs[i] == nil {
+			j.announce(out[i])
+		}
+	}
+	return out, errs
+}
+
+var errNoID = errors.New("boltjournal: append: alert without ID")
+
+// skipped is the error of an item whose alert had an earlier item of the
+// same batch fail.
+func skipped(tx *bolt.Tx, id string) error {
+	prev, err := storedAlert(tx, id)
+	if err != nil {
+		return err
+	}
+	if prev == nil {
+		return fmt.Errorf("alert %s: an earlier item of the batch failed: %w", id, alerts.ErrNotFound)
+	}
+	return &alerts.ConflictError{Current: *prev}
+}
+
+func storedAlert(tx *bolt.Tx, id string) (*alerts.Alert, error) {
+	raw := tx.Bucket(bucketAlerts).Get([]byte(id))
+	if raw == nil {
+		return nil, nil
+	}
+	a := new(alerts.Alert)
+	if err := json.Unmarshal(raw, a); err != nil {
+		return nil, fmt.Errorf("decode stored alert %s: %w", id, err)
+	}
+	return a, nil
+}
+
+// appendTx checks and stores one change inside tx; see alerts.Journal.Append.
+func appendTx(tx *bolt.Tx, c alerts.Change, expectVersion int64) (alerts.Change, error) {
+	if c.Alert.ID == "" {
+		return alerts.Change{}, errNoID
+	}
+	prev, err := storedAlert(tx, c.Alert.ID)
+	if err != nil {
+		return alerts.Change{}, err
+	}
+	switch {
+	case expectVersion == 0 && prev != nil:
+		return alerts.Change{}, alerts.ErrExists
+	case expectVersion != 0 && prev == nil:
+		return alerts.Change{}, alerts.ErrNotFound
+	case prev != nil && prev.Version != expectVersion:
+		return alerts.Change{}, &alerts.ConflictError{Current: *prev}
+	}
+	c.Alert.Version = expectVersion + 1
+	cb := tx.Bucket(bucketChanges)
+	seq, err := cb.NextSequence()
+	if err != nil {
+		return alerts.Change{}, err
+	}
+	c.Seq = seq
+	state, err := json.Marshal(c.Alert)
+	if err != nil {
+		return alerts.Change{}, err
+	}
+	change, err := json.Marshal(c)
+	if err != nil {
+		return alerts.Change{}, err
+	}
+	if err := tx.Bucket(bucketAlerts).Put([]byte(c.Alert.ID), state); err != nil {
+		return alerts.Change{}, err
+	}
+	if err := cb.Put(u64(seq), change); err != nil {
+		return alerts.Change{}, err
+	}
+	if err := reindex(tx, prev, &c.Alert); err != nil {
+		return alerts.Change{}, err
+	}
 	return c, nil
+}
+
+// reindex keeps the raised, open and active indexes in step with a's new
+// state; prev is its stored state or nil.
+func reindex(tx *bolt.Tx, prev, a *alerts.Alert) error {
+	rb, ob, sb := tx.Bucket(bucketRaised), tx.Bucket(bucketOpen), tx.Bucket(bucketActive)
+	if prev != nil && !prev.RaisedAt.Equal(a.RaisedAt) {
+		old := indexKey(prev.RaisedAt, prev.ID)
+		for _, b := range []*bolt.Bucket{rb, ob, sb} {
+			if err := b.Delete(old); err != nil {
+				return err
+			}
+		}
+	}
+	key := indexKey(a.RaisedAt, a.ID)
+	if err := rb.Put(key, nil); err != nil {
+		return err
+	}
+	for _, x := range []struct {
+		b  *bolt.Bucket
+		in bool
+	}{{ob, a.Status.Open()}, {sb, a.Signal == alerts.SignalActive}} {
+		var err error
+		if x.in {
+			err = x.b.Put(key, nil)
+		} else {
+			err = x.b.Delete(key)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // announce hands c to every subscriber; j.mu is held.
@@ -299,7 +424,10 @@ func (j *Journal) List(ctx context.Context, f alerts.Filter) ([]alerts.Alert, st
 		sinceKey = indexKey(f.Since, "")
 	}
 	index := bucketRaised
-	if f.Open || (f.Status != "" && f.Status.Open()) {
+	switch {
+	case f.Signal == alerts.SignalActive:
+		index = bucketActive
+	case f.Open || (f.Status != "" && f.Status.Open()):
 		index = bucketOpen
 	}
 	var out []alerts.Alert
@@ -476,5 +604,8 @@ func (j *Journal) Close() error {
 		j.end(s, nil)
 	}
 	j.mu.Unlock()
+	if j.reg != nil {
+		j.reg.Unregister(j.spoolEvents)
+	}
 	return j.db.Close()
 }

@@ -14,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	bolt "go.etcd.io/bbolt"
+
 	"vigil/alerts"
 	"vigil/alerts/journaltest"
 )
@@ -57,15 +60,23 @@ func TestKeepChanges(t *testing.T) {
 
 const childEnv = "VIGIL_BOLTJOURNAL_KILL_CHILD"
 
-// TestKillChild is the child of TestKill9: it appends until it is killed.
-func TestKillChild(t *testing.T) {
-	path := os.Getenv(childEnv)
-	if path == "" {
-		t.Skip("child of TestKill9 only")
+// TestMain runs the child half of TestKill9 when the parent asks for it,
+// instead of the tests, so that no test of a normal run is a stub that
+// skips.
+func TestMain(m *testing.M) {
+	if path := os.Getenv(childEnv); path != "" {
+		killChild(path)
 	}
+	os.Exit(m.Run())
+}
+
+// killChild is the child of TestKill9: it appends to the journal at path
+// until it is killed, and says "ready" after 30 appends. It never returns.
+func killChild(path string) {
 	j, err := Open(Options{Path: path})
 	if err != nil {
-		t.Fatal(err)
+		fmt.Println("error", err)
+		os.Exit(1)
 	}
 	ctx := context.Background()
 	cur := map[int]alerts.Alert{}
@@ -92,7 +103,7 @@ func TestKillChild(t *testing.T) {
 func TestKill9(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "journal.db")
 	for round := range 3 {
-		cmd := exec.Command(os.Args[0], "-test.run=^TestKillChild$", "-test.count=1")
+		cmd := exec.Command(os.Args[0]) // TestMain runs killChild
 		cmd.Env = append(os.Environ(), childEnv+"="+path)
 		out, err := cmd.StdoutPipe()
 		if err != nil {
@@ -178,4 +189,74 @@ func checkConsistent(t *testing.T, path string) {
 		t.Fatalf("List has %d alerts, the log %d (%v)", len(all), len(latest), err)
 	}
 	t.Logf("consistent after kill: %d changes, %d alerts", last, len(latest))
+}
+
+// A journal file written before the active index existed gets it on open.
+func TestActiveIndexBackfill(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := t.Context()
+	for i, signal := range []alerts.Signal{alerts.SignalActive, alerts.SignalEnded, alerts.SignalActive} {
+		a := journaltest.NewAlert(fmt.Sprintf("01F%d", i), time.Unix(1e9+int64(i), 0).UTC())
+		a.Signal = signal
+		if _, err := j.Append(ctx, alerts.Change{Kind: alerts.KindRaised, Alert: a}, 0); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.db.Update(func(tx *bolt.Tx) error { return tx.DeleteBucket(bucketActive) }); err != nil {
+		t.Fatal(err)
+	}
+	_ = j.Close()
+	j, err = Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	as, _, err := j.List(ctx, alerts.Filter{Signal: alerts.SignalActive})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(as) != 2 || as[0].ID != "01F2" || as[1].ID != "01F0" {
+		t.Fatalf("active after backfill: %+v", as)
+	}
+}
+
+func TestSpoolMetric(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	reg := prometheus.NewRegistry()
+	j, err := Open(Options{Path: path, Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j.Append(t.Context(), alerts.Change{Kind: alerts.KindRaised, Alert: journaltest.NewAlert("01M", time.Unix(1e9, 0))}, 0); err != nil {
+		t.Fatal(err)
+	}
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(mfs) != 1 || mfs[0].GetName() != "vigil_journal_spool_events" || mfs[0].GetMetric()[0].GetGauge().GetValue() != 0 {
+		t.Fatalf("gathered %v, want vigil_journal_spool_events 0", mfs)
+	}
+	if _, err := Open(Options{Path: filepath.Join(t.TempDir(), "other.db"), Registerer: reg, OpenTimeout: time.Second}); err == nil {
+		t.Fatal("a second journal registered on the same registry")
+	}
+	// Close unregisters, so a journal reopened on the registry registers again.
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+	j, err = Open(Options{Path: path, Registerer: reg})
+	if err != nil {
+		t.Fatalf("reopen on the same registry: %v", err)
+	}
+	_ = j.Close()
+	// Without a Registerer nothing is registered.
+	j, err = Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = j.Close()
 }

@@ -1,6 +1,7 @@
 // Package journaltest is the conformance suite every alerts.Journal passes
 // (boltjournal, redisjournal). It owns no implementation; it only states the
-// contract of alerts.Journal, alerts.AuditLog and alerts.Trimmer as tests.
+// contract of alerts.Journal, alerts.AuditLog, alerts.Trimmer and, for the
+// journals that offer it, alerts.BatchAppender as tests.
 package journaltest
 
 import (
@@ -48,6 +49,9 @@ func Run(t *testing.T, open func(t *testing.T) alerts.Journal) {
 		{"DurableBeforeAnnounce", testDurableBeforeAnnounce},
 		{"Audit", testAudit},
 		{"CloseEndsSubscriptions", testCloseEndsSubscriptions},
+		{"ListSignal", testListSignal},
+		{"AppendBatch", testAppendBatch},
+		{"AppendBatchConcurrent", testAppendBatchConcurrent},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -764,5 +768,267 @@ func testReopen(t *testing.T, open func() alerts.Journal) {
 	}
 	if rs, _ := auditLog(t, j).AuditSince(ctxT(t), 1, 10); len(rs) != 1 || rs[0].Seq != 2 {
 		t.Fatalf("audit seq after reopen = %+v", rs)
+	}
+}
+
+func testListSignal(t *testing.T, j alerts.Journal) {
+	seedList(t, j)
+	// 01L02 (open) and 01L04 (resolved) end their signals; a resolved alert
+	// may still have an active signal.
+	for _, id := range []string{"01L02", "01L04"} {
+		a, err := j.Get(ctxT(t), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.Signal = alerts.SignalEnded
+		mustAppend(t, j, alerts.KindEnded, a, a.Version)
+	}
+	cases := []struct {
+		f    alerts.Filter
+		want []string
+	}{
+		{alerts.Filter{Signal: alerts.SignalActive}, []string{"01L08", "01L07", "01L06", "01L05", "01L03", "01L01"}},
+		{alerts.Filter{Signal: alerts.SignalEnded}, []string{"01L04", "01L02"}},
+		{alerts.Filter{Signal: alerts.SignalActive, Status: alerts.StatusResolved}, []string{"01L08", "01L05"}},
+		{alerts.Filter{Signal: alerts.SignalActive, Open: true, Camera: "gate"}, []string{"01L07", "01L03"}},
+	}
+	for _, c := range cases {
+		got, _, err := j.List(ctxT(t), c.f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g := ids(got); !reflect.DeepEqual(g, c.want) {
+			t.Errorf("filter %+v: got %v, want %v", c.f, g, c.want)
+		}
+	}
+	// The index follows the signal back to active.
+	a, _ := j.Get(ctxT(t), "01L04")
+	a.Signal = alerts.SignalActive
+	mustAppend(t, j, alerts.KindUpdated, a, a.Version)
+	got, _, err := j.List(ctxT(t), alerts.Filter{Signal: alerts.SignalActive, Limit: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := ids(got); !reflect.DeepEqual(g, []string{"01L08", "01L07"}) {
+		t.Errorf("first page of active: %v", g)
+	}
+	all, _, _ := j.List(ctxT(t), alerts.Filter{Signal: alerts.SignalActive})
+	if len(all) != 7 {
+		t.Errorf("%d active after 01L04 became active again, want 7", len(all))
+	}
+}
+
+func batchAppender(t *testing.T, j alerts.Journal) alerts.BatchAppender {
+	b, ok := j.(alerts.BatchAppender)
+	if !ok {
+		t.Skipf("%T does not implement alerts.BatchAppender", j)
+	}
+	return b
+}
+
+func item(kind alerts.ChangeKind, a alerts.Alert, expect int64) alerts.BatchItem {
+	return alerts.BatchItem{Change: alerts.Change{Kind: kind, At: a.LastSeenAt, By: "system", Alert: a}, ExpectVersion: expect}
+}
+
+func testAppendBatch(t *testing.T, j alerts.Journal) {
+	b := batchAppender(t, j)
+	ctx := ctxT(t)
+	if cs, errs := b.AppendBatch(ctx, nil); len(cs) != 0 || len(errs) != 0 {
+		t.Fatalf("empty batch: %d changes, %d errors", len(cs), len(errs))
+	}
+	a := NewAlert("01A", base)
+	mustAppend(t, j, alerts.KindRaised, a, 0)
+	sub, err := j.Subscribe(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	bb := NewAlert("01B", base.Add(time.Minute))
+	b2 := bb
+	b2.Count = 2
+	b3 := b2
+	b3.Status = alerts.StatusAcknowledged
+	c := NewAlert("01C", base.Add(2*time.Minute))
+	c2 := c
+	c2.Count = 2
+	a2 := a
+	a2.Count = 2
+	items := []alerts.BatchItem{
+		item(alerts.KindRaised, bb, 0),                     // 0: stored, seq 2
+		item(alerts.KindUpdated, b2, 1),                    // 1: stored, seq 3, sees item 0
+		item(alerts.KindUpdated, a2, 5),                    // 2: conflict
+		item(alerts.KindUpdated, a2, 1),                    // 3: right version, but an earlier item on 01A failed
+		item(alerts.KindRaised, c, 0),                      // 4: stored, seq 4
+		item(alerts.KindRaised, c, 0),                      // 5: exists
+		item(alerts.KindUpdated, c2, 1),                    // 6: skipped after 5 failed
+		item(alerts.KindUpdated, NewAlert("01D", base), 3), // 7: not found
+		item(alerts.KindRaised, alerts.Alert{}, 0),         // 8: no ID
+		item(alerts.KindAcknowledged, b3, 2),               // 9: stored, seq 5
+	}
+	cs, errs := b.AppendBatch(ctx, items)
+	if len(cs) != len(items) || len(errs) != len(items) {
+		t.Fatalf("%d changes and %d errors for %d items", len(cs), len(errs), len(items))
+	}
+	stored := map[int]struct {
+		seq     uint64
+		version int64
+	}{0: {2, 1}, 1: {3, 2}, 4: {4, 1}, 9: {5, 3}}
+	for i, err := range errs {
+		w, ok := stored[i]
+		if ok {
+			if err != nil {
+				t.Errorf("item %d: %v", i, err)
+			} else if cs[i].Seq != w.seq || cs[i].Alert.Version != w.version || cs[i].Kind != items[i].Change.Kind {
+				t.Errorf("item %d: seq %d version %d kind %s, want seq %d version %d", i, cs[i].Seq, cs[i].Alert.Version, cs[i].Kind, w.seq, w.version)
+			}
+			continue
+		}
+		if err == nil {
+			t.Errorf("item %d stored as seq %d, want an error", i, cs[i].Seq)
+		}
+	}
+	var ce *alerts.ConflictError
+	for _, i := range []int{2, 3, 6} {
+		if !errors.As(errs[i], &ce) || !errors.Is(errs[i], alerts.ErrConflict) || ce.Current.Version != 1 {
+			t.Errorf("item %d: err = %v, want *ConflictError with the stored version 1", i, errs[i])
+		}
+	}
+	if !errors.Is(errs[5], alerts.ErrExists) {
+		t.Errorf("item 5: err = %v, want ErrExists", errs[5])
+	}
+	if !errors.Is(errs[7], alerts.ErrNotFound) {
+		t.Errorf("item 7: err = %v, want ErrNotFound", errs[7])
+	}
+	if s, _ := j.LastSeq(ctx); s != 5 {
+		t.Fatalf("LastSeq = %d, want 5", s)
+	}
+	version := func(a alerts.Alert, v int64) alerts.Alert { a.Version = v; return a }
+	want := map[string]alerts.Alert{"01A": version(a, 1), "01B": version(b3, 3), "01C": version(c, 1)}
+	for id, w := range want {
+		got, err := j.Get(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		sameAlert(t, "Get "+id+" after the batch", got, w)
+	}
+	if _, err := j.Get(ctx, "01D"); !errors.Is(err, alerts.ErrNotFound) {
+		t.Errorf("a failed item stored 01D: %v", err)
+	}
+	logged, err := j.Since(ctx, 1, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	order := []int{0, 1, 4, 9}
+	if len(logged) != len(order) {
+		t.Fatalf("Since(1) = %d changes, want %d", len(logged), len(order))
+	}
+	for k, i := range order {
+		if logged[k].Seq != cs[i].Seq {
+			t.Errorf("log position %d: seq %d, want %d", k, logged[k].Seq, cs[i].Seq)
+		}
+		sameAlert(t, "logged change", logged[k].Alert, cs[i].Alert)
+	}
+	// Subscribers get the stored items in seq order, each already durable.
+	for k, i := range order {
+		got, ok := recv(t, sub)
+		if !ok {
+			t.Fatalf("subscription closed: %v", sub.Err())
+		}
+		if got.Seq != cs[i].Seq {
+			t.Fatalf("announcement %d: seq %d, want %d", k, got.Seq, cs[i].Seq)
+		}
+		if last, err := j.LastSeq(ctx); err != nil || last < got.Seq {
+			t.Fatalf("seq %d announced before LastSeq %d covered it (%v)", got.Seq, last, err)
+		}
+	}
+	// A batch after the failures goes on from the stored state.
+	a3 := a
+	a3.Count = 3
+	cs, errs = b.AppendBatch(ctx, []alerts.BatchItem{item(alerts.KindUpdated, a3, 1)})
+	if errs[0] != nil || cs[0].Seq != 6 || cs[0].Alert.Version != 2 {
+		t.Fatalf("next batch: seq %d version %d, %v", cs[0].Seq, cs[0].Alert.Version, errs[0])
+	}
+}
+
+func testAppendBatchConcurrent(t *testing.T, j alerts.Journal) {
+	b := batchAppender(t, j)
+	const workers, batches, per = 4, 10, 5
+	var (
+		mu   sync.Mutex
+		seqs []uint64
+		wg   sync.WaitGroup
+	)
+	for w := range workers {
+		wg.Go(func() {
+			var cur []alerts.Alert
+			for i := range per {
+				cur = append(cur, NewAlert(fmt.Sprintf("01P%d%d", w, i), base.Add(time.Duration(w*per+i)*time.Second)))
+			}
+			for n := range batches {
+				items := make([]alerts.BatchItem, per)
+				for i := range cur {
+					kind := alerts.KindUpdated
+					if n == 0 {
+						kind = alerts.KindRaised
+					}
+					cur[i].Count = int64(n + 1)
+					items[i] = item(kind, cur[i], int64(n))
+				}
+				if w%2 == 1 && n%2 == 1 { // interleave plain appends
+					for i, it := range items {
+						c, err := j.Append(ctxT(t), it.Change, it.ExpectVersion)
+						if err != nil {
+							t.Errorf("worker %d append %d: %v", w, n, err)
+							return
+						}
+						mu.Lock()
+						seqs = append(seqs, c.Seq)
+						mu.Unlock()
+						cur[i] = c.Alert
+					}
+					continue
+				}
+				cs, errs := b.AppendBatch(ctxT(t), items)
+				for i := range items {
+					if errs[i] != nil {
+						t.Errorf("worker %d batch %d item %d: %v", w, n, i, errs[i])
+						return
+					}
+					if i > 0 && cs[i].Seq <= cs[i-1].Seq {
+						t.Errorf("worker %d batch %d: seq %d after %d", w, n, cs[i].Seq, cs[i-1].Seq)
+					}
+					cur[i] = cs[i].Alert
+				}
+				mu.Lock()
+				for _, c := range cs {
+					seqs = append(seqs, c.Seq)
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		return
+	}
+	sort.Slice(seqs, func(a, b int) bool { return seqs[a] < seqs[b] })
+	for i, s := range seqs {
+		if s != uint64(i+1) {
+			t.Fatalf("seqs are not 1..%d without gaps or duplicates: position %d has %d", len(seqs), i, s)
+		}
+	}
+	cs, err := j.Since(ctxT(t), 0, 1000)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := map[string]int64{}
+	for _, c := range cs {
+		if c.Alert.Version != last[c.Alert.ID]+1 {
+			t.Fatalf("seq %d: alert %s version %d after %d", c.Seq, c.Alert.ID, c.Alert.Version, last[c.Alert.ID])
+		}
+		last[c.Alert.ID] = c.Alert.Version
+	}
+	if len(cs) != workers*batches*per {
+		t.Fatalf("%d changes, want %d", len(cs), workers*batches*per)
 	}
 }

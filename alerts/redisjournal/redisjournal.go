@@ -24,9 +24,9 @@
 // Index members are "<16 hex digits of raised_at>|<id>" so that lexical
 // order is List order.
 //
-// Every append is one Lua script (version check, INCR seq, XADD, state,
-// indexes), so versions are checked across nodes and seqs are unique and
-// gapless. Each Journal reads the stream with XREAD BLOCK in one goroutine
+// Every append, and every AppendBatch however many changes it holds, is one
+// Lua script call (version check, INCR seq, XADD, state, indexes), so
+// versions are checked across nodes and seqs are unique and gapless. Each Journal reads the stream with XREAD BLOCK in one goroutine
 // and fans changes out to its subscribers, so a subscriber sees the
 // appends of every node in seq order.
 //
@@ -39,6 +39,7 @@ package redisjournal
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"encoding/json"
 	"errors"
@@ -62,6 +63,8 @@ var (
 	_ alerts.Journal  = (*Journal)(nil)
 	_ alerts.AuditLog = (*Journal)(nil)
 	_ alerts.Trimmer  = (*Journal)(nil)
+
+	_ alerts.BatchAppender = (*Journal)(nil)
 )
 
 var (
@@ -449,17 +452,148 @@ func lifecycle(k alerts.ChangeKind) bool {
 	return false
 }
 
-// appendRedis runs the append script. Errors are alerts sentinels,
-// *alerts.ConflictError, or wrap ErrUnavailable.
+// AppendBatch implements alerts.BatchAppender: the whole batch is one call
+// of the append script, so it costs one round trip (and, with appendfsync
+// always, one fsync) however many changes it holds, and Redis applies all
+// of it or none of it.
+//
+// Outages are handled as Append handles them, item by item. While Redis is
+// unreachable or spooled changes still wait for it, new alerts and changes
+// the service makes itself are spooled and returned with Seq 0 (see
+// Spooled); a person's action fails with ErrUnavailable, and so does every
+// later item of its alert. (Unlike Append, a person's action in a batch is
+// not tried on Redis while the spool drains; the engine's batches hold only
+// the service's own changes.) When the call itself fails for want of Redis,
+// its spoolable items are spooled with a token of the call: if the call did
+// run and only its reply was lost, the replayer finds the token on the
+// alerts and does not apply the changes twice.
+func (j *Journal) AppendBatch(ctx context.Context, items []alerts.BatchItem) ([]alerts.Change, []error) {
+	out := make([]alerts.Change, len(items))
+	errs := make([]error, len(items))
+	if len(items) == 0 {
+		return out, errs
+	}
+	if j.closed.Load() {
+		for i, it := range items {
+			errs[i] = fmt.Errorf("redisjournal: append %s: %w", it.Change.Alert.ID, ErrClosed)
+		}
+		return out, errs
+	}
+	b := batch{items: items, prepared: make([]alerts.Change, len(items)), out: out, errs: errs}
+	for i, it := range items {
+		c := it.Change
+		c.Seq = 0
+		c.Alert.Version = it.ExpectVersion + 1
+		b.prepared[i] = c
+		if c.Alert.ID == "" {
+			errs[i] = errors.New("redisjournal: append: alert without ID")
+			continue
+		}
+		b.valid = append(b.valid, i)
+	}
+	if j.spool != nil {
+		if pending, _ := j.spool.pending(""); pending > 0 || j.down.Load() {
+			j.spoolBatch(&b, "", nil)
+			return out, errs
+		}
+	}
+	token := ""
+	if j.spool != nil {
+		token = rand.Text()
+	}
+	run := make([]scriptItem, len(b.valid))
+	for k, i := range b.valid {
+		run[k] = scriptItem{c: b.prepared[i], expect: items[i].ExpectVersion}
+	}
+	cs, ierrs, err := j.runAppend(ctx, run, false, token)
+	if err != nil && j.spool != nil && errors.Is(err, ErrUnavailable) {
+		j.spoolBatch(&b, token, err)
+		return out, errs
+	}
+	for k, i := range b.valid {
+		id := b.prepared[i].Alert.ID
+		switch {
+		case err != nil:
+			errs[i] = fmt.Errorf("redisjournal: append %s: %w", id, err)
+		case ierrs[k] != nil:
+			errs[i] = fmt.Errorf("redisjournal: append %s: %w", id, ierrs[k])
+		default:
+			out[i] = cs[k]
+		}
+	}
+	return out, errs
+}
+
+// batch is an AppendBatch in progress.
+type batch struct {
+	items    []alerts.BatchItem
+	prepared []alerts.Change // Seq 0, Version expect+1
+	valid    []int           // the items with an alert ID
+	out      []alerts.Change
+	errs     []error
+}
+
+// spoolBatch spools the spoolable items of b in one spool transaction and
+// fails the others with ErrUnavailable, and with them every later item of
+// their alert. token marks a batch whose script call may have run.
+func (j *Journal) spoolBatch(b *batch, token string, cause error) {
+	failed := map[string]bool{}
+	var entries []spooled
+	var at []int
+	for _, i := range b.valid {
+		c, expect := b.prepared[i], b.items[i].ExpectVersion
+		id := c.Alert.ID
+		switch {
+		case failed[id]:
+			b.errs[i] = fmt.Errorf("redisjournal: append %s: %w", id,
+				unavailable("an earlier change of this alert in the batch was not accepted", cause))
+		case expect < 0:
+			b.errs[i] = fmt.Errorf("redisjournal: append %s: negative expected version %d", id, expect)
+			failed[id] = true
+		case !spoolable(c, expect):
+			b.errs[i] = fmt.Errorf("redisjournal: append %s: %w", id,
+				unavailable("Redis unreachable or changes wait in the spool", cause))
+			failed[id] = true
+		default:
+			entries = append(entries, spooled{Change: c, Expect: expect, Batch: token})
+			at = append(at, i)
+		}
+	}
+	if len(entries) == 0 {
+		return
+	}
+	if err := j.spoolEntries(entries); err != nil {
+		for _, i := range at {
+			b.errs[i] = fmt.Errorf("redisjournal: append %s: spool: %w", b.prepared[i].Alert.ID, err)
+		}
+		return
+	}
+	for _, i := range at {
+		b.out[i] = b.prepared[i]
+	}
+}
+
+// scriptItem is one change for the append script: Seq 0, Version expect+1.
+type scriptItem struct {
+	c      alerts.Change
+	expect int64
+}
+
+// appendRedis runs the append script on one change. Errors are alerts
+// sentinels, *alerts.ConflictError, or wrap ErrUnavailable.
 func (j *Journal) appendRedis(ctx context.Context, c alerts.Change, expectVersion int64, replay bool) (alerts.Change, error) {
-	alertJSON, err := json.Marshal(c.Alert)
+	cs, errs, err := j.runAppend(ctx, []scriptItem{{c: c, expect: expectVersion}}, replay, "")
 	if err != nil {
-		return alerts.Change{}, fmt.Errorf("encode alert: %w", err)
+		return alerts.Change{}, err
 	}
-	changeJSON, err := json.Marshal(c)
-	if err != nil {
-		return alerts.Change{}, fmt.Errorf("encode change: %w", err)
-	}
+	return cs[0], errs[0]
+}
+
+// runAppend runs the append script once on items and returns one change
+// and one error per item (alerts sentinels or *alerts.ConflictError). err
+// is a failure of the call as a whole (wrapping ErrUnavailable when Redis
+// could not be reached); the script then ran entirely or not at all.
+func (j *Journal) runAppend(ctx context.Context, items []scriptItem, replay bool, token string) ([]alerts.Change, []error, error) {
 	maxLen := j.opts.StreamMaxLen
 	if maxLen < 0 {
 		maxLen = 0
@@ -469,16 +603,47 @@ func (j *Journal) appendRedis(ctx context.Context, c alerts.Change, expectVersio
 		dup = "1"
 	}
 	k := j.keys
-	res, err := appendScript.Run(ctx, j.rdb,
-		append([]string{k.seq, k.alert(c.Alert.ID), k.events}, k.indexes(c.Alert)...),
-		expectVersion, alertJSON, changeJSON, indexMember(c.Alert.RaisedAt, c.Alert.ID), maxLen, dup,
-	).Slice()
+	keys := make([]string, 2, 2+len(items)*6)
+	keys[0], keys[1] = k.seq, k.events
+	args := make([]any, 3, 3+len(items)*5)
+	args[0], args[1], args[2] = maxLen, dup, token
+	for _, it := range items {
+		alertJSON, err := json.Marshal(it.c.Alert)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode alert %s: %w", it.c.Alert.ID, err)
+		}
+		changeJSON, err := json.Marshal(it.c)
+		if err != nil {
+			return nil, nil, fmt.Errorf("encode change of %s: %w", it.c.Alert.ID, err)
+		}
+		ix := k.indexes(it.c.Alert)
+		keys = append(keys, k.alert(it.c.Alert.ID))
+		keys = append(keys, ix...)
+		args = append(args, len(ix), it.expect, alertJSON, changeJSON, indexMember(it.c.Alert.RaisedAt, it.c.Alert.ID))
+	}
+	res, err := appendScript.Run(ctx, j.rdb, keys, args...).Slice()
 	if err = j.observe(err); err != nil {
-		return alerts.Change{}, err
+		return nil, nil, err
 	}
+	if len(res) != len(items) {
+		return nil, nil, fmt.Errorf("append script: %d replies for %d changes", len(res), len(items))
+	}
+	out := make([]alerts.Change, len(items))
+	errs := make([]error, len(items))
+	for i, r := range res {
+		out[i], errs[i] = decodeReply(items[i], r)
+	}
+	return out, errs, nil
+}
+
+// decodeReply turns one entry of the append script's reply into the stored
+// change or its error.
+func decodeReply(it scriptItem, r any) (alerts.Change, error) {
+	res, _ := r.([]any)
 	if len(res) == 0 {
-		return alerts.Change{}, fmt.Errorf("append script: empty reply")
+		return alerts.Change{}, fmt.Errorf("append script: unexpected reply %v", r)
 	}
+	c := it.c
 	switch res[0] {
 	case "ok", "dup":
 		seq, _ := res[1].(int64)
@@ -488,6 +653,8 @@ func (j *Journal) appendRedis(ctx context.Context, c alerts.Change, expectVersio
 		return alerts.Change{}, alerts.ErrNotFound
 	case "exists":
 		return alerts.Change{}, alerts.ErrExists
+	case "bad":
+		return alerts.Change{}, fmt.Errorf("negative expected version %d", it.expect)
 	case "conflict":
 		var cur alerts.Alert
 		s, _ := res[1].(string)

@@ -2,6 +2,7 @@ package redisjournal
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
+	"github.com/redis/go-redis/v9"
 	bolt "go.etcd.io/bbolt"
 
 	"vigil/alerts"
@@ -588,5 +590,142 @@ func TestUndecodableSpoolEntryIsDropped(t *testing.T) {
 	}
 	if got := value(j.metrics.spoolDropped); got != 1 {
 		t.Fatalf("dropped = %v, want 1", got)
+	}
+}
+
+// countHook counts the commands and pipelines the journal sends.
+type countHook struct{ n atomic.Int64 }
+
+func (h *countHook) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *countHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error { h.n.Add(1); return next(ctx, cmd) }
+}
+func (h *countHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error { h.n.Add(1); return next(ctx, cmds) }
+}
+
+func TestAppendBatchIsOneRoundTrip(t *testing.T) {
+	r := testutil.StartRedis(t)
+	j := open(t, Options{Addr: r.Addr(), KeyPrefix: newPrefix(), SpoolPath: filepath.Join(t.TempDir(), "spool.db")})
+	raise(t, j, "01W", base) // loads the script
+	var h countHook
+	j.rdb.AddHook(&h)
+	var items []alerts.BatchItem
+	for i := range 50 {
+		items = append(items, alerts.BatchItem{Change: alerts.Change{Kind: alerts.KindRaised, By: "system", Alert: journaltest.NewAlert(fmt.Sprintf("01R%02d", i), base)}})
+	}
+	cs, errs := j.AppendBatch(t.Context(), items)
+	for i := range items {
+		if errs[i] != nil || cs[i].Seq != uint64(i+2) {
+			t.Fatalf("item %d: seq %d, %v", i, cs[i].Seq, errs[i])
+		}
+	}
+	if n := h.n.Load(); n != 1 {
+		t.Fatalf("AppendBatch of %d changes sent %d commands, want 1", len(items), n)
+	}
+}
+
+func TestAppendBatchDuringOutage(t *testing.T) {
+	r := testutil.StartRedis(t, testutil.WithAppendOnly("always"))
+	j := open(t, Options{Addr: r.Addr(), KeyPrefix: newPrefix(), SpoolPath: filepath.Join(t.TempDir(), "spool.db")})
+	ctx := t.Context()
+	raise(t, j, "01X", base)
+	r.Stop()
+	a := journaltest.NewAlert("01A", base)
+	a2 := a
+	a2.Count = 2
+	x := journaltest.NewAlert("01X", base)
+	xAck := x
+	xAck.Status, xAck.AcknowledgedBy = alerts.StatusAcknowledged, "desk-1"
+	xEnd := xAck
+	xEnd.Signal = alerts.SignalEnded
+	items := []alerts.BatchItem{
+		{Change: alerts.Change{Kind: alerts.KindRaised, By: "system", Alert: a}},
+		{Change: alerts.Change{Kind: alerts.KindAcknowledged, By: "desk-1", Alert: xAck}, ExpectVersion: 1},
+		{Change: alerts.Change{Kind: alerts.KindUpdated, By: "system", Alert: a2}, ExpectVersion: 1},
+		{Change: alerts.Change{Kind: alerts.KindEnded, By: "system", Alert: xEnd}, ExpectVersion: 2},
+	}
+	for round, what := range []string{"first (finds Redis down)", "second (spool pending)"} {
+		if round == 1 {
+			items[0].Change.Alert.ID, items[2].Change.Alert.ID = "01B", "01B"
+		}
+		cs, errs := j.AppendBatch(ctx, items)
+		for _, i := range []int{0, 2} {
+			if errs[i] != nil || !Spooled(cs[i]) || cs[i].Alert.Version != items[i].ExpectVersion+1 {
+				t.Fatalf("%s batch, system item %d: seq %d version %d, %v; want spooled", what, i, cs[i].Seq, cs[i].Alert.Version, errs[i])
+			}
+		}
+		for _, i := range []int{1, 3} {
+			if !errors.Is(errs[i], ErrUnavailable) || alerts.ErrorCode(errs[i]) != alerts.CodeUnavailable {
+				t.Fatalf("%s batch, item %d (desk ack and what follows it): %v, want ErrUnavailable", what, i, errs[i])
+			}
+		}
+	}
+	if got := value(j.metrics.spoolEvents); got != 4 {
+		t.Fatalf("spool gauge = %v, want 4", got)
+	}
+	r.Restart()
+	waitFor(t, "spool replayed", 15*time.Second, func() bool { return !j.Degraded() })
+	for _, id := range []string{"01A", "01B"} {
+		got, err := j.Get(ctx, id)
+		if err != nil || got.Version != 2 || got.Count != 2 {
+			t.Fatalf("%s after replay: version %d count %d, %v", id, got.Version, got.Count, err)
+		}
+	}
+	if got, err := j.Get(ctx, "01X"); err != nil || got.Version != 1 {
+		t.Fatalf("01X after replay: version %d, %v; want untouched", got.Version, err)
+	}
+	if s, _ := j.LastSeq(ctx); s != 5 {
+		t.Fatalf("LastSeq = %d, want 5", s)
+	}
+}
+
+// A batch call whose reply was lost may have run: its spooled changes carry
+// the call's token, and the replayer skips them when the script left that
+// token on their alert, rather than applying them twice (or merging a stale
+// middle state over the final one).
+func TestSpooledBatchReplayedOnce(t *testing.T) {
+	r := testutil.StartRedis(t)
+	j := open(t, Options{Addr: r.Addr(), KeyPrefix: newPrefix(), SpoolPath: filepath.Join(t.TempDir(), "spool.db")})
+	ctx := t.Context()
+	chain := func(id string) []scriptItem {
+		a := journaltest.NewAlert(id, base)
+		a2 := a
+		a2.Count, a2.Version = 2, 2
+		a3 := a2
+		a3.Signal, a3.Version = alerts.SignalEnded, 3
+		return []scriptItem{
+			{c: alerts.Change{Kind: alerts.KindRaised, By: "system", Alert: a}, expect: 0},
+			{c: alerts.Change{Kind: alerts.KindUpdated, By: "system", Alert: a2}, expect: 1},
+			{c: alerts.Change{Kind: alerts.KindEnded, By: "system", Alert: a3}, expect: 2},
+		}
+	}
+	spool := func(items []scriptItem, token string) {
+		var es []spooled
+		for _, it := range items {
+			es = append(es, spooled{Change: it.c, Expect: it.expect, Batch: token})
+		}
+		if err := j.spoolEntries(es); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ran := chain("01RAN")
+	if _, errs, err := j.runAppend(ctx, ran, false, "token-ran"); err != nil || errors.Join(errs...) != nil {
+		t.Fatalf("batch: %v %v", err, errs)
+	}
+	spool(ran, "token-ran")                   // the call ran; its reply was lost
+	spool(chain("01LOST"), "token-never-ran") // the call never reached Redis
+	waitFor(t, "spool replayed", 15*time.Second, func() bool { return !j.Degraded() })
+	if got := value(j.metrics.spoolDropped); got != 0 {
+		t.Fatalf("dropped = %v, want 0", got)
+	}
+	for _, id := range []string{"01RAN", "01LOST"} {
+		got, err := j.Get(ctx, id)
+		if err != nil || got.Version != 3 || got.Count != 2 || got.Signal != alerts.SignalEnded {
+			t.Fatalf("%s: version %d count %d signal %s, %v; want version 3, count 2, ended", id, got.Version, got.Count, got.Signal, err)
+		}
+	}
+	if s, _ := j.LastSeq(ctx); s != 6 {
+		t.Fatalf("LastSeq = %d, want 6: each chain once", s)
 	}
 }

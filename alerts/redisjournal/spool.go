@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/redis/go-redis/v9"
 	bolt "go.etcd.io/bbolt"
 
 	"vigil/alerts"
@@ -34,6 +35,9 @@ type spool struct {
 type spooled struct {
 	Change alerts.Change `json:"change"`
 	Expect int64         `json:"expect"`
+	// Batch is the token of the AppendBatch script call that failed for
+	// want of Redis before this change was spooled; the call may have run.
+	Batch string `json:"batch,omitempty"`
 }
 
 type spoolEntry struct {
@@ -83,60 +87,73 @@ func (s *spool) pending(id string) (all, alert int) {
 	return s.n, s.perAlert[id]
 }
 
-// put appends e (fsynced at commit). When the spool is full it first drops
-// the oldest entry; dropped reports that, and firstFull that this is the
-// first drop since the spool was last empty.
-func (s *spool) put(e spooled) (dropped, firstFull bool, err error) {
-	raw, err := json.Marshal(e)
-	if err != nil {
-		return false, false, err
+// put appends es in order in one transaction (fsynced at commit). While
+// the spool is full it first drops the oldest entry for each; dropped
+// counts those, and firstFull reports the first drop since the spool was
+// last empty.
+func (s *spool) put(es ...spooled) (dropped int, firstFull bool, err error) {
+	raws := make([][]byte, len(es))
+	for i, e := range es {
+		if raws[i], err = json.Marshal(e); err != nil {
+			return 0, false, err
+		}
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var droppedID string
+	var droppedIDs []string
 	err = s.db.Update(func(tx *bolt.Tx) error {
+		droppedIDs = droppedIDs[:0]
 		b := tx.Bucket(bucketSpool)
-		if s.n >= s.max {
-			cur := b.Cursor()
-			k, v := cur.First()
-			if k != nil && binary.BigEndian.Uint64(k) == s.inflight {
-				// The replayer may be appending it right now; dropping
-				// it would count a change as lost that Redis then gets.
-				k, v = cur.Next()
-			}
-			if k != nil {
-				var old spooled
-				_ = json.Unmarshal(v, &old)
-				droppedID = old.Change.Alert.ID
-				if err := b.Delete(k); err != nil {
-					return err
+		n := s.n
+		for _, raw := range raws {
+			if n >= s.max {
+				cur := b.Cursor()
+				k, v := cur.First()
+				if k != nil && binary.BigEndian.Uint64(k) == s.inflight {
+					// The replayer may be appending it right now; dropping
+					// it would count a change as lost that Redis then gets.
+					k, v = cur.Next()
 				}
-				dropped = true
+				if k != nil {
+					var old spooled
+					_ = json.Unmarshal(v, &old)
+					droppedIDs = append(droppedIDs, old.Change.Alert.ID)
+					if err := b.Delete(k); err != nil {
+						return err
+					}
+					n--
+				}
 			}
+			seq, err := b.NextSequence()
+			if err != nil {
+				return err
+			}
+			if err := b.Put(binary.BigEndian.AppendUint64(nil, seq), raw); err != nil {
+				return err
+			}
+			n++
 		}
-		seq, err := b.NextSequence()
-		if err != nil {
-			return err
-		}
-		return b.Put(binary.BigEndian.AppendUint64(nil, seq), raw)
+		return nil
 	})
 	if err != nil {
-		return false, false, err
+		return 0, false, err
 	}
-	if dropped {
+	for _, id := range droppedIDs {
 		s.n--
-		s.forget(droppedID)
-		if !s.full {
-			s.full, firstFull = true, true
-		}
+		s.forget(id)
 	}
-	s.n++
-	s.perAlert[e.Change.Alert.ID]++
+	if len(droppedIDs) > 0 && !s.full {
+		s.full, firstFull = true, true
+	}
+	for _, e := range es {
+		s.n++
+		s.perAlert[e.Change.Alert.ID]++
+	}
 	select {
 	case s.kick <- struct{}{}:
 	default:
 	}
-	return dropped, firstFull, nil
+	return len(droppedIDs), firstFull, nil
 }
 
 func (s *spool) forget(id string) {
@@ -210,14 +227,24 @@ func (s *spool) close() error { return s.db.Close() }
 
 // toSpool stores c durably in the spool and returns it with Seq 0.
 func (j *Journal) toSpool(c alerts.Change, expectVersion int64) (alerts.Change, error) {
-	dropped, firstFull, err := j.spool.put(spooled{Change: c, Expect: expectVersion})
-	if err != nil {
+	c.Seq = 0
+	if err := j.spoolEntries([]spooled{{Change: c, Expect: expectVersion}}); err != nil {
 		return alerts.Change{}, fmt.Errorf("redisjournal: append %s: spool: %w", c.Alert.ID, err)
+	}
+	return c, nil
+}
+
+// spoolEntries stores es durably in the spool, in order, in one
+// transaction.
+func (j *Journal) spoolEntries(es []spooled) error {
+	dropped, firstFull, err := j.spool.put(es...)
+	if err != nil {
+		return err
 	}
 	j.metrics.spoolEvents.Set(float64(j.spool.len()))
 	j.updateDegraded()
-	if dropped {
-		j.metrics.spoolDropped.Inc()
+	if dropped > 0 {
+		j.metrics.spoolDropped.Add(float64(dropped))
 	}
 	if firstFull {
 		j.log.Error("spool full: dropping the oldest spooled changes", "max", j.opts.SpoolMax)
@@ -225,8 +252,7 @@ func (j *Journal) toSpool(c alerts.Change, expectVersion int64) (alerts.Change, 
 			j.opts.OnSpoolFull()
 		}
 	}
-	c.Seq = 0
-	return c, nil
+	return nil
 }
 
 // replay appends spooled changes to Redis in spool order while it is
@@ -288,6 +314,17 @@ func (j *Journal) replay(ctx context.Context) {
 
 func (j *Journal) replayOne(ctx context.Context, e spooled) error {
 	c := e.Change
+	if e.Batch != "" {
+		// The batch call this change was spooled from may have run with its
+		// reply lost; then the script left the call's token on the alert.
+		b, err := j.rdb.HGet(ctx, j.keys.alert(c.Alert.ID), "b").Result()
+		if err = j.observe(err); err != nil && err != redis.Nil {
+			return err
+		}
+		if b == e.Batch {
+			return nil
+		}
+	}
 	c.Alert.Version = e.Expect + 1
 	_, err := j.appendRedis(ctx, c, e.Expect, true)
 	var ce *alerts.ConflictError

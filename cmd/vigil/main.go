@@ -10,6 +10,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // command is one subcommand: it gets its arguments (after the subcommand
@@ -26,12 +28,21 @@ func commands() map[string]command {
 		"camsim":       {"serve simulated cameras (RTSP, ONVIF events, faults) for demo, tests and bench", runCamsim},
 		"demo":         {"the whole service with four simulated cameras, on the embedded journal", runDemo},
 		"serve":        {"run the service: serve -config configs/vigil.yaml", runServe},
+		"export":       {"export a time range as one MP4 with a manifest", runExport},
 	}
 }
 
 func main() {
+	// go-redis reports every failed dial through its own global logger; the
+	// Redis journal already reports outages once, as state changes.
+	redis.SetLogger(quietRedis{})
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
+
+// quietRedis drops go-redis's internal log lines.
+type quietRedis struct{}
+
+func (quietRedis) Printf(context.Context, string, ...any) {}
 
 func run(args []string, stdout, stderr io.Writer) int {
 	cmds := commands()

@@ -19,7 +19,7 @@ import (
 func (a *App) openJournal(cfg *configs.Config) (alerts.Journal, error) {
 	switch cfg.Journal.Backend {
 	case configs.BackendEmbedded, "":
-		j, err := boltjournal.Open(boltjournal.Options{Path: cfg.Journal.Path, KeepChanges: 1_000_000})
+		j, err := boltjournal.Open(boltjournal.Options{Path: cfg.Journal.Path, KeepChanges: 1_000_000, Registerer: a.metrics})
 		if err != nil {
 			return nil, fmt.Errorf("journal: %w", err)
 		}
@@ -125,7 +125,7 @@ func (a *App) buildAlerts(cfg *configs.Config) error {
 		PostRoll:         cfg.Alerts.PostRoll,
 		HoldAfterResolve: cfg.Alerts.HoldAfterResolve,
 		StaleAfter:       cfg.Alerts.StaleAfter,
-		Evidence:         recorderEvidence{a.recorder},
+		Evidence:         recorderEvidence{a},
 		Registerer:       a.metrics,
 		Logger:           a.log.With("component", "alerts"),
 	})
@@ -140,7 +140,7 @@ func (a *App) buildAlerts(cfg *configs.Config) error {
 	}
 	a.hooks, err = alerts.NewHooks(alerts.HookOptions{
 		Secret:     a.hookSecret,
-		Submit:     a.engine.Submit,
+		SubmitAll:  a.engine.SubmitAll,
 		Parsers:    hookParsers(),
 		Registerer: a.metrics,
 		Logger:     a.log.With("component", "hooks"),
@@ -159,22 +159,9 @@ func (a *App) journalCheck(ctx context.Context) (degraded string, err error) {
 	return "", err
 }
 
-// runEngine runs the alert engine, and starts it again after a pause when
-// it stops with an error (the journal unreachable at start, say): ingest
-// and recording never wait on it.
+// runEngine runs the alert engine, restarted when it stops with an error.
 func (a *App) runEngine(ctx context.Context) error {
-	for {
-		err := a.engine.Run(ctx)
-		if ctx.Err() != nil {
-			return nil
-		}
-		a.log.Error("alert engine stopped; restarting in 2s", "component", "alerts", "err", err)
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-time.After(2 * time.Second):
-		}
-	}
+	return keepRunning(ctx, a.log, "alert engine", a.engine.Run)
 }
 
 // submitHealth raises or ends a health signal of Vigil itself.

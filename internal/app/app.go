@@ -70,9 +70,11 @@ type App struct {
 	listener net.Listener
 	server   *http.Server
 
-	nodeID   string
-	recorder *recorder.Recorder
-	streams  *ingest.Streams
+	nodeID    string
+	recorder  *recorder.Recorder
+	streams   *ingest.Streams
+	footage   *recorder.API
+	fileAudit *recorder.FileAuditor
 
 	camMu   sync.Mutex        // guards recSubs
 	recSubs map[string]func() // camera → end of its recorder subscription
@@ -136,6 +138,10 @@ func New(opts Options) (*App, error) {
 		Name: "vigil_onvif_metadata_rejected_total",
 		Help: "ONVIF metadata documents from cameras that could not be parsed.",
 	}, []string{"camera"})
+	if err := a.buildFootage(cfg); err != nil {
+		a.close()
+		return nil, err
+	}
 	if err := a.buildIngest(cfg); err != nil {
 		a.close()
 		return nil, err
@@ -144,6 +150,7 @@ func New(opts Options) (*App, error) {
 	a.server = &http.Server{
 		Handler:           a.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelWarn),
 	}
 	if a.listener, err = net.Listen("tcp", opts.Listen); err != nil {
@@ -155,6 +162,11 @@ func New(opts Options) (*App, error) {
 
 // close releases what New opened; Run calls it on its way out.
 func (a *App) close() {
+	if a.fileAudit != nil {
+		if err := a.fileAudit.Close(); err != nil {
+			a.log.Error("closing the audit file", "component", "app", "err", err)
+		}
+	}
 	if a.recorder != nil {
 		if err := a.recorder.Close(); err != nil {
 			a.log.Error("closing the recorder", "component", "app", "err", err)
@@ -187,35 +199,89 @@ func (a *App) config() *configs.Config {
 // Run serves until ctx ends, then shuts down within ShutdownTimeout.
 func (a *App) Run(ctx context.Context) error {
 	defer a.close()
-	g, gctx := errgroup.WithContext(ctx)
-	g.Go(func() error { return a.runEngine(gctx) })
-	g.Go(func() error { return a.recorder.Run(gctx) })
-	g.Go(func() error { return a.streams.Run(gctx) })
-	g.Go(func() error { return a.hub.Run(gctx) })
-	if a.watcher != nil {
-		g.Go(func() error { return a.watcher.Run(gctx) })
+	// Any component failing stops the node like a signal does.
+	failed, fail := context.WithCancelCause(ctx)
+	defer fail(nil)
+	// Stages stop in the order the data flows: the API first (no new hooks
+	// or downloads), then ingest, then the recorder (closing every segment
+	// at a clean boundary), then the alert engine and the desk hub (closing
+	// websockets with 1001), and last the journal, in close.
+	type stage struct {
+		ctx  context.Context
+		stop context.CancelFunc
+		g    errgroup.Group
 	}
-	g.Go(func() error {
+	newStage := func() *stage {
+		c, cancel := context.WithCancel(context.WithoutCancel(ctx))
+		return &stage{ctx: c, stop: cancel}
+	}
+	run := func(st *stage, fn func(context.Context) error) {
+		st.g.Go(func() error {
+			err := fn(st.ctx)
+			if err != nil && st.ctx.Err() == nil {
+				fail(err)
+			}
+			return err
+		})
+	}
+	alertStage, recStage, ingestStage := newStage(), newStage(), newStage()
+	run(alertStage, a.runEngine)
+	run(alertStage, a.hub.Run)
+	run(recStage, a.recorder.Run)
+	run(ingestStage, a.streams.Run)
+	if a.watcher != nil {
+		run(ingestStage, a.watcher.Run)
+	}
+	var served errgroup.Group
+	served.Go(func() error {
 		if err := a.server.Serve(a.listener); !errors.Is(err, http.ErrServerClosed) {
-			return fmt.Errorf("http: %w", err)
+			fail(fmt.Errorf("http: %w", err))
+			return err
 		}
 		return nil
-	})
-	g.Go(func() error {
-		<-gctx.Done()
-		sctx, cancel := context.WithTimeout(context.WithoutCancel(gctx), a.opts.ShutdownTimeout)
-		defer cancel()
-		return a.server.Shutdown(sctx)
 	})
 	a.log.Info("vigil serving", "component", "app", "addr", a.Addr())
 	for _, c := range a.config().Cameras {
 		a.log.Info("camera registered", "component", "app", "camera", c.ID, "url", c.RedactedURL(), "config", c)
 	}
-	err := g.Wait()
-	if errors.Is(err, context.Canceled) {
-		err = nil
+
+	<-failed.Done()
+	deadline := time.Now().Add(a.opts.ShutdownTimeout)
+	sctx, cancel := context.WithDeadline(context.WithoutCancel(ctx), deadline)
+	defer cancel()
+	if err := a.server.Shutdown(sctx); err != nil {
+		// Downloads still running at the deadline are cut; that is not a
+		// failed shutdown.
+		a.log.Warn("closing connections still open at the shutdown deadline", "component", "app", "err", err)
+		a.server.Close()
 	}
-	return err
+	_ = served.Wait()
+	for _, st := range []*stage{ingestStage, recStage, alertStage} {
+		st.stop()
+		_ = st.g.Wait() // failures were reported through fail
+	}
+	if err := context.Cause(failed); err != nil && !errors.Is(err, context.Canceled) {
+		return err
+	}
+	return nil
+}
+
+// keepRunning runs fn until ctx ends, starting it again after a pause when
+// it returns early with an error (its backend unreachable at start, say),
+// so that ingest and recording never wait on it.
+func keepRunning(ctx context.Context, log *slog.Logger, name string, fn func(context.Context) error) error {
+	for {
+		err := fn(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		log.Error(name+" stopped; restarting in 2s", "component", "app", "err", err)
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(2 * time.Second):
+		}
+	}
 }
 
 // Run builds the service from cfg and serves until ctx ends.
@@ -227,13 +293,17 @@ func Run(ctx context.Context, cfg *configs.Config) error {
 	return a.Run(ctx)
 }
 
-// applyConfig takes a reloaded configuration into use: cameras start, stop
-// and restart; untouched cameras are not interrupted. Rules, units and
-// tokens are read at start only.
+// applyConfig takes a reloaded configuration into use: tokens change at
+// once, cameras start, stop and restart; untouched cameras are not
+// interrupted. Alert rules and units, storage and listen are read at start
+// only.
 func (a *App) applyConfig(ch configs.Change) {
 	a.log.Info("configuration reloaded", "component", "config",
 		"added", ch.Added, "removed", ch.Removed, "changed", ch.Changed)
-	if err := a.applyCameras(ch.New, ch.Changed); err != nil {
+	if err := a.auth.SetTokens(tokenSpecs(ch.New)); err != nil {
+		a.log.Error("applying the tokens", "component", "config", "err", err)
+	}
+	if err := a.applyCameras(ch.New); err != nil {
 		a.log.Error("applying the camera registry", "component", "config", "err", err)
 	}
 }

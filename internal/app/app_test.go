@@ -1,7 +1,6 @@
 package app
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
@@ -10,31 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"vigil/configs"
 	"vigil/internal/auth"
+	"vigil/internal/testutil"
 )
-
-// syncBuffer collects log output from several goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
 
 const (
 	camPassword = "pw-Zq81-never-shown"
@@ -51,7 +32,7 @@ func writeConfig(t *testing.T, extra string) *configs.Config {
 	t.Helper()
 	dir := t.TempDir()
 	vigil := `listen: 127.0.0.1:0
-storage: {dir: ./rec}
+storage: {dir: ./rec, min_free_bytes: 0}
 journal: {path: ./journal.db}
 auth:
   tokens:
@@ -137,7 +118,7 @@ func call(t *testing.T, method, url, token string, body string) (int, string) {
 }
 
 func TestAuthAndRedactionEndToEnd(t *testing.T) {
-	logs := &syncBuffer{}
+	logs := &testutil.Buffer{}
 	a := startApp(t, writeConfig(t, ""), logs)
 	base := a.URL()
 
@@ -159,6 +140,8 @@ func TestAuthAndRedactionEndToEnd(t *testing.T) {
 		{"metrics as desk", "GET", "/metrics", deskToken, 403},
 		{"metrics as admin", "GET", "/metrics", adminToken, 200},
 		{"unknown api path", "GET", "/api/v1/nothing", deskToken, 404},
+		{"wrong method", "DELETE", "/api/v1/cameras", deskToken, 405},
+		{"unknown alert action", "POST", "/api/v1/alerts/01ABC/frobnicate", deskToken, 404},
 	}
 	var everything strings.Builder
 	for _, c := range cases {
@@ -233,5 +216,15 @@ func TestSessionCookieLogin(t *testing.T) {
 	r2.Body.Close()
 	if r2.StatusCode != 200 || !strings.Contains(string(b), "派出所") {
 		t.Fatalf("units with cookie: %d %s", r2.StatusCode, b)
+	}
+}
+
+func TestReadyzSaysWhichCheckFailed(t *testing.T) {
+	cfg := writeConfig(t, "")
+	cfg.Storage.MinFreeBytes = 1 << 60 // more than any disk has
+	a := startApp(t, cfg, io.Discard)
+	code, body := call(t, "GET", a.URL()+"/readyz", "", "")
+	if code != 503 || !strings.Contains(body, `"ready":false`) || !strings.Contains(body, "below min_free_bytes") || !strings.Contains(body, `"journal":"ok"`) {
+		t.Fatalf("readyz: %d %s", code, body)
 	}
 }

@@ -4,7 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -152,4 +154,36 @@ func TestCameraEventToDispatchedAlert(t *testing.T) {
 		segs, _, err := a.recorder.Catalog().List("gate", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 		return err == nil && len(segs) > 0
 	})
+
+	// Investigators list and fetch the footage; the desk may not.
+	if code, _ := call(t, "GET", a.URL()+"/api/v1/cameras/gate/recordings", deskToken, ""); code != 403 {
+		t.Fatalf("recordings as desk: %d", code)
+	}
+	code, body := call(t, "GET", a.URL()+"/api/v1/cameras/gate/recordings", invToken, "")
+	if code != 200 || !strings.Contains(body, `"sha256"`) {
+		t.Fatalf("recordings: %d %s", code, body)
+	}
+	// The alert's clip is an MP4 that plays.
+	req, _ := http.NewRequest("GET", a.URL()+al.Clip.URL, nil)
+	req.Header.Set("Authorization", "Bearer "+deskToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	clip, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Header.Get("Content-Type") != "video/mp4" {
+		t.Fatalf("clip: %d %s", resp.StatusCode, clip)
+	}
+	path := filepath.Join(t.TempDir(), "clip.mp4")
+	os.WriteFile(path, clip, 0o600)
+	out, err := exec.CommandContext(t.Context(), "ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=nb_read_frames", "-of", "json", path).CombinedOutput()
+	if err != nil || strings.Contains(string(out), "rror") || !strings.Contains(string(out), "nb_read_frames") {
+		t.Fatalf("clip does not play: %v %s", err, out)
+	}
+	// The download is audited with its hash.
+	_, body = call(t, "GET", a.URL()+"/api/v1/audit", adminToken, "")
+	if !strings.Contains(body, `"action":"exported"`) || !strings.Contains(body, `"by":"desk-1"`) {
+		t.Fatalf("audit: %s", body)
+	}
 }

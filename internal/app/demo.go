@@ -152,7 +152,7 @@ func demoOutages(ctx context.Context, sim *camsim.Server) error {
 func writeDemoConfig(dir, listen string, sim *camsim.Server, deskSum, adminSum string) (string, error) {
 	vigil := fmt.Sprintf(`# Written by "vigil demo"; rewritten at every start.
 listen: %s
-storage: {dir: ./recordings, segment: 10s, part: 1s, retain: 1d, min_free_bytes: 256MiB}
+storage: {dir: ./recordings, segment: 10s, part: 1s, retain: 1d, min_free_bytes: 100MiB}
 journal: {backend: embedded, path: ./journal.db}
 auth:
   tokens:

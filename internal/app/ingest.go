@@ -29,7 +29,7 @@ func (a *App) buildIngest(cfg *configs.Config) error {
 	}
 	a.streams.SubscribeMetadata(ingest.MetadataSinkFunc(a.onMetadata))
 	a.recSubs = map[string]func(){}
-	return a.applyCameras(cfg, nil)
+	return a.applyCameras(cfg)
 }
 
 // ingestCameras maps the registry onto ingest's camera specs.
@@ -47,9 +47,13 @@ func ingestCameras(cfg *configs.Config) []ingest.Camera {
 }
 
 // applyCameras brings ingest and the recorder subscriptions in line with
-// cfg. restart names cameras whose recording must restart (changed ones);
-// nil means all of cfg's cameras are new.
-func (a *App) applyCameras(cfg *configs.Config, restart []string) error {
+// cfg. Ingest decides which cameras restart (a new stream: URL,
+// credentials, transport, ONVIF metadata, enabled); their recording
+// restarts with them, the old segment closed after its last queued unit.
+// Cameras with a new name, site, grid, retention or webhook secret keep
+// their session and their recording; record switched on or off starts or
+// stops it.
+func (a *App) applyCameras(cfg *configs.Config) error {
 	a.camMu.Lock()
 	defer a.camMu.Unlock()
 	want := map[string]configs.Camera{}
@@ -58,42 +62,64 @@ func (a *App) applyCameras(cfg *configs.Config, restart []string) error {
 			want[c.ID] = c
 		}
 	}
-	for _, id := range restart {
+	var errs []error
+	// New recordings subscribe before ingest starts their cameras, so that
+	// the recorder gets the first stream from its start.
+	fresh := map[string]bool{}
+	for id, c := range want {
+		if _, ok := a.recSubs[id]; ok {
+			continue
+		}
+		if err := a.startRecordingLocked(cfg, c); err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		fresh[id] = true
+	}
+	res, err := a.streams.Apply(ingestCameras(cfg))
+	if err != nil {
+		errs = append(errs, err)
+	}
+	for _, id := range res.Restarted {
+		if _, ok := a.recSubs[id]; !ok || fresh[id] {
+			continue
+		}
 		a.stopRecordingLocked(id)
+		if c, ok := want[id]; ok {
+			if err := a.startRecordingLocked(cfg, c); err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	for id := range a.recSubs {
 		if _, ok := want[id]; !ok {
 			a.stopRecordingLocked(id)
 		}
 	}
-	var errs []error
-	for id, c := range want {
-		if _, ok := a.recSubs[id]; ok {
-			continue
-		}
-		sink, err := a.recorder.Camera(id, cfg.Retention(c))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		a.recSubs[id] = a.streams.Subscribe(id, "recorder", sink, recorderQueue)
-	}
-	res, err := a.streams.Apply(ingestCameras(cfg))
-	if err != nil {
-		errs = append(errs, err)
-	}
 	for _, c := range cfg.Cameras {
 		_, rec := want[c.ID]
 		a.streams.SetRecording(c.ID, rec)
 	}
 	if len(res.Added)+len(res.Removed)+len(res.Changed) > 0 {
-		a.log.Info("cameras applied", "component", "ingest", "added", res.Added, "removed", res.Removed, "changed", res.Changed)
+		a.log.Info("cameras applied", "component", "ingest", "added", res.Added, "removed", res.Removed,
+			"changed", res.Changed, "restarted", res.Restarted)
 	}
 	return errors.Join(errs...)
 }
 
+// startRecordingLocked subscribes the recorder to camera c.
+func (a *App) startRecordingLocked(cfg *configs.Config, c configs.Camera) error {
+	sink, err := a.recorder.Camera(c.ID, cfg.Retention(c))
+	if err != nil {
+		return err
+	}
+	a.recSubs[c.ID] = a.streams.Subscribe(c.ID, "recorder", sink, recorderQueue)
+	return nil
+}
+
 // stopRecordingLocked ends a camera's recorder subscription and closes its
-// segment.
+// segment. Unsubscribing returns once the units queued for the recorder
+// reached it, so the segment closes after the last of them.
 func (a *App) stopRecordingLocked(id string) {
 	unsub, ok := a.recSubs[id]
 	if !ok {

@@ -42,10 +42,15 @@ func (a *App) recorderHealth(camera, kind string, active bool, detail string) {
 }
 
 // recorderEvidence places the engine's evidence holds in the recorder.
-type recorderEvidence struct{ rec *recorder.Recorder }
+// Alerts of the node itself (storage full, a full journal spool) have no
+// footage to hold.
+type recorderEvidence struct{ a *App }
 
 func (e recorderEvidence) PlaceHold(ctx context.Context, h alerts.HoldRequest) error {
-	return e.rec.PlaceHold(ctx, recorder.Hold{ID: h.ID, Camera: h.Camera, Start: h.Start, End: h.End, Until: h.Until, Reason: h.Reason})
+	if _, ok := e.a.config().Camera(h.Camera); !ok {
+		return nil
+	}
+	return e.a.recorder.PlaceHold(ctx, recorder.Hold{ID: h.ID, Camera: h.Camera, Start: h.Start, End: h.End, Until: h.Until, Reason: h.Reason})
 }
 
 // nodeName is the node ID of the configuration, or the host name.

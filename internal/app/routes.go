@@ -2,8 +2,7 @@ package app
 
 import (
 	"net/http"
-	"os"
-	"path/filepath"
+	"strings"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -40,15 +39,43 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /api/v1/alerts", need(a.alertAPI.ServeHTTP, auth.Desk, auth.Investigator))
 	mux.Handle("GET /api/v1/alerts/{id}", need(a.alertAPI.ServeHTTP, auth.Desk, auth.Investigator))
 	mux.Handle("GET /api/v1/alerts/stats", need(a.alertAPI.ServeHTTP, auth.Desk))
-	mux.Handle("POST /api/v1/alerts/{id}/{action}", need(a.alertAPI.ServeHTTP, auth.Desk))
+	for _, action := range []string{"ack", "dispatch", "resolve", "follow-up"} {
+		mux.Handle("POST /api/v1/alerts/{id}/"+action, need(a.alertAPI.ServeHTTP, auth.Desk))
+	}
 	mux.Handle("GET /api/v1/alerts/stream", need(a.hub.ServeHTTP, auth.Desk))
+	mux.Handle("GET /api/v1/alerts/{id}/clip", need(a.serveClip, auth.Desk, auth.Investigator))
+	a.footage.Register(mux, func(h http.Handler) http.Handler { return a.auth.Require(h, auth.Investigator) })
 	mux.Handle("POST /api/v1/hooks/{camera}/{vendor}", a.hooks)
 	mux.Handle("/", desk.Handler())
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
 	})
-	return mux
+	return jsonMethodErrors(mux)
+}
+
+// jsonMethodErrors answers a request whose path exists with another method
+// with a JSON 405 (and Allow), where ServeMux would answer in plain text.
+func jsonMethodErrors(mux *http.ServeMux) http.Handler {
+	methods := []string{http.MethodGet, http.MethodPost, http.MethodPut, http.MethodDelete}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if _, pattern := mux.Handler(r); pattern == "" || pattern == "/api/" {
+			var allow []string
+			for _, m := range methods {
+				probe := r.Clone(r.Context())
+				probe.Method = m
+				if _, p := mux.Handler(probe); p != "" && p != "/api/" && p != "/" {
+					allow = append(allow, m)
+				}
+			}
+			if len(allow) > 0 {
+				w.Header().Set("Allow", strings.Join(allow, ", "))
+				httpx.Error(w, http.StatusMethodNotAllowed, "method_not_allowed", r.Method+" is not allowed on "+r.URL.Path)
+				return
+			}
+		}
+		mux.ServeHTTP(w, r)
+	})
 }
 
 type readiness struct {
@@ -73,25 +100,12 @@ func (a *App) readyz(w http.ResponseWriter, r *http.Request) {
 	} else {
 		res.Checks["journal"] = degraded
 	}
-	check("storage", dirWritable(a.config().Storage.Dir))
+	check("storage", a.recorder.Ready())
 	status := http.StatusOK
 	if !res.Ready {
 		status = http.StatusServiceUnavailable
 	}
 	httpx.WriteJSON(w, status, res)
-}
-
-func dirWritable(dir string) error {
-	if err := os.MkdirAll(dir, 0o750); err != nil {
-		return err
-	}
-	f, err := os.CreateTemp(dir, ".vigil-ready-*")
-	if err != nil {
-		return err
-	}
-	name := f.Name()
-	f.Close()
-	return os.Remove(filepath.Clean(name))
 }
 
 func (a *App) listUnits(w http.ResponseWriter, r *http.Request) {

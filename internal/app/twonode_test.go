@@ -97,3 +97,58 @@ func TestTwoNodesShareRedis(t *testing.T) {
 		return strings.Contains(body, `"status":"acknowledged"`) && strings.Contains(body, "B took it")
 	})
 }
+
+// TestRedisDownAtStart: with Redis unreachable the node still serves,
+// pulls and records its cameras; the journal reports degraded; alerts
+// raised meanwhile reach the journal once Redis is there.
+func TestRedisDownAtStart(t *testing.T) {
+	r := testutil.StartRedis(t)
+	r.Stop()
+	sim := startCamsim(t, "cam/gate")
+	cfg := simConfig(t, sim, map[string]string{"gate": "key-site"})
+	cfg.Journal.Backend = "redis"
+	cfg.Journal.Redis.Addr = r.Addr()
+	a := startApp(t, cfg, io.Discard)
+
+	waitFor(t, 10*time.Second, "camera online", func() bool { return cameraStatus(t, a, "gate") == "online" })
+	waitFor(t, 15*time.Second, "a recorded segment", func() bool {
+		segs, _, _ := a.recorder.Catalog().List("gate", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		return len(segs) > 0
+	})
+	code, body := call(t, "GET", a.URL()+"/readyz", "", "")
+	if code != 200 || !strings.Contains(body, "degraded") {
+		t.Fatalf("readyz with Redis down: %d %s", code, body)
+	}
+
+	r.Restart()
+	waitFor(t, 20*time.Second, "the journal back", func() bool {
+		_, body := call(t, "GET", a.URL()+"/readyz", "", "")
+		return strings.Contains(body, `"journal":"ok"`)
+	})
+	// The desk's live stream works once the journal is back.
+	var ws *websocket.Conn
+	waitFor(t, 15*time.Second, "the desk stream", func() bool {
+		c, _, err := websocket.DefaultDialer.DialContext(t.Context(), "ws://"+a.Addr()+"/api/v1/alerts/stream",
+			http.Header{"Authorization": {"Bearer " + deskToken}})
+		ws = c
+		return err == nil
+	})
+	defer ws.Close()
+	if _, err := sim.Trigger("cam/gate", "intrusion", "active"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 15*time.Second, "the alert in the journal", func() bool {
+		_, body := call(t, "GET", a.URL()+"/api/v1/alerts?camera=gate", deskToken, "")
+		return strings.Contains(body, `"type":"intrusion"`)
+	})
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		var msg struct{ Kind string }
+		if err := ws.ReadJSON(&msg); err != nil {
+			t.Fatalf("desk stream after the outage: %v", err)
+		}
+		if msg.Kind == "raised" {
+			break
+		}
+	}
+}

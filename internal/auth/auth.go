@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -80,12 +81,12 @@ type session struct {
 
 // Authenticator checks tokens and sessions. It is safe for concurrent use.
 type Authenticator struct {
-	tokens []token
 	ttl    time.Duration
 	now    func() time.Time
 	secure bool
 
 	mu       sync.Mutex
+	tokens   []token
 	sessions map[[sha256.Size]byte]session // keyed by the hash of the session ID
 }
 
@@ -98,9 +99,35 @@ func New(opts Options) (*Authenticator, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	if err := a.SetTokens(opts.Tokens); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// SetTokens replaces the configured tokens (a configuration reload). Desk
+// sessions of a token that is gone or whose role changed end at once.
+func (a *Authenticator) SetTokens(specs []TokenSpec) error {
+	tokens, err := parseTokens(specs)
+	if err != nil {
+		return err
+	}
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.tokens = tokens
+	for k, s := range a.sessions {
+		if !slices.ContainsFunc(tokens, func(t token) bool { return t.principal == s.principal }) {
+			delete(a.sessions, k)
+		}
+	}
+	return nil
+}
+
+func parseTokens(specs []TokenSpec) ([]token, error) {
+	var tokens []token
 	var errs []error
 	seen := map[string]bool{}
-	for i, s := range opts.Tokens {
+	for i, s := range specs {
 		if s.Name == "" {
 			errs = append(errs, fmt.Errorf("token %d: name is empty", i))
 		}
@@ -126,12 +153,12 @@ func New(opts Options) (*Authenticator, error) {
 			}
 			copy(t.sum[:], b)
 		}
-		a.tokens = append(a.tokens, t)
+		tokens = append(tokens, t)
 	}
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
-	return a, nil
+	return tokens, nil
 }
 
 // Check returns the principal of a presented token. Every configured token
@@ -143,6 +170,8 @@ func (a *Authenticator) Check(presented string) (Principal, bool) {
 	sum := sha256.Sum256([]byte(presented))
 	var found Principal
 	match := 0
+	a.mu.Lock()
+	defer a.mu.Unlock()
 	for _, t := range a.tokens {
 		if subtle.ConstantTimeCompare(sum[:], t.sum[:]) == 1 {
 			found = t.principal

@@ -142,3 +142,30 @@ func TestSessionRejectsOversizedBody(t *testing.T) {
 		t.Fatalf("got %d", w.Code)
 	}
 }
+
+func TestSetTokensRevokes(t *testing.T) {
+	a := newTestAuth(t, nil)
+	w := httptest.NewRecorder()
+	a.SessionHandler().ServeHTTP(w, httptest.NewRequest("POST", "/api/v1/session", strings.NewReader(`{"token":"desk-secret"}`)))
+	cookie := w.Result().Cookies()[0]
+	if err := a.SetTokens([]TokenSpec{{Name: "ops", Role: Admin, Token: "admin-secret"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok := a.Check("desk-secret"); ok {
+		t.Fatal("revoked token still accepted")
+	}
+	r := httptest.NewRequest("GET", "/", nil)
+	r.AddCookie(cookie)
+	if _, ok := a.Authenticate(r); ok {
+		t.Fatal("session of a revoked token still valid")
+	}
+	if p, ok := a.Check("admin-secret"); !ok || p.Name != "ops" {
+		t.Fatal("remaining token refused")
+	}
+	if err := a.SetTokens([]TokenSpec{{Name: "x", Role: "root", Token: "y"}}); err == nil {
+		t.Fatal("bad spec accepted")
+	}
+	if _, ok := a.Check("admin-secret"); !ok {
+		t.Fatal("a refused SetTokens changed the tokens")
+	}
+}

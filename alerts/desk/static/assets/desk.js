@@ -50,14 +50,27 @@ async function checkSession() {
 async function login(ev) {
   ev.preventDefault();
   unlockAudio();
-  $("login-error").textContent = "";
+  loginError("");
   const token = $("login-token").value;
   let r;
-  try { r = await api("POST", "/session", { token }); } catch { $("login-error").textContent = t("err.network"); return; }
-  if (!r.ok) { $("login-error").textContent = t("login.failed"); return; }
+  try { r = await api("POST", "/session", { token }); } catch { loginError("err.network"); return; }
+  if (!r.ok) { loginError("login.failed"); $("login-token").select(); return; }
   $("login-token").value = "";
   if (await checkSession()) start();
-  else $("login-error").textContent = t("login.failed");
+  else loginError("login.failed");
+}
+
+// loginError shows the message of key, kept in the current language when
+// the switch is used; "" clears it.
+function loginError(key) {
+  const e = $("login-error");
+  if (key) {
+    e.dataset.i18n = key;
+    e.textContent = t(key);
+  } else {
+    delete e.dataset.i18n;
+    e.textContent = "";
+  }
 }
 
 async function logout() {
@@ -121,8 +134,13 @@ function onMessage(msg, resuming) {
   switch (msg.kind) {
     case "hello":
       state.backoff = 0;
+      // For tests and for whoever inspects the page: streams opened so far.
+      document.body.dataset.hellos = String(Number(document.body.dataset.hellos ?? 0) + 1);
       setConn("open");
       state.helloSeq = msg.seq;
+      // Camera status is not replayed with since: what changed while the
+      // socket was down is only in GET /cameras.
+      if (resuming) loadCameras();
       if (!resuming) {
         state.lastSeq = msg.seq;
         loadAlerts();
@@ -257,7 +275,8 @@ function alertItem(a, now) {
   const st = el("span", "status", label("status", a.status));
   if (isOverdue(a, now)) st.append(el("span", "badge-overdue", t("overdue")));
   b.append(st);
-  b.append(el("span", "meta", `${fmtTime(a.raised_at)} · ${a.site ?? ""} ${a.grid ?? ""} · ×${a.count ?? 1}`));
+  const where = [a.site, a.grid].filter(Boolean).join(" ");
+  b.append(el("span", "meta", [fmtTime(a.raised_at), where, `×${a.count ?? 1}`].filter(Boolean).join(" · ")));
   b.addEventListener("click", () => select(a.id));
   li.append(b);
   return li;
@@ -305,9 +324,9 @@ function renderDetail() {
   body.dataset.status = a.status;
   body.dataset.version = String(a.version);
   setText("detail-title", `${label("sev", a.severity)} · ${label("type", a.type)} · ${a.camera_name || a.camera}`);
-  setText("d-camera", `${a.camera_name ?? ""} (${a.camera ?? ""})`);
-  setText("d-site", a.site ?? "");
-  setText("d-grid", a.grid ?? "");
+  setText("d-camera", a.camera_name && a.camera_name !== a.camera ? `${a.camera_name} (${a.camera})` : (a.camera || "—"));
+  setText("d-site", a.site || "—");
+  setText("d-grid", a.grid || "—");
   setText("d-type", label("type", a.type));
   setText("d-severity", label("sev", a.severity));
   setText("d-status", label("status", a.status) + (a.false_alarm ? ` · ${t("false_alarm")}` : ""));

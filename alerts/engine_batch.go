@@ -1,0 +1,321 @@
+package alerts
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Group commit. The engine plans the changes of many events (or of one
+// Tick) against its in-memory state, appends them with one AppendBatch (one
+// journal transaction, one fsync), and only then applies the stored changes
+// to its state, in seq order. Planning sees the changes planned before it in
+// the batch, so two events of one signal in a batch chain exactly as if they
+// were handled one after the other. A change that lost a version race with
+// another writer is made again on the current alert, as mutate does.
+
+// DefaultMaxBatch bounds the events of one group commit when
+// Options.MaxBatch is 0.
+const DefaultMaxBatch = 256
+
+// op is one change planned in a batch.
+type op struct {
+	unit int // the event (or, in Tick, the alert) the change belongs to
+	id   string
+	kind ChangeKind
+	by   string
+	// fn makes the change on a copy of the alert; after a version conflict
+	// it runs again on the current alert. nil for a raise.
+	fn   func(*Alert) error
+	rule Rule // of a raise, tracked for its cooldown
+	// done runs once the change is stored, with the stored alert.
+	done func(ctx context.Context, a *Alert)
+	item BatchItem
+}
+
+// plan collects the changes of one batch; e.mu is held while it lives.
+type plan struct {
+	e       *Engine
+	now     time.Time
+	ops     []op
+	pending map[string]*Alert    // the planned state of each alert the batch changes
+	signals map[SignalKey]string // signals whose alert the batch raises
+}
+
+func (e *Engine) newPlan(now time.Time) *plan {
+	return &plan{e: e, now: now, pending: map[string]*Alert{}, signals: map[SignalKey]string{}}
+}
+
+// current is the alert as the batch has left it so far.
+func (p *plan) current(id string) *Alert {
+	if a, ok := p.pending[id]; ok {
+		return a
+	}
+	return p.e.tracked[id]
+}
+
+// prev is the alert dedupe compares an event of key with: the one the batch
+// raised or changed, else the tracked one unless it can be retired.
+func (p *plan) prev(key SignalKey) *Alert {
+	if id, ok := p.signals[key]; ok {
+		return p.pending[id]
+	}
+	id, ok := p.e.signals[key]
+	if !ok {
+		return nil
+	}
+	if a, ok := p.pending[id]; ok {
+		return a
+	}
+	a := p.e.tracked[id]
+	if p.e.retire(a, p.now) {
+		return nil
+	}
+	return a
+}
+
+func (p *plan) raise(unit int, a *Alert, rule Rule, done func(context.Context, *Alert)) {
+	p.ops = append(p.ops, op{
+		unit: unit, id: a.ID, kind: KindRaised, by: System, rule: rule, done: done,
+		item: BatchItem{Change: Change{Kind: KindRaised, At: p.now, By: System, Alert: *a}},
+	})
+	next := *a
+	next.Version = 1
+	p.pending[a.ID] = &next
+	p.signals[SignalKey{a.Camera, a.Type, a.Key}] = a.ID
+}
+
+// mutate plans fn on the alert as the batch has left it; fn returning
+// errNoChange plans nothing.
+func (p *plan) mutate(unit int, id string, kind ChangeKind, by string, fn func(*Alert) error, done func(context.Context, *Alert)) error {
+	cur := p.current(id)
+	next := *cur
+	if err := fn(&next); err != nil {
+		if errors.Is(err, errNoChange) {
+			return nil
+		}
+		return err
+	}
+	p.ops = append(p.ops, op{
+		unit: unit, id: id, kind: kind, by: by, fn: fn, done: done,
+		item: BatchItem{Change: Change{Kind: kind, At: p.now, By: by, Alert: next}, ExpectVersion: cur.Version},
+	})
+	next.Version = cur.Version + 1
+	p.pending[id] = &next
+	return nil
+}
+
+// commit appends the planned changes and applies the stored ones to the
+// engine in seq order. It returns one error per unit (units of them).
+func (p *plan) commit(ctx context.Context, units int) []error {
+	errs := make([]error, units)
+	if len(p.ops) == 0 {
+		return errs
+	}
+	e := p.e
+	items := make([]BatchItem, len(p.ops))
+	for k, o := range p.ops {
+		items[k] = o.item
+	}
+	cs, aerrs := appendBatch(ctx, e.o.Journal, items)
+	for k, o := range p.ops {
+		var a *Alert
+		err := aerrs[k]
+		switch {
+		case err == nil && o.fn == nil:
+			stored := cs[k].Alert
+			a = &stored
+			e.track(a, o.rule)
+		case err == nil:
+			a = &cs[k].Alert
+			e.refresh(a)
+		case errs[o.unit] != nil:
+			continue // an earlier change of this unit failed; this one was not stored either
+		case o.fn != nil && retryable(err) && e.tracked[o.id] != nil:
+			var ce *ConflictError
+			if errors.As(err, &ce) {
+				e.refresh(&ce.Current)
+			}
+			a, err = e.mutate(ctx, e.tracked[o.id], o.kind, o.by, o.fn)
+			if errors.Is(err, errNoChange) {
+				continue
+			}
+		}
+		if err != nil {
+			if errs[o.unit] == nil {
+				errs[o.unit] = opError(o, err)
+			}
+			continue
+		}
+		if o.done != nil {
+			o.done(ctx, a)
+		}
+	}
+	return errs
+}
+
+func opError(o op, err error) error {
+	if o.fn == nil {
+		a := o.item.Change.Alert
+		return fmt.Errorf("camera %s: raise %s: %w", a.Camera, a.Type, err)
+	}
+	if errors.Is(err, errSkipped) || errors.As(err, new(*ConflictError)) || errors.Is(err, ErrNotFound) {
+		return fmt.Errorf("alert %s: %s: %w", o.id, o.kind, err)
+	}
+	return err // mutate already said which alert
+}
+
+// errSkipped: appendBatch without a BatchAppender did not try a change
+// because an earlier change of the same alert in the batch failed.
+var errSkipped = errors.New("an earlier change of the alert in the batch failed")
+
+func retryable(err error) bool {
+	var ce *ConflictError
+	return errors.As(err, &ce) || errors.Is(err, errSkipped)
+}
+
+// appendBatch appends items with one AppendBatch when the journal offers it,
+// else one Append at a time with the same rule for the changes after a
+// failed one.
+func appendBatch(ctx context.Context, j Journal, items []BatchItem) ([]Change, []error) {
+	if b, ok := j.(BatchAppender); ok {
+		return b.AppendBatch(ctx, items)
+	}
+	cs := make([]Change, len(items))
+	errs := make([]error, len(items))
+	failed := map[string]bool{}
+	for i, it := range items {
+		id := it.Change.Alert.ID
+		if failed[id] {
+			errs[i] = errSkipped
+			continue
+		}
+		cs[i], errs[i] = j.Append(ctx, it.Change, it.ExpectVersion)
+		failed[id] = errs[i] != nil
+	}
+	return cs, errs
+}
+
+// handling is one event waiting in Handle for its batch.
+type handling struct {
+	ev   Event
+	err  error         // set before done is closed
+	done chan struct{} // closed once the event is handled
+	lead chan struct{} // the previous leader asks this caller to lead
+}
+
+// handleBatch runs events through rules and dedupe and appends their changes
+// as one batch; e.mu is held. It returns one error per event.
+func (e *Engine) handleBatch(ctx context.Context, evs []Event) []error {
+	errs := make([]error, len(evs))
+	if err := e.load(ctx); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+		return errs
+	}
+	p := e.newPlan(e.now())
+	for i, ev := range evs {
+		errs[i] = e.planEvent(p, i, ev)
+	}
+	for i, err := range p.commit(ctx, len(evs)) {
+		if errs[i] == nil {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+// planEvent plans what one event does: raise (and auto-dispatch), bump,
+// reopen, confirm or end.
+func (e *Engine) planEvent(p *plan, i int, ev Event) error {
+	if err := validEvent(ev); err != nil {
+		return err
+	}
+	name, site, grid, known := e.o.Cameras(ev.Camera)
+	if !known {
+		name = ev.Camera
+	}
+	rule := RuleFor(e.o.Rules, ev.Type, ev.Camera, site, grid)
+	now := p.now
+	prev := p.prev(SignalKey{ev.Camera, ev.Type, ev.Key})
+	d := Dedupe(prev, ev, rule, now)
+	e.log.Debug("event", "camera", ev.Camera, "type", ev.Type, "key", ev.Key, "state", ev.State, "action", d.Action, "reason", d.Reason)
+	switch d.Action {
+	case ActionRaise:
+		a := e.newAlert(ev, rule, name, site, grid, now)
+		p.raise(i, a, rule, func(ctx context.Context, a *Alert) {
+			e.m.raised.WithLabelValues(string(a.Type), string(a.Severity), a.Site).Inc()
+			e.m.open.WithLabelValues(string(StatusNew)).Inc()
+			e.hold(ctx, a, "alert raised")
+		})
+		if rule.DispatchTo == "" {
+			return nil
+		}
+		raised := *a
+		return p.mutate(i, a.ID, KindDispatched, System, func(a *Alert) error {
+			return e.applyDispatch(a, System, rule.DispatchTo, "auto-dispatch by rule", now)
+		}, func(_ context.Context, a *Alert) { e.observeAck(&raised, a) })
+	case ActionBump, ActionReopen:
+		reopened := prev.Signal == SignalEnded
+		return p.mutate(i, prev.ID, KindUpdated, System, func(a *Alert) error {
+			a.Count++
+			a.LastSeenAt = now
+			if ev.State == Pulse {
+				a.Signal, a.EndedAt = SignalEnded, &now
+			} else {
+				a.Signal, a.EndedAt = SignalActive, nil
+			}
+			e.setClip(a)
+			return nil
+		}, func(ctx context.Context, a *Alert) {
+			if reopened || ev.State == Pulse {
+				e.hold(ctx, a, "signal "+d.Reason)
+			}
+		})
+	case ActionConfirm:
+		return p.mutate(i, prev.ID, KindUpdated, System, func(a *Alert) error {
+			if a.Signal != SignalActive || !a.LastSeenAt.Before(now) {
+				return errNoChange
+			}
+			a.LastSeenAt = now
+			return nil
+		}, nil)
+	case ActionEnd:
+		return p.mutate(i, prev.ID, KindEnded, System, e.end(now, d.Reason), e.holdEnded)
+	}
+	return nil
+}
+
+// end is the change that ends an active signal.
+func (e *Engine) end(now time.Time, reason string) func(*Alert) error {
+	return func(a *Alert) error {
+		if a.Signal != SignalActive {
+			return errNoChange
+		}
+		a.Signal, a.EndedAt = SignalEnded, &now
+		e.setClip(a)
+		a.History = addHistory(a.History, HistoryEntry{At: now, By: System, Action: "ended", Note: reason})
+		return nil
+	}
+}
+
+func (e *Engine) holdEnded(ctx context.Context, a *Alert) { e.hold(ctx, a, "signal ended") }
+
+// overdue is the change that records a passed deadline (督办).
+func overdue(which string, now time.Time) func(*Alert) error {
+	return func(a *Alert) error {
+		if !due(a, which, now) {
+			return errNoChange
+		}
+		a.Overdue = true
+		if which == "ack" {
+			a.OverdueAck = true
+		} else {
+			a.OverdueResolve = true
+		}
+		a.History = addHistory(a.History, HistoryEntry{At: now, By: System, Action: "overdue", Note: which})
+		return nil
+	}
+}

@@ -1,0 +1,5 @@
+package alerts
+
+// ValidAlertID reports whether id has the shape of an alert ID, so callers
+// outside this package check a path value before looking it up.
+func ValidAlertID(id string) bool { return idPattern.MatchString(id) }

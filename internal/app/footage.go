@@ -1,0 +1,85 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"path/filepath"
+	"time"
+
+	"vigil/alerts"
+	"vigil/configs"
+	"vigil/internal/auth"
+	"vigil/internal/httpx"
+	"vigil/recorder"
+)
+
+// buildFootage creates the investigators' recordings and export API. Its
+// audit entries go to the journal's audit log, and to a local append-only
+// file when the journal cannot take them (Redis down), so none is lost.
+func (a *App) buildFootage(cfg *configs.Config) error {
+	fallback, err := recorder.NewFileAuditor(filepath.Join(cfg.Storage.Dir, "export-audit.jsonl"))
+	if err != nil {
+		return fmt.Errorf("audit file: %w", err)
+	}
+	a.fileAudit = fallback
+	audit := recorder.AuditFunc(func(ctx context.Context, e recorder.AuditEntry) error {
+		log, ok := a.journal.(alerts.AuditLog)
+		if ok {
+			err := log.Audit(ctx, alerts.AuditRecord{At: e.At, By: e.By, Action: e.Action, Object: e.Object, Detail: e.Detail})
+			if err == nil {
+				return nil
+			}
+			a.log.Warn("journal audit log unavailable; audit entry kept in the local audit file", "component", "audit", "err", err)
+		}
+		return fallback.Audit(ctx, e)
+	})
+	a.footage, err = recorder.NewAPI(recorder.APIOptions{
+		Catalog:  a.recorder.Catalog(),
+		MaxRange: cfg.Export.MaxRange,
+		Audit:    audit,
+		Actor:    auth.Actor,
+		Logger:   a.log.With("component", "footage"),
+	})
+	return err
+}
+
+// serveClip serves GET /api/v1/alerts/{id}/clip: the export of the alert's
+// clip range. While the signal is active the clip ends now; a clip longer
+// than export.max_range is cut to its first max_range, which keeps the
+// moment the alert was raised.
+func (a *App) serveClip(w http.ResponseWriter, r *http.Request) {
+	id := r.PathValue("id")
+	if !alerts.ValidAlertID(id) {
+		httpx.Error(w, http.StatusBadRequest, "bad_request", "invalid alert id")
+		return
+	}
+	al, err := a.journal.Get(r.Context(), id)
+	if err != nil {
+		if errors.Is(err, alerts.ErrNotFound) {
+			httpx.Error(w, http.StatusNotFound, "not_found", "no alert "+id)
+			return
+		}
+		a.log.Error("clip: reading the alert", "component", "footage", "alert", id, "err", err)
+		code := alerts.ErrorCode(err)
+		httpx.Error(w, alerts.HTTPStatus(code), string(code), alerts.ErrorMessage(err))
+		return
+	}
+	if al.Clip == nil {
+		httpx.Error(w, http.StatusNotFound, "no_footage", "this alert has no clip")
+		return
+	}
+	start, end := al.Clip.Start, time.Now()
+	if al.Clip.End != nil && al.Clip.End.Before(end) {
+		end = *al.Clip.End
+	}
+	if max := a.config().Export.MaxRange; end.Sub(start) > max {
+		end = start.Add(max)
+	}
+	format := r.URL.Query().Get("format")
+	if format == "" {
+		format = "mp4"
+	}
+	a.footage.ServeExport(w, r, al.Camera, start, end, format)
+}

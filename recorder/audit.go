@@ -1,0 +1,98 @@
+package recorder
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"time"
+)
+
+// Audit actions.
+const (
+	AuditDownloaded = "downloaded" // a segment file was served
+	AuditExported   = "exported"   // an export was served or written
+)
+
+// AuditEntry records who retrieved which footage and what exactly they got.
+type AuditEntry struct {
+	At     time.Time `json:"at"`
+	By     string    `json:"by"`
+	Action string    `json:"action"` // AuditDownloaded or AuditExported
+	// Object names what was retrieved: "camera/<id>/segment/<segment id>"
+	// or "camera/<id>/export".
+	Object string `json:"object"`
+	// Detail holds camera, start, end, from, format, bytes, sha256 (of the
+	// bytes sent), range (the Range header, when partial), complete
+	// ("true" unless the transfer failed) and error.
+	Detail map[string]string `json:"detail,omitempty"`
+}
+
+// Auditor records retrievals of footage. The app adapts it to the
+// journal's audit log; FileAuditor keeps a local append-only file.
+type Auditor interface {
+	Audit(ctx context.Context, e AuditEntry) error
+}
+
+// AuditFunc adapts a function to Auditor.
+type AuditFunc func(ctx context.Context, e AuditEntry) error
+
+// Audit calls f.
+func (f AuditFunc) Audit(ctx context.Context, e AuditEntry) error { return f(ctx, e) }
+
+// FileAuditor appends audit entries as JSON lines to a file and fsyncs
+// each one before Audit returns. It never rewrites what it wrote.
+type FileAuditor struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+var _ Auditor = (*FileAuditor)(nil)
+
+// NewFileAuditor opens (creating if needed) the audit file at path for
+// appending.
+func NewFileAuditor(path string) (*FileAuditor, error) {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("audit %s: %w", path, err)
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("audit %s: %w", path, err)
+	}
+	return &FileAuditor{f: f}, nil
+}
+
+// Audit appends e and fsyncs the file.
+func (a *FileAuditor) Audit(_ context.Context, e AuditEntry) error {
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	b = append(b, '\n')
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil {
+		return fmt.Errorf("audit: closed")
+	}
+	if _, err := a.f.Write(b); err != nil {
+		return fmt.Errorf("audit %s: %w", a.f.Name(), err)
+	}
+	if err := a.f.Sync(); err != nil {
+		return fmt.Errorf("audit %s: %w", a.f.Name(), err)
+	}
+	return nil
+}
+
+// Close closes the file.
+func (a *FileAuditor) Close() error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.f == nil {
+		return nil
+	}
+	err := a.f.Close()
+	a.f = nil
+	return err
+}

@@ -1,0 +1,451 @@
+package recorder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"time"
+
+	"vigil/internal/httpx"
+)
+
+// DefaultMaxListRange is the longest range one recordings listing covers.
+const DefaultMaxListRange = 31 * 24 * time.Hour
+
+// APIOptions configures the investigators' HTTP API.
+type APIOptions struct {
+	Catalog *Catalog // required
+	// MaxRange bounds one export; default DefaultMaxExportRange.
+	MaxRange time.Duration
+	// MaxListRange bounds one listing; default DefaultMaxListRange.
+	MaxListRange time.Duration
+	// Audit records every download and export; nil records nothing (the
+	// app always sets it).
+	Audit Auditor
+	// Actor names who makes a request (the app's authenticated principal);
+	// default "".
+	Actor  func(*http.Request) string
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+func (o *APIOptions) validate() error {
+	if o.Catalog == nil {
+		return errors.New("recorder api: catalog: required")
+	}
+	if o.MaxRange <= 0 {
+		o.MaxRange = DefaultMaxExportRange
+	}
+	if o.MaxListRange <= 0 {
+		o.MaxListRange = DefaultMaxListRange
+	}
+	if o.Audit == nil {
+		o.Audit = AuditFunc(func(ctx context.Context, e AuditEntry) error { return nil })
+	}
+	if o.Actor == nil {
+		o.Actor = func(*http.Request) string { return "" }
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return nil
+}
+
+// API serves recordings to investigators: listings, segment downloads,
+// exports and their manifests. Authentication and roles are the app's
+// middleware, applied through Register's wrap.
+type API struct {
+	opts  APIOptions
+	log   *slog.Logger
+	cache *exportCache
+}
+
+// NewAPI returns the API over opts.Catalog.
+func NewAPI(opts APIOptions) (*API, error) {
+	if err := opts.validate(); err != nil {
+		return nil, err
+	}
+	// 2 hours at 25 fps twice over: about 12 MB of sample tables
+	return &API{opts: opts, log: opts.Logger.With("component", "recorder-api"), cache: newExportCache(360_000)}, nil
+}
+
+// Route patterns served by API (Go 1.22 ServeMux syntax).
+const (
+	PatternRecordings = "GET /api/v1/cameras/{id}/recordings"
+	PatternSegment    = "GET /api/v1/cameras/{id}/recordings/{segment}"
+	PatternExport     = "GET /api/v1/cameras/{id}/export"
+	PatternManifest   = "GET /api/v1/cameras/{id}/export/manifest"
+)
+
+// Register adds the API's routes to mux, each passed through wrap (the
+// app's authentication and role check); a nil wrap adds them bare.
+func (a *API) Register(mux *http.ServeMux, wrap func(http.Handler) http.Handler) {
+	if wrap == nil {
+		wrap = func(h http.Handler) http.Handler { return h }
+	}
+	mux.Handle(PatternRecordings, wrap(http.HandlerFunc(a.listRecordings)))
+	mux.Handle(PatternSegment, wrap(http.HandlerFunc(a.serveSegment)))
+	mux.Handle(PatternExport, wrap(http.HandlerFunc(a.serveExport)))
+	mux.Handle(PatternManifest, wrap(http.HandlerFunc(a.serveManifest)))
+}
+
+type segmentJSON struct {
+	ID        string  `json:"id"`
+	Start     string  `json:"start"`
+	End       string  `json:"end"`
+	DurationS float64 `json:"duration_s"`
+	Bytes     int64   `json:"bytes"`
+	SHA256    string  `json:"sha256"`
+	URL       string  `json:"url"`
+}
+
+type recordingsJSON struct {
+	Camera   string        `json:"camera"`
+	Start    string        `json:"start"`
+	End      string        `json:"end"`
+	Segments []segmentJSON `json:"segments"`
+	Gaps     []ManifestGap `json:"gaps"`
+}
+
+func (a *API) listRecordings(w http.ResponseWriter, r *http.Request) {
+	camera := r.PathValue("id")
+	if !ValidCameraID(camera) {
+		httpx.Error(w, http.StatusBadRequest, "bad_camera_id", "invalid camera id")
+		return
+	}
+	start, end, err := ParseTimeRange(r.URL.Query(), a.opts.Now(), time.Hour, a.opts.MaxListRange)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	segs, gaps, err := a.opts.Catalog.List(camera, start, end)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	out := recordingsJSON{Camera: camera, Start: formatTime(start), End: formatTime(end), Segments: make([]segmentJSON, 0, len(segs)), Gaps: manifestGaps(gaps)}
+	for _, s := range segs {
+		out.Segments = append(out.Segments, segmentJSON{
+			ID: s.ID, Start: formatTime(s.Start), End: formatTime(s.End),
+			DurationS: s.Duration().Seconds(), Bytes: s.Bytes, SHA256: s.SHA256,
+			URL: "/api/v1/cameras/" + camera + "/recordings/" + s.ID,
+		})
+	}
+	httpx.WriteJSON(w, http.StatusOK, out)
+}
+
+func (a *API) serveSegment(w http.ResponseWriter, r *http.Request) {
+	camera, id := r.PathValue("id"), r.PathValue("segment")
+	// Both are checked against their patterns before the catalog or the
+	// file system sees them; the path comes from the catalog.
+	if !ValidCameraID(camera) {
+		httpx.Error(w, http.StatusBadRequest, "bad_camera_id", "invalid camera id")
+		return
+	}
+	if _, _, _, err := ParseSegmentID(id); err != nil {
+		httpx.Error(w, http.StatusBadRequest, "bad_segment", "invalid segment id")
+		return
+	}
+	seg, err := a.opts.Catalog.Segment(camera, id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	f, err := os.Open(seg.Path)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	defer f.Close()
+	if st, err := f.Stat(); err != nil || st.Size() != seg.Bytes {
+		a.fail(w, r, fmt.Errorf("camera %s: segment %s: %w", camera, id, ErrSourceChanged))
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "video/mp4")
+	h.Set("ETag", `"`+seg.SHA256+`"`)
+	h.Set("Content-Disposition", `attachment; filename="`+camera+"_"+id+`.mp4"`)
+	h.Set("X-Vigil-SHA256", seg.SHA256)
+	aw := newAuditWriter(w)
+	http.ServeContent(aw, r, "", seg.End, f)
+	a.audit(r, aw, AuditDownloaded, "camera/"+camera+"/segment/"+id, map[string]string{
+		"camera": camera, "segment": id, "start": formatTime(seg.Start), "end": formatTime(seg.End),
+		"segment_sha256": seg.SHA256,
+	}, nil)
+}
+
+func (a *API) serveExport(w http.ResponseWriter, r *http.Request) {
+	camera := r.PathValue("id")
+	req, err := ParseExportQuery(camera, r.URL.Query(), a.opts.MaxRange)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	a.ServeExport(w, r, req.Camera, req.Start, req.End, req.Format)
+}
+
+// ServeExport serves the export of camera's [start, end) in format ("mp4",
+// the default, or "fmp4") with Range and ETag support, and audits it. The
+// app uses it for an alert's clip. Bad input is answered with a 4xx JSON
+// error before any media is sent; a source segment removed while the export
+// is sent aborts the connection (panic(http.ErrAbortHandler): a recovering
+// middleware must re-panic it), so a client never gets a truncated file that
+// looks whole.
+func (a *API) ServeExport(w http.ResponseWriter, r *http.Request, camera string, start, end time.Time, format string) {
+	x, err := planExport(a.opts.Catalog, ExportRequest{Camera: camera, Start: start, End: end, Format: format, MaxRange: a.opts.MaxRange}, a.cache)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	gaps, _ := json.Marshal(manifestGaps(x.Gaps))
+	h := w.Header()
+	h.Set("Content-Type", "video/mp4")
+	h.Set("ETag", x.ETag)
+	h.Set("X-Vigil-Gaps", string(gaps))
+	h.Set("X-Vigil-From", formatTime(x.From))
+	h.Set("Content-Disposition", `attachment; filename="`+exportFileName(x)+`"`)
+	rd := x.Reader()
+	defer rd.Close()
+	aw := newAuditWriter(w)
+	http.ServeContent(aw, r, "", time.Time{}, rd)
+	a.audit(r, aw, AuditExported, "camera/"+camera+"/export", map[string]string{
+		"camera": camera, "start": formatTime(x.Start), "end": formatTime(x.End),
+		"from": formatTime(x.From), "format": x.Format, "segments": strconv.Itoa(len(x.Segments)),
+		"export_etag": x.ETag,
+	}, rd.Err())
+	if rd.Err() != nil {
+		a.log.Error("export aborted", "camera", camera, "error", rd.Err())
+		// The headers promised a length the body will not reach: drop
+		// the connection so the client sees a failed transfer.
+		panic(http.ErrAbortHandler)
+	}
+}
+
+func exportFileName(x *Export) string {
+	ext := ".mp4"
+	if x.Format == FormatFMP4 {
+		ext = ".fmp4.mp4"
+	}
+	return x.Camera + "_" + x.From.UTC().Format("20060102T150405Z") + "_" + x.End.UTC().Format("20060102T150405Z") + ext
+}
+
+func (a *API) serveManifest(w http.ResponseWriter, r *http.Request) {
+	camera := r.PathValue("id")
+	req, err := ParseExportQuery(camera, r.URL.Query(), a.opts.MaxRange)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	x, err := planExport(a.opts.Catalog, req, a.cache)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	httpx.WriteJSON(w, http.StatusOK, x.Manifest())
+}
+
+// audit records a finished transfer. HEAD requests and answers without a
+// body (304, 412, 416) are not retrievals and are not recorded.
+func (a *API) audit(r *http.Request, aw *auditWriter, action, object string, detail map[string]string, failure error) {
+	if r.Method == http.MethodHead || (aw.status != http.StatusOK && aw.status != http.StatusPartialContent) {
+		return
+	}
+	detail["bytes"] = strconv.FormatInt(aw.n, 10)
+	detail["sha256"] = hex.EncodeToString(aw.h.Sum(nil))
+	detail["status"] = strconv.Itoa(aw.status)
+	if rg := r.Header.Get("Range"); rg != "" && aw.status == http.StatusPartialContent {
+		detail["range"] = rg
+	}
+	detail["complete"] = "true"
+	if failure != nil {
+		detail["complete"] = "false"
+		detail["error"] = failure.Error()
+	}
+	e := AuditEntry{At: a.opts.Now().UTC(), By: a.opts.Actor(r), Action: action, Object: object, Detail: detail}
+	if err := a.opts.Audit.Audit(r.Context(), e); err != nil {
+		a.log.Error("audit failed", "action", action, "object", object, "error", err)
+	}
+}
+
+// fail answers err as a JSON error: bad input 400, nothing there 404,
+// anything else 500 with a generic message (logged here).
+func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var re *RequestError
+	switch {
+	case errors.As(err, &re):
+		httpx.Error(w, http.StatusBadRequest, re.Code, re.Msg)
+	case errors.Is(err, errBadCameraID):
+		httpx.Error(w, http.StatusBadRequest, "bad_camera_id", "invalid camera id")
+	case errors.Is(err, errBadSegmentID):
+		httpx.Error(w, http.StatusBadRequest, "bad_segment", "invalid segment id")
+	case errors.Is(err, ErrNoFootage):
+		httpx.Error(w, http.StatusNotFound, "no_footage", "no recordings in the range")
+	case errors.Is(err, fs.ErrNotExist):
+		httpx.Error(w, http.StatusNotFound, "not_found", "no such recording")
+	case errors.Is(err, ErrSourceChanged):
+		httpx.Error(w, http.StatusConflict, "source_changed", "a recording of the range was removed or changed; retry")
+	default:
+		a.log.Error("request failed", "path", r.URL.Path, "error", err)
+		httpx.Error(w, http.StatusInternalServerError, "internal", "internal error")
+	}
+}
+
+// ParseTimeRange reads the start and end query parameters (RFC 3339). With
+// neither, the range is the last def before now; with one, the other is def
+// away from it. The range may not be longer than max nor end before start.
+func ParseTimeRange(q url.Values, now time.Time, def, max time.Duration) (start, end time.Time, err error) {
+	s, e := q.Get("start"), q.Get("end")
+	if s != "" {
+		if start, err = time.Parse(time.RFC3339Nano, s); err != nil {
+			return start, end, badRequest("bad_time", "start %q: not an RFC 3339 time", truncate(s))
+		}
+	}
+	if e != "" {
+		if end, err = time.Parse(time.RFC3339Nano, e); err != nil {
+			return start, end, badRequest("bad_time", "end %q: not an RFC 3339 time", truncate(e))
+		}
+	}
+	switch {
+	case s == "" && e == "":
+		end = now
+		start = now.Add(-def)
+	case s == "":
+		start = end.Add(-def)
+	case e == "":
+		end = start.Add(def)
+	}
+	if end.Before(start) {
+		return start, end, badRequest("bad_range", "end %s is before start %s", formatTime(end), formatTime(start))
+	}
+	if d := end.Sub(start); d > max || d < 0 {
+		return start, end, badRequest("range_too_long", "range of %v exceeds the limit of %v", end.Sub(start), max)
+	}
+	return start.UTC(), end.UTC(), nil
+}
+
+// ParseExportQuery reads an export's start, end (both required, RFC 3339)
+// and format from q.
+func ParseExportQuery(camera string, q url.Values, maxRange time.Duration) (ExportRequest, error) {
+	if !ValidCameraID(camera) {
+		return ExportRequest{}, badRequest("bad_camera_id", "invalid camera id")
+	}
+	if q.Get("start") == "" || q.Get("end") == "" {
+		return ExportRequest{}, badRequest("bad_range", "start and end are required (RFC 3339)")
+	}
+	if maxRange <= 0 {
+		maxRange = DefaultMaxExportRange
+	}
+	start, end, err := ParseTimeRange(q, time.Time{}, 0, maxRange)
+	if err != nil {
+		return ExportRequest{}, err
+	}
+	req := ExportRequest{Camera: camera, Start: start, End: end, Format: q.Get("format"), MaxRange: maxRange}
+	if err := checkExportRequest(&req); err != nil {
+		return ExportRequest{}, err
+	}
+	return req, nil
+}
+
+func truncate(s string) string {
+	if len(s) > 40 {
+		return s[:40] + "…"
+	}
+	return s
+}
+
+// auditWriter hashes and counts the body as it is sent.
+type auditWriter struct {
+	http.ResponseWriter
+	h      hash.Hash
+	n      int64
+	status int
+}
+
+func newAuditWriter(w http.ResponseWriter) *auditWriter {
+	return &auditWriter{ResponseWriter: w, h: sha256.New()}
+}
+
+func (w *auditWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *auditWriter) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.h.Write(p[:n])
+	w.n += int64(n)
+	return n, err
+}
+
+// ReadFrom copies in large blocks, fewer system calls than io.Copy's
+// 32 KiB, and hashes each block on another goroutine while the next is read
+// and sent: SHA-256 without CPU support is as slow as the rest together.
+func (w *auditWriter) ReadFrom(r io.Reader) (int64, error) {
+	const blocks, size = 3, 512 << 10
+	free := make(chan []byte, blocks)
+	for range blocks {
+		free <- make([]byte, size)
+	}
+	full := make(chan []byte, blocks)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for b := range full {
+			w.h.Write(b)
+			free <- b[:cap(b)]
+		}
+	}()
+	var total int64
+	var err error
+	for {
+		buf := <-free
+		n, rerr := r.Read(buf)
+		if n > 0 {
+			if w.status == 0 {
+				w.status = http.StatusOK
+			}
+			m, werr := w.ResponseWriter.Write(buf[:n])
+			total += int64(m)
+			full <- buf[:m]
+			if werr != nil {
+				err = werr
+				break
+			}
+		} else {
+			free <- buf
+		}
+		if rerr == io.EOF {
+			break
+		}
+		if rerr != nil {
+			err = rerr
+			break
+		}
+	}
+	close(full)
+	<-done
+	w.n += total
+	return total, err
+}
+
+// Unwrap lets http.ResponseController reach the connection.
+func (w *auditWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
