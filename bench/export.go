@@ -101,8 +101,9 @@ func runExport(ctx context.Context, args []string, log *slog.Logger) (any, error
 	return res, err
 }
 
-// catalogEnd is the end of the generated catalog's last day.
-var catalogEnd = time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+// catalogEnd is the end of the generated catalog's last day: today's start,
+// so that its days are inside the node's retention.
+var catalogEnd = time.Now().UTC().Truncate(24 * time.Hour)
 
 // writeCatalog writes days x cameras day indexes of 60-s segments (no
 // segment files: a listing reads only the index).
@@ -162,9 +163,10 @@ func exportBench(ctx context.Context, log *slog.Logger, o exportOpts) (*exportRe
 	}
 	defer e.Close()
 	res := &exportResult{Scenario: "export", Options: o, Machine: describeMachine()}
-	// retain 0: the footage and catalog are dated in the past and must
-	// not be swept while the scenario runs.
-	cfgPath, err := e.writeConfig("node", serviceConfig{Storage: "dir: ./recordings, segment: 60s, part: 1s, retain: 0, min_free_bytes: 0, fsync: part"})
+	// The footage and catalog are dated in the past (up to o.Days): keep
+	// them out of the retention sweep. (retain: 0 is not "forever": the
+	// recorder reads it as its 30-day default.)
+	cfgPath, err := e.writeConfig("node", serviceConfig{Storage: "dir: ./recordings, segment: 60s, part: 1s, retain: 400d, min_free_bytes: 0, fsync: part"})
 	if err != nil {
 		return nil, err
 	}

@@ -8,8 +8,9 @@ import (
 	"vigil/recorder"
 )
 
-// footageStart is where recorded footage begins.
-var footageStart = time.Date(2026, 10, 15, 8, 0, 0, 0, time.UTC)
+// footageStart is where recorded footage begins: recent, so that the node's
+// retention never sweeps it during the run.
+var footageStart = time.Now().UTC().Truncate(time.Hour).Add(-3 * time.Hour)
 
 // recordFootage records d of clip as camera into dir with Vigil's own
 // recorder, fed as fast as it takes the frames (60-s segments of 1-s
