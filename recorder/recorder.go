@@ -40,7 +40,10 @@ type Options struct {
 	Segment time.Duration // target segment length; default 60s
 	Part    time.Duration // part length, flushed as one moof+mdat; default 1s
 	Fsync   string        // FsyncPart (default), FsyncSegment or FsyncNever
-	Retain  time.Duration // default retention when a camera sets none; default 30 days
+	// Retain is how long a camera's recordings are kept when the camera
+	// sets no retention of its own; 0 keeps them until space runs out
+	// (MaxBytes, MinFreeBytes). The configuration's default is 30 days.
+	Retain time.Duration
 	// MaxBytes caps the recordings' total size; 0 means no cap.
 	MaxBytes int64
 	// MinFreeBytes is the free space retention keeps on Dir's file system;
@@ -90,9 +93,6 @@ func (o *Options) validate() error {
 	case FsyncPart, FsyncSegment, FsyncNever:
 	default:
 		errs = append(errs, fmt.Errorf("fsync %q: must be part, segment or never", o.Fsync))
-	}
-	if o.Retain == 0 {
-		o.Retain = 30 * 24 * time.Hour
 	}
 	if o.MaxBytes < 0 || o.MinFreeBytes < 0 {
 		errs = append(errs, errors.New("max_bytes and min_free_bytes must not be negative"))

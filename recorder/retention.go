@@ -77,7 +77,11 @@ func (r *Recorder) Sweep(ctx context.Context) error {
 
 	// by age, per camera
 	for _, cd := range all {
-		cutoff := now.Add(-r.retainFor(cd.camera)).UTC()
+		retain := r.retainFor(cd.camera)
+		if retain <= 0 {
+			continue // kept until space runs out
+		}
+		cutoff := now.Add(-retain).UTC()
 		if cd.day > cutoff.Format(dayLayout) {
 			continue
 		}

@@ -74,6 +74,24 @@ func TestRetentionByAge(t *testing.T) {
 	}
 }
 
+// TestRetainZeroKeepsEverything: storage.retain 0 means no age limit, as
+// the configuration documents; only space limits delete then.
+func TestRetainZeroKeepsEverything(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	r, _ := newTestRecorder(t, Options{Now: clock.Now})
+	r.Camera("cam", 0)
+	for i := range 3 {
+		addSegment(t, r, "cam", t0.Add(time.Duration(i)*30*time.Minute), 10*time.Minute, 100)
+	}
+	clock.Set(t0.Add(400 * 24 * time.Hour))
+	if err := r.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := ids(t, r, "cam"), "21:05 21:35 22:05"; got != want {
+		t.Errorf("cam: %q, want %q", got, want)
+	}
+}
+
 func TestRetentionBySpace(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
