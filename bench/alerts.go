@@ -190,8 +190,10 @@ func alertsBench(ctx context.Context, log *slog.Logger, o alertsOpts) (*alertsRe
 		if err != nil {
 			return nil, fmt.Errorf("client %d: %w", i, err)
 		}
+		ac.mu.Lock()
 		ac.c = c
-		ac.lastSeq = c.hello
+		ac.lastSeq = max(ac.lastSeq, c.hello)
+		ac.mu.Unlock()
 		clients[i] = ac
 		e.defer_(c.Close)
 	}

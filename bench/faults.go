@@ -404,10 +404,13 @@ func drillVigilKill(ctx context.Context, log *slog.Logger, o faultsOpts) (map[st
 	replay := map[uint64]string{}
 	var replayDups, replayGaps int64
 	var lastSeq uint64
+	var replayMu sync.Mutex // the desk's reader goroutine fills replay
 	rc, err := dialDesk(ctx, base, e.tokens.desk, 0, func(m deskMsg) {
 		if m.seq == 0 {
 			return
 		}
+		replayMu.Lock()
+		defer replayMu.Unlock()
 		if _, ok := replay[m.seq]; ok {
 			replayDups++
 		}
@@ -420,8 +423,14 @@ func drillVigilKill(ctx context.Context, log *slog.Logger, o faultsOpts) (map[st
 	if err != nil {
 		return nil, fmt.Errorf("replay: %w", err)
 	}
-	_ = waitFor(ctx, 15*time.Second, func() bool { return len(replay) >= int(rc.hello) && rc.hello > 0 })
+	_ = waitFor(ctx, 15*time.Second, func() bool {
+		replayMu.Lock()
+		defer replayMu.Unlock()
+		return len(replay) >= int(rc.hello) && rc.hello > 0
+	})
 	rc.Close()
+	replayMu.Lock()
+	defer replayMu.Unlock()
 	node.Kill(syscall.SIGTERM)
 	dk.mu.Lock()
 	notInJournal := 0
