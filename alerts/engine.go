@@ -13,9 +13,15 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 )
 
-// ErrQueueFull: Submit found the event queue full; the event was dropped and
-// counted so that ingest never waits.
-var ErrQueueFull = errors.New("alert event queue full")
+// Errors of the submit path.
+var (
+	// ErrQueueFull: Submit found the event queue full; the event was dropped
+	// and counted so that ingest never waits.
+	ErrQueueFull = errors.New("alert event queue full")
+	// ErrNotDurable (CodeUnavailable): SubmitAllWait stopped waiting before
+	// its events were appended; they stay queued and may still be applied.
+	ErrNotDurable error = &Error{Code: CodeUnavailable, Message: "events queued but not yet durable in the journal"}
+)
 
 // System is the actor of changes the engine makes by itself.
 const System = "system"
@@ -138,7 +144,7 @@ func (o *Options) validate() (map[string]Unit, error) {
 type Engine struct {
 	o     Options
 	units map[string]Unit
-	queue chan Event
+	queue chan queued
 	m     *metrics
 	log   *slog.Logger
 
@@ -165,7 +171,7 @@ func New(o Options) (*Engine, error) {
 	}
 	return &Engine{
 		o: o, units: units,
-		queue:   make(chan Event, o.QueueSize),
+		queue:   make(chan queued, o.QueueSize),
 		m:       newMetrics(o.Registerer),
 		log:     o.Logger.With("component", "alerts"),
 		tracked: map[string]*Alert{},
@@ -194,18 +200,10 @@ func (e *Engine) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			e.flush(ctx)
 			return nil
-		case ev := <-e.queue:
+		case q := <-e.queue:
 			// A batch taken off the queue is finished even when Run is
 			// being stopped meanwhile: its events were already accepted.
-			evs := e.drain(ev)
-			e.mu.Lock()
-			errs := e.handleBatch(context.WithoutCancel(ctx), evs)
-			e.mu.Unlock()
-			for i, err := range errs {
-				if err != nil {
-					e.log.Error("handle event", "camera", evs[i].Camera, "type", evs[i].Type, "err", err)
-				}
-			}
+			e.commitQueued(context.WithoutCancel(ctx), q, "handle event")
 		case <-timer:
 			if err := e.Tick(ctx); err != nil && ctx.Err() == nil {
 				e.log.Error("check deadlines", "err", err)
@@ -219,24 +217,16 @@ func (e *Engine) Run(ctx context.Context) error {
 // still queued.
 const flushTimeout = 3 * time.Second
 
-// flush handles the events still queued when Run is stopped: webhooks were
-// already answered 202 and health signals were reported, so they are not
-// dropped at shutdown.
+// flush handles the events still queued when Run is stopped: health and
+// ONVIF signals were reported and webhook requests are waiting for them, so
+// they are not dropped at shutdown; flushing completes those waiters.
 func (e *Engine) flush(stopped context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(stopped), flushTimeout)
 	defer cancel()
 	for ctx.Err() == nil {
 		select {
-		case ev := <-e.queue:
-			evs := e.drain(ev)
-			e.mu.Lock()
-			errs := e.handleBatch(ctx, evs)
-			e.mu.Unlock()
-			for i, err := range errs {
-				if err != nil {
-					e.log.Error("handle event at shutdown", "camera", evs[i].Camera, "type", evs[i].Type, "err", err)
-				}
-			}
+		case q := <-e.queue:
+			e.commitQueued(ctx, q, "handle event at shutdown")
 		default:
 			return
 		}
@@ -244,31 +234,96 @@ func (e *Engine) flush(stopped context.Context) {
 }
 
 // drain returns first and whatever else is queued, up to MaxBatch events.
-func (e *Engine) drain(first Event) []Event {
-	evs := []Event{first}
-	for len(evs) < e.o.MaxBatch {
+func (e *Engine) drain(first queued) []queued {
+	qs := []queued{first}
+	for len(qs) < e.o.MaxBatch {
 		select {
-		case ev := <-e.queue:
-			evs = append(evs, ev)
+		case q := <-e.queue:
+			qs = append(qs, q)
 		default:
-			return evs
+			return qs
 		}
 	}
-	return evs
+	return qs
+}
+
+// commitQueued handles first and whatever else is queued as one batch (one
+// journal append), then completes the groups of the events in it. An error
+// is logged here unless a SubmitAllWait caller is still waiting to be told.
+func (e *Engine) commitQueued(ctx context.Context, first queued, what string) {
+	qs := e.drain(first)
+	evs := make([]Event, len(qs))
+	for i, q := range qs {
+		evs[i] = q.ev
+	}
+	e.mu.Lock()
+	errs := e.handleBatch(ctx, evs)
+	e.mu.Unlock()
+	for i, q := range qs {
+		if q.group != nil && !q.group.handled(q.index, errs[i]) {
+			continue // the waiter gets the error
+		}
+		if errs[i] != nil {
+			e.log.Error(what, "camera", evs[i].Camera, "type", evs[i].Type, "err", errs[i])
+		}
+	}
+}
+
+// queued is one event in Run's queue.
+type queued struct {
+	ev    Event
+	group *group // the SubmitAllWait call it belongs to; nil for Submit, SubmitAll
+	index int    // of the event in its group
+}
+
+// group is the events of one SubmitAllWait call. They are queued next to
+// each other but MaxBatch may split them over two batches; the group is
+// done when the last of them is handled.
+type group struct {
+	done chan struct{} // closed once every event is handled
+
+	mu     sync.Mutex
+	errs   []error // one per event, final once done is closed
+	left   int     // events not handled yet
+	gaveUp bool    // the waiter stopped waiting: Run logs the errors
+}
+
+// handled records the outcome of the group's event i and closes done after
+// the last one. It reports whether the waiter has given up, so that the
+// caller logs err itself.
+func (g *group) handled(i int, err error) (gaveUp bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.errs[i] = err
+	if g.left--; g.left == 0 {
+		close(g.done)
+	}
+	return g.gaveUp
+}
+
+// wait returns the joined errors of the group once it is done, or an error
+// wrapping ErrNotDurable and ctx's error when ctx ends first.
+func (g *group) wait(ctx context.Context) error {
+	select {
+	case <-g.done:
+		return errors.Join(g.errs...) // done closed after the last write
+	case <-ctx.Done():
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	select {
+	case <-g.done: // finished as ctx ended: the outcome is known
+		return errors.Join(g.errs...)
+	default:
+	}
+	g.gaveUp = true
+	return fmt.Errorf("%w: %w", ErrNotDurable, context.Cause(ctx))
 }
 
 // Submit queues ev for Run without waiting; when the queue is full it drops
 // the event, counts it and returns ErrQueueFull.
 func (e *Engine) Submit(ev Event) error {
-	e.submitMu.Lock()
-	defer e.submitMu.Unlock()
-	select {
-	case e.queue <- ev:
-		return nil
-	default:
-		e.m.dropped.Inc()
-		return ErrQueueFull
-	}
+	return e.enqueue([]Event{ev}, nil)
 }
 
 // SubmitAll queues evs for Run without waiting, all or none: when the queue
@@ -277,14 +332,53 @@ func (e *Engine) Submit(ev Event) error {
 // the whole request without duplicating the part that got in. The events
 // are queued next to each other, in order.
 func (e *Engine) SubmitAll(evs []Event) error {
+	return e.enqueue(evs, nil)
+}
+
+// SubmitAllWait queues evs like SubmitAll, all or none, and then waits
+// until Run has appended them to the journal (durable), in the same queue
+// and batches as every other submitted event. It returns
+//
+//   - nil once every event is handled and its changes are durable;
+//   - an error with CodeBadRequest, nothing queued, when an event is invalid;
+//   - ErrQueueFull, nothing queued, when the queue has no room for all;
+//   - an error wrapping ErrNotDurable and ctx's error when ctx ends first:
+//     the events stay queued and Run will still handle them;
+//   - the events' handling errors (journal errors), joined, each naming its
+//     camera; the other events of evs were applied.
+//
+// Run, when stopped, flushes the queue (bounded in time) and so completes
+// the waiters of the events it flushes.
+func (e *Engine) SubmitAllWait(ctx context.Context, evs []Event) error {
+	for i, ev := range evs {
+		if err := validEvent(ev); err != nil {
+			return fmt.Errorf("event %d of camera %s: %w", i, ev.Camera, err)
+		}
+	}
+	if len(evs) == 0 {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	g := &group{done: make(chan struct{}), errs: make([]error, len(evs)), left: len(evs)}
+	if err := e.enqueue(evs, g); err != nil {
+		return err
+	}
+	return g.wait(ctx)
+}
+
+// enqueue is the one way into Run's queue: all of evs or none, next to each
+// other, in order, each carrying g (nil: nobody waits).
+func (e *Engine) enqueue(evs []Event, g *group) error {
 	e.submitMu.Lock()
 	defer e.submitMu.Unlock()
 	if cap(e.queue)-len(e.queue) < len(evs) {
 		e.m.dropped.Add(float64(len(evs)))
 		return ErrQueueFull
 	}
-	for _, ev := range evs {
-		e.queue <- ev // cannot block: room was checked and only Run takes
+	for i, ev := range evs {
+		e.queue <- queued{ev: ev, group: g, index: i} // cannot block: room was checked and only Run takes
 	}
 	return nil
 }

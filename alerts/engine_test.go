@@ -986,8 +986,8 @@ func TestSubmitAllIsAllOrNothing(t *testing.T) {
 	}
 }
 
-// TestRunFlushesQueueOnStop: events queued when Run is stopped (webhooks
-// already answered 202) are still handled before Run returns.
+// TestRunFlushesQueueOnStop: events queued when Run is stopped (health and
+// ONVIF signals already reported) are still handled before Run returns.
 func TestRunFlushesQueueOnStop(t *testing.T) {
 	j, err := boltjournal.Open(boltjournal.Options{Path: filepath.Join(t.TempDir(), "j.db")})
 	if err != nil {

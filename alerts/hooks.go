@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
@@ -27,10 +28,17 @@ type HookOptions struct {
 	// Secret returns the webhook secret of a camera; ok is false when the
 	// camera is unknown or has no secret (its endpoints are then disabled).
 	Secret func(camera string) (secret string, ok bool)
-	// SubmitAll hands the events of one request to the pipeline without
-	// waiting, all or none (Engine.SubmitAll); when it fails the request is
-	// answered 503 and the camera retries the whole body.
-	SubmitAll func([]Event) error
+	// SubmitAllWait hands the events of one request to the pipeline, all or
+	// none, and returns once they are durable in the journal
+	// (Engine.SubmitAllWait), so that 202 means "in the journal". Its errors
+	// decide the answer: ErrQueueFull (nothing queued) → 503 busy; an
+	// invalid event → 400; anything else, including ctx ending first →
+	// 503 unavailable, and the camera's retry is safe: events that did get
+	// in raise the same alert's count (dedupe), not a second alert.
+	SubmitAllWait func(ctx context.Context, evs []Event) error
+	// Wait bounds how long a request waits for its events to become
+	// durable; default 5s.
+	Wait time.Duration
 	// Parsers by vendor path segment: "hikvision", "dahua", "events".
 	Parsers map[string]HookParser
 	// RatePerSecond per camera; default 50. Burst equals the rate.
@@ -47,14 +55,17 @@ func (o *HookOptions) validate() error {
 	if o.Secret == nil {
 		errs = append(errs, errors.New("hooks: Secret is required"))
 	}
-	if o.SubmitAll == nil {
-		errs = append(errs, errors.New("hooks: SubmitAll is required"))
+	if o.SubmitAllWait == nil {
+		errs = append(errs, errors.New("hooks: SubmitAllWait is required"))
 	}
 	if len(o.Parsers) == 0 {
 		errs = append(errs, errors.New("hooks: no parsers"))
 	}
 	if o.RatePerSecond <= 0 {
 		o.RatePerSecond = 50
+	}
+	if o.Wait <= 0 {
+		o.Wait = 5 * time.Second
 	}
 	if o.MaxBody <= 0 {
 		o.MaxBody = 1 << 20
@@ -73,7 +84,9 @@ func (o *HookOptions) validate() error {
 
 // Hooks serves POST /api/v1/hooks/{camera}/{vendor}: camera-pushed events,
 // authenticated by the camera's webhook secret (?key= or the basic-auth
-// password), size-limited and rate-limited per camera.
+// password), size-limited and rate-limited per camera. It answers 202 only
+// once the events are durable in the journal: a camera drops an event it
+// got 202 for, so 202 before the append lost events on a crash.
 type Hooks struct {
 	opts     HookOptions
 	requests *prometheus.CounterVec
@@ -145,9 +158,23 @@ func (h *Hooks) serve(w http.ResponseWriter, r *http.Request, camera, vendor str
 		return fail(http.StatusBadRequest, "bad_request", err.Error())
 	}
 	if len(events) > 0 {
-		if err := h.opts.SubmitAll(events); err != nil {
+		ctx, cancel := context.WithTimeout(r.Context(), h.opts.Wait)
+		err := h.opts.SubmitAllWait(ctx, events)
+		cancel()
+		switch {
+		case err == nil:
+		case errors.Is(err, ErrQueueFull):
 			h.opts.Logger.Warn("webhook events not accepted", "camera", camera, "vendor", vendor, "events", len(events), "err", err)
 			return fail(http.StatusServiceUnavailable, "busy", "event queue is full; nothing was accepted, retry")
+		case ErrorCode(err) == CodeBadRequest:
+			return fail(http.StatusBadRequest, "bad_request", err.Error())
+		default:
+			// Queued but not confirmed: they stay queued (or part of them
+			// was appended). A retry is safe: the same signal raises the
+			// existing alert's count, not a new alert.
+			h.opts.Logger.Warn("webhook events not confirmed durable", "camera", camera, "vendor", vendor, "events", len(events), "err", err)
+			return fail(http.StatusServiceUnavailable, "unavailable", fmt.Sprintf(
+				"events not confirmed in the journal within %s; they may still be applied, and a retry counts as a repeat of the same signal", h.opts.Wait))
 		}
 	}
 	httpx.WriteJSON(w, http.StatusAccepted, map[string]int{"accepted": len(events)})

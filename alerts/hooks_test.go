@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -51,7 +52,7 @@ func newHookFixture(t *testing.T) *hookFixture {
 			}
 			return "", false
 		},
-		SubmitAll: func(evs []Event) error {
+		SubmitAllWait: func(_ context.Context, evs []Event) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if f.refuse || (f.room >= 0 && len(evs) > f.room) {

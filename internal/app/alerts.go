@@ -139,11 +139,13 @@ func (a *App) buildAlerts(cfg *configs.Config) error {
 		return err
 	}
 	a.hooks, err = alerts.NewHooks(alerts.HookOptions{
-		Secret:     a.hookSecret,
-		SubmitAll:  a.engine.SubmitAll,
-		Parsers:    hookParsers(),
-		Registerer: a.metrics,
-		Logger:     a.log.With("component", "hooks"),
+		Secret: a.hookSecret,
+		// 202 waits for the journal append; ONVIF metadata and health
+		// signals keep the non-waiting Submit, as ingest never waits.
+		SubmitAllWait: a.engine.SubmitAllWait,
+		Parsers:       hookParsers(),
+		Registerer:    a.metrics,
+		Logger:        a.log.With("component", "hooks"),
 	})
 	return err
 }
