@@ -95,6 +95,23 @@ type indexRecord struct {
 
 func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
+// appendTime appends formatTime(t) without time.Format's layout parsing,
+// for the listings' thousands of times.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(b, timeLayout)
+	}
+	h, mi, s := t.Clock()
+	ms := t.Nanosecond() / int(time.Millisecond)
+	return append(b,
+		byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
+		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':',
+		byte('0'+s/10), byte('0'+s%10), '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+}
+
 // marshalIndexLine renders the index line of seg, newline included.
 func marshalIndexLine(seg Segment, file string) []byte {
 	b, _ := json.Marshal(indexRecord{ // cannot fail: strings and integers only
