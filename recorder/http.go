@@ -209,8 +209,27 @@ func appendSegmentJSON(b []byte, camera string, s *Segment) []byte {
 	b = append(b, `,"sha256":`...)
 	b = appendJSONString(b, s.SHA256)
 	b = append(b, `,"url":`...)
-	b = appendJSONString(b, "/api/v1/cameras/"+camera+"/recordings/"+s.ID)
+	if plainJSON(camera) && plainJSON(s.ID) { // always: both are checked against their patterns
+		b = append(b, `"/api/v1/cameras/`...)
+		b = append(b, camera...)
+		b = append(b, "/recordings/"...)
+		b = append(b, s.ID...)
+		b = append(b, '"')
+	} else {
+		b = appendJSONString(b, "/api/v1/cameras/"+camera+"/recordings/"+s.ID)
+	}
 	return append(b, '}')
+}
+
+// plainJSON reports whether s is printable ASCII that JSON strings carry
+// unescaped.
+func plainJSON(s string) bool {
+	for i := range len(s) {
+		if c := s[i]; c < 0x20 || c >= utf8.RuneSelf || c == '"' || c == '\\' {
+			return false
+		}
+	}
+	return true
 }
 
 // appendJSONTime appends formatTime(t) as a JSON string.
