@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
-	"strconv"
 	"time"
 )
 
@@ -95,6 +94,23 @@ type indexRecord struct {
 
 func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
 
+// appendTime appends formatTime(t) without time.Format's layout parsing,
+// for the listings' thousands of times.
+func appendTime(b []byte, t time.Time) []byte {
+	t = t.UTC()
+	y, mo, d := t.Date()
+	if y < 0 || y > 9999 {
+		return t.AppendFormat(b, timeLayout)
+	}
+	h, mi, s := t.Clock()
+	ms := t.Nanosecond() / int(time.Millisecond)
+	return append(b,
+		byte('0'+y/1000), byte('0'+y/100%10), byte('0'+y/10%10), byte('0'+y%10), '-',
+		byte('0'+mo/10), byte('0'+mo%10), '-', byte('0'+d/10), byte('0'+d%10), 'T',
+		byte('0'+h/10), byte('0'+h%10), ':', byte('0'+mi/10), byte('0'+mi%10), ':',
+		byte('0'+s/10), byte('0'+s%10), '.', byte('0'+ms/100), byte('0'+ms/10%10), byte('0'+ms%10), 'Z')
+}
+
 // marshalIndexLine renders the index line of seg, newline included.
 func marshalIndexLine(seg Segment, file string) []byte {
 	b, _ := json.Marshal(indexRecord{ // cannot fail: strings and integers only
@@ -112,114 +128,161 @@ func marshalIndexLine(seg Segment, file string) []byte {
 // parseIndexLine decodes one index line of camera's day folder. It validates
 // every field, so a damaged line is an error rather than a bogus segment.
 func parseIndexLine(camera, day string, line []byte) (Segment, error) {
-	line = bytes.TrimSpace(line)
-	rec, ok := parseIndexFast(line)
-	if !ok {
-		if err := json.Unmarshal(line, &rec); err != nil {
-			return Segment{}, fmt.Errorf("%w: %v", errBadIndexRecord, err)
-		}
-	}
-	if !validFileName(rec.File) {
-		return Segment{}, fmt.Errorf("%w: file %q", errBadIndexRecord, rec.File)
-	}
-	start, err := parseTime(rec.Start)
+	f, err := parseIndexFields(line)
 	if err != nil {
-		return Segment{}, fmt.Errorf("%w: start: %v", errBadIndexRecord, err)
-	}
-	end, err := parseTime(rec.End)
-	if err != nil {
-		return Segment{}, fmt.Errorf("%w: end: %v", errBadIndexRecord, err)
-	}
-	if end.Before(start) {
-		return Segment{}, fmt.Errorf("%w: end before start", errBadIndexRecord)
-	}
-	if rec.Bytes < 0 || rec.Frames < 0 {
-		return Segment{}, fmt.Errorf("%w: negative size", errBadIndexRecord)
-	}
-	if !validSHA256(rec.SHA256) {
-		return Segment{}, fmt.Errorf("%w: sha256", errBadIndexRecord)
+		return Segment{}, err
 	}
 	return Segment{
-		ID:     segmentID(day, rec.File),
+		ID:     segmentID(day, string(f.file)),
 		Camera: camera,
-		Start:  start.UTC(),
-		End:    end.UTC(),
-		Bytes:  rec.Bytes,
-		SHA256: rec.SHA256,
-		Frames: rec.Frames,
-		Codec:  rec.Codec,
+		Start:  f.start,
+		End:    f.end,
+		Bytes:  f.bytes,
+		SHA256: string(f.sha256),
+		Frames: f.frames,
+		Codec:  internCodec(f.codec),
 	}, nil
 }
 
+// indexFields is one validated index line; the byte slices point into the
+// line, so a day's worth can be turned into strings in one allocation.
+type indexFields struct {
+	file, sha256, codec []byte
+	start, end          time.Time
+	bytes               int64
+	frames              int
+}
+
+func parseIndexFields(line []byte) (indexFields, error) {
+	line = bytes.TrimSpace(line)
+	f, ok := parseIndexFast(line)
+	if !ok {
+		var rec indexRecord
+		if err := json.Unmarshal(line, &rec); err != nil {
+			return f, fmt.Errorf("%w: %v", errBadIndexRecord, err)
+		}
+		var err error
+		if f.start, err = parseTime(rec.Start); err != nil {
+			return f, fmt.Errorf("%w: start: %v", errBadIndexRecord, err)
+		}
+		if f.end, err = parseTime(rec.End); err != nil {
+			return f, fmt.Errorf("%w: end: %v", errBadIndexRecord, err)
+		}
+		f.file, f.sha256, f.codec = []byte(rec.File), []byte(rec.SHA256), []byte(rec.Codec)
+		f.bytes, f.frames = rec.Bytes, rec.Frames
+	}
+	if !validFileName(f.file) {
+		return f, fmt.Errorf("%w: file %q", errBadIndexRecord, f.file)
+	}
+	if f.end.Before(f.start) {
+		return f, fmt.Errorf("%w: end before start", errBadIndexRecord)
+	}
+	if f.bytes < 0 || f.frames < 0 {
+		return f, fmt.Errorf("%w: negative size", errBadIndexRecord)
+	}
+	if !validSHA256(f.sha256) {
+		return f, fmt.Errorf("%w: sha256", errBadIndexRecord)
+	}
+	f.start, f.end = f.start.UTC(), f.end.UTC()
+	return f, nil
+}
+
+// internCodec returns the index's common codec names without allocating.
+func internCodec(b []byte) string {
+	switch string(b) {
+	case "h264":
+		return "h264"
+	case "h265":
+		return "h265"
+	case "h264+aac":
+		return "h264+aac"
+	case "h265+aac":
+		return "h265+aac"
+	case "h264+g711":
+		return "h264+g711"
+	case "h265+g711":
+		return "h265+g711"
+	}
+	return string(b)
+}
+
 // parseIndexFast decodes a line in exactly the form marshalIndexLine writes
-// (key order, no escapes), several times faster than encoding/json; any
-// other form reports false and goes through encoding/json.
-func parseIndexFast(line []byte) (rec indexRecord, ok bool) {
+// (key order, no escapes, the index's own time form), several times faster
+// than encoding/json and without allocating; any other form reports false
+// and goes through encoding/json.
+func parseIndexFast(line []byte) (f indexFields, ok bool) {
 	p := line
 	lit := func(s string) bool {
-		if !bytes.HasPrefix(p, []byte(s)) {
+		if len(p) < len(s) || string(p[:len(s)]) != s {
 			return false
 		}
 		p = p[len(s):]
 		return true
 	}
-	str := func() (string, bool) {
+	str := func() ([]byte, bool) {
 		i := bytes.IndexByte(p, '"')
 		if i < 0 {
-			return "", false
+			return nil, false
 		}
 		for _, c := range p[:i] {
 			if c < 0x20 || c >= 0x80 || c == '\\' { // escapes, control bytes, non-ASCII: encoding/json
-				return "", false
+				return nil, false
 			}
 		}
-		v := string(p[:i])
+		v := p[:i:i]
 		p = p[i+1:]
 		return v, true
 	}
+	tm := func() (time.Time, bool) {
+		v, ok := str()
+		if !ok {
+			return time.Time{}, false
+		}
+		return parseIndexTime(v)
+	}
 	num := func() (int64, bool) {
-		i := 0
+		i, v := 0, int64(0)
 		for i < len(p) && p[i] >= '0' && p[i] <= '9' {
+			v = v*10 + int64(p[i]-'0')
 			i++
 		}
 		if i == 0 || i > 18 || (i > 1 && p[0] == '0') {
 			return 0, false
 		}
-		v, err := strconv.ParseInt(string(p[:i]), 10, 64)
 		p = p[i:]
-		return v, err == nil
+		return v, true
 	}
 	var frames int64
 	if !lit(`{"file":"`) {
-		return rec, false
+		return f, false
 	}
-	if rec.File, ok = str(); !ok || !lit(`,"start":"`) {
-		return rec, false
+	if f.file, ok = str(); !ok || !lit(`,"start":"`) {
+		return f, false
 	}
-	if rec.Start, ok = str(); !ok || !lit(`,"end":"`) {
-		return rec, false
+	if f.start, ok = tm(); !ok || !lit(`,"end":"`) {
+		return f, false
 	}
-	if rec.End, ok = str(); !ok || !lit(`,"bytes":`) {
-		return rec, false
+	if f.end, ok = tm(); !ok || !lit(`,"bytes":`) {
+		return f, false
 	}
-	if rec.Bytes, ok = num(); !ok || !lit(`,"sha256":"`) {
-		return rec, false
+	if f.bytes, ok = num(); !ok || !lit(`,"sha256":"`) {
+		return f, false
 	}
-	if rec.SHA256, ok = str(); !ok || !lit(`,"frames":`) {
-		return rec, false
+	if f.sha256, ok = str(); !ok || !lit(`,"frames":`) {
+		return f, false
 	}
 	if frames, ok = num(); !ok || !lit(`,"codec":"`) {
-		return rec, false
+		return f, false
 	}
-	rec.Frames = int(frames)
-	if rec.Codec, ok = str(); !ok || !lit("}") || len(p) != 0 {
-		return rec, false
+	f.frames = int(frames)
+	if f.codec, ok = str(); !ok || !lit("}") || len(p) != 0 {
+		return f, false
 	}
-	return rec, true
+	return f, true
 }
 
 // validFileName is fileNamePattern without the regexp cost: "15-04-05.000Z.mp4".
-func validFileName(f string) bool {
+func validFileName[T string | []byte](f T) bool {
 	const form = "dd-dd-dd.dddZ.mp4"
 	if len(f) != len(form) {
 		return false
@@ -236,7 +299,7 @@ func validFileName(f string) bool {
 	return true
 }
 
-func validSHA256(h string) bool {
+func validSHA256[T string | []byte](h T) bool {
 	if len(h) != 64 {
 		return false
 	}
@@ -251,31 +314,42 @@ func validSHA256(h string) bool {
 // parseTime reads the index's own "2006-01-02T15:04:05.000Z" quickly and
 // anything else RFC 3339 through time.Parse.
 func parseTime(v string) (time.Time, error) {
-	const form = "dddd-dd-ddTdd:dd:dd.dddZ"
-	ok := len(v) == len(form)
-	for i := 0; ok && i < len(form); i++ {
-		if form[i] == 'd' {
-			ok = v[i] >= '0' && v[i] <= '9'
-		} else {
-			ok = v[i] == form[i]
-		}
-	}
-	if ok {
-		n := func(a, b int) int {
-			x := 0
-			for _, c := range v[a:b] {
-				x = x*10 + int(c-'0')
-			}
-			return x
-		}
-		y, mo, d, h, mi, sec, ms := n(0, 4), n(5, 7), n(8, 10), n(11, 13), n(14, 16), n(17, 19), n(20, 23)
-		if mo >= 1 && mo <= 12 && d >= 1 && d <= 31 && h < 24 && mi < 60 && sec < 60 {
-			t := time.Date(y, time.Month(mo), d, h, mi, sec, ms*int(time.Millisecond), time.UTC)
-			if t.Day() == d { // not 2026-02-31
-				return t, nil
-			}
-		}
+	if t, ok := parseIndexTime(v); ok {
+		return t, nil
 	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	return t.UTC(), err
+}
+
+// parseIndexTime reads exactly "2006-01-02T15:04:05.000Z", a valid date.
+func parseIndexTime[T string | []byte](v T) (time.Time, bool) {
+	const form = "dddd-dd-ddTdd:dd:dd.dddZ"
+	if len(v) != len(form) {
+		return time.Time{}, false
+	}
+	for i := range len(form) {
+		if form[i] == 'd' {
+			if v[i] < '0' || v[i] > '9' {
+				return time.Time{}, false
+			}
+		} else if v[i] != form[i] {
+			return time.Time{}, false
+		}
+	}
+	n := func(a, b int) int {
+		x := 0
+		for i := a; i < b; i++ {
+			x = x*10 + int(v[i]-'0')
+		}
+		return x
+	}
+	y, mo, d, h, mi, sec, ms := n(0, 4), n(5, 7), n(8, 10), n(11, 13), n(14, 16), n(17, 19), n(20, 23)
+	if mo < 1 || mo > 12 || d < 1 || d > 31 || h >= 24 || mi >= 60 || sec >= 60 {
+		return time.Time{}, false
+	}
+	t := time.Date(y, time.Month(mo), d, h, mi, sec, ms*int(time.Millisecond), time.UTC)
+	if t.Day() != d { // 2026-02-31
+		return time.Time{}, false
+	}
+	return t, true
 }
