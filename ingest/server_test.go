@@ -55,7 +55,7 @@ var h265Clip = sync.OnceValues(func() (*streamClip, error) {
 		}
 		cur = camsim.Frame{}
 	}
-	for _, n := range splitAnnexB(buf) {
+	for _, n := range camsim.SplitAnnexB(buf) {
 		if len(n) < 2 {
 			continue
 		}
@@ -88,31 +88,6 @@ var h265Clip = sync.OnceValues(func() (*streamClip, error) {
 	}
 	return c, nil
 })
-
-// splitAnnexB splits an Annex B stream at its start codes.
-func splitAnnexB(buf []byte) [][]byte {
-	var out [][]byte
-	start := -1
-	for i := 0; i+2 < len(buf); {
-		if buf[i] == 0 && buf[i+1] == 0 && buf[i+2] == 1 {
-			if start >= 0 {
-				end := i
-				for end > start && buf[end-1] == 0 {
-					end--
-				}
-				out = append(out, buf[start:end])
-			}
-			i += 3
-			start = i
-			continue
-		}
-		i++
-	}
-	if start >= 0 && start < len(buf) {
-		out = append(out, buf[start:])
-	}
-	return out
-}
 
 // cameraServer is a minimal RTSP camera for tests: it loops the fixture in
 // real time over one gortsplib server, with optional auth, UDP, G.711 audio,

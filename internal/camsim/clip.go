@@ -57,7 +57,7 @@ func LoadClip(path string, fps float64) (*Clip, error) {
 
 // ParseClip parses an Annex B H.264 stream; see LoadClip.
 func ParseClip(buf []byte, fps float64) (*Clip, error) {
-	au := splitAnnexB(buf)
+	au := SplitAnnexB(buf)
 	c := &Clip{}
 	var cur Frame
 	flush := func() {
@@ -112,10 +112,10 @@ func ParseClip(buf []byte, fps float64) (*Clip, error) {
 	return c, nil
 }
 
-// splitAnnexB splits an Annex B byte stream at its start codes. mediacommon's
+// SplitAnnexB splits an Annex B byte stream at its start codes. mediacommon's
 // AnnexB type caps the NAL unit count of one access unit, so a whole file is
 // split here and grouped into access units by their delimiters.
-func splitAnnexB(buf []byte) [][]byte {
+func SplitAnnexB(buf []byte) [][]byte {
 	var out [][]byte
 	start := -1
 	for i := 0; i+2 < len(buf); {
