@@ -495,8 +495,8 @@ func recv(t *testing.T, s *alerts.Subscription) (alerts.Change, bool) {
 	select {
 	case c, ok := <-s.C:
 		return c, ok
-	case <-time.After(10 * time.Second):
-		t.Fatal("no change delivered within 10s")
+	case <-time.After(30 * time.Second):
+		t.Fatal("no change delivered within 30s (a liveness bound for loaded machines, not a latency check)")
 	}
 	return alerts.Change{}, false
 }
