@@ -43,7 +43,7 @@ func TestPullTransports(t *testing.T) {
 				docs = append(docs, doc)
 			}))()
 
-			h.waitStatus(t, "cam-1", StatusOnline, 2*time.Second)
+			h.waitStatus(t, "cam-1", StatusOnline, 10*time.Second)
 			waitFor(t, 4*time.Second, "10 frames", func() bool { return sink.count(isVideo) >= 10 }) // up to one GOP (2 s) before the first keyframe
 
 			if !strings.Contains(h.logs.String(), "transport="+tc.want+"\n") {
@@ -121,11 +121,11 @@ func TestReconnectAndHealth(t *testing.T) {
 	h := startStreams(t, opts, camFor("cam-1", srv, TransportTCP))
 	sink := &recordingSink{}
 	defer h.s.Subscribe("cam-1", "test", sink, 256)()
-	h.waitStatus(t, "cam-1", StatusOnline, 2*time.Second)
+	h.waitStatus(t, "cam-1", StatusOnline, 10*time.Second)
 	waitFor(t, 4*time.Second, "frames", func() bool { return sink.count(isVideo) > 0 })
 
 	srv.Stop()
-	h.waitStatus(t, "cam-1", StatusOffline, 3*time.Second)
+	h.waitStatus(t, "cam-1", StatusOffline, 10*time.Second)
 	waitFor(t, 2*time.Second, "offline health event", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -142,7 +142,7 @@ func TestReconnectAndHealth(t *testing.T) {
 
 	srv.Start()
 	// Back within the backoff cap (400ms ±20%) plus connect time.
-	h.waitStatus(t, "cam-1", StatusOnline, 2*time.Second)
+	h.waitStatus(t, "cam-1", StatusOnline, 10*time.Second)
 	waitFor(t, time.Second, "online health event", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
@@ -172,11 +172,11 @@ func TestReconnectAndHealth(t *testing.T) {
 func TestStallDetected(t *testing.T) {
 	srv := startCameraServer(t)
 	h := startStreams(t, testOptions(), camFor("cam-1", srv, TransportTCP))
-	h.waitStatus(t, "cam-1", StatusOnline, 2*time.Second)
+	h.waitStatus(t, "cam-1", StatusOnline, 10*time.Second)
 	srv.paused.Store(true)
 	waitFor(t, 6*time.Second, "stall", func() bool { return strings.Contains(h.logs.String(), "reason=stall") })
 	srv.paused.Store(false)
-	h.waitStatus(t, "cam-1", StatusOnline, 3*time.Second)
+	h.waitStatus(t, "cam-1", StatusOnline, 10*time.Second)
 }
 
 func TestSPSChangeWithoutReconnect(t *testing.T) {
@@ -257,7 +257,7 @@ func TestSlowSubscriberGetsDroppedBreak(t *testing.T) {
 	h := startStreams(t, testOptions(), camFor("cam-1", srv, TransportTCP))
 	slow := &recordingSink{block: make(chan struct{})}
 	defer h.s.Subscribe("cam-1", "slow", slow, 2)()
-	h.waitStatus(t, "cam-1", StatusOnline, 2*time.Second)
+	h.waitStatus(t, "cam-1", StatusOnline, 10*time.Second)
 	waitFor(t, 2*time.Second, "drops", func() bool { return counter(h.s.m.dropped.WithLabelValues("cam-1", "slow")) >= 3 })
 	close(slow.block)
 	waitFor(t, 2*time.Second, "dropped break", func() bool {
@@ -271,8 +271,8 @@ func TestReloadKeepsUntouchedStreaming(t *testing.T) {
 	h := startStreams(t, testOptions(), camA, camB)
 	sink := &recordingSink{}
 	defer h.s.Subscribe("cam-a", "test", sink, 256)()
-	h.waitStatus(t, "cam-a", StatusOnline, 2*time.Second)
-	h.waitStatus(t, "cam-b", StatusOnline, 2*time.Second)
+	h.waitStatus(t, "cam-a", StatusOnline, 10*time.Second)
+	h.waitStatus(t, "cam-b", StatusOnline, 10*time.Second)
 	waitFor(t, 4*time.Second, "cam-a frames", func() bool { return sink.count(isVideo) > 0 })
 	before := sink.count(isVideo)
 
@@ -283,7 +283,7 @@ func TestReloadKeepsUntouchedStreaming(t *testing.T) {
 	if len(res.Added) != 1 || res.Added[0] != "cam-c" || len(res.Removed) != 1 || res.Removed[0] != "cam-b" || len(res.Changed) != 0 {
 		t.Fatalf("apply %+v", res)
 	}
-	h.waitStatus(t, "cam-c", StatusOnline, 2*time.Second)
+	h.waitStatus(t, "cam-c", StatusOnline, 10*time.Second)
 	if _, err := h.s.Status("cam-b"); err == nil {
 		t.Fatal("cam-b still registered")
 	}
@@ -370,7 +370,7 @@ func testCredentials(t *testing.T, method auth.VerifyMethod) {
 		return after(d)
 	}
 	h := startStreams(t, opts, good, bad)
-	h.waitStatus(t, "good", StatusOnline, 2*time.Second)
+	h.waitStatus(t, "good", StatusOnline, 10*time.Second)
 	waitFor(t, 3*time.Second, "bad camera retries", func() bool { return h.status(t, "bad").Reconnects >= 3 })
 	if st := h.status(t, "bad"); st.Status != StatusOffline {
 		t.Fatalf("bad camera %+v", st)
@@ -399,7 +399,7 @@ func TestCamerasAPI(t *testing.T) {
 	off := camFor("off", srv, TransportTCP)
 	off.Enabled = false
 	h := startStreams(t, testOptions(), camFor("cam-1", srv, TransportTCP), off)
-	h.waitStatus(t, "cam-1", StatusOnline, 2*time.Second)
+	h.waitStatus(t, "cam-1", StatusOnline, 10*time.Second)
 	h.s.SetRecording("cam-1", true)
 	tests := []struct {
 		name, path string
@@ -472,7 +472,7 @@ func TestRelabelKeepsStreaming(t *testing.T) {
 	h := startStreams(t, testOptions(), cam)
 	sink := &recordingSink{}
 	defer h.s.Subscribe("cam-1", "test", sink, 256)()
-	h.waitStatus(t, "cam-1", StatusOnline, 2*time.Second)
+	h.waitStatus(t, "cam-1", StatusOnline, 10*time.Second)
 	waitFor(t, 4*time.Second, "frames", func() bool { return sink.count(isVideo) > 0 })
 	before := sink.count(isVideo)
 

@@ -74,13 +74,7 @@ func recvN(t *testing.T, s *alerts.Subscription, n int, within time.Duration) []
 // waitFor polls cond until it holds or fails the test after within.
 func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %s", what, within)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	testutil.WaitFor(t, within, what, cond)
 }
 
 func raise(t *testing.T, j *Journal, id string, at time.Time) alerts.Change {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"vigil/internal/testutil"
 )
 
 type alertList struct {
@@ -27,13 +29,7 @@ type alertList struct {
 // waitFor polls cond until it holds or the deadline passes.
 func waitFor(t *testing.T, within time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", within, what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testutil.WaitFor(t, within, what, cond)
 }
 
 func TestWebhookToDeskEndToEnd(t *testing.T) {
@@ -63,7 +59,7 @@ func TestWebhookToDeskEndToEnd(t *testing.T) {
 		}
 	}
 	var list alertList
-	waitFor(t, 5*time.Second, "the alert with count 2", func() bool {
+	waitFor(t, 15*time.Second, "the alert with count 2", func() bool {
 		_, body := call(t, "GET", a.URL()+"/api/v1/alerts", deskToken, "")
 		list = alertList{}
 		json.Unmarshal([]byte(body), &list)

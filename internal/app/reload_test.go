@@ -67,7 +67,7 @@ func TestReloadAppliesCameras(t *testing.T) {
 	if st, err := a.streams.Status("a"); err != nil || st.Name != "Gate A" || st.Site != "yard" || st.Grid != "G2" || st.Reconnects != 0 {
 		t.Fatalf("a after the reload: %+v %v", st, err)
 	}
-	waitFor(t, 5*time.Second, "vigil_camera_up of a under site yard only", func() bool {
+	waitFor(t, 15*time.Second, "vigil_camera_up of a under site yard only", func() bool {
 		mfs, err := a.registry.Gather()
 		if err != nil {
 			t.Fatal(err)

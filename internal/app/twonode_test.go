@@ -81,7 +81,7 @@ func TestTwoNodesShareRedis(t *testing.T) {
 	}
 	// Wait for the raise's follow-up changes to settle, then ack on B.
 	var version int64
-	waitFor(t, 5*time.Second, "the alert on B", func() bool {
+	waitFor(t, 15*time.Second, "the alert on B", func() bool {
 		code, body := call(t, "GET", nodeB.URL()+"/api/v1/alerts/"+msg.Alert.ID, deskToken, "")
 		var al struct{ Version int64 }
 		json.Unmarshal([]byte(body), &al)
@@ -92,7 +92,7 @@ func TestTwoNodesShareRedis(t *testing.T) {
 		fmt.Sprintf(`{"note":"B took it","version":%d}`, version)); code != 200 {
 		t.Fatalf("ack on B: %d %s", code, body)
 	}
-	waitFor(t, 5*time.Second, "the ack seen on A", func() bool {
+	waitFor(t, 15*time.Second, "the ack seen on A", func() bool {
 		_, body := call(t, "GET", nodeA.URL()+"/api/v1/alerts/"+msg.Alert.ID, deskToken, "")
 		return strings.Contains(body, `"status":"acknowledged"`) && strings.Contains(body, "B took it")
 	})

@@ -15,6 +15,8 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format/rtph264"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp"
+
+	"vigil/internal/testutil"
 )
 
 // startServer runs a Server until the test ends.
@@ -146,13 +148,7 @@ func tryPlay(url string, proto gortsplib.Protocol) (*player, error) {
 // waitFor polls cond until it holds or d passes.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond) // polling, not an assertion
-	}
+	testutil.WaitFor(t, d, what, cond)
 }
 
 func (p *player) snapshot() (aus []au, docs [][]byte) {
