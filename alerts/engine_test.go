@@ -1017,3 +1017,30 @@ func TestRunFlushesQueueOnStop(t *testing.T) {
 		t.Fatalf("%d alerts after stop, want %d", len(got), len(cams))
 	}
 }
+
+// TestAckHistogramLeavesOutSystemAcks: vigil_alert_ack_seconds measures the
+// desk; the acknowledgement implied by a rule's auto-dispatch is not counted.
+func TestAckHistogramLeavesOutSystemAcks(t *testing.T) {
+	f := newFixture(t, "")
+	f.handle(t, ev("gate", alerts.Intrusion, alerts.Active)) // auto-dispatched to police
+	if got := f.only(t); got.Status != alerts.StatusDispatched || got.AcknowledgedBy != alerts.System {
+		t.Fatalf("auto-dispatch: %+v", got)
+	}
+	if n := sumMetric(t, f.reg, "vigil_alert_ack_seconds", nil); n != 0 {
+		t.Fatalf("ack histogram has %v samples after an auto-dispatch, want 0", n)
+	}
+	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
+	var motion alerts.Alert
+	for _, a := range f.all(t) {
+		if a.Type == alerts.Motion {
+			motion = a
+		}
+	}
+	f.clock.Advance(90 * time.Second)
+	if _, err := f.e.Ack(t.Context(), motion.ID, "desk-1", "", motion.Version); err != nil {
+		t.Fatal(err)
+	}
+	if n := sumMetric(t, f.reg, "vigil_alert_ack_seconds", nil); n != 1 {
+		t.Fatalf("ack histogram has %v samples after a desk ack, want 1", n)
+	}
+}

@@ -71,9 +71,10 @@ func (e *Engine) acknowledge(a *Alert, by, note string, now time.Time) {
 }
 
 // observeAck records the acknowledgement time once a change that
-// acknowledged the alert is appended.
+// acknowledged the alert is appended. Acknowledgements by the system (rule
+// auto-dispatch) are not the desk's work and are left out, as in Stats.
 func (e *Engine) observeAck(before, after *Alert) {
-	if before.AcknowledgedAt == nil && after.AcknowledgedAt != nil {
+	if before.AcknowledgedAt == nil && after.AcknowledgedAt != nil && after.AcknowledgedBy != System {
 		e.m.ackSeconds.Observe(after.AcknowledgedAt.Sub(after.RaisedAt).Seconds())
 	}
 }
