@@ -23,8 +23,11 @@ type APIOptions struct {
 	Journal Journal
 	// Actor names the authenticated caller (the token name); the app's
 	// auth middleware runs before the handler. Required.
-	Actor  func(*http.Request) string
-	Logger *slog.Logger
+	Actor func(*http.Request) string
+	// Location is the centre's time zone: `day=YYYY-MM-DD` in the stats
+	// query is that calendar day there. Default UTC.
+	Location *time.Location
+	Logger   *slog.Logger
 }
 
 func (o *APIOptions) validate() error {
@@ -182,11 +185,29 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, al)
 }
 
+func (a *API) location() *time.Location {
+	if a.o.Location != nil {
+		return a.o.Location
+	}
+	return time.UTC
+}
+
 func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	to := a.o.Engine.now() // the engine's clock, as deadlines and rates use
 	from := to.Add(-24 * time.Hour)
 	var errs []string
+	if d := q.Get("day"); d != "" {
+		// One calendar day in the centre's time zone (按日统计).
+		day, err := time.ParseInLocation(time.DateOnly, d, a.location())
+		if err != nil {
+			errs = append(errs, fmt.Sprintf("day %q: want YYYY-MM-DD", d))
+		}
+		from, to = day, day.AddDate(0, 0, 1)
+		if q.Get("from") != "" || q.Get("to") != "" {
+			errs = append(errs, "day cannot be combined with from or to")
+		}
+	}
 	for _, p := range []struct {
 		name string
 		to   *time.Time

@@ -292,3 +292,33 @@ func TestAPIStatsWindow(t *testing.T) {
 		t.Fatalf("exactly 400 days: %d %v", code, m)
 	}
 }
+
+// TestAPIStatsDay: day=YYYY-MM-DD is that calendar day in the centre's time
+// zone.
+func TestAPIStatsDay(t *testing.T) {
+	f := newAPIFixture(t)
+	shanghai, err := time.LoadLocation("Asia/Shanghai")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, err := alerts.NewAPI(alerts.APIOptions{Engine: f.e, Actor: func(*http.Request) string { return "desk-1" }, Location: shanghai})
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(q string) (int, alerts.Stats) {
+		w := httptest.NewRecorder()
+		api.ServeHTTP(w, httptest.NewRequest("GET", "/api/v1/alerts/stats?"+q, nil))
+		var s alerts.Stats
+		json.Unmarshal(w.Body.Bytes(), &s)
+		return w.Code, s
+	}
+	code, s := get("day=2026-11-26")
+	if code != 200 || !s.From.Equal(time.Date(2026, 11, 25, 16, 0, 0, 0, time.UTC)) || !s.To.Equal(time.Date(2026, 11, 26, 16, 0, 0, 0, time.UTC)) {
+		t.Fatalf("day in Asia/Shanghai: %d from %v to %v", code, s.From, s.To)
+	}
+	for _, q := range []string{"day=26-11-2026", "day=2026-11-26&from=2026-11-26T00:00:00Z"} {
+		if code, _ := get(q); code != 400 {
+			t.Errorf("%s: %d, want 400", q, code)
+		}
+	}
+}

@@ -132,7 +132,7 @@ func (a *App) buildAlerts(cfg *configs.Config) error {
 	if err != nil {
 		return err
 	}
-	if a.alertAPI, err = alerts.NewAPI(alerts.APIOptions{Engine: a.engine, Actor: auth.Actor, Logger: a.log.With("component", "alerts-api")}); err != nil {
+	if a.alertAPI, err = alerts.NewAPI(alerts.APIOptions{Engine: a.engine, Actor: auth.Actor, Location: cfg.Location, Logger: a.log.With("component", "alerts-api")}); err != nil {
 		return err
 	}
 	if a.hub, err = alerts.NewHub(alerts.HubOptions{Journal: a.journal, Registerer: a.metrics, Logger: a.log.With("component", "desk-hub")}); err != nil {
