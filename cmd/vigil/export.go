@@ -113,10 +113,19 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		fmt.Fprintf(stderr, "vigil export: warning: audit not recorded: %v\n", err)
 	}
 
-	fmt.Fprintf(stdout, "%s: %d bytes, %d frames from %s to %s, sha256 %s\n", *out, x.Size, x.Frames, m.From, m.End, sum)
+	// Times shown to the investigator are in the centre's time zone; the
+	// manifest keeps UTC.
+	local := func(s string) string {
+		t, err := time.Parse(time.RFC3339Nano, s)
+		if err != nil || cfg.Location == nil {
+			return s
+		}
+		return t.In(cfg.Location).Format("2006-01-02 15:04:05.000 MST")
+	}
+	fmt.Fprintf(stdout, "%s: %d bytes, %d frames from %s to %s, sha256 %s\n", *out, x.Size, x.Frames, local(m.From), local(m.End), sum)
 	fmt.Fprintf(stdout, "manifest: %s (%d segments)\n", manifestPath, len(m.Segments))
 	for _, g := range m.Gaps {
-		fmt.Fprintf(stdout, "gap: no recording from %s to %s\n", g.Start, g.End)
+		fmt.Fprintf(stdout, "gap: no recording from %s to %s\n", local(g.Start), local(g.End))
 	}
 	return 0
 }

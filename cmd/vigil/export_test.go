@@ -95,6 +95,10 @@ func TestExportCommand(t *testing.T) {
 	if !strings.Contains(stdout.String(), sum) {
 		t.Errorf("stdout %q does not name the hash", stdout.String())
 	}
+	// The range is shown in the centre's time zone (Asia/Shanghai by default).
+	if !strings.Contains(stdout.String(), "2026-11-27 05:05:") || !strings.Contains(stdout.String(), "CST") {
+		t.Errorf("stdout %q does not show the range in the configured time zone", stdout.String())
+	}
 	probe := exec.Command("ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", out)
 	var perr bytes.Buffer
 	probe.Stderr = &perr
