@@ -30,6 +30,10 @@ const (
 	videoTrackID   = 1
 	audioTrackID   = 2
 	videoTimeScale = 90000
+	// maxAudioGap bounds, in seconds, the silence that fills lost G.711
+	// audio, so that a jump in a camera's RTP timestamps cannot make the
+	// writer buffer minutes of it.
+	maxAudioGap = 5
 )
 
 // Writer records one camera: it implements media.Sink and turns the access
@@ -319,6 +323,15 @@ func (w *Writer) onAudio(au media.AccessUnit) {
 		n := uint32(enc / ch)
 		if n == 0 {
 			return
+		}
+		// A gap in the DTS is audio that never arrived (an RTP packet
+		// lost over UDP); filled with silence, what follows stays in sync
+		// with the video instead of playing early.
+		if at := toTicks(au.DTS-seg.baseDTS, seg.audioRate); at >= seg.audioTicks+uint64(n) && at-seg.audioTicks <= maxAudioGap*seg.audioRate {
+			gap := at - seg.audioTicks
+			t.data = append(t.data, make([]byte, 2*uint64(ch)*gap)...)
+			t.add(srcSample{size: uint32(2 * uint64(ch) * gap), dur: uint32(gap), sync: true})
+			seg.audioTicks = at
 		}
 		for _, p := range au.Payload {
 			if a.MULaw {
