@@ -2,6 +2,7 @@ package recorder
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -18,6 +19,10 @@ const (
 
 // AuditEntry records who retrieved which footage and what exactly they got.
 type AuditEntry struct {
+	// ID identifies the entry across copies of it (the local file and the
+	// journal's audit log), so that a replay can tell it was already
+	// stored. NewAuditID makes one; FileAuditor.Audit sets it when empty.
+	ID     string    `json:"id,omitempty"`
 	At     time.Time `json:"at"`
 	By     string    `json:"by"`
 	Action string    `json:"action"` // AuditDownloaded or AuditExported
@@ -45,8 +50,9 @@ func (f AuditFunc) Audit(ctx context.Context, e AuditEntry) error { return f(ctx
 // FileAuditor appends audit entries as JSON lines to a file and fsyncs
 // each one before Audit returns. It never rewrites what it wrote.
 type FileAuditor struct {
-	mu sync.Mutex
-	f  *os.File
+	path string
+	mu   sync.Mutex
+	f    *os.File
 }
 
 var _ Auditor = (*FileAuditor)(nil)
@@ -61,11 +67,34 @@ func NewFileAuditor(path string) (*FileAuditor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit %s: %w", path, err)
 	}
-	return &FileAuditor{f: f}, nil
+	// A crash mid-write can leave a last line without its newline; end it,
+	// so the next entry starts a line of its own.
+	if st, err := f.Stat(); err == nil && st.Size() > 0 {
+		last := make([]byte, 1)
+		r, rerr := os.Open(path)
+		if rerr == nil {
+			_, rerr = r.ReadAt(last, st.Size()-1)
+			r.Close()
+		}
+		if rerr == nil && last[0] != '\n' {
+			if _, err := f.Write([]byte{'\n'}); err != nil {
+				f.Close()
+				return nil, fmt.Errorf("audit %s: %w", path, err)
+			}
+		}
+	}
+	return &FileAuditor{path: path, f: f}, nil
 }
 
-// Audit appends e and fsyncs the file.
+// NewAuditID returns a new random audit entry ID (26 base32 characters).
+func NewAuditID() string { return rand.Text() }
+
+// Audit appends e, with an ID (NewAuditID when e has none), and fsyncs
+// the file.
 func (a *FileAuditor) Audit(_ context.Context, e AuditEntry) error {
+	if e.ID == "" {
+		e.ID = NewAuditID()
+	}
 	b, err := json.Marshal(e)
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -84,6 +113,9 @@ func (a *FileAuditor) Audit(_ context.Context, e AuditEntry) error {
 	}
 	return nil
 }
+
+// Path is the file's path.
+func (a *FileAuditor) Path() string { return a.path }
 
 // Close closes the file.
 func (a *FileAuditor) Close() error {

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -53,5 +54,44 @@ func TestFileAuditorAppends(t *testing.T) {
 	}
 	if st, _ := os.Stat(path); st.Mode().Perm() != 0o600 {
 		t.Errorf("audit file mode %v, want 0600", st.Mode().Perm())
+	}
+}
+
+// TestFileAuditorIDsAndTornLine: entries get an ID when they have none and
+// keep theirs otherwise; a last line cut by a crash is ended on reopen so
+// the next entry is a line of its own.
+func TestFileAuditorIDsAndTornLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "audit.jsonl")
+	if err := os.WriteFile(path, []byte(`{"id":"torn","at":"20`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	a, err := NewFileAuditor(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	for _, id := range []string{"", "given"} {
+		if err := a.Audit(context.Background(), AuditEntry{ID: id, At: t0, By: "inv-1", Action: AuditExported}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSuffix(string(b), "\n"), "\n")
+	if len(lines) != 3 {
+		t.Fatalf("lines: %q", lines)
+	}
+	var got []string
+	for _, l := range lines[1:] {
+		var e AuditEntry
+		if err := json.Unmarshal([]byte(l), &e); err != nil {
+			t.Fatalf("line %q: %v", l, err)
+		}
+		got = append(got, e.ID)
+	}
+	if len(got[0]) != 26 || got[1] != "given" {
+		t.Fatalf("ids: %q", got)
 	}
 }

@@ -70,11 +70,12 @@ type App struct {
 	listener net.Listener
 	server   *http.Server
 
-	nodeID    string
-	recorder  *recorder.Recorder
-	streams   *ingest.Streams
-	footage   *recorder.API
-	fileAudit *recorder.FileAuditor
+	nodeID     string
+	recorder   *recorder.Recorder
+	streams    *ingest.Streams
+	footage    *recorder.API
+	fileAudit  *recorder.FileAuditor
+	auditSpool *auditSpool
 
 	camMu   sync.Mutex        // guards recSubs
 	recSubs map[string]func() // camera → end of its recorder subscription
@@ -227,6 +228,7 @@ func (a *App) Run(ctx context.Context) error {
 	alertStage, recStage, ingestStage := newStage(), newStage(), newStage()
 	run(alertStage, a.runEngine)
 	run(alertStage, a.hub.Run)
+	run(alertStage, a.auditSpool.Run)
 	run(recStage, a.recorder.Run)
 	run(ingestStage, a.streams.Run)
 	if a.watcher != nil {

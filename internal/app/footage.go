@@ -1,7 +1,6 @@
 package app
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"net/http"
@@ -17,28 +16,25 @@ import (
 
 // buildFootage creates the investigators' recordings and export API. Its
 // audit entries go to the journal's audit log, and to a local append-only
-// file when the journal cannot take them (Redis down), so none is lost.
+// file when the journal cannot take them (Redis down), so none is lost;
+// the audit spool moves them into the journal once it is back.
 func (a *App) buildFootage(cfg *configs.Config) error {
 	fallback, err := recorder.NewFileAuditor(filepath.Join(cfg.Storage.Dir, "export-audit.jsonl"))
 	if err != nil {
 		return fmt.Errorf("audit file: %w", err)
 	}
 	a.fileAudit = fallback
-	audit := recorder.AuditFunc(func(ctx context.Context, e recorder.AuditEntry) error {
+	a.auditSpool, err = newAuditSpool(fallback, func() (alerts.AuditLog, bool) {
 		log, ok := a.journal.(alerts.AuditLog)
-		if ok {
-			err := log.Audit(ctx, alerts.AuditRecord{At: e.At, By: e.By, Action: e.Action, Object: e.Object, Detail: e.Detail})
-			if err == nil {
-				return nil
-			}
-			a.log.Warn("journal audit log unavailable; audit entry kept in the local audit file", "component", "audit", "err", err)
-		}
-		return fallback.Audit(ctx, e)
-	})
+		return log, ok
+	}, a.log.With("component", "audit"))
+	if err != nil {
+		return err
+	}
 	a.footage, err = recorder.NewAPI(recorder.APIOptions{
 		Catalog:  a.recorder.Catalog(),
 		MaxRange: cfg.Export.MaxRange,
-		Audit:    audit,
+		Audit:    a.auditSpool,
 		Actor:    auth.Actor,
 		Logger:   a.log.With("component", "footage"),
 	})
