@@ -176,13 +176,17 @@ func drillCameraRestarts(ctx context.Context, log *slog.Logger, o faultsOpts) (m
 		return nil, fmt.Errorf("camera never delivered frames: %w", err)
 	}
 	const capWithJitter = 12500 * time.Millisecond // ingest backoff Max 10s, jitter ±25% at most
+	const outage, gapTolerance = 2 * time.Second, 500 * time.Millisecond
 	var reconnects []time.Duration
 	var chk check
 	for i := range o.Restarts {
 		if err := sim.Fault("cam/0", camsim.FaultStop); err != nil {
 			return nil, err
 		}
-		time.Sleep(500 * time.Millisecond)
+		// The outage must be well above the gap tolerance below: a shorter
+		// one can meet a reconnect attempt right after the restart and leave
+		// a gap that arrival jitter alone hides.
+		time.Sleep(outage)
 		before := frames()
 		t := time.Now()
 		if err := sim.Fault("cam/0", camsim.FaultRestart); err != nil {
@@ -206,7 +210,7 @@ func drillCameraRestarts(ctx context.Context, log *slog.Logger, o faultsOpts) (m
 	}
 	storage := filepath.Join(filepath.Dir(cfgPath), "recordings")
 	segs := indexSegments(storage, "cam-0")
-	gaps := gapsOf(segs, 500*time.Millisecond)
+	gaps := gapsOf(segs, gapTolerance)
 	checked, failures := probeAll(ctx, filepath.Join(storage, "cam-0"), nil)
 	if len(failures) > 0 {
 		chk.failf("%d of %d segments do not play: %s", len(failures), checked, failures[0])
@@ -214,7 +218,7 @@ func drillCameraRestarts(ctx context.Context, log *slog.Logger, o faultsOpts) (m
 	if len(gaps) < o.Restarts {
 		chk.failf("%d gaps listed for %d outages", len(gaps), o.Restarts)
 	}
-	if gc := gapsOf(indexSegments(storage, "cam-1"), 500*time.Millisecond); len(gc) > 0 {
+	if gc := gapsOf(indexSegments(storage, "cam-1"), gapTolerance); len(gc) > 0 {
 		chk.failf("the untouched camera has %d gaps", len(gc))
 	}
 	slices.Sort(reconnects)
