@@ -30,6 +30,10 @@ type spool struct {
 	full     bool           // in a spool-full episode: OnSpoolFull already called
 	kick     chan struct{}  // wakes the replayer
 	inflight uint64         // key the replayer is appending now (0: none)
+	// inflightDropped: put dropped the in-flight entry as the oldest. It
+	// is counted as lost only if the replayer's attempt fails (release);
+	// if Redis took it (remove), nothing was lost.
+	inflightDropped bool
 }
 
 type spooled struct {
@@ -88,9 +92,11 @@ func (s *spool) pending(id string) (all, alert int) {
 }
 
 // put appends es in order in one transaction (fsynced at commit). While
-// the spool is full it first drops the oldest entry for each; dropped
-// counts those, and firstFull reports the first drop since the spool was
-// last empty.
+// the spool is full it first drops the oldest entry for each, so that the
+// spool always holds the newest changes; dropped counts those known lost,
+// and firstFull reports the first drop since the spool was last empty. An
+// oldest entry the replayer is appending right now is dropped from the
+// spool too, but counted only when that append fails (see release).
 func (s *spool) put(es ...spooled) (dropped int, firstFull bool, err error) {
 	raws := make([][]byte, len(es))
 	for i, e := range es {
@@ -101,23 +107,20 @@ func (s *spool) put(es ...spooled) (dropped int, firstFull bool, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var droppedIDs []string
+	inflightGone := false
 	err = s.db.Update(func(tx *bolt.Tx) error {
-		droppedIDs = droppedIDs[:0]
+		droppedIDs, inflightGone = droppedIDs[:0], false
 		b := tx.Bucket(bucketSpool)
 		n := s.n
 		for _, raw := range raws {
 			if n >= s.max {
-				cur := b.Cursor()
-				k, v := cur.First()
-				if k != nil && binary.BigEndian.Uint64(k) == s.inflight {
-					// The replayer may be appending it right now; dropping
-					// it would count a change as lost that Redis then gets.
-					k, v = cur.Next()
-				}
-				if k != nil {
+				if k, v := b.Cursor().First(); k != nil {
 					var old spooled
 					_ = json.Unmarshal(v, &old)
 					droppedIDs = append(droppedIDs, old.Change.Alert.ID)
+					if binary.BigEndian.Uint64(k) == s.inflight {
+						inflightGone = true
+					}
 					if err := b.Delete(k); err != nil {
 						return err
 					}
@@ -142,6 +145,11 @@ func (s *spool) put(es ...spooled) (dropped int, firstFull bool, err error) {
 		s.n--
 		s.forget(id)
 	}
+	dropped = len(droppedIDs)
+	if inflightGone {
+		s.inflightDropped = true
+		dropped--
+	}
 	if len(droppedIDs) > 0 && !s.full {
 		s.full, firstFull = true, true
 	}
@@ -153,7 +161,7 @@ func (s *spool) put(es ...spooled) (dropped int, firstFull bool, err error) {
 	case s.kick <- struct{}{}:
 	default:
 	}
-	return len(droppedIDs), firstFull, nil
+	return dropped, firstFull, nil
 }
 
 func (s *spool) forget(id string) {
@@ -205,7 +213,7 @@ func (s *spool) remove(e spoolEntry) (empty bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	s.inflight = 0
+	s.inflight, s.inflightDropped = 0, false
 	if deleted {
 		s.n--
 		s.forget(e.Change.Alert.ID)
@@ -216,11 +224,15 @@ func (s *spool) remove(e spoolEntry) (empty bool, err error) {
 	return s.n == 0, nil
 }
 
-// release ends the in-flight mark of an entry that stays in the spool.
-func (s *spool) release() {
+// release ends the in-flight mark of an entry whose append failed. It
+// reports whether the entry was lost: put dropped it from the spool
+// meanwhile, so it will not be retried.
+func (s *spool) release() (lost bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.inflight = 0
+	lost = s.inflightDropped
+	s.inflight, s.inflightDropped = 0, false
+	return lost
 }
 
 func (s *spool) close() error { return s.db.Close() }
@@ -292,7 +304,7 @@ func (j *Journal) replay(ctx context.Context) {
 			err = j.replayOne(ctx, e.spooled)
 		}
 		if errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
-			j.spool.release()
+			j.releaseInflight()
 			bo.wait(ctx)
 			continue
 		}
@@ -304,11 +316,19 @@ func (j *Journal) replay(ctx context.Context) {
 			replayed++
 		}
 		if _, err := j.spool.remove(e); err != nil {
-			j.spool.release()
+			j.releaseInflight()
 			j.log.Error("remove replayed change from spool", "err", err)
 			bo.wait(ctx)
 		}
 		j.metrics.spoolEvents.Set(float64(j.spool.len()))
+	}
+}
+
+// releaseInflight ends the replayer's in-flight mark and counts the entry
+// as dropped when the spool let go of it meanwhile.
+func (j *Journal) releaseInflight() {
+	if j.spool.release() {
+		j.metrics.spoolDropped.Inc()
 	}
 }
 
