@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -118,23 +119,43 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 var alertN atomic.Int64
 
-// raise appends a new alert and returns its change.
-func (r *rig) raise(site string, sev alerts.Severity) alerts.Change {
-	r.t.Helper()
+// raised is the change that raises a new alert at site.
+func raised(site string, sev alerts.Severity) alerts.Change {
 	n := alertN.Add(1)
 	now := time.Now().UTC()
-	c, err := r.j.Append(context.Background(), alerts.Change{
+	return alerts.Change{
 		Kind: alerts.KindRaised, At: now,
 		Alert: alerts.Alert{
 			ID: fmt.Sprintf("A%06d", n), Camera: "cam-" + site, CameraName: "摄像机 " + site, Site: site,
 			Type: "intrusion", Severity: sev, Signal: alerts.SignalActive, Status: alerts.StatusNew,
 			RaisedAt: now, LastSeenAt: now, Count: 1,
 		},
-	}, 0)
+	}
+}
+
+// raise appends a new alert and returns its change.
+func (r *rig) raise(site string, sev alerts.Severity) alerts.Change {
+	r.t.Helper()
+	c, err := r.j.Append(context.Background(), raised(site, sev), 0)
 	if err != nil {
 		r.t.Fatalf("append: %v", err)
 	}
 	return c
+}
+
+// raiseMany appends n new alerts in one batch.
+func (r *rig) raiseMany(site string, sev alerts.Severity, n int) {
+	r.t.Helper()
+	items := make([]alerts.BatchItem, n)
+	for i := range items {
+		items[i].Change = raised(site, sev)
+	}
+	_, errs := r.j.AppendBatch(context.Background(), items)
+	for _, err := range errs {
+		if err != nil {
+			r.t.Fatalf("append: %v", err)
+		}
+	}
 }
 
 func (r *rig) wsURL(query string) string {
@@ -498,6 +519,55 @@ func TestStreamShutdownAndDisconnectAll(t *testing.T) {
 	if n := r.hub.Clients(); n != 0 {
 		t.Fatalf("%d clients after Run returned", n)
 	}
+}
+
+// TestStreamCloseWaitsForTheClientsAnswer: the hub finishes the closing
+// handshake before it closes the socket. A frame the client sends while the
+// close frame is on its way (a pong, say) would otherwise meet a closed
+// socket, and the reset would discard the close frame before it is read.
+func TestStreamCloseWaitsForTheClientsAnswer(t *testing.T) {
+	const backlog = 2000
+	r := newRig(t, alerts.HubOptions{SlowAfter: 2 * backlog})
+	// A client with a 256 KiB receive buffer falls behind by more than its
+	// socket holds: part of what it was sent waits in the server's socket.
+	d := &websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+		c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+		if err == nil {
+			err = c.(*net.TCPConn).SetReadBuffer(256 << 10)
+		}
+		return c, err
+	}}
+	conn, _, err := d.Dial(r.wsURL(""), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	mustRead(t, conn)
+	r.raiseMany("hall", alerts.Minor, backlog)
+	waitFor(t, "the backlog to be written", func() bool { return metric(t, r.reg, "vigil_alert_delivery_seconds") == backlog })
+	r.hub.DisconnectAll()
+	time.Sleep(200 * time.Millisecond) // the close frame is queued behind the backlog
+	if err := conn.WriteMessage(websocket.TextMessage, []byte("in flight")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // a socket closed at once would have reset by now
+	n := 0
+	for {
+		_, err := read(t, conn)
+		if err == nil {
+			n++
+			continue
+		}
+		var ce *websocket.CloseError
+		if !errors.As(err, &ce) || ce.Code != alerts.CloseGoingAway {
+			t.Fatalf("after %d of %d messages: %v, want close %d", n, backlog, err, alerts.CloseGoingAway)
+		}
+		break
+	}
+	if n != backlog {
+		t.Fatalf("read %d messages before the close, want %d", n, backlog)
+	}
+	waitFor(t, "client to leave", func() bool { return r.hub.Clients() == 0 })
 }
 
 func TestStreamDropsSilentClient(t *testing.T) {

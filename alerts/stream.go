@@ -117,14 +117,28 @@ func (h *Hub) serve(reqCtx context.Context, conn *websocket.Conn, cl *wsClient, 
 		defer cancel()
 		h.read(conn)
 	}()
+	closeSent := false
 	defer func() {
+		if closeSent {
+			// The closing handshake: the client reads what it was sent,
+			// the close frame, and answers it. Closing the socket at once
+			// would reset it when the client's pongs or close reply arrive
+			// unread, and the reset discards what the client had not read
+			// yet, close frame included.
+			t := time.NewTimer(closeGrace)
+			select {
+			case <-readerDone:
+			case <-t.C:
+			}
+			t.Stop()
+		}
 		conn.Close()
 		<-readerDone
 	}()
 
 	sent, err := h.hello(ctx, conn, cl, start, since, resume)
 	if err != nil {
-		h.endClient(conn, cl, err)
+		closeSent = h.endClient(conn, cl, err)
 		return
 	}
 	ping := time.NewTicker(h.opts.PingInterval)
@@ -134,13 +148,22 @@ func (h *Hub) serve(reqCtx context.Context, conn *websocket.Conn, cl *wsClient, 
 		case <-ctx.Done():
 			return // the reader failed: the peer is gone
 		case <-cl.done:
-			h.writeClose(conn, cl.code, cl.reason)
+			closeSent = h.writeClose(conn, cl.code, cl.reason)
 			return
 		case <-ping.C:
 			if err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(h.opts.WriteTimeout)); err != nil {
 				return
 			}
 		case m := <-cl.queue:
+			select {
+			case <-cl.done:
+				// Given up on: send the close frame now, not after the
+				// rest of the queue, so a client that is reading again
+				// sees 4008 as soon as it drains its socket.
+				closeSent = h.writeClose(conn, cl.code, cl.reason)
+				return
+			default:
+			}
 			if !m.camera && m.seq <= sent {
 				continue // already replayed
 			}
@@ -218,17 +241,19 @@ func (h *Hub) hello(ctx context.Context, conn *websocket.Conn, cl *wsClient, sta
 
 var errClientClosed = errors.New("wsClient closed by hub")
 
-func (h *Hub) endClient(conn *websocket.Conn, cl *wsClient, err error) {
+// endClient ends a client whose hello or replay failed; it reports
+// whether a close frame was sent.
+func (h *Hub) endClient(conn *websocket.Conn, cl *wsClient, err error) bool {
 	select {
 	case <-cl.done:
-		h.writeClose(conn, cl.code, cl.reason)
-		return
+		return h.writeClose(conn, cl.code, cl.reason)
 	default:
 	}
 	if !errors.Is(err, context.Canceled) && !errors.Is(err, errClientClosed) {
 		h.log.Warn("websocket replay failed", "remote", cl.remote, "err", err)
-		h.writeClose(conn, websocket.CloseInternalServerErr, "replay failed")
+		return h.writeClose(conn, websocket.CloseInternalServerErr, "replay failed")
 	}
+	return false
 }
 
 // read discards what the client sends and keeps the read deadline moving
@@ -261,8 +286,12 @@ func (h *Hub) writeJSON(conn *websocket.Conn, v any) error {
 	return h.write(conn, data)
 }
 
-func (h *Hub) writeClose(conn *websocket.Conn, code int, reason string) {
-	conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+// closeGrace bounds how long a client has to answer the close frame.
+const closeGrace = 2 * time.Second
+
+// writeClose sends a close frame and reports whether it was sent.
+func (h *Hub) writeClose(conn *websocket.Conn, code int, reason string) bool {
+	return conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second)) == nil
 }
 
 // originAllowed: no Origin (not a browser), the request's own host, or an

@@ -15,7 +15,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"time"
 
 	"github.com/gorilla/websocket"
@@ -251,20 +250,18 @@ func waitKeys(ctx context.Context, t time.Duration, desks []*desk, accepted map[
 	}
 }
 
-// smallBufferDialer makes a websocket client whose socket takes little
-// before the server's writes block: a client that stops reading is felt
-// by the server soon.
-func smallBufferDialer() *websocket.Dialer {
+// bufferDialer makes a websocket client whose socket has a fixed receive
+// buffer of n bytes: a client that stops reading is felt by the server
+// after a known amount of data.
+func bufferDialer(n int) *websocket.Dialer {
 	return &websocket.Dialer{
 		HandshakeTimeout: 10 * time.Second,
 		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
 			if err == nil {
-				_ = c.(*net.TCPConn).SetReadBuffer(4096)
+				err = c.(*net.TCPConn).SetReadBuffer(n)
 			}
 			return c, err
 		},
 	}
 }
-
-var _ = syscall.SIGKILL

@@ -576,9 +576,15 @@ func drillSlowClient(ctx context.Context, log *slog.Logger, o faultsOpts) (map[s
 	for range 3 {
 		desks = append(desks, startDesk(ctx, func() string { return base }, e.tokens.desk))
 	}
-	// The slow client: a tiny receive buffer and no reads.
+	// The slow client: it stops reading after its hello, with a 256 KiB
+	// receive buffer. Not smaller: on loopback (64 KiB MSS) a tiny buffer
+	// never opens a window worth announcing, so when the client reads again
+	// the server learns of it only from zero-window probes seconds apart.
+	// Not the default either: it grows to 32 MiB here, and the hub's
+	// queue would fill only after the client had been silent past the
+	// hub's ping deadline, which ends it without a close frame.
 	u := "ws" + strings.TrimPrefix(base, "http") + "/api/v1/alerts/stream"
-	slow, _, err := smallBufferDialer().DialContext(ctx, u, map[string][]string{"Authorization": {"Bearer " + e.tokens.desk}})
+	slow, _, err := bufferDialer(256<<10).DialContext(ctx, u, map[string][]string{"Authorization": {"Bearer " + e.tokens.desk}})
 	if err != nil {
 		return nil, err
 	}
@@ -589,14 +595,43 @@ func drillSlowClient(ctx context.Context, log *slog.Logger, o faultsOpts) (map[s
 		return nil, fmt.Errorf("slow client hello: %w", err)
 	}
 	slowHello := parseDeskMsg(hb, time.Now()).seq
-	// 150 events/s bumping 25 alerts: below the engine's ceiling (see
-	// alerts), so that only the hub is under test. Raise events until the
-	// hub gives up on the slow client (its socket buffers hold a few MB
-	// before the hub's queue of 1,000 fills), at most o.SlowEvents events
-	// or 90 s.
-	gen := startEventGenKeyed(ctx, func() string { return base }, e.tokens.hook, cams, 150, false)
+	// 400 events/s bumping 25 alerts (16 requests/s per camera, under the
+	// hooks' 50): below the engine's ceiling (see alerts), so that only the
+	// hub is under test. Raise events until the hub gives up on the slow
+	// client (the socket buffers hold a few MB before the hub's queue of
+	// 1,000 fills), at most o.SlowEvents events or 90 s.
+	genStart := time.Now()
+	gen := startEventGenKeyed(ctx, func() string { return base }, e.tokens.hook, cams, 400, false)
 	slowClosed := func() bool { return counterSum(node.app.Registry(), "vigil_ws_slow_closed_total") >= 1 }
 	_ = waitFor(ctx, 90*time.Second, func() bool { return slowClosed() || gen.n.Load() >= int64(o.SlowEvents) })
+	closedAfter := time.Since(genStart)
+	// The client reads again at once, as a desk whose tab was frozen for a
+	// moment would: what it was sent, then the close.
+	slowSeqs := map[uint64]int{}
+	var slowLast uint64
+	code, readErr := 0, ""
+	slowRead := make(chan struct{})
+	go func() {
+		defer close(slowRead)
+		for {
+			_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
+			_, b, err := slow.ReadMessage()
+			if err != nil {
+				var ce *websocket.CloseError
+				if errors.As(err, &ce) {
+					code = ce.Code
+				} else {
+					readErr = err.Error()
+				}
+				return
+			}
+			m := parseDeskMsg(b, time.Now())
+			if m.seq != 0 {
+				slowSeqs[m.seq]++
+				slowLast = max(slowLast, m.seq)
+			}
+		}
+	}()
 	time.Sleep(500 * time.Millisecond)
 	accepted := gen.stop()
 	// The journal's last seq: what a new client is told in its hello, once
@@ -613,28 +648,7 @@ func drillSlowClient(ctx context.Context, log *slog.Logger, o faultsOpts) (map[s
 		time.Sleep(500 * time.Millisecond)
 		return done
 	})
-	// Now read what the slow client was sent, up to its close.
-	slowSeqs := map[uint64]int{}
-	var slowLast uint64
-	code, readErr := 0, ""
-	_ = slow.SetReadDeadline(time.Now().Add(10 * time.Second))
-	for {
-		_, b, err := slow.ReadMessage()
-		if err != nil {
-			var ce *websocket.CloseError
-			if errors.As(err, &ce) {
-				code = ce.Code
-			} else {
-				readErr = err.Error()
-			}
-			break
-		}
-		m := parseDeskMsg(b, time.Now())
-		if m.seq != 0 {
-			slowSeqs[m.seq]++
-			slowLast = max(slowLast, m.seq)
-		}
-	}
+	<-slowRead // the slow client's close (or read error)
 	// Resume with since.
 	var mu sync.Mutex
 	rc, err := dialDesk(ctx, base, e.tokens.desk, int64(slowLast), func(m deskMsg) {
@@ -670,7 +684,7 @@ func drillSlowClient(ctx context.Context, log *slog.Logger, o faultsOpts) (map[s
 	slowMissing, slowDup := complete(slowSeqs, slowHello)
 	mu.Unlock()
 	r := map[string]any{"events_sent": gen.n.Load(), "alerts": len(accepted), "refused": gen.refused, "final_seq": final,
-		"slow_close_code": code, "slow_read_error": readErr, "slow_read_before_close": slowLast - slowHello,
+		"slow_close_code": code, "slow_read_error": readErr, "slow_closed_after_s": round(closedAfter.Seconds(), 1), "slow_read_before_close": slowLast - slowHello,
 		"slow_missing_after_resume": slowMissing, "slow_duplicates": slowDup,
 		"ws_slow_closed_total": counterSum(node.app.Registry(), "vigil_ws_slow_closed_total"),
 		"engine_dropped":       counterSum(node.app.Registry(), "vigil_alert_events_dropped_total")}
