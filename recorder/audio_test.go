@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -82,6 +83,64 @@ func TestRecordVideoAndAAC(t *testing.T) {
 		}
 		if b, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "stream=codec_name", "-of", "csv=p=0", s.Path).Output(); err != nil || string(b) != "aac\n" {
 			t.Errorf("%s: audio stream %q %v", s.ID, b, err)
+		}
+	}
+}
+
+// TestRecordAACLostFramesKeepSync: AAC frames that never arrive (RTP
+// packets lost over UDP) leave a hole in the audio timeline; the frames
+// after it keep their own time instead of playing early.
+func TestRecordAACLostFramesKeepSync(t *testing.T) {
+	c := fixture(t)
+	audio, conf := aacFrames(t, 5)
+	r, _ := newTestRecorder(t, Options{Segment: 4 * time.Second, Part: time.Second})
+	w, _ := r.Camera("hall-counter", 0)
+	s := stream(c, "hall-counter", 1, t0)
+	s.Audio = &media.AudioTrack{Codec: media.AAC, ClockRate: 48000, ChannelCount: 1, Config: conf}
+	w.OnStream(s)
+	f := &feeder{c: c, wall: t0}
+	const lostFrom, lostTo = 40, 45 // frames 40..44: 107 ms lost at 0.85 s
+	aacDur := time.Second * 1024 / 48000
+	var fed []int
+	ai := 0
+	for range len(c.Frames) / 2 {
+		au := f.next()
+		for ai < len(audio) && time.Duration(ai)*aacDur < au.DTS {
+			if ai < lostFrom || ai >= lostTo {
+				adts := time.Duration(ai) * aacDur
+				w.OnAccessUnit(media.AccessUnit{Kind: media.Audio, DTS: adts, PTS: adts, Payload: [][]byte{audio[ai]}, Wall: t0.Add(adts)})
+				fed = append(fed, ai)
+			}
+			ai++
+		}
+		w.OnAccessUnit(au)
+	}
+	if err := r.CloseCamera("hall-counter"); err != nil {
+		t.Fatal(err)
+	}
+	segs, _, err := r.Catalog().List("hall-counter", t0, t0.Add(time.Minute))
+	if err != nil || len(segs) == 0 {
+		t.Fatalf("segments %+v %v", segs, err)
+	}
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "packet=pts", "-of", "csv=p=0", segs[0].Path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe: %v", err)
+	}
+	var pts []int64
+	for _, l := range strings.Fields(string(out)) {
+		v, err := strconv.ParseInt(strings.TrimSuffix(l, ","), 10, 64)
+		if err != nil {
+			t.Fatalf("ffprobe pts %q: %v", l, err)
+		}
+		pts = append(pts, v)
+	}
+	if len(pts) < lostTo {
+		t.Fatalf("%d audio packets in the first segment", len(pts))
+	}
+	for j := range pts {
+		// 48 kHz time base: frame i starts at i*1024.
+		if want := int64(fed[j]-fed[0]) * 1024; pts[j]-pts[0] != want {
+			t.Fatalf("audio packet %d (frame %d) at %d, want %d: the frames after the loss moved", j, fed[j], pts[j]-pts[0], want)
 		}
 	}
 }

@@ -30,9 +30,9 @@ const (
 	videoTrackID   = 1
 	audioTrackID   = 2
 	videoTimeScale = 90000
-	// maxAudioGap bounds, in seconds, the silence that fills lost G.711
-	// audio, so that a jump in a camera's RTP timestamps cannot make the
-	// writer buffer minutes of it.
+	// maxAudioGap bounds, in seconds, the hole left by lost audio (filled
+	// with silence for G.711), so that a jump in a camera's RTP timestamps
+	// cannot make the writer buffer minutes of silence or stretch a frame.
 	maxAudioGap = 5
 )
 
@@ -309,6 +309,24 @@ func (w *Writer) onAudio(au media.AccessUnit) {
 	t := &w.part[1]
 	switch a.Codec {
 	case media.AAC:
+		// A gap in the DTS is frames that never arrived. AAC cannot be
+		// padded without an encoder, so the hole goes into the timeline:
+		// the last frame before it lasts longer (or, at the start of a
+		// part, the part's audio starts later), and what follows keeps
+		// its time instead of playing early.
+		// Whole frames are lost, so the hole is rounded to frames: DTS
+		// converted to and from nanoseconds is a tick off now and then.
+		const frame = mpeg4audio.SamplesPerAccessUnit
+		if at := toTicks(au.DTS-seg.baseDTS, seg.audioRate); at > seg.audioTicks && at-seg.audioTicks <= maxAudioGap*seg.audioRate {
+			if gap := (at - seg.audioTicks + frame/2) / frame * frame; gap > 0 {
+				if n := len(t.samples); n > 0 {
+					t.samples[n-1].dur += uint32(gap)
+				} else {
+					seg.partAudioBase += gap
+				}
+				seg.audioTicks += gap
+			}
+		}
 		for _, frame := range au.Payload {
 			t.data = append(t.data, frame...)
 			t.add(srcSample{size: uint32(len(frame)), dur: mpeg4audio.SamplesPerAccessUnit, sync: true})
