@@ -20,7 +20,7 @@ func runCamsim(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	control := fs.String("control", "127.0.0.1:8555", "HTTP control address (loopback only); empty for none")
 	n := fs.Int("cameras", 4, "number of cameras at cam/0 … cam/{N-1}")
 	names := fs.String("names", "", "comma-separated extra camera names, served at cam/{name}")
-	clip := fs.String("clip", "", "Annex B H.264 file to loop (default: the built-in 640x360 clip)")
+	clip := fs.String("clip", "", "H.264 clip to loop: MP4 or Annex B, starting with an IDR frame, no B-frames (default: the built-in 640x360 clip)")
 	events := fs.String("events", "", "YAML event schedule")
 	metadata := fs.Bool("metadata", true, "add the ONVIF metadata track to every camera")
 	speed := fs.Float64("speed", 1, "pace relative to real time")

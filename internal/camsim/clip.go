@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/pmp4"
 )
 
 // Frame is one access unit of a clip.
@@ -39,10 +41,11 @@ func (c *Clip) Duration() time.Duration {
 	return time.Duration(len(c.Frames)) * c.FrameDuration()
 }
 
-// LoadClip reads an Annex B H.264 file whose frames are separated by access
-// unit delimiters and which starts with an IDR frame (see testdata/README.md
-// for how to make one with ffmpeg). fps is used when the SPS carries no
-// timing information; 0 means 25.
+// LoadClip reads an H.264 clip that starts with an IDR frame and has no
+// B-frames (the simulator sends PTS = DTS): either an MP4 file with an
+// H.264 track, or an Annex B file whose frames are separated by access unit
+// delimiters (see testdata/README.md for how to make either with ffmpeg).
+// fps is used when an Annex B SPS carries no timing information; 0 means 25.
 func LoadClip(path string, fps float64) (*Clip, error) {
 	buf, err := os.ReadFile(path)
 	if err != nil {
@@ -55,8 +58,11 @@ func LoadClip(path string, fps float64) (*Clip, error) {
 	return c, nil
 }
 
-// ParseClip parses an Annex B H.264 stream; see LoadClip.
+// ParseClip parses an MP4 file or an Annex B H.264 stream; see LoadClip.
 func ParseClip(buf []byte, fps float64) (*Clip, error) {
+	if len(buf) >= 8 && string(buf[4:8]) == "ftyp" {
+		return parseMP4Clip(buf)
+	}
 	au := SplitAnnexB(buf)
 	c := &Clip{}
 	var cur Frame
@@ -91,17 +97,11 @@ func ParseClip(buf []byte, fps float64) (*Clip, error) {
 		cur.NALUs = append(cur.NALUs, nalu)
 	}
 	flush()
-	if c.SPS == nil || c.PPS == nil {
-		return nil, errors.New("no SPS/PPS in stream")
-	}
-	if len(c.Frames) == 0 || !c.Frames[0].Key {
-		return nil, errors.New("stream does not start with an IDR frame")
+	if err := c.check(); err != nil {
+		return nil, err
 	}
 	var sps h264.SPS
-	if err := sps.Unmarshal(c.SPS); err != nil {
-		return nil, fmt.Errorf("sps: %w", err)
-	}
-	c.Width, c.Height = sps.Width(), sps.Height()
+	_ = sps.Unmarshal(c.SPS) // checked
 	c.FPS = sps.FPS()
 	if c.FPS <= 0 {
 		c.FPS = fps
@@ -109,6 +109,94 @@ func ParseClip(buf []byte, fps float64) (*Clip, error) {
 	if c.FPS <= 0 {
 		c.FPS = 25
 	}
+	return c, nil
+}
+
+// check verifies what every clip needs and sets the picture size.
+func (c *Clip) check() error {
+	if c.SPS == nil || c.PPS == nil {
+		return errors.New("no SPS/PPS in stream")
+	}
+	if len(c.Frames) == 0 || !c.Frames[0].Key {
+		return errors.New("stream does not start with an IDR frame")
+	}
+	var sps h264.SPS
+	if err := sps.Unmarshal(c.SPS); err != nil {
+		return fmt.Errorf("sps: %w", err)
+	}
+	c.Width, c.Height = sps.Width(), sps.Height()
+	return nil
+}
+
+// parseMP4Clip reads the first H.264 track of an MP4 file. Its frames get
+// SPS and PPS in-band before every IDR, as cameras send them; the frame
+// rate is the track's mean sample duration.
+func parseMP4Clip(buf []byte) (*Clip, error) {
+	var p pmp4.Presentation
+	if err := p.Unmarshal(bytes.NewReader(buf)); err != nil {
+		return nil, fmt.Errorf("mp4: %w", err)
+	}
+	var track *pmp4.Track
+	var codec *codecs.H264
+	for _, t := range p.Tracks {
+		if h, ok := t.Codec.(*codecs.H264); ok {
+			track, codec = t, h
+			break
+		}
+	}
+	if track == nil {
+		return nil, errors.New("mp4: no H.264 track")
+	}
+	if track.TimeScale == 0 {
+		return nil, errors.New("mp4: H.264 track without a time scale")
+	}
+	c := &Clip{SPS: bytes.Clone(codec.SPS), PPS: bytes.Clone(codec.PPS)}
+	var ticks uint64
+	for i, s := range track.Samples {
+		if s.PTSOffset != 0 {
+			return nil, fmt.Errorf("mp4: sample %d: B-frames are not simulated; re-encode with -bf 0", i)
+		}
+		if int64(s.PayloadSize) > int64(len(buf)) {
+			return nil, fmt.Errorf("mp4: sample %d: %d bytes, more than the file", i, s.PayloadSize)
+		}
+		payload, err := s.GetPayload()
+		if err != nil {
+			return nil, fmt.Errorf("mp4: sample %d: %w", i, err)
+		}
+		var avcc h264.AVCC
+		if err := avcc.Unmarshal(payload); err != nil {
+			return nil, fmt.Errorf("mp4: sample %d: %w", i, err)
+		}
+		fr := Frame{Key: !s.IsNonSyncSample}
+		if fr.Key {
+			fr.NALUs = append(fr.NALUs, c.SPS, c.PPS)
+		}
+		for _, n := range avcc {
+			if len(n) == 0 {
+				continue
+			}
+			switch h264.NALUType(n[0] & 0x1f) {
+			case h264.NALUTypeAccessUnitDelimiter, h264.NALUTypeSPS, h264.NALUTypePPS:
+				continue // delimiters are not sent; parameter sets are added above
+			}
+			fr.NALUs = append(fr.NALUs, n)
+		}
+		if len(fr.NALUs) == 0 {
+			continue
+		}
+		for _, n := range fr.NALUs {
+			c.Bytes += len(n)
+		}
+		c.Frames = append(c.Frames, fr)
+		ticks += uint64(s.Duration)
+	}
+	if err := c.check(); err != nil {
+		return nil, fmt.Errorf("mp4: %w", err)
+	}
+	if ticks == 0 {
+		return nil, errors.New("mp4: H.264 track without sample durations")
+	}
+	c.FPS = float64(len(c.Frames)) * float64(track.TimeScale) / float64(ticks)
 	return c, nil
 }
 

@@ -13,6 +13,11 @@ func FuzzParseClip(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Add(small[:min(len(small), 4000)])
+	mp4, err := os.ReadFile("testdata/tiny.mp4")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(mp4)
 	f.Add([]byte{0, 0, 0, 1, 0x09, 0xf0, 0, 0, 1, 0x67})
 	f.Add([]byte{0, 0, 1})
 	f.Fuzz(func(t *testing.T, b []byte) {
