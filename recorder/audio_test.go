@@ -46,22 +46,31 @@ func aacFrames(t *testing.T, secs int) ([][]byte, []byte) {
 	return frames, conf
 }
 
-func TestRecordVideoAndAAC(t *testing.T) {
+// recordWithAAC records secs seconds of the fixture's video on camera
+// hall-counter with the AAC frames of a tone interleaved by DTS, leaving out
+// the audio frames lost reports (nil: none), and closes the camera. It
+// returns the recorder and the indexes of the audio frames fed.
+func recordWithAAC(t *testing.T, secs int, lost func(int) bool) (*Recorder, []int) {
+	t.Helper()
 	c := fixture(t)
-	audio, conf := aacFrames(t, 10)
+	audio, conf := aacFrames(t, secs)
 	r, _ := newTestRecorder(t, Options{Segment: 4 * time.Second, Part: time.Second})
 	w, _ := r.Camera("hall-counter", 0)
 	s := stream(c, "hall-counter", 1, t0)
 	s.Audio = &media.AudioTrack{Codec: media.AAC, ClockRate: 48000, ChannelCount: 1, Config: conf}
 	w.OnStream(s)
 	f := &feeder{c: c, wall: t0}
-	ai := 0
 	aacDur := time.Second * 1024 / 48000
-	for range len(c.Frames) { // 10 s of video with its audio interleaved by DTS
+	var fed []int
+	ai := 0
+	for range min(len(c.Frames), int(float64(secs)*c.FPS)) {
 		au := f.next()
 		for ai < len(audio) && time.Duration(ai)*aacDur < au.DTS {
-			adts := time.Duration(ai) * aacDur
-			w.OnAccessUnit(media.AccessUnit{Kind: media.Audio, DTS: adts, PTS: adts, Payload: [][]byte{audio[ai]}, Wall: t0.Add(adts)})
+			if lost == nil || !lost(ai) {
+				adts := time.Duration(ai) * aacDur
+				w.OnAccessUnit(media.AccessUnit{Kind: media.Audio, DTS: adts, PTS: adts, Payload: [][]byte{audio[ai]}, Wall: t0.Add(adts)})
+				fed = append(fed, ai)
+			}
 			ai++
 		}
 		w.OnAccessUnit(au)
@@ -69,6 +78,11 @@ func TestRecordVideoAndAAC(t *testing.T) {
 	if err := r.CloseCamera("hall-counter"); err != nil {
 		t.Fatal(err)
 	}
+	return r, fed
+}
+
+func TestRecordVideoAndAAC(t *testing.T) {
+	r, _ := recordWithAAC(t, 10, nil)
 	segs, _, err := r.Catalog().List("hall-counter", t0, t0.Add(time.Minute))
 	if err != nil || len(segs) != 3 {
 		t.Fatalf("segments %+v %v", segs, err)
@@ -91,33 +105,8 @@ func TestRecordVideoAndAAC(t *testing.T) {
 // packets lost over UDP) leave a hole in the audio timeline; the frames
 // after it keep their own time instead of playing early.
 func TestRecordAACLostFramesKeepSync(t *testing.T) {
-	c := fixture(t)
-	audio, conf := aacFrames(t, 5)
-	r, _ := newTestRecorder(t, Options{Segment: 4 * time.Second, Part: time.Second})
-	w, _ := r.Camera("hall-counter", 0)
-	s := stream(c, "hall-counter", 1, t0)
-	s.Audio = &media.AudioTrack{Codec: media.AAC, ClockRate: 48000, ChannelCount: 1, Config: conf}
-	w.OnStream(s)
-	f := &feeder{c: c, wall: t0}
 	const lostFrom, lostTo = 40, 45 // frames 40..44: 107 ms lost at 0.85 s
-	aacDur := time.Second * 1024 / 48000
-	var fed []int
-	ai := 0
-	for range len(c.Frames) / 2 {
-		au := f.next()
-		for ai < len(audio) && time.Duration(ai)*aacDur < au.DTS {
-			if ai < lostFrom || ai >= lostTo {
-				adts := time.Duration(ai) * aacDur
-				w.OnAccessUnit(media.AccessUnit{Kind: media.Audio, DTS: adts, PTS: adts, Payload: [][]byte{audio[ai]}, Wall: t0.Add(adts)})
-				fed = append(fed, ai)
-			}
-			ai++
-		}
-		w.OnAccessUnit(au)
-	}
-	if err := r.CloseCamera("hall-counter"); err != nil {
-		t.Fatal(err)
-	}
+	r, fed := recordWithAAC(t, 5, func(i int) bool { return i >= lostFrom && i < lostTo })
 	segs, _, err := r.Catalog().List("hall-counter", t0, t0.Add(time.Minute))
 	if err != nil || len(segs) == 0 {
 		t.Fatalf("segments %+v %v", segs, err)
