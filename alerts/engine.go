@@ -156,11 +156,16 @@ type Engine struct {
 	waiting []*handling // Handle calls for the next batch, in arrival order
 	leading bool        // a Handle call is handling a batch or about to
 
-	mu      sync.Mutex
-	loaded  bool
-	tracked map[string]*Alert // by ID: open, signal active, or within cooldown
-	signals map[SignalKey]string
-	rules   map[string]Rule // rule of each tracked alert, for cooldown
+	mu     sync.Mutex
+	loaded bool
+	// unloaded: the journal could not be read at start (Redis down); events
+	// are handled with what the engine tracks and the load is tried again
+	// at most every reloadEvery, at lastLoad + reloadEvery.
+	unloaded bool
+	lastLoad time.Time
+	tracked  map[string]*Alert // by ID: open, signal active, or within cooldown
+	signals  map[SignalKey]string
+	rules    map[string]Rule // rule of each tracked alert, for cooldown
 }
 
 // New validates o and returns an engine; Run starts it.
@@ -185,10 +190,11 @@ func (e *Engine) Journal() Journal { return e.o.Journal }
 
 // Run restores the live alerts from the journal, then handles submitted
 // events and checks deadlines and stale signals until ctx ends. It returns
-// nil when ctx ends, an error when the journal cannot be read at startup.
+// nil when ctx ends, an error when the journal cannot be read at startup
+// for another reason than being unreachable (see ready).
 func (e *Engine) Run(ctx context.Context) error {
 	e.mu.Lock()
-	err := e.load(ctx)
+	err := e.ready(ctx)
 	e.mu.Unlock()
 	if err != nil {
 		return err
@@ -383,6 +389,38 @@ func (e *Engine) enqueue(evs []Event, g *group) error {
 	return nil
 }
 
+// reloadEvery is how often an engine that could not reach its journal's
+// live alerts tries to load them again.
+const reloadEvery = 2 * time.Second
+
+// ready loads the journal's live alerts unless done; e.mu is held. A
+// journal that cannot be reached right now (Redis down when the node
+// starts) does not hold events back: they are handled with what the engine
+// tracks, and the journal spools the changes until it is back, as it does
+// in an outage later on. The load is tried again every reloadEvery; when
+// it succeeds, the stored alerts join the tracked ones (restore). Until
+// then a signal with an alert already open in the journal raises a second
+// alert rather than none.
+func (e *Engine) ready(ctx context.Context) error {
+	if e.loaded {
+		return nil
+	}
+	now := e.now()
+	if e.unloaded && now.Sub(e.lastLoad) < reloadEvery {
+		return nil
+	}
+	e.lastLoad = now
+	err := e.load(ctx)
+	if err != nil && ErrorCode(err) == CodeUnavailable {
+		if !e.unloaded {
+			e.unloaded = true
+			e.log.Warn("journal unreachable: handling events without its live alerts until it is back", "err", err)
+		}
+		return nil
+	}
+	return err
+}
+
 // load restores the tracked alerts from the journal once; e.mu is held:
 // the open alerts, the alerts whose signal is active (a resolved alert's
 // signal still has to end), and the alerts whose signal ended within their
@@ -412,6 +450,10 @@ func (e *Engine) load(ctx context.Context) error {
 		return fmt.Errorf("alerts engine: restore alerts within cooldown: %w", err)
 	}
 	e.loaded = true
+	if e.unloaded {
+		e.unloaded = false
+		e.log.Info("journal reachable: live alerts restored", "tracked", len(e.tracked))
+	}
 	return nil
 }
 
@@ -717,7 +759,7 @@ func (e *Engine) hold(ctx context.Context, a *Alert, reason string) {
 func (e *Engine) Tick(ctx context.Context) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
-	if err := e.load(ctx); err != nil {
+	if err := e.ready(ctx); err != nil {
 		return err
 	}
 	now := e.now()

@@ -209,7 +209,7 @@ type handling struct {
 // as one batch; e.mu is held. It returns one error per event.
 func (e *Engine) handleBatch(ctx context.Context, evs []Event) []error {
 	errs := make([]error, len(evs))
-	if err := e.load(ctx); err != nil {
+	if err := e.ready(ctx); err != nil {
 		for i := range errs {
 			errs[i] = err
 		}

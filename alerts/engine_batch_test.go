@@ -219,3 +219,88 @@ func TestHandleConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// spoolingJournal is a journal whose reads fail as unreachable while down
+// is set, and whose appends still succeed, as the Redis journal's do into
+// its spool during an outage.
+type spoolingJournal struct {
+	*boltjournal.Journal
+	mu   sync.Mutex
+	down bool
+}
+
+func (j *spoolingJournal) isDown() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	if j.down {
+		return errDown
+	}
+	return nil
+}
+
+func (j *spoolingJournal) List(ctx context.Context, f alerts.Filter) ([]alerts.Alert, string, error) {
+	if err := j.isDown(); err != nil {
+		return nil, "", err
+	}
+	return j.Journal.List(ctx, f)
+}
+
+func (j *spoolingJournal) Since(ctx context.Context, seq uint64, limit int) ([]alerts.Change, error) {
+	if err := j.isDown(); err != nil {
+		return nil, err
+	}
+	return j.Journal.Since(ctx, seq, limit)
+}
+
+// TestEngineStartsWithJournalUnreachable: a node that starts while its
+// journal cannot be read (Redis down) still handles events, and takes the
+// journal's live alerts in once it can read them.
+func TestEngineStartsWithJournalUnreachable(t *testing.T) {
+	f := newFixture(t, "")
+	f.handle(t, ev("gate", alerts.Intrusion, alerts.Active)) // open before the restart
+	before := f.only(t)
+
+	j := &spoolingJournal{Journal: f.j, down: true}
+	e := engineOn(t, j, f)
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- e.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+
+	hall := ev("hall-entrance", alerts.Motion, alerts.Active)
+	hall.Source = alerts.SourceGeneric
+	if err := e.Handle(t.Context(), hall); err != nil {
+		t.Fatalf("event while the journal is unreachable: %v", err)
+	}
+	as := f.all(t)
+	if len(as) != 2 {
+		t.Fatalf("%d alerts, want the restored one and the hall's: %+v", len(as), as)
+	}
+
+	// The journal is back: the next event after reloadEvery loads it.
+	j.mu.Lock()
+	j.down = false
+	j.mu.Unlock()
+	f.clock.Advance(3 * time.Second)
+	if err := e.Handle(t.Context(), hall); err != nil {
+		t.Fatal(err)
+	}
+	// The alert from before the restart is tracked again: no event comes
+	// for longer than stale_after (30 s) and the engine ends its signal.
+	f.clock.Advance(3 * time.Minute)
+	if err := e.Tick(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	got, err := f.j.Get(t.Context(), before.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Signal != alerts.SignalEnded {
+		t.Fatalf("the alert open before the restart was not tracked after the journal came back: %+v", got)
+	}
+}
