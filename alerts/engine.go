@@ -406,8 +406,16 @@ func (e *Engine) ready(ctx context.Context) error {
 		return nil
 	}
 	now := e.now()
-	if e.unloaded && now.Sub(e.lastLoad) < reloadEvery {
-		return nil
+	if e.unloaded {
+		if now.Sub(e.lastLoad) < reloadEvery {
+			return nil
+		}
+		// A journal that knows it cannot reach its backend (the Redis
+		// journal while Redis is down or its spool not yet replayed) is not
+		// asked: a read would only wait for a timeout with e.mu held.
+		if d, ok := e.o.Journal.(interface{ Degraded() bool }); ok && d.Degraded() {
+			return nil
+		}
 	}
 	e.lastLoad = now
 	err := e.load(ctx)

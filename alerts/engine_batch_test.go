@@ -225,17 +225,26 @@ func TestHandleConcurrent(t *testing.T) {
 // its spool during an outage.
 type spoolingJournal struct {
 	*boltjournal.Journal
-	mu   sync.Mutex
-	down bool
+	mu        sync.Mutex
+	down      bool
+	downReads int // reads tried while down
 }
 
 func (j *spoolingJournal) isDown() error {
 	j.mu.Lock()
 	defer j.mu.Unlock()
 	if j.down {
+		j.downReads++
 		return errDown
 	}
 	return nil
+}
+
+// Degraded is what the Redis journal reports while Redis is down.
+func (j *spoolingJournal) Degraded() bool {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.down
 }
 
 func (j *spoolingJournal) List(ctx context.Context, f alerts.Filter) ([]alerts.Alert, string, error) {
@@ -280,6 +289,17 @@ func TestEngineStartsWithJournalUnreachable(t *testing.T) {
 	as := f.all(t)
 	if len(as) != 2 {
 		t.Fatalf("%d alerts, want the restored one and the hall's: %+v", len(as), as)
+	}
+	// Later batches do not ask a journal that says it is degraded.
+	f.clock.Advance(3 * time.Second)
+	if err := e.Handle(t.Context(), hall); err != nil {
+		t.Fatal(err)
+	}
+	j.mu.Lock()
+	reads := j.downReads
+	j.mu.Unlock()
+	if reads != 1 {
+		t.Fatalf("%d reads of the unreachable journal, want the one at start", reads)
 	}
 
 	// The journal is back: the next event after reloadEvery loads it.
