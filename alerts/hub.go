@@ -179,7 +179,8 @@ func (h *Hub) Run(ctx context.Context) error {
 				return nil
 			}
 			// The journal may be unreachable (Redis down at start): keep
-			// trying; clients get 503 until the first subscription holds.
+			// trying; clients get 503 (after readyWait) until the first
+			// subscription holds.
 			h.log.Error("journal subscription failed; retrying", "err", err, "after", backoff)
 		} else {
 			readyOnce()
@@ -202,15 +203,6 @@ func (h *Hub) Run(ctx context.Context) error {
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 5*time.Second)
-	}
-}
-
-func (h *Hub) isReady() bool {
-	select {
-	case <-h.ready:
-		return true
-	default:
-		return false
 	}
 }
 

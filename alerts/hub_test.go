@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -568,6 +569,43 @@ func TestStreamCloseWaitsForTheClientsAnswer(t *testing.T) {
 		t.Fatalf("read %d messages before the close, want %d", n, backlog)
 	}
 	waitFor(t, "client to leave", func() bool { return r.hub.Clients() == 0 })
+}
+
+// noFeedJournal cannot be subscribed to, as the Redis journal while Redis
+// has been down since the node started.
+type noFeedJournal struct{ alerts.Journal }
+
+func (noFeedJournal) Subscribe(context.Context, int) (*alerts.Subscription, error) {
+	return nil, errDown
+}
+
+// TestStreamNotReadyAnswers503: a client is not held forever by a hub that
+// has no journal feed yet; it is told to come back.
+func TestStreamNotReadyAnswers503(t *testing.T) {
+	j, err := boltjournal.Open(boltjournal.Options{Path: filepath.Join(journalDir(t), "journal.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	hub, err := alerts.NewHub(alerts.HubOptions{Journal: noFeedJournal{j}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- hub.Run(ctx) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	}()
+	srv := httptest.NewServer(hub)
+	defer srv.Close()
+	_, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/api/v1/alerts/stream", nil)
+	if err == nil || resp == nil || resp.StatusCode != http.StatusServiceUnavailable {
+		t.Fatalf("dial a hub without a feed: %v %v, want 503", resp, err)
+	}
 }
 
 func TestStreamDropsSilentClient(t *testing.T) {

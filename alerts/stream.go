@@ -68,8 +68,16 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		since, resume = n, true
 	}
 
+	// A hub that has not subscribed to its journal yet (Redis down since
+	// the node started) turns the client away after a short wait; the
+	// desk retries with its backoff.
+	wait := time.NewTimer(readyWait)
+	defer wait.Stop()
 	select {
 	case <-h.ready:
+	case <-wait.C:
+		wsHTTPError(w, http.StatusServiceUnavailable, "unavailable", "the alert feed is not ready, try again")
+		return
 	case <-r.Context().Done():
 		return
 	}
@@ -285,6 +293,10 @@ func (h *Hub) writeJSON(conn *websocket.Conn, v any) error {
 	}
 	return h.write(conn, data)
 }
+
+// readyWait bounds how long a connecting client waits for the hub's first
+// journal subscription.
+const readyWait = 3 * time.Second
 
 // closeGrace bounds how long a client has to answer the close frame.
 const closeGrace = 2 * time.Second

@@ -396,6 +396,10 @@ func (a *API) ServeExport(w http.ResponseWriter, r *http.Request, camera string,
 	}
 }
 
+// MaxRange is the longest range one export may span (export.max_range as
+// the API was built with).
+func (a *API) MaxRange() time.Duration { return a.opts.MaxRange }
+
 func exportFileName(x *Export) string {
 	ext := ".mp4"
 	if x.Format == FormatFMP4 {

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"slices"
 	"sync"
 	"time"
 
@@ -302,8 +303,15 @@ func Run(ctx context.Context, cfg *configs.Config) error {
 func (a *App) applyConfig(ch configs.Change) {
 	a.log.Info("configuration reloaded", "component", "config",
 		"added", ch.Added, "removed", ch.Removed, "changed", ch.Changed)
-	if err := a.auth.SetTokens(tokenSpecs(ch.New)); err != nil {
+	tokens := tokenSpecs(ch.New)
+	if err := a.auth.SetTokens(tokens); err != nil {
 		a.log.Error("applying the tokens", "component", "config", "err", err)
+	} else if ch.Old != nil && !slices.Equal(tokenSpecs(ch.Old), tokens) && a.hub != nil {
+		// An open alert stream was authorized once, at its upgrade: every
+		// desk reconnects (1001, resuming with since) and a revoked token
+		// is refused then.
+		a.hub.DisconnectAll()
+		a.log.Info("tokens changed: desk streams asked to reconnect", "component", "config")
 	}
 	if err := a.applyCameras(ch.New); err != nil {
 		a.log.Error("applying the camera registry", "component", "config", "err", err)

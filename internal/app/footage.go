@@ -70,7 +70,7 @@ func (a *App) serveClip(w http.ResponseWriter, r *http.Request) {
 	if al.Clip.End != nil && al.Clip.End.Before(end) {
 		end = *al.Clip.End
 	}
-	if max := a.config().Export.MaxRange; end.Sub(start) > max {
+	if max := a.footage.MaxRange(); end.Sub(start) > max {
 		end = start.Add(max)
 	}
 	format := r.URL.Query().Get("format")

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gorilla/websocket"
 )
 
 // TestReloadAppliesCameras: of three cameras one is removed, one added, one
@@ -25,6 +27,16 @@ func TestReloadAppliesCameras(t *testing.T) {
 		segs, _, _ := a.recorder.Catalog().List("a", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
 		return len(segs) > 0
 	})
+	// A desk's alert stream, open before its token is revoked.
+	ws, _, err := websocket.DefaultDialer.DialContext(t.Context(), "ws://"+a.Addr()+"/api/v1/alerts/stream",
+		http.Header{"Authorization": {"Bearer " + deskToken}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	if err := ws.ReadJSON(&struct{}{}); err != nil {
+		t.Fatalf("hello: %v", err)
+	}
 	reloaded := time.Now()
 
 	cams := "cameras:\n" +
@@ -50,6 +62,23 @@ func TestReloadAppliesCameras(t *testing.T) {
 	}
 	if code, _ := call(t, "GET", a.URL()+"/api/v1/cameras", deskToken, ""); code != 401 {
 		t.Fatalf("revoked desk token: %d", code)
+	}
+	// The open stream is closed too, and cannot come back with that token.
+	ws.SetReadDeadline(time.Now().Add(10 * time.Second))
+	for {
+		var m struct{ Kind string }
+		err := ws.ReadJSON(&m)
+		if err == nil {
+			continue // messages sent before the reload
+		}
+		if !websocket.IsCloseError(err, websocket.CloseGoingAway) {
+			t.Fatalf("the revoked token's stream: %v, want close 1001", err)
+		}
+		break
+	}
+	if _, resp, err := websocket.DefaultDialer.DialContext(t.Context(), "ws://"+a.Addr()+"/api/v1/alerts/stream",
+		http.Header{"Authorization": {"Bearer " + deskToken}}); err == nil || resp == nil || resp.StatusCode != 401 {
+		t.Fatalf("reconnect with the revoked token: %v %v", resp, err)
 	}
 	waitFor(t, 10*time.Second, "c online, b gone", func() bool {
 		_, body := call(t, "GET", a.URL()+"/api/v1/cameras", invToken, "")
