@@ -103,7 +103,11 @@ func TestExportCatalog(t *testing.T) {
 func TestFaults(t *testing.T) {
 	need(t, "ffprobe", "redis-server")
 	o := faultsOpts{Restarts: 2, Kills: 1, KillEvery: 3 * time.Second, KillCameras: 2, RedisStop: 2 * time.Second, AbuseRate: 200, AbuseFor: 2 * time.Second, SlowEvents: 30000}
-	for _, name := range []string{"camera-restarts", "vigil-kill", "redis-outage", "slow-client", "malformed"} {
+	// slow-client is left to `go run ./bench faults`: whether the hub's queue
+	// overflows before its ping deadline depends on how fast the drill can
+	// raise events, which a loaded CI machine does not guarantee. The hub's
+	// own tests cover 4008 and the closing handshake deterministically.
+	for _, name := range []string{"camera-restarts", "vigil-kill", "redis-outage", "malformed"} {
 		t.Run(name, func(t *testing.T) {
 			o.Drill = name
 			r, err := faultsBench(t.Context(), quiet(), o)

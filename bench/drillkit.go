@@ -258,10 +258,14 @@ func bufferDialer(n int) *websocket.Dialer {
 		HandshakeTimeout: 10 * time.Second,
 		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
 			c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
-			if err == nil {
-				err = c.(*net.TCPConn).SetReadBuffer(n)
+			if err != nil {
+				return nil, err
 			}
-			return c, err
+			if err := c.(*net.TCPConn).SetReadBuffer(n); err != nil {
+				c.Close()
+				return nil, err
+			}
+			return c, nil
 		},
 	}
 }

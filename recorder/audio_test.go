@@ -103,33 +103,44 @@ func TestRecordVideoAndAAC(t *testing.T) {
 
 // TestRecordAACLostFramesKeepSync: AAC frames that never arrive (RTP
 // packets lost over UDP) leave a hole in the audio timeline; the frames
-// after it keep their own time instead of playing early.
+// after it keep their own time instead of playing early. The hole falls
+// inside a part (the frame before it lasts longer) or at the start of one
+// (the part's audio starts later).
 func TestRecordAACLostFramesKeepSync(t *testing.T) {
-	const lostFrom, lostTo = 40, 45 // frames 40..44: 107 ms lost at 0.85 s
-	r, fed := recordWithAAC(t, 5, func(i int) bool { return i >= lostFrom && i < lostTo })
-	segs, _, err := r.Catalog().List("hall-counter", t0, t0.Add(time.Minute))
-	if err != nil || len(segs) == 0 {
-		t.Fatalf("segments %+v %v", segs, err)
-	}
-	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "packet=pts", "-of", "csv=p=0", segs[0].Path).Output()
-	if err != nil {
-		t.Fatalf("ffprobe: %v", err)
-	}
-	var pts []int64
-	for _, l := range strings.Fields(string(out)) {
-		v, err := strconv.ParseInt(strings.TrimSuffix(l, ","), 10, 64)
-		if err != nil {
-			t.Fatalf("ffprobe pts %q: %v", l, err)
-		}
-		pts = append(pts, v)
-	}
-	if len(pts) < lostTo {
-		t.Fatalf("%d audio packets in the first segment", len(pts))
-	}
-	for j := range pts {
-		// 48 kHz time base: frame i starts at i*1024.
-		if want := int64(fed[j]-fed[0]) * 1024; pts[j]-pts[0] != want {
-			t.Fatalf("audio packet %d (frame %d) at %d, want %d: the frames after the loss moved", j, fed[j], pts[j]-pts[0], want)
-		}
+	for _, tc := range []struct {
+		name             string
+		lostFrom, lostTo int // frame i lasts 1024/48000 s: frame 47 starts the second 1-s part
+	}{
+		{"inside a part", 40, 45},
+		{"across a part boundary", 45, 50},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, fed := recordWithAAC(t, 5, func(i int) bool { return i >= tc.lostFrom && i < tc.lostTo })
+			segs, _, err := r.Catalog().List("hall-counter", t0, t0.Add(time.Minute))
+			if err != nil || len(segs) == 0 {
+				t.Fatalf("segments %+v %v", segs, err)
+			}
+			out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", "a", "-show_entries", "packet=pts", "-of", "csv=p=0", segs[0].Path).Output()
+			if err != nil {
+				t.Fatalf("ffprobe: %v", err)
+			}
+			var pts []int64
+			for _, l := range strings.Fields(string(out)) {
+				v, err := strconv.ParseInt(strings.TrimSuffix(l, ","), 10, 64)
+				if err != nil {
+					t.Fatalf("ffprobe pts %q: %v", l, err)
+				}
+				pts = append(pts, v)
+			}
+			if len(pts) < tc.lostTo {
+				t.Fatalf("%d audio packets in the first segment", len(pts))
+			}
+			for j := range pts {
+				// 48 kHz time base: frame i starts at i*1024.
+				if want := int64(fed[j]-fed[0]) * 1024; pts[j]-pts[0] != want {
+					t.Fatalf("audio packet %d (frame %d) at %d, want %d: the frames after the loss moved", j, fed[j], pts[j]-pts[0], want)
+				}
+			}
+		})
 	}
 }

@@ -303,7 +303,7 @@ func (j *Journal) replay(ctx context.Context) {
 		if err == nil {
 			err = j.replayOne(ctx, e.spooled)
 		}
-		if errors.Is(err, ErrUnavailable) || ctx.Err() != nil {
+		if err != nil && (errors.Is(err, ErrUnavailable) || ctx.Err() != nil) {
 			j.releaseInflight()
 			bo.wait(ctx)
 			continue

@@ -60,7 +60,7 @@ func LoadClip(path string, fps float64) (*Clip, error) {
 
 // ParseClip parses an MP4 file or an Annex B H.264 stream; see LoadClip.
 func ParseClip(buf []byte, fps float64) (*Clip, error) {
-	if len(buf) >= 8 && string(buf[4:8]) == "ftyp" {
+	if looksMP4(buf) {
 		return parseMP4Clip(buf)
 	}
 	au := SplitAnnexB(buf)
@@ -128,6 +128,21 @@ func (c *Clip) check() error {
 	return nil
 }
 
+// looksMP4 reports whether buf starts with an MP4 box header (a size, then
+// a four-letter type such as ftyp, free or wide) rather than an Annex B
+// start code.
+func looksMP4(buf []byte) bool {
+	if len(buf) < 8 || bytes.HasPrefix(buf, []byte{0, 0, 1}) || bytes.HasPrefix(buf, []byte{0, 0, 0, 1}) {
+		return false
+	}
+	for _, c := range buf[4:8] {
+		if (c < 'a' || c > 'z') && (c < 'A' || c > 'Z') && (c < '0' || c > '9') && c != ' ' {
+			return false
+		}
+	}
+	return true
+}
+
 // parseMP4Clip reads the first H.264 track of an MP4 file. Its frames get
 // SPS and PPS in-band before every IDR, as cameras send them; the frame
 // rate is the track's mean sample duration.
@@ -167,22 +182,26 @@ func parseMP4Clip(buf []byte) (*Clip, error) {
 		if err := avcc.Unmarshal(payload); err != nil {
 			return nil, fmt.Errorf("mp4: sample %d: %w", i, err)
 		}
-		fr := Frame{Key: !s.IsNonSyncSample}
-		if fr.Key {
-			fr.NALUs = append(fr.NALUs, c.SPS, c.PPS)
-		}
+		// A keyframe is one with an IDR NAL unit, as in Annex B: a sync
+		// sample of an open GOP is not one the loop can restart on.
+		var fr Frame
 		for _, n := range avcc {
 			if len(n) == 0 {
 				continue
 			}
 			switch h264.NALUType(n[0] & 0x1f) {
 			case h264.NALUTypeAccessUnitDelimiter, h264.NALUTypeSPS, h264.NALUTypePPS:
-				continue // delimiters are not sent; parameter sets are added above
+				continue // delimiters are not sent; parameter sets are added below
+			case h264.NALUTypeIDR:
+				fr.Key = true
 			}
 			fr.NALUs = append(fr.NALUs, n)
 		}
 		if len(fr.NALUs) == 0 {
 			continue
+		}
+		if fr.Key {
+			fr.NALUs = append([][]byte{c.SPS, c.PPS}, fr.NALUs...)
 		}
 		for _, n := range fr.NALUs {
 			c.Bytes += len(n)

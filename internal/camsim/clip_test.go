@@ -6,6 +6,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
@@ -111,6 +112,12 @@ func TestLoadClipMP4Refused(t *testing.T) {
 	truncated := filepath.Join(dir, "truncated.mp4")
 	if err := os.WriteFile(truncated, whole[:len(whole)/2], 0o644); err != nil {
 		t.Fatal(err)
+	}
+	// A file that opens with another box than ftyp is still read as MP4,
+	// and its error says so (here the box shifts every sample offset).
+	shifted := append([]byte{0, 0, 0, 8, 'f', 'r', 'e', 'e'}, whole...)
+	if _, err := ParseClip(shifted, 0); err == nil || !strings.HasPrefix(err.Error(), "mp4:") {
+		t.Errorf("MP4 opening with a free box: %v, want an mp4 error", err)
 	}
 	for name, path := range map[string]string{
 		"b-frames":   gen("bframes.mp4", "-f", "lavfi", "-i", "testsrc2=size=160x90:rate=25", "-t", "1", "-c:v", "libx264", "-bf", "2", "-g", "25", "-pix_fmt", "yuv420p"),
