@@ -271,15 +271,7 @@ func TestEngineStartsWithJournalUnreachable(t *testing.T) {
 
 	j := &spoolingJournal{Journal: f.j, down: true}
 	e := engineOn(t, j, f)
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
+	runBackground(t, e.Run)
 
 	hall := ev("hall-entrance", alerts.Motion, alerts.Active)
 	hall.Source = alerts.SourceGeneric
@@ -323,4 +315,19 @@ func TestEngineStartsWithJournalUnreachable(t *testing.T) {
 	if got.Signal != alerts.SignalEnded {
 		t.Fatalf("the alert open before the restart was not tracked after the journal came back: %+v", got)
 	}
+}
+
+// runBackground runs run (an engine's or a hub's Run) until the test ends
+// and reports the error it returns then.
+func runBackground(t *testing.T, run func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
 }

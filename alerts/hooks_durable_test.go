@@ -91,15 +91,7 @@ func TestHookAnswers202OnlyWhenDurable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- e.Run(ctx) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	runBackground(t, e.Run)
 	var seen []alerts.Alert // read from the journal right after SubmitAllWait returned
 	h := hookServer(t, func(ctx context.Context, evs []alerts.Event) error {
 		err := e.SubmitAllWait(ctx, evs)
