@@ -137,11 +137,7 @@ func alertsBench(ctx context.Context, log *slog.Logger, o alertsOpts) (*alertsRe
 	for i := range o.Cameras {
 		sc.Cameras = append(sc.Cameras, cameraConfig{ID: fmt.Sprintf("cam-%d", i), URL: sim.URL(fmt.Sprintf("cam/%d", i)), ONVIF: o.Source == "onvif"})
 	}
-	cfgPath, err := e.writeConfig("node", sc)
-	if err != nil {
-		return nil, err
-	}
-	node, err := e.startApp(ctx, cfgPath)
+	node, err := e.startNode(ctx, sc)
 	if err != nil {
 		return nil, err
 	}

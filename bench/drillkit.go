@@ -153,6 +153,15 @@ type desk struct {
 	done    chan struct{}
 }
 
+// startDesks starts n desk clients (startDesk).
+func startDesks(ctx context.Context, n int, base func() string, token string) []*desk {
+	desks := make([]*desk, n)
+	for i := range desks {
+		desks[i] = startDesk(ctx, base, token)
+	}
+	return desks
+}
+
 func startDesk(ctx context.Context, base func() string, token string) *desk {
 	d := &desk{closes: map[int]int{}, keys: map[string]int{}, seqs: map[uint64]string{}, done: make(chan struct{})}
 	go func() {

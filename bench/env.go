@@ -158,6 +158,16 @@ type inProcess struct {
 	stop context.CancelFunc
 }
 
+// startNode writes sc as the configuration of the scenario's one node and
+// starts it in this process (startApp).
+func (e *env) startNode(ctx context.Context, sc serviceConfig) (*inProcess, error) {
+	cfgPath, err := e.writeConfig("node", sc)
+	if err != nil {
+		return nil, err
+	}
+	return e.startApp(ctx, cfgPath)
+}
+
 // startApp loads cfgPath and runs app.New + Run in this process; its logs go
 // to a file beside the configuration.
 func (e *env) startApp(ctx context.Context, cfgPath string) (*inProcess, error) {

@@ -159,14 +159,10 @@ func drillCameraRestarts(ctx context.Context, log *slog.Logger, o faultsOpts) (m
 	if err != nil {
 		return nil, err
 	}
-	cfgPath, err := e.writeConfig("node", serviceConfig{
+	node, err := e.startNode(ctx, serviceConfig{
 		Storage: "dir: ./recordings, segment: 10s, part: 1s, retain: 1d, min_free_bytes: 0, fsync: part",
 		Cameras: simCameras(sim, 2, true, false),
 	})
-	if err != nil {
-		return nil, err
-	}
-	node, err := e.startApp(ctx, cfgPath)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +204,7 @@ func drillCameraRestarts(ctx context.Context, log *slog.Logger, o faultsOpts) (m
 	if err := node.Stop(); err != nil {
 		chk.failf("stop: %v", err)
 	}
-	storage := filepath.Join(filepath.Dir(cfgPath), "recordings")
+	storage := filepath.Join(filepath.Dir(node.cfg.Path), "recordings")
 	segs := indexSegments(storage, "cam-0")
 	gaps := gapsOf(segs, gapTolerance)
 	checked, failures := probeAll(ctx, filepath.Join(storage, "cam-0"), nil)
@@ -491,19 +487,12 @@ func drillRedisOutage(ctx context.Context, log *slog.Logger, o faultsOpts) (map[
 	if err != nil {
 		return nil, err
 	}
-	cfgPath, err := e.writeConfig("node", serviceConfig{Journal: "redis " + rd.addr, Cameras: simCameras(sim, 4, false, false)})
-	if err != nil {
-		return nil, err
-	}
-	node, err := e.startApp(ctx, cfgPath)
+	node, err := e.startNode(ctx, serviceConfig{Journal: "redis " + rd.addr, Cameras: simCameras(sim, 4, false, false)})
 	if err != nil {
 		return nil, err
 	}
 	base := node.app.URL()
-	var desks []*desk
-	for range 3 {
-		desks = append(desks, startDesk(ctx, func() string { return base }, e.tokens.desk))
-	}
+	desks := startDesks(ctx, 3, func() string { return base }, e.tokens.desk)
 	gen := startEventGen(ctx, func() string { return base }, e.tokens.hook, 4, 40)
 	time.Sleep(3 * time.Second)
 	log.Info("redis-outage: SIGSTOP redis", "for", o.RedisStop)
@@ -563,19 +552,12 @@ func drillSlowClient(ctx context.Context, log *slog.Logger, o faultsOpts) (map[s
 	for i := range cc {
 		cc[i] = cameraConfig{ID: fmt.Sprintf("cam-%d", i), URL: sim.URL("cam/0"), Disabled: true}
 	}
-	cfgPath, err := e.writeConfig("node", serviceConfig{Cameras: cc})
-	if err != nil {
-		return nil, err
-	}
-	node, err := e.startApp(ctx, cfgPath)
+	node, err := e.startNode(ctx, serviceConfig{Cameras: cc})
 	if err != nil {
 		return nil, err
 	}
 	base := node.app.URL()
-	var desks []*desk
-	for range 3 {
-		desks = append(desks, startDesk(ctx, func() string { return base }, e.tokens.desk))
-	}
+	desks := startDesks(ctx, 3, func() string { return base }, e.tokens.desk)
 	// The slow client: it stops reading after its hello, with a 256 KiB
 	// receive buffer. Not smaller: on loopback (64 KiB MSS) a tiny buffer
 	// never opens a window worth announcing, so when the client reads again

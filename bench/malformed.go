@@ -74,11 +74,7 @@ func drillMalformed(ctx context.Context, log *slog.Logger, o faultsOpts) (map[st
 	for i := 1; i <= hookCams; i++ {
 		cams = append(cams, cameraConfig{ID: fmt.Sprintf("cam-%d", i), URL: sim.URL("cam/0"), Disabled: true})
 	}
-	cfgPath, err := e.writeConfig("node", serviceConfig{Cameras: cams})
-	if err != nil {
-		return nil, err
-	}
-	node, err := e.startApp(ctx, cfgPath)
+	node, err := e.startNode(ctx, serviceConfig{Cameras: cams})
 	if err != nil {
 		return nil, err
 	}
