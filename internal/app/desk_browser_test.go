@@ -248,6 +248,13 @@ func TestDeskBrowserEndToEnd(t *testing.T) {
 	if err != nil || !clip.Exists || clip.Value != "/api/v1/alerts/"+hall.ID+"/clip" {
 		t.Fatalf("clip src %+v (%v)", clip, err)
 	}
+	// The segment being written is not exportable until it closes (2 s
+	// segments here): wait for one in the catalog, as a desk would see the
+	// clip a segment after the alert.
+	waitFor(t, 15*time.Second, "a closed hall segment", func() bool {
+		segs, _, _ := a.recorder.Catalog().List("hall", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+		return len(segs) > 0
+	})
 	if clipStatus := eval(`fetch(document.getElementById("clip").src, {method: "HEAD"}).then(r => r.status)`); clipStatus != 200 {
 		t.Fatalf("clip HEAD from the page: %d", clipStatus)
 	}
