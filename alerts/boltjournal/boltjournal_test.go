@@ -178,7 +178,7 @@ func checkConsistent(t *testing.T, path string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g, _ := json.Marshal(got)
+		g, _ := json.Marshal(alerts.Change{Alert: got}.Logged().Alert)
 		w, _ := json.Marshal(want)
 		if string(g) != string(w) {
 			t.Fatalf("alert %s state differs from its last change:\n%s\n%s", id, g, w)

@@ -149,9 +149,17 @@ func (a *App) onMetadata(camera string, doc []byte, at time.Time) {
 
 // cameraState raises camera_offline when a camera has been offline longer
 // than ingest.offline_after and ends it when it is back.
+//
+// The alert's clip starts before the camera's last frame, so that it shows
+// the last seconds before the camera dropped rather than the 30 s after.
 func (a *App) cameraState(st ingest.CameraState) {
-	a.submitHealth(st.Camera, alerts.CameraOffline, !st.Online, st.Reason)
-	if s, err := a.streams.Status(st.Camera); err == nil {
+	s, err := a.streams.Status(st.Camera)
+	var lastFrame time.Time
+	if err == nil && s.LastFrameAt != nil && !st.Online {
+		lastFrame = *s.LastFrameAt
+	}
+	a.submitHealthFrom(st.Camera, alerts.CameraOffline, !st.Online, st.Reason, lastFrame)
+	if err == nil {
 		_ = a.hub.PublishCamera(s) // best effort: the desk also polls /cameras
 	}
 }
