@@ -11,6 +11,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 )
 
 // Errors of the submit path.
@@ -158,9 +159,9 @@ type Engine struct {
 	// Run takes from the queue, so room seen under the lock stays.
 	submitMu sync.Mutex
 
-	waitMu  sync.Mutex
-	waiting []*handling // Handle calls for the next batch, in arrival order
-	leading bool        // a Handle call is handling a batch or about to
+	// fx carries out the side effects of stored changes (holds, audit)
+	// after them, retrying until done.
+	fx *effects
 
 	mu     sync.Mutex
 	loaded bool
@@ -184,15 +185,22 @@ func New(o Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("alerts engine: %w", err)
 	}
+	m := newMetrics(o.Registerer)
+	log := o.Logger.With("component", "alerts")
+	var audit AuditLog
+	if al, ok := o.Journal.(AuditLog); ok {
+		audit = al
+	}
 	return &Engine{
 		o: o, units: units,
 		queue:   make(chan queued, o.QueueSize),
-		m:       newMetrics(o.Registerer),
-		log:     o.Logger.With("component", "alerts"),
+		m:       m,
+		log:     log,
 		tracked: map[string]*Alert{},
 		signals: map[SignalKey]string{},
 		rules:   map[string]Rule{},
 		raises:  occurrences{},
+		fx:      newEffects(o.Evidence, audit, m, log),
 	}, nil
 }
 
@@ -210,6 +218,21 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The side effects of the changes outlive the event loop by a bounded
+	// drain: the loop's last changes (its flush) still get their holds.
+	var g errgroup.Group
+	loopDone := make(chan struct{})
+	g.Go(func() error { return e.fx.run(ctx, loopDone) })
+	g.Go(func() error {
+		defer close(loopDone)
+		return e.loop(ctx)
+	})
+	return g.Wait()
+}
+
+// loop handles submitted events and checks deadlines and stale signals
+// until ctx ends, then flushes the queue.
+func (e *Engine) loop(ctx context.Context) error {
 	timer, stop := e.o.Clock.NewTimer(e.o.TickEvery)
 	defer func() { stop() }()
 	for {
@@ -491,6 +514,9 @@ func (e *Engine) restore(a *Alert) {
 	}
 	e.raises.add(a)
 	e.m.open.WithLabelValues(string(a.Status)).Inc()
+	// Placing a hold is idempotent: one that failed before a restart is
+	// placed now.
+	e.hold(a, "alert restored")
 }
 
 func (e *Engine) track(a *Alert, r Rule) {
@@ -532,66 +558,11 @@ func validEvent(ev Event) error {
 	return nil
 }
 
-// Handle runs one event through rules, dedupe and the journal and returns
-// when its change is appended (durable). Concurrent calls share batches
-// (group commit): one caller at a time leads, handling every event waiting
-// by then in one journal append, and hands the lead to the next waiting
-// caller. A batch may carry other callers' events, so once queued an event
-// is handled even if ctx ends. Run uses the same batches for submitted
-// events; tests and benchmarks call Handle.
+// Handle runs one event through Run's queue and returns once its change is
+// appended (durable): SubmitAllWait of one event. It is the same path every
+// submitted event takes; Run must be running.
 func (e *Engine) Handle(ctx context.Context, ev Event) error {
-	if err := validEvent(ev); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	h := &handling{ev: ev, done: make(chan struct{}), lead: make(chan struct{}, 1)}
-	e.waitMu.Lock()
-	e.waiting = append(e.waiting, h)
-	lead := !e.leading
-	e.leading = true
-	e.waitMu.Unlock()
-	bctx := context.WithoutCancel(ctx)
-	for {
-		if lead {
-			e.leadBatch(bctx)
-		}
-		select {
-		case <-h.done:
-			return h.err
-		case <-h.lead:
-			lead = true
-		}
-	}
-}
-
-// leadBatch handles the waiting events, up to MaxBatch, as one batch and
-// passes the lead to the first caller still waiting.
-func (e *Engine) leadBatch(ctx context.Context) {
-	e.waitMu.Lock()
-	n := min(len(e.waiting), e.o.MaxBatch)
-	batch := e.waiting[:n:n]
-	e.waiting = e.waiting[n:]
-	e.waitMu.Unlock()
-	evs := make([]Event, n)
-	for i, w := range batch {
-		evs[i] = w.ev
-	}
-	e.mu.Lock()
-	errs := e.handleBatch(ctx, evs)
-	e.mu.Unlock()
-	for i, w := range batch {
-		w.err = errs[i]
-		close(w.done)
-	}
-	e.waitMu.Lock()
-	defer e.waitMu.Unlock()
-	if len(e.waiting) == 0 {
-		e.waiting, e.leading = nil, false
-		return
-	}
-	e.waiting[0].lead <- struct{}{}
+	return e.SubmitAllWait(ctx, []Event{ev})
 }
 
 // newAlert is the alert an activation raises, received at now. Its
@@ -731,9 +702,9 @@ func (e *Engine) setClip(a *Alert) {
 	a.Clip = c
 }
 
-// hold places or updates the alert's evidence hold; a failure is logged and
-// does not undo the alert.
-func (e *Engine) hold(ctx context.Context, a *Alert, reason string) {
+// hold asks the effects stage to place or update the alert's evidence
+// hold; it retries until the hold is placed.
+func (e *Engine) hold(a *Alert, reason string) {
 	if e.o.Evidence == nil {
 		return
 	}
@@ -747,9 +718,7 @@ func (e *Engine) hold(ctx context.Context, a *Alert, reason string) {
 	if a.ResolvedAt != nil {
 		h.Until = a.ResolvedAt.Add(e.o.HoldAfterResolve)
 	}
-	if err := e.o.Evidence.PlaceHold(ctx, h); err != nil {
-		e.log.Error("place evidence hold", "alert", a.ID, "camera", a.Camera, "err", err)
-	}
+	e.fx.hold(h)
 }
 
 // Tick ends stale signals, emits overdue changes for passed deadlines and

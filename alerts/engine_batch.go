@@ -197,14 +197,6 @@ func appendBatch(ctx context.Context, j Journal, items []BatchItem) ([]Change, [
 	return cs, errs
 }
 
-// handling is one event waiting in Handle for its batch.
-type handling struct {
-	ev   Event
-	err  error         // set before done is closed
-	done chan struct{} // closed once the event is handled
-	lead chan struct{} // the previous leader asks this caller to lead
-}
-
 // handleBatch runs events through rules and dedupe and appends their changes
 // as one batch; e.mu is held. It returns one error per event.
 func (e *Engine) handleBatch(ctx context.Context, evs []Event) []error {
@@ -262,7 +254,7 @@ func (e *Engine) planEvent(p *plan, i int, ev Event) error {
 			e.raises.add(a)
 			e.m.raised.WithLabelValues(string(a.Type), string(a.Severity), a.Site).Inc()
 			e.m.open.WithLabelValues(string(StatusNew)).Inc()
-			e.hold(ctx, a, "alert raised")
+			e.hold(a, "alert raised")
 		})
 		if rule.DispatchTo == "" {
 			return nil
@@ -286,7 +278,7 @@ func (e *Engine) planEvent(p *plan, i int, ev Event) error {
 			return nil
 		}, func(ctx context.Context, a *Alert) {
 			if ev.State == Pulse {
-				e.hold(ctx, a, "signal repeated")
+				e.hold(a, "signal repeated")
 			}
 		})
 	case ActionReopen:
@@ -305,7 +297,7 @@ func (e *Engine) planEvent(p *plan, i int, ev Event) error {
 			e.setClip(a)
 			a.addHistory(HistoryEntry{At: now, By: System, Action: string(KindReopened)})
 			return nil
-		}, func(ctx context.Context, a *Alert) { e.hold(ctx, a, "signal reopened") })
+		}, func(ctx context.Context, a *Alert) { e.hold(a, "signal reopened") })
 	case ActionConfirm:
 		return p.mutate(i, prev.ID, KindUpdated, ReasonSync, System, func(a *Alert) error {
 			if !a.Status.Open() || a.Signal != SignalActive || !a.LastSeenAt.Before(now) {
@@ -338,7 +330,7 @@ func (e *Engine) end(now time.Time, reason string) func(*Alert) error {
 	}
 }
 
-func (e *Engine) holdEnded(ctx context.Context, a *Alert) { e.hold(ctx, a, "signal ended") }
+func (e *Engine) holdEnded(ctx context.Context, a *Alert) { e.hold(a, "signal ended") }
 
 // overdue is the change that records a passed deadline (督办).
 func overdue(which string, now time.Time) func(*Alert) error {

@@ -15,6 +15,7 @@ import (
 
 	"vigil/alerts"
 	"vigil/alerts/boltjournal"
+	"vigil/internal/testutil"
 )
 
 // fakeClock moves only when a test advances it.
@@ -61,23 +62,37 @@ func (c *fakeClock) Advance(d time.Duration) {
 type holdRecorder struct {
 	mu    sync.Mutex
 	holds []alerts.HoldRequest
+	fail  int // the next fail calls of PlaceHold fail
+	calls int
 }
 
 func (h *holdRecorder) PlaceHold(_ context.Context, r alerts.HoldRequest) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	h.calls++
+	if h.fail > 0 {
+		h.fail--
+		return errors.New("disk full")
+	}
 	h.holds = append(h.holds, r)
 	return nil
 }
 
-func (h *holdRecorder) last(t *testing.T) alerts.HoldRequest {
+// wait returns the latest hold placed once ok holds for it: the engine
+// places holds after the change, in its effects stage.
+func (h *holdRecorder) wait(t *testing.T, what string, ok func(alerts.HoldRequest) bool) alerts.HoldRequest {
 	t.Helper()
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if len(h.holds) == 0 {
-		t.Fatal("no evidence hold placed")
-	}
-	return h.holds[len(h.holds)-1]
+	var last alerts.HoldRequest
+	testutil.WaitFor(t, 10*time.Second, what, func() bool {
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if len(h.holds) == 0 {
+			return false
+		}
+		last = h.holds[len(h.holds)-1]
+		return ok(last)
+	})
+	return last
 }
 
 var t0 = time.Date(2026, 11, 26, 13, 0, 0, 0, time.UTC)
@@ -89,6 +104,7 @@ type fixture struct {
 	holds *holdRecorder
 	reg   *prometheus.Registry
 	path  string
+	stop  func() // stops the engine's Run and waits for it
 }
 
 func testRules() []alerts.Rule {
@@ -111,6 +127,13 @@ func cameras(id string) (string, string, string, bool) {
 
 func newFixture(t testing.TB, path string) *fixture {
 	t.Helper()
+	return newFixtureAt(t, path, t0)
+}
+
+// newFixtureAt runs an engine on a journal at path ("" for a new one) with
+// its fake clock at now, until the test ends or stop is called.
+func newFixtureAt(t testing.TB, path string, now time.Time) *fixture {
+	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "journal.db")
 	}
@@ -119,7 +142,7 @@ func newFixture(t testing.TB, path string) *fixture {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = j.Close() })
-	f := &fixture{j: j, clock: &fakeClock{now: t0}, holds: &holdRecorder{}, reg: prometheus.NewRegistry(), path: path}
+	f := &fixture{j: j, clock: &fakeClock{now: now}, holds: &holdRecorder{}, reg: prometheus.NewRegistry(), path: path}
 	f.e, err = alerts.New(alerts.Options{
 		Journal: j, Rules: testRules(),
 		Units:   []alerts.Unit{{ID: "police", Name: "派出所"}, {ID: "zongzhi", Name: "综治办"}},
@@ -130,6 +153,16 @@ func newFixture(t testing.TB, path string) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := f.e.Run(ctx); err != nil {
+			t.Errorf("engine: %v", err)
+		}
+	}()
+	f.stop = func() { cancel(); <-done }
+	t.Cleanup(f.stop)
 	return f
 }
 
@@ -523,9 +556,7 @@ func TestOfflineClipStartsBeforeLastFrame(t *testing.T) {
 	if !a.RaisedAt.Equal(t0) || !a.Clip.Start.Equal(lastFrame.Add(-10*time.Second)) {
 		t.Fatalf("raised %v clip start %v, want %v and %v", a.RaisedAt, a.Clip.Start, t0, lastFrame.Add(-10*time.Second))
 	}
-	if h := f.holds.last(t); !h.Start.Equal(a.Clip.Start) {
-		t.Fatalf("hold starts %v, want the clip start %v", h.Start, a.Clip.Start)
-	}
+	f.holds.wait(t, "the hold from the clip start", func(h alerts.HoldRequest) bool { return h.Start.Equal(a.Clip.Start) })
 	f.clock.Advance(time.Minute)
 	f.handle(t, alerts.Event{Camera: "hall-entrance", Type: alerts.CameraOffline, State: alerts.Inactive, Source: alerts.SourceHealth, At: t0})
 	if a := f.only(t); !a.Clip.Start.Equal(lastFrame.Add(-10 * time.Second)) {
@@ -672,23 +703,52 @@ func TestEvidenceHolds(t *testing.T) {
 	f := newFixture(t, "")
 	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
 	a := f.only(t)
-	h := f.holds.last(t)
+	h := f.holds.wait(t, "the hold of the raise", func(alerts.HoldRequest) bool { return true })
 	if h.ID != a.ID || h.Camera != "hall-entrance" || !h.Start.Equal(t0.Add(-10*time.Second)) || !h.End.IsZero() || !h.Until.IsZero() {
 		t.Fatalf("hold on raise %+v", h)
 	}
 	f.clock.Advance(20 * time.Second)
 	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Inactive))
-	if h = f.holds.last(t); !h.End.Equal(t0.Add(50 * time.Second)) {
-		t.Fatalf("hold after end %+v, want end = ended + post roll", h)
-	}
+	f.holds.wait(t, "hold end = ended + post roll", func(h alerts.HoldRequest) bool { return h.End.Equal(t0.Add(50 * time.Second)) })
 	a = f.only(t)
 	f.clock.Advance(time.Minute)
 	if _, err := f.e.Resolve(t.Context(), a.ID, "desk-1", "ok", false, a.Version); err != nil {
 		t.Fatal(err)
 	}
-	if h = f.holds.last(t); !h.Until.Equal(t0.Add(80*time.Second+90*24*time.Hour)) || !h.End.Equal(t0.Add(50*time.Second)) {
-		t.Fatalf("hold after resolve %+v", h)
+	f.holds.wait(t, "hold after resolve", func(h alerts.HoldRequest) bool {
+		return h.Until.Equal(t0.Add(80*time.Second+90*24*time.Hour)) && h.End.Equal(t0.Add(50*time.Second))
+	})
+}
+
+// A hold that fails (a full disk) is retried until it is placed: an alert's
+// footage is never left to retention because one attempt failed.
+func TestFailedHoldIsRetried(t *testing.T) {
+	f := newFixture(t, "")
+	f.holds.mu.Lock()
+	f.holds.fail = 2
+	f.holds.mu.Unlock()
+	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
+	a := f.only(t)
+	f.holds.wait(t, "the hold placed after two failures", func(h alerts.HoldRequest) bool { return h.ID == a.ID })
+	if n := sumMetric(t, f.reg, "vigil_alert_effect_failures_total", map[string]string{"effect": "hold"}); n != 2 {
+		t.Fatalf("%v failures counted, want 2", n)
 	}
+	testutil.WaitFor(t, 5*time.Second, "nothing pending", func() bool {
+		return sumMetric(t, f.reg, "vigil_alert_effects_pending", nil) == 0
+	})
+}
+
+// A hold still failing when the engine stops is placed at the next start:
+// open alerts' holds are placed again when they are restored.
+func TestHoldPlacedAgainAfterRestart(t *testing.T) {
+	f := newFixture(t, "")
+	f.holds.mu.Lock()
+	f.holds.fail = 1 << 30
+	f.holds.mu.Unlock()
+	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
+	a := f.only(t)
+	g := f.restart(t)
+	g.holds.wait(t, "the hold placed again at start", func(h alerts.HoldRequest) bool { return h.ID == a.ID })
 }
 
 func TestAutoDispatch(t *testing.T) {
@@ -1035,10 +1095,9 @@ func TestOptionsValidate(t *testing.T) {
 // clock where f's was.
 func (f *fixture) restart(t *testing.T) *fixture {
 	t.Helper()
+	f.stop()
 	_ = f.j.Close()
-	g := newFixture(t, f.path)
-	g.clock.Advance(f.clock.Now().Sub(t0))
-	return g
+	return newFixtureAt(t, f.path, f.clock.Now())
 }
 
 func (f *fixture) resolve(t *testing.T, a alerts.Alert) {

@@ -145,7 +145,10 @@ func unitNote(u Unit, note string) string {
 }
 
 // act is one desk action: read the current alert, check the caller's
-// version, apply fn and append. Errors are *Error or *ConflictError.
+// version, apply fn and append. The journal's version check orders it
+// against the event loop's changes, so the engine's lock is held only to
+// load and to take the stored result in, never across the journal's I/O.
+// Errors are *Error or *ConflictError.
 func (e *Engine) act(ctx context.Context, id, by string, version int64, checkVersion bool, kind ChangeKind, fn func(*Alert, time.Time) error) (Alert, error) {
 	if by == "" {
 		return Alert{}, errorf(CodeBadRequest, "actor is required", nil)
@@ -154,8 +157,9 @@ func (e *Engine) act(ctx context.Context, id, by string, version int64, checkVer
 		return Alert{}, errorf(CodeBadRequest, "version is required", nil)
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if err := e.load(ctx); err != nil {
+	err := e.load(ctx)
+	e.mu.Unlock()
+	if err != nil {
 		return Alert{}, err
 	}
 	a, err := e.o.Journal.Get(ctx, id)
@@ -178,6 +182,8 @@ func (e *Engine) act(ctx context.Context, id, by string, version int64, checkVer
 		ch.Reason = ReasonFollowUp
 	}
 	c, err := e.o.Journal.Append(ctx, ch, a.Version)
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if err != nil {
 		var ce *ConflictError
 		if errors.As(err, &ce) {
@@ -189,22 +195,18 @@ func (e *Engine) act(ctx context.Context, id, by string, version int64, checkVer
 	e.refresh(&c.Alert)
 	e.observeAck(&a, &c.Alert)
 	if kind == KindResolved {
-		e.hold(ctx, &c.Alert, "alert resolved")
+		e.hold(&c.Alert, "alert resolved")
 		if t, ok := e.tracked[id]; ok {
 			e.retire(t)
 		}
 	}
-	e.audit(ctx, c)
+	e.audit(c)
 	return c.Alert, nil
 }
 
-// audit records a desk action in the journal's audit log when it keeps one;
-// a failure is logged, the action stands.
-func (e *Engine) audit(ctx context.Context, c Change) {
-	al, ok := e.o.Journal.(AuditLog)
-	if !ok {
-		return
-	}
+// audit records a desk action in the journal's audit log when it keeps one,
+// through the effects stage (retried until done); the action stands.
+func (e *Engine) audit(c Change) {
 	action := string(c.Kind)
 	if c.Kind == KindUpdated {
 		action = "follow_up"
@@ -213,7 +215,5 @@ func (e *Engine) audit(ctx context.Context, c Change) {
 	if c.Alert.Unit != "" {
 		r.Detail = map[string]string{"unit": c.Alert.Unit}
 	}
-	if err := al.Audit(ctx, r); err != nil {
-		e.log.Error("audit", "alert", c.Alert.ID, "action", action, "err", err)
-	}
+	e.fx.record(r)
 }

@@ -12,6 +12,9 @@ type metrics struct {
 	overdue    *prometheus.CounterVec
 	dropped    prometheus.Counter
 	skew       *prometheus.HistogramVec
+
+	effectsPending prometheus.Gauge
+	effectFailures *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -38,6 +41,15 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 			Help:    "Difference between an event's own time and its receipt, by source (absolute, seconds).",
 			Buckets: []float64{0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400},
 		}, []string{"source"}),
+		effectsPending: f.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_alert_effects_pending", Help: "Evidence holds and audit records of stored alert changes not yet carried out.",
+		}),
+		effectFailures: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_alert_effect_failures_total", Help: "Failed attempts at an alert change's side effect (retried until done), by effect.",
+		}, []string{"effect"}),
+	}
+	for _, e := range []string{"hold", "audit"} {
+		m.effectFailures.WithLabelValues(e)
 	}
 	// Series whose labels are known in advance exist from the start.
 	for _, src := range []Source{SourceONVIF, SourceHikvision, SourceDahua, SourceGeneric} {

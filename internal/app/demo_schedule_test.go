@@ -117,6 +117,15 @@ func TestDemoScheduleMakesVisibleWork(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- e.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-ran; err != nil {
+			t.Error(err)
+		}
+	}()
 	resolved := map[string]int64{} // alert → its version when resolved
 	for _, de := range demoTimeline(t, 10*time.Minute) {
 		clock.set(start.Add(de.at))
