@@ -52,6 +52,11 @@ type Config struct {
 	CamerasFile string   `json:"cameras_file"`
 	CamerasPath string   `json:"-"`
 	Cameras     []Camera `json:"cameras"`
+
+	// Warnings are problems that do not stop the configuration from
+	// loading, such as a camera only catch-all rules match; check-config
+	// prints them, the service logs them.
+	Warnings []*Error `json:"-"`
 }
 
 // Log configures the service's log output.

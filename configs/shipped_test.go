@@ -70,6 +70,9 @@ func TestShippedFilesLoad(t *testing.T) {
 	if len(cfg.Cameras) < 4 || len(cfg.Alerts.Units) != 3 || len(cfg.Alerts.Rules) < 3 {
 		t.Errorf("shipped config: %v", cfg)
 	}
+	for _, w := range cfg.Warnings {
+		t.Errorf("shipped config warns: %v", w)
+	}
 	for _, id := range []string{"hall-entrance", "hall-counter", "mediation-room", "key-site-gate"} {
 		if _, ok := cfg.Camera(id); !ok {
 			t.Errorf("shipped cameras lack %s", id)
