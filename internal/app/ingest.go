@@ -20,7 +20,7 @@ func (a *App) buildIngest(cfg *configs.Config) error {
 	var err error
 	a.streams, err = ingest.New(ingest.Options{
 		Registerer:   a.metrics,
-		Logger:       a.log.With("component", "ingest"),
+		Logger:       a.log, // ingest names its own component
 		OfflineAfter: cfg.Ingest.OfflineAfter,
 		OnState:      a.cameraState,
 	})
