@@ -251,8 +251,15 @@ type Camera struct {
 	Record    bool      `json:"record"`
 	// Retain overrides Storage.Retain when not 0; see Config.Retention.
 	Retain time.Duration `json:"retain"`
-	Events CameraEvents  `json:"events"`
+	// AuthRetry is the pause between tries once the camera refused the
+	// credentials 3 times in a row: real cameras lock the account after a
+	// few failures.
+	AuthRetry time.Duration `json:"auth_retry"`
+	Events    CameraEvents  `json:"events"`
 }
+
+// DefaultAuthRetry is a camera's auth_retry when the file leaves it out.
+const DefaultAuthRetry = 5 * time.Minute
 
 // CameraEvents configures a camera's event sources.
 type CameraEvents struct {
@@ -300,7 +307,7 @@ func Default() *Config {
 
 // defaultCamera holds the defaults of a camera entry.
 func defaultCamera() Camera {
-	return Camera{Transport: TransportAuto, Enabled: true, Record: true, Events: CameraEvents{ONVIFMetadata: true}}
+	return Camera{Transport: TransportAuto, Enabled: true, Record: true, AuthRetry: DefaultAuthRetry, Events: CameraEvents{ONVIFMetadata: true}}
 }
 
 // Camera returns the camera with the given ID.

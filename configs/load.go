@@ -424,6 +424,7 @@ func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node
 		{"enabled", d.boolean(&c.Enabled)},
 		{"record", d.boolean(&c.Record)},
 		{"retain", d.duration(&c.Retain)},
+		{"auth_retry", d.duration(&c.AuthRetry)},
 		{"events", func(n *yaml.Node, path string) {
 			d.object(n, path, []field{
 				{"onvif_metadata", d.boolean(&c.Events.ONVIFMetadata)},
@@ -452,6 +453,10 @@ func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node
 		// The desk shows the name; an ID alone reads as a code to the
 		// people answering the alert.
 		d.at(item, join(path, "name"), "required (the name the desk shows, like 服务大厅入口)")
+		ok = false
+	}
+	if n, has := set["auth_retry"]; has && c.AuthRetry < time.Second {
+		d.at(n, join(path, "auth_retry"), "must be at least 1s (a camera locks the account after a few refused logins)")
 		ok = false
 	}
 	urlNode, has := set["url"]

@@ -242,6 +242,11 @@ func TestLoadErrors(t *testing.T) {
 			want:    []string{`cameras.yaml:3:10: cameras[0].url: environment variable CAM_PW is not set`},
 		},
 		{
+			name:    "auth_retry too short",
+			cameras: baseCameras + "    auth_retry: 10ms\n",
+			want:    []string{`cameras.yaml:5:17: cameras[0].auth_retry: must be at least 1s (a camera locks the account after a few refused logins)`},
+		},
+		{
 			name:    "cameras not a list",
 			cameras: "cameras: {id: cam-1}\n",
 			want:    []string{`cameras.yaml:1:10: cameras: expected a list, got a mapping`},
@@ -339,6 +344,7 @@ cameras:
     name: 服务大厅入口
     url: rtsp://admin:urlpass@192.0.2.21:554/Streaming/Channels/101
     retain: 90d
+    auth_retry: 15m
   - id: gate
     name: 大门
     site: key-site
@@ -395,6 +401,8 @@ cameras:
 		{"storage retain for camera", cfg.Retention(cfg.Cameras[1]), 36 * time.Hour},
 		{"defaults enabled", cfg.Cameras[0].Enabled && cfg.Cameras[0].Record && cfg.Cameras[0].Events.ONVIFMetadata, true},
 		{"name", cfg.Cameras[0].Name, "服务大厅入口"},
+		{"auth_retry", cfg.Cameras[0].AuthRetry, 15 * time.Minute},
+		{"auth_retry default", cfg.Cameras[1].AuthRetry, 5 * time.Minute},
 		{"disabled", cfg.Cameras[1].Enabled || cfg.Cameras[1].Record || cfg.Cameras[1].Events.ONVIFMetadata, false},
 		{"webhook", cfg.Cameras[1].Events.WebhookSecret.Reveal(), "hook"},
 		{"redacted url with keys", cfg.Cameras[1].RedactedURL(), "rtsps://viewer:***@192.0.2.31/live"},

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -147,6 +148,7 @@ func TestShippedCamerasDocumentDefaults(t *testing.T) {
 		{"does not connect   (default true)", c.Enabled},
 		{"without recording        (default true)", c.Record},
 		{"when present (default true)", c.Events.ONVIFMetadata},
+		{"lock the account         (default 5m)", c.AuthRetry == 5*time.Minute},
 	} {
 		if !strings.Contains(text, want.doc) || !want.ok {
 			t.Errorf("cameras.yaml documents %q, code default disagrees or text missing", want.doc)
