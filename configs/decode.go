@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -70,14 +71,16 @@ func (d *decoder) parseFile(data []byte) *yaml.Node {
 
 // maxRelocate bounds the files whose syntax errors are located by parsing
 // prefixes; larger files keep the parser's line.
-const maxRelocate = 256 << 10
+const maxRelocate = 1 << 20
 
 // yamlErrorAt places a syntax error. The parser reports the line where the
 // enclosing block started ("yaml: line 18: did not find expected key" for a
 // bad indent on line 22) and no column; the line where the problem shows is
 // the first one whose prefix of the file fails with the same error, and
 // the column is that line's first tab in its indentation or its first
-// other character.
+// other character. Prefixes that end before the problem parse or fail
+// differently, and every longer one fails the same, so a binary search
+// finds the line in a few parses.
 func yamlErrorAt(data []byte, err error) (line, col int, msg string) {
 	line, msg = yamlErrorLine(err)
 	col = 1
@@ -85,26 +88,29 @@ func yamlErrorAt(data []byte, err error) (line, col int, msg string) {
 		return line, col, msg
 	}
 	lines := strings.SplitAfter(string(data), "\n")
-	end := 0
-	for i := range lines {
-		end += len(lines[i])
-		if i+1 < line {
-			continue
-		}
+	ends := make([]int, len(lines)) // ends[i]: length of the prefix through line i+1
+	n := 0
+	for i, l := range lines {
+		n += len(l)
+		ends[i] = n
+	}
+	same := func(i int) bool {
 		var doc yaml.Node
-		perr := yaml.Unmarshal(data[:end], &doc)
-		if perr == nil || perr.Error() != err.Error() {
-			continue
-		}
-		line = i + 1
-		text := lines[i]
-		indent := len(text) - len(strings.TrimLeft(text, " \t"))
-		if t := strings.IndexByte(text[:indent], '\t'); t >= 0 {
-			col = t + 1
-		} else {
-			col = indent + 1
-		}
-		break
+		perr := yaml.Unmarshal(data[:ends[i]], &doc)
+		return perr != nil && perr.Error() == err.Error()
+	}
+	lo := min(line-1, len(lines)-1)
+	i := lo + sort.Search(len(lines)-lo, func(k int) bool { return same(lo + k) })
+	if i >= len(lines) || !same(i) {
+		return line, col, msg
+	}
+	line = i + 1
+	text := lines[i]
+	indent := len(text) - len(strings.TrimLeft(text, " \t"))
+	if t := strings.IndexByte(text[:indent], '\t'); t >= 0 {
+		col = t + 1
+	} else {
+		col = indent + 1
 	}
 	return line, col, msg
 }

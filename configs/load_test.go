@@ -589,6 +589,8 @@ func TestLoadSyntaxErrorPosition(t *testing.T) {
 			"vigil.yaml:4:4: yaml: mapping values are not allowed in this context"},
 		{"tab", "storage:\n  dir: ./x\n  segment: 60s\n\tpart: 1s\n",
 			"vigil.yaml:4:1: yaml: found a tab character that violates indentation"},
+		{"after a flow list over two lines", "alerts:\n  units: [{id: police},\n    {id: sifa}]\nstorage:\n  dir: ./x\n   part: 1s\n",
+			"vigil.yaml:6:4: yaml: mapping values are not allowed in this context"},
 		{"tab after spaces", "log:\n  format: text\n  \tlevel: info\n",
 			"vigil.yaml:3:3: yaml: found a tab character that violates indentation"},
 	}
