@@ -26,8 +26,9 @@ func ValidID(id string) bool { return idPattern.MatchString(id) }
 
 // Camera is the registration of one camera, as ingest needs it. The app maps
 // configured cameras to it. Apply restarts a camera only when its stream
-// changed (every field but Name, Site and Grid, see sameStream); a new
-// name, site or grid is taken over by the running camera.
+// changed (every field but Name, Site and Grid, see sameStream, so a new
+// AuthRetry restarts it too); a new name, site or grid is taken over by the
+// running camera.
 type Camera struct {
 	ID       string
 	Name     string
