@@ -256,16 +256,26 @@ func (d *decoder) pairs(n *yaml.Node, path string, seen map[string]*yaml.Node, m
 
 // suggest proposes a known key close to an unknown one.
 func suggest(key string, fields []field) string {
-	best, bestDist := "", 3
-	for _, f := range fields {
-		if dist := editDistance(key, f.key); dist < bestDist {
-			best, bestDist = f.key, dist
+	keys := make([]string, len(fields))
+	for i, f := range fields {
+		keys[i] = f.key
+	}
+	if best := nearest(key, keys, 3); best != "" {
+		return fmt.Sprintf(" (did you mean %s?)", best)
+	}
+	return ""
+}
+
+// nearest returns the candidate with the smallest edit distance to s below
+// limit, or "".
+func nearest(s string, candidates []string, limit int) string {
+	best, bestDist := "", limit
+	for _, c := range candidates {
+		if dist := editDistance(s, c); dist < bestDist {
+			best, bestDist = c, dist
 		}
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %s?)", best)
+	return best
 }
 
 func editDistance(a, b string) int {

@@ -61,18 +61,12 @@ func (u *unitIndex) hint(name string) string {
 }
 
 // closest returns the candidate nearest to s within an edit distance of 2
-// (3 for longer names), or "".
+// (3 for names longer than 8), or "".
 func closest(s string, candidates []string) string {
-	best, bestDist := "", 3
 	if len(s) > 8 {
-		bestDist = 4
+		return nearest(s, candidates, 4)
 	}
-	for _, c := range candidates {
-		if dist := editDistance(s, c); dist < bestDist {
-			best, bestDist = c, dist
-		}
-	}
-	return best
+	return nearest(s, candidates, 3)
 }
 
 // checkMeaning checks the rules (decoded by d from vigil.yaml) against the
