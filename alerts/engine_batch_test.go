@@ -101,7 +101,7 @@ func TestBatchChainsEventsOfOneSignal(t *testing.T) {
 		ev("hall-entrance", alerts.Motion, alerts.Inactive),
 		ev("hall-entrance", alerts.Motion, alerts.Inactive), // ignored
 	}
-	want := []alerts.ChangeKind{alerts.KindRaised, alerts.KindDispatched, alerts.KindUpdated, alerts.KindRaised, alerts.KindEnded, alerts.KindUpdated, alerts.KindEnded}
+	want := []alerts.ChangeKind{alerts.KindRaised, alerts.KindDispatched, alerts.KindUpdated, alerts.KindRaised, alerts.KindEnded, alerts.KindReopened, alerts.KindEnded}
 	for _, batched := range []bool{true, false} {
 		name := map[bool]string{true: "AppendBatch", false: "Append"}[batched]
 		t.Run(name, func(t *testing.T) {

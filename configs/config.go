@@ -171,7 +171,10 @@ type Alerts struct {
 	PostRoll         time.Duration `json:"post_roll"`
 	HoldAfterResolve time.Duration `json:"hold_after_resolve"`
 	StaleAfter       time.Duration `json:"stale_after"`
-	Units            []Unit        `json:"units"`
+	// MaxEventAge: an event's own time is used as raised_at when it lies
+	// no further than this before its receipt.
+	MaxEventAge time.Duration `json:"max_event_age"`
+	Units       []Unit        `json:"units"`
 	// Rules are tried in order; the first match wins.
 	Rules []Rule `json:"rules"`
 }
@@ -297,6 +300,7 @@ func Default() *Config {
 			PostRoll:         30 * time.Second,
 			HoldAfterResolve: 90 * 24 * time.Hour,
 			StaleAfter:       30 * time.Second,
+			MaxEventAge:      5 * time.Minute,
 			Rules: []Rule{
 				{Severity: Minor, AckWithin: 15 * time.Minute, ResolveWithin: 24 * time.Hour, Cooldown: 60 * time.Second},
 			},

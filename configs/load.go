@@ -267,6 +267,7 @@ func (d *decoder) alerts(n *yaml.Node, path string, cfg *Config) map[string]*yam
 		{"post_roll", d.duration(&a.PostRoll)},
 		{"hold_after_resolve", d.duration(&a.HoldAfterResolve)},
 		{"stale_after", d.duration(&a.StaleAfter)},
+		{"max_event_age", d.duration(&a.MaxEventAge)},
 		{"units", func(n *yaml.Node, path string) {
 			d.list(n, path, func(i int, item *yaml.Node, path string) {
 				var u Unit

@@ -42,6 +42,7 @@ func defaultKeys() map[string]func(*Config) any {
 		"alerts.post_roll":             func(c *Config) any { return c.Alerts.PostRoll },
 		"alerts.hold_after_resolve":    func(c *Config) any { return c.Alerts.HoldAfterResolve },
 		"alerts.stale_after":           func(c *Config) any { return c.Alerts.StaleAfter },
+		"alerts.max_event_age":         func(c *Config) any { return c.Alerts.MaxEventAge },
 		"cameras_file":                 func(c *Config) any { return c.CamerasFile },
 	}
 }

@@ -228,7 +228,7 @@ func (j *Journal) AppendBatch(ctx context.Context, items []alerts.BatchItem) ([]
 	}
 	for i := range items {
 		if errs[i] == nil {
-			j.announce(out[i])
+			j.announce(out[i].Logged())
 		}
 	}
 	return out, errs
@@ -289,7 +289,7 @@ func appendTx(tx *bolt.Tx, c alerts.Change, expectVersion int64) (alerts.Change,
 	if err != nil {
 		return alerts.Change{}, err
 	}
-	change, err := json.Marshal(c)
+	change, err := json.Marshal(c.Logged())
 	if err != nil {
 		return alerts.Change{}, err
 	}
@@ -508,6 +508,17 @@ func (j *Journal) Since(ctx context.Context, seq uint64, limit int) ([]alerts.Ch
 		return nil, fmt.Errorf("boltjournal: since %d: %w", seq, err)
 	}
 	return out, nil
+}
+
+// Size is the bytes of the journal's pages, in use or free for reuse: the
+// high-water mark of its data, without the file's preallocation.
+func (j *Journal) Size() (int64, error) {
+	var n int64
+	err := j.db.View(func(tx *bolt.Tx) error {
+		n = tx.Size()
+		return nil
+	})
+	return n, err
 }
 
 // LastSeq implements alerts.Journal.

@@ -88,7 +88,7 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	}
 
 	deskToken, adminToken := auth.NewToken(), auth.NewToken()
-	cfgPath, err := writeDemoConfig(o.Dir, o.Listen, sim, auth.HashToken(deskToken), auth.HashToken(adminToken))
+	cfgPath, err := writeDemoConfig(o.Dir, o.Listen, sim.URL, auth.HashToken(deskToken), auth.HashToken(adminToken))
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func demoOutages(ctx context.Context, sim *camsim.Server) error {
 // writeDemoConfig writes vigil.yaml and cameras.yaml for the demo, so that
 // the demo runs through the same loader, validation and reload as a real
 // deployment.
-func writeDemoConfig(dir, listen string, sim *camsim.Server, deskSum, adminSum string) (string, error) {
+func writeDemoConfig(dir, listen string, cameraURL func(path string) string, deskSum, adminSum string) (string, error) {
 	vigil := fmt.Sprintf(`# Written by "vigil demo"; rewritten at every start.
 listen: %s
 storage: {dir: ./recordings, segment: 10s, part: 1s, retain: 1d, min_free_bytes: 100MiB}
@@ -175,7 +175,7 @@ cameras_file: cameras.yaml
 	cams.WriteString("# Written by \"vigil demo\": the simulated cameras.\ncameras:\n")
 	for _, c := range demoCameras {
 		fmt.Fprintf(&cams, "  - {id: %s, name: %s, site: %s, grid: %s, location: %s, url: %q, transport: tcp}\n",
-			c.id, c.name, c.site, c.grid, c.location, sim.URL("cam/"+c.id))
+			c.id, c.name, c.site, c.grid, c.location, cameraURL("cam/"+c.id))
 	}
 	path := filepath.Join(dir, "vigil.yaml")
 	if err := os.WriteFile(path, []byte(vigil), 0o600); err != nil {

@@ -166,20 +166,26 @@ func (a *App) onMetadata(camera string, doc []byte, at time.Time) {
 
 // cameraState raises camera_offline when a camera has been offline longer
 // than ingest.offline_after and ends it when it is back.
+//
+// The alert's clip starts before the camera's last frame, so that it shows
+// the last seconds before the camera dropped rather than the 30 s after.
 func (a *App) cameraState(st ingest.CameraState) {
-	ev := alerts.Event{Camera: st.Camera, Type: alerts.CameraOffline, State: alerts.Inactive, At: time.Now(), Source: alerts.SourceHealth}
+	s, err := a.streams.Status(st.Camera)
+	ev := alerts.Event{Camera: st.Camera, Type: alerts.CameraOffline, State: alerts.Inactive, At: time.Now(),
+		Source: alerts.SourceHealth, Detail: map[string]string{"detail": st.Reason}}
 	if !st.Online {
 		// The desk sees why: "unauthorized" asks for the password, not a
 		// technician on a ladder.
 		ev.State = alerts.Active
-		ev.Detail = map[string]string{"detail": st.Reason, "reason": st.Reason, "message": st.Message}
-	} else {
-		ev.Detail = map[string]string{"detail": st.Reason}
+		ev.Detail["reason"], ev.Detail["message"] = st.Reason, st.Message
+		if err == nil && s.LastFrameAt != nil {
+			ev.FootageFrom = *s.LastFrameAt
+		}
 	}
 	if err := a.engine.Submit(ev); err != nil {
 		a.log.Error("health signal lost", "component", "alerts", "camera", st.Camera, "type", ev.Type, "err", err)
 	}
-	if s, err := a.streams.Status(st.Camera); err == nil {
+	if err == nil {
 		_ = a.hub.PublishCamera(s) // best effort: the desk also polls /cameras
 	}
 }
