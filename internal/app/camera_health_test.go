@@ -118,3 +118,37 @@ func TestRefusedCameraSaysUnauthorized(t *testing.T) {
 		t.Fatalf("alert detail %v", al.Detail)
 	}
 }
+
+// The recorder's frames reach the camera API: a recorded camera that is
+// online shows recording, one with record: false does not (issue 18, item
+// 11; the outage side is TestRecordingOnlyWhileFramesAreWritten in ingest).
+func TestRecordingShowsFramesWritten(t *testing.T) {
+	sim := startCamsim(t, "cam/gate", "cam/hall")
+	cfg := simConfig(t, sim, map[string]string{"gate": "key-site", "hall": "hall"})
+	cams, err := os.ReadFile(cfg.CamerasPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// hall watches events only.
+	out := strings.Replace(string(cams), "site: hall,", "site: hall, record: false,", 1)
+	if out == string(cams) {
+		t.Fatalf("no hall camera in %s", cams)
+	}
+	os.WriteFile(cfg.CamerasPath, []byte(out), 0o600)
+	if cfg, err = configs.Load(cfg.Path); err != nil {
+		t.Fatal(err)
+	}
+	a := startApp(t, cfg, io.Discard)
+	recording := func(id string) bool {
+		st, err := a.streams.Status(id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return st.Recording
+	}
+	waitFor(t, 15*time.Second, "gate recording", func() bool { return recording("gate") })
+	waitFor(t, 10*time.Second, "hall online", func() bool { return cameraStatus(t, a, "hall") == "online" })
+	if recording("hall") {
+		t.Error("a camera with record: false shows recording")
+	}
+}
