@@ -382,26 +382,27 @@ func hasKey(n *yaml.Node, key string) bool { return keyNode(n, key) != nil }
 
 // keyNode returns the key node of key in mapping n, or nil.
 func keyNode(n *yaml.Node, key string) *yaml.Node {
-	for i := 0; i+1 < len(n.Content); i += 2 {
-		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key {
-			return k
-		}
-	}
-	return nil
+	k, _ := entry(n, key)
+	return k
 }
 
 // fieldNode returns the value node of key in mapping n, or nil.
 func fieldNode(n *yaml.Node, key string) *yaml.Node {
-	n = resolve(n)
+	_, v := entry(resolve(n), key)
+	return v
+}
+
+// entry finds key in mapping n, set by n itself.
+func entry(n *yaml.Node, key string) (k, v *yaml.Node) {
 	if n == nil || n.Kind != yaml.MappingNode {
-		return nil
+		return nil, nil
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
 		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key {
-			return n.Content[i+1]
+			return k, n.Content[i+1]
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node) (Camera, bool) {

@@ -142,7 +142,7 @@ func (c *camera) healthyFor() time.Duration {
 // failed records the end of a session or a failed attempt and returns how
 // many 401s the camera answered in a row. A camera that was online goes
 // back to connecting; it is offline once that lasted offline_after (see
-// tick). It logs a lost camera and the first failure of a camera that never
+// offlineLocked). It logs a lost camera and the first failure of a camera that never
 // came online; later failures go to debug.
 func (c *camera) failed(err error) (authFails int) {
 	now := c.s.opts.Now()
