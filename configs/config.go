@@ -128,7 +128,7 @@ type Auth struct {
 // Role is what a token may do.
 type Role string
 
-// Roles (DESIGN.md "HTTP API").
+// Roles (the design contract's "HTTP API").
 const (
 	RoleDesk         Role = "desk"
 	RoleInvestigator Role = "investigator"
@@ -216,7 +216,7 @@ type Match struct {
 }
 
 // EventTypes returns the normalized event types a rule may match
-// (DESIGN.md "Camera events → alerts"; the alerts package defines the same
+// (the design contract's "Camera events → alerts"; the alerts package defines the same
 // names, and configs does not import it).
 func EventTypes() []string {
 	return []string{

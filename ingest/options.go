@@ -18,7 +18,7 @@ const (
 	TransportUDP  = "udp"
 )
 
-// idPattern is the camera ID pattern of DESIGN.md.
+// idPattern is the camera ID pattern of the design contract.
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // ValidID reports whether id is a valid camera ID.

@@ -33,7 +33,7 @@ type DemoOptions struct {
 	Started func(*App)
 }
 
-// demoCameras are the four simulated cameras of DESIGN.md "vigil demo".
+// demoCameras are the four simulated cameras of the design contract's "vigil demo".
 var demoCameras = []struct{ id, name, site, grid, location string }{
 	{"hall-entrance", "服务大厅入口", "hall", "G03", "中心一楼大厅"},
 	{"hall-counter", "服务大厅受理窗口", "hall", "G03", "中心一楼综合受理窗口"},
