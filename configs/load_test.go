@@ -648,3 +648,29 @@ func TestDiff(t *testing.T) {
 		t.Errorf("Diff to empty = %v %v %v", added, removed, changed)
 	}
 }
+
+// A tab put in front of any key line of the shipped files is reported at
+// that line, column 1, not at the start of the block around it.
+func TestShippedFilesTabAtEveryLine(t *testing.T) {
+	for _, name := range []string{"vigil.yaml", "cameras.yaml"} {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(data), "\n")
+		for i, l := range lines {
+			trimmed := strings.TrimLeft(l, " ")
+			if trimmed == "" || strings.HasPrefix(trimmed, "#") || !strings.Contains(trimmed, ":") {
+				continue
+			}
+			bad := append([]string(nil), lines...)
+			bad[i] = "\t" + trimmed
+			var errs []*Error
+			d := &decoder{file: name, getenv: noEnv, errs: &errs}
+			d.parseFile([]byte(strings.Join(bad, "\n")))
+			if len(errs) != 1 || errs[0].Line != i+1 || errs[0].Column != 1 {
+				t.Errorf("%s: tab on line %d reported as %v", name, i+1, errs)
+			}
+		}
+	}
+}
