@@ -52,6 +52,11 @@ type Config struct {
 	CamerasFile string   `json:"cameras_file"`
 	CamerasPath string   `json:"-"`
 	Cameras     []Camera `json:"cameras"`
+
+	// Warnings are problems that do not stop the configuration from
+	// loading, such as a camera only catch-all rules match; check-config
+	// prints them, the service logs them.
+	Warnings []*Error `json:"-"`
 }
 
 // Log configures the service's log output.
@@ -123,7 +128,7 @@ type Auth struct {
 // Role is what a token may do.
 type Role string
 
-// Roles (DESIGN.md "HTTP API").
+// Roles (the design contract's "HTTP API").
 const (
 	RoleDesk         Role = "desk"
 	RoleInvestigator Role = "investigator"
@@ -211,7 +216,7 @@ type Match struct {
 }
 
 // EventTypes returns the normalized event types a rule may match
-// (DESIGN.md "Camera events → alerts"; the alerts package defines the same
+// (the design contract's "Camera events → alerts"; the alerts package defines the same
 // names, and configs does not import it).
 func EventTypes() []string {
 	return []string{
@@ -249,8 +254,15 @@ type Camera struct {
 	Record    bool      `json:"record"`
 	// Retain overrides Storage.Retain when not 0; see Config.Retention.
 	Retain time.Duration `json:"retain"`
-	Events CameraEvents  `json:"events"`
+	// AuthRetry is the pause between tries once the camera refused the
+	// credentials 3 times in a row: real cameras lock the account after a
+	// few failures.
+	AuthRetry time.Duration `json:"auth_retry"`
+	Events    CameraEvents  `json:"events"`
 }
+
+// DefaultAuthRetry is a camera's auth_retry when the file leaves it out.
+const DefaultAuthRetry = 5 * time.Minute
 
 // CameraEvents configures a camera's event sources.
 type CameraEvents struct {
@@ -299,7 +311,7 @@ func Default() *Config {
 
 // defaultCamera holds the defaults of a camera entry.
 func defaultCamera() Camera {
-	return Camera{Transport: TransportAuto, Enabled: true, Record: true, Events: CameraEvents{ONVIFMetadata: true}}
+	return Camera{Transport: TransportAuto, Enabled: true, Record: true, AuthRetry: DefaultAuthRetry, Events: CameraEvents{ONVIFMetadata: true}}
 }
 
 // Camera returns the camera with the given ID.

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -70,6 +71,9 @@ func TestShippedFilesLoad(t *testing.T) {
 	}
 	if len(cfg.Cameras) < 4 || len(cfg.Alerts.Units) != 3 || len(cfg.Alerts.Rules) < 3 {
 		t.Errorf("shipped config: %v", cfg)
+	}
+	for _, w := range cfg.Warnings {
+		t.Errorf("shipped config warns: %v", w)
 	}
 	for _, id := range []string{"hall-entrance", "hall-counter", "mediation-room", "key-site-gate"} {
 		if _, ok := cfg.Camera(id); !ok {
@@ -145,6 +149,7 @@ func TestShippedCamerasDocumentDefaults(t *testing.T) {
 		{"does not connect   (default true)", c.Enabled},
 		{"without recording        (default true)", c.Record},
 		{"when present (default true)", c.Events.ONVIFMetadata},
+		{"lock the account         (default 5m)", c.AuthRetry == 5*time.Minute},
 	} {
 		if !strings.Contains(text, want.doc) || !want.ok {
 			t.Errorf("cameras.yaml documents %q, code default disagrees or text missing", want.doc)

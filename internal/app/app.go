@@ -245,8 +245,9 @@ func (a *App) Run(ctx context.Context) error {
 	})
 	a.log.Info("vigil serving", "component", "app", "addr", a.Addr())
 	for _, c := range a.config().Cameras {
-		a.log.Info("camera registered", "component", "app", "camera", c.ID, "url", c.RedactedURL(), "config", c)
+		a.log.Info("camera registered", "component", "app", "camera", c.ID, "name", c.Name, "site", c.Site, "url", c.RedactedURL())
 	}
+	logWarnings(a.log, a.config())
 
 	<-failed.Done()
 	deadline := time.Now().Add(a.opts.ShutdownTimeout)
@@ -303,6 +304,7 @@ func Run(ctx context.Context, cfg *configs.Config) error {
 func (a *App) applyConfig(ch configs.Change) {
 	a.log.Info("configuration reloaded", "component", "config",
 		"added", ch.Added, "removed", ch.Removed, "changed", ch.Changed)
+	logWarnings(a.log, ch.New)
 	tokens := tokenSpecs(ch.New)
 	if err := a.auth.SetTokens(tokens); err != nil {
 		a.log.Error("applying the tokens", "component", "config", "err", err)
@@ -315,6 +317,13 @@ func (a *App) applyConfig(ch configs.Change) {
 	}
 	if err := a.applyCameras(ch.New); err != nil {
 		a.log.Error("applying the camera registry", "component", "config", "err", err)
+	}
+}
+
+// logWarnings logs what check-config would print as warnings.
+func logWarnings(log *slog.Logger, cfg *configs.Config) {
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration warning", "component", "config", "at", fmt.Sprintf("%s:%d:%d", w.File, w.Line, w.Column), "path", w.Path, "msg", w.Msg)
 	}
 }
 

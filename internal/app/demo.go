@@ -33,7 +33,7 @@ type DemoOptions struct {
 	Started func(*App)
 }
 
-// demoCameras are the four simulated cameras of DESIGN.md "vigil demo".
+// demoCameras are the four simulated cameras of the design contract's "vigil demo".
 var demoCameras = []struct{ id, name, site, grid, location string }{
 	{"hall-entrance", "服务大厅入口", "hall", "G03", "中心一楼大厅"},
 	{"hall-counter", "服务大厅受理窗口", "hall", "G03", "中心一楼综合受理窗口"},
@@ -81,7 +81,7 @@ func Demo(ctx context.Context, o DemoOptions) error {
 		NoUDP:    true,
 		Cameras:  specs,
 		Schedule: demoSchedule(),
-		Logger:   o.Logger.With("component", "camsim"),
+		Logger:   o.Logger, // camsim names its own component
 	})
 	if err != nil {
 		return fmt.Errorf("demo: cameras: %w", err)
@@ -165,6 +165,7 @@ alerts:
   rules:
     - {match: {type: intrusion, site: key-site}, severity: critical, ack_within: 2m, resolve_within: 30m, dispatch_to: police, cooldown: 30s}
     - {match: {type: line_crossing, site: key-site}, severity: critical, ack_within: 2m, resolve_within: 30m, dispatch_to: police, cooldown: 30s}
+    - {match: {type: intrusion, site: hall}, severity: major, ack_within: 5m, resolve_within: 1h, dispatch_to: zongzhi, cooldown: 60s}
     - {match: {type: tamper}, severity: major, ack_within: 5m, resolve_within: 2h, dispatch_to: zongzhi, cooldown: 60s}
     - {match: {type: camera_offline}, severity: major, ack_within: 10m, resolve_within: 4h}
     - {match: {}, severity: minor, ack_within: 15m, resolve_within: 24h, cooldown: 60s}
