@@ -76,7 +76,10 @@ type token struct {
 
 type session struct {
 	principal Principal
-	expires   time.Time
+	// sum is the hash of the token the session was made with: replacing
+	// the token's secret ends it, even with the same name and role.
+	sum     [sha256.Size]byte
+	expires time.Time
 }
 
 // Authenticator checks tokens and sessions. It is safe for concurrent use.
@@ -106,7 +109,8 @@ func New(opts Options) (*Authenticator, error) {
 }
 
 // SetTokens replaces the configured tokens (a configuration reload). Desk
-// sessions of a token that is gone or whose role changed end at once.
+// sessions of a token that is gone, whose role changed or whose secret was
+// replaced end at once.
 func (a *Authenticator) SetTokens(specs []TokenSpec) error {
 	tokens, err := parseTokens(specs)
 	if err != nil {
@@ -116,7 +120,7 @@ func (a *Authenticator) SetTokens(specs []TokenSpec) error {
 	defer a.mu.Unlock()
 	a.tokens = tokens
 	for k, s := range a.sessions {
-		if !slices.ContainsFunc(tokens, func(t token) bool { return t.principal == s.principal }) {
+		if !slices.ContainsFunc(tokens, func(t token) bool { return t.principal == s.principal && t.sum == s.sum }) {
 			delete(a.sessions, k)
 		}
 	}
@@ -164,8 +168,14 @@ func parseTokens(specs []TokenSpec) ([]token, error) {
 // Check returns the principal of a presented token. Every configured token
 // is compared, in constant time, whatever matches, so timing tells nothing.
 func (a *Authenticator) Check(presented string) (Principal, bool) {
+	p, _, ok := a.check(presented)
+	return p, ok
+}
+
+// check is Check that also returns the matched token's hash.
+func (a *Authenticator) check(presented string) (Principal, [sha256.Size]byte, bool) {
 	if presented == "" {
-		return Principal{}, false
+		return Principal{}, [sha256.Size]byte{}, false
 	}
 	sum := sha256.Sum256([]byte(presented))
 	var found Principal
@@ -178,7 +188,7 @@ func (a *Authenticator) Check(presented string) (Principal, bool) {
 			match = 1
 		}
 	}
-	return found, match == 1
+	return found, sum, match == 1
 }
 
 // Authenticate finds the caller of r: a bearer token first, then the session
@@ -212,7 +222,7 @@ func (a *Authenticator) session(id string) (Principal, bool) {
 	return s.principal, true
 }
 
-func (a *Authenticator) newSession(p Principal) (string, time.Time) {
+func (a *Authenticator) newSession(p Principal, sum [sha256.Size]byte) (string, time.Time) {
 	var b [32]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
 	id := hex.EncodeToString(b[:])
@@ -226,7 +236,7 @@ func (a *Authenticator) newSession(p Principal) (string, time.Time) {
 			delete(a.sessions, k)
 		}
 	}
-	a.sessions[sha256.Sum256([]byte(id))] = session{principal: p, expires: exp}
+	a.sessions[sha256.Sum256([]byte(id))] = session{principal: p, sum: sum, expires: exp}
 	return id, exp
 }
 
@@ -301,12 +311,12 @@ func (a *Authenticator) SessionHandler() http.Handler {
 				httpx.DecodeError(w, err)
 				return
 			}
-			p, ok := a.Check(body.Token)
+			p, sum, ok := a.check(body.Token)
 			if !ok {
 				httpx.Error(w, http.StatusUnauthorized, "unauthorized", "invalid token")
 				return
 			}
-			id, exp := a.newSession(p)
+			id, exp := a.newSession(p, sum)
 			http.SetCookie(w, &http.Cookie{Name: CookieName, Value: id, Path: "/", Expires: exp,
 				HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteStrictMode})
 			httpx.WriteJSON(w, http.StatusOK, p)

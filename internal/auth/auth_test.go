@@ -169,3 +169,53 @@ func TestSetTokensRevokes(t *testing.T) {
 		t.Fatal("a refused SetTokens changed the tokens")
 	}
 }
+
+// login returns the session cookie made with tok.
+func login(t *testing.T, a *Authenticator, tok string) *http.Cookie {
+	t.Helper()
+	w := httptest.NewRecorder()
+	a.SessionHandler().ServeHTTP(w, httptest.NewRequest("POST", "/api/v1/session", strings.NewReader(`{"token":"`+tok+`"}`)))
+	if w.Code != 200 || len(w.Result().Cookies()) != 1 {
+		t.Fatalf("login with %s: %d %s", tok, w.Code, w.Body)
+	}
+	return w.Result().Cookies()[0]
+}
+
+// A session is bound to the secret it was made with: rotating a token's
+// secret (same name and role) ends the sessions of the old one.
+func TestSessionBoundToSecret(t *testing.T) {
+	others := []TokenSpec{{Name: "ops", Role: Admin, Token: "admin-secret"}}
+	cases := []struct {
+		name  string
+		desk  TokenSpec
+		keeps bool
+	}{
+		{"unchanged", TokenSpec{Name: "desk-1", Role: Desk, SHA256: HashToken("desk-secret")}, true},
+		{"same secret given in plain", TokenSpec{Name: "desk-1", Role: Desk, Token: "desk-secret"}, true},
+		{"secret rotated", TokenSpec{Name: "desk-1", Role: Desk, SHA256: HashToken("desk-secret-2")}, false},
+		{"secret rotated, given in plain", TokenSpec{Name: "desk-1", Role: Desk, Token: "desk-secret-2"}, false},
+		{"role changed", TokenSpec{Name: "desk-1", Role: Investigator, SHA256: HashToken("desk-secret")}, false},
+		{"renamed", TokenSpec{Name: "desk-2", Role: Desk, SHA256: HashToken("desk-secret")}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := newTestAuth(t, nil)
+			cookie := login(t, a, "desk-secret")
+			if err := a.SetTokens(append([]TokenSpec{c.desk}, others...)); err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest("GET", "/", nil)
+			r.AddCookie(cookie)
+			if _, ok := a.Authenticate(r); ok != c.keeps {
+				t.Fatalf("session valid after reload = %v, want %v", ok, c.keeps)
+			}
+			// Rotating back does not revive an ended session.
+			if err := a.SetTokens(append([]TokenSpec{{Name: "desk-1", Role: Desk, Token: "desk-secret"}}, others...)); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := a.Authenticate(r); ok != c.keeps {
+				t.Fatalf("session valid after rotating back = %v, want %v", ok, c.keeps)
+			}
+		})
+	}
+}
