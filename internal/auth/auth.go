@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -194,17 +195,46 @@ func (a *Authenticator) check(presented string) (Principal, [sha256.Size]byte, b
 // Authenticate finds the caller of r: a bearer token first, then the session
 // cookie.
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, bool) {
+	p, _, ok := a.authenticate(r)
+	return p, ok
+}
+
+// authenticate is Authenticate that also says whether the session cookie
+// (which a browser sends by itself) was the credential.
+func (a *Authenticator) authenticate(r *http.Request) (p Principal, byCookie, ok bool) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, tok, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return Principal{}, false
+			return Principal{}, false, false
 		}
-		return a.Check(strings.TrimSpace(tok))
+		p, ok := a.Check(strings.TrimSpace(tok))
+		return p, false, ok
 	}
 	if c, err := r.Cookie(CookieName); err == nil {
-		return a.session(c.Value)
+		p, ok := a.session(c.Value)
+		return p, true, ok
 	}
-	return Principal{}, false
+	return Principal{}, false, false
+}
+
+// crossSite says why a state-changing request carried by the session
+// cookie may have been forged by another page, or "" when it may not: it
+// needs Content-Type application/json (which no form or simple request can
+// send without a CORS preflight) and an Origin naming this host.
+func crossSite(r *http.Request) string {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return ""
+	}
+	if !httpx.IsJSON(r) {
+		return "a request authenticated by the session cookie needs Content-Type: application/json"
+	}
+	origin := r.Header.Get("Origin")
+	u, err := url.Parse(origin)
+	if origin == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.EqualFold(u.Host, r.Host) {
+		return "a request authenticated by the session cookie needs an Origin matching the host"
+	}
+	return ""
 }
 
 func (a *Authenticator) session(id string) (Principal, bool) {
@@ -281,13 +311,19 @@ func (p Principal) Allows(roles ...Role) bool {
 }
 
 // Require wraps h so that only callers with one of roles (or admin) reach
-// it: 401 without valid credentials, 403 with the wrong role.
+// it: 401 without valid credentials, 403 with the wrong role, and 403
+// (code csrf) for a state-changing request carried by the session cookie
+// without Content-Type application/json or without an Origin of this host.
 func (a *Authenticator) Require(h http.Handler, roles ...Role) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := a.Authenticate(r)
+		p, byCookie, ok := a.authenticate(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
 			httpx.Error(w, http.StatusUnauthorized, "unauthorized", "missing or invalid token")
+			return
+		}
+		if why := crossSite(r); byCookie && why != "" {
+			httpx.Error(w, http.StatusForbidden, "csrf", why)
 			return
 		}
 		if !p.Allows(roles...) {
@@ -329,6 +365,10 @@ func (a *Authenticator) SessionHandler() http.Handler {
 			httpx.WriteJSON(w, http.StatusOK, p)
 		case http.MethodDelete:
 			if c, err := r.Cookie(CookieName); err == nil {
+				if why := crossSite(r); why != "" {
+					httpx.Error(w, http.StatusForbidden, "csrf", why)
+					return
+				}
 				a.endSession(c.Value)
 			}
 			http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1,

@@ -124,6 +124,8 @@ func TestSessionCookie(t *testing.T) {
 	w = httptest.NewRecorder()
 	r := httptest.NewRequest("DELETE", "/api/v1/session", nil)
 	r.AddCookie(cookies[0])
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Origin", "http://example.com")
 	sh.ServeHTTP(w, r)
 	if w.Code != 204 {
 		t.Fatalf("logout: %d", w.Code)
@@ -217,5 +219,66 @@ func TestSessionBoundToSecret(t *testing.T) {
 				t.Fatalf("session valid after rotating back = %v, want %v", ok, c.keeps)
 			}
 		})
+	}
+}
+
+// A state-changing request carried by the session cookie needs
+// Content-Type application/json (by parsed media type) and an Origin of
+// this host; a bearer token is not sent by browsers on their own and needs
+// neither.
+func TestCookieCSRF(t *testing.T) {
+	a := newTestAuth(t, nil)
+	cookie := login(t, a, "desk-secret")
+	h := a.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), Desk)
+	cases := []struct {
+		name, method, bearer, ctype, origin string
+		want                                int
+	}{
+		{"same origin json", "POST", "", "application/json", "http://vigil.test:8080", 200},
+		{"json with charset", "POST", "", "application/json; charset=utf-8", "http://vigil.test:8080", 200},
+		{"upper-case media type and host", "POST", "", "Application/JSON", "https://VIGIL.test:8080", 200},
+		{"foreign origin", "POST", "", "application/json", "http://evil.test", 403},
+		{"foreign port", "POST", "", "application/json", "http://vigil.test:9090", 403},
+		{"origin prefix of host", "POST", "", "application/json", "http://vigil.test:80801", 403},
+		{"null origin", "POST", "", "application/json", "null", 403},
+		{"no origin", "POST", "", "application/json", "", 403},
+		{"no content type", "POST", "", "", "http://vigil.test:8080", 403},
+		{"foreign origin, no content type", "POST", "", "", "http://evil.test", 403},
+		{"jsonfoo", "POST", "", "application/jsonfoo", "http://vigil.test:8080", 403},
+		{"form", "POST", "", "application/x-www-form-urlencoded", "http://vigil.test:8080", 403},
+		{"text/plain", "POST", "", "text/plain", "http://vigil.test:8080", 403},
+		{"delete foreign", "DELETE", "", "application/json", "http://evil.test", 403},
+		{"get needs neither", "GET", "", "", "", 200},
+		{"bearer needs neither", "POST", "desk-secret", "", "", 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest(c.method, "http://vigil.test:8080/api/v1/alerts/x/ack", strings.NewReader(`{}`))
+			if c.bearer != "" {
+				r.Header.Set("Authorization", "Bearer "+c.bearer)
+			} else {
+				r.AddCookie(cookie)
+			}
+			if c.ctype != "" {
+				r.Header.Set("Content-Type", c.ctype)
+			}
+			if c.origin != "" {
+				r.Header.Set("Origin", c.origin)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != c.want || (c.want == 403 && !strings.Contains(w.Body.String(), `"code":"csrf"`)) {
+				t.Fatalf("got %d %s, want %d", w.Code, w.Body, c.want)
+			}
+		})
+	}
+	// Logging out from another site is refused too.
+	r := httptest.NewRequest("DELETE", "http://vigil.test:8080/api/v1/session", nil)
+	r.AddCookie(cookie)
+	r.Header.Set("Origin", "http://evil.test")
+	w := httptest.NewRecorder()
+	a.SessionHandler().ServeHTTP(w, r)
+	if w.Code != 403 {
+		t.Fatalf("cross-site logout: %d", w.Code)
 	}
 }

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
-	"strings"
 )
 
 // ErrorBody is the JSON shape of every API error.
@@ -37,7 +37,7 @@ func Error(w http.ResponseWriter, status int, code, msg string) {
 // client: it says what was wrong, and is a *http.MaxBytesError (wrapped) when
 // the body was too large.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !IsJSON(r) {
 		return fmt.Errorf("content type %q: want application/json", ct)
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, max))
@@ -56,6 +56,14 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error 
 		return errors.New("invalid JSON: trailing data after the object")
 	}
 	return nil
+}
+
+// IsJSON reports whether r's Content-Type is application/json by its parsed
+// media type (parameters such as charset allowed; application/jsonfoo and
+// a missing header are not JSON).
+func IsJSON(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
 }
 
 // DecodeError answers a DecodeJSON error: 413 for an oversized body, 400
