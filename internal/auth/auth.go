@@ -326,6 +326,7 @@ func (a *Authenticator) Require(h http.Handler, roles ...Role) http.Handler {
 			httpx.Error(w, http.StatusForbidden, "csrf", why)
 			return
 		}
+		httpx.Authenticated(r.Context())
 		if !p.Allows(roles...) {
 			httpx.Error(w, http.StatusForbidden, "forbidden", fmt.Sprintf("role %s may not do this", p.Role))
 			return
@@ -352,6 +353,7 @@ func (a *Authenticator) SessionHandler() http.Handler {
 				httpx.Error(w, http.StatusUnauthorized, "unauthorized", "invalid token")
 				return
 			}
+			httpx.Authenticated(r.Context())
 			id, exp := a.newSession(p, sum)
 			http.SetCookie(w, &http.Cookie{Name: CookieName, Value: id, Path: "/", Expires: exp,
 				HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteStrictMode})

@@ -66,12 +66,17 @@ func IsJSON(r *http.Request) bool {
 	return err == nil && mt == "application/json"
 }
 
-// DecodeError answers a DecodeJSON error: 413 for an oversized body, 400
-// otherwise.
+// DecodeError answers a DecodeJSON error: 413 for an oversized body, 408
+// for a body that did not arrive in time (BodyDeadline), 400 otherwise.
 func DecodeError(w http.ResponseWriter, err error) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		Error(w, http.StatusRequestEntityTooLarge, "too_large", err.Error())
+		return
+	}
+	if IsTimeout(err) {
+		w.Header().Set("Connection", "close")
+		Error(w, http.StatusRequestTimeout, "timeout", "the request body did not arrive in time")
 		return
 	}
 	Error(w, http.StatusBadRequest, "bad_request", err.Error())
