@@ -15,8 +15,10 @@ import (
 )
 
 // drillSlowBodies opens o.TrickleConns unauthenticated POST /api/v1/session
-// requests that send their body one byte a second, reconnecting whenever
-// the node closes one, for o.TrickleFor, while a camera records: /healthz
+// requests that send their body one byte a second, each reopened a second
+// after the node closes it (an attacker keeping o.TrickleConns going, at a
+// connection rate as slowhttptest's, not a connection flood), for
+// o.TrickleFor, while a camera records: /healthz
 // must answer within 100 ms throughout, no trickling connection may be held
 // much past the body deadline (10 s), the unauthenticated connections stay
 // under their cap, recording goes on and RSS stays bounded.
@@ -80,6 +82,10 @@ func drillSlowBodies(ctx context.Context, log *slog.Logger, o faultsOpts) (map[s
 					shed++
 				}
 				mu.Unlock()
+				select {
+				case <-dctx.Done():
+				case <-time.After(time.Second):
+				}
 			}
 		}()
 	}
