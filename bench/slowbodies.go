@@ -23,6 +23,12 @@ import (
 // much past the body deadline (10 s), the unauthenticated connections stay
 // under their cap, recording goes on and RSS stays bounded.
 func drillSlowBodies(ctx context.Context, log *slog.Logger, o faultsOpts) (map[string]any, error) {
+	if o.TrickleConns <= 0 {
+		o.TrickleConns = 300
+	}
+	if o.TrickleFor <= 0 {
+		o.TrickleFor = 30 * time.Second
+	}
 	e, err := newEnv(log)
 	if err != nil {
 		return nil, err
@@ -155,8 +161,8 @@ func drillSlowBodies(ctx context.Context, log *slog.Logger, o faultsOpts) (map[s
 		"rss_before_mib":            mib(before.rss), "rss_max_mib": mib(rssMax), "rss_after_mib": mib(after.rss),
 	}
 	mu.Unlock()
-	if failures > 0 {
-		chk.failf("%d /healthz probes failed", failures)
+	if failures > 0 || len(lat) == 0 {
+		chk.failf("%d of %d /healthz probes failed", failures, len(lat))
 	}
 	if m := pick(lat, 1); m > 100_000 {
 		chk.failf("/healthz took %.1f ms at worst, want ≤ 100 ms", float64(m)/1000)
