@@ -153,7 +153,29 @@ func TestSlowClientsEndToEnd(t *testing.T) {
 			}
 			return reused
 		}
+		// A camera posting with its webhook key is authenticated too.
+		camera := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 1}}
+		defer camera.CloseIdleConnections()
+		hook := func(key string) (reused bool) {
+			t.Helper()
+			req, _ := http.NewRequest("POST", a.URL()+"/api/v1/hooks/hall-entrance/events?key="+key, strings.NewReader(`{"type":"motion","state":"pulse"}`))
+			req.Header.Set("Content-Type", "application/json")
+			req = req.WithContext(httptrace.WithClientTrace(req.Context(), &httptrace.ClientTrace{
+				GotConn: func(info httptrace.GotConnInfo) { reused = info.Reused },
+			}))
+			resp, err := camera.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != 202 {
+				t.Fatalf("hook: %d", resp.StatusCode)
+			}
+			return reused
+		}
 		authed()
+		hook(hookSecret)
 		idle := []net.Conn{dial(), dial(), dial(), dial()}
 		// The first two were shed when the third and fourth arrived.
 		for i, c := range idle[:2] {
@@ -163,6 +185,9 @@ func TestSlowClientsEndToEnd(t *testing.T) {
 		}
 		if !authed() {
 			t.Fatal("the authenticated connection was shed")
+		}
+		if !hook(hookSecret) {
+			t.Fatal("the camera's connection was shed")
 		}
 		if s := a.conns.Stats(); s.Unauthenticated > 2 || s.Shed < 2 {
 			t.Fatalf("connections %+v", s)
