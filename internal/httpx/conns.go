@@ -3,6 +3,7 @@ package httpx
 import (
 	"container/list"
 	"context"
+	"io"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -160,6 +161,10 @@ type limitedConn struct {
 	elem     *list.Element
 	released bool
 }
+
+// ReadFrom keeps net/http's sendfile path to the TCP connection underneath
+// (it looks for io.ReaderFrom on the connection).
+func (c *limitedConn) ReadFrom(r io.Reader) (int64, error) { return io.Copy(c.Conn, r) }
 
 func (c *limitedConn) Close() error {
 	err := c.Conn.Close()
