@@ -29,6 +29,7 @@ type Config struct {
 	Path string `json:"path"`
 
 	Listen string `json:"listen"`
+	HTTP   HTTP   `json:"http"`
 	// NodeID names this node in a multi-node deployment; the host name when
 	// not set.
 	NodeID string `json:"node_id"`
@@ -57,6 +58,14 @@ type Config struct {
 	// loading, such as a camera only catch-all rules match; check-config
 	// prints them, the service logs them.
 	Warnings []*Error `json:"-"`
+}
+
+// HTTP bounds the API server's connections. It is read at start; a
+// reload does not change it.
+type HTTP struct {
+	// MaxConns caps the connections open at once; a quarter of it (at
+	// least 1) may be unauthenticated.
+	MaxConns int64 `json:"max_conns"`
 }
 
 // Log configures the service's log output.
@@ -277,6 +286,7 @@ type CameraEvents struct {
 func Default() *Config {
 	return &Config{
 		Listen:   "127.0.0.1:8080",
+		HTTP:     HTTP{MaxConns: 512},
 		Timezone: "Asia/Shanghai",
 		Log:      Log{Format: LogText, Level: slog.LevelInfo},
 		Storage: Storage{

@@ -193,6 +193,11 @@ func (d *decoder) service(root *yaml.Node, cfg *Config) keyNodes {
 				{"offline_after", d.duration(&cfg.Ingest.OfflineAfter)},
 			}))
 		}},
+		{"http", func(n *yaml.Node, path string) {
+			nodes.add(path, d.object(n, path, []field{
+				{"max_conns", d.integer(&cfg.HTTP.MaxConns, 1)},
+			}))
+		}},
 		{"export", func(n *yaml.Node, path string) {
 			nodes.add(path, d.object(n, path, []field{
 				{"max_range", d.duration(&cfg.Export.MaxRange)},

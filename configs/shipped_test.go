@@ -38,6 +38,7 @@ func defaultKeys() map[string]func(*Config) any {
 		"metrics_public":               func(c *Config) any { return c.MetricsPublic },
 		"ingest.offline_after":         func(c *Config) any { return c.Ingest.OfflineAfter },
 		"export.max_range":             func(c *Config) any { return c.Export.MaxRange },
+		"http.max_conns":               func(c *Config) any { return c.HTTP.MaxConns },
 		"alerts.pre_roll":              func(c *Config) any { return c.Alerts.PreRoll },
 		"alerts.post_roll":             func(c *Config) any { return c.Alerts.PostRoll },
 		"alerts.hold_after_resolve":    func(c *Config) any { return c.Alerts.HoldAfterResolve },

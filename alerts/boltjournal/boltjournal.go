@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -584,6 +585,9 @@ func (j *Journal) Audit(ctx context.Context, r alerts.AuditRecord) error {
 func (j *Journal) AuditSince(ctx context.Context, seq uint64, limit int) ([]alerts.AuditRecord, error) {
 	if limit <= 0 {
 		limit = 1000
+	}
+	if seq == math.MaxUint64 { // nothing follows it, and seq+1 would wrap to the start
+		return nil, nil
 	}
 	var out []alerts.AuditRecord
 	err := j.db.View(func(tx *bolt.Tx) error {

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"runtime"
 	"sort"
@@ -699,6 +700,11 @@ func testAudit(t *testing.T, j alerts.Journal) {
 	rs, err = al.AuditSince(ctx, 2, 2)
 	if err != nil || len(rs) != 2 || rs[0].Seq != 3 || rs[1].Seq != 4 {
 		t.Fatalf("AuditSince(2, 2) = %+v, %v", rs, err)
+	}
+	// Nothing comes after the largest sequence number; seq+1 must not
+	// wrap to the start.
+	if rs, err := al.AuditSince(ctx, math.MaxUint64, 10); err != nil || len(rs) != 0 {
+		t.Fatalf("AuditSince(MaxUint64) = %+v, %v", rs, err)
 	}
 }
 

@@ -118,6 +118,12 @@ func TestWebhookToDeskEndToEnd(t *testing.T) {
 	if code, _ := call(t, "GET", a.URL()+"/api/v1/audit?limit=0", adminToken, ""); code != 400 {
 		t.Fatalf("audit bad limit: %d", code)
 	}
+	// The largest sequence number has nothing after it (seq+1 must not
+	// wrap to the start of the log).
+	code, body = call(t, "GET", a.URL()+"/api/v1/audit?since=18446744073709551615", adminToken, "")
+	if code != 200 || !strings.Contains(body, `"records":[]`) || !strings.Contains(body, `"next_since":18446744073709551615`) {
+		t.Fatalf("audit since max: %d %s", code, body)
+	}
 }
 
 // The occurrence rules end to end, through the webhook, the API and the

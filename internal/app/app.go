@@ -24,6 +24,7 @@ import (
 	"vigil/configs"
 	"vigil/ingest"
 	"vigil/internal/auth"
+	"vigil/internal/httpx"
 	"vigil/recorder"
 )
 
@@ -39,6 +40,9 @@ type Options struct {
 	Listen string
 	// ShutdownTimeout bounds graceful shutdown; default 5s.
 	ShutdownTimeout time.Duration
+	// BodyTimeout is how long a request body may take to arrive; default
+	// 10s, three times that for camera webhooks (up to 1 MiB).
+	BodyTimeout time.Duration
 }
 
 func (o *Options) validate() error {
@@ -57,6 +61,9 @@ func (o *Options) validate() error {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 5 * time.Second
 	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 10 * time.Second
+	}
 	return nil
 }
 
@@ -69,6 +76,7 @@ type App struct {
 	auth     *auth.Authenticator
 	watcher  *configs.Watcher
 	listener net.Listener
+	conns    *httpx.ConnLimit // wraps listener
 	server   *http.Server
 
 	nodeID     string
@@ -149,15 +157,22 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		a.close()
+		return nil, fmt.Errorf("listen %s: %w", opts.Listen, err)
+	}
+	maxConns := int(min(cfg.HTTP.MaxConns, 1<<20))
+	a.conns = httpx.NewConnLimit(ln, maxConns, maxConns/4)
+	a.listener = a.conns
+	a.registerConnMetrics()
 	a.server = &http.Server{
 		Handler:           a.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
+		ConnContext:       a.conns.ConnContext,
 		ErrorLog:          slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelWarn),
-	}
-	if a.listener, err = net.Listen("tcp", opts.Listen); err != nil {
-		a.close()
-		return nil, fmt.Errorf("listen %s: %w", opts.Listen, err)
 	}
 	return a, nil
 }

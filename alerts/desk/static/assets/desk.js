@@ -25,10 +25,9 @@ const state = {
 
 async function api(method, path, body) {
   const opts = { method, credentials: "same-origin", headers: {} };
-  if (body !== undefined) {
-    opts.headers["Content-Type"] = "application/json";
-    opts.body = JSON.stringify(body);
-  }
+  // The server refuses a cookie-authenticated change without it (CSRF).
+  if (method !== "GET") opts.headers["Content-Type"] = "application/json";
+  if (body !== undefined) opts.body = JSON.stringify(body);
   const res = await fetch(API + path, opts);
   let data = null;
   const text = await res.text();
