@@ -1,6 +1,6 @@
-// Package alerts owns the emergency-handling side of Vigil: event sources
-// (ONVIF metadata, vendor webhooks, health signals) are normalized to Events,
-// matched against rules, deduplicated into Alerts, and every change to an
+// Package alerts owns the emergency-handling side of Vigil: events, already
+// normalized by their sources (the vendor parsers of alerts/vendor, the pull
+// subscriptions of alerts/pull, Vigil's own health signals), are matched against rules, deduplicated into Alerts, and every change to an
 // alert is appended to a Journal. It knows nothing of RTSP or recording; it
 // asks the recorder for evidence holds through a small interface.
 package alerts

@@ -11,6 +11,7 @@ import (
 	"vigil/alerts"
 	"vigil/alerts/boltjournal"
 	"vigil/alerts/redisjournal"
+	"vigil/alerts/vendor"
 	"vigil/configs"
 	"vigil/internal/auth"
 )
@@ -94,12 +95,12 @@ func (a *App) hookSecret(id string) (string, bool) {
 func hookParsers() map[string]alerts.HookParser {
 	return map[string]alerts.HookParser{
 		"hikvision": func(camera, ct string, body io.Reader, now time.Time) ([]alerts.Event, error) {
-			res, err := alerts.ParseHikvision(camera, ct, body, now)
+			res, err := vendor.ParseHikvision(camera, ct, body, now)
 			return res.Events, err // a heartbeat is accepted and raises nothing
 		},
-		"dahua": alerts.ParseDahua,
+		"dahua": vendor.ParseDahua,
 		"events": func(camera, _ string, body io.Reader, now time.Time) ([]alerts.Event, error) {
-			ev, err := alerts.ParseGeneric(camera, body, now)
+			ev, err := vendor.ParseGeneric(camera, body, now)
 			if err != nil {
 				return nil, err
 			}

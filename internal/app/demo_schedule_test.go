@@ -45,7 +45,7 @@ type demoEvent struct {
 
 // demoTimeline expands demoSchedule and demoOutages over d into the events
 // the engine receives, in time order. The camsim types map to the types
-// alerts.ParseONVIF gives their topics.
+// vendor.ParseONVIF gives their topics.
 func demoTimeline(t *testing.T, d time.Duration) []demoEvent {
 	types := map[string]alerts.Type{
 		camsim.Motion: alerts.Motion, camsim.CellMotion: alerts.Motion, camsim.Intrusion: alerts.Intrusion,

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"vigil/alerts"
+	"vigil/alerts/vendor"
 	"vigil/configs"
 	"vigil/ingest"
 	"vigil/internal/media"
@@ -151,7 +152,7 @@ func (a *App) stopRecordingLocked(id string) {
 
 // onMetadata turns a camera's ONVIF metadata document into alert events.
 func (a *App) onMetadata(camera string, doc []byte, at time.Time) {
-	events, err := alerts.ParseONVIF(camera, doc, at)
+	events, err := vendor.ParseONVIF(camera, doc, at)
 	if err != nil {
 		a.metadataErrors.WithLabelValues(camera).Inc()
 		a.log.Debug("ONVIF metadata document rejected", "component", "alerts", "camera", camera, "err", err)

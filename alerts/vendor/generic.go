@@ -1,4 +1,4 @@
-package alerts
+package vendor
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"time"
+	"vigil/alerts"
 )
 
 // genericMaxKey bounds Event.Key from the generic hook: keys name alerts in
@@ -29,14 +30,14 @@ const genericMaxKey = 256
 // (at most 256 bytes) and detail (an object of strings) are optional.
 // Unknown fields, a second value after the object and any other spelling are
 // errors that name the field.
-func ParseGeneric(camera string, body io.Reader, now time.Time) (Event, error) {
+func ParseGeneric(camera string, body io.Reader, now time.Time) (alerts.Event, error) {
 	b, err := readPayload(body)
 	if err != nil {
-		return Event{}, fmt.Errorf("generic: %w", err)
+		return alerts.Event{}, fmt.Errorf("generic: %w", err)
 	}
 	b = bytes.TrimSpace(b)
 	if len(b) == 0 || b[0] != '{' {
-		return Event{}, errors.New("generic: body: want a JSON object")
+		return alerts.Event{}, errors.New("generic: body: want a JSON object")
 	}
 	var p struct {
 		Type   *string           `json:"type"`
@@ -48,41 +49,41 @@ func ParseGeneric(camera string, body io.Reader, now time.Time) (Event, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&p); err != nil {
-		return Event{}, fmt.Errorf("generic: %s", genericJSONError(err))
+		return alerts.Event{}, fmt.Errorf("generic: %s", genericJSONError(err))
 	}
 	if _, err := dec.Token(); err != io.EOF {
-		return Event{}, errors.New("generic: data after the JSON object")
+		return alerts.Event{}, errors.New("generic: data after the JSON object")
 	}
-	e := Event{Camera: camera, Source: SourceGeneric, At: now, Key: p.Key, Detail: make(map[string]string, len(p.Detail))}
+	e := alerts.Event{Camera: camera, Source: alerts.SourceGeneric, At: now, Key: p.Key, Detail: make(map[string]string, len(p.Detail))}
 	if p.Type == nil {
-		return Event{}, errors.New("generic: type missing")
+		return alerts.Event{}, errors.New("generic: type missing")
 	}
-	switch t := Type(*p.Type); t {
-	case Motion, Tamper, VideoLoss, LineCrossing, Intrusion, IOAlarm, Other:
+	switch t := alerts.Type(*p.Type); t {
+	case alerts.Motion, alerts.Tamper, alerts.VideoLoss, alerts.LineCrossing, alerts.Intrusion, alerts.IOAlarm, alerts.Other:
 		e.Type = t
-	case CameraOffline, RecordingFailure, StorageFull:
-		return Event{}, fmt.Errorf("generic: type %s is reserved for Vigil's own health events", parseQuote(*p.Type))
+	case alerts.CameraOffline, alerts.RecordingFailure, alerts.StorageFull:
+		return alerts.Event{}, fmt.Errorf("generic: type %s is reserved for Vigil's own health events", parseQuote(*p.Type))
 	default:
-		return Event{}, fmt.Errorf("generic: type %s: want motion, tamper, video_loss, line_crossing, intrusion, io_alarm or other", parseQuote(*p.Type))
+		return alerts.Event{}, fmt.Errorf("generic: type %s: want motion, tamper, video_loss, line_crossing, intrusion, io_alarm or other", parseQuote(*p.Type))
 	}
 	if p.State == nil {
-		return Event{}, errors.New("generic: state missing")
+		return alerts.Event{}, errors.New("generic: state missing")
 	}
-	switch s := State(*p.State); s {
-	case Active, Inactive, Pulse:
+	switch s := alerts.State(*p.State); s {
+	case alerts.Active, alerts.Inactive, alerts.Pulse:
 		e.State = s
 	default:
-		return Event{}, fmt.Errorf("generic: state %s: want active, inactive or pulse", parseQuote(*p.State))
+		return alerts.Event{}, fmt.Errorf("generic: state %s: want active, inactive or pulse", parseQuote(*p.State))
 	}
 	if p.At != nil {
 		t, err := time.Parse(time.RFC3339Nano, *p.At)
 		if err != nil {
-			return Event{}, fmt.Errorf("generic: at %s: want an RFC 3339 time such as 2026-11-26T21:05:00+08:00", parseQuote(*p.At))
+			return alerts.Event{}, fmt.Errorf("generic: at %s: want an RFC 3339 time such as 2026-11-26T21:05:00+08:00", parseQuote(*p.At))
 		}
 		e.At = t.UTC()
 	}
 	if len(p.Key) > genericMaxKey {
-		return Event{}, fmt.Errorf("generic: key of %d bytes: want at most %d", len(p.Key), genericMaxKey)
+		return alerts.Event{}, fmt.Errorf("generic: key of %d bytes: want at most %d", len(p.Key), genericMaxKey)
 	}
 	for k, v := range p.Detail {
 		e.Detail[k] = v

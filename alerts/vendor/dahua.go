@@ -1,4 +1,4 @@
-package alerts
+package vendor
 
 import (
 	"encoding/json"
@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"vigil/alerts"
 )
 
 // ParseDahua reads a Dahua event push (POST /api/v1/hooks/{camera}/dahua)
@@ -42,7 +43,7 @@ import (
 // "index", "rule", "object" (data.Object.ObjectType), every other field of
 // the record under its name, and the scalar top-level data fields as
 // "data.NAME".
-func ParseDahua(camera, contentType string, body io.Reader, now time.Time) ([]Event, error) {
+func ParseDahua(camera, contentType string, body io.Reader, now time.Time) ([]alerts.Event, error) {
 	b, err := readPayload(body)
 	if err != nil {
 		return nil, fmt.Errorf("dahua: %w", err)
@@ -59,7 +60,7 @@ func ParseDahua(camera, contentType string, body io.Reader, now time.Time) ([]Ev
 	} else {
 		texts = []string{text}
 	}
-	var events []Event
+	var events []alerts.Event
 	n := 0
 	for _, t := range texts {
 		recs, err := dahuaRecords(t, n)
@@ -238,8 +239,8 @@ func dahuaRecords(s string, before int) ([]dahuaRecord, error) {
 	}
 }
 
-func (r *dahuaRecord) event(camera string, now time.Time) (Event, error) {
-	e := Event{Camera: camera, Source: SourceDahua, At: now, Detail: map[string]string{}}
+func (r *dahuaRecord) event(camera string, now time.Time) (alerts.Event, error) {
+	e := alerts.Event{Camera: camera, Source: alerts.SourceDahua, At: now, Detail: map[string]string{}}
 	var code, action, index string
 	for _, f := range r.fields {
 		name, value := f[0], f[1]
@@ -260,26 +261,26 @@ func (r *dahuaRecord) event(camera string, now time.Time) (Event, error) {
 		}
 	}
 	if code == "" {
-		return Event{}, errors.New("Code missing")
+		return alerts.Event{}, errors.New("Code missing")
 	}
 	typ, pulse := dahuaCodeType(code)
 	e.Type = typ
 	switch strings.ToLower(action) {
 	case "start":
-		e.State = Active
+		e.State = alerts.Active
 		if pulse {
-			e.State = Pulse
+			e.State = alerts.Pulse
 		}
 	case "stop":
-		e.State = Inactive
+		e.State = alerts.Inactive
 	case "pulse":
-		e.State = Pulse
+		e.State = alerts.Pulse
 	default:
-		return Event{}, fmt.Errorf("code %s: action %s: want Start, Stop or Pulse", parseQuote(code), parseQuote(action))
+		return alerts.Event{}, fmt.Errorf("code %s: action %s: want Start, Stop or Pulse", parseQuote(code), parseQuote(action))
 	}
 	if index != "" {
 		if _, err := strconv.ParseUint(index, 10, 16); err != nil {
-			return Event{}, fmt.Errorf("code %s: index %s: want a channel number", parseQuote(code), parseQuote(index))
+			return alerts.Event{}, fmt.Errorf("code %s: index %s: want a channel number", parseQuote(code), parseQuote(index))
 		}
 		e.Key = "index=" + index
 	}
@@ -325,20 +326,20 @@ func (r *dahuaRecord) event(camera string, now time.Time) (Event, error) {
 
 // dahuaCodeType maps a Dahua event code to a normalized type; pulse is true
 // for edge-only codes.
-func dahuaCodeType(code string) (typ Type, pulse bool) {
+func dahuaCodeType(code string) (typ alerts.Type, pulse bool) {
 	switch code {
 	case "VideoMotion", "SmartMotionHuman", "SmartMotionVehicle":
-		return Motion, false
+		return alerts.Motion, false
 	case "CrossLineDetection":
-		return LineCrossing, true
+		return alerts.LineCrossing, true
 	case "CrossRegionDetection":
-		return Intrusion, false
+		return alerts.Intrusion, false
 	case "VideoBlind", "VideoAbnormalDetection":
-		return Tamper, false
+		return alerts.Tamper, false
 	case "VideoLoss":
-		return VideoLoss, false
+		return alerts.VideoLoss, false
 	case "AlarmLocal":
-		return IOAlarm, false
+		return alerts.IOAlarm, false
 	}
-	return Other, false
+	return alerts.Other, false
 }

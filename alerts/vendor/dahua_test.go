@@ -1,10 +1,11 @@
-package alerts
+package vendor
 
 import (
 	"bytes"
 	"errors"
 	"strings"
 	"testing"
+	"vigil/alerts"
 )
 
 func TestParseDahua(t *testing.T) {
@@ -13,24 +14,24 @@ func TestParseDahua(t *testing.T) {
 		want    []parseWant
 		wantErr string
 	}{
-		{file: "videomotion_start.txt", want: []parseWant{{Type: Motion, State: Active, Key: "index=0",
+		{file: "videomotion_start.txt", want: []parseWant{{Type: alerts.Motion, State: alerts.Active, Key: "index=0",
 			Detail: map[string]string{"code": "VideoMotion", "action": "Start", "index": "0"}}}},
-		{file: "videomotion_stop.txt", want: []parseWant{{Type: Motion, State: Inactive, Key: "index=0"}}},
-		{file: "crossline_start_multiline_data.txt", want: []parseWant{{Type: LineCrossing, State: Pulse, Key: "index=0;rule=Rule1", At: "2026-11-26T13:15:00Z",
+		{file: "videomotion_stop.txt", want: []parseWant{{Type: alerts.Motion, State: alerts.Inactive, Key: "index=0"}}},
+		{file: "crossline_start_multiline_data.txt", want: []parseWant{{Type: alerts.LineCrossing, State: alerts.Pulse, Key: "index=0;rule=Rule1", At: "2026-11-26T13:15:00Z",
 			Detail: map[string]string{"rule": "Rule1", "object": "Human", "data.Direction": "LeftToRight", "data.UTC": "1795698900"}}}},
 		{file: "eventmanager_stream.txt", want: []parseWant{
-			{Type: Intrusion, State: Active, Key: "index=0;rule=Gate", At: "2026-11-26T13:16:00Z", Detail: map[string]string{"object": "Vehicle", "data.Action": "Cross"}},
-			{Type: Tamper, State: Active, Key: "index=1"},
-			{Type: Tamper, State: Inactive, Key: "index=1"},
+			{Type: alerts.Intrusion, State: alerts.Active, Key: "index=0;rule=Gate", At: "2026-11-26T13:16:00Z", Detail: map[string]string{"object": "Vehicle", "data.Action": "Cross"}},
+			{Type: alerts.Tamper, State: alerts.Active, Key: "index=1"},
+			{Type: alerts.Tamper, State: alerts.Inactive, Key: "index=1"},
 		}},
-		{file: "alarmlocal_start.txt", want: []parseWant{{Type: IOAlarm, State: Active, Key: "index=2"}}},
+		{file: "alarmlocal_start.txt", want: []parseWant{{Type: alerts.IOAlarm, State: alerts.Active, Key: "index=2"}}},
 		{file: "multiple_records.txt", want: []parseWant{
-			{Type: VideoLoss, State: Active, Key: "index=1"},
-			{Type: Tamper, State: Pulse, Key: "index=0;rule=Scene", Detail: map[string]string{"data.Type": "SceneChange"}},
-			{Type: LineCrossing, State: Inactive, Key: "index=0"},
+			{Type: alerts.VideoLoss, State: alerts.Active, Key: "index=1"},
+			{Type: alerts.Tamper, State: alerts.Pulse, Key: "index=0;rule=Scene", Detail: map[string]string{"data.Type": "SceneChange"}},
+			{Type: alerts.LineCrossing, State: alerts.Inactive, Key: "index=0"},
 		}},
 		{file: "heartbeat_only.txt", want: nil},
-		{file: "ntp_other_pulse.txt", want: []parseWant{{Type: Other, State: Pulse, Key: "index=0",
+		{file: "ntp_other_pulse.txt", want: []parseWant{{Type: alerts.Other, State: alerts.Pulse, Key: "index=0",
 			Detail: map[string]string{"code": "NTPAdjustTime", "data.result": "true"}}}},
 		{file: "bad_action.txt", wantErr: `dahua: record 1: code "VideoMotion": action "Go": want Start, Stop or Pulse`},
 		{file: "bad_data_truncated.txt", wantErr: "dahua: record 1: data: invalid JSON"},
@@ -39,7 +40,7 @@ func TestParseDahua(t *testing.T) {
 			got, err := ParseDahua("hall-counter", "text/plain", bytes.NewReader(parseReadTestdata(t, "dahua/"+tc.file)), parseTestNow)
 			parseCheckErr(t, err, tc.wantErr)
 			if err == nil {
-				parseCheckEvents(t, "hall-counter", SourceDahua, got, tc.want)
+				parseCheckEvents(t, "hall-counter", alerts.SourceDahua, got, tc.want)
 			}
 		})
 	}
@@ -52,16 +53,16 @@ func TestParseDahuaInline(t *testing.T) {
 		wantErr                 string
 	}{
 		{name: "no trailing newline, lower case names", body: "code=VideoMotion;ACTION=start;Index=3",
-			want: []parseWant{{Type: Motion, State: Active, Key: "index=3"}}},
+			want: []parseWant{{Type: alerts.Motion, State: alerts.Active, Key: "index=3"}}},
 		{name: "no index", body: "Code=AlarmLocal;action=Stop",
-			want: []parseWant{{Type: IOAlarm, State: Inactive}}},
+			want: []parseWant{{Type: alerts.IOAlarm, State: alerts.Inactive}}},
 		{name: "boundary from content type", contentType: "multipart/x-mixed-replace; boundary=myboundary",
 			body: "--myboundary\nContent-Type: text/plain\n\nCode=VideoLoss;action=Stop;index=0\n--myboundary--\n",
-			want: []parseWant{{Type: VideoLoss, State: Inactive, Key: "index=0"}}},
+			want: []parseWant{{Type: alerts.VideoLoss, State: alerts.Inactive, Key: "index=0"}}},
 		{name: "extra field kept", body: "Code=VideoMotion;action=Start;index=0;channel=1",
-			want: []parseWant{{Type: Motion, State: Active, Key: "index=0", Detail: map[string]string{"channel": "1"}}}},
+			want: []parseWant{{Type: alerts.Motion, State: alerts.Active, Key: "index=0", Detail: map[string]string{"channel": "1"}}}},
 		{name: "data then field", body: `Code=CrossRegionDetection;action=Start;data={"Name":"Yard"};index=1`,
-			want: []parseWant{{Type: Intrusion, State: Active, Key: "index=1;rule=Yard"}}},
+			want: []parseWant{{Type: alerts.Intrusion, State: alerts.Active, Key: "index=1;rule=Yard"}}},
 		{name: "empty", body: "\r\n", wantErr: "dahua: empty body"},
 		{name: "no code", body: "action=Start;index=0", wantErr: "dahua: record 1: Code missing"},
 		{name: "bad index", body: "Code=VideoMotion;action=Start;index=-1", wantErr: `dahua: record 1: code "VideoMotion": index "-1": want a channel number`},
@@ -77,7 +78,7 @@ func TestParseDahuaInline(t *testing.T) {
 			got, err := ParseDahua("c", tc.contentType, strings.NewReader(tc.body), parseTestNow)
 			parseCheckErr(t, err, tc.wantErr)
 			if err == nil {
-				parseCheckEvents(t, "c", SourceDahua, got, tc.want)
+				parseCheckEvents(t, "c", alerts.SourceDahua, got, tc.want)
 			}
 		})
 	}
@@ -101,6 +102,6 @@ func FuzzParseDahua(f *testing.F) {
 			}
 			return
 		}
-		parseCheckInvariants(t, "c", SourceDahua, evs)
+		parseCheckInvariants(t, "c", alerts.SourceDahua, evs)
 	})
 }

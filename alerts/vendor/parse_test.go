@@ -1,4 +1,4 @@
-package alerts
+package vendor
 
 import (
 	"os"
@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"vigil/alerts"
 )
 
 // parseTestNow is the receive time the parser tests pass in.
@@ -14,8 +15,8 @@ var parseTestNow = time.Date(2026, 11, 26, 13, 59, 59, 0, time.UTC)
 // parseWant is what a parser test checks of an Event; Detail lists only the
 // entries the case cares about.
 type parseWant struct {
-	Type   Type
-	State  State
+	Type   alerts.Type
+	State  alerts.State
 	Key    string
 	At     string // RFC 3339; "" means parseTestNow
 	Sync   bool
@@ -47,7 +48,7 @@ func parseAddSeeds(f *testing.F, dir string, add func(name string, b []byte)) {
 	}
 }
 
-func parseCheckEvents(t *testing.T, camera string, src Source, got []Event, want []parseWant) {
+func parseCheckEvents(t *testing.T, camera string, src alerts.Source, got []alerts.Event, want []parseWant) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("got %d events, want %d: %+v", len(got), len(want), got)
@@ -76,16 +77,16 @@ func parseCheckEvents(t *testing.T, camera string, src Source, got []Event, want
 }
 
 // parseCheckInvariants is what fuzzing asserts of any successful parse.
-func parseCheckInvariants(t *testing.T, camera string, src Source, evs []Event) {
+func parseCheckInvariants(t *testing.T, camera string, src alerts.Source, evs []alerts.Event) {
 	t.Helper()
 	for i, e := range evs {
 		switch e.Type {
-		case Motion, Tamper, VideoLoss, LineCrossing, Intrusion, IOAlarm, Other:
+		case alerts.Motion, alerts.Tamper, alerts.VideoLoss, alerts.LineCrossing, alerts.Intrusion, alerts.IOAlarm, alerts.Other:
 		default:
 			t.Fatalf("event %d: type %q", i, e.Type)
 		}
 		switch e.State {
-		case Active, Inactive, Pulse:
+		case alerts.Active, alerts.Inactive, alerts.Pulse:
 		default:
 			t.Fatalf("event %d: state %q", i, e.State)
 		}
@@ -142,9 +143,9 @@ func TestParseCameraTime(t *testing.T) {
 }
 
 func TestParseSignalValue(t *testing.T) {
-	for in, want := range map[string]State{
-		"true": Active, "TRUE": Active, "1": Active, "active": Active, " Active ": Active,
-		"false": Inactive, "False": Inactive, "0": Inactive, "inactive": Inactive, "INACTIVE": Inactive,
+	for in, want := range map[string]alerts.State{
+		"true": alerts.Active, "TRUE": alerts.Active, "1": alerts.Active, "active": alerts.Active, " Active ": alerts.Active,
+		"false": alerts.Inactive, "False": alerts.Inactive, "0": alerts.Inactive, "inactive": alerts.Inactive, "INACTIVE": alerts.Inactive,
 		"maybe": "", "": "", "2": "",
 	} {
 		got, ok := parseSignalValue(in)

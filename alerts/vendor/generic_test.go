@@ -1,9 +1,10 @@
-package alerts
+package vendor
 
 import (
 	"errors"
 	"strings"
 	"testing"
+	"vigil/alerts"
 )
 
 func TestParseGeneric(t *testing.T) {
@@ -12,12 +13,12 @@ func TestParseGeneric(t *testing.T) {
 		want    parseWant
 		wantErr string
 	}{
-		{file: "intrusion_active.json", want: parseWant{Type: Intrusion, State: Active, Key: "gate-zone-1", At: "2026-11-26T13:05:00Z",
+		{file: "intrusion_active.json", want: parseWant{Type: alerts.Intrusion, State: alerts.Active, Key: "gate-zone-1", At: "2026-11-26T13:05:00Z",
 			Detail: map[string]string{"rule": "Gate", "object": "person"}}},
-		{file: "motion_inactive_no_at.json", want: parseWant{Type: Motion, State: Inactive}},
-		{file: "line_crossing_pulse.json", want: parseWant{Type: LineCrossing, State: Pulse, Key: "line-2", At: "2026-11-26T13:05:00.25Z",
+		{file: "motion_inactive_no_at.json", want: parseWant{Type: alerts.Motion, State: alerts.Inactive}},
+		{file: "line_crossing_pulse.json", want: parseWant{Type: alerts.LineCrossing, State: alerts.Pulse, Key: "line-2", At: "2026-11-26T13:05:00.25Z",
 			Detail: map[string]string{"direction": "in"}}},
-		{file: "io_alarm_minimal.json", want: parseWant{Type: IOAlarm, State: Active}},
+		{file: "io_alarm_minimal.json", want: parseWant{Type: alerts.IOAlarm, State: alerts.Active}},
 		{file: "bad_unknown_type.json", wantErr: `generic: type "fire": want motion, tamper, video_loss, line_crossing, intrusion, io_alarm or other`},
 		{file: "bad_unknown_field.json", wantErr: `generic: json: unknown field "camera"`},
 		{file: "bad_detail_number.json", wantErr: `generic: detail: got a JSON number among the values, want strings only`},
@@ -28,7 +29,7 @@ func TestParseGeneric(t *testing.T) {
 			got, err := ParseGeneric("mediation-room", strings.NewReader(string(parseReadTestdata(t, "generic/"+tc.file))), parseTestNow)
 			parseCheckErr(t, err, tc.wantErr)
 			if err == nil {
-				parseCheckEvents(t, "mediation-room", SourceGeneric, []Event{got}, []parseWant{tc.want})
+				parseCheckEvents(t, "mediation-room", alerts.SourceGeneric, []alerts.Event{got}, []parseWant{tc.want})
 			}
 		})
 	}
@@ -68,6 +69,6 @@ func FuzzParseGeneric(f *testing.F) {
 		if err != nil {
 			return
 		}
-		parseCheckInvariants(t, "c", SourceGeneric, []Event{e})
+		parseCheckInvariants(t, "c", alerts.SourceGeneric, []alerts.Event{e})
 	})
 }

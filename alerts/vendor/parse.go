@@ -1,4 +1,4 @@
-package alerts
+package vendor
 
 // Helpers shared by the parsers of camera event signals (onvif.go,
 // hikvision.go, dahua.go, generic.go). Every parser takes outside bytes,
@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+	"vigil/alerts"
 )
 
 // MaxPayloadBytes bounds every payload a parser accepts: a webhook body, a
@@ -40,12 +41,12 @@ func readPayload(r io.Reader) ([]byte, error) {
 
 // parseSignalValue maps the value spellings cameras use for a boolean
 // property (true/false/TRUE/1/0/active/inactive/on/off, any case) to a state.
-func parseSignalValue(v string) (State, bool) {
+func parseSignalValue(v string) (alerts.State, bool) {
 	switch strings.ToLower(strings.TrimSpace(v)) {
 	case "true", "1", "active", "on":
-		return Active, true
+		return alerts.Active, true
 	case "false", "0", "inactive", "off":
-		return Inactive, true
+		return alerts.Inactive, true
 	}
 	return "", false
 }

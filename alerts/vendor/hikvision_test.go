@@ -1,10 +1,11 @@
-package alerts
+package vendor
 
 import (
 	"bytes"
 	"errors"
 	"strings"
 	"testing"
+	"vigil/alerts"
 )
 
 // hikvisionRequest splits a testdata payload into the Content-Type header
@@ -27,21 +28,21 @@ func TestParseHikvision(t *testing.T) {
 		wantErr       string
 	}{
 		{file: "vmd_active_ver20.xml", want: []parseWant{{
-			Type: Motion, State: Active, Key: "channel=1", At: "2026-11-26T13:05:00Z",
+			Type: alerts.Motion, State: alerts.Active, Key: "channel=1", At: "2026-11-26T13:05:00Z",
 			Detail: map[string]string{"event_type": "VMD", "channel_name": "Camera 01", "active_post_count": "1", "ip": "192.168.1.64"},
 		}}},
-		{file: "vmd_inactive_ver20.xml", want: []parseWant{{Type: Motion, State: Inactive, Key: "channel=1", At: "2026-11-26T13:05:09Z"}}},
-		{file: "shelteralarm_ver10.xml", want: []parseWant{{Type: Tamper, State: Active, Key: "channel=1", At: "2026-11-26T13:06:00Z",
+		{file: "vmd_inactive_ver20.xml", want: []parseWant{{Type: alerts.Motion, State: alerts.Inactive, Key: "channel=1", At: "2026-11-26T13:05:09Z"}}},
+		{file: "shelteralarm_ver10.xml", want: []parseWant{{Type: alerts.Tamper, State: alerts.Active, Key: "channel=1", At: "2026-11-26T13:06:00Z",
 			Detail: map[string]string{"event_type": "shelteralarm", "description": "shelteralarm alarm"}}}},
 		{file: "heartbeat_videoloss.xml", wantHeartbeat: true},
-		{file: "videoloss_active.xml", want: []parseWant{{Type: VideoLoss, State: Active, Key: "channel=2", At: "2026-11-26T13:07:30Z"}}},
-		{file: "nvr_io_local_time.xml", want: []parseWant{{Type: IOAlarm, State: Active, Key: "input=2",
+		{file: "videoloss_active.xml", want: []parseWant{{Type: alerts.VideoLoss, State: alerts.Active, Key: "channel=2", At: "2026-11-26T13:07:30Z"}}},
+		{file: "nvr_io_local_time.xml", want: []parseWant{{Type: alerts.IOAlarm, State: alerts.Active, Key: "input=2",
 			Detail: map[string]string{"camera_time": "2026-11-26T21:08:00"}}}},
-		{file: "nvr_fielddetection_dynchannel.xml", want: []parseWant{{Type: Intrusion, State: Active, Key: "channel=3", At: "2026-11-26T13:09:00.25Z",
+		{file: "nvr_fielddetection_dynchannel.xml", want: []parseWant{{Type: alerts.Intrusion, State: alerts.Active, Key: "channel=3", At: "2026-11-26T13:09:00.25Z",
 			Detail: map[string]string{"region": "1", "target": "human", "channel_name": "Gate"}}}},
-		{file: "multipart_formdata_linedetection.http", wantPictures: 1, want: []parseWant{{Type: LineCrossing, State: Pulse, Key: "channel=1", At: "2026-11-26T13:10:00Z",
+		{file: "multipart_formdata_linedetection.http", wantPictures: 1, want: []parseWant{{Type: alerts.LineCrossing, State: alerts.Pulse, Key: "channel=1", At: "2026-11-26T13:10:00Z",
 			Detail: map[string]string{"region": "2", "target": "vehicle", "event_type": "linedetection"}}}},
-		{file: "multipart_mixed_regionentrance_nocontenttype.http", wantPictures: 2, want: []parseWant{{Type: Intrusion, State: Active, Key: "channel=1", At: "2026-11-26T13:11:00Z"}}},
+		{file: "multipart_mixed_regionentrance_nocontenttype.http", wantPictures: 2, want: []parseWant{{Type: alerts.Intrusion, State: alerts.Active, Key: "channel=1", At: "2026-11-26T13:11:00Z"}}},
 		{file: "bad_event_state.xml", wantErr: `hikvision: eventState "maybe": want active or inactive`},
 		{file: "bad_multipart_no_xml.http", wantErr: "hikvision: multipart body without an XML part"},
 	} {
@@ -55,7 +56,7 @@ func TestParseHikvision(t *testing.T) {
 			if res.Heartbeat != tc.wantHeartbeat || res.Pictures != tc.wantPictures {
 				t.Errorf("heartbeat %v pictures %d, want %v %d", res.Heartbeat, res.Pictures, tc.wantHeartbeat, tc.wantPictures)
 			}
-			parseCheckEvents(t, "gate", SourceHikvision, res.Events, tc.want)
+			parseCheckEvents(t, "gate", alerts.SourceHikvision, res.Events, tc.want)
 		})
 	}
 }
@@ -70,15 +71,15 @@ func TestParseHikvisionInline(t *testing.T) {
 		wantErr                 string
 	}{
 		{name: "no namespace, no content type", body: alert(`<eventType>tamperdetection</eventType><eventState>ACTIVE</eventState><channelID>4</channelID>`),
-			want: []parseWant{{Type: Tamper, State: Active, Key: "channel=4"}}},
+			want: []parseWant{{Type: alerts.Tamper, State: alerts.Active, Key: "channel=4"}}},
 		{name: "unknown type is other", contentType: "text/xml", body: alert(`<eventType>PIR</eventType><eventState>active</eventState>`),
-			want: []parseWant{{Type: Other, State: Active, Detail: map[string]string{"event_type": "PIR"}}}},
+			want: []parseWant{{Type: alerts.Other, State: alerts.Active, Detail: map[string]string{"event_type": "PIR"}}}},
 		{name: "linedetection inactive", body: alert(`<eventType>linedetection</eventType><eventState>inactive</eventState><channelID>1</channelID>`),
-			want: []parseWant{{Type: LineCrossing, State: Inactive, Key: "channel=1"}}},
+			want: []parseWant{{Type: alerts.LineCrossing, State: alerts.Inactive, Key: "channel=1"}}},
 		{name: "channel and input", body: alert(`<eventType>IO</eventType><eventState>active</eventState><channelID>1</channelID><inputIOPortID>3</inputIOPortID>`),
-			want: []parseWant{{Type: IOAlarm, State: Active, Key: "channel=1;input=3"}}},
+			want: []parseWant{{Type: alerts.IOAlarm, State: alerts.Active, Key: "channel=1;input=3"}}},
 		{name: "form urlencoded header but XML body", contentType: "application/x-www-form-urlencoded", body: alert(`<eventType>VMD</eventType><eventState>active</eventState>`),
-			want: []parseWant{{Type: Motion, State: Active}}},
+			want: []parseWant{{Type: alerts.Motion, State: alerts.Active}}},
 		{name: "empty", wantErr: `hikvision: content type "": body is not XML`},
 		{name: "json", contentType: "application/json", body: `{"eventType":"VMD"}`, wantErr: `hikvision: content type "application/json": body is not XML`},
 		{name: "wrong root", body: `<ResponseStatus/>`, wantErr: `hikvision: root element "ResponseStatus": want EventNotificationAlert`},
@@ -93,7 +94,7 @@ func TestParseHikvisionInline(t *testing.T) {
 			res, err := ParseHikvision("gate", tc.contentType, strings.NewReader(tc.body), parseTestNow)
 			parseCheckErr(t, err, tc.wantErr)
 			if err == nil {
-				parseCheckEvents(t, "gate", SourceHikvision, res.Events, tc.want)
+				parseCheckEvents(t, "gate", alerts.SourceHikvision, res.Events, tc.want)
 			}
 		})
 	}
@@ -122,6 +123,6 @@ func FuzzParseHikvision(f *testing.F) {
 		if len(res.Events) == 0 && !res.Heartbeat {
 			t.Fatal("no events and no heartbeat without an error")
 		}
-		parseCheckInvariants(t, "gate", SourceHikvision, res.Events)
+		parseCheckInvariants(t, "gate", alerts.SourceHikvision, res.Events)
 	})
 }

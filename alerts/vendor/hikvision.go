@@ -1,4 +1,4 @@
-package alerts
+package vendor
 
 import (
 	"bytes"
@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"vigil/alerts"
 )
 
 // HikvisionResult is what one Hikvision ISAPI push holds.
@@ -21,7 +22,7 @@ import (
 // that alert. A push is never both empty and not a heartbeat unless it had
 // no EventNotificationAlert at all (which is an error).
 type HikvisionResult struct {
-	Events []Event
+	Events []alerts.Event
 	// Heartbeat is true when the push held a heartbeat.
 	Heartbeat bool
 	// Pictures counts the picture parts (JPEG) of a multipart push; they are
@@ -151,12 +152,12 @@ func hikvisionAlert(res *HikvisionResult, camera string, b []byte, now time.Time
 		return errors.New("hikvision: eventType missing")
 	}
 	evState := strings.ToLower(strings.TrimSpace(n.EventState))
-	var st State
+	var st alerts.State
 	switch evState {
 	case "active":
-		st = Active
+		st = alerts.Active
 	case "inactive":
-		st = Inactive
+		st = alerts.Inactive
 	default:
 		return fmt.Errorf("hikvision: eventState %s: want active or inactive", parseQuote(n.EventState))
 	}
@@ -167,18 +168,18 @@ func hikvisionAlert(res *HikvisionResult, camera string, b []byte, now time.Time
 		}
 	}
 	typ, pulse := hikvisionEventType(evType)
-	if typ == VideoLoss && st == Inactive && posts != "" && strings.TrimLeft(posts, "0") == "" {
+	if typ == alerts.VideoLoss && st == alerts.Inactive && posts != "" && strings.TrimLeft(posts, "0") == "" {
 		res.Heartbeat = true
 		return nil
 	}
-	if pulse && st == Active {
-		st = Pulse
+	if pulse && st == alerts.Active {
+		st = alerts.Pulse
 	}
-	e := Event{
+	e := alerts.Event{
 		Camera: camera,
 		Type:   typ,
 		State:  st,
-		Source: SourceHikvision,
+		Source: alerts.SourceHikvision,
 		At:     now,
 		Detail: map[string]string{"event_type": evType},
 	}
@@ -222,22 +223,22 @@ func hikvisionAlert(res *HikvisionResult, camera string, b []byte, now time.Time
 
 // hikvisionEventType maps an ISAPI eventType to a normalized type; pulse is
 // true for edge-only events.
-func hikvisionEventType(t string) (typ Type, pulse bool) {
+func hikvisionEventType(t string) (typ alerts.Type, pulse bool) {
 	switch strings.ToLower(t) {
 	case "vmd":
-		return Motion, false
+		return alerts.Motion, false
 	case "linedetection":
-		return LineCrossing, true
+		return alerts.LineCrossing, true
 	case "fielddetection", "regionentrance":
-		return Intrusion, false
+		return alerts.Intrusion, false
 	case "shelteralarm", "tamperdetection", "scenechangedetection":
-		return Tamper, false
+		return alerts.Tamper, false
 	case "videoloss":
-		return VideoLoss, false
+		return alerts.VideoLoss, false
 	case "io":
-		return IOAlarm, false
+		return alerts.IOAlarm, false
 	}
-	return Other, false
+	return alerts.Other, false
 }
 
 // hikvisionHasZone reports whether an ISAPI dateTime carries a zone: "Z" or

@@ -1,4 +1,4 @@
-package alerts
+package vendor
 
 import (
 	"bytes"
@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"time"
+	"vigil/alerts"
 )
 
 // ParseONVIF reads one ONVIF metadata document, as ingest reassembles it from
@@ -41,7 +42,7 @@ import (
 //
 // The error names the notification (1-based) and what was wrong with it; one
 // bad notification fails the whole document.
-func ParseONVIF(camera string, doc []byte, now time.Time) ([]Event, error) {
+func ParseONVIF(camera string, doc []byte, now time.Time) ([]alerts.Event, error) {
 	if len(doc) > MaxPayloadBytes {
 		return nil, fmt.Errorf("onvif: document of %d bytes: %w", len(doc), ErrPayloadTooLarge)
 	}
@@ -62,7 +63,7 @@ func ParseONVIF(camera string, doc []byte, now time.Time) ([]Event, error) {
 	if !strings.EqualFold(ms.XMLName.Local, "MetadataStream") {
 		return nil, fmt.Errorf("onvif: root element %s: want tt:MetadataStream", parseQuote(ms.XMLName.Local))
 	}
-	var events []Event
+	var events []alerts.Event
 	n := 0
 	for _, ev := range ms.Events {
 		for _, nm := range ev.Notifications {
@@ -127,20 +128,20 @@ type onvifItem struct {
 // order of preference (ONVIF core spec and vendor topics).
 var onvifStateItems = [...]string{"State", "IsMotion", "IsInside", "IsTamper", "LogicalState", "Active", "Motion"}
 
-func (nm *onvifNotification) event(camera string, now time.Time) (Event, error) {
+func (nm *onvifNotification) event(camera string, now time.Time) (alerts.Event, error) {
 	topic := strings.TrimSpace(nm.Topic)
 	if topic == "" {
-		return Event{}, errors.New("wsnt:Topic missing or empty")
+		return alerts.Event{}, errors.New("wsnt:Topic missing or empty")
 	}
 	msg := nm.Message.Message
 	if msg == nil {
-		return Event{}, fmt.Errorf("topic %s: wsnt:Message/tt:Message missing", parseQuote(topic))
+		return alerts.Event{}, fmt.Errorf("topic %s: wsnt:Message/tt:Message missing", parseQuote(topic))
 	}
 	typ, pulse := onvifTopicType(onvifLocalTopic(topic))
-	e := Event{
+	e := alerts.Event{
 		Camera: camera,
 		Type:   typ,
-		Source: SourceONVIF,
+		Source: alerts.SourceONVIF,
 		At:     now,
 		Detail: make(map[string]string, 3+len(msg.Source)+len(msg.Key)+len(msg.Data)),
 	}
@@ -174,9 +175,9 @@ func (nm *onvifNotification) event(camera string, now time.Time) (Event, error) 
 		e.Sync = true
 	case "Changed":
 	case "Deleted":
-		e.State = Inactive
+		e.State = alerts.Inactive
 	default:
-		return Event{}, fmt.Errorf("topic %s: PropertyOperation %s: want Initialized, Changed or Deleted", parseQuote(topic), parseQuote(op))
+		return alerts.Event{}, fmt.Errorf("topic %s: PropertyOperation %s: want Initialized, Changed or Deleted", parseQuote(topic), parseQuote(op))
 	}
 	if op != "" {
 		e.Detail["operation"] = op
@@ -185,19 +186,19 @@ func (nm *onvifNotification) event(camera string, now time.Time) (Event, error) 
 		return e, nil
 	}
 	if pulse {
-		e.State = Pulse
+		e.State = alerts.Pulse
 		return e, nil
 	}
 	st, err := onvifState(msg.Data)
 	if err != nil {
-		return Event{}, fmt.Errorf("topic %s: %w", parseQuote(topic), err)
+		return alerts.Event{}, fmt.Errorf("topic %s: %w", parseQuote(topic), err)
 	}
 	if st == "" {
-		if typ != Other {
-			return Event{}, fmt.Errorf("topic %s: no state in tt:Data: want a SimpleItem %s with true or false", parseQuote(topic), strings.Join(onvifStateItems[:], ", "))
+		if typ != alerts.Other {
+			return alerts.Event{}, fmt.Errorf("topic %s: no state in tt:Data: want a SimpleItem %s with true or false", parseQuote(topic), strings.Join(onvifStateItems[:], ", "))
 		}
 		// An unknown event-only topic reports an occurrence, not a state.
-		st = Pulse
+		st = alerts.Pulse
 	}
 	e.State = st
 	return e, nil
@@ -206,7 +207,7 @@ func (nm *onvifNotification) event(camera string, now time.Time) (Event, error) 
 // onvifState finds the state among the Data items: a known state item
 // first (its value must then be boolean), else the first item with a
 // boolean value. It returns "" when no item carries a state.
-func onvifState(data []onvifItem) (State, error) {
+func onvifState(data []onvifItem) (alerts.State, error) {
 	for _, name := range onvifStateItems {
 		for _, it := range data {
 			if !strings.EqualFold(it.Name, name) {
@@ -256,7 +257,7 @@ func onvifLocalTopic(topic string) string {
 //	VideoSource/SignalLoss                          video_loss
 //	Device/Trigger/DigitalInput, Device/IO/*        io_alarm
 //	anything else                                   other
-func onvifTopicType(local string) (typ Type, pulse bool) {
+func onvifTopicType(local string) (typ alerts.Type, pulse bool) {
 	l := strings.ToLower(local)
 	switch l {
 	case "videosource/motionalarm",
@@ -264,23 +265,23 @@ func onvifTopicType(local string) (typ Type, pulse bool) {
 		"videoanalytics/motiondetection",
 		"ruleengine/cellmotiondetector/motion",
 		"ruleengine/motionregiondetector/motion":
-		return Motion, false
+		return alerts.Motion, false
 	case "ruleengine/fielddetector/objectsinside":
-		return Intrusion, false
+		return alerts.Intrusion, false
 	case "ruleengine/linedetector/crossed":
-		return LineCrossing, true
+		return alerts.LineCrossing, true
 	case "ruleengine/tamperdetector/tamper":
-		return Tamper, false
+		return alerts.Tamper, false
 	case "videosource/signalloss":
-		return VideoLoss, false
+		return alerts.VideoLoss, false
 	case "device/trigger/digitalinput":
-		return IOAlarm, false
+		return alerts.IOAlarm, false
 	}
 	switch {
 	case strings.HasPrefix(l, "videosource/globalscenechange/"):
-		return Tamper, false
+		return alerts.Tamper, false
 	case strings.HasPrefix(l, "device/io/"):
-		return IOAlarm, false
+		return alerts.IOAlarm, false
 	}
-	return Other, false
+	return alerts.Other, false
 }

@@ -1,4 +1,4 @@
-package alerts
+package vendor
 
 import (
 	"bytes"
@@ -6,11 +6,12 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"vigil/alerts"
 )
 
 func TestParseONVIF(t *testing.T) {
 	cellMotion := []parseWant{{
-		Type: Motion, State: Active, At: "2026-11-26T13:05:00.123456Z",
+		Type: alerts.Motion, State: alerts.Active, At: "2026-11-26T13:05:00.123456Z",
 		Key: "Rule=MyMotionDetectorRule;VideoAnalyticsConfigurationToken=VideoAnalyticsConfiguration_0;VideoSourceConfigurationToken=0",
 		Detail: map[string]string{
 			"topic": "tns1:RuleEngine/tnsaxis:CellMotionDetector/Motion", "rule": "MyMotionDetectorRule",
@@ -25,51 +26,51 @@ func TestParseONVIF(t *testing.T) {
 		{file: "axis_cellmotion_changed.xml", want: cellMotion},
 		{file: "axis_cellmotion_changed.xml.gz", want: cellMotion},
 		{file: "axis_videosource_motionalarm_initialized.xml", want: []parseWant{{
-			Type: Motion, State: Inactive, Sync: true, At: "2026-11-26T13:04:58Z", Key: "Source=0",
+			Type: alerts.Motion, State: alerts.Inactive, Sync: true, At: "2026-11-26T13:04:58Z", Key: "Source=0",
 			Detail: map[string]string{"topic": "tns1:VideoSource/tns1:MotionAlarm", "operation": "Initialized"},
 		}}},
 		{file: "axis_io_port.xml", want: []parseWant{{
-			Type: IOAlarm, State: Active, At: "2026-11-26T13:10:02.5Z", Key: "port=1",
+			Type: alerts.IOAlarm, State: alerts.Active, At: "2026-11-26T13:10:02.5Z", Key: "port=1",
 		}}},
 		{file: "axis_vmd3_other.xml", want: []parseWant{{
-			Type: Other, State: Active, At: "2026-11-26T13:11:00Z", Key: "areaid=0",
+			Type: alerts.Other, State: alerts.Active, At: "2026-11-26T13:11:00Z", Key: "areaid=0",
 			Detail: map[string]string{"topic": "tns1:RuleEngine/tnsaxis:VMD3/vmd3_video_1", "active": "1"},
 		}}},
 		{file: "hikvision_fielddetector.xml", want: []parseWant{{
-			Type: Intrusion, State: Active, At: "2026-11-26T13:05:00Z",
+			Type: alerts.Intrusion, State: alerts.Active, At: "2026-11-26T13:05:00Z",
 			Key:    "Rule=MyFieldDetector1;VideoAnalyticsConfigurationToken=VideoAnalyticsToken;VideoSourceConfigurationToken=VideoSourceToken",
 			Detail: map[string]string{"rule": "MyFieldDetector1", "IsInside": "true"},
 		}}},
 		{file: "hikvision_linedetector.xml", want: []parseWant{{
-			Type: LineCrossing, State: Pulse, At: "2026-11-26T13:05:00Z",
+			Type: alerts.LineCrossing, State: alerts.Pulse, At: "2026-11-26T13:05:00Z",
 			Key:    "Rule=MyLineDetector1;VideoAnalyticsConfigurationToken=VideoAnalyticsToken;VideoSourceConfigurationToken=VideoSourceToken",
 			Detail: map[string]string{"rule": "MyLineDetector1", "ObjectId": "17", "topic": "tns1:RuleEngine/LineDetector/Crossed"},
 		}}},
 		{file: "dahua_frames_and_events.xml", want: []parseWant{
-			{Type: Motion, State: Active, At: "2026-11-26T13:20:00Z",
+			{Type: alerts.Motion, State: alerts.Active, At: "2026-11-26T13:20:00Z",
 				Key: "Rule=MotionDetectorRule;VideoAnalyticsConfigurationToken=00000;VideoSourceConfigurationToken=00000"},
-			{Type: VideoLoss, State: Inactive, At: "2026-11-26T13:20:00Z", Key: "Source=00000"},
-			{Type: Tamper, State: Active, At: "2026-11-26T13:20:01Z", Key: "Source=00000"},
+			{Type: alerts.VideoLoss, State: alerts.Inactive, At: "2026-11-26T13:20:00Z", Key: "Source=00000"},
+			{Type: alerts.Tamper, State: alerts.Active, At: "2026-11-26T13:20:01Z", Key: "Source=00000"},
 		}},
 		{file: "hanwha_tamper.xml", want: []parseWant{{
-			Type: Tamper, State: Active, At: "2026-11-26T13:30:15Z",
+			Type: alerts.Tamper, State: alerts.Active, At: "2026-11-26T13:30:15Z",
 			Key:    "Rule=TamperingDetection;VideoAnalyticsConfigurationToken=VideoAnalyticsConfiguration-0;VideoSourceConfigurationToken=VideoSourceConfiguration-0",
 			Detail: map[string]string{"rule": "TamperingDetection"},
 		}}},
 		{file: "hanwha_scenechange_analytics.xml", want: []parseWant{{
-			Type: Tamper, State: Inactive, At: "2026-11-26T13:31:00Z", Key: "Source=VideoSourceToken-0",
+			Type: alerts.Tamper, State: alerts.Inactive, At: "2026-11-26T13:31:00Z", Key: "Source=VideoSourceToken-0",
 		}}},
 		{file: "uniview_digitalinput.xml", want: []parseWant{{
-			Type: IOAlarm, State: Active, At: "2026-11-26T13:40:00Z", Key: "InputToken=AlarmIn_1",
+			Type: alerts.IOAlarm, State: alerts.Active, At: "2026-11-26T13:40:00Z", Key: "InputToken=AlarmIn_1",
 		}}},
 		{file: "uniview_deleted_nodata.xml", want: []parseWant{{
-			Type: Intrusion, State: Inactive, At: "2026-11-26T13:41:00Z",
+			Type: alerts.Intrusion, State: alerts.Inactive, At: "2026-11-26T13:41:00Z",
 			Key:    "Rule=Gate;VideoSourceConfigurationToken=profile1_VideoSourceConfigurationToken",
 			Detail: map[string]string{"operation": "Deleted", "rule": "Gate"},
 		}}},
 		{file: "garbage_time_signalloss.xml", want: []parseWant{
-			{Type: VideoLoss, State: Active, Key: "Source=1"},
-			{Type: VideoLoss, State: Active, Key: "Source=2"},
+			{Type: alerts.VideoLoss, State: alerts.Active, Key: "Source=1"},
+			{Type: alerts.VideoLoss, State: alerts.Active, Key: "Source=2"},
 		}},
 		{file: "analytics_only.xml", want: nil},
 		{file: "bad_state_value.xml", wantErr: `onvif: notification 1: topic "tns1:VideoSource/MotionAlarm": SimpleItem "State" value "maybe": want true, false`},
@@ -80,7 +81,7 @@ func TestParseONVIF(t *testing.T) {
 			got, err := ParseONVIF("hall-entrance", parseReadTestdata(t, "onvif/"+tc.file), parseTestNow)
 			parseCheckErr(t, err, tc.wantErr)
 			if err == nil {
-				parseCheckEvents(t, "hall-entrance", SourceONVIF, got, tc.want)
+				parseCheckEvents(t, "hall-entrance", alerts.SourceONVIF, got, tc.want)
 			}
 		})
 	}
@@ -106,20 +107,20 @@ func TestParseONVIFInline(t *testing.T) {
 		{name: "known topic without state", doc: doc("tns1:VideoSource/MotionAlarm", `<tt:Message PropertyOperation="Changed"/>`),
 			wantErr: "no state in tt:Data"},
 		{name: "unknown topic without state is a pulse", doc: doc("tns1:Device/HardwareFailure/StorageFailure", `<tt:Message UtcTime="2026-11-26T13:00:00Z"><tt:Data><tt:SimpleItem Name="Token" Value="SD_DISK_20200422_1"/></tt:Data></tt:Message>`),
-			want: []parseWant{{Type: Other, State: Pulse, At: "2026-11-26T13:00:00Z", Detail: map[string]string{"topic": "tns1:Device/HardwareFailure/StorageFailure", "Token": "SD_DISK_20200422_1"}}}},
+			want: []parseWant{{Type: alerts.Other, State: alerts.Pulse, At: "2026-11-26T13:00:00Z", Detail: map[string]string{"topic": "tns1:Device/HardwareFailure/StorageFailure", "Token": "SD_DISK_20200422_1"}}}},
 		{name: "no prefixes and lower case topic", doc: doc("ruleengine/cellmotiondetector/motion", `<tt:Message><tt:Data><tt:SimpleItem Name="IsMotion" Value="0"/></tt:Data></tt:Message>`),
-			want: []parseWant{{Type: Motion, State: Inactive}}},
+			want: []parseWant{{Type: alerts.Motion, State: alerts.Inactive}}},
 		{name: "any prefix on the device io path", doc: doc("tns1:Device/vendor:IO/vendor:VirtualInput", `<tt:Message><tt:Source><tt:SimpleItem Name="port" Value="3"/></tt:Source><tt:Data><tt:SimpleItem Name="active" Value="true"/></tt:Data></tt:Message>`),
-			want: []parseWant{{Type: IOAlarm, State: Active, Key: "port=3"}}},
+			want: []parseWant{{Type: alerts.IOAlarm, State: alerts.Active, Key: "port=3"}}},
 		{name: "rule name item", doc: doc("tns1:RuleEngine/FieldDetector/ObjectsInside", `<tt:Message><tt:Source><tt:SimpleItem Name="RuleName" Value="Gate"/></tt:Source><tt:Data><tt:SimpleItem Name="IsInside" Value="false"/></tt:Data></tt:Message>`),
-			want: []parseWant{{Type: Intrusion, State: Inactive, Key: "RuleName=Gate", Detail: map[string]string{"rule": "Gate"}}}},
+			want: []parseWant{{Type: alerts.Intrusion, State: alerts.Inactive, Key: "RuleName=Gate", Detail: map[string]string{"rule": "Gate"}}}},
 		{name: "undeclared charset", doc: `<?xml version="1.0" encoding="ISO-2022-JP"?><tt:MetadataStream/>`, wantErr: `charset "ISO-2022-JP" not supported`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			got, err := ParseONVIF("c1", []byte(tc.doc), parseTestNow)
 			parseCheckErr(t, err, tc.wantErr)
 			if err == nil {
-				parseCheckEvents(t, "c1", SourceONVIF, got, tc.want)
+				parseCheckEvents(t, "c1", alerts.SourceONVIF, got, tc.want)
 			}
 		})
 	}
@@ -156,6 +157,6 @@ func FuzzParseONVIF(f *testing.F) {
 			}
 			return
 		}
-		parseCheckInvariants(t, "c1", SourceONVIF, evs)
+		parseCheckInvariants(t, "c1", alerts.SourceONVIF, evs)
 	})
 }
