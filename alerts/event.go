@@ -1,7 +1,8 @@
 // Package alerts owns the emergency-handling side of Vigil: events, already
 // normalized by their sources (the vendor parsers of alerts/vendor, the pull
-// subscriptions of alerts/pull, Vigil's own health signals), are matched against rules, deduplicated into Alerts, and every change to an
-// alert is appended to a Journal. It knows nothing of RTSP or recording; it
+// subscriptions of alerts/pull, Vigil's own health signals), are matched
+// against rules, deduplicated into Alerts, and every change to an alert is
+// appended to a Journal. It knows nothing of RTSP or recording; it
 // asks the recorder for evidence holds through a small interface.
 package alerts
 

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -22,6 +23,34 @@ import (
 // HookParser turns one webhook request body into events. contentType is the
 // request's Content-Type; body is already limited in size.
 type HookParser func(camera, contentType string, body io.Reader, now time.Time) ([]Event, error)
+
+// RejectedRecord is one record of a multi-record push that was refused
+// while its siblings were accepted.
+type RejectedRecord struct {
+	Record int    `json:"record"` // 1-based, in the order of the body
+	Error  string `json:"error"`
+}
+
+// RejectedRecords is the error a HookParser returns, beside the events it
+// did accept, when it judges each record of a push on its own (Dahua). It
+// may be empty: the answer then still lists no rejected records, so that
+// the caller sees the per-record contract. When no event was accepted and
+// a record was rejected the request fails with 400.
+type RejectedRecords []RejectedRecord
+
+func (r RejectedRecords) Error() string {
+	if len(r) == 0 {
+		return "no record rejected"
+	}
+	msgs := make([]string, 0, min(len(r), 5))
+	for _, x := range r[:min(len(r), 5)] {
+		msgs = append(msgs, x.Error)
+	}
+	if len(r) > 5 {
+		msgs = append(msgs, fmt.Sprintf("and %d more", len(r)-5))
+	}
+	return strings.Join(msgs, "; ")
+}
 
 // HookOptions configure the camera push endpoints.
 type HookOptions struct {
@@ -39,7 +68,7 @@ type HookOptions struct {
 	// Wait bounds how long a request waits for its events to become
 	// durable; default 5s.
 	Wait time.Duration
-	// Parsers by vendor path segment: "hikvision", "dahua", "events".
+	// Parsers by vendor path segment: "hikvision", "dahua", "onvif", "events".
 	Parsers map[string]HookParser
 	// RatePerSecond per camera; default 50. Burst equals the rate.
 	RatePerSecond int
@@ -134,7 +163,7 @@ func (h *Hooks) serve(w http.ResponseWriter, r *http.Request, camera, vendor str
 	}
 	parse, ok := h.opts.Parsers[vendor]
 	if !ok {
-		return fail(http.StatusNotFound, "not_found", fmt.Sprintf("no webhook endpoint %q: want hikvision, dahua or events", vendor))
+		return fail(http.StatusNotFound, "not_found", fmt.Sprintf("no webhook endpoint %q: want hikvision, dahua, onvif or events", vendor))
 	}
 	secret, ok := h.opts.Secret(camera)
 	if !ok {
@@ -150,6 +179,19 @@ func (h *Hooks) serve(w http.ResponseWriter, r *http.Request, camera, vendor str
 	}
 	body := http.MaxBytesReader(w, r.Body, h.opts.MaxBody)
 	events, err := parse(camera, r.Header.Get("Content-Type"), body, h.opts.Now())
+	var rejected RejectedRecords
+	if errors.As(err, &rejected) {
+		err = nil
+		if rejected == nil {
+			rejected = RejectedRecords{}
+		}
+		if len(events) == 0 && len(rejected) > 0 {
+			return fail(http.StatusBadRequest, "bad_request", rejected.Error())
+		}
+		if len(rejected) > 0 {
+			h.opts.Logger.Warn("webhook records rejected", "camera", camera, "vendor", vendor, "accepted", len(events), "rejected", len(rejected), "first", rejected[0].Error)
+		}
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
@@ -176,6 +218,13 @@ func (h *Hooks) serve(w http.ResponseWriter, r *http.Request, camera, vendor str
 			return fail(http.StatusServiceUnavailable, "unavailable", fmt.Sprintf(
 				"events not confirmed in the journal within %s; they may still be applied, and a retry counts as a repeat of the same signal", h.opts.Wait))
 		}
+	}
+	if rejected != nil {
+		httpx.WriteJSON(w, http.StatusAccepted, struct {
+			Accepted int             `json:"accepted"`
+			Rejected RejectedRecords `json:"rejected"`
+		}{len(events), rejected})
+		return http.StatusAccepted
 	}
 	httpx.WriteJSON(w, http.StatusAccepted, map[string]int{"accepted": len(events)})
 	return http.StatusAccepted

@@ -53,6 +53,7 @@ type Config struct {
 	CamerasFile string   `json:"cameras_file"`
 	CamerasPath string   `json:"-"`
 	Cameras     []Camera `json:"cameras"`
+	Devices     []Device `json:"devices"`
 
 	// Warnings are problems that do not stop the configuration from
 	// loading, such as a camera only catch-all rules match; check-config
@@ -278,6 +279,73 @@ type CameraEvents struct {
 	ONVIFMetadata bool `json:"onvif_metadata"`
 	// WebhookSecret enables the push endpoints when not empty.
 	WebhookSecret Secret `json:"webhook_secret"`
+	// At most one pull subscription: Vigil connects to the camera and
+	// holds the subscription (see EventPull).
+	ONVIFPullPoint  bool `json:"onvif_pullpoint"`
+	HikvisionStream bool `json:"hikvision_stream"`
+	DahuaStream     bool `json:"dahua_stream"`
+	// ONVIFURL is the device service URL; empty: http://HOST/onvif/device_service
+	// with HOST the RTSP URL's host name.
+	ONVIFURL string `json:"onvif_url"`
+	// Map maps a vendor topic or code to a normalized type; Ignore drops
+	// topics or codes.
+	Map    map[string]string `json:"map"`
+	Ignore []string          `json:"ignore"`
+}
+
+// EventPull names a camera's or device's pull subscription kind.
+type EventPull string
+
+// Pull subscription kinds; also the source label of the event stream.
+const (
+	PullONVIF     EventPull = "onvif"
+	PullHikvision EventPull = "hikvision"
+	PullDahua     EventPull = "dahua"
+)
+
+// Pull returns the camera's pull subscription kind, "" for none.
+func (e CameraEvents) Pull() EventPull {
+	switch {
+	case e.ONVIFPullPoint:
+		return PullONVIF
+	case e.HikvisionStream:
+		return PullHikvision
+	case e.DahuaStream:
+		return PullDahua
+	}
+	return ""
+}
+
+// Device is an NVR (or any device reporting for many channels): one pull
+// connection or webhook for the events of the cameras its channels map to.
+type Device struct {
+	ID   string    `json:"id"`
+	Kind EventPull `json:"kind"`
+	// URL is the device's HTTP base URL (http or https), for ONVIF its
+	// device service URL or base URL.
+	URL      string `json:"url"`
+	Username string `json:"username"`
+	Password Secret `json:"password"`
+	// Stream: Vigil pulls the device's events (default true); false with
+	// a webhook_secret takes pushes only.
+	Stream        bool   `json:"stream"`
+	WebhookSecret Secret `json:"webhook_secret"`
+	// Channels maps a channel as the device names it in its events
+	// (Hikvision channelID/dynChannelID, Dahua index, ONVIF video source
+	// token) to a camera ID.
+	Channels map[string]string `json:"channels"`
+	Map      map[string]string `json:"map"`
+	Ignore   []string          `json:"ignore"`
+}
+
+// Device returns the device with the given ID.
+func (c *Config) Device(id string) (Device, bool) {
+	for _, d := range c.Devices {
+		if d.ID == id {
+			return d, true
+		}
+	}
+	return Device{}, false
 }
 
 // Default returns the configuration used for every key a file leaves out.

@@ -22,6 +22,7 @@ type decoder struct {
 
 	matches []matchRef  // rule matches, checked against the cameras
 	cams    []cameraRef // decoded cameras, in cfg.Cameras order
+	devs    []deviceRef // decoded devices, in cfg.Devices order
 }
 
 // at records a problem at node n.

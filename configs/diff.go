@@ -23,7 +23,7 @@ func Diff(old, new *Config) (added, removed, changed []string) {
 			switch {
 			case !ok:
 				added = append(added, c.ID)
-			case prev != c:
+			case !reflect.DeepEqual(prev, c):
 				changed = append(changed, c.ID)
 			}
 		}

@@ -367,6 +367,7 @@ func (d *decoder) cameras(root *yaml.Node, cfg *Config) {
 		d.at(root, "cameras", "required (write cameras: [] to run without cameras)")
 	}
 	set := d.object(root, "", []field{
+		{"devices", func(n *yaml.Node, path string) { d.devices(n, path, cfg) }},
 		{"cameras", func(n *yaml.Node, path string) {
 			d.list(n, path, func(i int, item *yaml.Node, path string) {
 				cam, ok := d.camera(item, path, ids)
@@ -380,6 +381,7 @@ func (d *decoder) cameras(root *yaml.Node, cfg *Config) {
 	if root != nil && root.Kind == yaml.MappingNode && hasKey(root, "cameras") && set["cameras"] == nil {
 		d.at(keyNode(root, "cameras"), "cameras", "has no value (write cameras: [] to run without cameras)")
 	}
+	d.checkDevices(cfg)
 }
 
 // hasKey reports whether mapping n sets key itself (not through a merge).
@@ -436,7 +438,14 @@ func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node
 			d.object(n, path, []field{
 				{"onvif_metadata", d.boolean(&c.Events.ONVIFMetadata)},
 				{"webhook_secret", d.secret(&c.Events.WebhookSecret)},
+				{"onvif_pullpoint", d.boolean(&c.Events.ONVIFPullPoint)},
+				{"hikvision_stream", d.boolean(&c.Events.HikvisionStream)},
+				{"dahua_stream", d.boolean(&c.Events.DahuaStream)},
+				{"onvif_url", d.str(&c.Events.ONVIFURL)},
+				{"map", d.typeMap(&c.Events.Map)},
+				{"ignore", d.stringList(&c.Events.Ignore)},
 			})
+			d.checkPull(n, path, c.Events)
 		}},
 	})
 	if item == nil || item.Kind != yaml.MappingNode {

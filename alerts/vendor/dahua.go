@@ -6,77 +6,90 @@ import (
 	"fmt"
 	"io"
 	"mime"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
+
 	"vigil/alerts"
 )
 
-// ParseDahua reads a Dahua event push (POST /api/v1/hooks/{camera}/dahua)
-// and returns one Event per event record, in order. contentType is the
-// request's Content-Type header (only its multipart boundary is used); body
-// is read up to MaxPayloadBytes.
+// ParseDahua reads a Dahua event push (POST /api/v1/hooks/{camera}/dahua,
+// or one part of an eventManager.cgi attach stream) and judges each event
+// record on its own: it returns one Event per good record, in order, and
+// one alerts.RejectedRecord (1-based record number and what was wrong) per
+// bad one, so that a truncated or garbled record never discards its valid
+// siblings. err is for the body as a whole only: too large, empty, or
+// multipart framing that cannot be read. contentType is the request's
+// Content-Type header (only its multipart boundary is used); body is read
+// up to MaxPayloadBytes.
 //
 // It accepts:
 //   - records "Code=VideoMotion;action=Start;index=0", one or more, one per
 //     line (LF or CRLF), fields in any order, names in any case, a trailing
 //     ";" tolerated;
-//   - an optional data={json} field whose JSON object may span lines;
+//   - an optional data={json} field whose JSON object may span lines; data
+//     that is not valid JSON (a record cut short) is kept as text in
+//     Detail["data"] and the record is still read;
+//   - the DHIP JSON shape {"Code":…,"Action":…,"Index":…,"Data":{…}}, one
+//     object or several, or an array of them;
 //   - the eventManager.cgi stream shape: parts separated by "--myboundary"
 //     lines (any boundary, from the Content-Type or the first line), each
-//     with its own headers; text/plain parts are read, others (snapshots)
-//     skipped;
+//     with its own headers, with or without the blank line after them;
+//     text/plain and JSON parts are read, others (snapshots) skipped;
 //   - "Heartbeat" records, which are skipped: a body of heartbeats only
-//     gives no events and no error.
+//     gives no events and no rejected records.
 //
 // Codes map: VideoMotion, SmartMotionHuman, SmartMotionVehicle → motion;
 // CrossLineDetection → line_crossing; CrossRegionDetection → intrusion;
 // VideoBlind, VideoAbnormalDetection → tamper; VideoLoss → video_loss;
-// AlarmLocal → io_alarm; anything else → other. action Start → active (pulse
-// for line crossing), Stop → inactive, Pulse → pulse.
+// AlarmLocal → io_alarm; anything else → other. action Start → active,
+// Stop → inactive, Pulse → pulse (line crossing too: a camera that sends
+// Start and Stop reports a state, and its Stop must end it).
 //
-// Event.Key is "index=N", with ";rule=NAME" when data has a "Name" (the
-// rule name). Event.At is data.UTC when the record has it (the camera's
-// time, local wall clock on many firmwares: the engine checks that it is
-// plausible), else now; the raw value also stays in Detail["data.UTC"]. Detail has "code", "action",
-// "index", "rule", "object" (data.Object.ObjectType), every other field of
-// the record under its name, and the scalar top-level data fields as
-// "data.NAME".
-func ParseDahua(camera, contentType string, body io.Reader, now time.Time) ([]alerts.Event, error) {
+// Event.Key is "index=N", with ";rule=NAME" naming the rule: data.Name for
+// the IVS codes; for VideoMotion the region (data.RegionName), never
+// data.Name, which many firmwares fill with the device name. A Stop
+// without data cannot name its rule; DahuaStops ends every rule of that
+// code and index. Event.At is data.UTC when the record has it (the
+// camera's time, local wall clock on many firmwares: the engine checks that
+// it is plausible), else now; the raw value also stays in
+// Detail["data.UTC"]. Detail has "code", "action", "index", "rule",
+// "object" (data.Object.ObjectType), every other field of the record under
+// its name, and the scalar top-level data fields as "data.NAME".
+func ParseDahua(camera, contentType string, body io.Reader, now time.Time) ([]alerts.Event, []alerts.RejectedRecord, error) {
 	b, err := readPayload(body)
 	if err != nil {
-		return nil, fmt.Errorf("dahua: %w", err)
+		return nil, nil, fmt.Errorf("dahua: %w", err)
 	}
 	text := strings.TrimPrefix(string(b), "\ufeff")
 	if strings.TrimSpace(text) == "" {
-		return nil, errors.New("dahua: empty body")
+		return nil, nil, errors.New("dahua: empty body")
 	}
 	var texts []string
 	if boundary, ok := dahuaBoundary(contentType, text); ok {
 		if texts, err = dahuaParts(text, boundary); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	} else {
 		texts = []string{text}
 	}
 	var events []alerts.Event
+	var rejected []alerts.RejectedRecord
 	n := 0
 	for _, t := range texts {
-		recs, err := dahuaRecords(t, n)
-		if err != nil {
-			return nil, err
-		}
-		for _, r := range recs {
+		for _, r := range dahuaRecords(t) {
 			n++
 			e, err := r.event(camera, now)
 			if err != nil {
-				return nil, fmt.Errorf("dahua: record %d: %w", n, err)
+				rejected = append(rejected, alerts.RejectedRecord{Record: n, Error: "dahua: record " + strconv.Itoa(n) + ": " + err.Error()})
+				continue
 			}
 			events = append(events, e)
 		}
 	}
-	return events, nil
+	return events, rejected, nil
 }
 
 // dahuaBoundary finds the multipart boundary: from the Content-Type when it
@@ -113,25 +126,30 @@ func dahuaParts(text, boundary string) ([]string, error) {
 			}
 			return nil
 		}
-		// Headers up to the first blank line, then the body.
+		// Headers up to the first blank line, then the body. Some
+		// firmwares send no blank line: the body then starts at the first
+		// line that is not a "Name: value" header.
 		i := 0
 		isText := true
+		body := -1
 		for ; i < len(cur); i++ {
 			h := strings.TrimSpace(cur[i])
 			if h == "" {
+				body = i + 1
 				break
 			}
 			name, value, ok := strings.Cut(h, ":")
-			if !ok {
-				return fmt.Errorf("dahua: part %d: header line %s without ':'", len(parts)+1, parseQuote(h))
+			if !ok || !dahuaHeaderName(name) {
+				body = i
+				break
 			}
 			if strings.EqualFold(strings.TrimSpace(name), "Content-Type") {
 				mt, _, _ := mime.ParseMediaType(value)
-				isText = mt == "" || mt == "text/plain"
+				isText = mt == "" || mt == "text/plain" || mt == "application/json"
 			}
 		}
-		if isText && i < len(cur) {
-			parts = append(parts, strings.Join(cur[i+1:], "\n"))
+		if isText && body >= 0 {
+			parts = append(parts, strings.Join(cur[body:], "\n"))
 		}
 		return nil
 	}
@@ -152,16 +170,37 @@ func dahuaParts(text, boundary string) ([]string, error) {
 	return parts, nil
 }
 
-// dahuaRecord is one event record: its fields in order, and data if any.
-type dahuaRecord struct {
-	fields [][2]string
-	data   map[string]any
-	hasDat bool
+// dahuaHeaderName reports whether s is an HTTP header name (a token, no
+// '=' or space), which a record's first field never is.
+func dahuaHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
 }
 
-// dahuaRecords parses the records of one text body. before is the number of
-// records already read, for error messages.
-func dahuaRecords(s string, before int) ([]dahuaRecord, error) {
+// dahuaRecord is one event record: its fields in order, and data if any.
+// err, when set, is why the record cannot be read; it is rejected alone.
+type dahuaRecord struct {
+	fields   [][2]string
+	data     map[string]any
+	hasDat   bool
+	dataText string // data that is not valid JSON, kept as sent
+	err      error
+}
+
+// dahuaRecords parses the records of one text body. A record that cannot
+// be read is returned with its err, and reading resumes at the next line
+// that starts a record, so that its siblings survive.
+func dahuaRecords(s string) []dahuaRecord {
+	if t := strings.TrimSpace(s); strings.HasPrefix(t, "{") || strings.HasPrefix(t, "[") {
+		return dahuaJSONRecords(t)
+	}
 	var recs []dahuaRecord
 	pos := 0
 	isSpace := func(c byte) bool { return c == ' ' || c == '\t' || c == '\r' || c == '\n' || c == ';' }
@@ -170,10 +209,13 @@ func dahuaRecords(s string, before int) ([]dahuaRecord, error) {
 			pos++
 		}
 		if pos >= len(s) {
-			return recs, nil
+			return recs
 		}
 		var r dahuaRecord
-		num := before + len(recs) + 1
+		fail := func(err error) {
+			r.err = err
+			pos = dahuaNextRecord(s, pos)
+		}
 		for {
 			// One field: NAME=value, NAME=value;... up to the end of the line.
 			end := strings.IndexAny(s[pos:], "=;\n")
@@ -190,23 +232,31 @@ func dahuaRecords(s string, before int) ([]dahuaRecord, error) {
 					pos += end
 					break
 				}
-				return nil, fmt.Errorf("dahua: record %d: field %s: want NAME=value", num, parseQuote(tok))
+				fail(fmt.Errorf("field %s: want NAME=value", parseQuote(tok)))
+				break
 			}
 			name := strings.TrimSpace(s[pos : pos+end])
 			pos += end + 1
 			if strings.EqualFold(name, "data") {
-				if r.hasDat {
-					return nil, fmt.Errorf("dahua: record %d: data given twice", num)
+				if r.hasDat || r.dataText != "" {
+					fail(errors.New("data given twice"))
+					break
 				}
 				dec := json.NewDecoder(strings.NewReader(s[pos:]))
 				dec.UseNumber()
 				var v any
 				if err := dec.Decode(&v); err != nil {
-					return nil, fmt.Errorf("dahua: record %d: data: invalid JSON: %v", num, err)
+					// Cut short (a stream that ended, a firmware bug): keep
+					// the text up to the next record; the record stands.
+					next := dahuaNextRecord(s, pos)
+					r.dataText = strings.TrimSpace(s[pos:next])
+					pos = next
+					break
 				}
 				obj, ok := v.(map[string]any)
 				if !ok {
-					return nil, fmt.Errorf("dahua: record %d: data: want a JSON object", num)
+					fail(errors.New("data: want a JSON object"))
+					break
 				}
 				r.data, r.hasDat = obj, true
 				pos += int(dec.InputOffset())
@@ -225,7 +275,8 @@ func dahuaRecords(s string, before int) ([]dahuaRecord, error) {
 				break
 			}
 			if s[pos] != ';' {
-				return nil, fmt.Errorf("dahua: record %d: %s after data: want ';' or a new line", num, parseQuote(s[pos:min(pos+16, len(s))]))
+				fail(fmt.Errorf("%s after data: want ';' or a new line", parseQuote(s[pos:min(pos+16, len(s))])))
+				break
 			}
 			pos++ // ';'
 			rest := strings.TrimLeft(s[pos:], " \t\r")
@@ -233,13 +284,82 @@ func dahuaRecords(s string, before int) ([]dahuaRecord, error) {
 				break // trailing ';'
 			}
 		}
-		if len(r.fields) > 0 || r.hasDat {
+		if len(r.fields) > 0 || r.hasDat || r.dataText != "" || r.err != nil {
 			recs = append(recs, r)
 		}
 	}
 }
 
+// dahuaNextRecord returns the offset of the next line after pos that starts
+// a record ("Code=", any case) or a heartbeat, else len(s).
+func dahuaNextRecord(s string, pos int) int {
+	for {
+		nl := strings.IndexByte(s[pos:], '\n')
+		if nl < 0 {
+			return len(s)
+		}
+		pos += nl + 1
+		line := strings.ToLower(strings.TrimLeft(s[pos:min(len(s), pos+16)], " \t"))
+		if strings.HasPrefix(line, "code=") || strings.HasPrefix(line, "heartbeat") {
+			return pos
+		}
+	}
+}
+
+// dahuaJSONRecords reads the DHIP JSON shape: objects with Code, Action,
+// Index and Data, one after another or in an array.
+func dahuaJSONRecords(s string) []dahuaRecord {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var recs []dahuaRecord
+	add := func(v any) {
+		obj, ok := v.(map[string]any)
+		if !ok {
+			recs = append(recs, dahuaRecord{err: errors.New("JSON record: want an object")})
+			return
+		}
+		var r dahuaRecord
+		for k, v := range obj {
+			switch strings.ToLower(k) {
+			case "data":
+				if d, ok := v.(map[string]any); ok {
+					r.data, r.hasDat = d, true
+				}
+				continue
+			}
+			switch v := v.(type) {
+			case string:
+				r.fields = append(r.fields, [2]string{k, v})
+			case json.Number:
+				r.fields = append(r.fields, [2]string{k, v.String()})
+			}
+		}
+		sort.Slice(r.fields, func(i, j int) bool { return r.fields[i][0] < r.fields[j][0] })
+		recs = append(recs, r)
+	}
+	for len(recs) < 10_000 {
+		var v any
+		if err := dec.Decode(&v); err == io.EOF {
+			break
+		} else if err != nil {
+			recs = append(recs, dahuaRecord{err: fmt.Errorf("JSON record: %v", err)})
+			break
+		}
+		if arr, ok := v.([]any); ok {
+			for _, x := range arr {
+				add(x)
+			}
+			continue
+		}
+		add(v)
+	}
+	return recs
+}
+
 func (r *dahuaRecord) event(camera string, now time.Time) (alerts.Event, error) {
+	if r.err != nil {
+		return alerts.Event{}, r.err
+	}
 	e := alerts.Event{Camera: camera, Source: alerts.SourceDahua, At: now, Detail: map[string]string{}}
 	var code, action, index string
 	for _, f := range r.fields {
@@ -263,14 +383,10 @@ func (r *dahuaRecord) event(camera string, now time.Time) (alerts.Event, error) 
 	if code == "" {
 		return alerts.Event{}, errors.New("Code missing")
 	}
-	typ, pulse := dahuaCodeType(code)
-	e.Type = typ
+	e.Type = dahuaCodeType(code)
 	switch strings.ToLower(action) {
 	case "start":
 		e.State = alerts.Active
-		if pulse {
-			e.State = alerts.Pulse
-		}
 	case "stop":
 		e.State = alerts.Inactive
 	case "pulse":
@@ -284,7 +400,10 @@ func (r *dahuaRecord) event(camera string, now time.Time) (alerts.Event, error) 
 		}
 		e.Key = "index=" + index
 	}
-	if name, ok := r.data["Name"].(string); ok && name != "" {
+	if r.dataText != "" {
+		e.Detail["data"] = r.dataText
+	}
+	if name := dahuaRuleName(code, r.data); name != "" {
 		e.Detail["rule"] = name
 		if e.Key != "" {
 			e.Key += ";"
@@ -324,22 +443,44 @@ func (r *dahuaRecord) event(camera string, now time.Time) (alerts.Event, error) 
 	return e, nil
 }
 
-// dahuaCodeType maps a Dahua event code to a normalized type; pulse is true
-// for edge-only codes.
-func dahuaCodeType(code string) (typ alerts.Type, pulse bool) {
+// dahuaRuleName names the rule or region a record is about. VideoMotion's
+// data.Name is the device or channel name on many firmwares, the same for
+// every region, so its region name is used instead.
+func dahuaRuleName(code string, data map[string]any) string {
+	if strings.EqualFold(code, "VideoMotion") {
+		switch v := data["RegionName"].(type) {
+		case string:
+			return v
+		case []any:
+			var names []string
+			for _, x := range v {
+				if s, ok := x.(string); ok && s != "" {
+					names = append(names, s)
+				}
+			}
+			return strings.Join(names, ",")
+		}
+		return ""
+	}
+	name, _ := data["Name"].(string)
+	return name
+}
+
+// dahuaCodeType maps a Dahua event code to a normalized type.
+func dahuaCodeType(code string) alerts.Type {
 	switch code {
 	case "VideoMotion", "SmartMotionHuman", "SmartMotionVehicle":
-		return alerts.Motion, false
+		return alerts.Motion
 	case "CrossLineDetection":
-		return alerts.LineCrossing, true
+		return alerts.LineCrossing
 	case "CrossRegionDetection":
-		return alerts.Intrusion, false
+		return alerts.Intrusion
 	case "VideoBlind", "VideoAbnormalDetection":
-		return alerts.Tamper, false
+		return alerts.Tamper
 	case "VideoLoss":
-		return alerts.VideoLoss, false
+		return alerts.VideoLoss
 	case "AlarmLocal":
-		return alerts.IOAlarm, false
+		return alerts.IOAlarm
 	}
-	return alerts.Other, false
+	return alerts.Other
 }

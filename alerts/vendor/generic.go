@@ -9,6 +9,7 @@ import (
 	"reflect"
 	"strings"
 	"time"
+
 	"vigil/alerts"
 )
 

@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
 	"vigil/alerts"
 )
 
@@ -42,7 +43,8 @@ type HikvisionResult struct {
 //     body starting with "<") and any number of picture parts;
 //   - any namespace (ver10, ver20, none): local names only.
 //
-// eventType maps (any case): VMD → motion; linedetection → line_crossing
+// eventType maps (any case): VMD, PIR (PIR alarm) → motion; duration →
+// the type of its relationEvent (top level or DurationList/Duration); linedetection → line_crossing
 // (active gives pulse); fielddetection, regionEntrance → intrusion;
 // shelteralarm, tamperdetection, scenechangedetection → tamper; videoloss →
 // video_loss; IO → io_alarm; anything else → other. eventState must be
@@ -133,6 +135,8 @@ type hikvisionNotification struct {
 	EventState       string `xml:"eventState"`
 	EventDescription string `xml:"eventDescription"`
 	ChannelName      string `xml:"channelName"`
+	RelationEvent    string `xml:"relationEvent"`
+	DurationRelation string `xml:"DurationList>Duration>relationEvent"`
 	Regions          []struct {
 		RegionID string `xml:"regionID"`
 		Target   string `xml:"detectionTarget"`
@@ -167,7 +171,13 @@ func hikvisionAlert(res *HikvisionResult, camera string, b []byte, now time.Time
 			return fmt.Errorf("hikvision: activePostCount %s: want a count", parseQuote(n.ActivePostCount))
 		}
 	}
-	typ, pulse := hikvisionEventType(evType)
+	related := ""
+	if strings.EqualFold(evType, "duration") {
+		// A "duration" event reports how long another event lasted; its
+		// type is the related one.
+		related = hikvisionFirst(n.DurationRelation, n.RelationEvent)
+	}
+	typ, pulse := hikvisionEventType(hikvisionFirst(related, evType))
 	if typ == alerts.VideoLoss && st == alerts.Inactive && posts != "" && strings.TrimLeft(posts, "0") == "" {
 		res.Heartbeat = true
 		return nil
@@ -191,6 +201,7 @@ func hikvisionAlert(res *HikvisionResult, camera string, b []byte, now time.Time
 	var key []string
 	if ch := hikvisionFirst(n.ChannelID, n.DynChannelID); ch != "" {
 		key = append(key, "channel="+ch)
+		e.Detail["channel"] = ch
 	}
 	if in := strings.TrimSpace(n.InputIOPortID); in != "" {
 		key = append(key, "input="+in)
@@ -208,6 +219,7 @@ func hikvisionAlert(res *HikvisionResult, camera string, b []byte, now time.Time
 	for k, v := range map[string]string{
 		"description":       n.EventDescription,
 		"channel_name":      n.ChannelName,
+		"relation_event":    related,
 		"active_post_count": posts,
 		"ip":                n.IPAddress,
 		"region":            strings.Join(regions, ","),
@@ -225,7 +237,7 @@ func hikvisionAlert(res *HikvisionResult, camera string, b []byte, now time.Time
 // true for edge-only events.
 func hikvisionEventType(t string) (typ alerts.Type, pulse bool) {
 	switch strings.ToLower(t) {
-	case "vmd":
+	case "vmd", "pir", "pira", "piralarm":
 		return alerts.Motion, false
 	case "linedetection":
 		return alerts.LineCrossing, true

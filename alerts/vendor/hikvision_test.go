@@ -5,6 +5,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
 	"vigil/alerts"
 )
 
@@ -72,8 +73,16 @@ func TestParseHikvisionInline(t *testing.T) {
 	}{
 		{name: "no namespace, no content type", body: alert(`<eventType>tamperdetection</eventType><eventState>ACTIVE</eventState><channelID>4</channelID>`),
 			want: []parseWant{{Type: alerts.Tamper, State: alerts.Active, Key: "channel=4"}}},
-		{name: "unknown type is other", contentType: "text/xml", body: alert(`<eventType>PIR</eventType><eventState>active</eventState>`),
-			want: []parseWant{{Type: alerts.Other, State: alerts.Active, Detail: map[string]string{"event_type": "PIR"}}}},
+		{name: "unknown type is other", contentType: "text/xml", body: alert(`<eventType>facesnap</eventType><eventState>active</eventState>`),
+			want: []parseWant{{Type: alerts.Other, State: alerts.Active, Detail: map[string]string{"event_type": "facesnap"}}}},
+		{name: "PIR alarm is motion", contentType: "text/xml", body: alert(`<eventType>PIR</eventType><eventState>active</eventState><channelID>1</channelID>`),
+			want: []parseWant{{Type: alerts.Motion, State: alerts.Active, Key: "channel=1", Detail: map[string]string{"event_type": "PIR"}}}},
+		{name: "duration maps to its relationEvent", body: alert(`<eventType>duration</eventType><eventState>active</eventState><channelID>2</channelID><DurationList><Duration><relationEvent>linedetection</relationEvent></Duration></DurationList>`),
+			want: []parseWant{{Type: alerts.LineCrossing, State: alerts.Pulse, Key: "channel=2", Detail: map[string]string{"event_type": "duration", "relation_event": "linedetection"}}}},
+		{name: "duration with a top-level relationEvent", body: alert(`<eventType>duration</eventType><eventState>inactive</eventState><relationEvent>fielddetection</relationEvent>`),
+			want: []parseWant{{Type: alerts.Intrusion, State: alerts.Inactive, Detail: map[string]string{"relation_event": "fielddetection"}}}},
+		{name: "duration without relation is other", body: alert(`<eventType>duration</eventType><eventState>active</eventState>`),
+			want: []parseWant{{Type: alerts.Other, State: alerts.Active}}},
 		{name: "linedetection inactive", body: alert(`<eventType>linedetection</eventType><eventState>inactive</eventState><channelID>1</channelID>`),
 			want: []parseWant{{Type: alerts.LineCrossing, State: alerts.Inactive, Key: "channel=1"}}},
 		{name: "channel and input", body: alert(`<eventType>IO</eventType><eventState>active</eventState><channelID>1</channelID><inputIOPortID>3</inputIOPortID>`),

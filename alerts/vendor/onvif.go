@@ -9,6 +9,7 @@ import (
 	"io"
 	"strings"
 	"time"
+
 	"vigil/alerts"
 )
 
@@ -36,7 +37,14 @@ import (
 //
 // Event.Key joins the tt:Source SimpleItems as "Name=value" pairs sorted by
 // name (for example "Rule=Gate;VideoSourceConfigurationToken=VSC1"); tt:Key
-// items (ObjectId) only go to Detail.
+// items (ObjectId) only go to Detail. A message without Source items is
+// keyed "topic=" and its topic without prefixes, so that two Axis VMD4
+// profiles stay two signals.
+//
+// Topics that describe a state and not an incident (PTZ moving or on a
+// preset, day/night mode, relay state, monitoring) come back as type other
+// with Detail["state_topic"] = "true"; Mapping.Apply drops them unless
+// events.map names them (StateTopic).
 // Event.Detail holds every SimpleItem by name, plus "topic" (as sent),
 // "rule" (from the Rule or RuleName item) and "operation".
 //
@@ -137,7 +145,8 @@ func (nm *onvifNotification) event(camera string, now time.Time) (alerts.Event, 
 	if msg == nil {
 		return alerts.Event{}, fmt.Errorf("topic %s: wsnt:Message/tt:Message missing", parseQuote(topic))
 	}
-	typ, pulse := onvifTopicType(onvifLocalTopic(topic))
+	local := onvifLocalTopic(topic)
+	typ, pulse := onvifTopicType(local)
 	e := alerts.Event{
 		Camera: camera,
 		Type:   typ,
@@ -166,6 +175,11 @@ func (nm *onvifNotification) event(camera string, now time.Time) (alerts.Event, 
 		e.Detail[it.Name] = it.Value
 	}
 	e.Key = parseJoinKey(keyItems)
+	if e.Key == "" {
+		// No Source items (Axis ACAP profiles): the topic is what tells two
+		// signals apart, …/VMD/Camera1ProfileANY from …/Camera1Profile1.
+		e.Key = "topic=" + onvifLocalTopic(topic)
+	}
 	e.Detail["topic"] = topic
 
 	op := strings.TrimSpace(msg.PropertyOperation)
@@ -181,6 +195,9 @@ func (nm *onvifNotification) event(camera string, now time.Time) (alerts.Event, 
 	}
 	if op != "" {
 		e.Detail["operation"] = op
+	}
+	if StateTopic(local) {
+		e.Detail["state_topic"] = "true"
 	}
 	if e.State != "" {
 		return e, nil
@@ -255,6 +272,10 @@ func onvifLocalTopic(topic string) string {
 //	VideoSource/GlobalSceneChange/*                 tamper
 //	RuleEngine/TamperDetector/Tamper                tamper
 //	VideoSource/SignalLoss                          video_loss
+//	…/VMD3/*, …/VMD4/*, CameraApplicationPlatform/VMD/* (Axis)   motion
+//	Device/…/PIR, Device/Sensor/PIR                 motion
+//	CameraApplicationPlatform/FenceGuard/*          line_crossing
+//	CameraApplicationPlatform/LoiteringGuard/*      intrusion
 //	Device/Trigger/DigitalInput, Device/IO/*        io_alarm
 //	anything else                                   other
 func onvifTopicType(local string) (typ alerts.Type, pulse bool) {
@@ -277,11 +298,53 @@ func onvifTopicType(local string) (typ alerts.Type, pulse bool) {
 	case "device/trigger/digitalinput":
 		return alerts.IOAlarm, false
 	}
+	segs := strings.Split(l, "/")
+	has := func(name string) bool {
+		for _, s := range segs {
+			if s == name {
+				return true
+			}
+		}
+		return false
+	}
 	switch {
 	case strings.HasPrefix(l, "videosource/globalscenechange/"):
 		return alerts.Tamper, false
+	case has("fenceguard"):
+		return alerts.LineCrossing, false
+	case has("loiteringguard"):
+		return alerts.Intrusion, false
+	case has("vmd3"), has("vmd4"), strings.HasPrefix(l, "cameraapplicationplatform/vmd/"),
+		strings.HasPrefix(l, "device/") && segs[len(segs)-1] == "pir":
+		return alerts.Motion, false
+	case StateTopic(local):
+		return alerts.Other, false
 	case strings.HasPrefix(l, "device/io/"):
 		return alerts.IOAlarm, false
 	}
 	return alerts.Other, false
 }
+
+// StateTopic reports whether an ONVIF topic (prefixes stripped, see
+// LocalTopic) describes a device state rather than an incident: PTZ
+// movement and presets, day/night and IR, relay state echoes, light
+// control, system monitoring. Such topics raise no alert unless events.map
+// names them.
+func StateTopic(local string) bool {
+	l := strings.ToLower(local)
+	for _, p := range [...]string{
+		"ptzcontroller/", "ptz/", "videosource/daynightvision", "videosource/ircut",
+		"device/trigger/relay", "device/io/relay",
+		"lightcontrol/", "monitoring/", "device/hardwarefailure/fan", "media/",
+		"recordingconfig/", "videosource/imagingservice",
+	} {
+		if strings.HasPrefix(l, p) || strings.HasPrefix(l+"/", p) {
+			return true
+		}
+	}
+	return strings.Contains(l, "/daynight") || strings.Contains(l, "/ptz")
+}
+
+// LocalTopic strips the namespace prefix from every segment of a topic
+// (see onvifLocalTopic); events.map and events.ignore match on it.
+func LocalTopic(topic string) string { return onvifLocalTopic(topic) }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
 	"vigil/alerts"
 )
 
@@ -32,8 +33,8 @@ func TestParseONVIF(t *testing.T) {
 		{file: "axis_io_port.xml", want: []parseWant{{
 			Type: alerts.IOAlarm, State: alerts.Active, At: "2026-11-26T13:10:02.5Z", Key: "port=1",
 		}}},
-		{file: "axis_vmd3_other.xml", want: []parseWant{{
-			Type: alerts.Other, State: alerts.Active, At: "2026-11-26T13:11:00Z", Key: "areaid=0",
+		{file: "axis_vmd3_motion.xml", want: []parseWant{{
+			Type: alerts.Motion, State: alerts.Active, At: "2026-11-26T13:11:00Z", Key: "areaid=0",
 			Detail: map[string]string{"topic": "tns1:RuleEngine/tnsaxis:VMD3/vmd3_video_1", "active": "1"},
 		}}},
 		{file: "hikvision_fielddetector.xml", want: []parseWant{{
@@ -107,11 +108,31 @@ func TestParseONVIFInline(t *testing.T) {
 		{name: "known topic without state", doc: doc("tns1:VideoSource/MotionAlarm", `<tt:Message PropertyOperation="Changed"/>`),
 			wantErr: "no state in tt:Data"},
 		{name: "unknown topic without state is a pulse", doc: doc("tns1:Device/HardwareFailure/StorageFailure", `<tt:Message UtcTime="2026-11-26T13:00:00Z"><tt:Data><tt:SimpleItem Name="Token" Value="SD_DISK_20200422_1"/></tt:Data></tt:Message>`),
-			want: []parseWant{{Type: alerts.Other, State: alerts.Pulse, At: "2026-11-26T13:00:00Z", Detail: map[string]string{"topic": "tns1:Device/HardwareFailure/StorageFailure", "Token": "SD_DISK_20200422_1"}}}},
+			want: []parseWant{{Type: alerts.Other, State: alerts.Pulse, At: "2026-11-26T13:00:00Z", Key: "topic=Device/HardwareFailure/StorageFailure", Detail: map[string]string{"topic": "tns1:Device/HardwareFailure/StorageFailure", "Token": "SD_DISK_20200422_1"}}}},
 		{name: "no prefixes and lower case topic", doc: doc("ruleengine/cellmotiondetector/motion", `<tt:Message><tt:Data><tt:SimpleItem Name="IsMotion" Value="0"/></tt:Data></tt:Message>`),
-			want: []parseWant{{Type: alerts.Motion, State: alerts.Inactive}}},
+			want: []parseWant{{Type: alerts.Motion, State: alerts.Inactive, Key: "topic=ruleengine/cellmotiondetector/motion"}}},
 		{name: "any prefix on the device io path", doc: doc("tns1:Device/vendor:IO/vendor:VirtualInput", `<tt:Message><tt:Source><tt:SimpleItem Name="port" Value="3"/></tt:Source><tt:Data><tt:SimpleItem Name="active" Value="true"/></tt:Data></tt:Message>`),
 			want: []parseWant{{Type: alerts.IOAlarm, State: alerts.Active, Key: "port=3"}}},
+		// Axis ACAP events carry no Source items: the topic keys them, so
+		// two VMD4 profiles stay two signals.
+		{name: "axis vmd4 profile ANY", doc: doc("tnsaxis:CameraApplicationPlatform/VMD/Camera1ProfileANY", `<tt:Message UtcTime="2026-11-26T13:00:00Z" PropertyOperation="Changed"><tt:Data><tt:SimpleItem Name="active" Value="1"/></tt:Data></tt:Message>`),
+			want: []parseWant{{Type: alerts.Motion, State: alerts.Active, At: "2026-11-26T13:00:00Z", Key: "topic=CameraApplicationPlatform/VMD/Camera1ProfileANY"}}},
+		{name: "axis vmd4 profile 1", doc: doc("tnsaxis:CameraApplicationPlatform/VMD/Camera1Profile1", `<tt:Message UtcTime="2026-11-26T13:00:00Z" PropertyOperation="Changed"><tt:Data><tt:SimpleItem Name="active" Value="1"/></tt:Data></tt:Message>`),
+			want: []parseWant{{Type: alerts.Motion, State: alerts.Active, At: "2026-11-26T13:00:00Z", Key: "topic=CameraApplicationPlatform/VMD/Camera1Profile1"}}},
+		{name: "axis vmd4 under rule engine", doc: doc("tns1:RuleEngine/tnsaxis:VMD4/Camera1Profile2", `<tt:Message><tt:Data><tt:SimpleItem Name="active" Value="0"/></tt:Data></tt:Message>`),
+			want: []parseWant{{Type: alerts.Motion, State: alerts.Inactive, Key: "topic=RuleEngine/VMD4/Camera1Profile2"}}},
+		{name: "axis pir sensor", doc: doc("tns1:Device/tnsaxis:Sensor/PIR", `<tt:Message><tt:Source><tt:SimpleItem Name="sensor" Value="0"/></tt:Source><tt:Data><tt:SimpleItem Name="state" Value="1"/></tt:Data></tt:Message>`),
+			want: []parseWant{{Type: alerts.Motion, State: alerts.Active, Key: "sensor=0"}}},
+		{name: "axis fence guard", doc: doc("tnsaxis:CameraApplicationPlatform/FenceGuard/Camera1Profile1", `<tt:Message><tt:Data><tt:SimpleItem Name="active" Value="1"/></tt:Data></tt:Message>`),
+			want: []parseWant{{Type: alerts.LineCrossing, State: alerts.Active, Key: "topic=CameraApplicationPlatform/FenceGuard/Camera1Profile1"}}},
+		{name: "axis loitering guard", doc: doc("tnsaxis:CameraApplicationPlatform/LoiteringGuard/Camera1Profile1", `<tt:Message><tt:Data><tt:SimpleItem Name="active" Value="1"/></tt:Data></tt:Message>`),
+			want: []parseWant{{Type: alerts.Intrusion, State: alerts.Active, Key: "topic=CameraApplicationPlatform/LoiteringGuard/Camera1Profile1"}}},
+		{name: "ptz moving is a state topic", doc: doc("tns1:PTZController/tnsaxis:Move/Channel_1", `<tt:Message><tt:Source><tt:SimpleItem Name="PTZConfigurationToken" Value="0"/></tt:Source><tt:Data><tt:SimpleItem Name="is_moving" Value="1"/></tt:Data></tt:Message>`),
+			want: []parseWant{{Type: alerts.Other, State: alerts.Active, Key: "PTZConfigurationToken=0", Detail: map[string]string{"state_topic": "true"}}}},
+		{name: "day night is a state topic", doc: doc("tns1:VideoSource/tnsaxis:DayNightVision", `<tt:Message><tt:Source><tt:SimpleItem Name="VideoSourceConfigurationToken" Value="1"/></tt:Source><tt:Data><tt:SimpleItem Name="day" Value="1"/></tt:Data></tt:Message>`),
+			want: []parseWant{{Type: alerts.Other, State: alerts.Active, Key: "VideoSourceConfigurationToken=1", Detail: map[string]string{"state_topic": "true"}}}},
+		{name: "relay echo is a state topic", doc: doc("tns1:Device/Trigger/Relay", `<tt:Message><tt:Source><tt:SimpleItem Name="RelayToken" Value="R1"/></tt:Source><tt:Data><tt:SimpleItem Name="LogicalState" Value="active"/></tt:Data></tt:Message>`),
+			want: []parseWant{{Type: alerts.Other, State: alerts.Active, Key: "RelayToken=R1", Detail: map[string]string{"state_topic": "true"}}}},
 		{name: "rule name item", doc: doc("tns1:RuleEngine/FieldDetector/ObjectsInside", `<tt:Message><tt:Source><tt:SimpleItem Name="RuleName" Value="Gate"/></tt:Source><tt:Data><tt:SimpleItem Name="IsInside" Value="false"/></tt:Data></tt:Message>`),
 			want: []parseWant{{Type: alerts.Intrusion, State: alerts.Inactive, Key: "RuleName=Gate", Detail: map[string]string{"rule": "Gate"}}}},
 		{name: "undeclared charset", doc: `<?xml version="1.0" encoding="ISO-2022-JP"?><tt:MetadataStream/>`, wantErr: `charset "ISO-2022-JP" not supported`},

@@ -14,6 +14,7 @@ import (
 	"sort"
 	"strings"
 	"time"
+
 	"vigil/alerts"
 )
 

@@ -91,14 +91,31 @@ func (a *App) hookSecret(id string) (string, bool) {
 	return c.Events.WebhookSecret.Reveal(), true
 }
 
-// hookParsers adapts each vendor parser to the webhook handler.
-func hookParsers() map[string]alerts.HookParser {
+// hookParsers adapts each vendor parser to the webhook handler. route
+// applies a camera's or device's channel mapping and events.map/ignore to
+// the events of one push (see vendorRoute).
+func hookParsers(route func(camera string, evs []alerts.Event) []alerts.Event) map[string]alerts.HookParser {
 	return map[string]alerts.HookParser{
 		"hikvision": func(camera, ct string, body io.Reader, now time.Time) ([]alerts.Event, error) {
 			res, err := vendor.ParseHikvision(camera, ct, body, now)
-			return res.Events, err // a heartbeat is accepted and raises nothing
+			return route(camera, res.Events), err // a heartbeat is accepted and raises nothing
 		},
-		"dahua": vendor.ParseDahua,
+		"dahua": func(camera, ct string, body io.Reader, now time.Time) ([]alerts.Event, error) {
+			evs, rejected, err := vendor.ParseDahua(camera, ct, body, now)
+			if err != nil {
+				return nil, err
+			}
+			// Per-record answer: 202 {"accepted":N,"rejected":[…]}.
+			return route(camera, evs), alerts.RejectedRecords(append([]alerts.RejectedRecord{}, rejected...))
+		},
+		"onvif": func(camera, _ string, body io.Reader, now time.Time) ([]alerts.Event, error) {
+			doc, err := io.ReadAll(body) // body is already limited to 1 MiB
+			if err != nil {
+				return nil, err
+			}
+			evs, err := vendor.ParseONVIFNotify(camera, doc, now)
+			return route(camera, evs), err
+		},
 		"events": func(camera, _ string, body io.Reader, now time.Time) ([]alerts.Event, error) {
 			ev, err := vendor.ParseGeneric(camera, body, now)
 			if err != nil {
@@ -145,7 +162,7 @@ func (a *App) buildAlerts(cfg *configs.Config) error {
 		// 202 waits for the journal append; ONVIF metadata and health
 		// signals keep the non-waiting Submit, as ingest never waits.
 		SubmitAllWait: a.engine.SubmitAllWait,
-		Parsers:       hookParsers(),
+		Parsers:       hookParsers(a.events.route),
 		Registerer:    a.metrics,
 		Logger:        a.log.With("component", "hooks"),
 	})
