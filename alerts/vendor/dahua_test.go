@@ -25,7 +25,6 @@ func dahuaCheckRejected(t *testing.T, got []alerts.RejectedRecord, want []string
 	}
 }
 
-
 func TestParseDahua(t *testing.T) {
 	for _, tc := range []struct {
 		file         string

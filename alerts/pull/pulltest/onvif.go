@@ -57,7 +57,7 @@ func NewONVIF(user, pass string) *ONVIF {
 // Counts of the device's subscription traffic.
 type Counts struct {
 	Subscribed, Renews, Unsubscribes, Refused, Pulls int
-	Active                                          bool
+	Active                                           bool
 }
 
 // Counts returns what the device saw so far.
