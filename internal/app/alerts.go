@@ -82,8 +82,15 @@ func (a *App) cameraLookup(id string) (name, site, grid string, ok bool) {
 	return c.Name, c.Site, c.Grid, true
 }
 
-// hookSecret gives the webhook secret of a camera of the running registry.
+// hookSecret gives the webhook secret of a camera or device of the running
+// registry.
 func (a *App) hookSecret(id string) (string, bool) {
+	if d, ok := a.config().Device(id); ok {
+		if d.WebhookSecret == "" {
+			return "", false
+		}
+		return d.WebhookSecret.Reveal(), true
+	}
 	c, ok := a.config().Camera(id)
 	if !ok || c.Events.WebhookSecret == "" {
 		return "", false
@@ -157,6 +164,7 @@ func (a *App) buildAlerts(cfg *configs.Config) error {
 	if a.hub, err = alerts.NewHub(alerts.HubOptions{Journal: a.journal, Registerer: a.metrics, Logger: a.log.With("component", "desk-hub")}); err != nil {
 		return err
 	}
+	a.events = newEventSources(a)
 	a.hooks, err = alerts.NewHooks(alerts.HookOptions{
 		Secret: a.hookSecret,
 		// 202 waits for the journal append; ONVIF metadata and health

@@ -96,6 +96,7 @@ type App struct {
 	alertAPI *alerts.API
 	hub      *alerts.Hub
 	hooks    *alerts.Hooks
+	events   *eventSources
 }
 
 // New builds every component and binds the listener, but starts nothing.
@@ -247,6 +248,7 @@ func (a *App) Run(ctx context.Context) error {
 	run(alertStage, a.auditSpool.Run)
 	run(recStage, a.recorder.Run)
 	run(ingestStage, a.streams.Run)
+	run(ingestStage, a.events.Run)
 	if a.watcher != nil {
 		run(ingestStage, a.watcher.Run)
 	}
@@ -330,6 +332,7 @@ func (a *App) applyConfig(ch configs.Change) {
 		a.hub.DisconnectAll()
 		a.log.Info("tokens changed: desk streams asked to reconnect", "component", "config")
 	}
+	a.events.apply(ch.New)
 	if err := a.applyCameras(ch.New); err != nil {
 		a.log.Error("applying the camera registry", "component", "config", "err", err)
 	}

@@ -158,7 +158,7 @@ func (a *App) onMetadata(camera string, doc []byte, at time.Time) {
 		a.log.Debug("ONVIF metadata document rejected", "component", "alerts", "camera", camera, "err", err)
 		return
 	}
-	for _, ev := range events {
+	for _, ev := range a.events.route(camera, events) {
 		if err := a.engine.Submit(ev); err != nil {
 			a.log.Warn("camera event dropped", "component", "alerts", "camera", camera, "err", err)
 		}

@@ -38,8 +38,8 @@ func (a *App) routes() http.Handler {
 	}
 	mux.Handle("/api/v1/session", body(short, a.auth.SessionHandler()))
 
-	mux.Handle("GET /api/v1/cameras", need(a.streams.ServeCameras, any...))
-	mux.Handle("GET /api/v1/cameras/{id}", need(a.streams.ServeCamera, any...))
+	mux.Handle("GET /api/v1/cameras", need(a.serveCameras, any...))
+	mux.Handle("GET /api/v1/cameras/{id}", need(a.serveCamera, any...))
 	mux.Handle("GET /api/v1/units", need(a.listUnits, any...))
 	mux.Handle("POST /api/v1/admin/reload", body(short, need(a.reload, auth.Admin)))
 	mux.Handle("GET /api/v1/audit", need(a.listAudit, auth.Admin))
