@@ -287,6 +287,9 @@ type CameraEvents struct {
 	// ONVIFURL is the device service URL; empty: http://HOST/onvif/device_service
 	// with HOST the RTSP URL's host name.
 	ONVIFURL string `json:"onvif_url"`
+	// URL is the camera's HTTP base URL for hikvision_stream and
+	// dahua_stream; empty: http://HOST (port 80).
+	URL string `json:"url"`
 	// Map maps a vendor topic or code to a normalized type; Ignore drops
 	// topics or codes.
 	Map    map[string]string `json:"map"`

@@ -95,9 +95,12 @@ func (d *decoder) checkPull(n *yaml.Node, path string, ev CameraEvents) {
 	if len(on) > 1 {
 		d.at(fieldNode(n, on[1]), join(path, on[1]), "only one pull subscription per camera: %s is already on", on[0])
 	}
-	if ev.ONVIFURL != "" {
-		if msg := checkHTTPURL(ev.ONVIFURL); msg != "" {
-			d.at(fieldNode(n, "onvif_url"), join(path, "onvif_url"), "%s", msg)
+	for key, v := range map[string]string{"onvif_url": ev.ONVIFURL, "url": ev.URL} {
+		if v == "" {
+			continue
+		}
+		if msg := checkHTTPURL(v); msg != "" {
+			d.at(fieldNode(n, key), join(path, key), "%s", msg)
 		}
 	}
 }

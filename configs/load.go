@@ -442,6 +442,7 @@ func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node
 				{"hikvision_stream", d.boolean(&c.Events.HikvisionStream)},
 				{"dahua_stream", d.boolean(&c.Events.DahuaStream)},
 				{"onvif_url", d.str(&c.Events.ONVIFURL)},
+				{"url", d.str(&c.Events.URL)},
 				{"map", d.typeMap(&c.Events.Map)},
 				{"ignore", d.stringList(&c.Events.Ignore)},
 			})

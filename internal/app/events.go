@@ -56,11 +56,11 @@ func newEventSources(a *App) *eventSources {
 
 // streamSpec is one pull subscription the configuration asks for.
 type streamSpec struct {
-	name     string // camera or device ID the events come in under
-	kind     pull.Kind
-	url      string
-	user     string
-	pass     string
+	name    string // camera or device ID the events come in under
+	kind    pull.Kind
+	url     string
+	user    string
+	pass    string
 	cameras []string // cameras whose health it is
 }
 
@@ -90,11 +90,14 @@ func streamSpecs(cfg *configs.Config) map[string]streamSpec {
 	return specs
 }
 
-// eventURL is where a camera's pull subscription connects: onvif_url, else
-// the RTSP host on port 80 (ONVIF: its device service path).
+// eventURL is where a camera's pull subscription connects: onvif_url or
+// url, else the RTSP host on port 80 (ONVIF: its device service path).
 func eventURL(c configs.Camera) string {
-	if c.Events.ONVIFURL != "" {
+	if c.Events.Pull() == configs.PullONVIF && c.Events.ONVIFURL != "" {
 		return c.Events.ONVIFURL
+	}
+	if c.Events.Pull() != configs.PullONVIF && c.Events.URL != "" {
+		return c.Events.URL
 	}
 	host := ""
 	if u, err := url.Parse(c.URL); err == nil {
