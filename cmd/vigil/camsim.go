@@ -24,6 +24,10 @@ func runCamsim(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	events := fs.String("events", "", "YAML event schedule")
 	metadata := fs.Bool("metadata", true, "add the ONVIF metadata track to every camera")
 	speed := fs.Float64("speed", 1, "pace relative to real time")
+	vendorEvents := fs.String("vendor-events", "", "hikvision or dahua: every camera delivers its events through a Hikvision alertStream or Dahua eventManager attach endpoint (digest auth) instead of the metadata track")
+	vendorListen := fs.String("vendor-listen", "127.0.0.1:8556", "HTTP address of the -vendor-events endpoints (loopback only)")
+	vendorUser := fs.String("vendor-user", "admin", "account of the -vendor-events endpoints")
+	vendorPassword := fs.String("vendor-password", "admin", "password of the -vendor-events endpoints")
 	verbose := fs.Bool("v", false, "log every session and fault")
 	if err := fs.Parse(args); err != nil {
 		return 2
@@ -49,6 +53,12 @@ func runCamsim(ctx context.Context, args []string, stdout, stderr io.Writer) int
 			opts.Cameras = append(opts.Cameras, camsim.CameraSpec{Path: "cam/" + name, Events: *metadata})
 		}
 	}
+	if *vendorEvents != "" {
+		opts.VendorListen, opts.VendorUser, opts.VendorPassword = *vendorListen, *vendorUser, *vendorPassword
+		for i := range opts.Cameras {
+			opts.Cameras[i].Vendor = *vendorEvents
+		}
+	}
 	if *clip != "" {
 		c, err := camsim.LoadClip(*clip, 0)
 		if err != nil {
@@ -71,6 +81,10 @@ func runCamsim(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		return 1
 	}
 	for _, p := range srv.Paths() {
+		if v := srv.VendorURL(p); v != "" {
+			fmt.Fprintf(stdout, "%s  events: %s (events.url, %s_stream: true)\n", srv.URL(p), v, *vendorEvents)
+			continue
+		}
 		fmt.Fprintln(stdout, srv.URL(p))
 	}
 	if a := srv.ControlAddr(); a != "" {

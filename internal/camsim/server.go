@@ -24,6 +24,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp"
 	"golang.org/x/sync/errgroup"
+
+	"vigil/alerts/pull/pulltest"
 )
 
 //go:embed testdata/hall.h264
@@ -74,6 +76,11 @@ type CameraSpec struct {
 	Events bool
 	// Clip overrides Options.Clip for this camera.
 	Clip *Clip
+	// Vendor, VendorHikvision or VendorDahua, sends the camera's events
+	// to a vendor event stream served at VendorURL (digest auth with
+	// Options.VendorUser and VendorPassword) instead of the metadata
+	// track. Needs Options.VendorListen.
+	Vendor string
 }
 
 // Cameras returns n specs at cam/0 … cam/{n-1}.
@@ -117,6 +124,11 @@ type Options struct {
 	MetadataChunk int
 	// GarbageFor is how long (stream time) the garbage fault lasts; 0 means 2 s.
 	GarbageFor time.Duration
+	// VendorListen is the loopback HTTP address of the vendor event
+	// streams (CameraSpec.Vendor); VendorUser and VendorPassword their
+	// account (default admin / admin).
+	VendorListen               string
+	VendorUser, VendorPassword string
 	// Logger; nil discards.
 	Logger *slog.Logger
 }
@@ -138,6 +150,20 @@ func (o *Options) validate() error {
 			errs = append(errs, fmt.Errorf("cameras[%d]: duplicate path %q", i, c.Path))
 		}
 		seen[c.Path] = true
+		switch c.Vendor {
+		case "":
+		case VendorHikvision, VendorDahua:
+			if o.VendorListen == "" {
+				errs = append(errs, fmt.Errorf("cameras[%d]: vendor %s needs VendorListen", i, c.Vendor))
+			}
+		default:
+			errs = append(errs, fmt.Errorf("cameras[%d]: vendor %q: want hikvision or dahua", i, c.Vendor))
+		}
+	}
+	if o.VendorListen != "" {
+		if err := checkLoopback(o.VendorListen); err != nil {
+			errs = append(errs, fmt.Errorf("vendor events: %w", err))
+		}
 	}
 	if o.Speed < 0 {
 		errs = append(errs, errors.New("speed is negative"))
@@ -183,9 +209,11 @@ type Server struct {
 	speed   float64
 	rtsp    *gortsplib.Server
 	control net.Listener
-	t0      time.Time // start of stream time
-	cams    map[string]*camera
-	order   []*camera
+	// vendorLn serves the vendor event streams; nil without any.
+	vendorLn net.Listener
+	t0       time.Time // start of stream time
+	cams     map[string]*camera
+	order    []*camera
 }
 
 // New validates opts and binds the RTSP, UDP and control listeners, so Addr
@@ -279,6 +307,17 @@ func New(opts Options) (*Server, error) {
 		}
 		s.control = ln
 	}
+	if opts.VendorListen != "" {
+		ln, err := net.Listen("tcp", opts.VendorListen)
+		if err != nil {
+			s.rtsp.Close()
+			if s.control != nil {
+				s.control.Close()
+			}
+			return nil, fmt.Errorf("camsim: vendor events: %w", err)
+		}
+		s.vendorLn = ln
+	}
 	return s, nil
 }
 
@@ -361,6 +400,27 @@ func (s *Server) Run(ctx context.Context) error {
 		g.Go(func() error {
 			<-ctx.Done()
 			return hs.Close()
+		})
+	}
+	if s.vendorLn != nil {
+		vs := &http.Server{Handler: s.vendorHandler(), ReadHeaderTimeout: 5 * time.Second}
+		g.Go(func() error {
+			if err := vs.Serve(s.vendorLn); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("camsim: vendor events: %w", err)
+			}
+			return nil
+		})
+		g.Go(func() error {
+			t := time.NewTicker(vendorHeartbeat)
+			defer t.Stop()
+			for {
+				select {
+				case <-ctx.Done():
+					return vs.Close()
+				case <-t.C:
+					s.sendHeartbeats()
+				}
+			}
 		})
 	}
 	g.Go(func() error {
@@ -545,16 +605,18 @@ func prepare(c *Clip) *preparedClip {
 // camera is one simulated camera. mu guards everything below it; the pacer,
 // triggers, faults and RTSP callbacks all take it.
 type camera struct {
-	s      *Server
-	path   string
-	events bool
-	log    *slog.Logger
-	clips  [2]*preparedClip
-	video  *description.Media
-	h264   *format.H264
-	meta   *description.Media
-	desc   *description.Session
-	enc    *rtph264.Encoder
+	s          *Server
+	path       string
+	events     bool
+	vendor     *pulltest.Stream // nil without a vendor stream
+	vendorKind string
+	log        *slog.Logger
+	clips      [2]*preparedClip
+	video      *description.Media
+	h264       *format.H264
+	meta       *description.Media
+	desc       *description.Session
+	enc        *rtph264.Encoder
 
 	mu        sync.Mutex
 	stream    *gortsplib.ServerStream // nil while stopped
@@ -583,11 +645,21 @@ type propKey struct{ typ, key string }
 
 func newCamera(s *Server, spec CameraSpec, main, alt *preparedClip) (*camera, error) {
 	c := &camera{
-		s: s, path: spec.Path, events: spec.Events,
+		s: s, path: spec.Path, events: spec.Events, vendorKind: spec.Vendor,
 		log:   s.log.With("camera", spec.Path),
 		clips: [2]*preparedClip{main, alt},
 		rnd:   rand.New(rand.NewPCG(rand.Uint64(), rand.Uint64())),
 		props: map[propKey]bool{},
+	}
+	if spec.Vendor != "" {
+		user, pass := s.opts.VendorUser, s.opts.VendorPassword
+		if user == "" {
+			user, pass = "admin", "admin"
+		}
+		c.vendor = pulltest.NewStream(user, pass)
+		if spec.Vendor == VendorDahua {
+			c.vendor.Boundary = "myboundary"
+		}
 	}
 	c.ts0 = c.rnd.Uint32()
 	c.vseq = uint16(c.rnd.Uint32())
@@ -779,6 +851,10 @@ func (c *camera) trigger(typ, state, key string, now time.Time) (Sent, error) {
 		return Sent{}, fmt.Errorf("camera %s: %w: %v", c.path, ErrBadRequest, err)
 	}
 	tp := topics[typ]
+	if c.vendor != nil {
+		c.vendorSend(typ, on, key, now)
+		return Sent{Camera: c.path, Topic: c.vendorKind + ":" + typ, Key: key, Value: on, At: now, Delivered: true}, nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if !c.events {

@@ -160,7 +160,11 @@ func (s *Stream) authorized(r *http.Request) bool {
 		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
 		f[strings.ToLower(k)] = strings.Trim(v, `"`)
 	}
-	if f["username"] != s.Username || f["nonce"] != s.nonce || f["uri"] != r.URL.RequestURI() {
+	uri := r.RequestURI // as sent, also behind http.StripPrefix
+	if uri == "" {
+		uri = r.URL.RequestURI()
+	}
+	if f["username"] != s.Username || f["nonce"] != s.nonce || f["uri"] != uri {
 		return false
 	}
 	md := func(x string) string { h := md5.Sum([]byte(x)); return hex.EncodeToString(h[:]) }
