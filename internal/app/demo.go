@@ -41,6 +41,13 @@ var demoCameras = []struct{ id, name, site, grid, location string }{
 	{"key-site-gate", "重点部位大门", "key-site", "G07", "镇政府东门"},
 }
 
+// demoPullCamera delivers its events through a Hikvision alertStream that
+// Vigil subscribes to, instead of the RTSP metadata track.
+const demoPullCamera = "key-site-gate"
+
+// demoGate is where the pull camera's event stream is and its password.
+type demoGate struct{ url, password string }
+
 // demoSchedule raises something to look at soon after start, then keeps a
 // realistic rhythm: motion in the hall about every minute, an intrusion at
 // the gate every few minutes, a tamper now and then.
@@ -74,21 +81,32 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	}
 	specs := make([]camsim.CameraSpec, 0, len(demoCameras))
 	for _, c := range demoCameras {
-		specs = append(specs, camsim.CameraSpec{Path: "cam/" + c.id, Events: true})
+		spec := camsim.CameraSpec{Path: "cam/" + c.id, Events: true}
+		if c.id == demoPullCamera {
+			// One pull source in the demo: the gate is a Hikvision camera
+			// whose events Vigil reads from its alertStream.
+			spec = camsim.CameraSpec{Path: "cam/" + c.id, Vendor: camsim.VendorHikvision}
+		}
+		specs = append(specs, spec)
 	}
+	gatePassword := auth.NewToken()
 	sim, err := camsim.New(camsim.Options{
-		Listen:   "127.0.0.1:0",
-		NoUDP:    true,
-		Cameras:  specs,
-		Schedule: demoSchedule(),
-		Logger:   o.Logger, // camsim names its own component
+		Listen:         "127.0.0.1:0",
+		NoUDP:          true,
+		Cameras:        specs,
+		Schedule:       demoSchedule(),
+		VendorListen:   "127.0.0.1:0",
+		VendorUser:     "admin",
+		VendorPassword: gatePassword,
+		Logger:         o.Logger, // camsim names its own component
 	})
 	if err != nil {
 		return fmt.Errorf("demo: cameras: %w", err)
 	}
 
 	deskToken, adminToken := auth.NewToken(), auth.NewToken()
-	cfgPath, err := writeDemoConfig(o.Dir, o.Listen, sim.URL, auth.HashToken(deskToken), auth.HashToken(adminToken))
+	gate := demoGate{url: sim.VendorURL("cam/" + demoPullCamera), password: gatePassword}
+	cfgPath, err := writeDemoConfig(o.Dir, o.Listen, sim.URL, gate, auth.HashToken(deskToken), auth.HashToken(adminToken))
 	if err != nil {
 		return err
 	}
@@ -149,7 +167,7 @@ func demoOutages(ctx context.Context, sim *camsim.Server) error {
 // writeDemoConfig writes vigil.yaml and cameras.yaml for the demo, so that
 // the demo runs through the same loader, validation and reload as a real
 // deployment.
-func writeDemoConfig(dir, listen string, cameraURL func(path string) string, deskSum, adminSum string) (string, error) {
+func writeDemoConfig(dir, listen string, cameraURL func(path string) string, gate demoGate, deskSum, adminSum string) (string, error) {
 	vigil := fmt.Sprintf(`# Written by "vigil demo"; rewritten at every start.
 listen: %s
 storage: {dir: ./recordings, segment: 10s, part: 1s, retain: 1d, min_free_bytes: 100MiB}
@@ -174,8 +192,12 @@ cameras_file: cameras.yaml
 	var cams strings.Builder
 	cams.WriteString("# Written by \"vigil demo\": the simulated cameras.\ncameras:\n")
 	for _, c := range demoCameras {
-		fmt.Fprintf(&cams, "  - {id: %s, name: %s, site: %s, grid: %s, location: %s, url: %q, transport: tcp}\n",
-			c.id, c.name, c.site, c.grid, c.location, cameraURL("cam/"+c.id))
+		events := ""
+		if c.id == demoPullCamera && gate.url != "" {
+			events = fmt.Sprintf(", username: admin, password: %q, events: {onvif_metadata: false, hikvision_stream: true, url: %q}", gate.password, gate.url)
+		}
+		fmt.Fprintf(&cams, "  - {id: %s, name: %s, site: %s, grid: %s, location: %s, url: %q, transport: tcp%s}\n",
+			c.id, c.name, c.site, c.grid, c.location, cameraURL("cam/"+c.id), events)
 	}
 	path := filepath.Join(dir, "vigil.yaml")
 	if err := os.WriteFile(path, []byte(vigil), 0o600); err != nil {

@@ -66,9 +66,13 @@ func demoTimeline(t *testing.T, d time.Duration) []demoEvent {
 			if s.State == camsim.Pulse {
 				st = alerts.Pulse
 			}
-			add(at, cam, typ, st, alerts.SourceONVIF)
+			src := alerts.SourceONVIF
+			if cam == demoPullCamera {
+				src = alerts.SourceHikvision // through its alertStream
+			}
+			add(at, cam, typ, st, src)
 			if s.Hold > 0 && st == alerts.Active {
-				add(at+s.Hold, cam, typ, alerts.Inactive, alerts.SourceONVIF)
+				add(at+s.Hold, cam, typ, alerts.Inactive, src)
 			}
 			if s.Every == 0 {
 				break
@@ -91,7 +95,8 @@ func demoTimeline(t *testing.T, d time.Duration) []demoEvent {
 // clock.
 func TestDemoScheduleMakesVisibleWork(t *testing.T) {
 	dir := t.TempDir()
-	path, err := writeDemoConfig(dir, "127.0.0.1:0", func(p string) string { return "rtsp://127.0.0.1:1/" + p }, strings.Repeat("a", 64), strings.Repeat("b", 64))
+	path, err := writeDemoConfig(dir, "127.0.0.1:0", func(p string) string { return "rtsp://127.0.0.1:1/" + p },
+		demoGate{url: "http://127.0.0.1:1/cam/key-site-gate", password: "pw"}, strings.Repeat("a", 64), strings.Repeat("b", 64))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,21 +1,23 @@
 package app
 
 import (
+	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
+	promtest "github.com/prometheus/client_golang/prometheus/testutil"
 
 	"vigil/alerts/pull/pulltest"
 	"vigil/configs"
 	"vigil/internal/auth"
+	"vigil/internal/testutil"
 )
 
 // eventsConfig is a configuration with an NVR (a pulltest stream) whose
@@ -64,15 +66,15 @@ func TestNVRPullStreamToAlerts(t *testing.T) {
 	srv := httptest.NewServer(nvr)
 	t.Cleanup(srv.Close)
 	connected := nvr.Connected()
-	var logs lockedLog
-	a := startApp(t, eventsConfig(t, srv.URL), &logs)
+	logs := &testutil.Buffer{}
+	a := startApp(t, eventsConfig(t, srv.URL), logs)
 	select {
 	case <-connected:
 	case <-time.After(15 * time.Second):
 		t.Fatal("Vigil did not connect to the NVR's alertStream")
 	}
 	up := func() float64 {
-		return testutil.ToFloat64(a.events.up.WithLabelValues("hall-entrance", "hikvision"))
+		return promtest.ToFloat64(a.events.up.WithLabelValues("hall-entrance", "hikvision"))
 	}
 	waitFor(t, 15*time.Second, "vigil_event_stream_up 1", func() bool { return up() == 1 })
 
@@ -90,7 +92,7 @@ func TestNVRPullStreamToAlerts(t *testing.T) {
 	if len(list.Alerts) != 1 || list.Alerts[0].Camera != "hall-entrance" || list.Alerts[0].Type != "intrusion" {
 		t.Fatalf("alerts %+v", list.Alerts)
 	}
-	if n := testutil.ToFloat64(a.events.unknown.WithLabelValues("nvr-1")); n != 2 {
+	if n := promtest.ToFloat64(a.events.unknown.WithLabelValues("nvr-1")); n != 2 {
 		t.Fatalf("unknown channel events counted %v, want 2", n)
 	}
 	if n := strings.Count(logs.String(), "device event for a channel not in its channels"); n != 1 {
@@ -162,15 +164,33 @@ func TestONVIFNotifyHook(t *testing.T) {
 	}
 }
 
-// lockedLog is a log sink safe to read while the app writes to it.
-type lockedLog struct {
-	mu sync.Mutex
-	b  strings.Builder
+// The demo's key-site gate delivers its events through a Hikvision
+// alertStream that Vigil subscribes to.
+func TestDemoGateIsAPullSource(t *testing.T) {
+	ctx, cancel := context.WithCancel(t.Context())
+	started := make(chan *App, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Demo(ctx, DemoOptions{Dir: t.TempDir(), Listen: "127.0.0.1:0", Out: io.Discard,
+			Logger: slog.New(slog.DiscardHandler), Started: func(a *App) { started <- a }})
+	}()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Demo: %v", err)
+		}
+	}()
+	var a *App
+	select {
+	case a = <-started:
+	case <-time.After(20 * time.Second):
+		t.Fatal("the demo did not start")
+	}
+	waitFor(t, 20*time.Second, "the gate's alertStream up", func() bool {
+		h := a.events.cameraHealth("key-site-gate")
+		return h != nil && h.Source == "hikvision" && h.Status == "up"
+	})
+	if h := a.events.cameraHealth("hall-entrance"); h != nil {
+		t.Fatalf("hall-entrance has an event stream: %+v", h)
+	}
 }
-
-func (l *lockedLog) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-func (l *lockedLog) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
