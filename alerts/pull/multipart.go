@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"errors"
-	"fmt"
 	"io"
 	"net/textproto"
 	"strings"
@@ -129,7 +128,7 @@ func (p *partReader) next() (part, error) {
 		}
 		size += len(l) + 2
 		if size > MaxPartBytes {
-			return part{}, fmt.Errorf("%w", errPartTooLarge)
+			return part{}, errPartTooLarge
 		}
 		body = append(body, l)
 	}

@@ -7,6 +7,7 @@ import (
 	"reflect"
 	"sort"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
@@ -62,6 +63,9 @@ type streamSpec struct {
 	user    string
 	pass    string
 	cameras []string // cameras whose health it is
+	// authRetry is the pause after 3 refused logins: the camera's
+	// auth_retry, or the default for a device.
+	authRetry time.Duration
 }
 
 // streamSpecs lists the subscriptions of cfg by name.
@@ -78,14 +82,16 @@ func streamSpecs(cfg *configs.Config) map[string]streamSpec {
 			continue
 		}
 		sort.Strings(cams)
-		specs[d.ID] = streamSpec{name: d.ID, kind: pull.Kind(d.Kind), url: d.URL, user: d.Username, pass: d.Password.Reveal(), cameras: cams}
+		specs[d.ID] = streamSpec{name: d.ID, kind: pull.Kind(d.Kind), url: d.URL, user: d.Username, pass: d.Password.Reveal(), cameras: cams,
+			authRetry: configs.DefaultAuthRetry}
 	}
 	for _, c := range cfg.Cameras {
 		kind := c.Events.Pull()
 		if kind == "" || !c.Enabled || claimed[c.ID] {
 			continue
 		}
-		specs[c.ID] = streamSpec{name: c.ID, kind: pull.Kind(kind), url: eventURL(c), user: c.Username, pass: c.Password.Reveal(), cameras: []string{c.ID}}
+		specs[c.ID] = streamSpec{name: c.ID, kind: pull.Kind(kind), url: eventURL(c), user: c.Username, pass: c.Password.Reveal(), cameras: []string{c.ID},
+			authRetry: c.AuthRetry}
 	}
 	return specs
 }
@@ -176,8 +182,9 @@ func (s *eventSources) start(ctx context.Context, spec streamSpec) (*running, er
 		Rejected: func(r []alerts.RejectedRecord) {
 			s.a.log.Warn("event stream records rejected", "component", "event-stream", "camera", spec.name, "rejected", len(r), "first", r[0].Error)
 		},
-		OnHealth: func(h pull.Health) { s.setHealth(spec, h) },
-		Logger:   s.a.log,
+		OnHealth:  func(h pull.Health) { s.setHealth(spec, h) },
+		AuthRetry: spec.authRetry,
+		Logger:    s.a.log,
 	})
 	if err != nil {
 		return nil, err
