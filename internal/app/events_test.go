@@ -194,3 +194,51 @@ func TestDemoGateIsAPullSource(t *testing.T) {
 		t.Fatalf("hall-entrance has an event stream: %+v", h)
 	}
 }
+
+// A reload that removes an NVR ends its subscription and its gauge; one
+// that adds a camera with its own stream starts it.
+func TestReloadFollowsEventStreams(t *testing.T) {
+	nvr := pulltest.NewStream("admin", "nvr-pw")
+	nvrSrv := httptest.NewServer(nvr)
+	t.Cleanup(nvrSrv.Close)
+	cam := pulltest.NewStream("admin", "cam-pw")
+	cam.Boundary = "myboundary"
+	camSrv := httptest.NewServer(cam)
+	t.Cleanup(camSrv.Close)
+
+	cfg := eventsConfig(t, nvrSrv.URL)
+	a := startApp(t, cfg, io.Discard)
+	gauge := func(camera, source string) float64 {
+		return promtest.ToFloat64(a.events.up.WithLabelValues(camera, source))
+	}
+	waitFor(t, 15*time.Second, "the NVR stream up", func() bool { return gauge("hall-entrance", "hikvision") == 1 })
+
+	connected := cam.Connected()
+	cams := `cameras:
+  - {id: hall-entrance, name: 服务大厅入口, site: hall, url: "rtsp://127.0.0.1:1/cam/0", enabled: false}
+  - id: key-site-gate
+    name: 重点部位大门
+    site: key-site
+    url: rtsp://127.0.0.1:1/cam/1
+    username: admin
+    password: cam-pw
+    events: {dahua_stream: true, url: "` + camSrv.URL + `"}
+`
+	if err := os.WriteFile(cfg.CamerasPath, []byte(cams), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := call(t, "POST", a.URL()+"/api/v1/admin/reload", adminToken, ""); code != 200 {
+		t.Fatalf("reload: %d %s", code, body)
+	}
+	select {
+	case <-connected:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the added camera's dahua stream did not connect")
+	}
+	waitFor(t, 15*time.Second, "the NVR stream gone and the camera's up", func() bool {
+		return a.events.cameraHealth("hall-entrance") == nil && gauge("key-site-gate", "dahua") == 1
+	})
+	if n := promtest.CollectAndCount(a.events.up); n != 1 {
+		t.Fatalf("%d vigil_event_stream_up series, want only key-site-gate's", n)
+	}
+}
