@@ -202,7 +202,8 @@ func (c *Client) Run(ctx context.Context) error {
 	b.After = c.opts.After
 	refused := 0
 	for ctx.Err() == nil {
-		c.setStatus(Connecting, nil)
+		// The status stays down (or unauthorized) through the retries,
+		// with its error, until a session is up again.
 		up, err := c.session(ctx)
 		if ctx.Err() != nil {
 			return nil
@@ -243,7 +244,7 @@ func (c *Client) session(ctx context.Context) (up bool, err error) {
 	case Hikvision:
 		return c.stream(ctx, "/ISAPI/Event/notification/alertStream", c.hikvisionPart)
 	case Dahua:
-		return c.stream(ctx, "/cgi-bin/eventManager.cgi?action=attach&codes=%5BAll%5D&heartbeat=5", c.dahuaPart)
+		return c.stream(ctx, "/cgi-bin/eventManager.cgi?action=attach&codes=[All]&heartbeat=5", c.dahuaPart)
 	}
 	return c.onvifSession(ctx)
 }

@@ -21,16 +21,23 @@ const waitTimeout = 10 * time.Second
 // recorded; pauses other than idle fire at once, the idle timer fires only
 // when the test says.
 type clock struct {
-	idle time.Duration
-	mu   sync.Mutex
-	asks []time.Duration
-	fire chan time.Time
+	idle  time.Duration
+	mu    sync.Mutex
+	asks  []time.Duration
+	fire  chan time.Time
+	armed chan struct{} // a signal each time the idle timer is (re)armed
 }
 
-func newClock(idle time.Duration) *clock { return &clock{idle: idle, fire: make(chan time.Time)} }
+func newClock(idle time.Duration) *clock {
+	return &clock{idle: idle, fire: make(chan time.Time), armed: make(chan struct{}, 1)}
+}
 
 func (c *clock) After(d time.Duration) <-chan time.Time {
 	if d == c.idle {
+		select {
+		case c.armed <- struct{}{}:
+		default:
+		}
 		return c.fire
 	}
 	c.mu.Lock()
@@ -238,6 +245,40 @@ func TestStreamIdleTimeout(t *testing.T) {
 		t.Fatalf("down with %q", hl.LastError)
 	}
 	wait(t, connected, "the client to reconnect")
+}
+
+// A heartbeat is data: it re-arms the idle timer and raises nothing.
+func TestStreamHeartbeatKeepsAlive(t *testing.T) {
+	srv := pulltest.NewStream("admin", "pw")
+	srv.Boundary = "myboundary"
+	ts := httptest.NewServer(srv)
+	t.Cleanup(ts.Close)
+	connected := srv.Connected()
+	h := start(t, pull.Dahua, ts.URL, "admin", "pw", func(o *pull.Options) { o.IdleTimeout = 60 * time.Second })
+	wait(t, connected, "the client to connect")
+	h.waitStatus(pull.Up)
+	// Drain the arming of the first timer, then a heartbeat re-arms it.
+	select {
+	case <-h.clock.armed:
+	case <-time.After(waitTimeout):
+		t.Fatal("no idle timer")
+	}
+	for range 3 {
+		srv.Send("text/plain", "Heartbeat")
+		select {
+		case <-h.clock.armed:
+		case <-time.After(waitTimeout):
+			t.Fatal("a heartbeat did not re-arm the idle timer")
+		}
+	}
+	select {
+	case e := <-h.events:
+		t.Fatalf("a heartbeat raised %+v", e)
+	default:
+	}
+	if st := h.clock.pauses(); len(st) != 0 {
+		t.Fatalf("the stream was lost: pauses %v", st)
+	}
 }
 
 func TestStreamWrongPasswordBacksOffLong(t *testing.T) {
