@@ -38,8 +38,9 @@ import (
 //     lines (any boundary, from the Content-Type or the first line), each
 //     with its own headers, with or without the blank line after them;
 //     text/plain and JSON parts are read, others (snapshots) skipped;
-//   - "Heartbeat" records, which are skipped: a body of heartbeats only
-//     gives no events and no rejected records.
+//   - "Heartbeat" records and action=State reports (VideoMotionInfo), which
+//     are skipped: a body of them only gives no events and no rejected
+//     records.
 //
 // Codes map: VideoMotion, SmartMotionHuman, SmartMotionVehicle → motion;
 // CrossLineDetection → line_crossing; CrossRegionDetection → intrusion;
@@ -82,6 +83,9 @@ func ParseDahua(camera, contentType string, body io.Reader, now time.Time) ([]al
 		for _, r := range dahuaRecords(t) {
 			n++
 			e, err := r.event(camera, now)
+			if err == errDahuaStateReport {
+				continue
+			}
 			if err != nil {
 				rejected = append(rejected, alerts.RejectedRecord{Record: n, Error: "dahua: record " + strconv.Itoa(n) + ": " + err.Error()})
 				continue
@@ -169,6 +173,10 @@ func dahuaParts(text, boundary string) ([]string, error) {
 	}
 	return parts, nil
 }
+
+// errDahuaStateReport marks a record with action=State: skipped, like a
+// heartbeat, neither an event nor a rejected record.
+var errDahuaStateReport = errors.New("state report")
 
 // dahuaHeaderName reports whether s is an HTTP header name (a token, no
 // '=' or space), which a record's first field never is.
@@ -391,6 +399,10 @@ func (r *dahuaRecord) event(camera string, now time.Time) (alerts.Event, error) 
 		e.State = alerts.Inactive
 	case "pulse":
 		e.State = alerts.Pulse
+	case "state":
+		// VideoMotionInfo;action=State and the like report a setting, not
+		// an incident; cameras send them between events all the time.
+		return alerts.Event{}, errDahuaStateReport
 	default:
 		return alerts.Event{}, fmt.Errorf("code %s: action %s: want Start, Stop or Pulse", parseQuote(code), parseQuote(action))
 	}

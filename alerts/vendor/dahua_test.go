@@ -50,6 +50,9 @@ func TestParseDahua(t *testing.T) {
 			{Type: alerts.Tamper, State: alerts.Active, Key: "index=1"},
 			{Type: alerts.Tamper, State: alerts.Inactive, Key: "index=1"},
 		}},
+		// VideoMotionInfo;action=State reports come between events on real
+		// cameras: skipped, not rejected.
+		{file: "eventmanager_videomotioninfo_state.txt", want: []parseWant{{Type: alerts.Motion, State: alerts.Active, Key: "index=0;rule=Region1"}}},
 		{file: "alarmlocal_start.txt", want: []parseWant{{Type: alerts.IOAlarm, State: alerts.Active, Key: "index=2"}}},
 		{file: "multiple_records.txt", want: []parseWant{
 			{Type: alerts.VideoLoss, State: alerts.Active, Key: "index=1"},
