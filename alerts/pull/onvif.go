@@ -125,8 +125,13 @@ func (c *Client) onvifClockOffset(ctx context.Context) (time.Duration, error) {
 		} `xml:"Body>GetSystemDateAndTimeResponse>SystemDateAndTime>UTCDateTime"`
 	}
 	sent := c.opts.Now()
-	if err := c.soapCall(ctx, c.opts.URL, "http://www.onvif.org/ver10/device/wsdl/GetSystemDateAndTime", `<tds:GetSystemDateAndTime/>`, 0, false, &r); err != nil {
-		return 0, fmt.Errorf("GetSystemDateAndTime: %w", err)
+	const action = "http://www.onvif.org/ver10/device/wsdl/GetSystemDateAndTime"
+	if err := c.soapCall(ctx, c.opts.URL, action, `<tds:GetSystemDateAndTime/>`, 0, false, &r); err != nil {
+		// Some firmware wants this one authenticated too, against the
+		// standard; try with the local clock.
+		if err2 := c.soapCall(ctx, c.opts.URL, action, `<tds:GetSystemDateAndTime/>`, 0, true, &r); err2 != nil {
+			return 0, fmt.Errorf("GetSystemDateAndTime: %w", err)
+		}
 	}
 	if r.D.Year == 0 {
 		return 0, nil // no UTC clock given: assume it agrees
@@ -185,22 +190,41 @@ func (c *Client) soapPost(ctx context.Context, target, action, body string, offs
 		env.WriteString(wsSecurity(c.opts.Username, c.opts.Password, c.opts.Now().Add(offset)))
 	}
 	env.WriteString(`</s:Header><s:Body>` + body + `</s:Body></s:Envelope>`)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, &env)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Content-Type", `application/soap+xml; charset=utf-8; action="`+action+`"`)
-	resp, err := c.opts.HTTP.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, MaxPartBytes+1))
-	if err != nil {
-		return nil, err
-	}
-	if len(raw) > MaxPartBytes {
-		return nil, errPartTooLarge
+	// Some cameras also (or only) want HTTP digest authentication on the
+	// SOAP request: answer a Digest challenge once.
+	var resp *http.Response
+	var raw []byte
+	authz := ""
+	for attempt := 0; attempt < 2; attempt++ {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, target, bytes.NewReader(env.Bytes()))
+		if err != nil {
+			return nil, err
+		}
+		req.Header.Set("Content-Type", `application/soap+xml; charset=utf-8; action="`+action+`"`)
+		if authz != "" {
+			req.Header.Set("Authorization", authz)
+		}
+		if resp, err = c.opts.HTTP.Do(req); err != nil {
+			return nil, err
+		}
+		raw, err = io.ReadAll(io.LimitReader(resp.Body, MaxPartBytes+1))
+		resp.Body.Close()
+		if err != nil {
+			return nil, err
+		}
+		if len(raw) > MaxPartBytes {
+			return nil, errPartTooLarge
+		}
+		if resp.StatusCode != http.StatusUnauthorized || authz != "" || c.opts.Username == "" {
+			break
+		}
+		ch, ok := parseDigestChallenge(resp.Header)
+		if !ok {
+			break
+		}
+		if authz, err = ch.authorization(http.MethodPost, req.URL.RequestURI(), c.opts.Username, c.opts.Password, 1); err != nil {
+			return nil, err
+		}
 	}
 	if resp.StatusCode == http.StatusUnauthorized {
 		return nil, ErrUnauthorized

@@ -60,6 +60,22 @@ func TestONVIFPullPointEvents(t *testing.T) {
 	}
 }
 
+// A camera that also wants HTTP digest authentication on its SOAP
+// requests is answered with it.
+func TestONVIFPullPointHTTPDigest(t *testing.T) {
+	local := &fakeNow{t: time.Date(2026, 11, 26, 13, 0, 0, 0, time.UTC)}
+	dev := pulltest.NewONVIF("admin", "pw")
+	dev.Now = local.Now
+	dev.HTTPDigest = true
+	ts := httptest.NewServer(dev)
+	t.Cleanup(ts.Close)
+	dev.Publish("tns1:VideoSource/SignalLoss", "2026-11-26T13:00:00Z", "Changed", []string{"Source=VS1"}, []string{"State=true"})
+	h := start(t, pull.ONVIF, ts.URL+"/onvif/device_service", "admin", "pw", func(o *pull.Options) { o.Now = local.Now })
+	if e := h.event(); e.Type != alerts.VideoLoss || e.State != alerts.Active || e.Key != "Source=VS1" {
+		t.Fatalf("event %+v", e)
+	}
+}
+
 func TestONVIFPullPointRenews(t *testing.T) {
 	local := &fakeNow{t: time.Date(2026, 11, 26, 13, 0, 0, 0, time.UTC)}
 	dev := pulltest.NewONVIF("admin", "pw")

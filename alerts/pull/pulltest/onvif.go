@@ -35,6 +35,9 @@ type ONVIF struct {
 	// OnPull runs at every PullMessages, before it answers (a test
 	// advances its clock there).
 	OnPull func()
+	// HTTPDigest also requires HTTP digest authentication on every
+	// request, as some firmware does.
+	HTTPDigest bool
 
 	mu           sync.Mutex
 	base         string
@@ -132,6 +135,10 @@ func (o *ONVIF) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	op := env.Body.Inner.XMLName.Local
+	if o.HTTPDigest && !digestOK(r, o.Username, o.Password, "onvif-nonce") {
+		challenge(w, "onvif-nonce")
+		return
+	}
 	o.mu.Lock()
 	if o.base == "" {
 		o.base = "http://" + r.Host

@@ -104,8 +104,7 @@ func (s *Stream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			s.refused++
 		}
 		s.mu.Unlock()
-		w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Digest realm="IP Camera", qop="auth", nonce=%q, opaque="", algorithm=MD5`, s.nonce))
-		http.Error(w, "Unauthorized", http.StatusUnauthorized)
+		challenge(w, s.nonce)
 		return
 	}
 	ch := make(chan string, 64)
@@ -147,9 +146,20 @@ func (s *Stream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// authorized checks the Digest Authorization header (RFC 7616, MD5, qop
-// auth or none).
+// authorized checks the Digest Authorization header.
 func (s *Stream) authorized(r *http.Request) bool {
+	return digestOK(r, s.Username, s.Password, s.nonce)
+}
+
+// challenge answers 401 with a Digest challenge.
+func challenge(w http.ResponseWriter, nonce string) {
+	w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Digest realm="IP Camera", qop="auth", nonce=%q, opaque="", algorithm=MD5`, nonce))
+	http.Error(w, "Unauthorized", http.StatusUnauthorized)
+}
+
+// digestOK checks a Digest Authorization header (RFC 7616, MD5, qop auth or
+// none) against the account and the nonce the server gave.
+func digestOK(r *http.Request, user, pass, nonce string) bool {
 	h := r.Header.Get("Authorization")
 	scheme, rest, _ := strings.Cut(h, " ")
 	if !strings.EqualFold(scheme, "Digest") {
@@ -164,15 +174,15 @@ func (s *Stream) authorized(r *http.Request) bool {
 	if uri == "" {
 		uri = r.URL.RequestURI()
 	}
-	if f["username"] != s.Username || f["nonce"] != s.nonce || f["uri"] != uri {
+	if f["username"] != user || f["nonce"] != nonce || f["uri"] != uri {
 		return false
 	}
 	md := func(x string) string { h := md5.Sum([]byte(x)); return hex.EncodeToString(h[:]) }
-	ha1 := md(s.Username + ":" + f["realm"] + ":" + s.Password)
+	ha1 := md(user + ":" + f["realm"] + ":" + pass)
 	ha2 := md(r.Method + ":" + f["uri"])
-	want := md(ha1 + ":" + s.nonce + ":" + ha2)
+	want := md(ha1 + ":" + nonce + ":" + ha2)
 	if f["qop"] == "auth" {
-		want = md(ha1 + ":" + s.nonce + ":" + f["nc"] + ":" + f["cnonce"] + ":auth:" + ha2)
+		want = md(ha1 + ":" + nonce + ":" + f["nc"] + ":" + f["cnonce"] + ":auth:" + ha2)
 	}
 	return f["realm"] == "IP Camera" && f["response"] == want
 }
