@@ -3,9 +3,11 @@
 // Notify / PullMessages bodies), Hikvision ISAPI EventNotificationAlert,
 // Dahua event records (Code=…;action=…, DHIP JSON, eventManager multipart)
 // and Vigil's generic JSON hook. Each parser turns outside bytes into
-// alerts.Event values, never panics and reads at most MaxPayloadBytes; the
-// per-camera or per-device topic mapping (events.map, events.ignore) and NVR
-// channel mapping are applied here too (Mapping, Channels).
+// alerts.Event values, never panics and reads at most MaxPayloadBytes. It
+// also holds what turns parsed events into a camera's events, for
+// internal/app to apply alike to pushed, pulled and metadata events:
+// Mapping (events.map, events.ignore, ONVIF state topics), Channels (an
+// NVR's channels to cameras) and DahuaStops (a Stop without its rule).
 //
 // It does not own how payloads arrive: the webhook endpoints are in
 // alerts (Hooks), the pull subscriptions in alerts/pull, the RTP metadata
