@@ -201,6 +201,7 @@ func (c *Client) Run(ctx context.Context) error {
 	b := backoff.New(c.opts.Backoff)
 	b.After = c.opts.After
 	refused := 0
+	lastErr := "" // a fault repeated while the stream stays down is logged once
 	for ctx.Err() == nil {
 		// The status stays down (or unauthorized) through the retries,
 		// with its error, until a session is up again.
@@ -210,6 +211,7 @@ func (c *Client) Run(ctx context.Context) error {
 		}
 		if up {
 			b.Reset()
+			lastErr = ""
 		}
 		if errors.Is(err, ErrUnauthorized) {
 			refused++
@@ -230,7 +232,12 @@ func (c *Client) Run(ctx context.Context) error {
 			}
 			continue
 		}
-		c.log.Warn("event stream lost; reconnecting", "err", err)
+		if msg := fmt.Sprint(err); msg != lastErr {
+			c.log.Warn("event stream down; reconnecting with backoff (logged again when the reason changes)", "err", err)
+			lastErr = msg
+		} else {
+			c.log.Debug("event stream still down", "err", err)
+		}
 		if b.Wait(ctx) != nil {
 			return nil
 		}
