@@ -156,13 +156,16 @@ const hikVMD = `<?xml version="1.0" encoding="UTF-8"?>
 <eventType>VMD</eventType><eventState>active</eventState><eventDescription>Motion alarm</eventDescription>
 </EventNotificationAlert>`
 
-const hikHeartbeat = `<EventNotificationAlert version="2.0" xmlns="http://www.hikvision.com/ver20/XMLSchema">
-<ipAddress>192.0.2.31</ipAddress><channelID>1</channelID><dateTime>2026-11-26T21:05:05+08:00</dateTime>
+// hikHeartbeat is the keep-alive as NVRs write it: empty channel elements,
+// the isapi.org namespace.
+const hikHeartbeat = `<EventNotificationAlert version="2.0" xmlns="http://www.isapi.org/ver20/XMLSchema">
+<ipAddress>192.0.2.31</ipAddress><portNo>80</portNo><protocolType>HTTP</protocolType><dynChannelID/><channelID/><dateTime>2026-11-26T21:05:05+08:00</dateTime>
 <activePostCount>0</activePostCount><eventType>videoloss</eventType><eventState>inactive</eventState><eventDescription>videoloss alarm</eventDescription>
 </EventNotificationAlert>`
 
 func TestHikvisionAlertStream(t *testing.T) {
 	srv := pulltest.NewStream("admin", "pw")
+	srv.Boundary, srv.MediaType = "hikboundary", "multipart/mixed" // as some firmware writes it
 	ts := httptest.NewServer(srv)
 	t.Cleanup(ts.Close)
 	connected := srv.Connected()

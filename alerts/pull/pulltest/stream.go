@@ -30,6 +30,9 @@ type Stream struct {
 	// Boundary of the multipart stream; default "boundary" (Hikvision
 	// firmware writes "boundary", Dahua "myboundary").
 	Boundary string
+	// MediaType of the stream; default multipart/x-mixed-replace (Dahua,
+	// most Hikvision), some Hikvision firmware writes multipart/mixed.
+	MediaType string
 
 	mu        sync.Mutex
 	nonce     string
@@ -122,7 +125,11 @@ func (s *Stream) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.mu.Unlock()
 	}()
-	w.Header().Set("Content-Type", "multipart/x-mixed-replace; boundary="+s.Boundary)
+	mt := s.MediaType
+	if mt == "" {
+		mt = "multipart/x-mixed-replace"
+	}
+	w.Header().Set("Content-Type", mt+"; boundary="+s.Boundary)
 	w.WriteHeader(http.StatusOK)
 	fl, _ := w.(http.Flusher)
 	// Write the first delimiter at once, as cameras do.
