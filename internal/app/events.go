@@ -137,6 +137,11 @@ type running struct {
 func (s *eventSources) Run(ctx context.Context) error {
 	live := map[string]*running{}
 	defer func() {
+		// All at once: each ONVIF subscription may take a moment to
+		// unsubscribe.
+		for _, r := range live {
+			r.cancel()
+		}
 		for _, r := range live {
 			s.stop(r)
 		}
