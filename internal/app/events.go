@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"reflect"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -108,6 +109,9 @@ func eventURL(c configs.Camera) string {
 	host := ""
 	if u, err := url.Parse(c.URL); err == nil {
 		host = u.Hostname()
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]" // IPv6
 	}
 	base := "http://" + host
 	if c.Events.Pull() == configs.PullONVIF {

@@ -242,3 +242,26 @@ func TestReloadFollowsEventStreams(t *testing.T) {
 		t.Fatalf("%d vigil_event_stream_up series, want only key-site-gate's", n)
 	}
 }
+
+func TestEventURL(t *testing.T) {
+	cam := func(url string, ev configs.CameraEvents) configs.Camera {
+		return configs.Camera{URL: url, Events: ev}
+	}
+	for _, tc := range []struct {
+		name string
+		cam  configs.Camera
+		want string
+	}{
+		{"hikvision from the rtsp host on port 80", cam("rtsp://192.0.2.31:554/Streaming/Channels/101", configs.CameraEvents{HikvisionStream: true}), "http://192.0.2.31"},
+		{"onvif device service", cam("rtsp://192.0.2.21/s", configs.CameraEvents{ONVIFPullPoint: true}), "http://192.0.2.21/onvif/device_service"},
+		{"onvif_url given", cam("rtsp://192.0.2.21/s", configs.CameraEvents{ONVIFPullPoint: true, ONVIFURL: "http://192.0.2.21:8000/onvif/device_service"}), "http://192.0.2.21:8000/onvif/device_service"},
+		{"url given for dahua", cam("rtsp://192.0.2.23/s", configs.CameraEvents{DahuaStream: true, URL: "http://192.0.2.23:8080"}), "http://192.0.2.23:8080"},
+		{"ipv6", cam("rtsp://[2001:db8::5]:554/s", configs.CameraEvents{DahuaStream: true}), "http://[2001:db8::5]"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := eventURL(tc.cam); got != tc.want {
+				t.Fatalf("got %s, want %s", got, tc.want)
+			}
+		})
+	}
+}
