@@ -4,13 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"vigil/alerts"
+	"vigil/internal/backoff"
 )
 
 // hub reads the change stream with XREAD BLOCK from the last seen ID and
@@ -48,7 +48,7 @@ func (h *hub) start(pos uint64) {
 const readBlock = 2 * time.Second
 
 func (h *hub) run(ctx context.Context) {
-	bo := backoff{min: 20 * time.Millisecond, max: time.Second}
+	bo := backoff.New(backoff.Policy{Min: 20 * time.Millisecond, Max: time.Second, Jitter: 0.5})
 	for ctx.Err() == nil {
 		h.mu.Lock()
 		started, pos := h.started, h.pos
@@ -56,7 +56,7 @@ func (h *hub) run(ctx context.Context) {
 		if !started {
 			last, err := h.j.LastSeq(ctx)
 			if err != nil {
-				bo.wait(ctx)
+				_ = bo.Wait(ctx)
 				continue
 			}
 			h.start(last)
@@ -73,7 +73,7 @@ func (h *hub) run(ctx context.Context) {
 		if err = h.j.observe(err); err == redis.Nil {
 			// Idle: make sure Redis did not lose the journal (a restart
 			// without persistence) under this reader.
-			bo.reset()
+			bo.Reset()
 			if last, err := h.j.LastSeq(ctx); err == nil && last < pos {
 				h.j.log.Error("redis journal restarted from an older seq: ending subscriptions", "seen", pos, "redis", last)
 				h.reset(last)
@@ -83,10 +83,10 @@ func (h *hub) run(ctx context.Context) {
 			if !errors.Is(err, ErrUnavailable) {
 				h.j.log.Error("read change stream", "err", err)
 			}
-			bo.wait(ctx)
+			_ = bo.Wait(ctx)
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		for _, s := range res {
 			if len(s.Messages) > 0 {
 				if first, err := parseSeq(s.Messages[0].ID); err == nil && first > pos+1 {
@@ -195,27 +195,4 @@ func (j *Journal) Subscribe(ctx context.Context, buffer int) (*alerts.Subscripti
 		defer h.mu.Unlock()
 		return s.err
 	}), nil
-}
-
-// backoff waits exponentially longer, with jitter, up to max.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-func (b *backoff) wait(ctx context.Context) {
-	switch {
-	case b.cur == 0:
-		b.cur = b.min
-	case b.cur < b.max:
-		b.cur = min(2*b.cur, b.max)
-	}
-	d := b.cur/2 + rand.N(b.cur/2+1)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }
