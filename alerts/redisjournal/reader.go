@@ -13,10 +13,10 @@ import (
 	"vigil/internal/backoff"
 )
 
-// hub reads the change stream with XREAD BLOCK from the last seen ID and
+// streamReader reads the change stream with XREAD BLOCK from the last seen ID and
 // fans each change out to this node's subscribers, so a subscriber sees the
 // appends of every node, in seq order, once each.
-type hub struct {
+type streamReader struct {
 	j *Journal
 
 	mu      sync.Mutex
@@ -33,10 +33,10 @@ type subscriber struct {
 	stop func() bool
 }
 
-func newHub(j *Journal) *hub { return &hub{j: j, subs: map[*subscriber]struct{}{}} }
+func newStreamReader(j *Journal) *streamReader { return &streamReader{j: j, subs: map[*subscriber]struct{}{}} }
 
 // start sets the reader's position unless it is already known.
-func (h *hub) start(pos uint64) {
+func (h *streamReader) start(pos uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.started {
@@ -47,7 +47,7 @@ func (h *hub) start(pos uint64) {
 // readBlock bounds one XREAD BLOCK, so the loop notices a dead connection.
 const readBlock = 2 * time.Second
 
-func (h *hub) run(ctx context.Context) {
+func (h *streamReader) run(ctx context.Context) {
 	bo := backoff.New(backoff.Policy{Min: 20 * time.Millisecond, Max: time.Second, Jitter: 0.5})
 	for ctx.Err() == nil {
 		h.mu.Lock()
@@ -110,7 +110,7 @@ func (h *hub) run(ctx context.Context) {
 	}
 }
 
-func (h *hub) deliver(c alerts.Change) {
+func (h *streamReader) deliver(c alerts.Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if c.Seq <= h.pos {
@@ -130,7 +130,7 @@ func (h *hub) deliver(c alerts.Change) {
 }
 
 // end closes s with err; h.mu is held.
-func (h *hub) end(s *subscriber, err error) {
+func (h *streamReader) end(s *subscriber, err error) {
 	if _, ok := h.subs[s]; !ok {
 		return
 	}
@@ -142,7 +142,7 @@ func (h *hub) end(s *subscriber, err error) {
 
 // reset ends every subscription with ErrSlowSubscriber (they resume with
 // Since) and moves the reader to pos.
-func (h *hub) reset(pos uint64) {
+func (h *streamReader) reset(pos uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
@@ -151,7 +151,7 @@ func (h *hub) reset(pos uint64) {
 	h.pos = pos
 }
 
-func (h *hub) close() {
+func (h *streamReader) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
@@ -171,7 +171,7 @@ func (j *Journal) Subscribe(ctx context.Context, buffer int) (*alerts.Subscripti
 		buffer = 1
 	}
 	last, err := j.LastSeq(ctx)
-	h := j.hub
+	h := j.feed
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed || j.closed.Load() {
