@@ -22,9 +22,9 @@ const DefaultMaxBatch = 256
 // op is one change planned in a batch.
 type op struct {
 	cause int // index of the event (or, in Tick, the alert) the change comes from
-	id   string
-	kind ChangeKind
-	by   string
+	id    string
+	kind  ChangeKind
+	by    string
 	// fn makes the change on a copy of the alert; after a version conflict
 	// it runs again on the current alert. nil for a raise.
 	fn   func(*Alert) error

@@ -33,7 +33,9 @@ type subscriber struct {
 	stop func() bool
 }
 
-func newStreamReader(j *Journal) *streamReader { return &streamReader{j: j, subs: map[*subscriber]struct{}{}} }
+func newStreamReader(j *Journal) *streamReader {
+	return &streamReader{j: j, subs: map[*subscriber]struct{}{}}
+}
 
 // start sets the reader's position unless it is already known.
 func (h *streamReader) start(pos uint64) {
