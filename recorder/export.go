@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
@@ -88,6 +89,10 @@ type Export struct {
 
 	chunks []chunk
 	starts []int64 // starts[i] is the offset of chunks[i] in the file
+	// trackStart is, per track of the init, where its first sample lies
+	// after From, in the track's time scale.
+	trackStart []uint64
+	comment    string // the file's comment tag: camera, range, gaps
 }
 
 // chunk is a piece of the exported file: bytes in memory (boxes written by
@@ -315,6 +320,31 @@ func (x *Export) selectSamples(srcs []*srcSegment) error {
 	for i := range parts {
 		parts[i].src = remap[parts[i].src]
 	}
+	// Time t in the file is From+t, across gaps too: each sample lasts until
+	// the next one of its track begins (the frame before a gap is held), and
+	// a track that begins after From (audio) starts at its offset, so the
+	// audio keeps the offset to the video it had in the segments. The
+	// scanned samples are shared with other exports: retimed ones are
+	// copies.
+	x.trackStart = make([]uint64, len(init.Tracks))
+	for ti, it := range init.Tracks {
+		ts := int64(it.TimeScale)
+		at := func(wall int64) int64 { return ((wall-from)*ts + 5e8) / 1e9 }
+		var last *srcSample
+		for pi := range parts {
+			ss := slices.Clone(parts[pi].tracks[ti])
+			parts[pi].tracks[ti] = ss
+			for k := range ss {
+				s := &ss[k]
+				if last == nil {
+					x.trackStart[ti] = uint64(max(at(s.wall), 0))
+				} else if d := at(s.wall) - at(last.wall); d > 0 && d < 1<<32 {
+					last.dur = uint32(d)
+				}
+				last = s
+			}
+		}
+	}
 	for _, p := range parts {
 		x.Frames += len(p.tracks[video])
 		if vs := p.tracks[video]; len(vs) > 0 {
@@ -323,6 +353,7 @@ func (x *Export) selectSamples(srcs []*srcSegment) error {
 		}
 	}
 
+	x.comment = exportComment(x)
 	var err error
 	switch x.Format {
 	case FormatFMP4:
@@ -367,7 +398,7 @@ func (x *Export) addMem(b []byte) {
 func (x *Export) layoutMP4(srcMoov []byte, init *fmp4.Init, nparts int, part func(int) (int, [][]srcSample)) error {
 	tracks := make([]*mp4Track, len(init.Tracks))
 	for ti, it := range init.Tracks {
-		tracks[ti] = &mp4Track{id: uint32(it.ID), timeScale: it.TimeScale}
+		tracks[ti] = &mp4Track{id: uint32(it.ID), timeScale: it.TimeScale, start: x.trackStart[ti]}
 	}
 	var dataSize int64
 	counts := make([]int, len(tracks))
@@ -408,7 +439,7 @@ func (x *Export) layoutMP4(srcMoov []byte, init *fmp4.Init, nparts int, part fun
 			used = append(used, t)
 		}
 	}
-	head, err := buildMoov(srcMoov, used, dataSize, total)
+	head, err := buildMoov(srcMoov, used, dataSize, total, x.From, x.comment)
 	if err != nil {
 		return fmt.Errorf("camera %s: export: mp4 header: %w", x.Camera, err)
 	}
@@ -432,8 +463,12 @@ func (x *Export) layoutFMP4(init *fmp4.Init, nparts int, part func(int) (int, []
 	if err := init.Marshal(&buf); err != nil {
 		return fmt.Errorf("camera %s: export: init: %w", x.Camera, err)
 	}
-	x.addMem(buf.b)
-	base := make([]uint64, len(init.Tracks))
+	head, err := withMovieTags(buf.b, x.From, x.comment)
+	if err != nil {
+		return fmt.Errorf("camera %s: export: init: %w", x.Camera, err)
+	}
+	x.addMem(head)
+	base := slices.Clone(x.trackStart)
 	for i := range nparts {
 		src, tracks := part(i)
 		moof := appendMoof(nil, uint32(i+1), init, base, tracks)
@@ -582,7 +617,6 @@ func scanExportSource(seg Segment, prev *srcSegment, scratch *[]byte) (*srcSegme
 	head := make([]byte, 16)
 	var off int64
 	var initEnd int64 = -1
-	var firstDTS []uint64
 	for off+8 <= size {
 		if _, err := f.ReadAt(head[:8], off); err != nil {
 			return nil, fmt.Errorf("segment %s: box at %d: %w", seg.ID, off, err)
@@ -612,10 +646,6 @@ func scanExportSource(seg Segment, prev *srcSegment, scratch *[]byte) (*srcSegme
 			} else if err := src.init.Unmarshal(bytes.NewReader(b)); err != nil {
 				return nil, fmt.Errorf("segment %s: init: %w", seg.ID, err)
 			}
-			firstDTS = make([]uint64, len(src.init.Tracks))
-			for i := range firstDTS {
-				firstDTS[i] = noDTS
-			}
 		case "moof":
 			if initEnd < 0 {
 				return nil, fmt.Errorf("segment %s: fragment before init", seg.ID)
@@ -637,7 +667,7 @@ func scanExportSource(seg Segment, prev *srcSegment, scratch *[]byte) (*srcSegme
 			if string(mh[4:]) != "mdat" || mdatSize < 8 || off+boxSize+mdatSize > size {
 				return nil, fmt.Errorf("segment %s: fragment at %d: no complete mdat", seg.ID, off)
 			}
-			sp, err := parseMoof(buf[:boxSize], off, off+boxSize+8, off+boxSize+mdatSize, &src.init, seg.Start, firstDTS)
+			sp, err := parseMoof(buf[:boxSize], off, off+boxSize+8, off+boxSize+mdatSize, &src.init, seg.Start)
 			if err != nil {
 				return nil, fmt.Errorf("segment %s: fragment at %d: %w", seg.ID, off, err)
 			}
@@ -780,4 +810,16 @@ func (r *ExportReader) Close() error {
 		return err
 	}
 	return nil
+}
+
+// exportComment is the text an export carries in its comment tag, so that
+// the file itself says what it is: the camera, the range and every gap, in
+// UTC (RFC 3339).
+func exportComment(x *Export) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "vigil export camera=%s start=%s end=%s from=%s", x.Camera, formatTime(x.Start), formatTime(x.End), formatTime(x.From))
+	for _, g := range x.Gaps {
+		fmt.Fprintf(&b, " gap=%s/%s", formatTime(g.Start), formatTime(g.End))
+	}
+	return b.String()
 }
