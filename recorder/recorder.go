@@ -142,6 +142,10 @@ type Recorder struct {
 	// torn holds index paths whose last append failed and may have left a
 	// partial line; the next append starts on a new line.
 	torn map[string]bool
+	// tailChecked holds index paths whose last byte was read from disk
+	// since start: a tail torn before a restart is repaired by the first
+	// append, not only one torn while this process ran.
+	tailChecked map[string]bool
 
 	usageMu sync.Mutex
 	usage   map[dayKey]int64 // indexed bytes per camera-day, once known
@@ -169,14 +173,15 @@ func New(opts Options) (*Recorder, error) {
 	}
 	f := promauto.With(opts.Registerer)
 	r := &Recorder{
-		opts:     opts,
-		fs:       opts.FS,
-		log:      opts.Logger.With("component", "recorder"),
-		writers:  make(map[string]*Writer),
-		retain:   make(map[string]time.Duration),
-		fullCams: make(map[string]bool),
-		usage:    make(map[dayKey]int64),
-		torn:     make(map[string]bool),
+		opts:        opts,
+		fs:          opts.FS,
+		log:         opts.Logger.With("component", "recorder"),
+		writers:     make(map[string]*Writer),
+		retain:      make(map[string]time.Duration),
+		fullCams:    make(map[string]bool),
+		usage:       make(map[dayKey]int64),
+		torn:        make(map[string]bool),
+		tailChecked: make(map[string]bool),
 		m: metrics{
 			segments:    f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_recorder_segments_total", Help: "Segments closed and indexed."}, []string{"camera"}),
 			bytes:       f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_recorder_bytes_total", Help: "Bytes written to segments."}, []string{"camera"}),
@@ -320,6 +325,14 @@ func (r *Recorder) appendIndex(s Segment) error {
 	r.indexMu.Lock()
 	defer r.indexMu.Unlock()
 	path := filepath.Join(r.opts.Dir, s.Camera, day, indexFile)
+	if !r.tailChecked[path] {
+		torn, err := tornTail(path)
+		if err != nil {
+			return err
+		}
+		r.torn[path] = r.torn[path] || torn
+		r.tailChecked[path] = true
+	}
 	f, err := r.fs.Append(path)
 	if err != nil {
 		return err
@@ -341,4 +354,27 @@ func (r *Recorder) appendIndex(s Segment) error {
 	r.catalog.appended(s.Camera, day, s)
 	r.addUsage(s.Camera, day, s.Bytes)
 	return nil
+}
+
+// tornTail reports whether the index at path ends inside a line (a write
+// cut by a crash or a full disk): the next line must start on a new one,
+// or it is glued to the fragment and both are unreadable.
+func tornTail(path string) (bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return false, err
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, st.Size()-1); err != nil {
+		return false, err
+	}
+	return last[0] != '\n', nil
 }
