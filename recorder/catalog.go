@@ -60,7 +60,7 @@ func (c *Catalog) List(camera string, start, end time.Time) ([]Segment, []Gap, e
 	// the day before can only contribute its segment crossing midnight
 	if prev, err := c.lastOfDay(camera, first.Add(-24*time.Hour).Format(dayLayout)); err != nil {
 		return nil, nil, err
-	} else if prev.End.After(start) && !prev.Start.After(end) {
+	} else if prev.ID != "" && prev.End.After(start) && !prev.Start.After(end) {
 		segs = append(segs, prev)
 	}
 	for d := first; !d.After(end.UTC()); d = d.Add(24 * time.Hour) {

@@ -472,6 +472,11 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
+var (
+	minRangeTime = time.Unix(0, 0)
+	maxRangeTime = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+)
+
 // ParseTimeRange reads the start and end query parameters (RFC 3339). With
 // neither, the range is the last def before now; with one, the other is def
 // away from it. The range may not be longer than max nor end before start.
@@ -495,6 +500,17 @@ func ParseTimeRange(q url.Values, now time.Time, def, max time.Duration) (start,
 		start = end.Add(-def)
 	case e == "":
 		end = start.Add(def)
+	}
+	// Footage exists only after 1970 and the index's times have four-digit
+	// years; a range outside that (the zero time, year 0) is a client bug,
+	// and the day arithmetic of a listing would wrap on it.
+	for _, t := range [...]struct {
+		name string
+		t    time.Time
+	}{{"start", start}, {"end", end}} {
+		if t.t.Before(minRangeTime) || t.t.After(maxRangeTime) {
+			return start, end, badRequest("bad_time", "%s %s: outside 1970-01-01 – 9999-12-31", t.name, t.t.UTC().Format(time.RFC3339))
+		}
 	}
 	if end.Before(start) {
 		return start, end, badRequest("bad_range", "end %s is before start %s", formatTime(end), formatTime(start))
