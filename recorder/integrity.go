@@ -273,13 +273,14 @@ func hashSegment(seg Segment, buf []byte, pace func(n int) error, count func(n i
 	defer v.Close()
 	v.buf = buf
 	for !v.done {
-		next := min(v.hashed+int64(len(buf)), seg.Bytes)
-		n := next - v.hashed
-		if err := v.advance(next); err != nil {
+		before := v.hashed
+		err := v.advance(min(v.hashed+int64(len(buf)), seg.Bytes))
+		n := int(v.hashed - before)
+		count(n)
+		if err != nil {
 			return err
 		}
-		count(int(n))
-		if err := pace(int(n)); err != nil {
+		if err := pace(n); err != nil {
 			return err
 		}
 		if seg.Bytes == 0 {

@@ -68,6 +68,12 @@ type Options struct {
 	// Statfs reports the free and total bytes of Dir's file system; default
 	// statfs(2). For tests.
 	Statfs func(dir string) (free, total int64, err error)
+	// VerifyEvery is how often Run's verifier starts a pass that re-hashes
+	// every closed segment against its index line; default 24h.
+	VerifyEvery time.Duration
+	// VerifyRate caps the verifier's reading in bytes per second; default
+	// 20 MB/s. Negative means no cap (tests, drills).
+	VerifyRate int64
 }
 
 func (o *Options) validate() error {
@@ -121,6 +127,15 @@ func (o *Options) validate() error {
 	if o.Statfs == nil {
 		o.Statfs = statfs
 	}
+	if o.VerifyEvery < 0 {
+		errs = append(errs, errors.New("verify_every must not be negative"))
+	}
+	if o.VerifyEvery == 0 {
+		o.VerifyEvery = DefaultVerifyEvery
+	}
+	if o.VerifyRate == 0 {
+		o.VerifyRate = DefaultVerifyRate
+	}
 	return errors.Join(errs...)
 }
 
@@ -159,6 +174,7 @@ type metrics struct {
 	segments, bytes, writeErrors *prometheus.CounterVec
 	deleted                      *prometheus.CounterVec
 	used, free                   prometheus.Gauge
+	verified, integrityFailures  prometheus.Counter
 }
 
 // New opens the recordings in opts.Dir, repairs segments a crash left
@@ -189,9 +205,17 @@ func New(opts Options) (*Recorder, error) {
 			deleted:     f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_retention_deleted_segments_total", Help: "Segments deleted by retention."}, []string{"reason"}),
 			used:        f.NewGauge(prometheus.GaugeOpts{Name: "vigil_storage_used_bytes", Help: "Bytes of indexed recordings."}),
 			free:        f.NewGauge(prometheus.GaugeOpts{Name: "vigil_storage_free_bytes", Help: "Free bytes on the recordings' file system."}),
+			verified:    f.NewCounter(prometheus.CounterOpts{Name: "vigil_recording_verified_bytes_total", Help: "Bytes of closed segments the background verifier re-hashed."}),
+			integrityFailures: f.NewCounter(prometheus.CounterOpts{Name: "vigil_recording_integrity_failures_total",
+				Help: "Integrity checks of closed segments that failed (SHA-256 or size differs from the index), by the verifier, downloads and exports."}),
 		},
 	}
 	r.catalog = newCatalog(opts.Dir, r.log)
+	r.catalog.damage.now = opts.Now
+	r.catalog.damage.onCheck = r.m.integrityFailures.Inc
+	r.catalog.damage.onFound = func(camera, segment, reason string) {
+		r.health(camera, HealthRecordingTampered, true, fmt.Sprintf("segment %s: %s", segment, reason))
+	}
 	holds, err := openHolds(filepath.Join(opts.Dir, holdsFile), opts.Now)
 	if err != nil {
 		return nil, fmt.Errorf("recorder: %w", err)
@@ -264,9 +288,15 @@ func (r *Recorder) Close() error {
 	return errors.Join(errs...)
 }
 
-// Run applies retention every SweepInterval until ctx ends, then closes
-// every camera's segment. It returns nil on cancellation.
+// Run applies retention every SweepInterval and verifies the closed
+// segments every VerifyEvery until ctx ends, then closes every camera's
+// segment. It returns nil on cancellation.
 func (r *Recorder) Run(ctx context.Context) error {
+	verified := make(chan struct{})
+	go func() {
+		defer close(verified)
+		r.runVerifier(ctx)
+	}()
 	t := time.NewTicker(r.opts.SweepInterval)
 	defer t.Stop()
 	for {
@@ -275,6 +305,7 @@ func (r *Recorder) Run(ctx context.Context) error {
 		}
 		select {
 		case <-ctx.Done():
+			<-verified
 			return r.Close()
 		case <-t.C:
 		}
