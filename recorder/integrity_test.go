@@ -382,3 +382,59 @@ func TestIntegrityErrorIsNotSourceChanged(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A damaged index line leaves its file listed as a damaged segment, not a
+// gap; retention keeps it until the camera's age limit and deletes it then.
+func TestDamagedIndexLineListedAndRetained(t *testing.T) {
+	clock := &fakeClock{t: t0}
+	f := recordIntegrityFixture(t, Options{Now: clock.Now, Retain: 48 * time.Hour})
+	victim := f.segs[1]
+	idx := filepath.Join(f.r.opts.Dir, exportCamera, t0.Format(dayLayout), indexFile)
+	b, err := os.ReadFile(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.SplitAfter(string(b), "\n")
+	for i, l := range lines {
+		if strings.Contains(l, segmentFileName(victim.ID)) {
+			lines[i] = l[:30] + "\x00garbage\n"
+		}
+	}
+	if err := os.WriteFile(idx, []byte(strings.Join(lines, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	h := &healthLog{}
+	r, _ := newTestRecorder(t, Options{Dir: f.r.opts.Dir, Now: clock.Now, Retain: 48 * time.Hour, OnHealth: h.on})
+	segs, gaps, err := r.Catalog().List(exportCamera, t0, t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(segs, func(s Segment) bool { return s.ID == victim.ID })
+	if i < 0 || len(segs) != len(f.segs) || len(gaps) != 0 {
+		t.Fatalf("listed %d segments (want %d), gaps %v", len(segs), len(f.segs), gaps)
+	}
+	if got := segs[i]; !strings.HasPrefix(got.Damage, "not indexed") || got.Bytes != victim.Bytes || !got.End.Equal(victim.End) {
+		t.Errorf("orphaned segment listed as %+v", got)
+	}
+	// an export over it names it
+	_, err = PlanExport(r.Catalog(), ExportRequest{Camera: exportCamera, Start: t0, End: t0.Add(10 * time.Second)})
+	var ie *IntegrityError
+	if !errors.As(err, &ie) || ie.Segment != victim.ID {
+		t.Errorf("export over the orphan: %v", err)
+	}
+
+	clock.Set(t0.Add(47 * time.Hour))
+	if err := r.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(victim.Path); err != nil {
+		t.Fatalf("orphan deleted before its age limit: %v", err)
+	}
+	clock.Set(t0.Add(49 * time.Hour))
+	if err := r.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(victim.Path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("orphan kept past its age limit: %v", err)
+	}
+}
