@@ -138,7 +138,7 @@ func (c *Catalog) markDamage(segs []Segment) {
 // exports, the verifier) call it.
 func (c *Catalog) ReportDamaged(err error) {
 	var ie *IntegrityError
-	if !errors.As(err, &ie) {
+	if !errors.As(err, &ie) || ie.Known {
 		return
 	}
 	if c.damage.found(ie.Camera, ie.Segment, ie.Reason) {

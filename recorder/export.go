@@ -154,7 +154,7 @@ func planExport(cat *Catalog, req ExportRequest, cache *exportCache) (*Export, e
 	}
 	for _, s := range segs {
 		if s.Damage != "" {
-			return nil, &IntegrityError{Camera: req.Camera, Segment: s.ID, Reason: s.Damage}
+			return nil, &IntegrityError{Camera: req.Camera, Segment: s.ID, Reason: s.Damage, Known: true}
 		}
 	}
 	x := &Export{Camera: req.Camera, Start: req.Start, End: req.End, Format: req.Format, cat: cat}

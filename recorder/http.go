@@ -341,7 +341,9 @@ func (a *API) serveSegment(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if seg.Damage != "" {
-		a.fail(w, r, &IntegrityError{Camera: camera, Segment: id, Reason: seg.Damage})
+		err := &IntegrityError{Camera: camera, Segment: id, Reason: seg.Damage, Known: true}
+		a.integrityFailed(r, AuditDownloaded, object, detail(), err)
+		a.fail(w, r, err)
 		return
 	}
 	v, err := openVerified(seg)

@@ -26,6 +26,9 @@ type IntegrityError struct {
 	Camera  string
 	Segment string
 	Reason  string // "sha256 mismatch", "truncated: …", "not indexed: …"
+	// Known is true when the segment was listed damaged already and was
+	// not read again: a refusal, not a new failed check.
+	Known bool
 }
 
 func (e *IntegrityError) Error() string {
