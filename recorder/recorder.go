@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"golang.org/x/sync/errgroup"
 )
 
 // Fsync policies.
@@ -165,6 +166,10 @@ type Recorder struct {
 	usageMu sync.Mutex
 	usage   map[dayKey]int64 // indexed bytes per camera-day, once known
 
+	holdMu       sync.Mutex      // serializes placing holds with retrying pending ones
+	pendingHolds map[string]Hold // holds that could not be written yet, by ID
+	holdKick     chan struct{}   // a hold became pending
+
 	healthMu  sync.Mutex
 	fullCams  map[string]bool // cameras whose last write failed with ENOSPC
 	sweepFull bool            // retention could not reach MinFreeBytes
@@ -189,15 +194,17 @@ func New(opts Options) (*Recorder, error) {
 	}
 	f := promauto.With(opts.Registerer)
 	r := &Recorder{
-		opts:        opts,
-		fs:          opts.FS,
-		log:         opts.Logger.With("component", "recorder"),
-		writers:     make(map[string]*Writer),
-		retain:      make(map[string]time.Duration),
-		fullCams:    make(map[string]bool),
-		usage:       make(map[dayKey]int64),
-		torn:        make(map[string]bool),
-		tailChecked: make(map[string]bool),
+		opts:         opts,
+		fs:           opts.FS,
+		log:          opts.Logger.With("component", "recorder"),
+		writers:      make(map[string]*Writer),
+		retain:       make(map[string]time.Duration),
+		fullCams:     make(map[string]bool),
+		usage:        make(map[dayKey]int64),
+		torn:         make(map[string]bool),
+		tailChecked:  make(map[string]bool),
+		pendingHolds: make(map[string]Hold),
+		holdKick:     make(chan struct{}, 1),
 		m: metrics{
 			segments:    f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_recorder_segments_total", Help: "Segments closed and indexed."}, []string{"camera"}),
 			bytes:       f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_recorder_bytes_total", Help: "Bytes written to segments."}, []string{"camera"}),
@@ -221,6 +228,7 @@ func New(opts Options) (*Recorder, error) {
 		return nil, fmt.Errorf("recorder: %w", err)
 	}
 	r.holds = holds
+	holds.fs = opts.FS
 	if err := r.recoverAll(); err != nil {
 		return nil, fmt.Errorf("recorder: %w", err)
 	}
@@ -288,28 +296,30 @@ func (r *Recorder) Close() error {
 	return errors.Join(errs...)
 }
 
-// Run applies retention every SweepInterval and verifies the closed
-// segments every VerifyEvery until ctx ends, then closes every camera's
+// Run applies retention every SweepInterval, verifies the closed segments
+// every VerifyEvery and retries evidence holds that could not be written,
+// until ctx ends, then closes every camera's
 // segment. It returns nil on cancellation.
 func (r *Recorder) Run(ctx context.Context) error {
-	verified := make(chan struct{})
-	go func() {
-		defer close(verified)
-		r.runVerifier(ctx)
-	}()
-	t := time.NewTicker(r.opts.SweepInterval)
-	defer t.Stop()
-	for {
-		if err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
-			r.log.Error("retention sweep", "error", err)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { r.runVerifier(ctx); return nil })
+	g.Go(func() error { r.retryHolds(ctx); return nil })
+	g.Go(func() error {
+		t := time.NewTicker(r.opts.SweepInterval)
+		defer t.Stop()
+		for {
+			if err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
+				r.log.Error("retention sweep", "error", err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
 		}
-		select {
-		case <-ctx.Done():
-			<-verified
-			return r.Close()
-		case <-t.C:
-		}
-	}
+	})
+	g.Wait() // every stage returns nil
+	return r.Close()
 }
 
 func (r *Recorder) now() time.Time { return r.opts.Now() }
