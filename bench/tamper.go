@@ -52,6 +52,13 @@ func drillTamper(ctx context.Context, log *slog.Logger, o faultsOpts) (map[strin
 	for i := len(b) / 2; i < len(b)/2+100 && i < len(b); i++ {
 		b[i] ^= 0xff
 	}
+	// Tamper just after a pass read the segment: the worst case, the
+	// next pass is a whole verify_every away.
+	v0 := counterSum(reg, "vigil_recording_verified_bytes_total")
+	if err := waitFor(ctx, 2*verifyEvery+10*time.Second, func() bool { return counterSum(reg, "vigil_recording_verified_bytes_total") > v0 }); err != nil {
+		return nil, fmt.Errorf("no verify pass within %v: %w", 2*verifyEvery, err)
+	}
+	time.Sleep(200 * time.Millisecond) // let the pass (a few hundred kB at 20 MB/s) finish
 	verifiedBefore := counterSum(reg, "vigil_recording_verified_bytes_total")
 	tampered := time.Now()
 	if err := os.WriteFile(victim.File, b, 0o644); err != nil {
@@ -127,6 +134,9 @@ func drillTamper(ctx context.Context, log *slog.Logger, o faultsOpts) (map[strin
 	severity := ""
 	if len(found.Alerts) > 0 {
 		severity = found.Alerts[0].Severity
+	}
+	if severity != "critical" {
+		chk.failf("alert severity %q, want critical", severity)
 	}
 	return map[string]any{
 		"verify_every_s": verifyEvery.Seconds(), "segments_on_disk": len(indexSegments(storage, "cam-0")),
