@@ -691,7 +691,9 @@ type ExportReader struct {
 	pos int64
 	v   *verifiedFile
 	cur int // index of the source v holds
-	err error
+	// next is hashing the source after cur, if any.
+	next *verifyAhead
+	err  error
 	// Strict verifies each source whole when it is opened, before any of
 	// its bytes are handed out: for readers that may stop anywhere
 	// (a Range request), where "before its last chunk" is not enough.
@@ -754,6 +756,20 @@ func (r *ExportReader) open(src int) error {
 	if err != nil {
 		return fmt.Errorf("camera %s: export: %w", r.x.Camera, err)
 	}
+	if r.next != nil && r.next.src == src {
+		v.ahead, r.next = r.next, nil
+	} else if !r.Strict {
+		// hashed beside the sending, not on its goroutine; Strict checks
+		// the whole source before any of it is sent anyway
+		v.ahead = startVerifyAhead(src, r.x.Segments[src])
+	}
+	if r.next != nil { // a seek skipped it
+		r.next.cancel()
+		r.next = nil
+	}
+	if src+1 < len(r.x.Segments) {
+		r.next = startVerifyAhead(src+1, r.x.Segments[src+1])
+	}
 	r.v, r.cur = v, src
 	return nil
 }
@@ -800,6 +816,10 @@ func (r *ExportReader) Err() error { return r.err }
 
 // Close closes the open source file.
 func (r *ExportReader) Close() error {
+	if r.next != nil {
+		r.next.cancel()
+		r.next = nil
+	}
 	if r.v != nil {
 		err := r.v.Close()
 		r.v = nil

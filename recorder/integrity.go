@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -150,6 +151,42 @@ type verifiedFile struct {
 	buf    []byte
 	err    error // the integrity failure, once found
 	done   bool  // hashed whole and matching
+	// ahead, when set, is hashing the whole file on another goroutine
+	// (started while the previous source was read): advance then only
+	// waits for its verdict when the end is reached.
+	ahead *verifyAhead
+}
+
+// verifyAhead hashes a segment whole on its own goroutine, so that an
+// export's next source is checked while the current one is sent instead of
+// on the sending goroutine.
+type verifyAhead struct {
+	src  int
+	done chan struct{}
+	err  error
+	stop atomic.Bool
+}
+
+var errStopped = errors.New("verification stopped")
+
+func startVerifyAhead(src int, seg Segment) *verifyAhead {
+	a := &verifyAhead{src: src, done: make(chan struct{})}
+	go func() {
+		defer close(a.done)
+		a.err = hashSegment(seg, make([]byte, 256<<10), func(int) error {
+			if a.stop.Load() {
+				return errStopped
+			}
+			return nil
+		}, func(int) {})
+	}()
+	return a
+}
+
+// cancel stops the hashing and waits for its goroutine.
+func (a *verifyAhead) cancel() {
+	a.stop.Store(true)
+	<-a.done
 }
 
 // openVerified opens a closed segment for verified reading. A missing file
@@ -186,6 +223,16 @@ func (v *verifiedFile) advance(to int64) error {
 		return v.err
 	}
 	to = min(to, v.seg.Bytes)
+	if v.ahead != nil {
+		if to < v.seg.Bytes {
+			return nil // the end's check covers these bytes
+		}
+		<-v.ahead.done
+		if v.err = v.ahead.err; v.err == nil {
+			v.done = true
+		}
+		return v.err
+	}
 	if v.buf == nil && v.hashed < to {
 		v.buf = make([]byte, 256<<10)
 	}
@@ -230,7 +277,12 @@ func (v *verifiedFile) readAt(p []byte, off int64, last bool) (int, error) {
 	return v.f.ReadAt(p, off)
 }
 
-func (v *verifiedFile) Close() error { return v.f.Close() }
+func (v *verifiedFile) Close() error {
+	if v.ahead != nil {
+		v.ahead.cancel()
+	}
+	return v.f.Close()
+}
 
 // segmentReader is a verified io.ReadSeeker over one segment for
 // http.ServeContent.
