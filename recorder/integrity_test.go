@@ -438,3 +438,42 @@ func TestDamagedIndexLineListedAndRetained(t *testing.T) {
 		t.Errorf("orphan kept past its age limit: %v", err)
 	}
 }
+
+// A file whose index line is missing altogether (not damaged) and that is
+// older than an indexed one is an orphan, listed as damaged; the newest
+// unindexed file may be the one being written and is left out.
+func TestOrphanedFileListed(t *testing.T) {
+	f := recordIntegrityFixture(t, Options{})
+	victim := f.segs[1]
+	idx := filepath.Join(f.r.opts.Dir, exportCamera, t0.Format(dayLayout), indexFile)
+	b, err := os.ReadFile(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var keep []string
+	for _, l := range strings.SplitAfter(string(b), "\n") {
+		if !strings.Contains(l, segmentFileName(victim.ID)) {
+			keep = append(keep, l)
+		}
+	}
+	if err := os.WriteFile(idx, []byte(strings.Join(keep, "")), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r, _ := newTestRecorder(t, Options{Dir: f.r.opts.Dir})
+	// after the restart, a file newer than every indexed one: the segment
+	// being written
+	open := filepath.Join(filepath.Dir(idx), "23-59-59.000Z.mp4")
+	if err := os.WriteFile(open, []byte("partial"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	segs, gaps, err := r.Catalog().List(exportCamera, t0, t0.Add(24*time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) != len(f.segs) || len(gaps) != 0 {
+		t.Fatalf("listed %d segments (want %d), gaps %v", len(segs), len(f.segs), gaps)
+	}
+	if got := segs[1]; got.ID != victim.ID || got.Damage != "not indexed" {
+		t.Errorf("orphan listed as %+v", got)
+	}
+}
