@@ -138,9 +138,10 @@ func (c *Catalog) markDamage(segs []Segment) {
 // exports, the verifier) call it.
 func (c *Catalog) ReportDamaged(err error) {
 	var ie *IntegrityError
-	if !errors.As(err, &ie) || ie.Known {
+	if !errors.As(err, &ie) || ie.Known || ie.reported {
 		return
 	}
+	ie.reported = true
 	if c.damage.found(ie.Camera, ie.Segment, ie.Reason) {
 		c.log.Error("recording failed its integrity check", "camera", ie.Camera, "segment", ie.Segment, "reason", ie.Reason)
 	}

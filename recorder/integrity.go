@@ -30,6 +30,8 @@ type IntegrityError struct {
 	// Known is true when the segment was listed damaged already and was
 	// not read again: a refusal, not a new failed check.
 	Known bool
+
+	reported bool // counted and recorded once, however many layers see it
 }
 
 func (e *IntegrityError) Error() string {

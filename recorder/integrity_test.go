@@ -241,6 +241,9 @@ func TestTamperedSourceExportAborted(t *testing.T) {
 			if n := f.tamperedAlerts(); n != 1 {
 				t.Errorf("recording_tampered raised %d times", n)
 			}
+			if got := testutil.ToFloat64(f.r.m.integrityFailures); got != 1 {
+				t.Errorf("one failed check counted %v times", got)
+			}
 			i := slices.IndexFunc(f.auditEntries(t), func(e AuditEntry) bool {
 				return e.Action == AuditExported && e.Detail["integrity"] == "failed" && e.Detail["complete"] == "false"
 			})
@@ -283,6 +286,9 @@ func TestTruncatedSegmentIsIntegrityFailure(t *testing.T) {
 	}
 	if n := f.tamperedAlerts(); n != 1 {
 		t.Errorf("recording_tampered raised %d times: %v", n, f.health.get())
+	}
+	if got := testutil.ToFloat64(f.r.m.integrityFailures); got != 1 {
+		t.Errorf("one failed check counted %v times", got)
 	}
 	if s := f.listed(t)[victim.ID]; !s.Damaged || !strings.HasPrefix(s.Damage, "truncated") {
 		t.Errorf("listed %+v", s)
