@@ -272,6 +272,7 @@ func (r *Recorder) deleteSegments(camera, day string, victims []victim, now time
 		}
 		freed += v.seg.Bytes
 		r.m.deleted.WithLabelValues(v.reason).Inc()
+		r.catalog.damage.forget(camera, v.seg.ID)
 	}
 	r.addUsage(camera, day, -freed)
 	// an emptied old day folder goes; today's and yesterday's stay, as a
