@@ -428,6 +428,15 @@ func TestDamagedIndexLineListedAndRetained(t *testing.T) {
 	if !errors.As(err, &ie) || ie.Segment != victim.ID {
 		t.Errorf("export over the orphan: %v", err)
 	}
+	// the verifier raises the alert for it, once
+	for range 2 {
+		if _, err := r.VerifyPass(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := h.get(); !slices.Equal(got, []string{exportCamera + "/" + HealthRecordingTampered + "=true"}) {
+		t.Errorf("health %v", got)
+	}
 
 	clock.Set(t0.Add(47 * time.Hour))
 	if err := r.Sweep(t.Context()); err != nil {

@@ -56,8 +56,15 @@ func (r *Recorder) VerifyPass(ctx context.Context) (VerifyResult, error) {
 				if err := ctx.Err(); err != nil {
 					return res, err
 				}
-				if s.Damage != "" || r.catalog.damage.reason(cam, s.ID) != "" {
-					continue // listed as damaged already
+				if r.catalog.damage.reason(cam, s.ID) != "" {
+					continue // found damaged already
+				}
+				if s.Damage != "" { // a file no valid index line names
+					if r.catalog.damage.found(cam, s.ID, s.Damage) {
+						res.Damaged = append(res.Damaged, cam+"/"+s.ID)
+						r.log.Error("recording without a valid index line", "camera", cam, "segment", s.ID, "damage", s.Damage)
+					}
+					continue
 				}
 				err := hashSegment(s, buf, func(n int) error { return p.wait(ctx, n) }, count)
 				switch {
