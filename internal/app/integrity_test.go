@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -98,5 +99,50 @@ func TestTamperedRecordingRaisesCriticalAlert(t *testing.T) {
 	_, scrape := call(t, "GET", a.URL()+"/metrics", adminToken, "")
 	if !strings.Contains(scrape, "vigil_recording_integrity_failures_total 1") {
 		t.Errorf("scrape lacks the failure count")
+	}
+}
+
+// Through the whole node: a segment altered after the verifier's pass is
+// caught by the download itself, which is cut rather than completed, and
+// audited as an integrity failure.
+func TestTamperedDownloadAbortedEndToEnd(t *testing.T) {
+	cfg := writeConfig(t, "")
+	cfg.Storage.VerifyRate = 0
+	cfg.Storage.VerifyEvery = 24 * time.Hour // one pass, at start
+	segs := recordClosedSegments(t, cfg.Storage.Dir, "hall-entrance")
+	a := startApp(t, cfg, io.Discard)
+	waitFor(t, 15*time.Second, "the first verify pass", func() bool {
+		_, scrape := call(t, "GET", a.URL()+"/metrics", adminToken, "")
+		return strings.Contains(scrape, "vigil_recording_verified_bytes_total ") && !strings.Contains(scrape, "vigil_recording_verified_bytes_total 0\n")
+	})
+	victim := segs[0]
+	b, err := os.ReadFile(victim.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := len(b) / 2; i < len(b)/2+100; i++ {
+		b[i] ^= 0xff
+	}
+	if err := os.WriteFile(victim.Path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	req, _ := http.NewRequest("GET", a.URL()+"/api/v1/cameras/hall-entrance/recordings/"+victim.ID, nil)
+	req.Header.Set("Authorization", "Bearer "+invToken)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, readErr := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if readErr == nil && int64(len(body)) == victim.Bytes {
+		t.Fatalf("tampered segment downloaded whole: status %d, %d bytes", resp.StatusCode, len(body))
+	}
+	waitFor(t, 10*time.Second, "the audited integrity failure", func() bool {
+		_, body := call(t, "GET", a.URL()+"/api/v1/audit?limit=100", adminToken, "")
+		return strings.Contains(body, `"integrity":"failed"`) && strings.Contains(body, victim.ID)
+	})
+	code, body2 := call(t, "GET", a.URL()+"/api/v1/cameras/hall-entrance/recordings/"+victim.ID, invToken, "")
+	if code != 409 || !strings.Contains(body2, `"code":"integrity"`) {
+		t.Errorf("second download: %d %s", code, body2)
 	}
 }
