@@ -25,7 +25,7 @@ func (a *App) buildRecorder(cfg *configs.Config) error {
 		VerifyEvery:  cfg.Storage.VerifyEvery,
 		VerifyRate:   verifyRate(cfg.Storage.VerifyRate),
 		Registerer:   a.metrics,
-		Logger:       a.log.With("component", "recorder"),
+		Logger:       a.log, // the recorder adds component=recorder
 		OnHealth:     a.recorderHealth,
 	})
 	if err != nil {
