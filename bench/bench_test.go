@@ -109,7 +109,8 @@ func TestFaults(t *testing.T) {
 	// own tests cover 4008 and the closing handshake deterministically.
 	// slow-bodies is left out for the same reason (it asserts /healthz
 	// latency); internal/httpx and internal/app test its limits without
-	// timing.
+	// timing. tamper too: it asserts detection within one verify pass;
+	// recorder and internal/app test the verifier without timing.
 	for _, name := range []string{"camera-restarts", "vigil-kill", "redis-outage", "malformed"} {
 		t.Run(name, func(t *testing.T) {
 			o.Drill = name

@@ -123,6 +123,7 @@ alerts:
   stale_after: 10m
   units: [{id: police, name: 派出所}]
   rules:
+    - {match: {type: recording_tampered}, severity: critical, ack_within: 10m, resolve_within: 24h}
     - {match: {}, severity: minor, ack_within: 15m, resolve_within: 24h, cooldown: 60s}
 cameras_file: cameras.yaml
 `, sc.Listen, sc.LogLevel, sc.Storage, journal, auth.HashToken(e.tokens.desk), auth.HashToken(e.tokens.investigator), auth.HashToken(e.tokens.admin))

@@ -93,6 +93,12 @@ type Storage struct {
 	MaxBytes     int64 `json:"max_bytes"`
 	MinFreeBytes int64 `json:"min_free_bytes"`
 	Fsync        Fsync `json:"fsync"`
+	// VerifyEvery is how often the background verifier starts a pass
+	// re-hashing every closed segment against its index.
+	VerifyEvery time.Duration `json:"verify_every"`
+	// VerifyRate caps the verifier's reading in bytes per second; 0 means
+	// no cap.
+	VerifyRate int64 `json:"verify_rate"`
 }
 
 // Fsync says when the recorder syncs segment files to disk.
@@ -230,7 +236,7 @@ type Match struct {
 func EventTypes() []string {
 	return []string{
 		"motion", "tamper", "video_loss", "line_crossing", "intrusion", "io_alarm",
-		"camera_offline", "recording_failure", "storage_full", "other",
+		"camera_offline", "recording_failure", "storage_full", "recording_tampered", "other",
 	}
 }
 
@@ -297,6 +303,8 @@ func Default() *Config {
 			MaxBytes:     0,
 			MinFreeBytes: 2 << 30,
 			Fsync:        FsyncPart,
+			VerifyEvery:  24 * time.Hour,
+			VerifyRate:   20_000_000,
 		},
 		Journal: Journal{
 			Backend: BackendEmbedded,

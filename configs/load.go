@@ -154,6 +154,8 @@ func (d *decoder) service(root *yaml.Node, cfg *Config) keyNodes {
 				{"max_bytes", d.size(&s.MaxBytes)},
 				{"min_free_bytes", d.size(&s.MinFreeBytes)},
 				{"fsync", enum(d, &s.Fsync, FsyncPart, FsyncSegment, FsyncNever)},
+				{"verify_every", d.duration(&s.VerifyEvery)},
+				{"verify_rate", d.size(&s.VerifyRate)},
 			}))
 		}},
 		{"journal", func(n *yaml.Node, path string) {

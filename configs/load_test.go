@@ -144,7 +144,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:  "rule unknown type",
 			vigil: baseVigil + "  rules:\n    - match: {type: intruder}\n      severity: major\n",
-			want:  []string{`vigil.yaml:4:21: alerts.rules[0].match.type: unknown event type "intruder" (want one of motion, tamper, video_loss, line_crossing, intrusion, io_alarm, camera_offline, recording_failure, storage_full, other)`},
+			want:  []string{`vigil.yaml:4:21: alerts.rules[0].match.type: unknown event type "intruder" (want one of motion, tamper, video_loss, line_crossing, intrusion, io_alarm, camera_offline, recording_failure, storage_full, recording_tampered, other)`},
 		},
 		{
 			name:  "rule without severity",
@@ -306,7 +306,7 @@ func TestLoadReportsAllErrors(t *testing.T) {
 		`vigil.yaml:8:7: auth.tokens[0]: one of sha256 or token is required`,
 		`vigil.yaml:8:23: auth.tokens[0].role: must be one of desk, investigator, admin, got "boss"`,
 		`vigil.yaml:10:30: alerts.units[1].id: duplicate unit id "police" (first at line 10)`,
-		`vigil.yaml:12:22: alerts.rules[0].match.type: unknown event type "fire" (want one of motion, tamper, video_loss, line_crossing, intrusion, io_alarm, camera_offline, recording_failure, storage_full, other)`,
+		`vigil.yaml:12:22: alerts.rules[0].match.type: unknown event type "fire" (want one of motion, tamper, video_loss, line_crossing, intrusion, io_alarm, camera_offline, recording_failure, storage_full, recording_tampered, other)`,
 		`vigil.yaml:12:39: alerts.rules[0].severity: must be one of critical, major, minor, got "high"`,
 		`vigil.yaml:12:58: alerts.rules[0].dispatch_to: unknown unit "army" (valid unit ids: police)`,
 		`cameras.yaml:2:5: cameras[0].name: required (the name the desk shows, like 服务大厅入口)`,

@@ -27,6 +27,8 @@ func defaultKeys() map[string]func(*Config) any {
 		"storage.max_bytes":            func(c *Config) any { return c.Storage.MaxBytes },
 		"storage.min_free_bytes":       func(c *Config) any { return c.Storage.MinFreeBytes },
 		"storage.fsync":                func(c *Config) any { return c.Storage.Fsync },
+		"storage.verify_every":         func(c *Config) any { return c.Storage.VerifyEvery },
+		"storage.verify_rate":          func(c *Config) any { return c.Storage.VerifyRate },
 		"journal.backend":              func(c *Config) any { return c.Journal.Backend },
 		"journal.path":                 func(c *Config) any { return c.Journal.Path },
 		"journal.redis.addr":           func(c *Config) any { return c.Journal.Redis.Addr },

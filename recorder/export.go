@@ -93,6 +93,10 @@ type Export struct {
 	// after From, in the track's time scale.
 	trackStart []uint64
 	comment    string // the file's comment tag: camera, range, gaps
+	// lastChunk[i] is the index of the last chunk read from Segments[i]:
+	// the source is verified whole before that chunk is handed out.
+	lastChunk []int
+	cat       *Catalog // told of sources that fail their check; may be nil
 }
 
 // chunk is a piece of the exported file: bytes in memory (boxes written by
@@ -153,13 +157,19 @@ func planExport(cat *Catalog, req ExportRequest, cache *exportCache) (*Export, e
 	if len(segs) == 0 {
 		return nil, fmt.Errorf("camera %s: %s – %s: %w", req.Camera, formatTime(req.Start), formatTime(req.End), ErrNoFootage)
 	}
-	x := &Export{Camera: req.Camera, Start: req.Start, End: req.End, Format: req.Format}
+	for _, s := range segs {
+		if s.Damage != "" {
+			return nil, &IntegrityError{Camera: req.Camera, Segment: s.ID, Reason: s.Damage, Known: true}
+		}
+	}
+	x := &Export{Camera: req.Camera, Start: req.Start, End: req.End, Format: req.Format, cat: cat}
 	srcs := make([]*srcSegment, 0, len(segs))
 	var scratch []byte
 	var prev *srcSegment
 	for _, s := range segs {
 		src, err := cache.scan(s, prev, &scratch)
 		if err != nil {
+			cat.ReportDamaged(err)
 			return nil, fmt.Errorf("camera %s: export: %w", req.Camera, err)
 		}
 		if len(srcs) > 0 && !sameTracks(&srcs[0].init, &src.init) {
@@ -371,6 +381,12 @@ func (x *Export) selectSamples(srcs []*srcSegment) error {
 		off += c.len()
 	}
 	x.Size = off
+	x.lastChunk = make([]int, len(x.Segments))
+	for i, c := range x.chunks {
+		if c.mem == nil {
+			x.lastChunk[c.src] = i
+		}
+	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", x.Format, x.Camera, formatTime(x.From), formatTime(x.End))
 	for _, s := range x.Segments {
@@ -610,7 +626,7 @@ func scanExportSource(seg Segment, prev *srcSegment, scratch *[]byte) (*srcSegme
 		return nil, fmt.Errorf("segment %s: %w", seg.ID, err)
 	}
 	if st.Size() != seg.Bytes {
-		return nil, fmt.Errorf("segment %s: %d bytes on disk, %d indexed: %w", seg.ID, st.Size(), seg.Bytes, ErrSourceChanged)
+		return nil, sizeMismatch(seg, st.Size())
 	}
 	src := &srcSegment{seg: seg}
 	size := st.Size()
@@ -692,7 +708,10 @@ func trackIndex(init *fmp4.Init, id int) int {
 }
 
 // Reader returns a reader of the exported file. It opens the source
-// segments as it reaches them; Close closes the one open.
+// segments as it reaches them and checks each one's SHA-256 as it reads
+// it: the bytes of a source are hashed front to back up to what is read,
+// and the source is hashed whole, and compared with its index line, before
+// its last chunk is handed out. Close closes the one open.
 func (x *Export) Reader() *ExportReader { return &ExportReader{x: x, cur: -1} }
 
 // ExportReader reads an Export's file: an io.ReadSeeker for
@@ -700,13 +719,20 @@ func (x *Export) Reader() *ExportReader { return &ExportReader{x: x, cur: -1} }
 type ExportReader struct {
 	x   *Export
 	pos int64
-	f   *os.File
-	cur int // index of the source f holds
-	err error
+	v   *verifiedFile
+	cur int // index of the source v holds
+	// next is hashing the source after cur, if any.
+	next *verifyAhead
+	err  error
+	// Strict verifies each source whole when it is opened, before any of
+	// its bytes are handed out: for readers that may stop anywhere
+	// (a Range request), where "before its last chunk" is not enough.
+	Strict bool
 }
 
-// Read implements io.Reader. A source segment that is missing or changed
-// fails it with an error wrapping ErrSourceChanged.
+// Read implements io.Reader. A source segment that is missing fails it
+// with an error wrapping ErrSourceChanged; one whose bytes no longer match
+// its index line with an *IntegrityError (errors.Is ErrIntegrity).
 func (r *ExportReader) Read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
@@ -724,10 +750,14 @@ func (r *ExportReader) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	if err := r.open(c.src); err != nil {
-		r.err = err
+		r.fail(err)
 		return 0, err
 	}
-	n, err := r.f.ReadAt(p[:want], c.off+in)
+	n, err := r.v.readAt(p[:want], c.off+in, r.Strict || i == r.x.lastChunk[c.src])
+	if errors.Is(err, ErrIntegrity) {
+		r.fail(err)
+		return 0, err
+	}
 	r.pos += int64(n)
 	if err != nil && n < int(want) {
 		seg := r.x.Segments[c.src]
@@ -737,28 +767,40 @@ func (r *ExportReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+func (r *ExportReader) fail(err error) {
+	r.err = err
+	if r.x.cat != nil {
+		r.x.cat.ReportDamaged(err)
+	}
+}
+
 func (r *ExportReader) open(src int) error {
-	if r.cur == src && r.f != nil {
+	if r.cur == src && r.v != nil {
 		return nil
 	}
-	if r.f != nil {
-		r.f.Close()
-		r.f = nil
+	if r.v != nil {
+		r.v.Close()
+		r.v = nil
 	}
-	seg := r.x.Segments[src]
-	f, err := os.Open(seg.Path)
+	v, err := openVerified(r.x.Segments[src])
 	if err != nil {
-		return fmt.Errorf("camera %s: segment %s: %v: %w", r.x.Camera, seg.ID, err, ErrSourceChanged)
+		return fmt.Errorf("camera %s: export: %w", r.x.Camera, err)
 	}
-	st, err := f.Stat()
-	if err == nil && st.Size() != seg.Bytes {
-		err = fmt.Errorf("%d bytes on disk, %d indexed", st.Size(), seg.Bytes)
+	if r.next != nil && r.next.src == src {
+		v.ahead, r.next = r.next, nil
+	} else if !r.Strict {
+		// hashed beside the sending, not on its goroutine; Strict checks
+		// the whole source before any of it is sent anyway
+		v.ahead = startVerifyAhead(src, r.x.Segments[src])
 	}
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("camera %s: segment %s: %v: %w", r.x.Camera, seg.ID, err, ErrSourceChanged)
+	if r.next != nil { // a seek skipped it
+		r.next.cancel()
+		r.next = nil
 	}
-	r.f, r.cur = f, src
+	if src+1 < len(r.x.Segments) {
+		r.next = startVerifyAhead(src+1, r.x.Segments[src+1])
+	}
+	r.v, r.cur = v, src
 	return nil
 }
 
@@ -804,9 +846,13 @@ func (r *ExportReader) Err() error { return r.err }
 
 // Close closes the open source file.
 func (r *ExportReader) Close() error {
-	if r.f != nil {
-		err := r.f.Close()
-		r.f = nil
+	if r.next != nil {
+		r.next.cancel()
+		r.next = nil
+	}
+	if r.v != nil {
+		err := r.v.Close()
+		r.v = nil
 		return err
 	}
 	return nil

@@ -41,6 +41,11 @@ func (r *Recorder) Sweep(ctx context.Context) error {
 	if err != nil {
 		r.log.Warn("cannot save holds after dropping expired ones", "error", err)
 	}
+	for _, h := range r.pending() { // not on disk yet, in force all the same
+		if !h.expired(now) {
+			holds = append(holds, h)
+		}
+	}
 	held := func(s Segment) bool {
 		for _, h := range holds {
 			if h.covers(s) {
@@ -267,6 +272,7 @@ func (r *Recorder) deleteSegments(camera, day string, victims []victim, now time
 		}
 		freed += v.seg.Bytes
 		r.m.deleted.WithLabelValues(v.reason).Inc()
+		r.catalog.damage.forget(camera, v.seg.ID)
 	}
 	r.addUsage(camera, day, -freed)
 	// an emptied old day folder goes; today's and yesterday's stay, as a

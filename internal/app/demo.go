@@ -168,6 +168,7 @@ alerts:
     - {match: {type: intrusion, site: hall}, severity: major, ack_within: 5m, resolve_within: 1h, dispatch_to: zongzhi, cooldown: 60s}
     - {match: {type: tamper}, severity: major, ack_within: 5m, resolve_within: 2h, dispatch_to: zongzhi, cooldown: 60s}
     - {match: {type: camera_offline}, severity: major, ack_within: 10m, resolve_within: 4h}
+    - {match: {type: recording_tampered}, severity: critical, ack_within: 10m, resolve_within: 24h}
     - {match: {}, severity: minor, ack_within: 15m, resolve_within: 24h, cooldown: 60s}
 cameras_file: cameras.yaml
 `, listen, deskSum, adminSum)
