@@ -470,7 +470,7 @@ func (vs *Viewers) open(ctx context.Context, camera, sdpOffer string, stream med
 		return fail(errors.New("live: shutting down"))
 	}
 	vs.sessions[id] = v
-	vs.wg.Add(2 + len(senders))
+	vs.wg.Add(1 + len(senders))
 	vs.mu.Unlock()
 	vs.m.viewers.Inc()
 
@@ -497,22 +497,26 @@ func (vs *Viewers) open(ctx context.Context, camera, sdpOffer string, stream med
 			go vs.end(v, s.String())
 		}
 	})
-	feed := vs.opts.Feeds.Feed(camera)
-	st, gop := feed.join(v)
+	// The viewer joins the feed once connected: what is written before
+	// DTLS is up never arrives, and the GOP must.
 	go func() {
 		defer vs.wg.Done()
 		t := time.NewTimer(vs.opts.ConnectTimeout)
 		defer t.Stop()
-		go func() {
-			defer vs.wg.Done()
-			select {
-			case <-t.C:
-				vs.end(v, "not connected in time")
-			case <-connected:
-			case <-v.quit:
-			}
-		}()
+		select {
+		case <-t.C:
+			close(v.done)
+			vs.end(v, "not connected in time")
+			return
+		case <-v.quit:
+			close(v.done)
+			return
+		case <-connected:
+		}
+		feed := vs.opts.Feeds.Feed(camera)
+		st, gop := feed.join(v)
 		v.run(st, gop)
+		feed.leave(v) // in case end ran between connected and join
 	}()
 	return v, pc.LocalDescription().SDP, nil
 }
