@@ -119,7 +119,10 @@ type Viewers struct {
 	sessions map[string]*viewer
 	reserved int // slots taken by offers being answered
 	closed   bool
-	wg       sync.WaitGroup // viewer goroutines and peer connection closes
+	wg       sync.WaitGroup // viewer goroutines and RTCP readers
+
+	closeOnce sync.Once
+	closeErr  error
 }
 
 // NewViewers binds the UDP port and prepares the WebRTC stack; it starts
@@ -136,7 +139,7 @@ func NewViewers(opts ViewersOptions) (*Viewers, error) {
 	vs.mux = webrtc.NewICEUDPMux(nil, conn)
 	vs.api, err = vs.newAPI()
 	if err != nil {
-		vs.mux.Close()
+		vs.Close()
 		return nil, err
 	}
 	return vs, nil
@@ -214,7 +217,14 @@ func (vs *Viewers) Run(ctx context.Context) error {
 		vs.end(v, "shutdown")
 	}
 	vs.wg.Wait()
-	return vs.mux.Close()
+	return vs.Close()
+}
+
+// Close releases the UDP port. Run calls it; call it only for Viewers
+// whose Run never started.
+func (vs *Viewers) Close() error {
+	vs.closeOnce.Do(func() { vs.closeErr = vs.mux.Close() })
+	return vs.closeErr
 }
 
 // Count is the number of live sessions.
