@@ -40,7 +40,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		delay: f.NewHistogram(prometheus.HistogramOpts{
 			Name:    "vigil_live_delay_seconds",
-			Help:    "Time from a unit reaching the live feed to its last RTP packet written to a viewer.",
+			Help:    "Time from a video unit's RTP arrival at ingest (its wall time; the camera's NTP time once it sends sender reports) to its last RTP packet written to a live viewer.",
 			Buckets: []float64{.0001, .00025, .0005, .001, .002, .003, .005, .0075, .01, .025, .05, .1, .25, .5, 1},
 		}),
 		firstKey: f.NewHistogram(prometheus.HistogramOpts{

@@ -140,8 +140,14 @@ func (v *viewer) handle(it item) {
 	}
 	if !it.in.IsZero() {
 		// Units of the starting GOP are old by design; only live ones
-		// measure the delay this package adds.
-		v.m.delay.Observe(time.Since(it.in).Seconds())
+		// measure the delay. It runs from the unit's wall time (RTP
+		// arrival at ingest, or the camera's NTP time once it sends
+		// sender reports), else from the feed's receipt.
+		from := it.in
+		if w := au.Wall; !w.IsZero() && !w.After(it.in) && it.in.Sub(w) < time.Second {
+			from = w
+		}
+		v.m.delay.Observe(time.Since(from).Seconds())
 	}
 }
 

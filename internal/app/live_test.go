@@ -48,6 +48,7 @@ func TestLiveViewAndSnapshotsEndToEnd(t *testing.T) {
 		t.Fatalf("live snapshot: %v", err)
 	}
 
+	// The snapshot above came from a keyframe: the live stream is up.
 	endpoint := a.URL() + "/api/v1/cameras/gate/whep"
 	s, err := whepclient.Dial(t.Context(), endpoint, whepclient.Options{Token: deskToken})
 	if err != nil {
@@ -120,10 +121,14 @@ func TestWithoutFFmpegSnapshotsAnswer503(t *testing.T) {
 	if !strings.Contains(logs.String(), "ffmpeg not found") {
 		t.Errorf("no warning about ffmpeg in the logs")
 	}
-	s, err := whepclient.Dial(t.Context(), a.URL()+"/api/v1/cameras/gate/whep", whepclient.Options{Token: deskToken})
-	if err != nil {
-		t.Fatalf("live view without ffmpeg: %v", err)
-	}
+	// Online comes with the first frame, the live stream with the first
+	// keyframe: until then the offer is refused with 409.
+	var s *whepclient.Session
+	waitFor(t, 10*time.Second, "a live view without ffmpeg", func() bool {
+		var err error
+		s, err = whepclient.Dial(t.Context(), a.URL()+"/api/v1/cameras/gate/whep", whepclient.Options{Token: deskToken})
+		return err == nil
+	})
 	waitFor(t, 5*time.Second, "frames at the viewer", func() bool { return s.Stats().Frames > 0 })
 	s.Close(t.Context())
 }
