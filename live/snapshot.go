@@ -59,8 +59,8 @@ type SnapshotsOptions struct {
 	Width int
 	// Concurrency is how many ffmpeg processes may run at once; default 2.
 	Concurrency int
-	// Timeout bounds one snapshot, waiting for a decoder included;
-	// default 5s.
+	// Timeout bounds one ffmpeg process, and separately the wait for a
+	// free decoder; default 5s.
 	Timeout time.Duration
 	// CacheFor is how long a camera's latest snapshot is served again
 	// without decoding; default 2s.
@@ -258,8 +258,6 @@ func (s *Snapshots) At(ctx context.Context, camera string, t time.Time) (Snapsho
 	if s.opts.Recordings == nil {
 		return Snapshot{}, fmt.Errorf("camera %s: %w", camera, ErrNoFootage)
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
-	defer cancel()
 	rc, at, err := s.opts.Recordings.KeyframeAt(ctx, camera, t)
 	if err != nil {
 		return Snapshot{}, err
@@ -277,8 +275,6 @@ func (s *Snapshots) Keyframe(ctx context.Context, k Keyframe) (Snapshot, error) 
 	if !s.Available() {
 		return Snapshot{}, ErrSnapshotsUnavailable
 	}
-	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
-	defer cancel()
 	format := "h264"
 	if k.Video.Codec == media.H265 {
 		format = "hevc"
@@ -313,18 +309,26 @@ const maxJPEG = 16 << 20
 
 // decode runs one ffmpeg over pipes: in on stdin, one JPEG frame on stdout.
 func (s *Snapshots) decode(ctx context.Context, format string, in io.Reader) ([]byte, error) {
+	wait := time.NewTimer(s.opts.Timeout)
+	defer wait.Stop()
 	select {
 	case s.slots <- struct{}{}:
-	case <-ctx.Done():
+	case <-wait.C:
 		s.m.snapshots.WithLabelValues("error").Inc()
-		return nil, fmt.Errorf("%w: %w", ErrBusy, ctx.Err())
+		return nil, ErrBusy
+	case <-ctx.Done():
+		return nil, ctx.Err()
 	}
 	defer func() { <-s.slots }()
+	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
+	defer cancel()
 	started := time.Now()
-	cmd := exec.CommandContext(ctx, s.ffmpeg, "-hide_banner", "-loglevel", "error",
+	// One decoder thread: a single keyframe gains nothing from frame
+	// threads, and two ffmpeg at once should not take every core.
+	cmd := exec.CommandContext(ctx, s.ffmpeg, "-hide_banner", "-loglevel", "error", "-threads", "1",
 		"-f", format, "-i", "pipe:0",
 		"-frames:v", "1", "-vf", "scale="+strconv.Itoa(s.opts.Width)+":-2",
-		"-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "4", "pipe:1")
+		"-threads", "1", "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "4", "pipe:1")
 	cmd.Stdin = in
 	out := &limitedBuffer{max: maxJPEG}
 	stderr := &limitedBuffer{max: 4 << 10}
