@@ -23,6 +23,10 @@ const rtpMTU = 1200
 // video with audio.
 const viewerQueue = 512
 
+// gopPace is the rate in bytes per second at which a new viewer's
+// starting GOP is sent.
+const gopPace = 12_500_000
+
 // item is one thing a viewer is handed: a new stream, a break in the
 // media, or an access unit with the time the feed received it.
 type item struct {
@@ -87,6 +91,20 @@ func (v *viewer) run(stream *media.Stream, gop []media.AccessUnit) {
 		v.handle(item{stream: stream})
 		for i := range gop {
 			v.handle(item{au: &gop[i]})
+			// Pace the GOP at about 100 Mbit/s: a 1080p GOP sent at once
+			// overflows a receiver's socket buffer, and what it drops is
+			// the start of the picture.
+			size := 0
+			for _, p := range gop[i].Payload {
+				size += len(p)
+			}
+			t := time.NewTimer(time.Duration(size) * time.Second / gopPace)
+			select {
+			case <-v.quit:
+				t.Stop()
+				return
+			case <-t.C:
+			}
 		}
 	}
 	for {
