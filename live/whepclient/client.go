@@ -62,6 +62,7 @@ func (e *HTTPError) Error() string { return fmt.Sprintf("whep: %d: %s", e.Status
 // Session is one WHEP session.
 type Session struct {
 	pc       *webrtc.PeerConnection
+	mux      ice.UDPMux
 	http     *http.Client
 	token    string
 	location string
@@ -107,7 +108,17 @@ func Dial(ctx context.Context, endpoint string, opts Options) (*Session, error) 
 			}
 		}
 	}
+	// One socket with a large receive buffer: a 1080p keyframe arrives as
+	// a burst of 100 packets or more, which overflows the default 208 KiB
+	// when the reader is not scheduled at once (counted in RcvbufErrors).
+	conn, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	_ = conn.SetReadBuffer(4 << 20) // capped by net.core.rmem_max
+	udpMux := webrtc.NewICEUDPMux(nil, conn)
 	se := webrtc.SettingEngine{}
+	se.SetICEUDPMux(udpMux)
 	se.SetIncludeLoopbackCandidate(true)
 	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -115,13 +126,15 @@ func Dial(ctx context.Context, endpoint string, opts Options) (*Session, error) 
 	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithSettingEngine(se))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
+		udpMux.Close()
 		return nil, err
 	}
-	s := &Session{pc: pc, http: opts.HTTP, token: opts.Token, onVideo: opts.OnVideo,
+	s := &Session{pc: pc, mux: udpMux, http: opts.HTTP, token: opts.Token, onVideo: opts.OnVideo,
 		firstKey: make(chan struct{}), connected: make(chan struct{})}
 	fail := func(err error) (*Session, error) {
 		_ = pc.Close()
 		s.readers.Wait()
+		udpMux.Close()
 		return nil, err
 	}
 	recv := webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}
@@ -295,6 +308,7 @@ func (s *Session) Close(ctx context.Context) error {
 		err = cerr
 	}
 	s.readers.Wait()
+	s.mux.Close()
 	return err
 }
 
@@ -324,5 +338,6 @@ func (s *Session) Delete(ctx context.Context) error {
 func (s *Session) Abandon() error {
 	err := s.pc.Close()
 	s.readers.Wait()
+	s.mux.Close()
 	return err
 }
