@@ -227,6 +227,21 @@ func (vs *Viewers) Close() error {
 	return vs.closeErr
 }
 
+// EndCamera ends every session of camera: it was removed or disabled.
+func (vs *Viewers) EndCamera(camera string) {
+	vs.mu.Lock()
+	var of []*viewer
+	for _, v := range vs.sessions {
+		if v.camera == camera {
+			of = append(of, v)
+		}
+	}
+	vs.mu.Unlock()
+	for _, v := range of {
+		vs.end(v, "camera removed")
+	}
+}
+
 // Count is the number of live sessions.
 func (vs *Viewers) Count() int {
 	vs.mu.Lock()

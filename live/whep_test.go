@@ -171,6 +171,20 @@ func TestWHEPRefusals(t *testing.T) {
 		})
 	}
 
+	t.Run("camera removed", func(t *testing.T) {
+		s, err := whepclient.Dial(ctx, url("cam-1"), whepclient.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Abandon()
+		vs.EndCamera("cam-1")
+		if n := vs.Count(); n != 0 {
+			t.Errorf("%d sessions after EndCamera", n)
+		}
+		if err := s.Delete(ctx); !isStatus(err, http.StatusNotFound) {
+			t.Errorf("DELETE after EndCamera: %v, want 404", err)
+		}
+	})
 	t.Run("max viewers", func(t *testing.T) {
 		first, err := whepclient.Dial(ctx, url("cam-1"), whepclient.Options{})
 		if err != nil {

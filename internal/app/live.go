@@ -85,8 +85,7 @@ func (a *App) startLiveLocked(id string) {
 }
 
 // stopLiveLocked ends the live subscription of a removed or disabled
-// camera; its viewers wait for a stream that does not come until they
-// leave.
+// camera and its viewers' sessions.
 func (a *App) stopLiveLocked(id string) {
 	unsub, ok := a.liveSubs[id]
 	if !ok {
@@ -95,6 +94,7 @@ func (a *App) stopLiveLocked(id string) {
 	unsub()
 	delete(a.liveSubs, id)
 	a.feeds.Feed(id).OnBreak("removed", 0) // no sink call runs any more
+	a.viewers.EndCamera(id)
 }
 
 // serveSnapshot answers GET /api/v1/cameras/{id}/snapshot: the live
