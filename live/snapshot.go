@@ -64,7 +64,10 @@ type SnapshotsOptions struct {
 	Timeout time.Duration
 	// CacheFor is how long a camera's latest snapshot is served again
 	// without decoding; default 2s.
-	CacheFor   time.Duration
+	CacheFor time.Duration
+	// OnRecorded, if set, is called after a snapshot from the recordings
+	// (?at) was served, for the audit log.
+	OnRecorded func(r *http.Request, s Snapshot, at time.Time)
 	Now        func() time.Time
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
@@ -377,12 +380,14 @@ func (s *Snapshots) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	var snap Snapshot
 	var err error
+	var at time.Time
 	if q := r.URL.Query().Get("at"); q != "" {
 		t, perr := time.Parse(time.RFC3339Nano, q)
 		if perr != nil {
 			httpx.Error(w, http.StatusBadRequest, "bad_time", "at: want an RFC 3339 time, got "+strconv.Quote(q))
 			return
 		}
+		at = t
 		snap, err = s.At(r.Context(), camera, t)
 	} else {
 		snap, err = s.Latest(r.Context(), camera)
@@ -412,4 +417,7 @@ func (s *Snapshots) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Last-Modified", snap.At.UTC().Format(http.TimeFormat))
 	w.Header().Set("X-Snapshot-At", snap.At.UTC().Format(time.RFC3339Nano))
 	_, _ = w.Write(snap.JPEG)
+	if !at.IsZero() && s.opts.OnRecorded != nil {
+		s.opts.OnRecorded(r, snap, at)
+	}
 }

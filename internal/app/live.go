@@ -2,6 +2,8 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -55,6 +57,7 @@ func (a *App) buildLive(cfg *configs.Config) error {
 		Recordings: recordedKeyframes{a},
 		FFmpeg:     cfg.Snapshots.FFmpeg,
 		Width:      cfg.Snapshots.Width,
+		OnRecorded: a.auditSnapshot,
 		Registerer: a.metrics,
 		Logger:     a.log.With("component", "snapshots"),
 	})
@@ -107,6 +110,20 @@ func (a *App) serveSnapshot(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	a.snapshots.ServeHTTP(w, r)
+}
+
+// auditSnapshot writes a snapshot taken from the recordings to the audit
+// log, as an export of one picture with the hash of the bytes sent.
+func (a *App) auditSnapshot(r *http.Request, s live.Snapshot, at time.Time) {
+	sum := sha256.Sum256(s.JPEG)
+	e := recorder.AuditEntry{At: time.Now().UTC(), By: auth.Actor(r), Action: recorder.AuditExported,
+		Object: "camera/" + s.Camera + "/snapshot",
+		Detail: map[string]string{"camera": s.Camera, "at": at.UTC().Format(time.RFC3339Nano),
+			"from": s.At.UTC().Format(time.RFC3339Nano), "format": "jpeg",
+			"bytes": strconv.Itoa(len(s.JPEG)), "sha256": hex.EncodeToString(sum[:]), "complete": "true"}}
+	if err := a.auditSpool.Audit(context.WithoutCancel(r.Context()), e); err != nil {
+		a.log.Error("auditing a recorded snapshot", "component", "snapshots", "camera", s.Camera, "err", err)
+	}
 }
 
 // recordedKeyframes reads recorded keyframes through the recorder's export.

@@ -103,6 +103,11 @@ func TestLiveViewAndSnapshotsEndToEnd(t *testing.T) {
 	if p, err := jpeg.Decode(bytes.NewReader(b)); err != nil || p.Bounds().Dx() != 640 {
 		t.Fatalf("recorded snapshot: %v", err)
 	}
+	// A picture from the recordings is footage retrieved: audited.
+	waitFor(t, 5*time.Second, "the snapshot in the audit log", func() bool {
+		_, body := call(t, "GET", a.URL()+"/api/v1/audit", adminToken, "")
+		return strings.Contains(body, `"object":"camera/gate/snapshot"`) && strings.Contains(body, `"by":"inv-1"`)
+	})
 }
 
 // TestWithoutFFmpegSnapshotsAnswer503: with nothing on PATH the node
