@@ -231,6 +231,9 @@ func TestVanishedViewersAreCleanedUp(t *testing.T) {
 		testutil.WaitFor(t, 5*time.Second, "the session to end", func() bool { return vs.Count() == 0 })
 	})
 	t.Run("connected, then gone", func(t *testing.T) {
+		http.DefaultClient.CloseIdleConnections()
+		srv.CloseClientConnections()
+		before := runtime.NumGoroutine()
 		s, err := whepclient.Dial(ctx, url, whepclient.Options{})
 		if err != nil {
 			t.Fatal(err)
@@ -242,5 +245,10 @@ func TestVanishedViewersAreCleanedUp(t *testing.T) {
 		}
 		s.Abandon()
 		testutil.WaitFor(t, 5*time.Second, "the session to end", func() bool { return vs.Count() == 0 })
+		http.DefaultClient.CloseIdleConnections()
+		srv.CloseClientConnections()
+		testutil.WaitFor(t, 5*time.Second, "the session's goroutines to end", func() bool {
+			return runtime.NumGoroutine() <= before
+		})
 	})
 }
