@@ -8,7 +8,6 @@ import (
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp"
-	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
 
 	"vigil/internal/media"
@@ -56,7 +55,7 @@ type viewer struct {
 	// Owned by run.
 	stream    *media.Stream
 	waitKey   bool
-	payloader codecs.H264Payloader
+	pkts      [][]byte // reused between frames
 	vseq      uint16
 	aseq      uint16
 	off       time.Duration // added to PTS so RTP time runs on across streams
@@ -177,10 +176,8 @@ func (v *viewer) writeVideo(au *media.AccessUnit) error {
 	if au.Key && v.stream.Video != nil && !hasParams(nalus) && v.stream.Video.SPS != nil {
 		nalus = append([][]byte{v.stream.Video.SPS, v.stream.Video.PPS}, nalus...)
 	}
-	var pkts [][]byte
-	for _, n := range nalus {
-		pkts = append(pkts, v.payloader.Payload(rtpMTU, n)...)
-	}
+	pkts := packetizeH264(v.pkts[:0], nalus, rtpMTU)
+	v.pkts = pkts
 	for i, p := range pkts {
 		v.vseq++
 		err := v.video.WriteRTP(&rtp.Packet{
@@ -230,4 +227,48 @@ func hasParams(nalus [][]byte) bool {
 func rtpTime(t time.Duration, clock int64) uint32 {
 	sec, frac := int64(t/time.Second), int64(t%time.Second)
 	return uint32(sec*clock + frac*clock/int64(time.Second))
+}
+
+// packetizeH264 appends the RTP payloads of an access unit (RFC 6184,
+// packetization mode 1) to out: a NAL unit that fits is sent as it is,
+// sharing its bytes (pion copies when it encrypts); a larger one is cut
+// into FU-A fragments. Access unit delimiters and filler data are left
+// out, as WebRTC senders do. Unlike pion's H264Payloader it does not scan
+// the NAL units for start codes they cannot contain.
+func packetizeH264(out [][]byte, nalus [][]byte, mtu int) [][]byte {
+	for _, n := range nalus {
+		if len(n) == 0 {
+			continue
+		}
+		switch h264.NALUType(n[0] & 0x1f) {
+		case h264.NALUTypeAccessUnitDelimiter, h264.NALUTypeFillerData:
+			continue
+		}
+		if len(n) <= mtu {
+			out = append(out, n)
+			continue
+		}
+		indicator := n[0]&0xe0 | 28
+		typ := n[0] & 0x1f
+		body := n[1:]
+		chunk := mtu - 2
+		count := (len(body) + chunk - 1) / chunk
+		buf := make([]byte, 0, len(body)+2*count)
+		for i := 0; len(body) > 0; i++ {
+			c := min(chunk, len(body))
+			header := typ
+			if i == 0 {
+				header |= 0x80
+			}
+			if c == len(body) {
+				header |= 0x40
+			}
+			start := len(buf)
+			buf = append(buf, indicator, header)
+			buf = append(buf, body[:c]...)
+			out = append(out, buf[start:len(buf):len(buf)])
+			body = body[c:]
+		}
+	}
+	return out
 }
