@@ -136,7 +136,7 @@ func NewViewers(opts ViewersOptions) (*Viewers, error) {
 		return nil, fmt.Errorf("live: udp %s: %w", opts.UDPAddr, err)
 	}
 	vs := &Viewers{opts: opts, log: opts.Logger, m: newMetrics(opts.Registerer), conn: conn, sessions: map[string]*viewer{}}
-	vs.mux = webrtc.NewICEUDPMux(nil, conn)
+	vs.mux = webrtc.NewICEUDPMux(pionLogs{vs.log}.NewLogger("udpmux"), conn)
 	vs.api, err = vs.newAPI()
 	if err != nil {
 		vs.Close()
@@ -184,7 +184,7 @@ func (vs *Viewers) newAPI() (*webrtc.API, error) {
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
 		return nil, fmt.Errorf("live: rtcp reports: %w", err)
 	}
-	se := webrtc.SettingEngine{}
+	se := webrtc.SettingEngine{LoggerFactory: pionLogs{vs.log}}
 	se.SetICEUDPMux(vs.mux)
 	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4, webrtc.NetworkTypeUDP6})
 	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
