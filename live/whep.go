@@ -298,7 +298,11 @@ func (vs *Viewers) ServeOffer(w http.ResponseWriter, r *http.Request) {
 			"camera "+camera+" streams H.265, which WebRTC in browsers on Linux cannot play; use the snapshot (GET /api/v1/cameras/"+camera+"/snapshot) instead")
 		return
 	}
-	if !vs.reserve() {
+	if ok, closed := vs.reserve(); !ok {
+		if closed {
+			httpx.Error(w, http.StatusServiceUnavailable, "shutting_down", "this node is shutting down")
+			return
+		}
 		vs.m.refused.WithLabelValues("max_viewers").Inc()
 		httpx.Error(w, http.StatusServiceUnavailable, "max_viewers", fmt.Sprintf("this node already serves %d live viewers", vs.opts.MaxViewers))
 		return
@@ -346,14 +350,18 @@ func (vs *Viewers) ServePatch(w http.ResponseWriter, r *http.Request) {
 	httpx.Error(w, http.StatusMethodNotAllowed, "method_not_allowed", "trickle ICE is not supported; the answer carries every candidate")
 }
 
-func (vs *Viewers) reserve() bool {
+// reserve takes a viewer slot for an offer being answered.
+func (vs *Viewers) reserve() (ok, closed bool) {
 	vs.mu.Lock()
 	defer vs.mu.Unlock()
-	if vs.closed || len(vs.sessions)+vs.reserved >= vs.opts.MaxViewers {
-		return false
+	if vs.closed {
+		return false, true
+	}
+	if len(vs.sessions)+vs.reserved >= vs.opts.MaxViewers {
+		return false, false
 	}
 	vs.reserved++
-	return true
+	return true, false
 }
 
 func (vs *Viewers) release() {
