@@ -63,7 +63,31 @@ type HistoryEntry struct {
 	By     string    `json:"by"`
 	Action string    `json:"action"`
 	Note   string    `json:"note"`
+	// Count is set on the one "earlier" entry only: how many of the oldest
+	// entries it stands for (see MaxHistory).
+	Count int `json:"count,omitempty"`
+	// Version is the alert version the step made; 0 on entries written
+	// before it was recorded and on the "earlier" entry.
+	Version int64 `json:"version,omitempty"`
 }
+
+// Bounds on an alert's size: an alert is evidence, but a desk (or an
+// attacker with a desk token) must not be able to grow one without limit.
+const (
+	// MaxHistory is the most history entries an alert keeps; the oldest
+	// collapse into one entry with action "earlier" and their count.
+	MaxHistory = 200
+	// MaxHistoryNotes bounds the bytes of all history notes together; past
+	// it the oldest entries collapse the same way.
+	MaxHistoryNotes = 96 << 10
+	// MaxFollowUps is the most follow-ups an alert keeps, newest last.
+	MaxFollowUps = 20
+	// MaxNoteBytes bounds one note, feedback or follow-up text.
+	MaxNoteBytes = 4 << 10
+)
+
+// HistoryEarlier is the action of the entry the oldest history collapses into.
+const HistoryEarlier = "earlier"
 
 // FollowUp is the visit after resolution (回访).
 type FollowUp struct {
@@ -76,39 +100,45 @@ type FollowUp struct {
 // Alert is the unit of work on the response desk. Its JSON shape is the
 // contract of DESIGN.md "Alert and its handling lifecycle".
 type Alert struct {
-	ID              string            `json:"id"`
-	Camera          string            `json:"camera"`
-	CameraName      string            `json:"camera_name"`
-	Site            string            `json:"site"`
-	Grid            string            `json:"grid"`
-	Type            Type              `json:"type"`
-	Key             string            `json:"key"`
-	Severity        Severity          `json:"severity"`
-	Source          Source            `json:"source"`
-	Signal          Signal            `json:"signal"`
-	Status          Status            `json:"status"`
-	Version         int64             `json:"version"`
-	RaisedAt        time.Time         `json:"raised_at"`
-	EndedAt         *time.Time        `json:"ended_at"`
-	LastSeenAt      time.Time         `json:"last_seen_at"`
-	Count           int64             `json:"count"`
-	AckDeadline     *time.Time        `json:"ack_deadline"`
-	ResolveDeadline *time.Time        `json:"resolve_deadline"`
-	Overdue         bool              `json:"overdue"`
-	OverdueAck      bool              `json:"overdue_ack"`
-	OverdueResolve  bool              `json:"overdue_resolve"`
-	AcknowledgedAt  *time.Time        `json:"acknowledged_at"`
-	AcknowledgedBy  string            `json:"acknowledged_by"`
-	Unit            string            `json:"unit"`
-	DispatchedAt    *time.Time        `json:"dispatched_at"`
-	ResolvedAt      *time.Time        `json:"resolved_at"`
-	ResolvedBy      string            `json:"resolved_by"`
-	Feedback        string            `json:"feedback"`
-	FalseAlarm      bool              `json:"false_alarm"`
-	FollowUp        *FollowUp         `json:"follow_up"`
-	Clip            *Clip             `json:"clip"`
-	Detail          map[string]string `json:"detail"`
-	History         []HistoryEntry    `json:"history"`
+	ID              string     `json:"id"`
+	Camera          string     `json:"camera"`
+	CameraName      string     `json:"camera_name"`
+	Site            string     `json:"site"`
+	Grid            string     `json:"grid"`
+	Type            Type       `json:"type"`
+	Key             string     `json:"key"`
+	Severity        Severity   `json:"severity"`
+	Source          Source     `json:"source"`
+	Signal          Signal     `json:"signal"`
+	Status          Status     `json:"status"`
+	Version         int64      `json:"version"`
+	RaisedAt        time.Time  `json:"raised_at"`
+	EndedAt         *time.Time `json:"ended_at"`
+	LastSeenAt      time.Time  `json:"last_seen_at"`
+	Count           int64      `json:"count"`
+	AckDeadline     *time.Time `json:"ack_deadline"`
+	ResolveDeadline *time.Time `json:"resolve_deadline"`
+	Overdue         bool       `json:"overdue"`
+	OverdueAck      bool       `json:"overdue_ack"`
+	OverdueResolve  bool       `json:"overdue_resolve"`
+	AcknowledgedAt  *time.Time `json:"acknowledged_at"`
+	AcknowledgedBy  string     `json:"acknowledged_by"`
+	Unit            string     `json:"unit"`
+	DispatchedAt    *time.Time `json:"dispatched_at"`
+	ResolvedAt      *time.Time `json:"resolved_at"`
+	ResolvedBy      string     `json:"resolved_by"`
+	Feedback        string     `json:"feedback"`
+	FalseAlarm      bool       `json:"false_alarm"`
+	FollowUp        *FollowUp  `json:"follow_up"`            // the latest of FollowUps
+	FollowUps       []FollowUp `json:"follow_ups,omitempty"` // at most MaxFollowUps, oldest first
+	// PreviousID is the latest earlier alert of the same (camera, type, key),
+	// "" for the first; Occurrences24h counts the alerts the key raised in
+	// the 24 hours up to this one, this one included (第N次).
+	PreviousID     string            `json:"previous_id,omitempty"`
+	Occurrences24h int               `json:"occurrences_24h,omitempty"`
+	Clip           *Clip             `json:"clip"`
+	Detail         map[string]string `json:"detail"`
+	History        []HistoryEntry    `json:"history"`
 }
 
 // ChangeKind names a change to an alert; it is the websocket message kind.
@@ -117,6 +147,7 @@ type ChangeKind string
 // Change kinds (DESIGN.md websocket section).
 const (
 	KindRaised       ChangeKind = "raised"
+	KindReopened     ChangeKind = "reopened" // an open alert's ended signal is active again, within the cooldown
 	KindUpdated      ChangeKind = "updated"
 	KindAcknowledged ChangeKind = "acknowledged"
 	KindDispatched   ChangeKind = "dispatched"
@@ -129,9 +160,45 @@ const (
 // Change is one event of the journal: an alert's new state after a change,
 // numbered by the journal's global sequence.
 type Change struct {
-	Seq   uint64     `json:"seq"`
-	Kind  ChangeKind `json:"kind"`
-	At    time.Time  `json:"at"`
-	By    string     `json:"by,omitempty"`
-	Alert Alert      `json:"alert"`
+	Seq  uint64     `json:"seq"`
+	Kind ChangeKind `json:"kind"`
+	At   time.Time  `json:"at"`
+	By   string     `json:"by,omitempty"`
+	// Reason says why: set on every updated and ended change (Reason*
+	// constants), empty on the desk's lifecycle changes.
+	Reason Reason `json:"reason,omitempty"`
+	Alert  Alert  `json:"alert"`
+}
+
+// Reason says why an alert changed without a desk action.
+type Reason string
+
+// Reasons of updated and ended changes.
+const (
+	ReasonRepeat   Reason = "repeat"    // a repeat while the signal is active: count+1
+	ReasonSync     Reason = "sync"      // a state sync confirms the active signal
+	ReasonEnded    Reason = "ended"     // the camera ended the signal
+	ReasonStale    Reason = "stale"     // no event for stale_after: the signal ended by itself
+	ReasonResolved Reason = "resolved"  // an active signal ends with its alert's resolution
+	ReasonFollowUp Reason = "follow_up" // a follow-up visit (回访) was recorded
+	ReasonSnapshot Reason = "snapshot"  // the alert's snapshot was stored
+)
+
+// Logged is c as the journal's change log keeps it and subscribers and
+// replays receive it: the alert without the history entries that earlier
+// changes made (only those stamped with c's version remain) and without the
+// follow-up list (FollowUp, the latest, remains). Copying the whole alert
+// into every change would make a journal grow with the square of an
+// alert's history; the alert's current state, with all of it, is read with
+// Get. c.Alert.Version must be set (journals set it before they store).
+func (c Change) Logged() Change {
+	var added []HistoryEntry
+	for _, h := range c.Alert.History {
+		if h.Version == c.Alert.Version {
+			added = append(added, h)
+		}
+	}
+	c.Alert.History = added
+	c.Alert.FollowUps = nil
+	return c
 }

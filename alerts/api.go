@@ -327,6 +327,11 @@ type errorResponse struct {
 	Error string `json:"error"`
 	Code  Code   `json:"code"`
 	Alert *Alert `json:"alert,omitempty"` // the current alert on a version conflict
+	// By and Action name the change that won a version conflict (the
+	// latest history entry), so the desk can tell a person (已被他人处理)
+	// from the camera or the system (摄像机状态已更新).
+	By     string `json:"by,omitempty"`
+	Action string `json:"action,omitempty"`
 }
 
 // fail writes err as JSON with the status of its code; internal errors are
@@ -338,6 +343,9 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &ce) {
 		resp.Alert = &ce.Current
 		resp.Error = "the alert changed since you saw it; retry on the current alert"
+		if h := ce.Current.History; len(h) > 0 {
+			resp.By, resp.Action = h[len(h)-1].By, h[len(h)-1].Action
+		}
 	}
 	if code == CodeInternal || code == CodeUnavailable {
 		a.log.Error("alerts request", "method", r.Method, "path", r.URL.Path, "err", err)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"vigil/alerts"
+	"vigil/internal/testutil"
 )
 
 type apiFixture struct {
@@ -217,15 +218,20 @@ func TestAPIActions(t *testing.T) {
 		t.Fatalf("stats: %d %v", code, m)
 	}
 
-	al := f.j
-	rs, err := al.AuditSince(t.Context(), 0, 100)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// The audit records are written by the engine's effects stage, after
+	// the actions.
 	var actions []string
-	for _, r := range rs {
-		actions = append(actions, r.Action+"/"+r.By)
-	}
+	testutil.WaitFor(t, 10*time.Second, "the four actions in the audit log", func() bool {
+		rs, err := f.j.AuditSince(t.Context(), 0, 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		actions = actions[:0]
+		for _, r := range rs {
+			actions = append(actions, r.Action+"/"+r.By)
+		}
+		return len(actions) >= 4
+	})
 	if strings.Join(actions, " ") != "acknowledged/desk-1 dispatched/desk-1 resolved/desk-1 follow_up/desk-1" {
 		t.Fatalf("audit %v", actions)
 	}

@@ -36,9 +36,9 @@ import (
 // for line crossing), Stop → inactive, Pulse → pulse.
 //
 // Event.Key is "index=N", with ";rule=NAME" when data has a "Name" (the
-// rule name). Dahua records carry no trustworthy time (data.UTC is the
-// camera's local wall clock on many firmwares), so Event.At is now and the
-// raw value stays in Detail["data.UTC"]. Detail has "code", "action",
+// rule name). Event.At is data.UTC when the record has it (the camera's
+// time, local wall clock on many firmwares: the engine checks that it is
+// plausible), else now; the raw value also stays in Detail["data.UTC"]. Detail has "code", "action",
 // "index", "rule", "object" (data.Object.ObjectType), every other field of
 // the record under its name, and the scalar top-level data fields as
 // "data.NAME".
@@ -309,6 +309,15 @@ func (r *dahuaRecord) event(camera string, now time.Time) (Event, error) {
 		}
 		if len(s) <= 256 && utf8.ValidString(k) {
 			e.Detail["data."+k] = s
+		}
+	}
+	// data.UTC (epoch seconds) is the camera's time. Many firmwares put
+	// local wall-clock time there: the engine uses it only when it is
+	// plausible (within alerts.max_event_age of the receipt), else it keeps
+	// it as detail.camera_time.
+	if n, ok := r.data["UTC"].(json.Number); ok {
+		if sec, err := n.Int64(); err == nil && sec > 0 && sec < 1<<40 {
+			e.At = time.Unix(sec, 0).UTC()
 		}
 	}
 	return e, nil

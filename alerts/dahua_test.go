@@ -16,10 +16,10 @@ func TestParseDahua(t *testing.T) {
 		{file: "videomotion_start.txt", want: []parseWant{{Type: Motion, State: Active, Key: "index=0",
 			Detail: map[string]string{"code": "VideoMotion", "action": "Start", "index": "0"}}}},
 		{file: "videomotion_stop.txt", want: []parseWant{{Type: Motion, State: Inactive, Key: "index=0"}}},
-		{file: "crossline_start_multiline_data.txt", want: []parseWant{{Type: LineCrossing, State: Pulse, Key: "index=0;rule=Rule1",
+		{file: "crossline_start_multiline_data.txt", want: []parseWant{{Type: LineCrossing, State: Pulse, Key: "index=0;rule=Rule1", At: "2026-11-26T13:15:00Z",
 			Detail: map[string]string{"rule": "Rule1", "object": "Human", "data.Direction": "LeftToRight", "data.UTC": "1795698900"}}}},
 		{file: "eventmanager_stream.txt", want: []parseWant{
-			{Type: Intrusion, State: Active, Key: "index=0;rule=Gate", Detail: map[string]string{"object": "Vehicle", "data.Action": "Cross"}},
+			{Type: Intrusion, State: Active, Key: "index=0;rule=Gate", At: "2026-11-26T13:16:00Z", Detail: map[string]string{"object": "Vehicle", "data.Action": "Cross"}},
 			{Type: Tamper, State: Active, Key: "index=1"},
 			{Type: Tamper, State: Inactive, Key: "index=1"},
 		}},

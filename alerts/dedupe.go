@@ -30,25 +30,29 @@ type Decision struct {
 	Reason string
 }
 
-// Dedupe decides what an event does to its signal. prev is the latest alert
-// of the event's signal (camera, type, key) that the engine still tracks, or
-// nil: an open alert, or a resolved one whose signal is active or ended less
-// than the rule's cooldown ago. Dedupe is pure: now is injected and nothing is
-// changed.
+// Dedupe decides what an event does to its signal. prev is the latest
+// alert of the event's signal (camera, type, key), or nil. Dedupe is pure: now is injected and nothing is changed. The rules
+// (docs/api.md "Occurrences"):
 //
-// Pulse events (line crossing) are activations whose signal ends at once; the
-// engine applies the end together with the raise, bump or reopen.
+//  1. An alert is one occurrence of its signal. While it is open and its
+//     signal active, repeats raise its count (bump).
+//  2. resolved is final: an activation after a resolution raises a new
+//     alert, and nothing else changes a resolved alert.
+//  3. An open alert whose signal has ended is reopened by an activation
+//     less than the rule's cooldown after the end; at or after the
+//     cooldown the activation raises a new alert.
 //
-// When the previous alert is still open (awaiting the desk) but its signal
-// ended longer than the cooldown ago, a new activation reopens that same
-// alert's signal rather than raising a second alert for one signal: the desk
-// has one piece of work per signal until it resolves it. Only a resolved
-// alert whose signal ended outside the cooldown makes way for a new alert.
+// Pulse events (line crossing) are activations whose signal ends at once;
+// the engine applies the end together with the raise, bump or reopen.
 func Dedupe(prev *Alert, ev Event, rule Rule, now time.Time) Decision {
 	activation := ev.State == Active || ev.State == Pulse
 	switch {
 	case ev.State != Active && ev.State != Inactive && ev.State != Pulse:
 		return Decision{ActionIgnore, "unknown state " + string(ev.State)}
+	case prev != nil && !prev.Status.Open() && activation && !ev.Sync:
+		return Decision{ActionRaise, "previous alert resolved: resolved is final"}
+	case prev != nil && !prev.Status.Open():
+		return Decision{ActionIgnore, "a resolved alert never changes"}
 	case prev == nil && !activation:
 		return Decision{ActionIgnore, "end of a signal that is not active"}
 	case prev == nil && ev.Sync:
@@ -69,18 +73,11 @@ func Dedupe(prev *Alert, ev Event, rule Rule, now time.Time) Decision {
 	case ev.Sync:
 		return Decision{ActionIgnore, "state sync never reopens a signal"}
 	}
-	// The signal has ended and a new activation arrives.
-	var sinceEnd time.Duration
-	if prev.EndedAt != nil {
-		sinceEnd = now.Sub(*prev.EndedAt)
-	}
-	switch {
-	case sinceEnd < rule.Cooldown:
+	// The open alert's signal has ended and a new activation arrives.
+	if prev.EndedAt != nil && now.Sub(*prev.EndedAt) < rule.Cooldown {
 		return Decision{ActionReopen, "activation within cooldown"}
-	case prev.Status.Open():
-		return Decision{ActionReopen, "previous alert still open"}
 	}
-	return Decision{ActionRaise, "previous alert resolved and cooldown passed"}
+	return Decision{ActionRaise, "activation after the cooldown: a new occurrence"}
 }
 
 // Stale reports whether a's active signal has had no event for staleAfter

@@ -17,6 +17,9 @@ func TestDedupe(t *testing.T) {
 	endedRecentlyResolved := &Alert{Signal: SignalEnded, Status: StatusResolved, EndedAt: ago(10 * time.Second)}
 	endedLongAgoResolved := &Alert{Signal: SignalEnded, Status: StatusResolved, EndedAt: ago(time.Hour)}
 	activeResolved := &Alert{Signal: SignalActive, Status: StatusResolved}
+	endedAtCooldown := &Alert{Signal: SignalEnded, Status: StatusNew, EndedAt: ago(rule.Cooldown)}
+	endedJustInside := &Alert{Signal: SignalEnded, Status: StatusNew, EndedAt: ago(rule.Cooldown - time.Nanosecond)}
+	endedNowCooldown0 := &Alert{Signal: SignalEnded, Status: StatusNew, EndedAt: ago(0), Type: Other}
 	e := func(s State, sync bool) Event { return Event{Camera: "c", Type: Motion, State: s, Sync: sync} }
 	cases := []struct {
 		name string
@@ -39,15 +42,24 @@ func TestDedupe(t *testing.T) {
 		{"activation inside cooldown reopens", endedRecently, e(Active, false), ActionReopen},
 		{"pulse inside cooldown reopens", endedRecently, e(Pulse, false), ActionReopen},
 		{"Initialized never reopens", endedRecently, e(Active, true), ActionIgnore},
-		{"open alert past cooldown reopens", endedLongAgoOpen, e(Active, false), ActionReopen},
-		{"resolved alert inside cooldown reopens", endedRecentlyResolved, e(Active, false), ActionReopen},
+		{"open alert past cooldown raises a new occurrence", endedLongAgoOpen, e(Active, false), ActionRaise},
+		{"open alert exactly at cooldown raises a new occurrence", endedAtCooldown, e(Active, false), ActionRaise},
+		{"open alert just inside cooldown reopens", endedJustInside, e(Active, false), ActionReopen},
+		{"resolved alert inside cooldown raises anew", endedRecentlyResolved, e(Active, false), ActionRaise},
 		{"resolved alert past cooldown raises anew", endedLongAgoResolved, e(Active, false), ActionRaise},
-		{"repeat on a resolved alert with an active signal bumps", activeResolved, e(Active, false), ActionBump},
-		{"end on a resolved alert with an active signal", activeResolved, e(Inactive, false), ActionEnd},
+		{"repeat on a resolved alert with an active signal raises anew", activeResolved, e(Active, false), ActionRaise},
+		{"pulse on a resolved alert raises anew", endedRecentlyResolved, e(Pulse, false), ActionRaise},
+		{"end on a resolved alert with an active signal changes nothing", activeResolved, e(Inactive, false), ActionIgnore},
+		{"Initialized on a resolved alert changes nothing", activeResolved, e(Active, true), ActionIgnore},
+		{"cooldown 0: any activation after the end is new", endedNowCooldown0, e(Active, false), ActionRaise},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			d := Dedupe(c.prev, c.ev, rule, now)
+			r := rule
+			if c.prev == endedNowCooldown0 {
+				r.Cooldown = 0
+			}
+			d := Dedupe(c.prev, c.ev, r, now)
 			if d.Action != c.want {
 				t.Fatalf("got %s (%s), want %s", d.Action, d.Reason, c.want)
 			}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/oklog/ulid/v2"
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sync/errgroup"
 )
 
 // Errors of the submit path.
@@ -74,6 +75,9 @@ type Options struct {
 	PostRoll         time.Duration // footage kept after the signal ended
 	HoldAfterResolve time.Duration // evidence hold kept after resolution
 	StaleAfter       time.Duration // an active signal without events ends after this; 0: never
+	// MaxEventAge: an event's own time becomes the alert's raised_at when it
+	// lies within [received-MaxEventAge, received+MaxClockAhead]; default 5m.
+	MaxEventAge time.Duration
 
 	Evidence   Evidence // nil: no holds
 	Clock      Clock    // nil: the real clock
@@ -108,8 +112,11 @@ func (o *Options) validate() (map[string]Unit, error) {
 	if err := validateRules(o.Rules, units); err != nil {
 		errs = append(errs, err)
 	}
-	if o.PreRoll < 0 || o.PostRoll < 0 || o.HoldAfterResolve < 0 || o.StaleAfter < 0 {
+	if o.PreRoll < 0 || o.PostRoll < 0 || o.HoldAfterResolve < 0 || o.StaleAfter < 0 || o.MaxEventAge < 0 {
 		errs = append(errs, errors.New("durations must not be negative"))
+	}
+	if o.MaxEventAge == 0 {
+		o.MaxEventAge = DefaultMaxEventAge
 	}
 	if o.Clock == nil {
 		o.Clock = realClock{}
@@ -152,9 +159,9 @@ type Engine struct {
 	// Run takes from the queue, so room seen under the lock stays.
 	submitMu sync.Mutex
 
-	waitMu  sync.Mutex
-	waiting []*handling // Handle calls for the next batch, in arrival order
-	leading bool        // a Handle call is handling a batch or about to
+	// fx carries out the side effects of stored changes (holds, audit)
+	// after them, retrying until done.
+	fx *effects
 
 	mu     sync.Mutex
 	loaded bool
@@ -163,9 +170,13 @@ type Engine struct {
 	// at most every reloadEvery, at lastLoad + reloadEvery.
 	unloaded bool
 	lastLoad time.Time
-	tracked  map[string]*Alert // by ID: open, signal active, or within cooldown
+	tracked  map[string]*Alert // by ID: the open alerts
 	signals  map[SignalKey]string
 	rules    map[string]Rule // rule of each tracked alert, for cooldown
+	// raises remembers the alerts each signal raised in the last
+	// occurrenceWindow, for previous_id and occurrences_24h.
+	raises    occurrences
+	lastSweep time.Time // of raises, at most once a minute from Tick
 }
 
 // New validates o and returns an engine; Run starts it.
@@ -174,14 +185,22 @@ func New(o Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("alerts engine: %w", err)
 	}
+	m := newMetrics(o.Registerer)
+	log := o.Logger.With("component", "alerts")
+	var audit AuditLog
+	if al, ok := o.Journal.(AuditLog); ok {
+		audit = al
+	}
 	return &Engine{
 		o: o, units: units,
 		queue:   make(chan queued, o.QueueSize),
-		m:       newMetrics(o.Registerer),
-		log:     o.Logger.With("component", "alerts"),
+		m:       m,
+		log:     log,
 		tracked: map[string]*Alert{},
 		signals: map[SignalKey]string{},
 		rules:   map[string]Rule{},
+		raises:  occurrences{},
+		fx:      newEffects(o.Evidence, audit, m, log),
 	}, nil
 }
 
@@ -199,6 +218,21 @@ func (e *Engine) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	// The side effects of the changes outlive the event loop by a bounded
+	// drain: the loop's last changes (its flush) still get their holds.
+	var g errgroup.Group
+	loopDone := make(chan struct{})
+	g.Go(func() error { return e.fx.run(ctx, loopDone) })
+	g.Go(func() error {
+		defer close(loopDone)
+		return e.loop(ctx)
+	})
+	return g.Wait()
+}
+
+// loop handles submitted events and checks deadlines and stale signals
+// until ctx ends, then flushes the queue.
+func (e *Engine) loop(ctx context.Context) error {
 	timer, stop := e.o.Clock.NewTimer(e.o.TickEvery)
 	defer func() { stop() }()
 	for {
@@ -430,15 +464,13 @@ func (e *Engine) ready(ctx context.Context) error {
 }
 
 // load restores the tracked alerts from the journal once; e.mu is held:
-// the open alerts, the alerts whose signal is active (a resolved alert's
-// signal still has to end), and the alerts whose signal ended within their
-// rule's cooldown (a new activation reopens them), found in the changes of
-// the longest cooldown.
+// the open alerts (a resolved alert never changes again), and the alerts
+// raised in the last occurrenceWindow, for previous_id and occurrences_24h.
 func (e *Engine) load(ctx context.Context) error {
 	if e.loaded {
 		return nil
 	}
-	for _, f := range []Filter{{Open: true}, {Signal: SignalActive}} {
+	for _, f := range []Filter{{Open: true}, {Since: e.now().Add(-occurrenceWindow)}} {
 		f.Limit = MaxListLimit
 		for {
 			as, next, err := e.o.Journal.List(ctx, f)
@@ -446,16 +478,17 @@ func (e *Engine) load(ctx context.Context) error {
 				return fmt.Errorf("alerts engine: restore live alerts: %w", err)
 			}
 			for i := range as {
-				e.restore(&as[i])
+				if f.Open {
+					e.restore(&as[i])
+				} else {
+					e.raises.add(&as[i])
+				}
 			}
 			if next == "" {
 				break
 			}
 			f.Cursor = next
 		}
-	}
-	if err := e.restoreCooling(ctx); err != nil {
-		return fmt.Errorf("alerts engine: restore alerts within cooldown: %w", err)
 	}
 	e.loaded = true
 	if e.unloaded {
@@ -465,10 +498,10 @@ func (e *Engine) load(ctx context.Context) error {
 	return nil
 }
 
-// restore tracks a stored alert unless it is tracked already; of two alerts
-// of one signal, the newer keeps the signal.
+// restore tracks a stored open alert unless it is tracked already; of two
+// alerts of one signal, the newer keeps the signal.
 func (e *Engine) restore(a *Alert) {
-	if _, ok := e.tracked[a.ID]; ok {
+	if _, ok := e.tracked[a.ID]; ok || !a.Status.Open() {
 		return
 	}
 	_, site, grid, _ := e.o.Cameras(a.Camera)
@@ -479,78 +512,11 @@ func (e *Engine) restore(a *Alert) {
 	if !taken || other.RaisedAt.Before(a.RaisedAt) || (other.RaisedAt.Equal(a.RaisedAt) && other.ID < a.ID) {
 		e.signals[k] = a.ID
 	}
-	if a.Status.Open() {
-		e.m.open.WithLabelValues(string(a.Status)).Inc()
-	}
-}
-
-// restoreCooling tracks the resolved alerts whose signal ended less than
-// their rule's cooldown ago. Such an alert changed (its signal ended) within
-// the longest cooldown, so the changes since then name them all.
-func (e *Engine) restoreCooling(ctx context.Context) error {
-	var longest time.Duration
-	for _, r := range e.o.Rules {
-		longest = max(longest, r.Cooldown)
-	}
-	if longest == 0 {
-		return nil
-	}
-	now := e.now()
-	// A minute of slack for the clocks of other nodes writing the journal.
-	seq, err := e.seqAt(ctx, now.Add(-longest-time.Minute))
-	if err != nil {
-		return err
-	}
-	latest := map[string]Alert{}
-	for {
-		cs, err := e.o.Journal.Since(ctx, seq, 1000)
-		if err != nil {
-			return err
-		}
-		if len(cs) == 0 {
-			break
-		}
-		for _, c := range cs {
-			latest[c.Alert.ID] = c.Alert
-		}
-		seq = cs[len(cs)-1].Seq
-	}
-	for _, a := range latest {
-		if a.Signal != SignalEnded || a.EndedAt == nil {
-			continue
-		}
-		_, site, grid, _ := e.o.Cameras(a.Camera)
-		if a.EndedAt.Add(RuleFor(e.o.Rules, a.Type, a.Camera, site, grid).Cooldown).After(now) {
-			e.restore(&a)
-		}
-	}
-	return nil
-}
-
-// seqAt finds, by bisection over the change log, the seq after which the
-// changes at or after t begin (changes are appended in time order).
-// Trimmed changes count as older than t.
-func (e *Engine) seqAt(ctx context.Context, t time.Time) (uint64, error) {
-	last, err := e.o.Journal.LastSeq(ctx)
-	if err != nil {
-		return 0, err
-	}
-	lo, hi := uint64(0), last
-	for lo < hi {
-		mid := lo + (hi-lo)/2
-		cs, err := e.o.Journal.Since(ctx, mid, 1)
-		switch {
-		case errors.Is(err, ErrTooOld):
-			lo = mid + 1
-		case err != nil:
-			return 0, err
-		case len(cs) == 0 || !cs[0].At.Before(t):
-			hi = mid
-		default:
-			lo = mid + 1
-		}
-	}
-	return lo, nil
+	e.raises.add(a)
+	e.m.open.WithLabelValues(string(a.Status)).Inc()
+	// Placing a hold is idempotent: one that failed before a restart is
+	// placed now.
+	e.hold(a, "alert restored")
 }
 
 func (e *Engine) track(a *Alert, r Rule) {
@@ -568,13 +534,10 @@ func (e *Engine) untrack(a *Alert) {
 	}
 }
 
-// retire drops a tracked alert that can no longer change by itself: resolved
-// and its signal ended longer than the cooldown ago.
-func (e *Engine) retire(a *Alert, now time.Time) bool {
-	if a.Status.Open() || a.Signal == SignalActive {
-		return false
-	}
-	if a.EndedAt != nil && now.Sub(*a.EndedAt) < e.rules[a.ID].Cooldown {
+// retire drops a tracked alert that is resolved: it never changes again
+// (docs/api.md "Occurrences", rule 2).
+func (e *Engine) retire(a *Alert) bool {
+	if a.Status.Open() {
 		return false
 	}
 	e.untrack(a)
@@ -595,81 +558,34 @@ func validEvent(ev Event) error {
 	return nil
 }
 
-// Handle runs one event through rules, dedupe and the journal and returns
-// when its change is appended (durable). Concurrent calls share batches
-// (group commit): one caller at a time leads, handling every event waiting
-// by then in one journal append, and hands the lead to the next waiting
-// caller. A batch may carry other callers' events, so once queued an event
-// is handled even if ctx ends. Run uses the same batches for submitted
-// events; tests and benchmarks call Handle.
+// Handle runs one event through Run's queue and returns once its change is
+// appended (durable): SubmitAllWait of one event. It is the same path every
+// submitted event takes; Run must be running.
 func (e *Engine) Handle(ctx context.Context, ev Event) error {
-	if err := validEvent(ev); err != nil {
-		return err
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	h := &handling{ev: ev, done: make(chan struct{}), lead: make(chan struct{}, 1)}
-	e.waitMu.Lock()
-	e.waiting = append(e.waiting, h)
-	lead := !e.leading
-	e.leading = true
-	e.waitMu.Unlock()
-	bctx := context.WithoutCancel(ctx)
-	for {
-		if lead {
-			e.leadBatch(bctx)
-		}
-		select {
-		case <-h.done:
-			return h.err
-		case <-h.lead:
-			lead = true
-		}
-	}
+	return e.SubmitAllWait(ctx, []Event{ev})
 }
 
-// leadBatch handles the waiting events, up to MaxBatch, as one batch and
-// passes the lead to the first caller still waiting.
-func (e *Engine) leadBatch(ctx context.Context) {
-	e.waitMu.Lock()
-	n := min(len(e.waiting), e.o.MaxBatch)
-	batch := e.waiting[:n:n]
-	e.waiting = e.waiting[n:]
-	e.waitMu.Unlock()
-	evs := make([]Event, n)
-	for i, w := range batch {
-		evs[i] = w.ev
-	}
-	e.mu.Lock()
-	errs := e.handleBatch(ctx, evs)
-	e.mu.Unlock()
-	for i, w := range batch {
-		w.err = errs[i]
-		close(w.done)
-	}
-	e.waitMu.Lock()
-	defer e.waitMu.Unlock()
-	if len(e.waiting) == 0 {
-		e.waiting, e.leading = nil, false
-		return
-	}
-	e.waiting[0].lead <- struct{}{}
-}
-
-// newAlert is the alert an activation raises.
+// newAlert is the alert an activation raises, received at now. Its
+// raised_at is the event's own time when that is plausible (eventTime); its
+// deadlines run from now, when the desk could first know of it.
 func (e *Engine) newAlert(ev Event, rule Rule, name, site, grid string, now time.Time) *Alert {
+	at, detail := e.eventTime(ev, now)
 	a := &Alert{
 		ID:     ulid.MustNew(ulid.Timestamp(now), ulid.DefaultEntropy()).String(),
 		Camera: ev.Camera, CameraName: name, Site: site, Grid: grid,
 		Type: ev.Type, Key: ev.Key, Severity: rule.Severity, Source: ev.Source,
 		Signal: SignalActive, Status: StatusNew,
-		RaisedAt: now, LastSeenAt: now, Count: 1,
-		Detail:  ev.Detail,
-		History: []HistoryEntry{{At: now, By: System, Action: "raised"}},
+		RaisedAt: at, LastSeenAt: now, Count: 1,
+		Detail:  detail,
+		History: []HistoryEntry{{At: now, By: System, Action: "raised", Version: 1}},
 	}
 	if ev.State == Pulse {
-		a.Signal, a.EndedAt = SignalEnded, &now
+		a.Signal, a.EndedAt = SignalEnded, &at
+	}
+	if !ev.FootageFrom.IsZero() && ev.FootageFrom.Before(at) && at.Sub(ev.FootageFrom) <= e.o.MaxEventAge {
+		// A health condition that began before it was raised (a camera's
+		// last frame, 30 s before camera_offline): its clip shows that.
+		a.Clip = &Clip{Start: ev.FootageFrom.Add(-e.o.PreRoll)}
 	}
 	if rule.AckWithin > 0 {
 		t := now.Add(rule.AckWithin)
@@ -685,17 +601,20 @@ func (e *Engine) newAlert(ev Event, rule Rule, name, site, grid string, now time
 
 var errNoChange = errors.New("no change")
 
-// mutate applies fn to a copy of a and appends it. A version conflict with
-// another writer (a desk action through another node) is retried on the
-// current alert; fn decides again on it. e.mu is held.
-func (e *Engine) mutate(ctx context.Context, a *Alert, kind ChangeKind, by string, fn func(*Alert) error) (*Alert, error) {
+// mutate applies fn to a copy of a and appends it as tmpl's kind, time,
+// actor and reason. A version conflict with another writer (a desk action
+// through another node) is retried on the current alert; fn decides again
+// on it. e.mu is held.
+func (e *Engine) mutate(ctx context.Context, a *Alert, tmpl Change, fn func(*Alert) error) (*Alert, error) {
 	cur := *a
 	for range 3 {
 		next := cur
 		if err := fn(&next); err != nil {
 			return nil, err
 		}
-		c, err := e.o.Journal.Append(ctx, Change{Kind: kind, At: e.now(), By: by, Alert: next}, cur.Version)
+		c := tmpl
+		c.Alert = next
+		c, err := e.o.Journal.Append(ctx, c, cur.Version)
 		var ce *ConflictError
 		if errors.As(err, &ce) {
 			e.refresh(&ce.Current)
@@ -703,12 +622,12 @@ func (e *Engine) mutate(ctx context.Context, a *Alert, kind ChangeKind, by strin
 			continue
 		}
 		if err != nil {
-			return nil, fmt.Errorf("alert %s: %s: %w", a.ID, kind, err)
+			return nil, fmt.Errorf("alert %s: %s: %w", a.ID, tmpl.Kind, err)
 		}
 		e.refresh(&c.Alert)
 		return &c.Alert, nil
 	}
-	return nil, fmt.Errorf("alert %s: %s: %w", a.ID, kind, ErrConflict)
+	return nil, fmt.Errorf("alert %s: %s: %w", a.ID, tmpl.Kind, ErrConflict)
 }
 
 // refresh stores the newest state of a tracked alert and keeps the open
@@ -730,12 +649,52 @@ func (e *Engine) refresh(a *Alert) {
 	}
 }
 
-func addHistory(h []HistoryEntry, entries ...HistoryEntry) []HistoryEntry {
-	return append(slices.Clip(h), entries...)
+// addHistory appends entries to a copy of a's history, each stamped with
+// the version the change being made gives the alert (a.Version+1: a
+// change is made on a copy of the stored alert), and keeps the history
+// within MaxHistory entries and MaxHistoryNotes bytes of notes: the oldest
+// entries collapse into one "earlier" entry at the front that counts them.
+func (a *Alert) addHistory(entries ...HistoryEntry) {
+	h := slices.Clip(a.History)
+	for _, x := range entries {
+		x.Version = a.Version + 1
+		h = append(h, x)
+	}
+	a.History = boundHistory(h)
 }
 
+func boundHistory(h []HistoryEntry) []HistoryEntry {
+	notes := 0
+	for _, x := range h {
+		notes += len(x.Note)
+	}
+	if len(h) <= MaxHistory && notes <= MaxHistoryNotes {
+		return h
+	}
+	var earlier HistoryEntry
+	rest := h
+	if rest[0].Action == HistoryEarlier {
+		earlier, rest = rest[0], rest[1:]
+	} else {
+		earlier = HistoryEntry{At: rest[0].At, By: System, Action: HistoryEarlier}
+	}
+	notes -= len(earlier.Note)
+	for len(rest) > 0 && (len(rest)+1 > MaxHistory || notes > MaxHistoryNotes) {
+		notes -= len(rest[0].Note)
+		earlier.Count++
+		rest = rest[1:]
+	}
+	earlier.Note, earlier.Version = "", 0
+	return append([]HistoryEntry{earlier}, rest...)
+}
+
+// setClip sets the clip from the alert's times; a clip start set earlier (a
+// health alert's footage from before it was raised) is kept.
 func (e *Engine) setClip(a *Alert) {
 	c := &Clip{Start: a.RaisedAt.Add(-e.o.PreRoll), URL: "/api/v1/alerts/" + a.ID + "/clip"}
+	if a.Clip != nil && !a.Clip.Start.IsZero() && a.Clip.Start.Before(c.Start) {
+		c.Start = a.Clip.Start
+	}
 	if a.EndedAt != nil {
 		end := a.EndedAt.Add(e.o.PostRoll)
 		c.End = &end
@@ -743,22 +702,23 @@ func (e *Engine) setClip(a *Alert) {
 	a.Clip = c
 }
 
-// hold places or updates the alert's evidence hold; a failure is logged and
-// does not undo the alert.
-func (e *Engine) hold(ctx context.Context, a *Alert, reason string) {
+// hold asks the effects stage to place or update the alert's evidence
+// hold; it retries until the hold is placed.
+func (e *Engine) hold(a *Alert, reason string) {
 	if e.o.Evidence == nil {
 		return
 	}
 	h := HoldRequest{ID: a.ID, Camera: a.Camera, Start: a.RaisedAt.Add(-e.o.PreRoll), Reason: reason}
+	if a.Clip != nil && a.Clip.Start.Before(h.Start) {
+		h.Start = a.Clip.Start
+	}
 	if a.EndedAt != nil && a.Signal == SignalEnded {
 		h.End = a.EndedAt.Add(e.o.PostRoll)
 	}
 	if a.ResolvedAt != nil {
 		h.Until = a.ResolvedAt.Add(e.o.HoldAfterResolve)
 	}
-	if err := e.o.Evidence.PlaceHold(ctx, h); err != nil {
-		e.log.Error("place evidence hold", "alert", a.ID, "camera", a.Camera, "err", err)
-	}
+	e.fx.hold(h)
 }
 
 // Tick ends stale signals, emits overdue changes for passed deadlines and
@@ -780,12 +740,12 @@ func (e *Engine) Tick(ctx context.Context) error {
 	var errs []error
 	for i, id := range ids {
 		if Stale(e.tracked[id], now, e.o.StaleAfter) {
-			if err := p.mutate(i, id, KindEnded, System, e.end(now, "stale: no event for "+e.o.StaleAfter.String()), e.holdEnded); err != nil {
+			if err := p.mutate(i, id, KindEnded, ReasonStale, System, e.end(now, "stale: no event for "+e.o.StaleAfter.String()), e.holdEnded); err != nil {
 				errs = append(errs, err)
 			}
 		}
 		for _, which := range [...]string{"ack", "resolve"} {
-			err := p.mutate(i, id, KindOverdue, System, overdue(which, now), func(context.Context, *Alert) {
+			err := p.mutate(i, id, KindOverdue, "", System, overdue(which, now), func(context.Context, *Alert) {
 				e.m.overdue.WithLabelValues(which).Inc()
 			})
 			if err != nil {
@@ -794,9 +754,13 @@ func (e *Engine) Tick(ctx context.Context) error {
 		}
 	}
 	errs = append(errs, p.commit(ctx, len(ids))...)
+	if now.Sub(e.lastSweep) >= time.Minute {
+		e.raises.sweep(now)
+		e.lastSweep = now
+	}
 	for _, id := range ids {
 		if a, ok := e.tracked[id]; ok {
-			e.retire(a, now)
+			e.retire(a)
 		}
 	}
 	return errors.Join(errs...)

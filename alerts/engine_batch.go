@@ -69,7 +69,7 @@ func (p *plan) prev(key SignalKey) *Alert {
 		return a
 	}
 	a := p.e.tracked[id]
-	if p.e.retire(a, p.now) {
+	if p.e.retire(a) {
 		return nil
 	}
 	return a
@@ -88,7 +88,7 @@ func (p *plan) raise(unit int, a *Alert, rule Rule, done func(context.Context, *
 
 // mutate plans fn on the alert as the batch has left it; fn returning
 // errNoChange plans nothing.
-func (p *plan) mutate(unit int, id string, kind ChangeKind, by string, fn func(*Alert) error, done func(context.Context, *Alert)) error {
+func (p *plan) mutate(unit int, id string, kind ChangeKind, reason Reason, by string, fn func(*Alert) error, done func(context.Context, *Alert)) error {
 	cur := p.current(id)
 	next := *cur
 	if err := fn(&next); err != nil {
@@ -99,7 +99,7 @@ func (p *plan) mutate(unit int, id string, kind ChangeKind, by string, fn func(*
 	}
 	p.ops = append(p.ops, op{
 		unit: unit, id: id, kind: kind, by: by, fn: fn, done: done,
-		item: BatchItem{Change: Change{Kind: kind, At: p.now, By: by, Alert: next}, ExpectVersion: cur.Version},
+		item: BatchItem{Change: Change{Kind: kind, At: p.now, By: by, Reason: reason, Alert: next}, ExpectVersion: cur.Version},
 	})
 	next.Version = cur.Version + 1
 	p.pending[id] = &next
@@ -137,7 +137,7 @@ func (p *plan) commit(ctx context.Context, units int) []error {
 			if errors.As(err, &ce) {
 				e.refresh(&ce.Current)
 			}
-			a, err = e.mutate(ctx, e.tracked[o.id], o.kind, o.by, o.fn)
+			a, err = e.mutate(ctx, e.tracked[o.id], o.item.Change, o.fn)
 			if errors.Is(err, errNoChange) {
 				continue
 			}
@@ -197,14 +197,6 @@ func appendBatch(ctx context.Context, j Journal, items []BatchItem) ([]Change, [
 	return cs, errs
 }
 
-// handling is one event waiting in Handle for its batch.
-type handling struct {
-	ev   Event
-	err  error         // set before done is closed
-	done chan struct{} // closed once the event is handled
-	lead chan struct{} // the previous leader asks this caller to lead
-}
-
 // handleBatch runs events through rules and dedupe and appends their changes
 // as one batch; e.mu is held. It returns one error per event.
 func (e *Engine) handleBatch(ctx context.Context, evs []Event) []error {
@@ -245,63 +237,100 @@ func (e *Engine) planEvent(p *plan, i int, ev Event) error {
 	switch d.Action {
 	case ActionRaise:
 		a := e.newAlert(ev, rule, name, site, grid, now)
+		k := SignalKey{ev.Camera, ev.Type, ev.Key}
+		// The raises of this batch are not in e.raises yet: they chain
+		// through the plan.
+		if id, ok := p.signals[k]; ok {
+			prevRaised := p.pending[id]
+			a.PreviousID, a.Occurrences24h = id, prevRaised.Occurrences24h+1
+		} else {
+			a.PreviousID, a.Occurrences24h = e.raises.previous(k, a.RaisedAt)
+			a.Occurrences24h++
+		}
+		if a.PreviousID == "" && prev != nil {
+			a.PreviousID = prev.ID // an open alert raised longer ago than the window
+		}
 		p.raise(i, a, rule, func(ctx context.Context, a *Alert) {
+			e.raises.add(a)
 			e.m.raised.WithLabelValues(string(a.Type), string(a.Severity), a.Site).Inc()
 			e.m.open.WithLabelValues(string(StatusNew)).Inc()
-			e.hold(ctx, a, "alert raised")
+			e.hold(a, "alert raised")
 		})
 		if rule.DispatchTo == "" {
 			return nil
 		}
 		raised := *a
-		return p.mutate(i, a.ID, KindDispatched, System, func(a *Alert) error {
-			return e.applyDispatch(a, System, rule.DispatchTo, "auto-dispatch by rule", now)
+		return p.mutate(i, a.ID, KindDispatched, "", System, func(a *Alert) error {
+			return e.applyDispatch(a, System, rule.DispatchTo, NoteAutoDispatch, now)
 		}, func(_ context.Context, a *Alert) { e.observeAck(&raised, a) })
-	case ActionBump, ActionReopen:
-		reopened := prev.Signal == SignalEnded
-		return p.mutate(i, prev.ID, KindUpdated, System, func(a *Alert) error {
+	case ActionBump:
+		return p.mutate(i, prev.ID, KindUpdated, ReasonRepeat, System, func(a *Alert) error {
+			if !a.Status.Open() || a.Signal != SignalActive {
+				return errNoChange // resolved meanwhile (another node): it never changes again
+			}
 			a.Count++
 			a.LastSeenAt = now
 			if ev.State == Pulse {
-				a.Signal, a.EndedAt = SignalEnded, &now
+				end := e.endTime(a, ev, now)
+				a.Signal, a.EndedAt = SignalEnded, &end
+				e.setClip(a)
+			}
+			return nil
+		}, func(ctx context.Context, a *Alert) {
+			if ev.State == Pulse {
+				e.hold(a, "signal repeated")
+			}
+		})
+	case ActionReopen:
+		return p.mutate(i, prev.ID, KindReopened, "", System, func(a *Alert) error {
+			if !a.Status.Open() || a.Signal != SignalEnded {
+				return errNoChange
+			}
+			a.Count++
+			a.LastSeenAt = now
+			if ev.State == Pulse {
+				end := e.endTime(a, ev, now)
+				a.Signal, a.EndedAt = SignalEnded, &end
 			} else {
 				a.Signal, a.EndedAt = SignalActive, nil
 			}
 			e.setClip(a)
+			a.addHistory(HistoryEntry{At: now, By: System, Action: string(KindReopened)})
 			return nil
-		}, func(ctx context.Context, a *Alert) {
-			if reopened || ev.State == Pulse {
-				e.hold(ctx, a, "signal "+d.Reason)
-			}
-		})
+		}, func(ctx context.Context, a *Alert) { e.hold(a, "signal reopened") })
 	case ActionConfirm:
-		return p.mutate(i, prev.ID, KindUpdated, System, func(a *Alert) error {
-			if a.Signal != SignalActive || !a.LastSeenAt.Before(now) {
+		return p.mutate(i, prev.ID, KindUpdated, ReasonSync, System, func(a *Alert) error {
+			if !a.Status.Open() || a.Signal != SignalActive || !a.LastSeenAt.Before(now) {
 				return errNoChange
 			}
 			a.LastSeenAt = now
 			return nil
 		}, nil)
 	case ActionEnd:
-		return p.mutate(i, prev.ID, KindEnded, System, e.end(now, d.Reason), e.holdEnded)
+		return p.mutate(i, prev.ID, KindEnded, ReasonEnded, System, func(a *Alert) error {
+			return e.end(e.endTime(a, ev, now), d.Reason)(a)
+		}, e.holdEnded)
 	}
 	return nil
 }
 
-// end is the change that ends an active signal.
+// NoteAutoDispatch is the history note of a dispatch the rule made.
+const NoteAutoDispatch = "auto-dispatch by rule"
+
+// end is the change that ends an open alert's active signal at now.
 func (e *Engine) end(now time.Time, reason string) func(*Alert) error {
 	return func(a *Alert) error {
-		if a.Signal != SignalActive {
+		if a.Signal != SignalActive || !a.Status.Open() {
 			return errNoChange
 		}
 		a.Signal, a.EndedAt = SignalEnded, &now
 		e.setClip(a)
-		a.History = addHistory(a.History, HistoryEntry{At: now, By: System, Action: "ended", Note: reason})
+		a.addHistory(HistoryEntry{At: now, By: System, Action: "ended", Note: reason})
 		return nil
 	}
 }
 
-func (e *Engine) holdEnded(ctx context.Context, a *Alert) { e.hold(ctx, a, "signal ended") }
+func (e *Engine) holdEnded(ctx context.Context, a *Alert) { e.hold(a, "signal ended") }
 
 // overdue is the change that records a passed deadline (督办).
 func overdue(which string, now time.Time) func(*Alert) error {
@@ -315,7 +344,7 @@ func overdue(which string, now time.Time) func(*Alert) error {
 		} else {
 			a.OverdueResolve = true
 		}
-		a.History = addHistory(a.History, HistoryEntry{At: now, By: System, Action: "overdue", Note: which})
+		a.addHistory(HistoryEntry{At: now, By: System, Action: "overdue", Note: which})
 		return nil
 	}
 }

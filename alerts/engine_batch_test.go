@@ -101,7 +101,7 @@ func TestBatchChainsEventsOfOneSignal(t *testing.T) {
 		ev("hall-entrance", alerts.Motion, alerts.Inactive),
 		ev("hall-entrance", alerts.Motion, alerts.Inactive), // ignored
 	}
-	want := []alerts.ChangeKind{alerts.KindRaised, alerts.KindDispatched, alerts.KindUpdated, alerts.KindRaised, alerts.KindEnded, alerts.KindUpdated, alerts.KindEnded}
+	want := []alerts.ChangeKind{alerts.KindRaised, alerts.KindDispatched, alerts.KindUpdated, alerts.KindRaised, alerts.KindEnded, alerts.KindReopened, alerts.KindEnded}
 	for _, batched := range []bool{true, false} {
 		name := map[bool]string{true: "AppendBatch", false: "Append"}[batched]
 		t.Run(name, func(t *testing.T) {
@@ -134,6 +134,7 @@ func TestBatchChainsEventsOfOneSignal(t *testing.T) {
 				t.Errorf("hall: signal %s count %d", hall.Signal, hall.Count)
 			}
 			// The engine's state is the journal's: a later event continues it.
+			runBackground(t, e.Run)
 			if err := e.Handle(t.Context(), alerts.Event{Camera: "gate", Type: alerts.Intrusion, Key: "k", State: alerts.Active, Source: alerts.SourceGeneric}); err != nil {
 				t.Fatal(err)
 			}
@@ -163,6 +164,7 @@ func TestBatchConflictRetried(t *testing.T) {
 	f := newFixture(t, "")
 	bj := &batchJournal{Journal: f.j}
 	e := engineOn(t, bj, f)
+	runBackground(t, e.Run)
 	if err := e.Handle(t.Context(), alerts.Event{Camera: "hall-entrance", Type: alerts.Motion, Key: "k", State: alerts.Active, Source: alerts.SourceGeneric}); err != nil {
 		t.Fatal(err)
 	}

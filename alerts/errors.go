@@ -14,8 +14,9 @@ const (
 	CodeConflict          Code = "conflict"           // stale version: retry with the current alert
 	CodeInvalidTransition Code = "invalid_transition" // not allowed from the alert's status
 	CodeBadRequest        Code = "bad_request"
-	CodeTooLarge          Code = "too_large"   // request body over its limit
-	CodeUnavailable       Code = "unavailable" // queue full, journal unreachable
+	CodeFeedbackRequired  Code = "feedback_required" // resolve without 办结反馈
+	CodeTooLarge          Code = "too_large"         // request body over its limit
+	CodeUnavailable       Code = "unavailable"       // queue full, journal unreachable
 	CodeInternal          Code = "internal"
 )
 
@@ -25,6 +26,7 @@ var httpStatus = map[Code]int{
 	CodeConflict:          http.StatusConflict,
 	CodeInvalidTransition: http.StatusConflict,
 	CodeBadRequest:        http.StatusBadRequest,
+	CodeFeedbackRequired:  http.StatusBadRequest,
 	CodeTooLarge:          http.StatusRequestEntityTooLarge,
 	CodeUnavailable:       http.StatusServiceUnavailable,
 	CodeInternal:          http.StatusInternalServerError,

@@ -62,4 +62,9 @@ type Event struct {
 	// "Initialized"): it may end or confirm a signal but never raises an alert.
 	Sync   bool
 	Detail map[string]string
+	// FootageFrom, on a health event, is where the footage that shows the
+	// condition begins when that is before the event (a camera's last
+	// frame before camera_offline); the alert's clip starts pre_roll before
+	// it. Zero: the clip starts pre_roll before raised_at.
+	FootageFrom time.Time
 }

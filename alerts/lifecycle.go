@@ -4,12 +4,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
 // Ack acknowledges a new alert (受理). version is the version the caller saw:
 // a stale one returns a *ConflictError with the current alert.
 func (e *Engine) Ack(ctx context.Context, id, by, note string, version int64) (Alert, error) {
+	if err := checkNote("note", note); err != nil {
+		return Alert{}, err
+	}
 	return e.act(ctx, id, by, version, true, KindAcknowledged, func(a *Alert, now time.Time) error {
 		if a.Status != StatusNew {
 			return transitionError(a, "acknowledge")
@@ -25,38 +30,74 @@ func (e *Engine) Dispatch(ctx context.Context, id, by, unit, note string, versio
 	if _, ok := e.units[unit]; !ok {
 		return Alert{}, errorf(CodeBadRequest, fmt.Sprintf("unknown unit %q", unit), nil)
 	}
+	if err := checkNote("note", note); err != nil {
+		return Alert{}, err
+	}
 	return e.act(ctx, id, by, version, true, KindDispatched, func(a *Alert, now time.Time) error {
 		return e.applyDispatch(a, by, unit, note, now)
 	})
 }
 
-// Resolve closes an open alert with feedback (办结反馈); resolved is final.
+// Resolve closes an open alert with feedback (办结反馈), which is required,
+// for false alarms too. resolved is final: the alert's signal, count and
+// clip never change again, so a signal still active ends with the
+// resolution, and a later activation raises a new alert.
 func (e *Engine) Resolve(ctx context.Context, id, by, feedback string, falseAlarm bool, version int64) (Alert, error) {
+	feedback = strings.TrimSpace(feedback)
+	if feedback == "" {
+		return Alert{}, errorf(CodeFeedbackRequired, "feedback is required to resolve an alert (办结反馈)", nil)
+	}
+	if err := checkNote("feedback", feedback); err != nil {
+		return Alert{}, err
+	}
 	return e.act(ctx, id, by, version, true, KindResolved, func(a *Alert, now time.Time) error {
 		if !a.Status.Open() {
 			return transitionError(a, "resolve")
 		}
 		a.Status, a.ResolvedAt, a.ResolvedBy = StatusResolved, &now, by
 		a.Feedback, a.FalseAlarm = feedback, falseAlarm
-		a.History = addHistory(a.History, HistoryEntry{At: now, By: by, Action: "resolved", Note: feedback})
+		if a.Signal == SignalActive {
+			a.Signal, a.EndedAt = SignalEnded, &now
+			e.setClip(a)
+		}
+		a.addHistory(HistoryEntry{At: now, By: by, Action: "resolved", Note: feedback})
 		return nil
 	})
 }
 
+// checkNote bounds a note, feedback or follow-up text to MaxNoteBytes.
+func checkNote(what, s string) error {
+	if len(s) > MaxNoteBytes {
+		return errorf(CodeTooLarge, fmt.Sprintf("%s longer than %d bytes", what, MaxNoteBytes), nil)
+	}
+	return nil
+}
+
 // FollowUp records the visit after resolution (回访); only resolved alerts
-// take one. A later follow-up replaces the earlier one; the history keeps
-// both. It carries no version: it never races with handling.
+// take one. follow_up is the latest; follow_ups keeps the last
+// MaxFollowUps, and the history a line for each with its verdict (the note
+// is kept once, in follow_ups). It carries no version: it never races with
+// handling.
 func (e *Engine) FollowUp(ctx context.Context, id, by string, satisfied bool, note string) (Alert, error) {
+	if err := checkNote("note", note); err != nil {
+		return Alert{}, err
+	}
 	return e.act(ctx, id, by, 0, false, KindUpdated, func(a *Alert, now time.Time) error {
 		if a.Status != StatusResolved {
 			return transitionError(a, "follow up")
 		}
-		a.FollowUp = &FollowUp{At: now, By: by, Satisfied: satisfied, Note: note}
+		f := FollowUp{At: now, By: by, Satisfied: satisfied, Note: note}
+		a.FollowUp = &f
+		fs := append(slices.Clip(a.FollowUps), f)
+		if len(fs) > MaxFollowUps {
+			fs = fs[len(fs)-MaxFollowUps:]
+		}
+		a.FollowUps = fs
 		verdict := "unsatisfied"
 		if satisfied {
 			verdict = "satisfied"
 		}
-		a.History = addHistory(a.History, HistoryEntry{At: now, By: by, Action: "follow_up", Note: verdict + ": " + note})
+		a.addHistory(HistoryEntry{At: now, By: by, Action: "follow_up", Note: verdict})
 		return nil
 	})
 }
@@ -67,7 +108,7 @@ func transitionError(a *Alert, what string) error {
 
 func (e *Engine) acknowledge(a *Alert, by, note string, now time.Time) {
 	a.Status, a.AcknowledgedAt, a.AcknowledgedBy = StatusAcknowledged, &now, by
-	a.History = addHistory(a.History, HistoryEntry{At: now, By: by, Action: "acknowledged", Note: note})
+	a.addHistory(HistoryEntry{At: now, By: by, Action: "acknowledged", Note: note})
 }
 
 // observeAck records the acknowledgement time once a change that
@@ -88,7 +129,7 @@ func (e *Engine) applyDispatch(a *Alert, by, unit, note string, now time.Time) e
 		return transitionError(a, "dispatch")
 	}
 	a.Status, a.Unit, a.DispatchedAt = StatusDispatched, unit, &now
-	a.History = addHistory(a.History, HistoryEntry{At: now, By: by, Action: "dispatched", Note: unitNote(e.units[unit], note)})
+	a.addHistory(HistoryEntry{At: now, By: by, Action: "dispatched", Note: unitNote(e.units[unit], note)})
 	return nil
 }
 
@@ -104,7 +145,10 @@ func unitNote(u Unit, note string) string {
 }
 
 // act is one desk action: read the current alert, check the caller's
-// version, apply fn and append. Errors are *Error or *ConflictError.
+// version, apply fn and append. The journal's version check orders it
+// against the event loop's changes, so the engine's lock is held only to
+// load and to take the stored result in, never across the journal's I/O.
+// Errors are *Error or *ConflictError.
 func (e *Engine) act(ctx context.Context, id, by string, version int64, checkVersion bool, kind ChangeKind, fn func(*Alert, time.Time) error) (Alert, error) {
 	if by == "" {
 		return Alert{}, errorf(CodeBadRequest, "actor is required", nil)
@@ -113,8 +157,9 @@ func (e *Engine) act(ctx context.Context, id, by string, version int64, checkVer
 		return Alert{}, errorf(CodeBadRequest, "version is required", nil)
 	}
 	e.mu.Lock()
-	defer e.mu.Unlock()
-	if err := e.load(ctx); err != nil {
+	err := e.load(ctx)
+	e.mu.Unlock()
+	if err != nil {
 		return Alert{}, err
 	}
 	a, err := e.o.Journal.Get(ctx, id)
@@ -132,7 +177,13 @@ func (e *Engine) act(ctx context.Context, id, by string, version int64, checkVer
 	if err := fn(&next, now); err != nil {
 		return Alert{}, err
 	}
-	c, err := e.o.Journal.Append(ctx, Change{Kind: kind, At: now, By: by, Alert: next}, a.Version)
+	ch := Change{Kind: kind, At: now, By: by, Alert: next}
+	if kind == KindUpdated {
+		ch.Reason = ReasonFollowUp
+	}
+	c, err := e.o.Journal.Append(ctx, ch, a.Version)
+	e.mu.Lock()
+	defer e.mu.Unlock()
 	if err != nil {
 		var ce *ConflictError
 		if errors.As(err, &ce) {
@@ -144,19 +195,18 @@ func (e *Engine) act(ctx context.Context, id, by string, version int64, checkVer
 	e.refresh(&c.Alert)
 	e.observeAck(&a, &c.Alert)
 	if kind == KindResolved {
-		e.hold(ctx, &c.Alert, "alert resolved")
+		e.hold(&c.Alert, "alert resolved")
+		if t, ok := e.tracked[id]; ok {
+			e.retire(t)
+		}
 	}
-	e.audit(ctx, c)
+	e.audit(c)
 	return c.Alert, nil
 }
 
-// audit records a desk action in the journal's audit log when it keeps one;
-// a failure is logged, the action stands.
-func (e *Engine) audit(ctx context.Context, c Change) {
-	al, ok := e.o.Journal.(AuditLog)
-	if !ok {
-		return
-	}
+// audit records a desk action in the journal's audit log when it keeps one,
+// through the effects stage (retried until done); the action stands.
+func (e *Engine) audit(c Change) {
 	action := string(c.Kind)
 	if c.Kind == KindUpdated {
 		action = "follow_up"
@@ -165,7 +215,5 @@ func (e *Engine) audit(ctx context.Context, c Change) {
 	if c.Alert.Unit != "" {
 		r.Detail = map[string]string{"unit": c.Alert.Unit}
 	}
-	if err := al.Audit(ctx, r); err != nil {
-		e.log.Error("audit", "alert", c.Alert.ID, "action", action, "err", err)
-	}
+	e.fx.record(r)
 }

@@ -11,11 +11,15 @@ type metrics struct {
 	ackSeconds prometheus.Histogram
 	overdue    *prometheus.CounterVec
 	dropped    prometheus.Counter
+	skew       *prometheus.HistogramVec
+
+	effectsPending prometheus.Gauge
+	effectFailures *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
 	f := promauto.With(reg)
-	return &metrics{
+	m := &metrics{
 		raised: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_alerts_raised_total", Help: "Alerts raised, by type, severity and site.",
 		}, []string{"type", "severity", "site"}),
@@ -32,5 +36,24 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		dropped: f.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_alert_events_dropped_total", Help: "Events dropped because the engine queue was full.",
 		}),
+		skew: f.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "vigil_event_clock_skew_seconds",
+			Help:    "Difference between an event's own time and its receipt, by source (absolute, seconds).",
+			Buckets: []float64{0.1, 0.5, 1, 5, 30, 60, 300, 3600, 86400},
+		}, []string{"source"}),
+		effectsPending: f.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_alert_effects_pending", Help: "Evidence holds and audit records of stored alert changes not yet carried out.",
+		}),
+		effectFailures: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_alert_effect_failures_total", Help: "Failed attempts at an alert change's side effect (retried until done), by effect.",
+		}, []string{"effect"}),
 	}
+	for _, e := range []string{"hold", "audit"} {
+		m.effectFailures.WithLabelValues(e)
+	}
+	// Series whose labels are known in advance exist from the start.
+	for _, src := range []Source{SourceONVIF, SourceHikvision, SourceDahua, SourceGeneric} {
+		m.skew.WithLabelValues(string(src))
+	}
+	return m
 }

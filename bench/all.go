@@ -31,7 +31,7 @@ func runAll(ctx context.Context, args []string, log *slog.Logger) (any, error) {
 	note("export", r3, err)
 	r4, err := scaleBench(ctx, log, ingestOpts{Mbps: 4, Size: "1920x1080", Duration: 10 * time.Second, Warmup: 3 * time.Second, Record: true, Fsync: "part"}, []int{8, 16}, 1.6)
 	note("scale", r4, err)
-	r5, err := faultsBench(ctx, log, faultsOpts{Drill: "all", Restarts: 3, Kills: 2, KillEvery: 5 * time.Second, KillCameras: 2, RedisStop: 5 * time.Second, AbuseRate: 300, AbuseFor: 3 * time.Second, SlowEvents: 30000})
+	r5, err := faultsBench(ctx, log, faultsOpts{Drill: "all", Restarts: 3, Kills: 2, KillEvery: 5 * time.Second, KillCameras: 2, RedisStop: 5 * time.Second, AbuseRate: 300, AbuseFor: 3 * time.Second, SlowEvents: 30000, TrickleConns: 300, TrickleFor: 12 * time.Second})
 	note("faults", r5, err)
 	if len(res.Errors) > 0 {
 		return res, errString(res.Errors)

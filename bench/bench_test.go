@@ -107,6 +107,9 @@ func TestFaults(t *testing.T) {
 	// overflows before its ping deadline depends on how fast the drill can
 	// raise events, which a loaded CI machine does not guarantee. The hub's
 	// own tests cover 4008 and the closing handshake deterministically.
+	// slow-bodies is left out for the same reason (it asserts /healthz
+	// latency); internal/httpx and internal/app test its limits without
+	// timing.
 	for _, name := range []string{"camera-restarts", "vigil-kill", "redis-outage", "malformed"} {
 		t.Run(name, func(t *testing.T) {
 			o.Drill = name

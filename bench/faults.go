@@ -21,22 +21,24 @@ import (
 )
 
 type faultsOpts struct {
-	Drill       string        `json:"drill"`
-	Restarts    int           `json:"restarts"`
-	Kills       int           `json:"kills"`
-	KillEvery   time.Duration `json:"-"`
-	KillCameras int           `json:"kill_cameras"`
-	RedisStop   time.Duration `json:"-"`
-	AbuseRate   int           `json:"abuse_rate"`
-	AbuseFor    time.Duration `json:"-"`
-	SlowEvents  int           `json:"slow_events"`
+	Drill        string        `json:"drill"`
+	Restarts     int           `json:"restarts"`
+	Kills        int           `json:"kills"`
+	KillEvery    time.Duration `json:"-"`
+	KillCameras  int           `json:"kill_cameras"`
+	RedisStop    time.Duration `json:"-"`
+	AbuseRate    int           `json:"abuse_rate"`
+	AbuseFor     time.Duration `json:"-"`
+	SlowEvents   int           `json:"slow_events"`
+	TrickleConns int           `json:"trickle_conns"`
+	TrickleFor   time.Duration `json:"-"`
 }
 
 // drill is one fault drill; it returns its report and an error for what
 // went wrong (lost, duplicated, crashed).
 type drill func(ctx context.Context, log *slog.Logger, o faultsOpts) (map[string]any, error)
 
-var drillOrder = []string{"camera-restarts", "vigil-kill", "redis-outage", "slow-client", "malformed"}
+var drillOrder = []string{"camera-restarts", "vigil-kill", "redis-outage", "slow-client", "malformed", "slow-bodies"}
 
 func drills() map[string]drill {
 	return map[string]drill{
@@ -45,6 +47,7 @@ func drills() map[string]drill {
 		"redis-outage":    drillRedisOutage,
 		"slow-client":     drillSlowClient,
 		"malformed":       drillMalformed,
+		"slow-bodies":     drillSlowBodies,
 	}
 }
 
@@ -68,6 +71,8 @@ func faultsFlags(o *faultsOpts) *flag.FlagSet {
 	fs.IntVar(&o.AbuseRate, "abuse-rate", 1000, "malformed: requests per second")
 	fs.DurationVar(&o.AbuseFor, "abuse-for", 10*time.Second, "malformed: how long")
 	fs.IntVar(&o.SlowEvents, "slow-events", 30000, "slow-client: at most this many events raised while one client does not read")
+	fs.IntVar(&o.TrickleConns, "trickle-conns", 300, "slow-bodies: unauthenticated POST /api/v1/session trickling their bodies")
+	fs.DurationVar(&o.TrickleFor, "trickle-for", 30*time.Second, "slow-bodies: how long")
 	return fs
 }
 

@@ -29,6 +29,7 @@ type Config struct {
 	Path string `json:"path"`
 
 	Listen string `json:"listen"`
+	HTTP   HTTP   `json:"http"`
 	// NodeID names this node in a multi-node deployment; the host name when
 	// not set.
 	NodeID string `json:"node_id"`
@@ -54,6 +55,19 @@ type Config struct {
 	CamerasFile string   `json:"cameras_file"`
 	CamerasPath string   `json:"-"`
 	Cameras     []Camera `json:"cameras"`
+
+	// Warnings are problems that do not stop the configuration from
+	// loading, such as a camera only catch-all rules match; check-config
+	// prints them, the service logs them.
+	Warnings []*Error `json:"-"`
+}
+
+// HTTP bounds the API server's connections. It is read at start; a
+// reload does not change it.
+type HTTP struct {
+	// MaxConns caps the connections open at once; a quarter of it (at
+	// least 1) may be unauthenticated.
+	MaxConns int64 `json:"max_conns"`
 }
 
 // Log configures the service's log output.
@@ -125,7 +139,7 @@ type Auth struct {
 // Role is what a token may do.
 type Role string
 
-// Roles (DESIGN.md "HTTP API").
+// Roles (the design contract's "HTTP API").
 const (
 	RoleDesk         Role = "desk"
 	RoleInvestigator Role = "investigator"
@@ -199,7 +213,10 @@ type Alerts struct {
 	PostRoll         time.Duration `json:"post_roll"`
 	HoldAfterResolve time.Duration `json:"hold_after_resolve"`
 	StaleAfter       time.Duration `json:"stale_after"`
-	Units            []Unit        `json:"units"`
+	// MaxEventAge: an event's own time is used as raised_at when it lies
+	// no further than this before its receipt.
+	MaxEventAge time.Duration `json:"max_event_age"`
+	Units       []Unit        `json:"units"`
 	// Rules are tried in order; the first match wins.
 	Rules []Rule `json:"rules"`
 }
@@ -241,7 +258,7 @@ type Match struct {
 }
 
 // EventTypes returns the normalized event types a rule may match
-// (DESIGN.md "Camera events → alerts"; the alerts package defines the same
+// (the design contract's "Camera events → alerts"; the alerts package defines the same
 // names, and configs does not import it).
 func EventTypes() []string {
 	return []string{
@@ -279,8 +296,15 @@ type Camera struct {
 	Record    bool      `json:"record"`
 	// Retain overrides Storage.Retain when not 0; see Config.Retention.
 	Retain time.Duration `json:"retain"`
-	Events CameraEvents  `json:"events"`
+	// AuthRetry is the pause between tries once the camera refused the
+	// credentials 3 times in a row: real cameras lock the account after a
+	// few failures.
+	AuthRetry time.Duration `json:"auth_retry"`
+	Events    CameraEvents  `json:"events"`
 }
+
+// DefaultAuthRetry is a camera's auth_retry when the file leaves it out.
+const DefaultAuthRetry = 5 * time.Minute
 
 // CameraEvents configures a camera's event sources.
 type CameraEvents struct {
@@ -295,6 +319,7 @@ type CameraEvents struct {
 func Default() *Config {
 	return &Config{
 		Listen:   "127.0.0.1:8080",
+		HTTP:     HTTP{MaxConns: 512},
 		Timezone: "Asia/Shanghai",
 		Log:      Log{Format: LogText, Level: slog.LevelInfo},
 		Storage: Storage{
@@ -320,6 +345,7 @@ func Default() *Config {
 			PostRoll:         30 * time.Second,
 			HoldAfterResolve: 90 * 24 * time.Hour,
 			StaleAfter:       30 * time.Second,
+			MaxEventAge:      5 * time.Minute,
 			Rules: []Rule{
 				{Severity: Minor, AckWithin: 15 * time.Minute, ResolveWithin: 24 * time.Hour, Cooldown: 60 * time.Second},
 			},
@@ -330,7 +356,7 @@ func Default() *Config {
 
 // defaultCamera holds the defaults of a camera entry.
 func defaultCamera() Camera {
-	return Camera{Transport: TransportAuto, Enabled: true, Record: true, Events: CameraEvents{ONVIFMetadata: true}}
+	return Camera{Transport: TransportAuto, Enabled: true, Record: true, AuthRetry: DefaultAuthRetry, Events: CameraEvents{ONVIFMetadata: true}}
 }
 
 // Camera returns the camera with the given ID.

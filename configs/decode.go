@@ -1,9 +1,11 @@
 package configs
 
 import (
+	"bytes"
 	"fmt"
 	"math"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -16,6 +18,10 @@ type decoder struct {
 	file   string
 	getenv func(string) (string, bool)
 	errs   *[]*Error
+	warns  *[]*Error // problems that do not stop the configuration loading
+
+	matches []matchRef  // rule matches, checked against the cameras
+	cams    []cameraRef // decoded cameras, in cfg.Cameras order
 }
 
 // at records a problem at node n.
@@ -27,29 +33,89 @@ func (d *decoder) at(n *yaml.Node, path, format string, args ...any) {
 	*d.errs = append(*d.errs, &Error{File: d.file, Line: line, Column: col, Path: path, Msg: fmt.Sprintf(format, args...)})
 }
 
+// warn records a warning at node n.
+func (d *decoder) warn(n *yaml.Node, path, format string, args ...any) {
+	line, col := 1, 1
+	if n != nil && n.Line > 0 {
+		line, col = n.Line, n.Column
+	}
+	*d.warns = append(*d.warns, &Error{File: d.file, Line: line, Column: col, Path: path, Msg: fmt.Sprintf(format, args...), Warning: true})
+}
+
 // wrap records an error at node n, keeping err for errors.Is.
 func (d *decoder) wrap(n *yaml.Node, path, msg string, err error) {
 	d.at(n, path, "%s", msg)
 	(*d.errs)[len(*d.errs)-1].Err = err
 }
 
-// parseFile parses data into its root node. A nil node with no error means
-// an empty file.
+// parseFile parses data into its root node. A file without any YAML
+// document (empty, whitespace or comments only) is an error: truncating a
+// file by mistake must not read as "remove everything".
 func (d *decoder) parseFile(data []byte) *yaml.Node {
 	var doc yaml.Node
+	if len(bytes.TrimSpace(data)) == 0 {
+		data = nil // a tab alone is not a syntax error but an empty file
+	}
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		line, msg := yamlErrorLine(err)
-		*d.errs = append(*d.errs, &Error{File: d.file, Line: line, Column: 1, Msg: msg, Err: err})
+		line, col, msg := yamlErrorAt(data, err)
+		*d.errs = append(*d.errs, &Error{File: d.file, Line: line, Column: col, Msg: msg, Err: err})
 		return nil
 	}
-	if doc.Kind == 0 || len(doc.Content) == 0 {
+	if doc.Kind == 0 || len(doc.Content) == 0 || isNull(doc.Content[0]) {
+		*d.errs = append(*d.errs, &Error{File: d.file, Line: 1, Column: 1, Err: ErrEmptyFile,
+			Msg: "the file is empty; write the settings it should hold (an empty file is never a valid configuration)"})
 		return nil
 	}
 	return doc.Content[0]
 }
 
-// yamlErrorLine takes "yaml: line 3: did not find expected key" apart; the
-// parser gives no column.
+// maxRelocate bounds the files whose syntax errors are located by parsing
+// prefixes; larger files keep the parser's line.
+const maxRelocate = 1 << 20
+
+// yamlErrorAt places a syntax error. The parser reports the line where the
+// enclosing block started ("yaml: line 18: did not find expected key" for a
+// bad indent on line 22) and no column; the line where the problem shows is
+// the first one whose prefix of the file fails with the same error, and
+// the column is that line's first tab in its indentation or its first
+// other character. Prefixes that end before the problem parse or fail
+// differently, and every longer one fails the same, so a binary search
+// finds the line in a few parses.
+func yamlErrorAt(data []byte, err error) (line, col int, msg string) {
+	line, msg = yamlErrorLine(err)
+	col = 1
+	if len(data) > maxRelocate {
+		return line, col, msg
+	}
+	lines := strings.SplitAfter(string(data), "\n")
+	ends := make([]int, len(lines)) // ends[i]: length of the prefix through line i+1
+	n := 0
+	for i, l := range lines {
+		n += len(l)
+		ends[i] = n
+	}
+	same := func(i int) bool {
+		var doc yaml.Node
+		perr := yaml.Unmarshal(data[:ends[i]], &doc)
+		return perr != nil && perr.Error() == err.Error()
+	}
+	lo := min(line-1, len(lines)-1)
+	i := lo + sort.Search(len(lines)-lo, func(k int) bool { return same(lo + k) })
+	if i >= len(lines) || !same(i) {
+		return line, col, msg
+	}
+	line = i + 1
+	text := lines[i]
+	indent := len(text) - len(strings.TrimLeft(text, " \t"))
+	if t := strings.IndexByte(text[:indent], '\t'); t >= 0 {
+		col = t + 1
+	} else {
+		col = indent + 1
+	}
+	return line, col, msg
+}
+
+// yamlErrorLine takes "yaml: line 3: did not find expected key" apart.
 func yamlErrorLine(err error) (int, string) {
 	msg := err.Error()
 	rest, ok := strings.CutPrefix(msg, "yaml: line ")
@@ -190,16 +256,26 @@ func (d *decoder) pairs(n *yaml.Node, path string, seen map[string]*yaml.Node, m
 
 // suggest proposes a known key close to an unknown one.
 func suggest(key string, fields []field) string {
-	best, bestDist := "", 3
-	for _, f := range fields {
-		if dist := editDistance(key, f.key); dist < bestDist {
-			best, bestDist = f.key, dist
+	keys := make([]string, len(fields))
+	for i, f := range fields {
+		keys[i] = f.key
+	}
+	if best := nearest(key, keys, 3); best != "" {
+		return fmt.Sprintf(" (did you mean %s?)", best)
+	}
+	return ""
+}
+
+// nearest returns the candidate with the smallest edit distance to s below
+// limit, or "".
+func nearest(s string, candidates []string, limit int) string {
+	best, bestDist := "", limit
+	for _, c := range candidates {
+		if dist := editDistance(s, c); dist < bestDist {
+			best, bestDist = c, dist
 		}
 	}
-	if best == "" {
-		return ""
-	}
-	return fmt.Sprintf(" (did you mean %s?)", best)
+	return best
 }
 
 func editDistance(a, b string) int {

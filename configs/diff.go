@@ -47,5 +47,6 @@ func Equal(a, b *Config) bool {
 	x, y := *a, *b
 	// Locations loaded twice are different pointers; the name decides.
 	x.Location, y.Location = nil, nil
+	x.Warnings, y.Warnings = nil, nil
 	return reflect.DeepEqual(x, y)
 }

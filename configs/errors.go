@@ -7,6 +7,10 @@ import (
 	"slices"
 )
 
+// ErrEmptyFile is wrapped by the Error for a configuration file that holds
+// no YAML document at all.
+var ErrEmptyFile = errors.New("empty configuration file")
+
 // Error is one problem in a configuration file, at a line and column.
 // Load returns all of them joined with errors.Join; Errors takes them apart.
 type Error struct {
@@ -18,14 +22,22 @@ type Error struct {
 	Msg  string
 	// Err is the underlying error, if any.
 	Err error
+	// Warning marks a problem that does not stop the configuration from
+	// loading (Config.Warnings).
+	Warning bool
 }
 
-// Error reads "file:line:col: path: message".
+// Error reads "file:line:col: path: message", with "warning: " before the
+// message of a warning.
 func (e *Error) Error() string {
-	if e.Path == "" {
-		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, e.Msg)
+	msg := e.Msg
+	if e.Warning {
+		msg = "warning: " + msg
 	}
-	return fmt.Sprintf("%s:%d:%d: %s: %s", e.File, e.Line, e.Column, e.Path, e.Msg)
+	if e.Path == "" {
+		return fmt.Sprintf("%s:%d:%d: %s", e.File, e.Line, e.Column, msg)
+	}
+	return fmt.Sprintf("%s:%d:%d: %s: %s", e.File, e.Line, e.Column, e.Path, msg)
 }
 
 func (e *Error) Unwrap() error { return e.Err }

@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-// designMetrics is the metric list of DESIGN.md "Metrics (prefix vigil_)".
+// designMetrics is the metric list of the design contract's "Metrics (prefix vigil_)".
 var designMetrics = []string{
 	"vigil_camera_up",
 	"vigil_camera_reconnects_total",
@@ -148,7 +148,7 @@ func TestGrafanaQueryMetrics(t *testing.T) {
 
 // TestGrafanaDashboardMetricsDocumented fails when the dashboard queries a
 // metric that docs/operations.md does not document, or when a metric of
-// DESIGN.md is missing from the documentation.
+// the design contract is missing from the documentation.
 func TestGrafanaDashboardMetricsDocumented(t *testing.T) {
 	documented := documentedMetrics(t)
 	exprs, dash := dashboardExprs(t)
@@ -170,7 +170,7 @@ func TestGrafanaDashboardMetricsDocumented(t *testing.T) {
 	}
 	for _, n := range designMetrics {
 		if !documented[n] {
-			t.Errorf("docs/operations.md \"## Metrics\": DESIGN.md metric %s is missing", n)
+			t.Errorf("docs/operations.md \"## Metrics\": design-contract metric %s is missing", n)
 		}
 	}
 

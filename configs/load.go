@@ -38,10 +38,10 @@ func load(path string, getenv func(string) (string, bool), read func(string) ([]
 	if err != nil {
 		return nil, fmt.Errorf("load config: %w", err)
 	}
-	var errs []*Error
+	var errs, warns []*Error
 	cfg := Default()
 	cfg.Path = path
-	d := &decoder{file: path, getenv: getenv, errs: &errs}
+	d := &decoder{file: path, getenv: getenv, errs: &errs, warns: &warns}
 	root := d.parseFile(data)
 	nodes := d.service(root, cfg)
 	files := []string{path}
@@ -56,9 +56,10 @@ func load(path string, getenv func(string) (string, bool), read func(string) ([]
 	} else if camData, err := read(cfg.CamerasPath); err != nil {
 		d.wrap(nodes.at("cameras_file", root), "cameras_file", err.Error(), err)
 	} else {
-		cd := &decoder{file: cfg.CamerasPath, getenv: getenv, errs: &errs}
+		cd := &decoder{file: cfg.CamerasPath, getenv: getenv, errs: &errs, warns: &warns}
 		files = append(files, cfg.CamerasPath)
 		cd.cameras(cd.parseFile(camData), cfg)
+		checkMeaning(d, cd, cfg)
 	}
 	d.validate(cfg, nodes, root)
 
@@ -78,6 +79,8 @@ func load(path string, getenv func(string) (string, bool), read func(string) ([]
 		}
 		return nil, errors.Join(joined...)
 	}
+	sortErrors(warns, files)
+	cfg.Warnings = warns
 	return cfg, nil
 }
 
@@ -188,6 +191,11 @@ func (d *decoder) service(root *yaml.Node, cfg *Config) keyNodes {
 		{"ingest", func(n *yaml.Node, path string) {
 			nodes.add(path, d.object(n, path, []field{
 				{"offline_after", d.duration(&cfg.Ingest.OfflineAfter)},
+			}))
+		}},
+		{"http", func(n *yaml.Node, path string) {
+			nodes.add(path, d.object(n, path, []field{
+				{"max_conns", d.integer(&cfg.HTTP.MaxConns, 1)},
 			}))
 		}},
 		{"export", func(n *yaml.Node, path string) {
@@ -327,12 +335,14 @@ func (d *decoder) tokens(n *yaml.Node, path string, cfg *Config) {
 func (d *decoder) alerts(n *yaml.Node, path string, cfg *Config) map[string]*yaml.Node {
 	a := &cfg.Alerts
 	var rulesNode *yaml.Node
-	unitNodes := map[string]*yaml.Node{}
+	units := &unitIndex{nodes: map[string]*yaml.Node{}}
+	unitNodes := units.nodes
 	set := d.object(n, path, []field{
 		{"pre_roll", d.duration(&a.PreRoll)},
 		{"post_roll", d.duration(&a.PostRoll)},
 		{"hold_after_resolve", d.duration(&a.HoldAfterResolve)},
 		{"stale_after", d.duration(&a.StaleAfter)},
+		{"max_event_age", d.duration(&a.MaxEventAge)},
 		{"units", func(n *yaml.Node, path string) {
 			d.list(n, path, func(i int, item *yaml.Node, path string) {
 				var u Unit
@@ -358,6 +368,7 @@ func (d *decoder) alerts(n *yaml.Node, path string, cfg *Config) map[string]*yam
 					u.Name = u.ID
 				}
 				a.Units = append(a.Units, u)
+				units.list = append(units.list, u)
 			})
 		}},
 		{"rules", func(n *yaml.Node, path string) {
@@ -368,7 +379,7 @@ func (d *decoder) alerts(n *yaml.Node, path string, cfg *Config) map[string]*yam
 	// Rules name units, so they are decoded once all units are known.
 	if rulesNode != nil {
 		d.list(rulesNode, join(path, "rules"), func(i int, item *yaml.Node, path string) {
-			r, ok := d.rule(item, path, unitNodes)
+			r, ok := d.rule(item, path, units)
 			if ok {
 				a.Rules = append(a.Rules, r)
 			}
@@ -377,7 +388,7 @@ func (d *decoder) alerts(n *yaml.Node, path string, cfg *Config) map[string]*yam
 	return set
 }
 
-func (d *decoder) rule(item *yaml.Node, path string, units map[string]*yaml.Node) (Rule, bool) {
+func (d *decoder) rule(item *yaml.Node, path string, units *unitIndex) (Rule, bool) {
 	var r Rule
 	set := d.object(item, path, []field{
 		{"match", func(n *yaml.Node, path string) {
@@ -388,6 +399,7 @@ func (d *decoder) rule(item *yaml.Node, path string, units map[string]*yaml.Node
 				{"camera", d.str(&m.Camera)},
 				{"grid", d.str(&m.Grid)},
 			})
+			d.matches = append(d.matches, matchRef{path: path, site: mset["site"], camera: mset["camera"]})
 			if tn, ok := mset["type"]; ok {
 				types := EventTypes()
 				if !containsString(types, m.Type) {
@@ -407,8 +419,8 @@ func (d *decoder) rule(item *yaml.Node, path string, units map[string]*yaml.Node
 	if _, ok := set["severity"]; !ok {
 		d.at(item, join(path, "severity"), "required")
 	}
-	if n, ok := set["dispatch_to"]; ok && units[r.DispatchTo] == nil {
-		d.at(n, join(path, "dispatch_to"), "unknown unit %q", r.DispatchTo)
+	if n, ok := set["dispatch_to"]; ok && units.node(r.DispatchTo) == nil {
+		d.at(n, join(path, "dispatch_to"), "unknown unit %q%s", r.DispatchTo, units.hint(r.DispatchTo))
 	}
 	if r.AckWithin > 0 && r.ResolveWithin > 0 && r.AckWithin > r.ResolveWithin {
 		d.at(set["ack_within"], join(path, "ack_within"), "must not exceed resolve_within (%s)", r.ResolveWithin)
@@ -419,16 +431,53 @@ func (d *decoder) rule(item *yaml.Node, path string, units map[string]*yaml.Node
 // cameras decodes the camera registry into cfg.Cameras.
 func (d *decoder) cameras(root *yaml.Node, cfg *Config) {
 	ids := map[string]*yaml.Node{}
-	d.object(root, "", []field{
+	if root != nil && root.Kind == yaml.MappingNode && !hasKey(root, "cameras") {
+		// Without the key, a file cut short by mistake would stop every
+		// camera; an empty registry must say so.
+		d.at(root, "cameras", "required (write cameras: [] to run without cameras)")
+	}
+	set := d.object(root, "", []field{
 		{"cameras", func(n *yaml.Node, path string) {
 			d.list(n, path, func(i int, item *yaml.Node, path string) {
 				cam, ok := d.camera(item, path, ids)
 				if ok {
 					cfg.Cameras = append(cfg.Cameras, cam)
+					d.cams = append(d.cams, cameraRef{path: path, item: item, site: fieldNode(item, "site")})
 				}
 			})
 		}},
 	})
+	if root != nil && root.Kind == yaml.MappingNode && hasKey(root, "cameras") && set["cameras"] == nil {
+		d.at(keyNode(root, "cameras"), "cameras", "has no value (write cameras: [] to run without cameras)")
+	}
+}
+
+// hasKey reports whether mapping n sets key itself (not through a merge).
+func hasKey(n *yaml.Node, key string) bool { return keyNode(n, key) != nil }
+
+// keyNode returns the key node of key in mapping n, or nil.
+func keyNode(n *yaml.Node, key string) *yaml.Node {
+	k, _ := entry(n, key)
+	return k
+}
+
+// fieldNode returns the value node of key in mapping n, or nil.
+func fieldNode(n *yaml.Node, key string) *yaml.Node {
+	_, v := entry(resolve(n), key)
+	return v
+}
+
+// entry finds key in mapping n, set by n itself.
+func entry(n *yaml.Node, key string) (k, v *yaml.Node) {
+	if n == nil || n.Kind != yaml.MappingNode {
+		return nil, nil
+	}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		if k := n.Content[i]; k.Kind == yaml.ScalarNode && k.Value == key {
+			return k, n.Content[i+1]
+		}
+	}
+	return nil, nil
 }
 
 func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node) (Camera, bool) {
@@ -452,6 +501,7 @@ func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node
 		{"enabled", d.boolean(&c.Enabled)},
 		{"record", d.boolean(&c.Record)},
 		{"retain", d.duration(&c.Retain)},
+		{"auth_retry", d.duration(&c.AuthRetry)},
 		{"events", func(n *yaml.Node, path string) {
 			d.object(n, path, []field{
 				{"onvif_metadata", d.boolean(&c.Events.ONVIFMetadata)},
@@ -476,8 +526,15 @@ func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node
 	} else {
 		ids[c.ID] = idNode
 	}
-	if c.Name == "" {
-		c.Name = c.ID
+	if _, has := set["name"]; !has || c.Name == "" {
+		// The desk shows the name; an ID alone reads as a code to the
+		// people answering the alert.
+		d.at(item, join(path, "name"), "required (the name the desk shows, like 服务大厅入口)")
+		ok = false
+	}
+	if n, has := set["auth_retry"]; has && c.AuthRetry < time.Second {
+		d.at(n, join(path, "auth_retry"), "must be at least 1s (a camera locks the account after a few refused logins)")
+		ok = false
 	}
 	urlNode, has := set["url"]
 	if !has {

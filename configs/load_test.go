@@ -13,7 +13,7 @@ const hexA = "c66fccb9b76e624ca86c9aa47b004c9ad775e47d7a763aa941ea126ed8b6afe5"
 
 const baseVigil = "alerts:\n  units: [{id: police, name: 派出所}]\n"
 
-const baseCameras = "cameras:\n  - id: cam-1\n    url: rtsp://192.0.2.1/s\n"
+const baseCameras = "cameras:\n  - id: cam-1\n    url: rtsp://192.0.2.1/s\n    name: Cam 1\n"
 
 func noEnv(string) (string, bool) { return "", false }
 
@@ -141,7 +141,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:  "rule names unknown unit",
 			vigil: baseVigil + "  rules:\n    - {match: {type: intrusion}, severity: critical, dispatch_to: polcie}\n",
-			want:  []string{`vigil.yaml:4:67: alerts.rules[0].dispatch_to: unknown unit "polcie"`},
+			want:  []string{`vigil.yaml:4:67: alerts.rules[0].dispatch_to: unknown unit "polcie" (did you mean police? valid unit ids: police)`},
 		},
 		{
 			name:  "rule bad severity",
@@ -190,17 +190,17 @@ func TestLoadErrors(t *testing.T) {
 		},
 		{
 			name:    "url scheme",
-			cameras: "cameras:\n  - id: cam-1\n    url: http://192.0.2.1/s\n",
+			cameras: "cameras:\n  - id: cam-1\n    url: http://192.0.2.1/s\n    name: c\n",
 			want:    []string{`cameras.yaml:3:10: cameras[0].url: scheme must be rtsp or rtsps`},
 		},
 		{
 			name:    "url without host",
-			cameras: "cameras:\n  - id: cam-1\n    url: rtsp:///s\n",
+			cameras: "cameras:\n  - id: cam-1\n    url: rtsp:///s\n    name: c\n",
 			want:    []string{`cameras.yaml:3:10: cameras[0].url: host is missing`},
 		},
 		{
 			name:    "url that does not parse hides its password",
-			cameras: "cameras:\n  - id: cam-1\n    url: \"rtsp://admin:s3cret@[::1/s\"\n",
+			cameras: "cameras:\n  - id: cam-1\n    url: \"rtsp://admin:s3cret@[::1/s\"\n    name: c\n",
 			want:    []string{`cameras.yaml:3:10: cameras[0].url: not a valid URL`},
 		},
 		{
@@ -210,48 +210,53 @@ func TestLoadErrors(t *testing.T) {
 		},
 		{
 			name:    "duplicate camera id",
-			cameras: baseCameras + "  - id: cam-1\n    url: rtsp://192.0.2.2/s\n",
-			want:    []string{`cameras.yaml:4:9: cameras[1].id: duplicate camera id "cam-1" (first at line 2)`},
+			cameras: baseCameras + "  - id: cam-1\n    url: rtsp://192.0.2.2/s\n    name: c\n",
+			want:    []string{`cameras.yaml:5:9: cameras[1].id: duplicate camera id "cam-1" (first at line 2)`},
 		},
 		{
 			name:    "bad camera id",
-			cameras: "cameras:\n  - id: Hall_1\n    url: rtsp://192.0.2.1/s\n",
+			cameras: "cameras:\n  - id: Hall_1\n    url: rtsp://192.0.2.1/s\n    name: c\n",
 			want:    []string{`cameras.yaml:2:9: cameras[0].id: invalid id "Hall_1" (want ^[a-z0-9][a-z0-9-]{0,62}$)`},
 		},
 		{
 			name:    "transport enum",
 			cameras: baseCameras + "    transport: quic\n",
-			want:    []string{`cameras.yaml:4:16: cameras[0].transport: must be one of auto, tcp, udp, got "quic"`},
+			want:    []string{`cameras.yaml:5:16: cameras[0].transport: must be one of auto, tcp, udp, got "quic"`},
 		},
 		{
 			name:    "bool",
 			cameras: baseCameras + "    enabled: yes\n",
-			want:    []string{`cameras.yaml:4:14: cameras[0].enabled: expected true or false, got "yes"`},
+			want:    []string{`cameras.yaml:5:14: cameras[0].enabled: expected true or false, got "yes"`},
 		},
 		{
 			name:    "unknown camera key",
 			cameras: baseCameras + "    pasword: x\n",
-			want:    []string{`cameras.yaml:4:5: cameras[0].pasword: unknown key (did you mean password?)`},
+			want:    []string{`cameras.yaml:5:5: cameras[0].pasword: unknown key (did you mean password?)`},
 		},
 		{
 			name:    "unknown events key",
 			cameras: baseCameras + "    events: {onvif: true}\n",
-			want:    []string{`cameras.yaml:4:14: cameras[0].events.onvif: unknown key`},
+			want:    []string{`cameras.yaml:5:14: cameras[0].events.onvif: unknown key`},
 		},
 		{
 			name:    "camera password from unset variable",
 			cameras: baseCameras + "    username: admin\n    password: ${CAM_PW}\n",
-			want:    []string{`cameras.yaml:5:15: cameras[0].password: environment variable CAM_PW is not set`},
+			want:    []string{`cameras.yaml:6:15: cameras[0].password: environment variable CAM_PW is not set`},
 		},
 		{
 			name:    "password without user",
 			cameras: baseCameras + "    password: pw\n",
-			want:    []string{`cameras.yaml:4:15: cameras[0].password: password given without a username`},
+			want:    []string{`cameras.yaml:5:15: cameras[0].password: password given without a username`},
 		},
 		{
 			name:    "url from unset variable is one problem",
-			cameras: "cameras:\n  - id: cam-1\n    url: rtsp://admin:${CAM_PW}@192.0.2.1/s\n",
+			cameras: "cameras:\n  - id: cam-1\n    url: rtsp://admin:${CAM_PW}@192.0.2.1/s\n    name: c\n",
 			want:    []string{`cameras.yaml:3:10: cameras[0].url: environment variable CAM_PW is not set`},
+		},
+		{
+			name:    "auth_retry too short",
+			cameras: baseCameras + "    auth_retry: 10ms\n",
+			want:    []string{`cameras.yaml:5:17: cameras[0].auth_retry: must be at least 1s (a camera locks the account after a few refused logins)`},
 		},
 		{
 			name:    "cameras not a list",
@@ -297,9 +302,9 @@ func TestLoadReportsAllErrors(t *testing.T) {
 		"auth:\n  tokens:\n    - {name: x, role: boss}\n" +
 		"alerts:\n  units: [{id: police}, {id: police}]\n  rules:\n    - {match: {type: fire}, severity: high, dispatch_to: army}\n"
 	cameras := "cameras:\n" +
-		"  - id: A\n    url: ftp://x/\n" +
-		"  - id: b\n    url: rtsp://192.0.2.1/\n    transport: sctp\n    retain: forever\n" +
-		"  - id: b\n    url: rtsp://192.0.2.2/\n    password: ${NOPE}\n"
+		"  - id: A\n    url: ftp://x/\n" + // no name: one more problem
+		"  - id: b\n    name: b\n    url: rtsp://192.0.2.1/\n    transport: sctp\n    retain: forever\n" +
+		"  - id: b\n    name: b\n    url: rtsp://192.0.2.2/\n    password: ${NOPE}\n"
 	_, err := loadIn(t, vigil, cameras, noEnv)
 	want := []string{
 		`vigil.yaml:1:9: listen: want host:port, got "nope"`,
@@ -310,13 +315,14 @@ func TestLoadReportsAllErrors(t *testing.T) {
 		`vigil.yaml:10:30: alerts.units[1].id: duplicate unit id "police" (first at line 10)`,
 		`vigil.yaml:12:22: alerts.rules[0].match.type: unknown event type "fire" (want one of motion, tamper, video_loss, line_crossing, intrusion, io_alarm, camera_offline, recording_failure, storage_full, other)`,
 		`vigil.yaml:12:39: alerts.rules[0].severity: must be one of critical, major, minor, got "high"`,
-		`vigil.yaml:12:58: alerts.rules[0].dispatch_to: unknown unit "army"`,
+		`vigil.yaml:12:58: alerts.rules[0].dispatch_to: unknown unit "army" (valid unit ids: police)`,
+		`cameras.yaml:2:5: cameras[0].name: required (the name the desk shows, like 服务大厅入口)`,
 		`cameras.yaml:2:9: cameras[0].id: invalid id "A" (want ^[a-z0-9][a-z0-9-]{0,62}$)`,
 		`cameras.yaml:3:10: cameras[0].url: scheme must be rtsp or rtsps`,
-		`cameras.yaml:6:16: cameras[1].transport: must be one of auto, tcp, udp, got "sctp"`,
-		`cameras.yaml:7:13: cameras[1].retain: invalid duration "forever" (want like 90s, 15m, 4h or 30d)`,
-		`cameras.yaml:8:9: cameras[2].id: duplicate camera id "b" (first at line 4)`,
-		`cameras.yaml:10:15: cameras[2].password: environment variable NOPE is not set`,
+		`cameras.yaml:7:16: cameras[1].transport: must be one of auto, tcp, udp, got "sctp"`,
+		`cameras.yaml:8:13: cameras[1].retain: invalid duration "forever" (want like 90s, 15m, 4h or 30d)`,
+		`cameras.yaml:9:9: cameras[2].id: duplicate camera id "b" (first at line 4)`,
+		`cameras.yaml:12:15: cameras[2].password: environment variable NOPE is not set`,
 	}
 	got := errorLines(err)
 	if strings.Join(got, "\n") != strings.Join(want, "\n") {
@@ -347,9 +353,13 @@ log: {format: json, level: debug}
 cameras:
   - <<: *defaults
     id: hall-entrance
+    name: 服务大厅入口
     url: rtsp://admin:urlpass@192.0.2.21:554/Streaming/Channels/101
     retain: 90d
+    auth_retry: 15m
   - id: gate
+    name: 大门
+    site: key-site
     url: rtsps://192.0.2.31/live
     username: viewer
     password: ${GATE_PW}
@@ -402,7 +412,9 @@ cameras:
 		{"camera retain", cfg.Retention(cfg.Cameras[0]), 90 * 24 * time.Hour},
 		{"storage retain for camera", cfg.Retention(cfg.Cameras[1]), 36 * time.Hour},
 		{"defaults enabled", cfg.Cameras[0].Enabled && cfg.Cameras[0].Record && cfg.Cameras[0].Events.ONVIFMetadata, true},
-		{"name defaults to id", cfg.Cameras[0].Name, "hall-entrance"},
+		{"name", cfg.Cameras[0].Name, "服务大厅入口"},
+		{"auth_retry", cfg.Cameras[0].AuthRetry, 15 * time.Minute},
+		{"auth_retry default", cfg.Cameras[1].AuthRetry, 5 * time.Minute},
 		{"disabled", cfg.Cameras[1].Enabled || cfg.Cameras[1].Record || cfg.Cameras[1].Events.ONVIFMetadata, false},
 		{"webhook", cfg.Cameras[1].Events.WebhookSecret.Reveal(), "hook"},
 		{"redacted url with keys", cfg.Cameras[1].RedactedURL(), "rtsps://viewer:***@192.0.2.31/live"},
@@ -419,7 +431,7 @@ cameras:
 }
 
 func TestCredentialKeysWinOverURL(t *testing.T) {
-	cameras := "cameras:\n  - id: c\n    url: rtsp://old:oldpw@192.0.2.1/s\n    password: newpw\n"
+	cameras := "cameras:\n  - id: c\n    url: rtsp://old:oldpw@192.0.2.1/s\n    password: newpw\n    name: c\n"
 	cfg, err := loadIn(t, baseVigil, cameras, noEnv)
 	if err != nil {
 		t.Fatal(err)
@@ -448,17 +460,159 @@ func TestLoadMissingFile(t *testing.T) {
 	}
 }
 
-func TestEmptyFilesGiveDefaults(t *testing.T) {
-	cfg, err := loadIn(t, "", "", noEnv)
+func TestMinimalFilesGiveDefaults(t *testing.T) {
+	cfg, err := loadIn(t, "# defaults throughout\nlisten: 127.0.0.1:8080\n", "cameras: []\n", noEnv)
 	if err != nil {
 		t.Fatal(err)
 	}
 	d := Default()
 	if cfg.Storage.Segment != d.Storage.Segment || len(cfg.Cameras) != 0 || len(cfg.Alerts.Rules) != 1 {
-		t.Errorf("empty files: %+v", cfg)
+		t.Errorf("minimal files: %+v", cfg)
 	}
 	if cfg.NodeID == "" {
 		t.Errorf("node_id not defaulted to the host name")
+	}
+}
+
+// An empty file (": > cameras.yaml" on a running node) must never read as
+// "no cameras" or "no tokens"; a registry without cameras says cameras: [].
+func TestEmptyFilesAreErrors(t *testing.T) {
+	const empty = "the file is empty; write the settings it should hold (an empty file is never a valid configuration)"
+	tests := []struct {
+		name, vigil, cameras string
+		want                 []string
+	}{
+		{"empty vigil.yaml", "", "cameras: []\n", []string{"vigil.yaml:1:1: " + empty}},
+		{"whitespace vigil.yaml", " \n\t\n\n", "cameras: []\n", []string{"vigil.yaml:1:1: " + empty}},
+		{"comments only", "# nothing\n", "cameras: []\n", []string{"vigil.yaml:1:1: " + empty}},
+		{"empty cameras.yaml", baseVigil, "", []string{"cameras.yaml:1:1: " + empty}},
+		{"whitespace cameras.yaml", baseVigil, "\n   \n", []string{"cameras.yaml:1:1: " + empty}},
+		{"null document", baseVigil, "~\n", []string{"cameras.yaml:1:1: " + empty}},
+		{"registry without cameras key", baseVigil, "# cameras: none yet\nother: 1\n",
+			[]string{"cameras.yaml:2:1: cameras: required (write cameras: [] to run without cameras)",
+				"cameras.yaml:2:1: other: unknown key"}},
+		{"cameras without value", baseVigil, "cameras:\n",
+			[]string{"cameras.yaml:1:1: cameras: has no value (write cameras: [] to run without cameras)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadIn(t, tt.vigil, tt.cameras, noEnv)
+			if cfg != nil || err == nil {
+				t.Fatalf("Load = %v, %v; want an error", cfg, err)
+			}
+			if got := errorLines(err); strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("errors:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+	_, err := loadIn(t, "", "cameras: []\n", noEnv)
+	if !errors.Is(err, ErrEmptyFile) {
+		t.Errorf("err = %v, want ErrEmptyFile", err)
+	}
+}
+
+// The rules and the registry are checked against each other: a rule that
+// names a site or camera the registry lacks never fires.
+func TestLoadMeaningErrors(t *testing.T) {
+	const cams = "cameras:\n" +
+		"  - {id: mediation-room, name: 调解室, site: hall, url: rtsp://192.0.2.1/s}\n" +
+		"  - {id: key-site-gate, name: 大门, site: key-site, url: rtsp://192.0.2.2/s}\n"
+	const units = "alerts:\n  units: [{id: police, name: 派出所}, {id: zongzhi, name: 综治办}, {id: sifa, name: 司法所}]\n  rules:\n"
+	tests := []struct {
+		name, rules, cameras string
+		want                 []string
+	}{
+		{"site typo", "    - {match: {type: intrusion, site: keysite}, severity: critical}\n", cams,
+			[]string{`vigil.yaml:4:39: alerts.rules[0].match.site: no camera has site "keysite" (did you mean key-site?)`}},
+		{"site far from any", "    - {match: {site: village}, severity: critical}\n", cams,
+			[]string{`vigil.yaml:4:22: alerts.rules[0].match.site: no camera has site "village" (sites: hall, key-site)`}},
+		{"camera typo", "    - {match: {type: io_alarm, camera: mediation-rom}, severity: major}\n", cams,
+			[]string{`vigil.yaml:4:40: alerts.rules[0].match.camera: unknown camera "mediation-rom" (did you mean mediation-room?)`}},
+		{"camera unknown", "    - {match: {camera: gate-2x}, severity: major}\n", cams,
+			[]string{`vigil.yaml:4:24: alerts.rules[0].match.camera: unknown camera "gate-2x" (cameras: mediation-room, key-site-gate)`}},
+		{"dispatch to a unit's name", "    - {match: {}, severity: major, dispatch_to: 司法所}\n", cams,
+			[]string{`vigil.yaml:4:49: alerts.rules[0].dispatch_to: unknown unit "司法所" (did you mean sifa? valid unit ids: police, zongzhi, sifa)`}},
+		{"dispatch to nothing near", "    - {match: {}, severity: major, dispatch_to: army}\n", cams,
+			[]string{`vigil.yaml:4:49: alerts.rules[0].dispatch_to: unknown unit "army" (valid unit ids: police, zongzhi, sifa)`}},
+		{"camera without name", "    - {match: {}, severity: minor}\n", "cameras:\n  - id: cam-1\n    url: rtsp://192.0.2.1/s\n",
+			[]string{`cameras.yaml:2:5: cameras[0].name: required (the name the desk shows, like 服务大厅入口)`}},
+		{"camera with empty name", "    - {match: {}, severity: minor}\n", "cameras:\n  - id: cam-1\n    name: \"\"\n    url: rtsp://192.0.2.1/s\n",
+			[]string{`cameras.yaml:2:5: cameras[0].name: required (the name the desk shows, like 服务大厅入口)`}},
+		{"no cameras: nothing to hold rules against", "    - {match: {site: key-site}, severity: minor}\n", "cameras: []\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadIn(t, units+tt.rules, tt.cameras, noEnv)
+			if got := errorLines(err); strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("errors:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+func TestLoadWarnsOfCamerasOnlyCatchAllRulesMatch(t *testing.T) {
+	const rules = "alerts:\n  units: [{id: police}]\n  rules:\n" +
+		"    - {match: {type: intrusion, site: key-site}, severity: critical, dispatch_to: police}\n" +
+		"    - {match: {type: io_alarm, camera: mediation-room}, severity: major}\n" +
+		"    - {match: {}, severity: minor}\n"
+	tests := []struct {
+		name, vigil, cameras string
+		want                 []string
+	}{
+		{"site typo on the camera", rules, "cameras:\n" +
+			"  - {id: key-site-gate, name: 大门, site: key-site, url: rtsp://192.0.2.2/s}\n" +
+			"  - {id: mediation-room, name: 调解室, site: hall, url: rtsp://192.0.2.1/s}\n" +
+			"  - {id: gate-2, name: 二门, site: keysite, url: rtsp://192.0.2.3/s}\n" +
+			"  - {id: lobby, name: 大厅, url: rtsp://192.0.2.4/s}\n",
+			[]string{
+				`cameras.yaml:4:34: cameras[2].site: warning: no alert rule names site "keysite" or camera gate-2; only catch-all rules apply to it (did you mean key-site?)`,
+				`cameras.yaml:5:5: cameras[3]: warning: camera lobby has no site and no alert rule names it; only catch-all rules apply to it`,
+			}},
+		{"only catch-all rules: no warning", "alerts:\n  rules:\n    - {match: {type: tamper}, severity: major}\n",
+			"cameras:\n  - {id: lobby, name: 大厅, site: hall, url: rtsp://192.0.2.4/s}\n", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg, err := loadIn(t, tt.vigil, tt.cameras, noEnv)
+			if err != nil {
+				t.Fatalf("a warning stopped the load: %v", err)
+			}
+			var got []string
+			for _, w := range cfg.Warnings {
+				got = append(got, w.Error())
+			}
+			if strings.Join(got, "\n") != strings.Join(tt.want, "\n") {
+				t.Errorf("warnings:\n got %q\nwant %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// Syntax errors point at the line and column where the problem is, not at
+// the start of the block around it (the parser's line).
+func TestLoadSyntaxErrorPosition(t *testing.T) {
+	tests := []struct {
+		name, vigil string
+		want        string
+	}{
+		{"bad indent", "alerts:\n  units:\n    - {id: police}\n  rules:\n    - {match: {}, severity: minor}\n   - {match: {}, severity: major}\n",
+			"vigil.yaml:6:4: yaml: did not find expected key"},
+		{"bad indent in a mapping", "storage:\n  dir: ./x\n  segment: 60s\n   part: 1s\n",
+			"vigil.yaml:4:4: yaml: mapping values are not allowed in this context"},
+		{"tab", "storage:\n  dir: ./x\n  segment: 60s\n\tpart: 1s\n",
+			"vigil.yaml:4:1: yaml: found a tab character that violates indentation"},
+		{"after a flow list over two lines", "alerts:\n  units: [{id: police},\n    {id: sifa}]\nstorage:\n  dir: ./x\n   part: 1s\n",
+			"vigil.yaml:6:4: yaml: mapping values are not allowed in this context"},
+		{"tab after spaces", "log:\n  format: text\n  \tlevel: info\n",
+			"vigil.yaml:3:3: yaml: found a tab character that violates indentation"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := loadIn(t, tt.vigil, baseCameras, noEnv)
+			if got := strings.Join(errorLines(err), "\n"); got != tt.want {
+				t.Errorf("error:\n got %q\nwant %q", got, tt.want)
+			}
+		})
 	}
 }
 
@@ -504,5 +658,31 @@ func TestDiff(t *testing.T) {
 	added, removed, changed = Diff(new, &Config{})
 	if len(added) != 0 || strings.Join(removed, ",") != "a,b,c,d" || len(changed) != 0 {
 		t.Errorf("Diff to empty = %v %v %v", added, removed, changed)
+	}
+}
+
+// A tab put in front of any key line of the shipped files is reported at
+// that line, column 1, not at the start of the block around it.
+func TestShippedFilesTabAtEveryLine(t *testing.T) {
+	for _, name := range []string{"vigil.yaml", "cameras.yaml"} {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(data), "\n")
+		for i, l := range lines {
+			trimmed := strings.TrimLeft(l, " ")
+			if trimmed == "" || strings.HasPrefix(trimmed, "#") || !strings.Contains(trimmed, ":") {
+				continue
+			}
+			bad := append([]string(nil), lines...)
+			bad[i] = "\t" + trimmed
+			var errs []*Error
+			d := &decoder{file: name, getenv: noEnv, errs: &errs}
+			d.parseFile([]byte(strings.Join(bad, "\n")))
+			if len(errs) != 1 || errs[0].Line != i+1 || errs[0].Column != 1 {
+				t.Errorf("%s: tab on line %d reported as %v", name, i+1, errs)
+			}
+		}
 	}
 }

@@ -13,8 +13,8 @@ func secretConfig(t *testing.T) *Config {
 	t.Helper()
 	vigil := baseVigil + "journal: {redis: {password: redis-SECRET-1}}\nauth:\n  tokens:\n    - {name: ops, role: admin, token: token-SECRET-2-long-enough}\n"
 	cameras := "cameras:\n" +
-		"  - id: a\n    url: rtsp://admin:url-SECRET-3@192.0.2.1:554/s\n    events: {webhook_secret: hook-SECRET-4}\n" +
-		"  - id: b\n    url: rtsp://192.0.2.2/s\n    username: root\n    password: key-SECRET-5\n"
+		"  - id: a\n    name: a\n    url: rtsp://admin:url-SECRET-3@192.0.2.1:554/s\n    events: {webhook_secret: hook-SECRET-4}\n" +
+		"  - id: b\n    name: b\n    url: rtsp://192.0.2.2/s\n    username: root\n    password: key-SECRET-5\n"
 	cfg, err := loadIn(t, vigil, cameras, noEnv)
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,7 @@ import (
 	"reflect"
 	"strings"
 	"testing"
+	"time"
 
 	"go.yaml.in/yaml/v3"
 )
@@ -41,10 +42,12 @@ func defaultKeys() map[string]func(*Config) any {
 		"live.max_viewers":             func(c *Config) any { return c.Live.MaxViewers },
 		"snapshots.ffmpeg":             func(c *Config) any { return c.Snapshots.FFmpeg },
 		"snapshots.width":              func(c *Config) any { return c.Snapshots.Width },
+		"http.max_conns":               func(c *Config) any { return c.HTTP.MaxConns },
 		"alerts.pre_roll":              func(c *Config) any { return c.Alerts.PreRoll },
 		"alerts.post_roll":             func(c *Config) any { return c.Alerts.PostRoll },
 		"alerts.hold_after_resolve":    func(c *Config) any { return c.Alerts.HoldAfterResolve },
 		"alerts.stale_after":           func(c *Config) any { return c.Alerts.StaleAfter },
+		"alerts.max_event_age":         func(c *Config) any { return c.Alerts.MaxEventAge },
 		"cameras_file":                 func(c *Config) any { return c.CamerasFile },
 	}
 }
@@ -73,6 +76,9 @@ func TestShippedFilesLoad(t *testing.T) {
 	}
 	if len(cfg.Cameras) < 4 || len(cfg.Alerts.Units) != 3 || len(cfg.Alerts.Rules) < 3 {
 		t.Errorf("shipped config: %v", cfg)
+	}
+	for _, w := range cfg.Warnings {
+		t.Errorf("shipped config warns: %v", w)
 	}
 	for _, id := range []string{"hall-entrance", "hall-counter", "mediation-room", "key-site-gate"} {
 		if _, ok := cfg.Camera(id); !ok {
@@ -148,6 +154,7 @@ func TestShippedCamerasDocumentDefaults(t *testing.T) {
 		{"does not connect   (default true)", c.Enabled},
 		{"without recording        (default true)", c.Record},
 		{"when present (default true)", c.Events.ONVIFMetadata},
+		{"lock the account         (default 5m)", c.AuthRetry == 5*time.Minute},
 	} {
 		if !strings.Contains(text, want.doc) || !want.ok {
 			t.Errorf("cameras.yaml documents %q, code default disagrees or text missing", want.doc)

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sync"
 	"time"
 
@@ -95,6 +96,14 @@ func NewWatcher(opts WatchOptions) (*Watcher, error) {
 	return w, nil
 }
 
+// ErrNoAdmin is wrapped by the error of a reload refused because it would
+// leave no admin token.
+var ErrNoAdmin = errors.New("no admin token")
+
+func hasAdmin(c *Config) bool {
+	return c != nil && slices.ContainsFunc(c.Auth.Tokens, func(t Token) bool { return t.Role == RoleAdmin })
+}
+
 // Current returns the running configuration.
 func (w *Watcher) Current() *Config {
 	w.mu.Lock()
@@ -114,6 +123,12 @@ func (w *Watcher) Reload() (Change, error) {
 	w.reloadMu.Lock()
 	defer w.reloadMu.Unlock()
 	cfg, err := LoadEnv(w.opts.Path, w.opts.Getenv)
+	if err == nil && hasAdmin(w.Current()) && !hasAdmin(cfg) {
+		// Without an admin token nobody could reload the next, fixed
+		// file through the API, or see the cameras' health.
+		err = &Error{File: w.opts.Path, Line: 1, Column: 1, Path: "auth.tokens", Err: ErrNoAdmin,
+			Msg: "the new configuration has no admin token; refused, the running configuration stays"}
+	}
 	if err != nil {
 		w.opts.OnError(err)
 		return Change{}, err

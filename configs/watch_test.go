@@ -2,6 +2,7 @@ package configs
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -117,7 +118,7 @@ func TestWatchDeliversValidChange(t *testing.T) {
 		name := map[bool]string{false: "write in place", true: "rename over"}[replace]
 		t.Run(name, func(t *testing.T) {
 			r := startWatcher(t, 20*time.Millisecond)
-			r.write("cameras.yaml", camerasNamed("v1")+"  - id: cam-2\n    url: rtsp://192.0.2.2/s\n", replace)
+			r.write("cameras.yaml", camerasNamed("v1")+"  - id: cam-2\n    name: cam-2\n    url: rtsp://192.0.2.2/s\n", replace)
 			c := r.nextChange()
 			if c.New.Cameras[0].Name != "v1" || c.Old.Cameras[0].Name != "v0" {
 				t.Errorf("change %v -> %v", c.Old.Cameras, c.New.Cameras)
@@ -238,5 +239,63 @@ func TestWatchFunc(t *testing.T) {
 	}
 	if err := Watch(t.Context(), filepath.Join(dir, "nope.yaml"), noEnv, func(*Config) {}, func(error) {}); err == nil {
 		t.Error("Watch of a missing file returned nil")
+	}
+}
+
+// A reload that would leave no admin token is refused: nobody could reload
+// a fixed file through the API afterwards. Emptying a file is refused too.
+func TestReloadRefusals(t *testing.T) {
+	const admin = "auth:\n  tokens:\n    - {name: ops, role: admin, sha256: " + hexA + "}\n"
+	const desk = "auth:\n  tokens:\n    - {name: desk-1, role: desk, sha256: " + hexA + "}\n"
+	tests := []struct {
+		name           string
+		vigil, cameras string
+		want           error
+	}{
+		{"only a desk token left", desk, camerasNamed("v0"), ErrNoAdmin},
+		{"tokens removed", "listen: 127.0.0.1:8080\n", camerasNamed("v0"), ErrNoAdmin},
+		{"vigil.yaml emptied", "", camerasNamed("v0"), ErrEmptyFile},
+		{"cameras.yaml emptied", admin, "", ErrEmptyFile},
+		{"cameras.yaml whitespace", admin, " \n", ErrEmptyFile},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			path := filepath.Join(dir, "vigil.yaml")
+			os.WriteFile(path, []byte(admin), 0o644)
+			os.WriteFile(filepath.Join(dir, "cameras.yaml"), []byte(camerasNamed("v0")), 0o644)
+			var onError error
+			w, err := NewWatcher(WatchOptions{Path: path, Getenv: noEnv,
+				OnChange: func(c Change) { t.Errorf("OnChange(%v)", c.New) },
+				OnError:  func(err error) { onError = err }})
+			if err != nil {
+				t.Fatal(err)
+			}
+			before := w.Current()
+			os.WriteFile(path, []byte(tt.vigil), 0o644)
+			os.WriteFile(filepath.Join(dir, "cameras.yaml"), []byte(tt.cameras), 0o644)
+			if _, err := w.Reload(); !errors.Is(err, tt.want) {
+				t.Errorf("Reload = %v, want %v", err, tt.want)
+			}
+			if !errors.Is(onError, tt.want) {
+				t.Errorf("OnError got %v", onError)
+			}
+			if w.Current() != before {
+				t.Errorf("the running configuration was replaced")
+			}
+		})
+	}
+	// Without an admin token before, a reload without one is no loss.
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vigil.yaml")
+	os.WriteFile(path, []byte(desk), 0o644)
+	os.WriteFile(filepath.Join(dir, "cameras.yaml"), []byte(camerasNamed("v0")), 0o644)
+	w, err := NewWatcher(WatchOptions{Path: path, Getenv: noEnv})
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "cameras.yaml"), []byte(camerasNamed("v1")), 0o644)
+	if _, err := w.Reload(); err != nil {
+		t.Errorf("Reload without an admin token before and after: %v", err)
 	}
 }

@@ -4,11 +4,9 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"sync"
 	"time"
 
-	"github.com/bluenviron/gortsplib/v5/pkg/liberrors"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -35,7 +33,12 @@ type camera struct {
 	playing         time.Time // PLAY answered in the current session; zero otherwise
 	onlineAt        time.Time // first frame of the current session
 	cancelSession   context.CancelCauseFunc
-	reconnects      int
+	first           *firstBytes // what the current session's server sent first
+	attempts        int         // connection attempts, the first included
+	reconnects      int         // sessions that came online after an earlier one
+	everOnline      bool
+	lastErr         *LastError
+	authFails       int // 401s in a row
 	codec           string
 	width, height   int
 	rate            rateWindow
@@ -48,13 +51,18 @@ type camera struct {
 	lastDecodeErr   string
 }
 
-func (c *camera) run(ctx context.Context) error {
-	now := c.s.opts.Now()
+// starting puts the camera in connecting at now; it is offline when no
+// session came online within offline_after.
+func (c *camera) starting(now time.Time) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	c.status, c.since, c.offlineSince, c.offlineReason = StatusConnecting, now, now, "connecting"
 	c.rate.span = 5 * time.Second
 	c.setUpLocked(0)
-	c.mu.Unlock()
+}
+
+func (c *camera) run(ctx context.Context) error {
+	c.starting(c.s.opts.Now())
 	c.log.Info("camera starting", "url", c.spec.URL, "transport", c.spec.Transport)
 
 	watchCtx, stopWatch := context.WithCancel(ctx)
@@ -70,6 +78,9 @@ func (c *camera) run(ctx context.Context) error {
 
 	b := newBackoff(c.s.opts.Backoff)
 	for {
+		c.mu.Lock()
+		c.attempts++
+		c.mu.Unlock()
 		err := c.pull(ctx)
 		c.feed.end("disconnect")
 		if ctx.Err() != nil {
@@ -79,8 +90,17 @@ func (c *camera) run(ctx context.Context) error {
 		if c.healthyFor() >= c.s.opts.Backoff.ResetAfter {
 			b.Reset()
 		}
-		c.failed(err)
+		authFails := c.failed(err)
 		pause := b.Pause()
+		if authFails >= authFailLimit {
+			// Cameras lock the account after a few refused logins: try
+			// again only every auth_retry until the password is fixed.
+			pause = max(pause, c.authRetry())
+			if authFails == authFailLimit {
+				c.log.Warn("camera refuses the credentials; trying again only every auth_retry so the account is not locked",
+					"refused", authFails, "auth_retry", pause)
+			}
+		}
 		c.log.Debug("reconnecting", "in", pause)
 		select {
 		case <-ctx.Done():
@@ -88,31 +108,26 @@ func (c *camera) run(ctx context.Context) error {
 			return nil
 		case <-c.s.opts.After(pause):
 		}
-		c.mu.Lock()
-		c.reconnects++
-		c.mu.Unlock()
-		c.s.m.reconnects.WithLabelValues(c.spec.ID).Inc()
 	}
 }
 
-// reason names the cause of a failed session for logs and health events.
-func reason(err error) string {
-	var bad liberrors.ErrClientBadStatusCode
-	var op *net.OpError
-	switch {
-	case errors.Is(err, errStall):
-		return "stall"
-	case errors.As(err, &bad) && bad.Code == 401:
-		return "unauthorized"
-	case errors.As(err, &bad):
-		return "rejected"
-	case errors.As(err, &op) && op.Op == "dial":
-		return "connect"
-	case errors.Is(err, context.DeadlineExceeded):
-		return "timeout"
-	default:
-		return "disconnect"
+// authFailLimit is how many 401s in a row switch retries to auth_retry.
+const authFailLimit = 3
+
+func (c *camera) authRetry() time.Duration {
+	if c.spec.AuthRetry > 0 {
+		return c.spec.AuthRetry
 	}
+	return c.s.opts.AuthRetry
+}
+
+// newFirstBytes starts keeping what the next session's server sends first.
+func (c *camera) newFirstBytes() *firstBytes {
+	f := &firstBytes{}
+	c.mu.Lock()
+	c.first = f
+	c.mu.Unlock()
+	return f
 }
 
 func (c *camera) healthyFor() time.Duration {
@@ -124,27 +139,42 @@ func (c *camera) healthyFor() time.Duration {
 	return c.lastPacket.Sub(c.onlineAt)
 }
 
-// failed records the end of a session; it logs only a change of state.
-func (c *camera) failed(err error) {
+// failed records the end of a session or a failed attempt and returns how
+// many 401s the camera answered in a row. A camera that was online goes
+// back to connecting; it is offline once that lasted offline_after (see
+// offlineLocked). It logs a lost camera and the first failure of a camera that never
+// came online; later failures go to debug.
+func (c *camera) failed(err error) (authFails int) {
 	now := c.s.opts.Now()
-	why := reason(err)
 	c.mu.Lock()
+	var first []byte
+	if c.first != nil {
+		first = c.first.bytes()
+	}
+	why, msg := classify(err, first)
+	msg = redact(msg, c.spec)
 	prev := c.status
-	c.playing, c.onlineAt, c.cancelSession = time.Time{}, time.Time{}, nil
-	if prev != StatusOffline {
-		c.status, c.since = StatusOffline, now
-		if prev == StatusOnline {
-			c.offlineSince = now
-		}
+	c.playing, c.onlineAt, c.cancelSession, c.first = time.Time{}, time.Time{}, nil, nil
+	if prev == StatusOnline {
+		c.status, c.since, c.offlineSince = StatusConnecting, now, now
 	}
 	c.offlineReason = why
+	c.lastErr = &LastError{At: now, Reason: why, Message: msg}
+	if why == ReasonUnauthorized {
+		c.authFails++
+	} else {
+		c.authFails = 0
+	}
+	authFails = c.authFails
+	firstFailure := !c.everOnline && c.attempts == 1
 	c.setUpLocked(0)
 	c.mu.Unlock()
-	if prev != StatusOffline {
-		c.log.Warn("camera offline", "reason", why, "err", err)
+	if prev == StatusOnline || firstFailure {
+		c.log.Warn("camera offline", "reason", why, "err", msg)
 	} else {
-		c.log.Debug("reconnect failed", "reason", why, "err", err)
+		c.log.Debug("reconnect failed", "reason", why, "err", msg)
 	}
+	return authFails
 }
 
 // frame records a decoded video frame of bytes bytes.
@@ -168,6 +198,12 @@ func (c *camera) alive(now time.Time) {
 		c.rate.reset(now)
 		c.status, c.since = StatusOnline, now
 		c.offlineSince = time.Time{}
+		c.authFails = 0
+		if c.everOnline {
+			c.reconnects++
+			c.s.m.reconnects.WithLabelValues(c.spec.ID).Inc()
+		}
+		c.everOnline = true
 		if c.offlineReported {
 			c.offlineReported = false
 			st := c.state(true, now, "")
@@ -247,11 +283,7 @@ func (c *camera) watch(ctx context.Context) {
 				c.cancelSession = nil
 			}
 		}
-		if !c.offlineSince.IsZero() && !c.offlineReported && now.Sub(c.offlineSince) >= o.OfflineAfter {
-			c.offlineReported = true
-			st := c.state(false, c.offlineSince, c.offlineReason)
-			report = &st
-		}
+		report = c.offlineLocked(now)
 		lost, decode, decodeErr = c.takeDamageLocked(now)
 		c.mu.Unlock()
 		if report != nil {
@@ -264,6 +296,24 @@ func (c *camera) watch(ctx context.Context) {
 			c.log.Warn("stream damaged", "packets_lost", lost, "decode_errors", decode, "last_error", decodeErr)
 		}
 	}
+}
+
+// offlineLocked turns a camera that has been connecting for offline_after
+// (since it started or since its last session ended) offline, and returns
+// the health transition to report then, once per outage.
+func (c *camera) offlineLocked(now time.Time) *CameraState {
+	if c.offlineSince.IsZero() || c.offlineReported || now.Sub(c.offlineSince) < c.s.opts.OfflineAfter {
+		return nil
+	}
+	c.offlineReported = true
+	if c.status == StatusConnecting {
+		c.status, c.since = StatusOffline, now
+	}
+	st := c.state(false, c.offlineSince, c.offlineReason)
+	if c.lastErr != nil {
+		st.Message = c.lastErr.Message
+	}
+	return &st
 }
 
 // takeDamageLocked returns the lost packets and decode errors to log now:
@@ -303,7 +353,11 @@ func (c *camera) fill(st *CameraStatus, now time.Time) {
 		st.LastFrameAt = &t
 	}
 	st.Codec, st.Width, st.Height = c.codec, c.width, c.height
-	st.Reconnects = c.reconnects
+	st.Reconnects, st.Attempts = c.reconnects, c.attempts
+	if c.lastErr != nil {
+		e := *c.lastErr
+		st.LastError = &e
+	}
 	if c.status == StatusOnline {
 		st.BitrateBps, st.FPS = c.rate.rates(now)
 	}

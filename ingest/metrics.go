@@ -22,7 +22,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		up: f.NewGaugeVec(prometheus.GaugeOpts{Name: "vigil_camera_up",
 			Help: "1 while the camera's stream delivers frames."}, []string{"camera", "site"}),
 		reconnects: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_camera_reconnects_total",
-			Help: "Sessions of the camera that ended and were retried."}, []string{"camera"}),
+			Help: "Sessions of the camera that came online again after an earlier one (successful reconnections)."}, []string{"camera"}),
 		bytes: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_ingest_bytes_total",
 			Help: "RTP payload bytes received."}, []string{"camera"}),
 		frames: f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_ingest_frames_total",

@@ -18,7 +18,7 @@ const (
 	TransportUDP  = "udp"
 )
 
-// idPattern is the camera ID pattern of DESIGN.md.
+// idPattern is the camera ID pattern of the design contract.
 var idPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
 
 // ValidID reports whether id is a valid camera ID.
@@ -26,8 +26,9 @@ func ValidID(id string) bool { return idPattern.MatchString(id) }
 
 // Camera is the registration of one camera, as ingest needs it. The app maps
 // configured cameras to it. Apply restarts a camera only when its stream
-// changed (every field but Name, Site and Grid, see sameStream); a new
-// name, site or grid is taken over by the running camera.
+// changed (every field but Name, Site and Grid, see sameStream, so a new
+// AuthRetry restarts it too); a new name, site or grid is taken over by the
+// running camera.
 type Camera struct {
 	ID       string
 	Name     string
@@ -40,6 +41,9 @@ type Camera struct {
 	Transport     string
 	ONVIFMetadata bool
 	Enabled       bool
+	// AuthRetry is the pause between tries after 3 refused logins (401)
+	// in a row; Options.AuthRetry when 0.
+	AuthRetry time.Duration
 }
 
 // sameStream reports whether c and o pull the same stream the same way: a
@@ -94,16 +98,24 @@ type CameraState struct {
 	Grid   string
 	Online bool
 	Since  time.Time // when the camera went offline or came back
-	Reason string    // why it went offline: "connect", "unauthorized", "stall", "disconnect", ...
+	// Reason is why it went offline, one of the Reason constants
+	// ("unauthorized", "connect", "timeout", "not_rtsp", "codec", ...);
+	// Message says it for people (LastError.Message).
+	Reason  string
+	Message string
 }
 
 // Options configure Streams. Zero values take the documented defaults.
 type Options struct {
 	Registerer prometheus.Registerer // required; never the global registry
 	Logger     *slog.Logger          // default: discard
-	// OfflineAfter is how long a camera stays offline before OnState reports
-	// it. Default 30s.
+	// OfflineAfter is how long a camera stays connecting (after it started
+	// or lost its session) before it is offline and OnState reports it.
+	// Default 30s.
 	OfflineAfter time.Duration
+	// AuthRetry is the pause between tries once a camera refused the
+	// credentials 3 times in a row, for cameras that set none. Default 5m.
+	AuthRetry time.Duration
 	// StallAfter is how long a session may go without a video frame before it
 	// is torn down and reconnected. Default 5s.
 	StallAfter time.Duration
@@ -142,6 +154,7 @@ func (o *Options) validate() error {
 	def(&o.Backoff.Max, 10*time.Second)
 	def(&o.Backoff.ResetAfter, 30*time.Second)
 	def(&o.ReadTimeout, 10*time.Second)
+	def(&o.AuthRetry, 5*time.Minute)
 	def(&o.LostLogInterval, 10*time.Second)
 	if o.Backoff.Jitter < 0 || o.Backoff.Jitter >= 1 {
 		return fmt.Errorf("ingest: options: backoff jitter %v must be in [0, 1)", o.Backoff.Jitter)

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"strings"
 	"sync"
 	"time"
@@ -38,10 +39,21 @@ func (c *camera) pull(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("camera %s: url: %w", c.spec.ID, redactError(err, c.spec))
 	}
+	first := c.newFirstBytes()
+	dialer := &net.Dialer{}
 	client := &gortsplib.Client{
 		Scheme:      u.Scheme,
 		Host:        u.Host,
 		ReadTimeout: c.s.opts.ReadTimeout,
+		// What the server sent first tells an administrator what answered
+		// when it was not RTSP ("HTTP/1.1 400 Bad Request").
+		DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dialer.DialContext(ctx, network, addr)
+			if err != nil || u.Scheme != "rtsp" {
+				return conn, err // over TLS the first bytes are a handshake
+			}
+			return &recordingConn{Conn: conn, first: first}, nil
+		},
 		// "auto" must give up on UDP before the stall detector gives up on
 		// the session.
 		InitialUDPReadTimeout: min(3*time.Second, c.s.opts.StallAfter/2),
@@ -215,7 +227,16 @@ func (p *puller) pick(desc *description.Session) error {
 		}
 	}
 	if p.videoMedia == nil {
-		return errors.New("no H.264 or H.265 video track")
+		var found []string
+		for _, m := range desc.Medias {
+			for _, f := range m.Formats {
+				found = append(found, f.Codec())
+			}
+		}
+		if len(found) == 0 {
+			return fmt.Errorf("%w (the stream has no tracks)", errNoVideo)
+		}
+		return fmt.Errorf("%w (the stream has %s)", errNoVideo, strings.Join(found, ", "))
 	}
 	p.parseSPS()
 	return nil

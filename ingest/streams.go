@@ -36,9 +36,22 @@ type CameraStatus struct {
 	Height      int        `json:"height"`
 	BitrateBps  int64      `json:"bitrate_bps"`
 	FPS         float64    `json:"fps"`
-	Recording   bool       `json:"recording"`
-	Reconnects  int        `json:"reconnects"`
+	// Recording is true while the recorder was handed frames of the camera
+	// in the last RecordingWindow; false for a camera that does not
+	// record, never connected or is in an outage.
+	Recording bool `json:"recording"`
+	// Reconnects counts sessions that came online after an earlier one;
+	// Attempts counts every connection attempt, the first included.
+	Reconnects int `json:"reconnects"`
+	Attempts   int `json:"attempts"`
+	// LastError is why the last session or attempt failed; null until one
+	// did. It stays after the camera is back, with its time.
+	LastError *LastError `json:"last_error"`
 }
+
+// RecordingWindow is how recently frames must have been written for a
+// camera to show recording.
+const RecordingWindow = 10 * time.Second
 
 // ApplyResult lists the camera IDs a reload touched. Changed holds every
 // camera whose registration changed; Restarted is the part of Changed whose
@@ -72,6 +85,7 @@ type Streams struct {
 	subs      []*subscriber
 	meta      []*metaSub
 	recording map[string]bool
+	wrote     map[string]time.Time // when frames last went to the recorder
 	since     map[string]time.Time // for disabled and not yet started cameras
 }
 
@@ -89,6 +103,7 @@ func New(opts Options) (*Streams, error) {
 		cams:      map[string]*camera{},
 		feeds:     map[string]*feed{},
 		recording: map[string]bool{},
+		wrote:     map[string]time.Time{},
 		since:     map[string]time.Time{},
 	}, nil
 }
@@ -149,6 +164,7 @@ func (s *Streams) Apply(cameras []Camera) (ApplyResult, error) {
 			res.Removed = append(res.Removed, id)
 			delete(s.since, id)
 			delete(s.recording, id)
+			delete(s.wrote, id)
 		}
 	}
 	s.desired, s.order = next, order
@@ -400,12 +416,26 @@ func (s *Streams) publishMetadata(camera string, doc []byte, at time.Time) (drop
 	return dropped
 }
 
-// SetRecording records whether the recorder is writing camera, for Status.
+// SetRecording records whether camera is configured to be recorded, for
+// Status; it shows recording only while Wrote is called as well.
 func (s *Streams) SetRecording(camera string, on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if _, ok := s.desired[camera]; ok {
 		s.recording[camera] = on
+		if !on {
+			delete(s.wrote, camera)
+		}
+	}
+}
+
+// Wrote records that the recorder was just handed a video frame of camera.
+func (s *Streams) Wrote(camera string) {
+	now := s.opts.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.recording[camera] {
+		s.wrote[camera] = now
 	}
 }
 
@@ -432,14 +462,17 @@ func (s *Streams) Statuses() []CameraStatus {
 }
 
 func (s *Streams) statusLocked(c Camera) CameraStatus {
+	now := s.opts.Now()
+	wrote, ok := s.wrote[c.ID]
 	st := CameraStatus{ID: c.ID, Name: c.Name, Site: c.Site, Grid: c.Grid,
-		Status: StatusConnecting, Since: s.since[c.ID], Recording: s.recording[c.ID]}
+		Status: StatusConnecting, Since: s.since[c.ID],
+		Recording: s.recording[c.ID] && ok && now.Sub(wrote) < RecordingWindow}
 	if !c.Enabled {
 		st.Status = StatusDisabled
 		return st
 	}
 	if cam := s.cams[c.ID]; cam != nil && cam.spec.sameStream(c) {
-		cam.fill(&st, s.opts.Now())
+		cam.fill(&st, now)
 	}
 	return st
 }

@@ -371,8 +371,9 @@ func testCredentials(t *testing.T, method auth.VerifyMethod) {
 	}
 	h := startStreams(t, opts, good, bad)
 	h.waitStatus(t, "good", StatusOnline, 10*time.Second)
-	waitFor(t, 3*time.Second, "bad camera retries", func() bool { return h.status(t, "bad").Reconnects >= 3 })
-	if st := h.status(t, "bad"); st.Status != StatusOffline {
+	waitFor(t, 3*time.Second, "bad camera retries", func() bool { return h.status(t, "bad").Attempts >= 3 })
+	h.waitStatus(t, "bad", StatusOffline, 10*time.Second)
+	if st := h.status(t, "bad"); st.Reconnects != 0 || st.LastError == nil || st.LastError.Reason != ReasonUnauthorized {
 		t.Fatalf("bad camera %+v", st)
 	}
 	if !strings.Contains(h.logs.String(), "reason=unauthorized") {
@@ -381,8 +382,8 @@ func testCredentials(t *testing.T, method auth.VerifyMethod) {
 	mu.Lock()
 	p := append([]time.Duration(nil), pauses...)
 	mu.Unlock()
-	if len(p) < 3 || p[0] > 60*time.Millisecond || p[2] < 150*time.Millisecond {
-		t.Fatalf("pauses %v do not back off", p)
+	if len(p) < 3 || p[0] > 60*time.Millisecond || p[1] < 75*time.Millisecond || p[2] != 5*time.Minute {
+		t.Fatalf("pauses %v do not back off, to auth_retry after 3 refusals", p)
 	}
 
 	rec := httptest.NewRecorder()
@@ -401,6 +402,7 @@ func TestCamerasAPI(t *testing.T) {
 	h := startStreams(t, testOptions(), camFor("cam-1", srv, TransportTCP), off)
 	h.waitStatus(t, "cam-1", StatusOnline, 10*time.Second)
 	h.s.SetRecording("cam-1", true)
+	h.s.Wrote("cam-1")
 	tests := []struct {
 		name, path string
 		code       int
@@ -411,7 +413,7 @@ func TestCamerasAPI(t *testing.T) {
 			if err := json.Unmarshal(body, &v); err != nil || len(v.Cameras) != 2 {
 				t.Fatalf("%s %v", body, err)
 			}
-			for _, k := range []string{"id", "name", "site", "grid", "status", "since", "last_frame_at", "codec", "width", "height", "bitrate_bps", "fps", "recording", "reconnects"} {
+			for _, k := range []string{"id", "name", "site", "grid", "status", "since", "last_frame_at", "codec", "width", "height", "bitrate_bps", "fps", "recording", "reconnects", "attempts", "last_error"} {
 				if _, ok := v.Cameras[0][k]; !ok {
 					t.Fatalf("no %q in %s", k, body)
 				}

@@ -30,7 +30,8 @@ type AuditEntry struct {
 	// or "camera/<id>/export".
 	Object string `json:"object"`
 	// Detail holds camera, start, end, from, format, bytes, sha256 (of the
-	// bytes sent), range (the Range header, when partial), complete
+	// bytes sent), range (the Range header, when partial, cut to its
+	// first 256 bytes; range_bytes then holds its length), complete
 	// ("true" unless the transfer failed) and error.
 	Detail map[string]string `json:"detail,omitempty"`
 }

@@ -342,7 +342,7 @@ func (a *API) serveSegment(w http.ResponseWriter, r *http.Request) {
 	h.Set("Content-Disposition", `attachment; filename="`+camera+"_"+id+`.mp4"`)
 	h.Set("X-Vigil-SHA256", seg.SHA256)
 	aw := newAuditWriter(w)
-	http.ServeContent(aw, r, "", seg.End, f)
+	serveContent(aw, r, seg.End, f)
 	a.audit(r, aw, AuditDownloaded, "camera/"+camera+"/segment/"+id, map[string]string{
 		"camera": camera, "segment": id, "start": formatTime(seg.Start), "end": formatTime(seg.End),
 		"segment_sha256": seg.SHA256,
@@ -382,7 +382,7 @@ func (a *API) ServeExport(w http.ResponseWriter, r *http.Request, camera string,
 	rd := x.Reader()
 	defer rd.Close()
 	aw := newAuditWriter(w)
-	http.ServeContent(aw, r, "", time.Time{}, rd)
+	serveContent(aw, r, time.Time{}, rd)
 	a.audit(r, aw, AuditExported, "camera/"+camera+"/export", map[string]string{
 		"camera": camera, "start": formatTime(x.Start), "end": formatTime(x.End),
 		"from": formatTime(x.From), "format": x.Format, "segments": strconv.Itoa(len(x.Segments)),
@@ -433,7 +433,10 @@ func (a *API) audit(r *http.Request, aw *auditWriter, action, object string, det
 	detail["sha256"] = hex.EncodeToString(aw.h.Sum(nil))
 	detail["status"] = strconv.Itoa(aw.status)
 	if rg := r.Header.Get("Range"); rg != "" && aw.status == http.StatusPartialContent {
-		detail["range"] = rg
+		detail["range"] = auditRange(rg)
+		if len(rg) > maxAuditRange {
+			detail["range_bytes"] = strconv.Itoa(len(rg))
+		}
 	}
 	detail["complete"] = "true"
 	if failure != nil {

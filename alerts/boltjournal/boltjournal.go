@@ -13,6 +13,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
@@ -228,7 +229,7 @@ func (j *Journal) AppendBatch(ctx context.Context, items []alerts.BatchItem) ([]
 	}
 	for i := range items {
 		if errs[i] == nil {
-			j.announce(out[i])
+			j.announce(out[i].Logged())
 		}
 	}
 	return out, errs
@@ -289,7 +290,7 @@ func appendTx(tx *bolt.Tx, c alerts.Change, expectVersion int64) (alerts.Change,
 	if err != nil {
 		return alerts.Change{}, err
 	}
-	change, err := json.Marshal(c)
+	change, err := json.Marshal(c.Logged())
 	if err != nil {
 		return alerts.Change{}, err
 	}
@@ -510,6 +511,17 @@ func (j *Journal) Since(ctx context.Context, seq uint64, limit int) ([]alerts.Ch
 	return out, nil
 }
 
+// Size is the bytes of the journal's pages, in use or free for reuse: the
+// high-water mark of its data, without the file's preallocation.
+func (j *Journal) Size() (int64, error) {
+	var n int64
+	err := j.db.View(func(tx *bolt.Tx) error {
+		n = tx.Size()
+		return nil
+	})
+	return n, err
+}
+
 // LastSeq implements alerts.Journal.
 func (j *Journal) LastSeq(ctx context.Context) (uint64, error) {
 	var s uint64
@@ -573,6 +585,9 @@ func (j *Journal) Audit(ctx context.Context, r alerts.AuditRecord) error {
 func (j *Journal) AuditSince(ctx context.Context, seq uint64, limit int) ([]alerts.AuditRecord, error) {
 	if limit <= 0 {
 		limit = 1000
+	}
+	if seq == math.MaxUint64 { // nothing follows it, and seq+1 would wrap to the start
+		return nil, nil
 	}
 	var out []alerts.AuditRecord
 	err := j.db.View(func(tx *bolt.Tx) error {

@@ -178,7 +178,7 @@ func checkConsistent(t *testing.T, path string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		g, _ := json.Marshal(got)
+		g, _ := json.Marshal(alerts.Change{Alert: got}.Logged().Alert)
 		w, _ := json.Marshal(want)
 		if string(g) != string(w) {
 			t.Fatalf("alert %s state differs from its last change:\n%s\n%s", id, g, w)
@@ -259,4 +259,73 @@ func TestSpoolMetric(t *testing.T) {
 		t.Fatal(err)
 	}
 	_ = j.Close()
+}
+
+// A journal written before occurrences (change records with the whole
+// alert, history entries without versions, no reason) loads unchanged: its
+// changes replay as they were written and the next change goes on from its
+// state.
+func TestJournalBeforeOccurrencesLoads(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "journal.db")
+	j, err := Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := journaltest.NewAlert("01OLD", time.Date(2026, 11, 20, 9, 0, 0, 0, time.UTC))
+	if _, err := j.Append(t.Context(), alerts.Change{Kind: alerts.KindRaised, At: a.RaisedAt, By: "system", Alert: a}, 0); err != nil {
+		t.Fatal(err)
+	}
+	// Rewrite the stored records as the previous version wrote them.
+	a.Version = 2
+	a.Count = 4
+	a.History = append(a.History, alerts.HistoryEntry{At: a.RaisedAt.Add(time.Minute), By: "desk-1", Action: "acknowledged", Note: "老记录"})
+	old := fmt.Sprintf(`{"seq":2,"kind":"updated","at":"2026-11-20T09:01:00Z","by":"system","alert":%s}`, mustJSON(t, a))
+	err = j.db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketAlerts).Put([]byte(a.ID), mustJSON(t, a)); err != nil {
+			return err
+		}
+		seq, err := tx.Bucket(bucketChanges).NextSequence()
+		if err != nil {
+			return err
+		}
+		return tx.Bucket(bucketChanges).Put(u64(seq), []byte(old))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	j, err = Open(Options{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	cs, err := j.Since(t.Context(), 1, 10)
+	if err != nil || len(cs) != 1 {
+		t.Fatalf("Since: %v %v", cs, err)
+	}
+	if got := mustJSON(t, cs[0].Alert); string(got) != string(mustJSON(t, a)) {
+		t.Fatalf("old change replayed as\n%s\nwant\n%s", got, mustJSON(t, a))
+	}
+	next := a
+	next.Count = 5
+	c, err := j.Append(t.Context(), alerts.Change{Kind: alerts.KindUpdated, At: a.RaisedAt.Add(2 * time.Minute), By: "system", Reason: alerts.ReasonRepeat, Alert: next}, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := j.Get(t.Context(), a.ID)
+	if err != nil || got.Count != 5 || len(got.History) != 2 || got.History[1].Note != "老记录" || c.Alert.Version != 3 {
+		t.Fatalf("after an append on the old state: %+v %v", got, err)
+	}
+}
+
+func mustJSON(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }

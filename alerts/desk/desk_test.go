@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,6 +21,7 @@ import (
 	"vigil/alerts"
 	"vigil/alerts/boltjournal"
 	"vigil/alerts/desk"
+	"vigil/internal/testutil"
 )
 
 const deskToken = "desk-secret-token"
@@ -102,7 +105,8 @@ func TestDeskInBrowser(t *testing.T) {
 	}
 	defer j.Close()
 	units := []alerts.Unit{{ID: "police", Name: "派出所"}, {ID: "zongzhi", Name: "综治办"}}
-	eng, err := alerts.New(alerts.Options{Journal: j, Units: units})
+	eng, err := alerts.New(alerts.Options{Journal: j, Units: units,
+		Rules: []alerts.Rule{{Severity: alerts.Minor, Cooldown: time.Minute}}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -298,6 +302,54 @@ func TestDeskInBrowser(t *testing.T) {
 	streamClosed.Store(false)
 	if err := chromedp.Do(browser, chromedp.WaitVisible(`#conn[data-state="open"]`)); err != nil {
 		t.Fatalf("reconnect after pause: %v", err)
+	}
+
+	// A signal ends and comes back within the cooldown: the reopened alert
+	// goes to the top of the list, above newer work, highlighted, with a
+	// sound; a repeat only changes its count in place.
+	signal := func(st alerts.State) {
+		t.Helper()
+		if err := eng.Handle(ctx, alerts.Event{Camera: "key-gate", Type: alerts.Motion, Key: "r", State: st, Source: alerts.SourceGeneric}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	signal(alerts.Active)
+	signal(alerts.Inactive)
+	var reopened []alerts.Alert
+	if reopened, _, err = j.List(ctx, alerts.Filter{Camera: "key-gate", Signal: alerts.SignalEnded, Open: true}); err != nil || len(reopened) != 1 {
+		t.Fatalf("the ended motion alert: %v %v", reopened, err)
+	}
+	rid := reopened[0].ID
+	raise("A4", "重点部位大门", alerts.Critical)
+	topIs := func(id string) chromedp.Action[chromedp.Void] {
+		return chromedp.WaitVisible(fmt.Sprintf(`#alert-list li:first-child.fresh[data-id=%q]`, id))
+	}
+	if err := chromedp.Do(browser, topIs("A4")); err != nil {
+		t.Fatalf("A4 on top: %v", err)
+	}
+	alarms := func() int {
+		v, err := chromedp.Run(browser, chromedp.AttributeValue(`body`, "data-alarms"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n, _ := strconv.Atoi(v.Value)
+		return n
+	}
+	before := alarms()
+	signal(alerts.Active)
+	if err := chromedp.Do(browser, topIs(rid)); err != nil {
+		t.Fatalf("reopened alert on top and highlighted: %v", err)
+	}
+	if n := alarms(); n != before+1 {
+		t.Fatalf("%d alarms played for the reopened alert, want 1", n-before)
+	}
+	signal(alerts.Active) // a repeat: count 3, no sound
+	testutil.WaitFor(t, 10*time.Second, "the repeat's count on the row", func() bool {
+		txt, err := chromedp.Run(browser, chromedp.Text(row(rid)+` .meta`))
+		return err == nil && strings.Contains(txt, "×3")
+	})
+	if n := alarms(); n != before+1 {
+		t.Fatalf("a repeat played a sound")
 	}
 
 	png, err := chromedp.Run(browser, chromedp.FullScreenshot(100))

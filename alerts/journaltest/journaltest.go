@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"reflect"
 	"runtime"
 	"sort"
@@ -52,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) alerts.Journal) {
 		{"ListSignal", testListSignal},
 		{"AppendBatch", testAppendBatch},
 		{"AppendBatchConcurrent", testAppendBatchConcurrent},
+		{"Occurrences", testOccurrences},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -456,7 +458,7 @@ func testSince(t *testing.T, j alerts.Journal) {
 		if c.Seq != w.Seq || c.Kind != w.Kind || c.By != w.By || !c.At.Equal(w.At) {
 			t.Errorf("change %d: got seq %d kind %s by %q at %v, want %d %s %q %v", i, c.Seq, c.Kind, c.By, c.At, w.Seq, w.Kind, w.By, w.At)
 		}
-		sameAlert(t, "change alert", c.Alert, w.Alert)
+		sameAlert(t, "change alert", c.Alert, w.Logged().Alert)
 	}
 	if cs, err := j.Since(ctx, 10, 5); err != nil || len(cs) != 0 {
 		t.Fatalf("Since(last) = %d, %v; want none", len(cs), err)
@@ -699,6 +701,11 @@ func testAudit(t *testing.T, j alerts.Journal) {
 	if err != nil || len(rs) != 2 || rs[0].Seq != 3 || rs[1].Seq != 4 {
 		t.Fatalf("AuditSince(2, 2) = %+v, %v", rs, err)
 	}
+	// Nothing comes after the largest sequence number; seq+1 must not
+	// wrap to the start.
+	if rs, err := al.AuditSince(ctx, math.MaxUint64, 10); err != nil || len(rs) != 0 {
+		t.Fatalf("AuditSince(MaxUint64) = %+v, %v", rs, err)
+	}
 }
 
 func testCloseEndsSubscriptions(t *testing.T, j alerts.Journal) {
@@ -937,7 +944,7 @@ func testAppendBatch(t *testing.T, j alerts.Journal) {
 		if logged[k].Seq != cs[i].Seq {
 			t.Errorf("log position %d: seq %d, want %d", k, logged[k].Seq, cs[i].Seq)
 		}
-		sameAlert(t, "logged change", logged[k].Alert, cs[i].Alert)
+		sameAlert(t, "logged change", logged[k].Alert, cs[i].Logged().Alert)
 	}
 	// Subscribers get the stored items in seq order, each already durable.
 	for k, i := range order {
@@ -1023,4 +1030,81 @@ func testAppendBatchConcurrent(t *testing.T, j alerts.Journal) {
 		return
 	}
 	checkConcurrentLog(t, j, seqs, workers*batches*per)
+}
+
+// testOccurrences: the fields and kinds of docs/api.md "Occurrences" round
+// trip — reopened changes, reasons, previous_id and occurrences_24h — and the
+// change log keeps each change's own history entries only, the same through
+// Since (replay) and Subscribe (live), while Get has the whole history.
+func testOccurrences(t *testing.T, j alerts.Journal) {
+	ctx := ctxT(t)
+	sub, err := j.Subscribe(ctx, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	step := func(a *alerts.Alert, kind alerts.ChangeKind, reason alerts.Reason, at time.Time, action string) alerts.Change {
+		t.Helper()
+		if action != "" {
+			a.History = append(a.History, alerts.HistoryEntry{At: at, By: alerts.System, Action: action, Version: a.Version + 1})
+		}
+		c, err := j.Append(ctx, alerts.Change{Kind: kind, At: at, By: alerts.System, Reason: reason, Alert: *a}, a.Version)
+		if err != nil {
+			t.Fatalf("append %s: %v", kind, err)
+		}
+		*a = c.Alert
+		return c
+	}
+	first := NewAlert("01OCC1", base)
+	first.History[0].Version = 1
+	first.Version = 0
+	var sent []alerts.Change
+	sent = append(sent, step(&first, alerts.KindRaised, "", base, ""))
+	first.Count++
+	sent = append(sent, step(&first, alerts.KindUpdated, alerts.ReasonRepeat, base.Add(time.Second), ""))
+	end := base.Add(2 * time.Second)
+	first.Signal, first.EndedAt = alerts.SignalEnded, &end
+	sent = append(sent, step(&first, alerts.KindEnded, alerts.ReasonEnded, end, "ended"))
+	first.Signal, first.EndedAt, first.Count = alerts.SignalActive, nil, first.Count+1
+	sent = append(sent, step(&first, alerts.KindReopened, "", base.Add(3*time.Second), "reopened"))
+
+	second := NewAlert("01OCC2", base.Add(time.Hour))
+	second.History[0].Version = 1
+	second.PreviousID, second.Occurrences24h = first.ID, 2
+	sent = append(sent, step(&second, alerts.KindRaised, "", base.Add(time.Hour), ""))
+
+	got, err := j.Get(ctx, first.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.History) != 3 || got.History[2].Action != "reopened" || got.Count != 3 {
+		t.Fatalf("Get %s: history %+v count %d, want raised, ended, reopened and 3", first.ID, got.History, got.Count)
+	}
+	if got, err := j.Get(ctx, second.ID); err != nil || got.PreviousID != first.ID || got.Occurrences24h != 2 {
+		t.Fatalf("Get %s: previous_id %q occurrences_24h %d (%v)", second.ID, got.PreviousID, got.Occurrences24h, err)
+	}
+	replay, err := j.Since(ctx, 0, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(replay) != len(sent) {
+		t.Fatalf("Since(0) = %d changes, want %d", len(replay), len(sent))
+	}
+	for i, c := range replay {
+		live, ok := recv(t, sub)
+		if !ok {
+			t.Fatalf("subscription ended at change %d: %v", i, sub.Err())
+		}
+		want := sent[i].Logged()
+		if c.Kind != want.Kind || c.Reason != want.Reason || live.Kind != want.Kind || live.Reason != want.Reason {
+			t.Errorf("change %d: replay %s/%s live %s/%s, want %s/%s", i, c.Kind, c.Reason, live.Kind, live.Reason, want.Kind, want.Reason)
+		}
+		sameAlert(t, fmt.Sprintf("replayed change %d", i), c.Alert, want.Alert)
+		sameAlert(t, fmt.Sprintf("live change %d", i), live.Alert, want.Alert)
+	}
+	if h := replay[3].Alert.History; len(h) != 1 || h[0].Action != "reopened" {
+		t.Fatalf("reopened change history %+v, want only its own entry", h)
+	}
+	if h := replay[1].Alert.History; len(h) != 0 {
+		t.Fatalf("repeat change history %+v, want none", h)
+	}
 }

@@ -1,6 +1,7 @@
 package redisjournal
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"path/filepath"
@@ -31,6 +32,15 @@ func TestEngineThroughOutage(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := t.Context()
+	runCtx, stop := context.WithCancel(ctx)
+	ran := make(chan error, 1)
+	go func() { ran <- e.Run(runCtx) }()
+	defer func() {
+		stop()
+		if err := <-ran; err != nil {
+			t.Error(err)
+		}
+	}()
 	now := time.Now().UTC()
 	handle := func(cam string, typ alerts.Type, st alerts.State) {
 		t.Helper()

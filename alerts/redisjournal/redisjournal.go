@@ -439,7 +439,7 @@ func Spooled(c alerts.Change) bool { return c.Seq == 0 }
 // or "system": signal updates, ends, overdue marks, rule auto-dispatch).
 // A person's action needs its version check answered now.
 func spoolable(c alerts.Change, expectVersion int64) bool {
-	return expectVersion == 0 || c.By == "" || c.By == "system"
+	return expectVersion == 0 || c.By == "" || c.By == alerts.System
 }
 
 // lifecycle kinds are handling steps; a spooled one that conflicts on
@@ -612,7 +612,7 @@ func (j *Journal) runAppend(ctx context.Context, items []scriptItem, replay bool
 		if err != nil {
 			return nil, nil, fmt.Errorf("encode alert %s: %w", it.c.Alert.ID, err)
 		}
-		changeJSON, err := json.Marshal(it.c)
+		changeJSON, err := json.Marshal(it.c.Logged())
 		if err != nil {
 			return nil, nil, fmt.Errorf("encode change of %s: %w", it.c.Alert.ID, err)
 		}

@@ -349,7 +349,7 @@ func (j *Journal) replayOne(ctx context.Context, e spooled) error {
 	_, err := j.appendRedis(ctx, c, e.Expect, true)
 	var ce *alerts.ConflictError
 	for tries := 0; errors.As(err, &ce) && !lifecycle(c.Kind) && tries < 10; tries++ {
-		merged := mergeSignal(ce.Current, c.Alert)
+		merged := alerts.MergeSystemChange(ce.Current, c.Alert)
 		if sameJSON(merged, ce.Current) {
 			return nil // already there (a merge whose reply was lost)
 		}
@@ -359,30 +359,6 @@ func (j *Journal) replayOne(ctx context.Context, e spooled) error {
 		_, err = j.appendRedis(ctx, mc, ce.Current.Version, true)
 	}
 	return err
-}
-
-// mergeSignal lays the signal side of a system change (count, last seen,
-// signal, end, overdue flags, clip end) over the alert as stored, keeping
-// the desk's handling fields.
-func mergeSignal(cur, sys alerts.Alert) alerts.Alert {
-	out := cur
-	out.Signal = sys.Signal
-	out.EndedAt = sys.EndedAt
-	if sys.LastSeenAt.After(out.LastSeenAt) {
-		out.LastSeenAt = sys.LastSeenAt
-	}
-	out.Count = max(out.Count, sys.Count)
-	out.Overdue = out.Overdue || sys.Overdue
-	out.OverdueAck = out.OverdueAck || sys.OverdueAck
-	out.OverdueResolve = out.OverdueResolve || sys.OverdueResolve
-	if sys.Clip != nil && out.Clip != nil {
-		clip := *out.Clip
-		clip.End = sys.Clip.End
-		out.Clip = &clip
-	} else if out.Clip == nil {
-		out.Clip = sys.Clip
-	}
-	return out
 }
 
 func sameJSON(a, b alerts.Alert) bool {

@@ -13,7 +13,8 @@ import (
 
 // runCheckConfig validates a configuration: every problem goes to stderr as
 // "file:line:col: path: message", one per line, and the exit code is 1; a
-// valid configuration prints a one-line summary and exits 0.
+// valid configuration prints its warnings ("file:line:col: path: warning:
+// message") to stderr, a one-line summary to stdout and exits 0.
 func runCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("check-config", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -43,6 +44,9 @@ func runCheckConfig(_ context.Context, args []string, stdout, stderr io.Writer) 
 	if cfg == nil {
 		fmt.Fprintln(stderr, errors.New("check-config: no configuration"))
 		return 1
+	}
+	for _, w := range cfg.Warnings {
+		fmt.Fprintln(stderr, w)
 	}
 	fmt.Fprintf(stdout, "ok: %d cameras, %d units, %d rules\n", len(cfg.Cameras), len(cfg.Alerts.Units), len(cfg.Alerts.Rules))
 	return 0

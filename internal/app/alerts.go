@@ -125,6 +125,7 @@ func (a *App) buildAlerts(cfg *configs.Config) error {
 		PostRoll:         cfg.Alerts.PostRoll,
 		HoldAfterResolve: cfg.Alerts.HoldAfterResolve,
 		StaleAfter:       cfg.Alerts.StaleAfter,
+		MaxEventAge:      cfg.Alerts.MaxEventAge,
 		Evidence:         recorderEvidence{a},
 		Registerer:       a.metrics,
 		Logger:           a.log.With("component", "alerts"),
@@ -168,12 +169,18 @@ func (a *App) runEngine(ctx context.Context) error {
 
 // submitHealth raises or ends a health signal of Vigil itself.
 func (a *App) submitHealth(camera string, typ alerts.Type, active bool, detail string) {
+	a.submitHealthFrom(camera, typ, active, detail, time.Time{})
+}
+
+// submitHealthFrom is submitHealth for a condition whose footage begins at
+// footageFrom, before it is reported (zero: at the report).
+func (a *App) submitHealthFrom(camera string, typ alerts.Type, active bool, detail string, footageFrom time.Time) {
 	st := alerts.Inactive
 	if active {
 		st = alerts.Active
 	}
 	ev := alerts.Event{Camera: camera, Type: typ, State: st, At: time.Now(), Source: alerts.SourceHealth,
-		Detail: map[string]string{"detail": detail}}
+		Detail: map[string]string{"detail": detail}, FootageFrom: footageFrom}
 	if err := a.engine.Submit(ev); err != nil {
 		a.log.Error("health signal lost", "component", "alerts", "camera", camera, "type", typ, "err", err)
 	}

@@ -24,6 +24,7 @@ import (
 	"vigil/configs"
 	"vigil/ingest"
 	"vigil/internal/auth"
+	"vigil/internal/httpx"
 	"vigil/live"
 	"vigil/recorder"
 )
@@ -43,6 +44,9 @@ type Options struct {
 	// LiveUDP overrides the live view's UDP address; default the host of
 	// Listen with live.udp_port, or a free port when Listen's port is 0.
 	LiveUDP string
+	// BodyTimeout is how long a request body may take to arrive; default
+	// 10s, three times that for camera webhooks (up to 1 MiB).
+	BodyTimeout time.Duration
 }
 
 func (o *Options) validate() error {
@@ -64,6 +68,9 @@ func (o *Options) validate() error {
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 5 * time.Second
 	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 10 * time.Second
+	}
 	return nil
 }
 
@@ -76,6 +83,7 @@ type App struct {
 	auth     *auth.Authenticator
 	watcher  *configs.Watcher
 	listener net.Listener
+	conns    *httpx.ConnLimit // wraps listener
 	server   *http.Server
 
 	nodeID     string
@@ -165,15 +173,22 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 
+	ln, err := net.Listen("tcp", opts.Listen)
+	if err != nil {
+		a.close()
+		return nil, fmt.Errorf("listen %s: %w", opts.Listen, err)
+	}
+	maxConns := int(min(cfg.HTTP.MaxConns, 1<<20))
+	a.conns = httpx.NewConnLimit(ln, maxConns, maxConns/4)
+	a.listener = a.conns
+	a.registerConnMetrics()
 	a.server = &http.Server{
 		Handler:           a.routes(),
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    maxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
+		ConnContext:       a.conns.ConnContext,
 		ErrorLog:          slog.NewLogLogger(a.log.With("component", "http").Handler(), slog.LevelWarn),
-	}
-	if a.listener, err = net.Listen("tcp", opts.Listen); err != nil {
-		a.close()
-		return nil, fmt.Errorf("listen %s: %w", opts.Listen, err)
 	}
 	return a, nil
 }
@@ -268,8 +283,9 @@ func (a *App) Run(ctx context.Context) error {
 	a.log.Info("vigil serving", "component", "app", "addr", a.Addr(), "live_udp", a.viewers.UDPAddr().String(),
 		"snapshots", a.snapshots.Available())
 	for _, c := range a.config().Cameras {
-		a.log.Info("camera registered", "component", "app", "camera", c.ID, "url", c.RedactedURL(), "config", c)
+		a.log.Info("camera registered", "component", "app", "camera", c.ID, "name", c.Name, "site", c.Site, "url", c.RedactedURL())
 	}
+	logWarnings(a.log, a.config())
 
 	<-failed.Done()
 	deadline := time.Now().Add(a.opts.ShutdownTimeout)
@@ -326,6 +342,7 @@ func Run(ctx context.Context, cfg *configs.Config) error {
 func (a *App) applyConfig(ch configs.Change) {
 	a.log.Info("configuration reloaded", "component", "config",
 		"added", ch.Added, "removed", ch.Removed, "changed", ch.Changed)
+	logWarnings(a.log, ch.New)
 	tokens := tokenSpecs(ch.New)
 	if err := a.auth.SetTokens(tokens); err != nil {
 		a.log.Error("applying the tokens", "component", "config", "err", err)
@@ -338,6 +355,13 @@ func (a *App) applyConfig(ch configs.Change) {
 	}
 	if err := a.applyCameras(ch.New); err != nil {
 		a.log.Error("applying the camera registry", "component", "config", "err", err)
+	}
+}
+
+// logWarnings logs what check-config would print as warnings.
+func logWarnings(log *slog.Logger, cfg *configs.Config) {
+	for _, w := range cfg.Warnings {
+		log.Warn("configuration warning", "component", "config", "at", fmt.Sprintf("%s:%d:%d", w.File, w.Line, w.Column), "path", w.Path, "msg", w.Msg)
 	}
 }
 

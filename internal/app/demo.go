@@ -33,7 +33,7 @@ type DemoOptions struct {
 	Started func(*App)
 }
 
-// demoCameras are the four simulated cameras of DESIGN.md "vigil demo".
+// demoCameras are the four simulated cameras of the design contract's "vigil demo".
 var demoCameras = []struct{ id, name, site, grid, location string }{
 	{"hall-entrance", "服务大厅入口", "hall", "G03", "中心一楼大厅"},
 	{"hall-counter", "服务大厅受理窗口", "hall", "G03", "中心一楼综合受理窗口"},
@@ -81,14 +81,14 @@ func Demo(ctx context.Context, o DemoOptions) error {
 		NoUDP:    true,
 		Cameras:  specs,
 		Schedule: demoSchedule(),
-		Logger:   o.Logger.With("component", "camsim"),
+		Logger:   o.Logger, // camsim names its own component
 	})
 	if err != nil {
 		return fmt.Errorf("demo: cameras: %w", err)
 	}
 
 	deskToken, adminToken := auth.NewToken(), auth.NewToken()
-	cfgPath, err := writeDemoConfig(o.Dir, o.Listen, sim, auth.HashToken(deskToken), auth.HashToken(adminToken))
+	cfgPath, err := writeDemoConfig(o.Dir, o.Listen, sim.URL, auth.HashToken(deskToken), auth.HashToken(adminToken))
 	if err != nil {
 		return err
 	}
@@ -149,7 +149,7 @@ func demoOutages(ctx context.Context, sim *camsim.Server) error {
 // writeDemoConfig writes vigil.yaml and cameras.yaml for the demo, so that
 // the demo runs through the same loader, validation and reload as a real
 // deployment.
-func writeDemoConfig(dir, listen string, sim *camsim.Server, deskSum, adminSum string) (string, error) {
+func writeDemoConfig(dir, listen string, cameraURL func(path string) string, deskSum, adminSum string) (string, error) {
 	vigil := fmt.Sprintf(`# Written by "vigil demo"; rewritten at every start.
 listen: %s
 storage: {dir: ./recordings, segment: 10s, part: 1s, retain: 1d, min_free_bytes: 100MiB}
@@ -165,6 +165,7 @@ alerts:
   rules:
     - {match: {type: intrusion, site: key-site}, severity: critical, ack_within: 2m, resolve_within: 30m, dispatch_to: police, cooldown: 30s}
     - {match: {type: line_crossing, site: key-site}, severity: critical, ack_within: 2m, resolve_within: 30m, dispatch_to: police, cooldown: 30s}
+    - {match: {type: intrusion, site: hall}, severity: major, ack_within: 5m, resolve_within: 1h, dispatch_to: zongzhi, cooldown: 60s}
     - {match: {type: tamper}, severity: major, ack_within: 5m, resolve_within: 2h, dispatch_to: zongzhi, cooldown: 60s}
     - {match: {type: camera_offline}, severity: major, ack_within: 10m, resolve_within: 4h}
     - {match: {}, severity: minor, ack_within: 15m, resolve_within: 24h, cooldown: 60s}
@@ -174,7 +175,7 @@ cameras_file: cameras.yaml
 	cams.WriteString("# Written by \"vigil demo\": the simulated cameras.\ncameras:\n")
 	for _, c := range demoCameras {
 		fmt.Fprintf(&cams, "  - {id: %s, name: %s, site: %s, grid: %s, location: %s, url: %q, transport: tcp}\n",
-			c.id, c.name, c.site, c.grid, c.location, sim.URL("cam/"+c.id))
+			c.id, c.name, c.site, c.grid, c.location, cameraURL("cam/"+c.id))
 	}
 	path := filepath.Join(dir, "vigil.yaml")
 	if err := os.WriteFile(path, []byte(vigil), 0o600); err != nil {

@@ -7,6 +7,7 @@ import (
 	"vigil/alerts"
 	"vigil/configs"
 	"vigil/ingest"
+	"vigil/internal/media"
 )
 
 // recorderQueue is how many access units may wait for the recorder per
@@ -20,7 +21,7 @@ func (a *App) buildIngest(cfg *configs.Config) error {
 	var err error
 	a.streams, err = ingest.New(ingest.Options{
 		Registerer:   a.metrics,
-		Logger:       a.log.With("component", "ingest"),
+		Logger:       a.log, // ingest names its own component
 		OfflineAfter: cfg.Ingest.OfflineAfter,
 		OnState:      a.cameraState,
 	})
@@ -42,6 +43,7 @@ func ingestCameras(cfg *configs.Config) []ingest.Camera {
 			ID: c.ID, Name: c.Name, Site: c.Site, Grid: c.Grid,
 			URL: c.StreamURL(), Username: user, Password: pass,
 			Transport: string(c.Transport), ONVIFMetadata: c.Events.ONVIFMetadata, Enabled: c.Enabled,
+			AuthRetry: c.AuthRetry,
 		})
 	}
 	return out
@@ -131,8 +133,23 @@ func (a *App) startRecordingLocked(cfg *configs.Config, c configs.Camera) error 
 	if err != nil {
 		return err
 	}
-	a.recSubs[c.ID] = a.streams.Subscribe(c.ID, "recorder", sink, recorderQueue)
+	a.recSubs[c.ID] = a.streams.Subscribe(c.ID, "recorder", recordedSink{sink, c.ID, a.streams}, recorderQueue)
 	return nil
+}
+
+// recordedSink tells ingest when the recorder was handed a video frame,
+// so that a camera shows recording only while frames are being written.
+type recordedSink struct {
+	media.Sink
+	camera  string
+	streams *ingest.Streams
+}
+
+func (r recordedSink) OnAccessUnit(au media.AccessUnit) {
+	r.Sink.OnAccessUnit(au)
+	if au.Kind == media.Video {
+		r.streams.Wrote(r.camera)
+	}
 }
 
 // stopRecordingLocked ends a camera's recorder subscription and closes its
@@ -167,9 +184,26 @@ func (a *App) onMetadata(camera string, doc []byte, at time.Time) {
 
 // cameraState raises camera_offline when a camera has been offline longer
 // than ingest.offline_after and ends it when it is back.
+//
+// The alert's clip starts before the camera's last frame, so that it shows
+// the last seconds before the camera dropped rather than the 30 s after.
 func (a *App) cameraState(st ingest.CameraState) {
-	a.submitHealth(st.Camera, alerts.CameraOffline, !st.Online, st.Reason)
-	if s, err := a.streams.Status(st.Camera); err == nil {
+	s, err := a.streams.Status(st.Camera)
+	ev := alerts.Event{Camera: st.Camera, Type: alerts.CameraOffline, State: alerts.Inactive, At: time.Now(),
+		Source: alerts.SourceHealth, Detail: map[string]string{"detail": st.Reason}}
+	if !st.Online {
+		// The desk sees why: "unauthorized" asks for the password, not a
+		// technician on a ladder.
+		ev.State = alerts.Active
+		ev.Detail["reason"], ev.Detail["message"] = st.Reason, st.Message
+		if err == nil && s.LastFrameAt != nil {
+			ev.FootageFrom = *s.LastFrameAt
+		}
+	}
+	if err := a.engine.Submit(ev); err != nil {
+		a.log.Error("health signal lost", "component", "alerts", "camera", st.Camera, "type", ev.Type, "err", err)
+	}
+	if err == nil {
 		_ = a.hub.PublishCamera(s) // best effort: the desk also polls /cameras
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"vigil/internal/testutil"
 )
 
-// designMetrics is the list of DESIGN.md "Metrics".
+// designMetrics is the list of the design contract's "Metrics".
 var designMetrics = []string{
 	"camera_up", "camera_reconnects_total", "ingest_bytes_total", "ingest_frames_total",
 	"ingest_packets_lost_total", "recorder_segments_total", "recorder_bytes_total",
@@ -24,7 +24,7 @@ var designMetrics = []string{
 }
 
 // TestMetrics scrapes a live node on the Redis journal with a camera, checks
-// the scrape with promtool, and checks that every metric of DESIGN.md and of
+// the scrape with promtool, and checks that every metric of the design contract and of
 // docs/operations.md is registered, and nothing undocumented is.
 func TestMetrics(t *testing.T) {
 	promtool, err := exec.LookPath("promtool")
@@ -58,7 +58,7 @@ func TestMetrics(t *testing.T) {
 	registered := a.MetricNames()
 	for _, m := range designMetrics {
 		if !slices.Contains(registered, "vigil_"+m) {
-			t.Errorf("DESIGN metric vigil_%s is not registered", m)
+			t.Errorf("design-contract metric vigil_%s is not registered", m)
 		}
 	}
 	doc, err := os.ReadFile("../../docs/operations.md")

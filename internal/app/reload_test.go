@@ -17,7 +17,8 @@ import (
 // stops working.
 func TestReloadAppliesCameras(t *testing.T) {
 	sim := startCamsim(t, "cam/a", "cam/b", "cam/c")
-	cfg := simConfig(t, sim, map[string]string{"a": "hall", "b": "hall"})
+	// A site a rule names must have a camera, before and after the reload.
+	cfg := simConfig(t, sim, map[string]string{"a": "hall", "b": "key-site"})
 	a := startApp(t, cfg, io.Discard)
 	waitFor(t, 10*time.Second, "a and b online", func() bool {
 		return cameraStatus(t, a, "a") == "online" && cameraStatus(t, a, "b") == "online"
@@ -41,7 +42,7 @@ func TestReloadAppliesCameras(t *testing.T) {
 
 	cams := "cameras:\n" +
 		"  - {id: a, name: Gate A, site: yard, grid: G2, url: \"" + sim.URL("cam/a") + "\", transport: tcp, events: {webhook_secret: new-secret-0123456789}}\n" +
-		"  - {id: c, name: c, site: hall, url: \"" + sim.URL("cam/c") + "\", transport: tcp}\n"
+		"  - {id: c, name: c, site: key-site, url: \"" + sim.URL("cam/c") + "\", transport: tcp}\n"
 	if err := os.WriteFile(cfg.CamerasPath, []byte(cams), 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +83,7 @@ func TestReloadAppliesCameras(t *testing.T) {
 	}
 	waitFor(t, 10*time.Second, "c online, b gone", func() bool {
 		_, body := call(t, "GET", a.URL()+"/api/v1/cameras", invToken, "")
-		return strings.Contains(body, `"id":"c","name":"c","site":"hall","grid":"","status":"online"`) && !strings.Contains(body, `"id":"b"`)
+		return strings.Contains(body, `"id":"c","name":"c","site":"key-site","grid":"","status":"online"`) && !strings.Contains(body, `"id":"b"`)
 	})
 	a.camMu.Lock()
 	_, recB := a.recSubs["b"]

@@ -3,6 +3,7 @@ package app
 import (
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
@@ -17,6 +18,13 @@ func (a *App) routes() http.Handler {
 	mux := http.NewServeMux()
 	any := []auth.Role{auth.Desk, auth.Investigator}
 	need := func(h http.HandlerFunc, roles ...auth.Role) http.Handler { return a.auth.Require(h, roles...) }
+	// Request bodies must arrive within a deadline, so a trickling client
+	// cannot hold a connection; requests without a body (websocket,
+	// downloads, exports) get none, and it ends with the body, so long
+	// responses are never cut. Camera webhooks carry up to 1 MiB from
+	// devices on slow links and get longer.
+	body := func(d time.Duration, h http.Handler) http.Handler { return httpx.BodyDeadline(d, h) }
+	short, long := a.opts.BodyTimeout, 3*a.opts.BodyTimeout
 
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
 		httpx.WriteJSON(w, http.StatusOK, map[string]string{"status": "ok"})
@@ -28,7 +36,7 @@ func (a *App) routes() http.Handler {
 	} else {
 		mux.Handle("GET /metrics", a.auth.Require(metrics, auth.Admin))
 	}
-	mux.Handle("/api/v1/session", a.auth.SessionHandler())
+	mux.Handle("/api/v1/session", body(short, a.auth.SessionHandler()))
 
 	mux.Handle("GET /api/v1/cameras", need(a.streams.ServeCameras, any...))
 	mux.Handle("GET /api/v1/cameras/{id}", need(a.streams.ServeCamera, any...))
@@ -37,19 +45,19 @@ func (a *App) routes() http.Handler {
 	mux.Handle("DELETE /api/v1/cameras/{id}/whep/{session}", need(a.viewers.ServeEnd, any...))
 	mux.Handle("PATCH /api/v1/cameras/{id}/whep/{session}", need(a.viewers.ServePatch, any...))
 	mux.Handle("GET /api/v1/units", need(a.listUnits, any...))
-	mux.Handle("POST /api/v1/admin/reload", need(a.reload, auth.Admin))
+	mux.Handle("POST /api/v1/admin/reload", body(short, need(a.reload, auth.Admin)))
 	mux.Handle("GET /api/v1/audit", need(a.listAudit, auth.Admin))
 
 	mux.Handle("GET /api/v1/alerts", need(a.alertAPI.ServeHTTP, auth.Desk, auth.Investigator))
 	mux.Handle("GET /api/v1/alerts/{id}", need(a.alertAPI.ServeHTTP, auth.Desk, auth.Investigator))
 	mux.Handle("GET /api/v1/alerts/stats", need(a.alertAPI.ServeHTTP, auth.Desk))
 	for _, action := range []string{"ack", "dispatch", "resolve", "follow-up"} {
-		mux.Handle("POST /api/v1/alerts/{id}/"+action, need(a.alertAPI.ServeHTTP, auth.Desk))
+		mux.Handle("POST /api/v1/alerts/{id}/"+action, body(short, need(a.alertAPI.ServeHTTP, auth.Desk)))
 	}
 	mux.Handle("GET /api/v1/alerts/stream", need(a.hub.ServeHTTP, auth.Desk))
 	mux.Handle("GET /api/v1/alerts/{id}/clip", need(a.serveClip, auth.Desk, auth.Investigator))
-	a.footage.Register(mux, func(h http.Handler) http.Handler { return a.auth.Require(h, auth.Investigator) })
-	mux.Handle("POST /api/v1/hooks/{camera}/{vendor}", a.hooks)
+	a.footage.Register(mux, func(h http.Handler) http.Handler { return body(short, a.auth.Require(h, auth.Investigator)) })
+	mux.Handle("POST /api/v1/hooks/{camera}/{vendor}", body(long, hookAuthenticates(a.hooks)))
 	mux.Handle("/", desk.Handler())
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -76,7 +77,10 @@ type token struct {
 
 type session struct {
 	principal Principal
-	expires   time.Time
+	// sum is the hash of the token the session was made with: replacing
+	// the token's secret ends it, even with the same name and role.
+	sum     [sha256.Size]byte
+	expires time.Time
 }
 
 // Authenticator checks tokens and sessions. It is safe for concurrent use.
@@ -106,7 +110,8 @@ func New(opts Options) (*Authenticator, error) {
 }
 
 // SetTokens replaces the configured tokens (a configuration reload). Desk
-// sessions of a token that is gone or whose role changed end at once.
+// sessions of a token that is gone, whose role changed or whose secret was
+// replaced end at once.
 func (a *Authenticator) SetTokens(specs []TokenSpec) error {
 	tokens, err := parseTokens(specs)
 	if err != nil {
@@ -116,7 +121,7 @@ func (a *Authenticator) SetTokens(specs []TokenSpec) error {
 	defer a.mu.Unlock()
 	a.tokens = tokens
 	for k, s := range a.sessions {
-		if !slices.ContainsFunc(tokens, func(t token) bool { return t.principal == s.principal }) {
+		if !slices.ContainsFunc(tokens, func(t token) bool { return t.principal == s.principal && t.sum == s.sum }) {
 			delete(a.sessions, k)
 		}
 	}
@@ -164,8 +169,14 @@ func parseTokens(specs []TokenSpec) ([]token, error) {
 // Check returns the principal of a presented token. Every configured token
 // is compared, in constant time, whatever matches, so timing tells nothing.
 func (a *Authenticator) Check(presented string) (Principal, bool) {
+	p, _, ok := a.check(presented)
+	return p, ok
+}
+
+// check is Check that also returns the matched token's hash.
+func (a *Authenticator) check(presented string) (Principal, [sha256.Size]byte, bool) {
 	if presented == "" {
-		return Principal{}, false
+		return Principal{}, [sha256.Size]byte{}, false
 	}
 	sum := sha256.Sum256([]byte(presented))
 	var found Principal
@@ -178,23 +189,52 @@ func (a *Authenticator) Check(presented string) (Principal, bool) {
 			match = 1
 		}
 	}
-	return found, match == 1
+	return found, sum, match == 1
 }
 
 // Authenticate finds the caller of r: a bearer token first, then the session
 // cookie.
 func (a *Authenticator) Authenticate(r *http.Request) (Principal, bool) {
+	p, _, ok := a.authenticate(r)
+	return p, ok
+}
+
+// authenticate is Authenticate that also says whether the session cookie
+// (which a browser sends by itself) was the credential.
+func (a *Authenticator) authenticate(r *http.Request) (p Principal, byCookie, ok bool) {
 	if h := r.Header.Get("Authorization"); h != "" {
 		scheme, tok, ok := strings.Cut(h, " ")
 		if !ok || !strings.EqualFold(scheme, "Bearer") {
-			return Principal{}, false
+			return Principal{}, false, false
 		}
-		return a.Check(strings.TrimSpace(tok))
+		p, ok := a.Check(strings.TrimSpace(tok))
+		return p, false, ok
 	}
 	if c, err := r.Cookie(CookieName); err == nil {
-		return a.session(c.Value)
+		p, ok := a.session(c.Value)
+		return p, true, ok
 	}
-	return Principal{}, false
+	return Principal{}, false, false
+}
+
+// crossSite says why a state-changing request carried by the session
+// cookie may have been forged by another page, or "" when it may not: it
+// needs Content-Type application/json (which no form or simple request can
+// send without a CORS preflight) and an Origin naming this host.
+func crossSite(r *http.Request) string {
+	switch r.Method {
+	case http.MethodGet, http.MethodHead, http.MethodOptions:
+		return ""
+	}
+	if !httpx.IsJSON(r) {
+		return "a request authenticated by the session cookie needs Content-Type: application/json"
+	}
+	origin := r.Header.Get("Origin")
+	u, err := url.Parse(origin)
+	if origin == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || !strings.EqualFold(u.Host, r.Host) {
+		return "a request authenticated by the session cookie needs an Origin matching the host"
+	}
+	return ""
 }
 
 func (a *Authenticator) session(id string) (Principal, bool) {
@@ -212,7 +252,7 @@ func (a *Authenticator) session(id string) (Principal, bool) {
 	return s.principal, true
 }
 
-func (a *Authenticator) newSession(p Principal) (string, time.Time) {
+func (a *Authenticator) newSession(p Principal, sum [sha256.Size]byte) (string, time.Time) {
 	var b [32]byte
 	_, _ = rand.Read(b[:]) // crypto/rand.Read never fails on Linux
 	id := hex.EncodeToString(b[:])
@@ -226,7 +266,7 @@ func (a *Authenticator) newSession(p Principal) (string, time.Time) {
 			delete(a.sessions, k)
 		}
 	}
-	a.sessions[sha256.Sum256([]byte(id))] = session{principal: p, expires: exp}
+	a.sessions[sha256.Sum256([]byte(id))] = session{principal: p, sum: sum, expires: exp}
 	return id, exp
 }
 
@@ -271,15 +311,22 @@ func (p Principal) Allows(roles ...Role) bool {
 }
 
 // Require wraps h so that only callers with one of roles (or admin) reach
-// it: 401 without valid credentials, 403 with the wrong role.
+// it: 401 without valid credentials, 403 with the wrong role, and 403
+// (code csrf) for a state-changing request carried by the session cookie
+// without Content-Type application/json or without an Origin of this host.
 func (a *Authenticator) Require(h http.Handler, roles ...Role) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		p, ok := a.Authenticate(r)
+		p, byCookie, ok := a.authenticate(r)
 		if !ok {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="vigil"`)
 			httpx.Error(w, http.StatusUnauthorized, "unauthorized", "missing or invalid token")
 			return
 		}
+		if why := crossSite(r); byCookie && why != "" {
+			httpx.Error(w, http.StatusForbidden, "csrf", why)
+			return
+		}
+		httpx.Authenticated(r.Context())
 		if !p.Allows(roles...) {
 			httpx.Error(w, http.StatusForbidden, "forbidden", fmt.Sprintf("role %s may not do this", p.Role))
 			return
@@ -301,12 +348,13 @@ func (a *Authenticator) SessionHandler() http.Handler {
 				httpx.DecodeError(w, err)
 				return
 			}
-			p, ok := a.Check(body.Token)
+			p, sum, ok := a.check(body.Token)
 			if !ok {
 				httpx.Error(w, http.StatusUnauthorized, "unauthorized", "invalid token")
 				return
 			}
-			id, exp := a.newSession(p)
+			httpx.Authenticated(r.Context())
+			id, exp := a.newSession(p, sum)
 			http.SetCookie(w, &http.Cookie{Name: CookieName, Value: id, Path: "/", Expires: exp,
 				HttpOnly: true, Secure: a.secure, SameSite: http.SameSiteStrictMode})
 			httpx.WriteJSON(w, http.StatusOK, p)
@@ -319,6 +367,10 @@ func (a *Authenticator) SessionHandler() http.Handler {
 			httpx.WriteJSON(w, http.StatusOK, p)
 		case http.MethodDelete:
 			if c, err := r.Cookie(CookieName); err == nil {
+				if why := crossSite(r); why != "" {
+					httpx.Error(w, http.StatusForbidden, "csrf", why)
+					return
+				}
 				a.endSession(c.Value)
 			}
 			http.SetCookie(w, &http.Cookie{Name: CookieName, Value: "", Path: "/", MaxAge: -1,

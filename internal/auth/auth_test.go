@@ -124,6 +124,8 @@ func TestSessionCookie(t *testing.T) {
 	w = httptest.NewRecorder()
 	r := httptest.NewRequest("DELETE", "/api/v1/session", nil)
 	r.AddCookie(cookies[0])
+	r.Header.Set("Content-Type", "application/json")
+	r.Header.Set("Origin", "http://example.com")
 	sh.ServeHTTP(w, r)
 	if w.Code != 204 {
 		t.Fatalf("logout: %d", w.Code)
@@ -167,5 +169,116 @@ func TestSetTokensRevokes(t *testing.T) {
 	}
 	if _, ok := a.Check("admin-secret"); !ok {
 		t.Fatal("a refused SetTokens changed the tokens")
+	}
+}
+
+// login returns the session cookie made with tok.
+func login(t *testing.T, a *Authenticator, tok string) *http.Cookie {
+	t.Helper()
+	w := httptest.NewRecorder()
+	a.SessionHandler().ServeHTTP(w, httptest.NewRequest("POST", "/api/v1/session", strings.NewReader(`{"token":"`+tok+`"}`)))
+	if w.Code != 200 || len(w.Result().Cookies()) != 1 {
+		t.Fatalf("login with %s: %d %s", tok, w.Code, w.Body)
+	}
+	return w.Result().Cookies()[0]
+}
+
+// A session is bound to the secret it was made with: rotating a token's
+// secret (same name and role) ends the sessions of the old one.
+func TestSessionBoundToSecret(t *testing.T) {
+	others := []TokenSpec{{Name: "ops", Role: Admin, Token: "admin-secret"}}
+	cases := []struct {
+		name  string
+		desk  TokenSpec
+		keeps bool
+	}{
+		{"unchanged", TokenSpec{Name: "desk-1", Role: Desk, SHA256: HashToken("desk-secret")}, true},
+		{"same secret given in plain", TokenSpec{Name: "desk-1", Role: Desk, Token: "desk-secret"}, true},
+		{"secret rotated", TokenSpec{Name: "desk-1", Role: Desk, SHA256: HashToken("desk-secret-2")}, false},
+		{"secret rotated, given in plain", TokenSpec{Name: "desk-1", Role: Desk, Token: "desk-secret-2"}, false},
+		{"role changed", TokenSpec{Name: "desk-1", Role: Investigator, SHA256: HashToken("desk-secret")}, false},
+		{"renamed", TokenSpec{Name: "desk-2", Role: Desk, SHA256: HashToken("desk-secret")}, false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			a := newTestAuth(t, nil)
+			cookie := login(t, a, "desk-secret")
+			if err := a.SetTokens(append([]TokenSpec{c.desk}, others...)); err != nil {
+				t.Fatal(err)
+			}
+			r := httptest.NewRequest("GET", "/", nil)
+			r.AddCookie(cookie)
+			if _, ok := a.Authenticate(r); ok != c.keeps {
+				t.Fatalf("session valid after reload = %v, want %v", ok, c.keeps)
+			}
+			// Rotating back does not revive an ended session.
+			if err := a.SetTokens(append([]TokenSpec{{Name: "desk-1", Role: Desk, Token: "desk-secret"}}, others...)); err != nil {
+				t.Fatal(err)
+			}
+			if _, ok := a.Authenticate(r); ok != c.keeps {
+				t.Fatalf("session valid after rotating back = %v, want %v", ok, c.keeps)
+			}
+		})
+	}
+}
+
+// A state-changing request carried by the session cookie needs
+// Content-Type application/json (by parsed media type) and an Origin of
+// this host; a bearer token is not sent by browsers on their own and needs
+// neither.
+func TestCookieCSRF(t *testing.T) {
+	a := newTestAuth(t, nil)
+	cookie := login(t, a, "desk-secret")
+	h := a.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {}), Desk)
+	cases := []struct {
+		name, method, bearer, ctype, origin string
+		want                                int
+	}{
+		{"same origin json", "POST", "", "application/json", "http://vigil.test:8080", 200},
+		{"json with charset", "POST", "", "application/json; charset=utf-8", "http://vigil.test:8080", 200},
+		{"upper-case media type and host", "POST", "", "Application/JSON", "https://VIGIL.test:8080", 200},
+		{"foreign origin", "POST", "", "application/json", "http://evil.test", 403},
+		{"foreign port", "POST", "", "application/json", "http://vigil.test:9090", 403},
+		{"origin prefix of host", "POST", "", "application/json", "http://vigil.test:80801", 403},
+		{"null origin", "POST", "", "application/json", "null", 403},
+		{"no origin", "POST", "", "application/json", "", 403},
+		{"no content type", "POST", "", "", "http://vigil.test:8080", 403},
+		{"foreign origin, no content type", "POST", "", "", "http://evil.test", 403},
+		{"jsonfoo", "POST", "", "application/jsonfoo", "http://vigil.test:8080", 403},
+		{"form", "POST", "", "application/x-www-form-urlencoded", "http://vigil.test:8080", 403},
+		{"text/plain", "POST", "", "text/plain", "http://vigil.test:8080", 403},
+		{"delete foreign", "DELETE", "", "application/json", "http://evil.test", 403},
+		{"get needs neither", "GET", "", "", "", 200},
+		{"bearer needs neither", "POST", "desk-secret", "", "", 200},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r := httptest.NewRequest(c.method, "http://vigil.test:8080/api/v1/alerts/x/ack", strings.NewReader(`{}`))
+			if c.bearer != "" {
+				r.Header.Set("Authorization", "Bearer "+c.bearer)
+			} else {
+				r.AddCookie(cookie)
+			}
+			if c.ctype != "" {
+				r.Header.Set("Content-Type", c.ctype)
+			}
+			if c.origin != "" {
+				r.Header.Set("Origin", c.origin)
+			}
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, r)
+			if w.Code != c.want || (c.want == 403 && !strings.Contains(w.Body.String(), `"code":"csrf"`)) {
+				t.Fatalf("got %d %s, want %d", w.Code, w.Body, c.want)
+			}
+		})
+	}
+	// Logging out from another site is refused too.
+	r := httptest.NewRequest("DELETE", "http://vigil.test:8080/api/v1/session", nil)
+	r.AddCookie(cookie)
+	r.Header.Set("Origin", "http://evil.test")
+	w := httptest.NewRecorder()
+	a.SessionHandler().ServeHTTP(w, r)
+	if w.Code != 403 {
+		t.Fatalf("cross-site logout: %d", w.Code)
 	}
 }

@@ -7,8 +7,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"mime"
 	"net/http"
-	"strings"
 )
 
 // ErrorBody is the JSON shape of every API error.
@@ -37,7 +37,7 @@ func Error(w http.ResponseWriter, status int, code, msg string) {
 // client: it says what was wrong, and is a *http.MaxBytesError (wrapped) when
 // the body was too large.
 func DecodeJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error {
-	if ct := r.Header.Get("Content-Type"); ct != "" && !strings.HasPrefix(ct, "application/json") {
+	if ct := r.Header.Get("Content-Type"); ct != "" && !IsJSON(r) {
 		return fmt.Errorf("content type %q: want application/json", ct)
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, max))
@@ -58,12 +58,25 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, max int64, v any) error 
 	return nil
 }
 
-// DecodeError answers a DecodeJSON error: 413 for an oversized body, 400
-// otherwise.
+// IsJSON reports whether r's Content-Type is application/json by its parsed
+// media type (parameters such as charset allowed; application/jsonfoo and
+// a missing header are not JSON).
+func IsJSON(r *http.Request) bool {
+	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
+	return err == nil && mt == "application/json"
+}
+
+// DecodeError answers a DecodeJSON error: 413 for an oversized body, 408
+// for a body that did not arrive in time (BodyDeadline), 400 otherwise.
 func DecodeError(w http.ResponseWriter, err error) {
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
 		Error(w, http.StatusRequestEntityTooLarge, "too_large", err.Error())
+		return
+	}
+	if IsTimeout(err) {
+		w.Header().Set("Connection", "close")
+		Error(w, http.StatusRequestTimeout, "timeout", "the request body did not arrive in time")
 		return
 	}
 	Error(w, http.StatusBadRequest, "bad_request", err.Error())

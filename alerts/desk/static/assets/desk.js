@@ -8,6 +8,7 @@ const $ = (id) => document.getElementById(id);
 
 const state = {
   alerts: new Map(),  // id → alert
+  fresh: new Map(),   // id → ms when it was raised or reopened live: on top, highlighted for FRESH_MS
   lastSeq: null,      // newest seq applied; null before the first hello
   helloSeq: 0,        // seq of the last hello: where live messages start
   selected: null,     // id of the alert in the detail
@@ -24,10 +25,9 @@ const state = {
 
 async function api(method, path, body) {
   const opts = { method, credentials: "same-origin", headers: {} };
-  if (body !== undefined) {
-    opts.headers["Content-Type"] = "application/json";
-    opts.body = JSON.stringify(body);
-  }
+  // The server refuses a cookie-authenticated change without it (CSRF).
+  if (method !== "GET") opts.headers["Content-Type"] = "application/json";
+  if (body !== undefined) opts.body = JSON.stringify(body);
   const res = await fetch(API + path, opts);
   let data = null;
   const text = await res.text();
@@ -161,10 +161,17 @@ function onMessage(msg, resuming) {
   if (state.lastSeq !== null && msg.seq <= state.lastSeq) return;
   state.lastSeq = msg.seq;
   document.body.dataset.seq = String(msg.seq);
-  const isNew = !state.alerts.has(msg.alert.id);
+  // New work — a new occurrence or a reopened signal — goes to the top,
+  // highlighted, with the sound of its severity; a repeat only changes the
+  // count in place. Replayed changes (older than the hello) make no sound.
+  const work = msg.kind === "raised" || msg.kind === "reopened";
+  if (work) state.fresh.set(msg.alert.id, Date.now());
   upsert(msg.alert);
-  if (msg.kind === "raised" && isNew && msg.alert.severity === "critical") beep();
+  if (work && msg.seq > state.helloSeq) alarm(msg.alert.severity);
+  if (work) setTimeout(render, FRESH_MS + 50);
 }
+
+const FRESH_MS = 10000;
 
 async function loadAlerts() {
   const queries = ["status=open&limit=200", "status=resolved&limit=50"];
@@ -178,11 +185,27 @@ async function loadAlerts() {
 
 // upsert keeps the newer version of an alert; the list and the stream may
 // race, and version orders them.
+//
+// A stream change carries only the history entries it made and no
+// follow_ups: they are added to what the page has (GET /alerts/{id} has the
+// whole history, loaded when the alert is opened).
 function upsert(a, quiet) {
   const old = state.alerts.get(a.id);
   if (old && (old.version ?? 0) > (a.version ?? 0)) return;
+  if (old && a.follow_ups === undefined) {
+    const known = (old.history ?? []).filter((h) => !h.version || h.version < (a.version ?? 0));
+    a = { ...a, history: [...known, ...(a.history ?? [])], follow_ups: old.follow_ups };
+  }
   state.alerts.set(a.id, a);
   if (!quiet) render();
+}
+
+// loadAlert replaces an alert with its whole stored state.
+async function loadAlert(id) {
+  try {
+    const r = await api("GET", `/alerts/${encodeURIComponent(id)}`);
+    if (r.ok && r.data) upsert(r.data);
+  } catch { /* the stream keeps it current */ }
 }
 
 // ---- rendering ------------------------------------------------------------
@@ -248,25 +271,32 @@ function render() {
     (!site || a.site === site) &&
     (!type || a.type === type) &&
     (!status || (status === "open" ? a.status !== "resolved" : a.status === status)));
+  const freshAt = (a) => {
+    const at = state.fresh.get(a.id);
+    return at && now - at < FRESH_MS ? at : 0;
+  };
+  const activity = (a) => Math.max(Date.parse(a.raised_at) || 0, state.fresh.get(a.id) ?? 0);
   shown.sort((x, y) =>
     ((x.status === "resolved") - (y.status === "resolved")) ||
+    (freshAt(y) - freshAt(x)) ||
     (sevRank(x.severity) - sevRank(y.severity)) ||
-    (Date.parse(y.raised_at) - Date.parse(x.raised_at)));
+    (activity(y) - activity(x)));
 
   const list = $("alert-list");
   const focusedId = document.activeElement?.closest?.("li")?.dataset.id;
-  const items = shown.map((a) => alertItem(a, now));
+  const items = shown.map((a) => alertItem(a, now, freshAt(a) > 0));
   list.replaceChildren(...items);
   if (focusedId) list.querySelector(`li[data-id="${CSS.escape(focusedId)}"] button`)?.focus();
   $("list-empty").hidden = shown.length > 0;
   renderDetail();
 }
 
-function alertItem(a, now) {
+function alertItem(a, now, fresh) {
   const li = el("li");
   li.dataset.id = a.id;
   li.dataset.severity = a.severity;
   li.dataset.status = a.status;
+  if (fresh) li.classList.add("fresh");
   const b = el("button", "alert-row");
   b.type = "button";
   if (a.id === state.selected) b.setAttribute("aria-current", "true");
@@ -276,7 +306,8 @@ function alertItem(a, now) {
   if (isOverdue(a, now)) st.append(el("span", "badge-overdue", t("overdue")));
   b.append(st);
   const where = [a.site, a.grid].filter(Boolean).join(" ");
-  b.append(el("span", "meta", [fmtTime(a.raised_at), where, `×${a.count ?? 1}`].filter(Boolean).join(" · ")));
+  const nth = a.occurrences_24h > 1 ? t("nth").replace("{n}", a.occurrences_24h) : "";
+  b.append(el("span", "meta", [fmtTime(a.raised_at), where, `×${a.count ?? 1}`, nth].filter(Boolean).join(" · ")));
   b.addEventListener("click", () => select(a.id));
   li.append(b);
   return li;
@@ -290,6 +321,7 @@ function select(id) {
     $("resolve-false").checked = false;
     $("followup-note").value = "";
     state.selected = id;
+    loadAlert(id);
     const a = state.alerts.get(id);
     const v = $("clip");
     const src = a?.clip?.url || `${API}/alerts/${encodeURIComponent(id)}/clip`;
@@ -332,6 +364,15 @@ function renderDetail() {
   setText("d-status", label("status", a.status) + (a.false_alarm ? ` · ${t("false_alarm")}` : ""));
   setText("d-raised", fmtTime(a.raised_at));
   setText("d-count", String(a.count ?? 1));
+  const occ = $("d-occurrence");
+  occ.replaceChildren(a.occurrences_24h > 1 ? t("nth").replace("{n}", a.occurrences_24h) : t("nth.first"));
+  if (a.previous_id) {
+    const prev = el("button", "link", t("nth.previous"));
+    prev.type = "button";
+    prev.id = "d-previous";
+    prev.addEventListener("click", () => openAlert(a.previous_id));
+    occ.append(" · ", prev);
+  }
   setText("d-signal", label("signal", a.signal) + (a.ended_at ? ` · ${fmtTime(a.ended_at)}` : ""));
   const unit = state.units.find((u) => u.id === a.unit);
   setText("d-unit", a.unit ? (unit ? unit.name : a.unit) : "—");
@@ -345,11 +386,16 @@ function renderDetail() {
   $("act-ack").hidden = a.status !== "new";
   $("act-dispatch").hidden = !(a.status === "new" || a.status === "acknowledged");
   $("act-resolve").hidden = !open;
+  $("btn-resolve").disabled = $("resolve-feedback").value.trim() === "";
   $("act-followup").hidden = open || !!fu;
 
   const hist = $("history");
   hist.replaceChildren(...(a.history ?? []).map((h) => {
     const li = el("li");
+    if (h.action === "earlier") {
+      li.textContent = `${label("h", h.action)} × ${h.count ?? 0}`;
+      return li;
+    }
     li.textContent = `${fmtTime(h.at)} · ${label("h", h.action)}${h.by ? " · " + h.by : ""}${h.note ? " · " + h.note : ""}`;
     return li;
   }));
@@ -401,6 +447,11 @@ async function act(path, body) {
       upsert(r.data.alert ?? r.data);
     } else if (r.status === 409) {
       if (r.data?.alert) upsert(r.data.alert);
+      // A person won (已被他人处理) or the camera / the service did
+      // (摄像机状态已更新).
+      const key = r.data?.by && r.data.by !== "system" ? "conflict" : "conflict.system";
+      $("conflict").dataset.i18n = key;
+      $("conflict").textContent = t(key);
       $("conflict").hidden = false;
     } else if (r.status === 401) {
       stop();
@@ -418,6 +469,13 @@ async function act(path, body) {
   }
 }
 
+// openAlert selects an alert, loading it first when the page does not hold
+// it (an earlier occurrence that is no longer in the list).
+async function openAlert(id) {
+  if (!state.alerts.has(id)) await loadAlert(id);
+  if (state.alerts.has(id)) select(id);
+}
+
 // ---- sound -------------------------------------------------------------------
 
 let audio = null;
@@ -428,13 +486,22 @@ function unlockAudio() {
   audio?.resume?.();
 }
 
-function beep() {
+// alarm plays the sound of a severity: critical three high beeps, major two,
+// minor one low. The page counts what it played in data-alarms for tests.
+function alarm(severity) {
+  document.body.dataset.alarms = String(Number(document.body.dataset.alarms ?? 0) + 1);
+  const tone = { critical: [880, 3], major: [660, 2], minor: [440, 1] }[severity] ?? [440, 1];
+  beep(tone[0], tone[1]);
+}
+
+function beep(freq = 880, n = 2) {
   if (!audio) return;
   const now = audio.currentTime;
-  for (const start of [0, 0.35]) {
+  for (let i = 0; i < n; i++) {
+    const start = i * 0.35;
     const osc = audio.createOscillator(), gain = audio.createGain();
     osc.type = "square";
-    osc.frequency.value = 880;
+    osc.frequency.value = freq;
     gain.gain.setValueAtTime(0.15, now + start);
     gain.gain.exponentialRampToValueAtTime(0.001, now + start + 0.3);
     osc.connect(gain).connect(audio.destination);
@@ -483,6 +550,7 @@ function stop() {
   ws?.close(1000);
   setConn("closed");
   state.alerts.clear();
+  state.fresh.clear();
   state.lastSeq = null;
   state.selected = null;
   $("who-name").textContent = "";
@@ -508,6 +576,10 @@ function init() {
   $("btn-ack").addEventListener("click", () => act("ack", (a) => ({ note: "", version: a.version })));
   $("btn-dispatch").addEventListener("click", () =>
     act("dispatch", (a) => ({ unit: $("unit-select").value, note: "", version: a.version })));
+  // 办结反馈 is required: the button waits for text.
+  const feedbackChanged = () => { $("btn-resolve").disabled = $("resolve-feedback").value.trim() === ""; };
+  $("resolve-feedback").addEventListener("input", feedbackChanged);
+  feedbackChanged();
   $("btn-resolve").addEventListener("click", () =>
     act("resolve", (a) => ({ feedback: $("resolve-feedback").value, false_alarm: $("resolve-false").checked, version: a.version })));
   $("btn-followup").addEventListener("click", () =>
