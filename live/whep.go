@@ -271,7 +271,14 @@ func (vs *Viewers) ServeOffer(w http.ResponseWriter, r *http.Request) {
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxOffer))
 	if err != nil {
-		httpx.Error(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("offer larger than %d bytes", maxOffer))
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			httpx.Error(w, http.StatusRequestEntityTooLarge, "too_large", fmt.Sprintf("offer larger than %d bytes", maxOffer))
+			return
+		}
+		// The body did not arrive in time (the router's deadline) or the
+		// client went away.
+		httpx.Error(w, http.StatusRequestTimeout, "timeout", "reading the offer: "+err.Error())
 		return
 	}
 	offer, err := parseOffer(body)
