@@ -387,3 +387,9 @@ func (c *Config) Retention(cam Camera) time.Duration {
 	}
 	return c.Storage.Retain
 }
+
+// ReservedActor is the actor name of the changes the service makes itself
+// (alerts.System). No token may carry it: a person's actions would be taken
+// for the service's (spooled without a version check, left out of the
+// acknowledgement statistics).
+const ReservedActor = "system"

@@ -300,6 +300,8 @@ func (d *decoder) tokens(n *yaml.Node, path string, cfg *Config) {
 		}
 		if _, ok := set["name"]; !ok {
 			d.at(item, join(path, "name"), "required")
+		} else if strings.EqualFold(strings.TrimSpace(t.Name), ReservedActor) || strings.TrimSpace(t.Name) == "" {
+			d.at(set["name"], join(path, "name"), "%q is reserved for the changes the service makes itself; choose another name", t.Name)
 		} else if first, dup := names[t.Name]; dup {
 			d.at(set["name"], join(path, "name"), "duplicate token name %q (first at auth.tokens[%d])", t.Name, first)
 		} else {

@@ -52,6 +52,11 @@ func TestLoadErrors(t *testing.T) {
 			want:  []string{`vigil.yaml:2:1: storge: unknown key (did you mean storage?)`},
 		},
 		{
+			name:  "token named system",
+			vigil: "auth:\n  tokens:\n    - {name: System, role: desk, sha256: " + strings.Repeat("a", 64) + "}\n",
+			want:  []string{`vigil.yaml:3:14: auth.tokens[0].name: "System" is reserved for the changes the service makes itself; choose another name`},
+		},
+		{
 			name:  "wrong type",
 			vigil: "storage:\n  segment: [1, 2]\n",
 			want:  []string{`vigil.yaml:2:12: storage.segment: expected a duration, got a list`},
