@@ -133,3 +133,17 @@ func TestUnknownScenarioAndDrill(t *testing.T) {
 		t.Error("unknown drill accepted")
 	}
 }
+
+func TestLive(t *testing.T) {
+	need(t, "ffmpeg")
+	o := liveOpts{Cameras: 1, Viewers: 2, Mbps: 1, Size: "640x360", Duration: 3 * time.Second, Baseline: time.Second, Snapshots: 1}
+	r, err := liveBench(t.Context(), quiet(), o)
+	if r == nil {
+		t.Fatal(err)
+	}
+	// Loss at the viewers depends on the machine's load (the pion clients
+	// share it); the program's own checks are what is tested here.
+	if r.Frames == 0 || r.StartedAtKey != 2 || r.SnapshotN != 1 || r.DelaySamples == 0 {
+		t.Errorf("implausible live result: %v (%v)", mustJSON(t, r), err)
+	}
+}

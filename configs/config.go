@@ -38,14 +38,16 @@ type Config struct {
 	Timezone string         `json:"timezone"`
 	Location *time.Location `json:"-"`
 
-	Log           Log     `json:"log"`
-	Storage       Storage `json:"storage"`
-	Journal       Journal `json:"journal"`
-	Auth          Auth    `json:"auth"`
-	MetricsPublic bool    `json:"metrics_public"`
-	Ingest        Ingest  `json:"ingest"`
-	Export        Export  `json:"export"`
-	Alerts        Alerts  `json:"alerts"`
+	Log           Log       `json:"log"`
+	Storage       Storage   `json:"storage"`
+	Journal       Journal   `json:"journal"`
+	Auth          Auth      `json:"auth"`
+	MetricsPublic bool      `json:"metrics_public"`
+	Ingest        Ingest    `json:"ingest"`
+	Export        Export    `json:"export"`
+	Alerts        Alerts    `json:"alerts"`
+	Live          Live      `json:"live"`
+	Snapshots     Snapshots `json:"snapshots"`
 
 	// CamerasFile is the camera registry path as written in vigil.yaml;
 	// CamerasPath is where it was read from (joined with vigil.yaml's
@@ -180,6 +182,37 @@ type Export struct {
 	MaxRange time.Duration `json:"max_range"`
 }
 
+// Live configures the WebRTC (WHEP) live view.
+type Live struct {
+	// UDPPort is the one UDP port every viewer's media uses (ICE host
+	// candidates through one mux), bound on the host of Listen; 0 picks a
+	// free port (tests).
+	UDPPort int `json:"udp_port"`
+	// MaxViewers caps the live viewers of this node; more get 503.
+	MaxViewers int `json:"max_viewers"`
+	// ICEServers are STUN/TURN servers given to pion, for nodes behind NAT.
+	ICEServers []ICEServer `json:"ice_servers"`
+	// NATIPs are the public addresses of this node announced as host
+	// candidates instead of its own (1:1 NAT).
+	NATIPs []string `json:"nat_ips"`
+}
+
+// ICEServer is one STUN or TURN server.
+type ICEServer struct {
+	URL        string `json:"url"`
+	Username   string `json:"username"`
+	Credential Secret `json:"credential"`
+}
+
+// Snapshots configures JPEG snapshots.
+type Snapshots struct {
+	// FFmpeg is the ffmpeg binary: a path, or a name looked up on PATH.
+	FFmpeg string `json:"ffmpeg"`
+	// Width is the width of snapshots in pixels; the height keeps the
+	// aspect ratio.
+	Width int `json:"width"`
+}
+
 // Alerts configures alert handling.
 type Alerts struct {
 	PreRoll          time.Duration `json:"pre_roll"`
@@ -311,8 +344,10 @@ func Default() *Config {
 			Path:    "./data/journal.db",
 			Redis:   Redis{Addr: "127.0.0.1:6379", StreamMaxLen: 1_000_000},
 		},
-		Ingest: Ingest{OfflineAfter: 30 * time.Second},
-		Export: Export{MaxRange: 2 * time.Hour},
+		Ingest:    Ingest{OfflineAfter: 30 * time.Second},
+		Export:    Export{MaxRange: 2 * time.Hour},
+		Live:      Live{UDPPort: 8189, MaxViewers: 32},
+		Snapshots: Snapshots{FFmpeg: "ffmpeg", Width: 640},
 		Alerts: Alerts{
 			PreRoll:          10 * time.Second,
 			PostRoll:         30 * time.Second,

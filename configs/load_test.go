@@ -67,6 +67,18 @@ func TestLoadErrors(t *testing.T) {
 			want:  []string{`vigil.yaml:1:10: storage: expected a mapping, got a scalar`},
 		},
 		{
+			name:  "live and snapshot keys",
+			vigil: "live:\n  udp_port: 70000\n  max_viewers: 0\n  ice_servers: [{url: \"http://stun.example\"}, {username: u}]\n  nat_ips: [203.0.113.7, example.org]\nsnapshots: {width: 8}\n",
+			want: []string{
+				`vigil.yaml:2:13: live.udp_port: must be at most 65535`,
+				`vigil.yaml:3:16: live.max_viewers: must be at least 1`,
+				`vigil.yaml:4:23: live.ice_servers[0].url: scheme must be stun, turn or turns`,
+				`vigil.yaml:4:47: live.ice_servers[1].url: required`,
+				`vigil.yaml:5:26: live.nat_ips[1]: not an IP address: "example.org"`,
+				`vigil.yaml:6:20: snapshots.width: must be at least 16`,
+			},
+		},
+		{
 			name:  "bad duration",
 			vigil: "storage:\n  retain: 30days\n",
 			want:  []string{`vigil.yaml:2:11: storage.retain: invalid duration "30days" (want like 90s, 15m, 4h or 30d)`},

@@ -40,6 +40,10 @@ func (a *App) routes() http.Handler {
 
 	mux.Handle("GET /api/v1/cameras", need(a.streams.ServeCameras, any...))
 	mux.Handle("GET /api/v1/cameras/{id}", need(a.streams.ServeCamera, any...))
+	mux.Handle("GET /api/v1/cameras/{id}/snapshot", need(a.serveSnapshot, any...))
+	mux.Handle("POST /api/v1/cameras/{id}/whep", body(short, need(a.viewers.ServeOffer, any...)))
+	mux.Handle("DELETE /api/v1/cameras/{id}/whep/{session}", need(a.viewers.ServeEnd, any...))
+	mux.Handle("PATCH /api/v1/cameras/{id}/whep/{session}", body(short, need(a.viewers.ServePatch, any...)))
 	mux.Handle("GET /api/v1/units", need(a.listUnits, any...))
 	mux.Handle("POST /api/v1/admin/reload", body(short, need(a.reload, auth.Admin)))
 	mux.Handle("GET /api/v1/audit", need(a.listAudit, auth.Admin))
