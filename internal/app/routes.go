@@ -6,7 +6,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"vigil/alerts/desk"
+	"vigil/web"
 	"vigil/configs"
 	"vigil/internal/auth"
 	"vigil/internal/httpx"
@@ -46,7 +46,7 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /api/v1/alerts/{id}/clip", need(a.serveClip, auth.Desk, auth.Investigator))
 	a.footage.Register(mux, func(h http.Handler) http.Handler { return a.auth.Require(h, auth.Investigator) })
 	mux.Handle("POST /api/v1/hooks/{camera}/{vendor}", a.hooks)
-	mux.Handle("/", desk.Handler())
+	mux.Handle("/", web.Handler())
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)

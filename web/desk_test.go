@@ -1,4 +1,4 @@
-package desk_test
+package web_test
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 
 	"vigil/alerts"
 	"vigil/alerts/boltjournal"
-	"vigil/alerts/desk"
+	"vigil/web"
 	"vigil/internal/testutil"
 )
 
@@ -136,7 +136,7 @@ func TestDeskInBrowser(t *testing.T) {
 	defer stopRun()
 
 	mux := http.NewServeMux()
-	mux.Handle("/", desk.Handler())
+	mux.Handle("/", web.Handler())
 	mux.HandleFunc("/api/v1/session", ss.serveSession)
 	var streamClosed atomic.Bool // keeps the page from reconnecting
 	mux.Handle("GET /api/v1/alerts/stream", ss.require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -367,7 +367,7 @@ func TestDeskInBrowser(t *testing.T) {
 }
 
 func TestHandlerServesOnlyThePage(t *testing.T) {
-	srv := httptest.NewServer(desk.Handler())
+	srv := httptest.NewServer(web.Handler())
 	defer srv.Close()
 	for _, tc := range []struct {
 		path string
