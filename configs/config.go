@@ -52,6 +52,16 @@ type Config struct {
 	CamerasFile string   `json:"cameras_file"`
 	CamerasPath string   `json:"-"`
 	Cameras     []Camera `json:"cameras"`
+
+	// Sites give the sites that cameras name their display names
+	// (公共服务大厅 for hall). A site without an entry shows its ID.
+	Sites []Site `json:"sites"`
+}
+
+// Site is the display name of a site label used by cameras and rules.
+type Site struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 // Log configures the service's log output.

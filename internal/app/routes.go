@@ -6,10 +6,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"vigil/web"
 	"vigil/configs"
 	"vigil/internal/auth"
 	"vigil/internal/httpx"
+	"vigil/web"
 )
 
 // routes is the whole HTTP surface of a node, in one table.
@@ -33,6 +33,7 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /api/v1/cameras", need(a.streams.ServeCameras, any...))
 	mux.Handle("GET /api/v1/cameras/{id}", need(a.streams.ServeCamera, any...))
 	mux.Handle("GET /api/v1/units", need(a.listUnits, any...))
+	mux.Handle("GET /api/v1/sites", need(a.listSites, any...))
 	mux.Handle("POST /api/v1/admin/reload", need(a.reload, auth.Admin))
 	mux.Handle("GET /api/v1/audit", need(a.listAudit, auth.Admin))
 
@@ -114,6 +115,16 @@ func (a *App) listUnits(w http.ResponseWriter, r *http.Request) {
 		units = []configs.Unit{}
 	}
 	httpx.WriteJSON(w, http.StatusOK, units)
+}
+
+// listSites returns the configured display names of sites, for the web
+// app to show 公共服务大厅 rather than hall.
+func (a *App) listSites(w http.ResponseWriter, r *http.Request) {
+	sites := a.config().Sites
+	if sites == nil {
+		sites = []configs.Site{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, sites)
 }
 
 func (a *App) reload(w http.ResponseWriter, r *http.Request) {
