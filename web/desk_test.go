@@ -373,7 +373,7 @@ func TestHandlerServesOnlyThePage(t *testing.T) {
 		path string
 		want int
 	}{
-		{"/", 200}, {"/assets/desk.js", 200}, {"/assets/i18n.js", 200}, {"/assets/desk.css", 200},
+		{"/", 200}, {"/assets/desk.js", 200}, {"/assets/i18n.js", 200}, {"/assets/app.css", 200}, {"/assets/app.js", 200}, {"/assets/common.js", 200}, {"/assets/footage.js", 200}, {"/assets/admin.js", 200},
 		{"/assets/", 404}, {"/nope", 404}, {"/assets/../desk.go", 404},
 	} {
 		t.Run(tc.path, func(t *testing.T) {

@@ -1,97 +1,44 @@
-// The response desk: login, the live alert list fed by the websocket, the
-// detail with its handling buttons, and the camera panel. Alert data only
-// ever reaches the page through textContent and attributes, never innerHTML.
-import { t, label, applyStatic, setLang, currentLang } from "./i18n.js";
+// The response desk's board (应急值守台): the live alert list fed by the
+// websocket, the detail with its handling actions, the camera panel, search
+// with the API's cursor paging, sound, tab title and notifications.
+//
+// The board survives a lost connection: it stays on screen under a banner
+// while the page reconnects with backoff and `since`; only a 401 (handled
+// by app.js) returns to the login view.
+import { t, label, currentLang } from "./i18n.js";
+import {
+  API, $, api, el, fmtTime, fmtDuration, directory, loadCameras, loadSites, siteName, cameraGroups, cameraState,
+} from "./common.js";
 
-const API = "/api/v1";
-const $ = (id) => document.getElementById(id);
+const FRESH_MS = 10000;        // raised / reopened rows stay on top, highlighted
+const CRITICAL_REPEAT_MS = 6000; // critical 待受理 repeats its sound until acknowledged or muted
 
 const state = {
   alerts: new Map(),  // id → alert
-  fresh: new Map(),   // id → ms when it was raised or reopened live: on top, highlighted for FRESH_MS
+  fresh: new Map(),   // id → ms when it was raised or reopened live
   lastSeq: null,      // newest seq applied; null before the first hello
   helloSeq: 0,        // seq of the last hello: where live messages start
   selected: null,     // id of the alert in the detail
   units: [],
-  cameras: [],
   ws: null,
   backoff: 0,         // reconnect attempts since the last hello
+  downSince: null,    // ms when the stream was lost; null while connected
   reconnectTimer: null,
-  cameraTimer: null,
+  timers: [],
   running: false,
+  muted: false,
+  cursor: "",         // next_cursor of the last search page
+  search: null,       // the API query of the last search, or null for the live board
+  confirmFalse: false,
 };
-
-// ---- HTTP ----------------------------------------------------------------
-
-async function api(method, path, body) {
-  const opts = { method, credentials: "same-origin", headers: {} };
-  if (body !== undefined) {
-    opts.headers["Content-Type"] = "application/json";
-    opts.body = JSON.stringify(body);
-  }
-  const res = await fetch(API + path, opts);
-  let data = null;
-  const text = await res.text();
-  if (text) {
-    try { data = JSON.parse(text); } catch { data = null; }
-  }
-  return { status: res.status, ok: res.ok, data };
-}
-
-// ---- session -------------------------------------------------------------
-
-async function checkSession() {
-  let r;
-  try { r = await api("GET", "/session"); } catch { return false; }
-  if (!r.ok || !r.data) return false;
-  $("who-name").textContent = r.data.role ? `${r.data.name} (${r.data.role})` : String(r.data.name ?? "");
-  return true;
-}
-
-async function login(ev) {
-  ev.preventDefault();
-  unlockAudio();
-  loginError("");
-  const token = $("login-token").value;
-  let r;
-  try { r = await api("POST", "/session", { token }); } catch { loginError("err.network"); return; }
-  if (!r.ok) { loginError("login.failed"); $("login-token").select(); return; }
-  $("login-token").value = "";
-  if (await checkSession()) start();
-  else loginError("login.failed");
-}
-
-// loginError shows the message of key, kept in the current language when
-// the switch is used; "" clears it.
-function loginError(key) {
-  const e = $("login-error");
-  if (key) {
-    e.dataset.i18n = key;
-    e.textContent = t(key);
-  } else {
-    delete e.dataset.i18n;
-    e.textContent = "";
-  }
-}
-
-async function logout() {
-  try { await api("DELETE", "/session"); } catch { /* the cookie may stay; the view still locks */ }
-  stop();
-  showLogin();
-}
-
-function showLogin() {
-  document.body.dataset.view = "login";
-  $("login-token").focus();
-}
 
 // ---- live stream -----------------------------------------------------------
 
 function setConn(s) {
   $("conn").dataset.state = s;
-  const el = $("conn-text");
-  el.dataset.i18n = "conn." + s;
-  el.textContent = t("conn." + s);
+  const e = $("conn-text");
+  e.dataset.i18n = "conn." + s;
+  e.textContent = t("conn." + s);
 }
 
 function connect() {
@@ -113,17 +60,22 @@ function connect() {
     if (state.ws !== ws) return;
     state.ws = null;
     setConn("closed");
+    if (state.downSince === null) state.downSince = Date.now();
+    renderBanner();
     scheduleReconnect();
   };
 }
 
 async function scheduleReconnect() {
   if (!state.running) return;
-  // An expired session looks like a failed upgrade: ask before retrying.
-  if (state.backoff > 0 && !(await checkSession())) {
-    stop();
-    showLogin();
-    return;
+  // A failed upgrade does not say why: ask the session. Only a 401 ends the
+  // board (api() hands it to app.js); a server that is down keeps it.
+  if (state.backoff > 0) {
+    try {
+      const r = await api("GET", "/session");
+      if (r.status === 401) return;
+    } catch { /* unreachable: retry */ }
+    if (!state.running) return;
   }
   const base = Math.min(15000, 500 * 2 ** state.backoff);
   const delay = base / 2 + Math.random() * base / 2;
@@ -131,17 +83,29 @@ async function scheduleReconnect() {
   state.reconnectTimer = setTimeout(connect, delay);
 }
 
+function renderBanner() {
+  const b = $("banner");
+  if (state.downSince === null || !state.running) {
+    b.hidden = true;
+    return;
+  }
+  b.hidden = false;
+  b.textContent = `${t("banner.down")} · ${t("banner.since")} ${fmtDuration(Date.now() - state.downSince)}`;
+}
+
 function onMessage(msg, resuming) {
   switch (msg.kind) {
     case "hello":
       state.backoff = 0;
+      state.downSince = null;
+      renderBanner();
       // For tests and for whoever inspects the page: streams opened so far.
       document.body.dataset.hellos = String(Number(document.body.dataset.hellos ?? 0) + 1);
       setConn("open");
       state.helloSeq = msg.seq;
       // Camera status is not replayed with since: what changed while the
       // socket was down is only in GET /cameras.
-      if (resuming) loadCameras();
+      if (resuming) refreshCameras();
       if (!resuming) {
         state.lastSeq = msg.seq;
         loadAlerts();
@@ -168,14 +132,22 @@ function onMessage(msg, resuming) {
   const work = msg.kind === "raised" || msg.kind === "reopened";
   if (work) state.fresh.set(msg.alert.id, Date.now());
   upsert(msg.alert);
-  if (work && msg.seq > state.helloSeq) alarm(msg.alert.severity);
+  if (work && msg.seq > state.helloSeq) {
+    alarm(msg.alert.severity);
+    notify(msg.kind, msg.alert);
+  }
   if (work) setTimeout(render, FRESH_MS + 50);
 }
 
-const FRESH_MS = 10000;
+function todayStart() {
+  const d = new Date();
+  d.setHours(0, 0, 0, 0);
+  return d;
+}
 
 async function loadAlerts() {
-  const queries = ["status=open&limit=200", "status=resolved&limit=50"];
+  const since = encodeURIComponent(new Date(todayStart().getTime() - 86400000).toISOString());
+  const queries = ["status=open&limit=200", `status=resolved&since=${since}&limit=200`];
   const results = await Promise.allSettled(queries.map((q) => api("GET", `/alerts?${q}`)));
   for (const r of results) {
     if (r.status !== "fulfilled" || !r.value.ok || !r.value.data) continue;
@@ -201,12 +173,59 @@ function upsert(a, quiet) {
   if (!quiet) render();
 }
 
-// loadAlert replaces an alert with its whole stored state.
 async function loadAlert(id) {
   try {
     const r = await api("GET", `/alerts/${encodeURIComponent(id)}`);
     if (r.ok && r.data) upsert(r.data);
   } catch { /* the stream keeps it current */ }
+}
+
+// ---- search ----------------------------------------------------------------
+
+function dateBound(value, end) {
+  if (!value) return "";
+  const d = new Date(value + "T00:00:00");
+  if (end) d.setDate(d.getDate() + 1);
+  return d.toISOString();
+}
+
+function searchQuery() {
+  const q = new URLSearchParams();
+  const status = $("filter-status").value;
+  if (status === "open" || status === "overdue") q.set("status", "open");
+  else if (status) q.set("status", status);
+  if ($("filter-site").value) q.set("site", $("filter-site").value);
+  if ($("filter-camera").value) q.set("camera", $("filter-camera").value);
+  const from = dateBound($("filter-from").value, false), to = dateBound($("filter-to").value, true);
+  if (from) q.set("since", from);
+  if (to) q.set("until", to);
+  q.set("limit", "50");
+  return q;
+}
+
+async function search(more) {
+  if (!more) {
+    state.search = searchQuery();
+    state.cursor = "";
+  }
+  const q = new URLSearchParams(state.search);
+  if (more && state.cursor) q.set("cursor", state.cursor);
+  try {
+    const r = await api("GET", `/alerts?${q}`);
+    if (r.ok && r.data) {
+      for (const a of r.data.alerts ?? []) upsert(a, true);
+      state.cursor = r.data.next_cursor ?? "";
+    }
+  } catch { /* the banner tells */ }
+  render();
+}
+
+function clearSearch() {
+  $("filter-status").value = "open";
+  for (const id of ["filter-site", "filter-camera", "filter-type", "filter-from", "filter-to"]) $(id).value = "";
+  state.search = null;
+  state.cursor = "";
+  render();
 }
 
 // ---- rendering ------------------------------------------------------------
@@ -220,25 +239,12 @@ function isOverdue(a, now) {
   return (a.status === "new" && late(a.ack_deadline)) || late(a.resolve_deadline);
 }
 
-function fmtTime(s) {
-  if (!s) return "—";
-  const d = new Date(s);
-  if (isNaN(d)) return "—";
-  return d.toLocaleString(currentLang() === "en" ? "en-GB" : "zh-CN", { hour12: false });
-}
-
-function fmtDuration(ms) {
-  const s = Math.floor(Math.abs(ms) / 1000);
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
-  const pad = (n) => String(n).padStart(2, "0");
-  return h > 0 ? `${h}:${pad(m)}:${pad(sec)}` : `${pad(m)}:${pad(sec)}`;
-}
-
-function el(tag, cls, text) {
-  const e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text !== undefined) e.textContent = text;
-  return e;
+// workRank orders the board: 待受理, then 督办, then the other open work;
+// resolved last (shown only under their filter).
+function workRank(a, now) {
+  if (a.status === "resolved") return 3;
+  if (a.status === "new") return 0;
+  return isOverdue(a, now) ? 1 : 2;
 }
 
 function fillSelect(sel, values, labeler) {
@@ -253,25 +259,55 @@ function fillSelect(sel, values, labeler) {
   sel.value = values.includes(keep) ? keep : "";
 }
 
+function counters(all, now) {
+  const today = todayStart().getTime();
+  let fresh = 0, overdue = 0, done = 0;
+  for (const a of all) {
+    if (a.status === "new") fresh++;
+    if (isOverdue(a, now)) overdue++;
+    if (a.status === "resolved" && Date.parse(a.resolved_at) >= today) done++;
+  }
+  $("count-new").textContent = String(fresh);
+  $("count-overdue").textContent = String(overdue);
+  $("count-done").textContent = String(done);
+  document.title = (fresh > 0 ? `(${fresh}) ` : "") + t("title");
+  return fresh;
+}
+
+function matches(a, now) {
+  const status = $("filter-status").value, site = $("filter-site").value, cam = $("filter-camera").value;
+  const type = $("filter-type").value;
+  const from = dateBound($("filter-from").value, false), to = dateBound($("filter-to").value, true);
+  const raised = Date.parse(a.raised_at);
+  return (!site || a.site === site) &&
+    (!cam || a.camera === cam) &&
+    (!type || a.type === type) &&
+    (!from || raised >= Date.parse(from)) &&
+    (!to || raised < Date.parse(to)) &&
+    (status === "" ? true
+      : status === "open" ? a.status !== "resolved"
+      : status === "overdue" ? isOverdue(a, now)
+      : a.status === status);
+}
+
 function render() {
+  if (!state.running) {
+    $("alert-list").replaceChildren();
+    return;
+  }
   const now = Date.now();
   const all = [...state.alerts.values()];
-  let open = 0, overdue = 0;
-  for (const a of all) {
-    if (a.status !== "resolved") open++;
-    if (isOverdue(a, now)) overdue++;
-  }
-  $("count-open").textContent = String(open);
-  $("count-overdue").textContent = String(overdue);
+  counters(all, now);
 
-  fillSelect($("filter-site"), [...new Set(all.map((a) => a.site).filter(Boolean))].sort(), (v) => v);
-  fillSelect($("filter-type"), [...new Set(all.map((a) => a.type).filter(Boolean))].sort(), (v) => label("type", v));
+  const sites = new Set([...directory.sites.keys(), ...directory.cameras.map((c) => c.site), ...all.map((a) => a.site)].filter(Boolean));
+  fillSelect($("filter-site"), [...sites].sort((x, y) => siteName(x).localeCompare(siteName(y), "zh-CN")), siteName);
+  const cams = new Map(directory.cameras.map((c) => [c.id, c.name || c.id]));
+  for (const a of all) if (!cams.has(a.camera)) cams.set(a.camera, a.camera_name || a.camera);
+  fillSelect($("filter-camera"), [...cams.keys()].sort((x, y) => cams.get(x).localeCompare(cams.get(y), "zh-CN")), (v) => cams.get(v));
+  const types = ["motion", "tamper", "video_loss", "line_crossing", "intrusion", "io_alarm", "camera_offline", "recording_failure", "storage_full", "other"];
+  fillSelect($("filter-type"), types, (v) => label("type", v));
 
-  const site = $("filter-site").value, status = $("filter-status").value, type = $("filter-type").value;
-  const shown = all.filter((a) =>
-    (!site || a.site === site) &&
-    (!type || a.type === type) &&
-    (!status || (status === "open" ? a.status !== "resolved" : a.status === status)));
+  const shown = all.filter((a) => matches(a, now));
   const freshAt = (a) => {
     const at = state.fresh.get(a.id);
     return at && now - at < FRESH_MS ? at : 0;
@@ -280,15 +316,16 @@ function render() {
   shown.sort((x, y) =>
     ((x.status === "resolved") - (y.status === "resolved")) ||
     (freshAt(y) - freshAt(x)) ||
+    (workRank(x, now) - workRank(y, now)) ||
     (sevRank(x.severity) - sevRank(y.severity)) ||
     (activity(y) - activity(x)));
 
   const list = $("alert-list");
-  const focusedId = document.activeElement?.closest?.("li")?.dataset.id;
-  const items = shown.map((a) => alertItem(a, now, freshAt(a) > 0));
-  list.replaceChildren(...items);
+  const focusedId = document.activeElement?.closest?.("#alert-list li")?.dataset.id;
+  list.replaceChildren(...shown.map((a) => alertItem(a, now, freshAt(a) > 0)));
   if (focusedId) list.querySelector(`li[data-id="${CSS.escape(focusedId)}"] button`)?.focus();
   $("list-empty").hidden = shown.length > 0;
+  $("btn-more").hidden = !(state.search && state.cursor);
   renderDetail();
 }
 
@@ -306,8 +343,8 @@ function alertItem(a, now, fresh) {
   const st = el("span", "status", label("status", a.status));
   if (isOverdue(a, now)) st.append(el("span", "badge-overdue", t("overdue")));
   b.append(st);
-  const where = [a.site, a.grid].filter(Boolean).join(" ");
-  const nth = a.occurrences_24h > 1 ? t("nth").replace("{n}", a.occurrences_24h) : "";
+  const where = [siteName(a.site), a.grid].filter(Boolean).join(" ");
+  const nth = a.occurrences_24h > 1 ? t("nth", { n: a.occurrences_24h }) : "";
   b.append(el("span", "meta", [fmtTime(a.raised_at), where, `×${a.count ?? 1}`, nth].filter(Boolean).join(" · ")));
   b.addEventListener("click", () => select(a.id));
   li.append(b);
@@ -318,9 +355,10 @@ function select(id) {
   if (state.selected !== id) {
     $("conflict").hidden = true;
     $("action-error").hidden = true;
-    $("resolve-feedback").value = "";
+    for (const f of ["ack-note", "dispatch-note", "resolve-feedback", "followup-note"]) $(f).value = "";
+    $("unit-select").value = "";
     $("resolve-false").checked = false;
-    $("followup-note").value = "";
+    showConfirm(false);
     state.selected = id;
     loadAlert(id);
     const a = state.alerts.get(id);
@@ -328,7 +366,16 @@ function select(id) {
     const src = a?.clip?.url || `${API}/alerts/${encodeURIComponent(id)}/clip`;
     if (v.getAttribute("src") !== src) v.setAttribute("src", src);
   }
+  document.body.dataset.pane = "detail";
   render();
+  $("detail").scrollTop = 0;
+  if (matchMedia("(max-width: 759px)").matches) window.scrollTo(0, 0);
+}
+
+function back() {
+  document.body.dataset.pane = "list";
+  const id = state.selected;
+  if (id) $("alert-list").querySelector(`li[data-id="${CSS.escape(id)}"] button`)?.focus();
 }
 
 function setText(id, v) { $(id).textContent = v; }
@@ -347,6 +394,41 @@ function deadlineText(id, deadline, doneAt) {
   }
 }
 
+export function unitName(id) {
+  return state.units.find((u) => u.id === id)?.name || id;
+}
+
+function actor(by) {
+  return !by || by === "system" ? t("actor.system") : by;
+}
+
+// historyNote turns the engine's notes (English, for the journal) into the
+// page's language: dispatch notes name the unit, the rule's auto-dispatch,
+// why a signal ended, which deadline passed, the follow-up verdict.
+function historyNote(h) {
+  const note = h.note ?? "";
+  switch (h.action) {
+    case "dispatched": {
+      const m = /^→ (\S+)(?: \(([^)]*)\))?(?:: ([\s\S]*))?$/.exec(note);
+      if (!m) return note;
+      const rest = m[3] === "auto-dispatch by rule" ? t("note.auto_dispatch") : (m[3] ?? "");
+      return `→ ${unitName(m[1])}` + (rest ? ` · ${rest}` : "");
+    }
+    case "ended": {
+      if (note === "signal ended") return t("note.signal_ended");
+      if (note === "state sync reports the active signal inactive") return t("note.sync_ended");
+      const m = /^stale: no event for (\S+)$/.exec(note);
+      return m ? t("note.stale", { d: m[1] }) : note;
+    }
+    case "overdue":
+      return note === "ack" ? t("note.overdue_ack") : note === "resolve" ? t("note.overdue_resolve") : note;
+    case "follow_up":
+    case "followed_up":
+      return note === "satisfied" ? t("note.satisfied") : note === "unsatisfied" ? t("note.unsatisfied") : note;
+  }
+  return note;
+}
+
 function renderDetail() {
   const a = state.selected && state.alerts.get(state.selected);
   $("detail-empty").hidden = !!a;
@@ -358,7 +440,7 @@ function renderDetail() {
   body.dataset.version = String(a.version);
   setText("detail-title", `${label("sev", a.severity)} · ${label("type", a.type)} · ${a.camera_name || a.camera}`);
   setText("d-camera", a.camera_name && a.camera_name !== a.camera ? `${a.camera_name} (${a.camera})` : (a.camera || "—"));
-  setText("d-site", a.site || "—");
+  setText("d-site", a.site ? siteName(a.site) : "—");
   setText("d-grid", a.grid || "—");
   setText("d-type", label("type", a.type));
   setText("d-severity", label("sev", a.severity));
@@ -366,7 +448,7 @@ function renderDetail() {
   setText("d-raised", fmtTime(a.raised_at));
   setText("d-count", String(a.count ?? 1));
   const occ = $("d-occurrence");
-  occ.replaceChildren(a.occurrences_24h > 1 ? t("nth").replace("{n}", a.occurrences_24h) : t("nth.first"));
+  occ.replaceChildren(a.occurrences_24h > 1 ? t("nth", { n: a.occurrences_24h }) : t("nth.first"));
   if (a.previous_id) {
     const prev = el("button", "link", t("nth.previous"));
     prev.type = "button";
@@ -375,20 +457,19 @@ function renderDetail() {
     occ.append(" · ", prev);
   }
   setText("d-signal", label("signal", a.signal) + (a.ended_at ? ` · ${fmtTime(a.ended_at)}` : ""));
-  const unit = state.units.find((u) => u.id === a.unit);
-  setText("d-unit", a.unit ? (unit ? unit.name : a.unit) : "—");
+  setText("d-unit", a.unit ? unitName(a.unit) : "—");
   deadlineText("d-ackdl", a.ack_deadline, a.acknowledged_at || a.resolved_at);
   deadlineText("d-resdl", a.resolve_deadline, a.resolved_at);
   setText("d-feedback", a.feedback || "—");
   const fu = a.follow_up;
-  setText("d-followup", fu ? `${fu.satisfied ? t("followup.yes") : t("followup.no")} · ${fu.note ?? ""} · ${fu.by ?? ""} ${fmtTime(fu.at)}` : "—");
+  setText("d-followup", fu ? [fu.satisfied ? t("followup.yes") : t("followup.no"), fu.note, actor(fu.by) + " " + fmtTime(fu.at)].filter(Boolean).join(" · ") : "—");
 
   const open = a.status !== "resolved";
   $("act-ack").hidden = a.status !== "new";
   $("act-dispatch").hidden = !(a.status === "new" || a.status === "acknowledged");
   $("act-resolve").hidden = !open;
-  $("btn-resolve").disabled = $("resolve-feedback").value.trim() === "";
   $("act-followup").hidden = open || !!fu;
+  enableActions();
 
   const hist = $("history");
   hist.replaceChildren(...(a.history ?? []).map((h) => {
@@ -397,40 +478,61 @@ function renderDetail() {
       li.textContent = `${label("h", h.action)} × ${h.count ?? 0}`;
       return li;
     }
-    li.textContent = `${fmtTime(h.at)} · ${label("h", h.action)}${h.by ? " · " + h.by : ""}${h.note ? " · " + h.note : ""}`;
+    const note = historyNote(h);
+    li.textContent = `${fmtTime(h.at)} · ${label("h", h.action)} · ${actor(h.by)}${note ? " · " + note : ""}`;
     return li;
   }));
+}
+
+let busy = false;
+
+// enableActions: a unit must be chosen before 分流交办, feedback written
+// before 办结反馈.
+function enableActions() {
+  $("btn-ack").disabled = busy;
+  $("btn-dispatch").disabled = busy || $("unit-select").value === "";
+  $("btn-resolve").disabled = busy || $("resolve-feedback").value.trim() === "";
+  $("btn-followup").disabled = busy;
+  $("btn-confirm-false").disabled = busy || $("resolve-feedback").value.trim() === "";
 }
 
 function renderUnits() {
   const sel = $("unit-select");
-  sel.replaceChildren(...state.units.map((u) => {
+  const keep = sel.value;
+  while (sel.options.length > 1) sel.remove(1);
+  for (const u of state.units) {
     const o = document.createElement("option");
     o.value = u.id;
     o.textContent = u.name || u.id;
-    return o;
-  }));
+    sel.append(o);
+  }
+  sel.value = state.units.some((u) => u.id === keep) ? keep : "";
 }
 
 function upsertCamera(c) {
-  const i = state.cameras.findIndex((x) => x.id === c.id);
-  if (i >= 0) state.cameras[i] = { ...state.cameras[i], ...c };
-  else state.cameras.push(c);
+  const i = directory.cameras.findIndex((x) => x.id === c.id);
+  if (i >= 0) directory.cameras[i] = { ...directory.cameras[i], ...c };
+  else directory.cameras.push(c);
   renderCameras();
 }
 
 function renderCameras() {
-  const cams = [...state.cameras].sort((x, y) =>
-    ((x.status === "offline") ? 0 : 1) - ((y.status === "offline") ? 0 : 1) || String(x.id).localeCompare(String(y.id)));
-  $("camera-list").replaceChildren(...cams.map((c) => {
+  cameraGroups($("camera-list"), directory.cameras, (c) => {
     const li = el("li");
     li.dataset.id = c.id;
     li.dataset.status = c.status;
     li.append(el("div", "cam-name", c.name || c.id));
-    li.append(el("div", "cam-state", `${label("cam", c.status)} · ${c.site ?? ""}${c.grid ? " " + c.grid : ""}`));
+    li.append(el("div", "cam-state", cameraState(c) + (c.grid ? ` · ${c.grid}` : "")));
     if (c.since) li.append(el("div", "cam-since", `${t("cam.since")} ${fmtTime(c.since)}`));
     return li;
-  }));
+  });
+}
+
+async function refreshCameras() {
+  if (await loadCameras()) {
+    renderCameras();
+    render();
+  }
 }
 
 // ---- handling actions -------------------------------------------------------
@@ -440,12 +542,13 @@ async function act(path, body) {
   if (!a) return;
   $("conflict").hidden = true;
   $("action-error").hidden = true;
-  const buttons = document.querySelectorAll(".actions button");
-  for (const b of buttons) b.disabled = true;
+  busy = true;
+  enableActions();
   try {
     const r = await api("POST", `/alerts/${encodeURIComponent(a.id)}/${path}`, body(a));
     if (r.ok && r.data) {
       upsert(r.data.alert ?? r.data);
+      for (const f of ["ack-note", "dispatch-note"]) $(f).value = "";
     } else if (r.status === 409) {
       if (r.data?.alert) upsert(r.data.alert);
       // A person won (已被他人处理) or the camera / the service did
@@ -454,10 +557,7 @@ async function act(path, body) {
       $("conflict").dataset.i18n = key;
       $("conflict").textContent = t(key);
       $("conflict").hidden = false;
-    } else if (r.status === 401) {
-      stop();
-      showLogin();
-    } else {
+    } else if (r.status !== 401) {
       $("action-error").textContent = `${t("err.action")}: ${r.data?.error ?? r.status}`;
       $("action-error").hidden = false;
     }
@@ -465,22 +565,41 @@ async function act(path, body) {
     $("action-error").textContent = t("err.network");
     $("action-error").hidden = false;
   } finally {
-    for (const b of buttons) b.disabled = false;
+    busy = false;
+    showConfirm(false);
     render();
   }
 }
 
-// openAlert selects an alert, loading it first when the page does not hold
-// it (an earlier occurrence that is no longer in the list).
+function showConfirm(on) {
+  $("confirm-false").hidden = !on;
+  $("btn-resolve").hidden = on;
+}
+
+function resolve() {
+  // 误报 asks first: a false-alarm resolution is final and counts against
+  // the camera's record.
+  if ($("resolve-false").checked) {
+    showConfirm(true);
+    $("btn-confirm-false").focus();
+    return;
+  }
+  doResolve();
+}
+
+function doResolve() {
+  act("resolve", (a) => ({ feedback: $("resolve-feedback").value.trim(), false_alarm: $("resolve-false").checked, version: a.version }));
+}
+
 async function openAlert(id) {
   if (!state.alerts.has(id)) await loadAlert(id);
   if (state.alerts.has(id)) select(id);
 }
 
-// ---- sound -------------------------------------------------------------------
+// ---- sound and notice --------------------------------------------------------
 
 let audio = null;
-function unlockAudio() {
+export function unlockAudio() {
   if (!audio && window.AudioContext) {
     try { audio = new AudioContext(); } catch { audio = null; }
   }
@@ -491,8 +610,18 @@ function unlockAudio() {
 // minor one low. The page counts what it played in data-alarms for tests.
 function alarm(severity) {
   document.body.dataset.alarms = String(Number(document.body.dataset.alarms ?? 0) + 1);
+  if (state.muted) return;
   const tone = { critical: [880, 3], major: [660, 2], minor: [440, 1] }[severity] ?? [440, 1];
   beep(tone[0], tone[1]);
+}
+
+// repeatCritical sounds again while a critical alert waits for 受理.
+function repeatCritical() {
+  if (!state.running || state.muted) return;
+  const waiting = [...state.alerts.values()].some((a) => a.severity === "critical" && a.status === "new");
+  if (!waiting) return;
+  document.body.dataset.repeats = String(Number(document.body.dataset.repeats ?? 0) + 1);
+  beep(880, 3);
 }
 
 function beep(freq = 880, n = 2) {
@@ -511,6 +640,32 @@ function beep(freq = 880, n = 2) {
   }
 }
 
+function setMuted(m) {
+  state.muted = m;
+  const b = $("btn-mute");
+  b.setAttribute("aria-pressed", String(m));
+  b.dataset.i18n = m ? "mute.on" : "mute.off";
+  b.textContent = t(b.dataset.i18n);
+}
+
+// askNotify asks for the Notification permission, from a click.
+export function askNotify() {
+  if (window.Notification && Notification.permission === "default") {
+    try { Notification.requestPermission(); } catch { /* old API shape */ }
+  }
+}
+
+function notify(kind, a) {
+  if (!document.hidden || !window.Notification || Notification.permission !== "granted") return;
+  try {
+    const n = new Notification(t(kind === "reopened" ? "notify.reopened" : "notify.title") + " · " + label("sev", a.severity), {
+      body: `${a.camera_name || a.camera} · ${label("type", a.type)} · ${siteName(a.site)}`,
+      tag: a.id,
+    });
+    n.onclick = () => { window.focus(); select(a.id); };
+  } catch { /* notifications unavailable */ }
+}
+
 // ---- lifecycle ---------------------------------------------------------------
 
 async function loadUnits() {
@@ -519,33 +674,38 @@ async function loadUnits() {
     if (r.ok) state.units = Array.isArray(r.data) ? r.data : (r.data?.units ?? []);
   } catch { /* keep what we had */ }
   renderUnits();
+  render();
 }
 
-async function loadCameras() {
-  try {
-    const r = await api("GET", "/cameras");
-    if (r.ok) {
-      state.cameras = Array.isArray(r.data) ? r.data : (r.data?.cameras ?? []);
-      renderCameras();
-    }
-  } catch { /* the next poll retries */ }
+export function relabel() {
+  setConn($("conn").dataset.state);
+  setMuted(state.muted);
+  renderBanner();
+  renderCameras();
+  render();
 }
 
-function start() {
-  document.body.dataset.view = "desk";
+export async function start() {
   if (state.running) return;
   state.running = true;
   state.backoff = 0;
+  state.downSince = null;
+  document.body.dataset.pane = "list";
+  loadSites().then(() => { renderCameras(); render(); });
   loadUnits();
-  loadCameras();
-  state.cameraTimer = setInterval(loadCameras, 10000);
+  refreshCameras();
+  state.timers.push(setInterval(refreshCameras, 10000));
+  // Countdowns, overdue deadlines seen locally, the banner's clock.
+  state.timers.push(setInterval(() => { renderDetail(); counters([...state.alerts.values()], Date.now()); renderBanner(); }, 1000));
+  state.timers.push(setInterval(repeatCritical, CRITICAL_REPEAT_MS));
   connect();
 }
 
-function stop() {
+export function stop() {
   state.running = false;
   clearTimeout(state.reconnectTimer);
-  clearInterval(state.cameraTimer);
+  for (const id of state.timers) clearInterval(id);
+  state.timers = [];
   const ws = state.ws;
   state.ws = null;
   ws?.close(1000);
@@ -554,49 +714,32 @@ function stop() {
   state.fresh.clear();
   state.lastSeq = null;
   state.selected = null;
-  $("who-name").textContent = "";
+  state.downSince = null;
+  state.search = null;
+  renderBanner();
   render();
+  renderDetail();
 }
 
-function init() {
-  applyStatic();
-  $("btn-lang").textContent = currentLang() === "en" ? "中文" : "EN";
-  $("btn-lang").addEventListener("click", () => {
-    setLang(currentLang() === "en" ? "zh" : "en");
-    $("btn-lang").textContent = currentLang() === "en" ? "中文" : "EN";
-    setConn($("conn").dataset.state);
-    render();
-    renderCameras();
+export function init() {
+  $("search").addEventListener("submit", (ev) => { ev.preventDefault(); search(false); });
+  $("btn-more").addEventListener("click", () => search(true));
+  $("btn-clear").addEventListener("click", clearSearch);
+  for (const id of ["filter-site", "filter-status", "filter-type", "filter-camera", "filter-from", "filter-to"]) $(id).addEventListener("change", render);
+  $("btn-back").addEventListener("click", back);
+  $("btn-mute").addEventListener("click", () => setMuted(!state.muted));
+
+  $("btn-ack").addEventListener("click", () => act("ack", (a) => ({ note: $("ack-note").value.trim(), version: a.version })));
+  $("unit-select").addEventListener("change", enableActions);
+  $("btn-dispatch").addEventListener("click", () => {
+    if (!$("unit-select").value) return;
+    act("dispatch", (a) => ({ unit: $("unit-select").value, note: $("dispatch-note").value.trim(), version: a.version }));
   });
-  $("login-form").addEventListener("submit", login);
-  $("btn-logout").addEventListener("click", logout);
-  for (const id of ["filter-site", "filter-status", "filter-type"]) $(id).addEventListener("change", render);
-  document.addEventListener("pointerdown", unlockAudio);
-  document.addEventListener("keydown", unlockAudio);
-
-  $("btn-ack").addEventListener("click", () => act("ack", (a) => ({ note: "", version: a.version })));
-  $("btn-dispatch").addEventListener("click", () =>
-    act("dispatch", (a) => ({ unit: $("unit-select").value, note: "", version: a.version })));
-  // 办结反馈 is required: the button waits for text.
-  const feedbackChanged = () => { $("btn-resolve").disabled = $("resolve-feedback").value.trim() === ""; };
-  $("resolve-feedback").addEventListener("input", feedbackChanged);
-  feedbackChanged();
-  $("btn-resolve").addEventListener("click", () =>
-    act("resolve", (a) => ({ feedback: $("resolve-feedback").value, false_alarm: $("resolve-false").checked, version: a.version })));
+  $("resolve-feedback").addEventListener("input", enableActions);
+  $("btn-resolve").addEventListener("click", resolve);
+  $("btn-confirm-false").addEventListener("click", doResolve);
+  $("btn-cancel-false").addEventListener("click", () => showConfirm(false));
   $("btn-followup").addEventListener("click", () =>
-    act("follow-up", (a) => ({ satisfied: $("followup-satisfied").checked, note: $("followup-note").value })));
-
-  // Countdowns and locally detected overdue deadlines.
-  setInterval(() => { if (state.running) { renderDetail(); refreshCounters(); } }, 1000);
-
-  checkSession().then((ok) => (ok ? start() : showLogin()));
+    act("follow-up", (a) => ({ satisfied: $("followup-satisfied").checked, note: $("followup-note").value.trim() })));
+  enableActions();
 }
-
-function refreshCounters() {
-  const now = Date.now();
-  let overdue = 0;
-  for (const a of state.alerts.values()) if (isOverdue(a, now)) overdue++;
-  $("count-overdue").textContent = String(overdue);
-}
-
-init();
