@@ -131,7 +131,7 @@ function onMessage(msg, resuming) {
   // count in place. Replayed changes (older than the hello) make no sound.
   const work = msg.kind === "raised" || msg.kind === "reopened";
   if (work) state.fresh.set(msg.alert.id, Date.now());
-  upsert(msg.alert);
+  upsert(msg.alert, false, true);
   if (work && msg.seq > state.helloSeq) {
     alarm(msg.alert.severity);
     notify(msg.kind, msg.alert);
@@ -159,13 +159,13 @@ async function loadAlerts() {
 // upsert keeps the newer version of an alert; the list and the stream may
 // race, and version orders them.
 //
-// A stream change carries only the history entries it made and no
-// follow_ups: they are added to what the page has (GET /alerts/{id} has the
-// whole history, loaded when the alert is opened).
-function upsert(a, quiet) {
+// A stream change (partial) carries only the history entries it made and
+// no follow_ups: they are added to what the page has. Alerts from the API
+// (lists, GET /alerts/{id}, action answers) are whole and replace it.
+function upsert(a, quiet, partial) {
   const old = state.alerts.get(a.id);
   if (old && (old.version ?? 0) > (a.version ?? 0)) return;
-  if (old && a.follow_ups === undefined) {
+  if (old && partial) {
     const known = (old.history ?? []).filter((h) => !h.version || h.version < (a.version ?? 0));
     a = { ...a, history: [...known, ...(a.history ?? [])], follow_ups: old.follow_ups };
   }
