@@ -206,7 +206,7 @@ func TestDeskInBrowser(t *testing.T) {
 		t.Fatalf("login: %v", err)
 	}
 	who, err := chromedp.Run(browser, chromedp.Text(`#who-name`))
-	if err != nil || who != "desk-1 (desk)" {
+	if err != nil || who != "desk-1 (值守)" {
 		t.Fatalf("logged-in name %q (%v)", who, err)
 	}
 
@@ -217,12 +217,14 @@ func TestDeskInBrowser(t *testing.T) {
 		chromedp.WaitVisible(detailStatus("new")),
 		chromedp.Click(`#btn-ack`),
 		chromedp.WaitVisible(detailStatus("acknowledged")),
-		chromedp.SetValue(`#unit-select`, "police"),
+		choose(`#unit-select`, "police"),
 		chromedp.Click(`#btn-dispatch`),
 		chromedp.WaitVisible(detailStatus("dispatched")),
 		chromedp.SendKeys(`#resolve-feedback`, "已到场处置"),
 		chromedp.Click(`#resolve-false`),
 		chromedp.Click(`#btn-resolve`),
+		chromedp.WaitVisible(`#confirm-false`), // 误报 asks first
+		chromedp.Click(`#btn-confirm-false`),
 		chromedp.WaitVisible(detailStatus("resolved")),
 		chromedp.WaitVisible(`#act-followup`),
 	)

@@ -1,7 +1,7 @@
 // The app's entry: login, the session, the view of each role (desk: the
 // board; investigator: footage; admin: cameras, nodes, audit) and the
 // language switch. Only a 401 from the API returns to the login view.
-import { t, applyStatic, setLang, currentLang } from "./i18n.js";
+import { t, label, applyStatic, setLang, currentLang } from "./i18n.js";
 import { $, api, hooks, directory } from "./common.js";
 import * as desk from "./desk.js";
 import * as footage from "./footage.js";
@@ -11,6 +11,11 @@ const views = { desk: desk, investigator: footage, admin: admin };
 const titles = { desk: "title", investigator: "title.investigator", admin: "title.admin" };
 let current = null; // the running view's module
 let role = "";
+let whoami = null; // the principal: {name, role}
+
+function showWho() {
+  $("who-name").textContent = !whoami ? "" : whoami.role ? `${whoami.name} (${label("role", whoami.role)})` : String(whoami.name ?? "");
+}
 
 // session asks who is logged in: the principal, null on 401, or throws
 // when the server cannot be reached.
@@ -23,7 +28,8 @@ async function session() {
 
 function enter(p) {
   role = views[p.role] ? p.role : "desk";
-  $("who-name").textContent = p.role ? `${p.name} (${p.role})` : String(p.name ?? "");
+  whoami = p;
+  showWho();
   document.body.dataset.role = role;
   document.body.dataset.view = role === "desk" ? "desk" : role === "investigator" ? "footage" : "admin";
   relabel();
@@ -37,7 +43,8 @@ function leave() {
   role = "";
   delete document.body.dataset.role;
   directory.cameras = [];
-  $("who-name").textContent = "";
+  whoami = null;
+  showWho();
 }
 
 async function login(ev) {
@@ -85,6 +92,7 @@ function relabel() {
   title.dataset.i18n = titles[role] ?? "title";
   title.textContent = t(title.dataset.i18n);
   document.title = t(title.dataset.i18n);
+  showWho();
   current?.relabel();
 }
 
