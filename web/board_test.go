@@ -49,7 +49,9 @@ func TestBoardAtViewports(t *testing.T) {
 		phone bool
 	}{
 		{"phone-390x844", 390, 844, true},
+		{"tablet-768x1024", 768, 1024, false},
 		{"desk-1366x768", 1366, 768, false},
+		{"wide-1920x1080", 1920, 1080, false},
 	} {
 		t.Run(vp.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)

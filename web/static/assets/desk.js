@@ -415,7 +415,7 @@ function historyNote(h) {
       return `→ ${unitName(m[1])}` + (rest ? ` · ${rest}` : "");
     }
     case "ended": {
-      if (note === "signal ended") return t("note.signal_ended");
+      if (note === "signal ended") return ""; // the action, 信号结束, says it all
       if (note === "state sync reports the active signal inactive") return t("note.sync_ended");
       const m = /^stale: no event for (\S+)$/.exec(note);
       return m ? t("note.stale", { d: m[1] }) : note;
