@@ -471,17 +471,19 @@ function renderDetail() {
   $("act-followup").hidden = open || !!fu;
   enableActions();
 
-  const hist = $("history");
-  hist.replaceChildren(...(a.history ?? []).map((h) => {
-    const li = el("li");
-    if (h.action === "earlier") {
-      li.textContent = `${label("h", h.action)} × ${h.count ?? 0}`;
-      return li;
-    }
+  // Rebuilt only when it changes: the countdown re-renders the detail every
+  // second, and a person may be selecting text in the history.
+  const lines = (a.history ?? []).map((h) => {
+    if (h.action === "earlier") return `${label("h", h.action)} × ${h.count ?? 0}`;
     const note = historyNote(h);
-    li.textContent = `${fmtTime(h.at)} · ${label("h", h.action)} · ${actor(h.by)}${note ? " · " + note : ""}`;
-    return li;
-  }));
+    return `${fmtTime(h.at)} · ${label("h", h.action)} · ${actor(h.by)}${note ? " · " + note : ""}`;
+  });
+  const hist = $("history");
+  const sig = JSON.stringify(lines);
+  if (hist.dataset.sig !== sig) {
+    hist.dataset.sig = sig;
+    hist.replaceChildren(...lines.map((l) => el("li", "", l)));
+  }
 }
 
 let busy = false;
