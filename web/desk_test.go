@@ -20,8 +20,8 @@ import (
 
 	"vigil/alerts"
 	"vigil/alerts/boltjournal"
-	"vigil/web"
 	"vigil/internal/testutil"
+	"vigil/web"
 )
 
 const deskToken = "desk-secret-token"

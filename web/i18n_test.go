@@ -113,7 +113,9 @@ func TestEveryLabelInBothLanguages(t *testing.T) {
 			t.Errorf("%q is in en but not in zh", k)
 		}
 	}
-	cjk := func(s string) bool { return strings.IndexFunc(s, func(r rune) bool { return unicode.Is(unicode.Han, r) }) >= 0 }
+	cjk := func(s string) bool {
+		return strings.IndexFunc(s, func(r rune) bool { return unicode.Is(unicode.Han, r) }) >= 0
+	}
 	for k, v := range zh {
 		if !cjk(v) {
 			t.Errorf("zh %q = %q is not Chinese", k, v)
