@@ -295,3 +295,58 @@ func TestViewsByRole(t *testing.T) {
 		shoot(t, browser, shots, "admin-1366x768")
 	})
 }
+
+// TestSearchPages: resolved alerts of earlier days are not on the board;
+// a search by status and date range finds them a page at a time with the
+// API's cursor, and the critical alert waiting for 受理 keeps sounding.
+func TestSearchPages(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	shots := t.TempDir()
+	s := newStack(t, ctx)
+	browser := newBrowser(t, ctx, 1366, 768)
+	old := time.Now().AddDate(0, 0, -3).Truncate(time.Hour).UTC()
+	for i := range 55 {
+		at := old.Add(time.Duration(i) * time.Minute)
+		_, err := s.j.Append(ctx, alerts.Change{Kind: alerts.KindRaised, At: at, Alert: alerts.Alert{
+			ID: fmt.Sprintf("OLD%02d", i), Camera: "hall-entrance", CameraName: "服务大厅入口", Site: "hall", Type: alerts.Motion,
+			Severity: alerts.Minor, Signal: alerts.SignalEnded, Status: alerts.StatusResolved, RaisedAt: at, LastSeenAt: at, ResolvedAt: &at,
+			Count: 1, Feedback: "已处置", History: []alerts.HistoryEntry{{At: at, By: "system", Action: "raised"}},
+		}}, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.raise(ctx, "C1", "key-gate", alerts.Critical, alerts.Intrusion)
+	rows := func() int { return eval[int](t, browser, `document.querySelectorAll("#alert-list li").length`) }
+	run(t, browser, shots, "login", append(login(s.URL(), "desk-secret-token"),
+		chromedp.WaitVisible(chromedp.CSS(`#alert-list li[data-id="C1"]`)),
+	)...)
+	if n := rows(); n != 1 {
+		t.Fatalf("%d rows on the board, want only the open alert", n)
+	}
+	day := old.Local().Format("2006-01-02")
+	run(t, browser, shots, "search",
+		choose(`#filter-status`, "resolved"),
+		choose(`#filter-site`, "hall"),
+		chromedp.SetValue(chromedp.CSS(`#filter-from`), day),
+		chromedp.SetValue(chromedp.CSS(`#filter-to`), day),
+		chromedp.Click(chromedp.CSS(`#btn-search`)),
+		chromedp.WaitVisible(chromedp.CSS(`#btn-more`)),
+	)
+	if n := rows(); n != 50 {
+		t.Fatalf("%d rows after the first page, want 50", n)
+	}
+	run(t, browser, shots, "next page",
+		chromedp.Click(chromedp.CSS(`#btn-more`)),
+		chromedp.WaitNotVisible(chromedp.CSS(`#btn-more`)),
+	)
+	ids := eval[[]string](t, browser, `[...document.querySelectorAll("#alert-list li")].map(li => li.dataset.id)`)
+	if len(ids) != 55 || slices.Contains(ids, "C1") || len(slices.Compact(slices.Sorted(slices.Values(ids)))) != 55 {
+		t.Fatalf("rows after the second page: %d %v", len(ids), ids)
+	}
+	shoot(t, browser, shots, "search")
+	// C1 is critical and waits for 受理: its sound repeats until someone
+	// acknowledges or mutes it.
+	run(t, browser, shots, "repeat", poll(`Number(document.body.dataset.repeats ?? 0) >= 1`))
+}
