@@ -729,6 +729,12 @@ export function init() {
   $("btn-clear").addEventListener("click", clearSearch);
   for (const id of ["filter-site", "filter-status", "filter-type", "filter-camera", "filter-from", "filter-to"]) $(id).addEventListener("change", render);
   $("btn-back").addEventListener("click", back);
+  // On a phone the filters fold away behind one button.
+  $("btn-filters").addEventListener("click", () => {
+    const open = document.body.dataset.filters !== "open";
+    document.body.dataset.filters = open ? "open" : "";
+    $("btn-filters").setAttribute("aria-expanded", String(open));
+  });
   $("btn-mute").addEventListener("click", () => setMuted(!state.muted));
 
   $("btn-ack").addEventListener("click", () => act("ack", (a) => ({ note: $("ack-note").value.trim(), version: a.version })));
