@@ -146,7 +146,9 @@ function todayStart() {
 }
 
 async function loadAlerts() {
-  const since = encodeURIComponent(new Date(todayStart().getTime() - 86400000).toISOString());
+  // Resolved alerts raised in the last week feed 今日已办结 and the 已办结
+  // filter; older ones are found by search.
+  const since = encodeURIComponent(new Date(todayStart().getTime() - 7 * 86400000).toISOString());
   const queries = ["status=open&limit=200", `status=resolved&since=${since}&limit=200`];
   const results = await Promise.allSettled(queries.map((q) => api("GET", `/alerts?${q}`)));
   for (const r of results) {
