@@ -100,12 +100,15 @@ async function boot() {
   for (let delay = 500; ; delay = Math.min(delay * 2, 10000)) {
     try {
       const p = await session();
+      $("banner").hidden = true;
       if (p) enter(p); else showLogin();
       return;
     } catch {
       // The server is not reachable yet: try again rather than asking
       // for a token that would not help.
       document.body.dataset.view = "loading";
+      $("banner").textContent = t("banner.down");
+      $("banner").hidden = false;
       await new Promise((r) => setTimeout(r, delay));
     }
   }
