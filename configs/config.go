@@ -60,6 +60,10 @@ type Config struct {
 	// loading, such as a camera only catch-all rules match; check-config
 	// prints them, the service logs them.
 	Warnings []*Error `json:"-"`
+
+	// Sites give the sites that cameras name their display names
+	// (公共服务大厅 for hall). A site without an entry shows its ID.
+	Sites []Site `json:"sites"`
 }
 
 // HTTP bounds the API server's connections. It is read at start; a
@@ -68,6 +72,12 @@ type HTTP struct {
 	// MaxConns caps the connections open at once; a quarter of it (at
 	// least 1) may be unauthenticated.
 	MaxConns int64 `json:"max_conns"`
+}
+
+// Site is the display name of a site label used by cameras and rules.
+type Site struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 // Log configures the service's log output.

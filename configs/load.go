@@ -222,6 +222,7 @@ func (d *decoder) service(root *yaml.Node, cfg *Config) keyNodes {
 			nodes.add(path, set)
 		}},
 		{"cameras_file", d.str(&cfg.CamerasFile)},
+		{"sites", func(n *yaml.Node, path string) { d.sites(n, path, cfg) }},
 	})
 	nodes.add("", set)
 	if logLevel != "" {
@@ -284,6 +285,37 @@ func (d *decoder) live(n *yaml.Node, path string, l *Live) map[string]*yaml.Node
 		l.MaxViewers = int(min(viewers, 10000))
 	}
 	return set
+}
+
+// sites decodes the display names of sites, validated like units: an ID
+// is required, well-formed and unique; the name defaults to the ID.
+func (d *decoder) sites(n *yaml.Node, path string, cfg *Config) {
+	seen := map[string]*yaml.Node{}
+	d.list(n, path, func(i int, item *yaml.Node, path string) {
+		var s Site
+		set := d.object(item, path, []field{
+			{"id", d.str(&s.ID)},
+			{"name", d.str(&s.Name)},
+		})
+		idNode, ok := set["id"]
+		switch {
+		case item == nil || item.Kind != yaml.MappingNode:
+			return
+		case !ok:
+			d.at(item, join(path, "id"), "required")
+			return
+		case !ValidID(s.ID):
+			d.at(idNode, join(path, "id"), "invalid id %q (want lower-case letters, digits and '-', like key-site)", s.ID)
+		case seen[s.ID] != nil:
+			d.at(idNode, join(path, "id"), "duplicate site id %q (first at line %d)", s.ID, seen[s.ID].Line)
+			return
+		}
+		seen[s.ID] = idNode
+		if s.Name == "" {
+			s.Name = s.ID
+		}
+		cfg.Sites = append(cfg.Sites, s)
+	})
 }
 
 func (d *decoder) tokens(n *yaml.Node, path string, cfg *Config) {

@@ -169,6 +169,15 @@ func TestLoadErrors(t *testing.T) {
 			want:  []string{`vigil.yaml:4:12: alerts.units[1].id: duplicate unit id "police" (first at line 3)`},
 		},
 		{
+			name:  "duplicate site",
+			vigil: "sites:\n  - {id: hall, name: 公共服务大厅}\n  - {id: hall, name: 大厅}\n  - {name: 无编号}\n  - {id: Key_Site}\n",
+			want: []string{
+				`vigil.yaml:3:10: sites[1].id: duplicate site id "hall" (first at line 2)`,
+				`vigil.yaml:4:5: sites[2].id: required`,
+				`vigil.yaml:5:10: sites[3].id: invalid id "Key_Site" (want lower-case letters, digits and '-', like key-site)`,
+			},
+		},
+		{
 			name:  "bad timezone",
 			vigil: "timezone: Mars/Olympus\n",
 			want:  []string{`vigil.yaml:1:11: timezone: unknown time zone "Mars/Olympus"`},

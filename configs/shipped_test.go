@@ -92,6 +92,15 @@ func TestShippedFilesLoad(t *testing.T) {
 			t.Errorf("shipped units lack %s", id)
 		}
 	}
+	sites := map[string]bool{}
+	for _, s := range cfg.Sites {
+		sites[s.ID] = true
+	}
+	for _, c := range cfg.Cameras {
+		if !sites[c.Site] {
+			t.Errorf("camera %s: site %q has no display name in sites", c.ID, c.Site)
+		}
+	}
 	for _, tok := range cfg.Auth.Tokens {
 		if tok.Hash == (Digest{}) {
 			t.Errorf("token %s has no hash", tok.Name)
