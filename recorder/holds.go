@@ -370,7 +370,15 @@ func syncDir(dir string) error {
 	return err
 }
 
-// writeFileAtomicFS is writeFileAtomic through fsys.
+// WriteFileAtomic writes b to path so that path holds either its old
+// content or all of b after a crash: a synced temporary file renamed into
+// place, then the directory synced (the rename is durable before, say,
+// retention deletes what the new file no longer names).
+func WriteFileAtomic(path string, b []byte) error {
+	return writeFileAtomicFS(osFS{}, path, b)
+}
+
+// writeFileAtomicFS is WriteFileAtomic through fsys.
 func writeFileAtomicFS(fsys FS, path string, b []byte) error {
 	tmp := path + ".tmp"
 	os.Remove(tmp) // left by a failed attempt
@@ -390,8 +398,9 @@ func writeFileAtomicFS(fsys FS, path string, b []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
+		return err
 	}
-	return err
+	return syncDir(filepath.Dir(path))
 }
 
 // Backoff of holds that could not be written (a full disk).

@@ -100,6 +100,8 @@ type App struct {
 	feeds     *live.Feeds
 	viewers   *live.Viewers
 	snapshots *live.Snapshots
+	// alertSnaps takes and serves the snapshots of raised alerts.
+	alertSnaps *alertSnapshots
 
 	metadataErrors *prometheus.CounterVec
 
@@ -266,6 +268,7 @@ func (a *App) Run(ctx context.Context) error {
 	run(alertStage, a.runEngine)
 	run(alertStage, a.hub.Run)
 	run(alertStage, a.auditSpool.Run)
+	run(alertStage, a.alertSnaps.Run)
 	run(recStage, a.recorder.Run)
 	run(ingestStage, a.streams.Run)
 	run(ingestStage, a.viewers.Run)
