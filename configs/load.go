@@ -137,6 +137,26 @@ func (d *decoder) service(root *yaml.Node, cfg *Config) keyNodes {
 	set := d.object(root, "", []field{
 		{"listen", d.str(&cfg.Listen)},
 		{"node_id", d.str(&cfg.NodeID)},
+		{"node", func(n *yaml.Node, path string) {
+			var id string
+			set := d.object(n, path, []field{
+				{"id", d.str(&id)},
+				{"zone", d.str(&cfg.Node.Zone)},
+				{"advertise_url", d.str(&cfg.Node.AdvertiseURL)},
+			})
+			nodes.add(path, set)
+			if id != "" {
+				if cfg.NodeID != "" && cfg.NodeID != id {
+					d.at(set["id"], join(path, "id"), "differs from node_id %q: give one of them", cfg.NodeID)
+				}
+				cfg.NodeID = id
+			}
+			if u, ok := set["advertise_url"]; ok && cfg.Node.AdvertiseURL != "" {
+				if p, err := url.Parse(cfg.Node.AdvertiseURL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+					d.at(u, join(path, "advertise_url"), "want an http or https URL such as http://10.0.0.5:8080")
+				}
+			}
+		}},
 		{"timezone", d.str(&cfg.Timezone)},
 		{"log", func(n *yaml.Node, path string) {
 			nodes.add(path, d.object(n, path, []field{

@@ -18,9 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"vigil/alerts"
+	"vigil/cluster"
 	"vigil/configs"
 	"vigil/ingest"
 	"vigil/internal/auth"
@@ -102,6 +104,10 @@ type App struct {
 	snapshots *live.Snapshots
 	// alertSnaps takes and serves the snapshots of raised alerts.
 	alertSnaps *alertSnapshots
+	// nodes registers this node in the cluster (Redis journal only; nil
+	// on the embedded single node), over its own Redis client.
+	nodes        *cluster.Registry
+	clusterRedis *redis.Client
 
 	metadataErrors *prometheus.CounterVec
 
@@ -171,6 +177,10 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	if err := a.buildIngest(cfg); err != nil {
+		a.close()
+		return nil, err
+	}
+	if err := a.buildCluster(cfg); err != nil {
 		a.close()
 		return nil, err
 	}
@@ -269,6 +279,7 @@ func (a *App) Run(ctx context.Context) error {
 	run(alertStage, a.hub.Run)
 	run(alertStage, a.auditSpool.Run)
 	run(alertStage, a.alertSnaps.Run)
+	run(alertStage, a.runCluster)
 	run(recStage, a.recorder.Run)
 	run(ingestStage, a.streams.Run)
 	run(ingestStage, a.viewers.Run)

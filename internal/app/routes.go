@@ -48,6 +48,7 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /api/v1/sites", need(a.listSites, any...))
 	mux.Handle("POST /api/v1/admin/reload", body(short, need(a.reload, auth.Admin)))
 	mux.Handle("GET /api/v1/audit", need(a.listAudit, auth.Admin))
+	mux.Handle("GET /api/v1/nodes", need(a.listNodes, auth.Admin))
 
 	mux.Handle("GET /api/v1/alerts", need(a.alertAPI.ServeHTTP, auth.Desk, auth.Investigator))
 	mux.Handle("GET /api/v1/alerts/{id}", need(a.alertAPI.ServeHTTP, auth.Desk, auth.Investigator))
