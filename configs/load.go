@@ -307,15 +307,22 @@ func (d *decoder) live(n *yaml.Node, path string, l *Live) map[string]*yaml.Node
 	return set
 }
 
-// sites decodes the display names of sites, validated like units: an ID
-// is required, well-formed and unique; the name defaults to the ID.
+// sites decodes the display names of sites, validated like units.
 func (d *decoder) sites(n *yaml.Node, path string, cfg *Config) {
-	seen := map[string]*yaml.Node{}
+	d.namedIDs(n, path, "site", "key-site", map[string]*yaml.Node{}, func(id, name string) {
+		cfg.Sites = append(cfg.Sites, Site{ID: id, Name: name})
+	})
+}
+
+// namedIDs decodes a list of {id, name} (units, sites): an ID is required,
+// well-formed and unique (seen keeps the node of each); the name defaults
+// to the ID. add receives each valid entry.
+func (d *decoder) namedIDs(n *yaml.Node, path, what, example string, seen map[string]*yaml.Node, add func(id, name string)) {
 	d.list(n, path, func(i int, item *yaml.Node, path string) {
-		var s Site
+		var id, name string
 		set := d.object(item, path, []field{
-			{"id", d.str(&s.ID)},
-			{"name", d.str(&s.Name)},
+			{"id", d.str(&id)},
+			{"name", d.str(&name)},
 		})
 		idNode, ok := set["id"]
 		switch {
@@ -324,17 +331,17 @@ func (d *decoder) sites(n *yaml.Node, path string, cfg *Config) {
 		case !ok:
 			d.at(item, join(path, "id"), "required")
 			return
-		case !ValidID(s.ID):
-			d.at(idNode, join(path, "id"), "invalid id %q (want lower-case letters, digits and '-', like key-site)", s.ID)
-		case seen[s.ID] != nil:
-			d.at(idNode, join(path, "id"), "duplicate site id %q (first at line %d)", s.ID, seen[s.ID].Line)
+		case !ValidID(id):
+			d.at(idNode, join(path, "id"), "invalid id %q (want lower-case letters, digits and '-', like %s)", id, example)
+		case seen[id] != nil:
+			d.at(idNode, join(path, "id"), "duplicate %s id %q (first at line %d)", what, id, seen[id].Line)
 			return
 		}
-		seen[s.ID] = idNode
-		if s.Name == "" {
-			s.Name = s.ID
+		seen[id] = idNode
+		if name == "" {
+			name = id
 		}
-		cfg.Sites = append(cfg.Sites, s)
+		add(id, name)
 	})
 }
 
@@ -400,29 +407,8 @@ func (d *decoder) alerts(n *yaml.Node, path string, cfg *Config) map[string]*yam
 		{"stale_after", d.duration(&a.StaleAfter)},
 		{"max_event_age", d.duration(&a.MaxEventAge)},
 		{"units", func(n *yaml.Node, path string) {
-			d.list(n, path, func(i int, item *yaml.Node, path string) {
-				var u Unit
-				uset := d.object(item, path, []field{
-					{"id", d.str(&u.ID)},
-					{"name", d.str(&u.Name)},
-				})
-				idNode, ok := uset["id"]
-				switch {
-				case item == nil || item.Kind != yaml.MappingNode:
-					return
-				case !ok:
-					d.at(item, join(path, "id"), "required")
-					return
-				case !ValidID(u.ID):
-					d.at(idNode, join(path, "id"), "invalid id %q (want lower-case letters, digits and '-', like police)", u.ID)
-				case unitNodes[u.ID] != nil:
-					d.at(idNode, join(path, "id"), "duplicate unit id %q (first at line %d)", u.ID, unitNodes[u.ID].Line)
-					return
-				}
-				unitNodes[u.ID] = idNode
-				if u.Name == "" {
-					u.Name = u.ID
-				}
+			d.namedIDs(n, path, "unit", "police", unitNodes, func(id, name string) {
+				u := Unit{ID: id, Name: name}
 				a.Units = append(a.Units, u)
 				units.list = append(units.list, u)
 			})
