@@ -58,6 +58,7 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /api/v1/alerts/stream", need(a.hub.ServeHTTP, auth.Desk))
 	mux.Handle("GET /api/v1/alerts/{id}/clip", need(a.serveClip, auth.Desk, auth.Investigator))
 	a.footage.Register(mux, func(h http.Handler) http.Handler { return body(short, a.auth.Require(h, auth.Investigator)) })
+	a.holdAPI.Register(mux, func(h http.Handler) http.Handler { return body(short, a.auth.Require(h, auth.Investigator)) })
 	mux.Handle("POST /api/v1/hooks/{camera}/{vendor}", body(long, hookAuthenticates(a.hooks)))
 	mux.Handle("/", web.Handler())
 
