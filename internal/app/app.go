@@ -92,6 +92,7 @@ type App struct {
 	recorder   *recorder.Recorder
 	streams    *ingest.Streams
 	footage    *recorder.API
+	holdAPI    *recorder.HoldAPI // evidence holds by hand
 	fileAudit  *recorder.FileAuditor
 	auditSpool *auditSpool
 

@@ -60,6 +60,7 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /api/v1/alerts/{id}/clip", need(a.serveClip, auth.Desk, auth.Investigator))
 	mux.Handle("GET /api/v1/alerts/{id}/snapshot", need(a.alertSnaps.serve(a.journal), auth.Desk, auth.Investigator))
 	a.footage.Register(mux, func(h http.Handler) http.Handler { return body(short, a.auth.Require(h, auth.Investigator)) })
+	a.holdAPI.Register(mux, func(h http.Handler) http.Handler { return body(short, a.auth.Require(h, auth.Investigator)) })
 	mux.Handle("POST /api/v1/hooks/{camera}/{vendor}", body(long, hookAuthenticates(a.hooks)))
 	mux.Handle("/", web.Handler())
 
