@@ -215,7 +215,7 @@ func (d *decoder) checkDevices(cfg *Config) {
 			cam, node := dev.Channels[ch], ref.channels[ch]
 			path := fmt.Sprintf("%s[%q]", join(ref.path, "channels"), ch)
 			if !cams[cam] {
-				d.at(node, path, "unknown camera %q%s", cam, didYouMean(cam, ids, "cameras"))
+				d.at(node, path, "unknown camera %q%s", cam, DidYouMean(cam, ids, "cameras"))
 				continue
 			}
 			if prev, dup := claimed[cam]; dup {

@@ -137,6 +137,26 @@ func (d *decoder) service(root *yaml.Node, cfg *Config) keyNodes {
 	set := d.object(root, "", []field{
 		{"listen", d.str(&cfg.Listen)},
 		{"node_id", d.str(&cfg.NodeID)},
+		{"node", func(n *yaml.Node, path string) {
+			var id string
+			set := d.object(n, path, []field{
+				{"id", d.str(&id)},
+				{"zone", d.str(&cfg.Node.Zone)},
+				{"advertise_url", d.str(&cfg.Node.AdvertiseURL)},
+			})
+			nodes.add(path, set)
+			if id != "" {
+				if cfg.NodeID != "" && cfg.NodeID != id {
+					d.at(set["id"], join(path, "id"), "differs from node_id %q: give one of them", cfg.NodeID)
+				}
+				cfg.NodeID = id
+			}
+			if u, ok := set["advertise_url"]; ok && cfg.Node.AdvertiseURL != "" {
+				if p, err := url.Parse(cfg.Node.AdvertiseURL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+					d.at(u, join(path, "advertise_url"), "want an http or https URL such as http://10.0.0.5:8080")
+				}
+			}
+		}},
 		{"timezone", d.str(&cfg.Timezone)},
 		{"log", func(n *yaml.Node, path string) {
 			nodes.add(path, d.object(n, path, []field{
@@ -154,6 +174,8 @@ func (d *decoder) service(root *yaml.Node, cfg *Config) keyNodes {
 				{"max_bytes", d.size(&s.MaxBytes)},
 				{"min_free_bytes", d.size(&s.MinFreeBytes)},
 				{"fsync", enum(d, &s.Fsync, FsyncPart, FsyncSegment, FsyncNever)},
+				{"verify_every", d.duration(&s.VerifyEvery)},
+				{"verify_rate", d.size(&s.VerifyRate)},
 			}))
 		}},
 		{"journal", func(n *yaml.Node, path string) {
@@ -204,7 +226,23 @@ func (d *decoder) service(root *yaml.Node, cfg *Config) keyNodes {
 			}))
 		}},
 		{"alerts", func(n *yaml.Node, path string) { nodes.add(path, d.alerts(n, path, cfg)) }},
+		{"live", func(n *yaml.Node, path string) { nodes.add(path, d.live(n, path, &cfg.Live)) }},
+		{"snapshots", func(n *yaml.Node, path string) {
+			var width int64 = int64(cfg.Snapshots.Width)
+			set := d.object(n, path, []field{
+				{"ffmpeg", d.str(&cfg.Snapshots.FFmpeg)},
+				{"width", d.integer(&width, 16)},
+			})
+			if _, ok := set["width"]; ok {
+				if width > 7680 {
+					d.at(set["width"], join(path, "width"), "must be at most 7680")
+				}
+				cfg.Snapshots.Width = int(min(width, 7680))
+			}
+			nodes.add(path, set)
+		}},
 		{"cameras_file", d.str(&cfg.CamerasFile)},
+		{"sites", func(n *yaml.Node, path string) { d.sites(n, path, cfg) }},
 	})
 	nodes.add("", set)
 	if logLevel != "" {
@@ -212,6 +250,99 @@ func (d *decoder) service(root *yaml.Node, cfg *Config) keyNodes {
 		_ = cfg.Log.Level.UnmarshalText([]byte(logLevel))
 	}
 	return nodes
+}
+
+func (d *decoder) live(n *yaml.Node, path string, l *Live) map[string]*yaml.Node {
+	port, viewers := int64(l.UDPPort), int64(l.MaxViewers)
+	set := d.object(n, path, []field{
+		{"udp_port", d.integer(&port, 0)},
+		{"max_viewers", d.integer(&viewers, 1)},
+		{"ice_servers", func(n *yaml.Node, path string) {
+			l.ICEServers = nil
+			d.list(n, path, func(i int, item *yaml.Node, path string) {
+				var s ICEServer
+				set := d.object(item, path, []field{
+					{"url", d.str(&s.URL)},
+					{"username", d.str(&s.Username)},
+					{"credential", d.secret(&s.Credential)},
+				})
+				if item == nil || item.Kind != yaml.MappingNode {
+					return
+				}
+				if u, ok := set["url"]; !ok {
+					d.at(item, join(path, "url"), "required")
+				} else if !strings.HasPrefix(s.URL, "stun:") && !strings.HasPrefix(s.URL, "turn:") && !strings.HasPrefix(s.URL, "turns:") {
+					d.at(u, join(path, "url"), "scheme must be stun, turn or turns")
+				}
+				l.ICEServers = append(l.ICEServers, s)
+			})
+		}},
+		{"nat_ips", func(n *yaml.Node, path string) {
+			l.NATIPs = nil
+			d.list(n, path, func(i int, item *yaml.Node, path string) {
+				v, ok := d.scalar(item, path, "an IP address")
+				if !ok {
+					return
+				}
+				if net.ParseIP(v) == nil {
+					d.at(item, path, "not an IP address: %q", v)
+					return
+				}
+				l.NATIPs = append(l.NATIPs, v)
+			})
+		}},
+	})
+	if _, ok := set["udp_port"]; ok {
+		if port > 65535 {
+			d.at(set["udp_port"], join(path, "udp_port"), "must be at most 65535")
+		}
+		l.UDPPort = int(min(port, 65535))
+	}
+	if _, ok := set["max_viewers"]; ok {
+		if viewers > 10000 {
+			d.at(set["max_viewers"], join(path, "max_viewers"), "must be at most 10000")
+		}
+		l.MaxViewers = int(min(viewers, 10000))
+	}
+	return set
+}
+
+// sites decodes the display names of sites, validated like units.
+func (d *decoder) sites(n *yaml.Node, path string, cfg *Config) {
+	d.namedIDs(n, path, "site", "key-site", map[string]*yaml.Node{}, func(id, name string) {
+		cfg.Sites = append(cfg.Sites, Site{ID: id, Name: name})
+	})
+}
+
+// namedIDs decodes a list of {id, name} (units, sites): an ID is required,
+// well-formed and unique (seen keeps the node of each); the name defaults
+// to the ID. add receives each valid entry.
+func (d *decoder) namedIDs(n *yaml.Node, path, what, example string, seen map[string]*yaml.Node, add func(id, name string)) {
+	d.list(n, path, func(i int, item *yaml.Node, path string) {
+		var id, name string
+		set := d.object(item, path, []field{
+			{"id", d.str(&id)},
+			{"name", d.str(&name)},
+		})
+		idNode, ok := set["id"]
+		switch {
+		case item == nil || item.Kind != yaml.MappingNode:
+			return
+		case !ok:
+			d.at(item, join(path, "id"), "required")
+			return
+		case !ValidID(id):
+			d.at(idNode, join(path, "id"), "invalid id %q (want lower-case letters, digits and '-', like %s)", id, example)
+		case seen[id] != nil:
+			d.at(idNode, join(path, "id"), "duplicate %s id %q (first at line %d)", what, id, seen[id].Line)
+			return
+		}
+		seen[id] = idNode
+		if name == "" {
+			name = id
+		}
+		add(id, name)
+	})
 }
 
 func (d *decoder) tokens(n *yaml.Node, path string, cfg *Config) {
@@ -230,6 +361,8 @@ func (d *decoder) tokens(n *yaml.Node, path string, cfg *Config) {
 		}
 		if _, ok := set["name"]; !ok {
 			d.at(item, join(path, "name"), "required")
+		} else if strings.EqualFold(strings.TrimSpace(t.Name), ReservedActor) || strings.TrimSpace(t.Name) == "" {
+			d.at(set["name"], join(path, "name"), "%q is reserved for the changes the service makes itself; choose another name", t.Name)
 		} else if first, dup := names[t.Name]; dup {
 			d.at(set["name"], join(path, "name"), "duplicate token name %q (first at auth.tokens[%d])", t.Name, first)
 		} else {
@@ -274,29 +407,8 @@ func (d *decoder) alerts(n *yaml.Node, path string, cfg *Config) map[string]*yam
 		{"stale_after", d.duration(&a.StaleAfter)},
 		{"max_event_age", d.duration(&a.MaxEventAge)},
 		{"units", func(n *yaml.Node, path string) {
-			d.list(n, path, func(i int, item *yaml.Node, path string) {
-				var u Unit
-				uset := d.object(item, path, []field{
-					{"id", d.str(&u.ID)},
-					{"name", d.str(&u.Name)},
-				})
-				idNode, ok := uset["id"]
-				switch {
-				case item == nil || item.Kind != yaml.MappingNode:
-					return
-				case !ok:
-					d.at(item, join(path, "id"), "required")
-					return
-				case !ValidID(u.ID):
-					d.at(idNode, join(path, "id"), "invalid id %q (want lower-case letters, digits and '-', like police)", u.ID)
-				case unitNodes[u.ID] != nil:
-					d.at(idNode, join(path, "id"), "duplicate unit id %q (first at line %d)", u.ID, unitNodes[u.ID].Line)
-					return
-				}
-				unitNodes[u.ID] = idNode
-				if u.Name == "" {
-					u.Name = u.ID
-				}
+			d.namedIDs(n, path, "unit", "police", unitNodes, func(id, name string) {
+				u := Unit{ID: id, Name: name}
 				a.Units = append(a.Units, u)
 				units.list = append(units.list, u)
 			})

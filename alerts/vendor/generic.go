@@ -62,7 +62,7 @@ func ParseGeneric(camera string, body io.Reader, now time.Time) (alerts.Event, e
 	switch t := alerts.Type(*p.Type); t {
 	case alerts.Motion, alerts.Tamper, alerts.VideoLoss, alerts.LineCrossing, alerts.Intrusion, alerts.IOAlarm, alerts.Other:
 		e.Type = t
-	case alerts.CameraOffline, alerts.RecordingFailure, alerts.StorageFull:
+	case alerts.CameraOffline, alerts.RecordingFailure, alerts.StorageFull, alerts.RecordingTampered:
 		return alerts.Event{}, fmt.Errorf("generic: type %s is reserved for Vigil's own health events", parseQuote(*p.Type))
 	default:
 		return alerts.Event{}, fmt.Errorf("generic: type %s: want motion, tamper, video_loss, line_crossing, intrusion, io_alarm or other", parseQuote(*p.Type))

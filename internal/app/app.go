@@ -18,13 +18,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"vigil/alerts"
+	"vigil/cluster"
 	"vigil/configs"
 	"vigil/ingest"
 	"vigil/internal/auth"
 	"vigil/internal/httpx"
+	"vigil/live"
 	"vigil/recorder"
 )
 
@@ -40,6 +43,9 @@ type Options struct {
 	Listen string
 	// ShutdownTimeout bounds graceful shutdown; default 5s.
 	ShutdownTimeout time.Duration
+	// LiveUDP overrides the live view's UDP address; default the host of
+	// Listen with live.udp_port, or a free port when Listen's port is 0.
+	LiveUDP string
 	// BodyTimeout is how long a request body may take to arrive; default
 	// 10s, three times that for camera webhooks (up to 1 MiB).
 	BodyTimeout time.Duration
@@ -57,6 +63,9 @@ func (o *Options) validate() error {
 	}
 	if o.Listen == "" {
 		o.Listen = o.Config.Listen
+	}
+	if o.LiveUDP == "" {
+		o.LiveUDP = liveUDP(o.Listen, o.Config.Live.UDPPort)
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 5 * time.Second
@@ -83,11 +92,23 @@ type App struct {
 	recorder   *recorder.Recorder
 	streams    *ingest.Streams
 	footage    *recorder.API
+	holdAPI    *recorder.HoldAPI // evidence holds by hand
 	fileAudit  *recorder.FileAuditor
 	auditSpool *auditSpool
 
-	camMu   sync.Mutex        // guards recSubs
-	recSubs map[string]func() // camera → end of its recorder subscription
+	camMu    sync.Mutex        // guards recSubs and liveSubs
+	recSubs  map[string]func() // camera → end of its recorder subscription
+	liveSubs map[string]func() // camera → end of its live feed subscription
+
+	feeds     *live.Feeds
+	viewers   *live.Viewers
+	snapshots *live.Snapshots
+	// alertSnaps takes and serves the snapshots of raised alerts.
+	alertSnaps *alertSnapshots
+	// nodes registers this node in the cluster (Redis journal only; nil
+	// on the embedded single node), over its own Redis client.
+	nodes        *cluster.Registry
+	clusterRedis *redis.Client
 
 	metadataErrors *prometheus.CounterVec
 
@@ -153,7 +174,15 @@ func New(opts Options) (*App, error) {
 		a.close()
 		return nil, err
 	}
+	if err := a.buildLive(cfg); err != nil {
+		a.close()
+		return nil, err
+	}
 	if err := a.buildIngest(cfg); err != nil {
+		a.close()
+		return nil, err
+	}
+	if err := a.buildCluster(cfg); err != nil {
 		a.close()
 		return nil, err
 	}
@@ -180,6 +209,11 @@ func New(opts Options) (*App, error) {
 
 // close releases what New opened; Run calls it on its way out.
 func (a *App) close() {
+	if a.viewers != nil {
+		if err := a.viewers.Close(); err != nil {
+			a.log.Error("closing the live view's UDP port", "component", "app", "err", err)
+		}
+	}
 	if a.fileAudit != nil {
 		if err := a.fileAudit.Close(); err != nil {
 			a.log.Error("closing the audit file", "component", "app", "err", err)
@@ -246,9 +280,12 @@ func (a *App) Run(ctx context.Context) error {
 	run(alertStage, a.runEngine)
 	run(alertStage, a.hub.Run)
 	run(alertStage, a.auditSpool.Run)
+	run(alertStage, a.alertSnaps.Run)
+	run(alertStage, a.runCluster)
 	run(recStage, a.recorder.Run)
 	run(ingestStage, a.streams.Run)
 	run(ingestStage, a.events.Run)
+	run(ingestStage, a.viewers.Run)
 	if a.watcher != nil {
 		run(ingestStage, a.watcher.Run)
 	}
@@ -260,7 +297,8 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	a.log.Info("vigil serving", "component", "app", "addr", a.Addr())
+	a.log.Info("vigil serving", "component", "app", "addr", a.Addr(), "live_udp", a.viewers.UDPAddr().String(),
+		"snapshots", a.snapshots.Available())
 	for _, c := range a.config().Cameras {
 		a.log.Info("camera registered", "component", "app", "camera", c.ID, "name", c.Name, "site", c.Site, "url", c.RedactedURL())
 	}

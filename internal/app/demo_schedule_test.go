@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -96,7 +95,7 @@ func demoTimeline(t *testing.T, d time.Duration) []demoEvent {
 func TestDemoScheduleMakesVisibleWork(t *testing.T) {
 	dir := t.TempDir()
 	path, err := writeDemoConfig(dir, "127.0.0.1:0", func(p string) string { return "rtsp://127.0.0.1:1/" + p },
-		demoGate{url: "http://127.0.0.1:1/cam/key-site-gate", password: "pw"}, strings.Repeat("a", 64), strings.Repeat("b", 64))
+		demoGate{url: "http://127.0.0.1:1/cam/key-site-gate", password: "pw"}, demoTokens{"d", "i", "a"})
 	if err != nil {
 		t.Fatal(err)
 	}
