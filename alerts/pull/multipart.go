@@ -7,6 +7,8 @@ import (
 	"io"
 	"net/textproto"
 	"strings"
+
+	"vigil/alerts/vendor"
 )
 
 // MaxPartBytes bounds one part of an event stream (1 MiB): a stream whose
@@ -120,7 +122,7 @@ func (p *partReader) next() (part, error) {
 				inHeader = false
 				continue
 			}
-			if name, value, ok := strings.Cut(string(l), ":"); ok && isToken(name) {
+			if name, value, ok := strings.Cut(string(l), ":"); ok && vendor.IsHeaderName(name) {
 				pt.header.Add(strings.TrimSpace(name), strings.TrimSpace(value))
 				continue
 			}
@@ -132,16 +134,4 @@ func (p *partReader) next() (part, error) {
 		}
 		body = append(body, l)
 	}
-}
-
-func isToken(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
 }

@@ -143,7 +143,7 @@ func dahuaParts(text, boundary string) ([]string, error) {
 				break
 			}
 			name, value, ok := strings.Cut(h, ":")
-			if !ok || !dahuaHeaderName(name) {
+			if !ok || !IsHeaderName(name) {
 				body = i
 				break
 			}
@@ -177,20 +177,6 @@ func dahuaParts(text, boundary string) ([]string, error) {
 // errDahuaStateReport marks a record with action=State: skipped, like a
 // heartbeat, neither an event nor a rejected record.
 var errDahuaStateReport = errors.New("state report")
-
-// dahuaHeaderName reports whether s is an HTTP header name (a token, no
-// '=' or space), which a record's first field never is.
-func dahuaHeaderName(s string) bool {
-	if s == "" {
-		return false
-	}
-	for _, c := range s {
-		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
-			return false
-		}
-	}
-	return true
-}
 
 // dahuaRecord is one event record: its fields in order, and data if any.
 // err, when set, is why the record cannot be read; it is rejected alone.

@@ -134,3 +134,20 @@ func parseNewXMLDecoder(b []byte) *xml.Decoder {
 	}
 	return d
 }
+
+// IsHeaderName reports whether s is an HTTP header name (letters, digits,
+// '-' and '_'; no '=' or space, which a Dahua record's first field always
+// has). Multipart event streams whose parts may lack the blank line after
+// their headers (Dahua's parser here, alerts/pull's stream reader) tell
+// header lines from the body by it.
+func IsHeaderName(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if !(c == '-' || c == '_' || c >= '0' && c <= '9' || c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z') {
+			return false
+		}
+	}
+	return true
+}
