@@ -146,19 +146,9 @@ func (d *decoder) devices(n *yaml.Node, path string, cfg *Config) {
 			d.at(item, path, "expected a mapping, got %s", kindName(item))
 			return
 		}
-		ok := true
-		if idNode, has := set["id"]; !has {
-			d.at(item, join(path, "id"), "required")
-			ok = false
-		} else if !ValidID(dev.ID) {
-			d.at(idNode, join(path, "id"), "invalid id %q (want ^[a-z0-9][a-z0-9-]{0,62}$)", dev.ID)
-			ok = false
-		} else if first := ids[dev.ID]; first != nil {
-			d.at(idNode, join(path, "id"), "duplicate device id %q (first at line %d)", dev.ID, first.Line)
-			ok = false
-		} else {
-			ids[dev.ID] = idNode
-			ref.id = idNode
+		ok := d.uniqueID(item, set, path, "device", dev.ID, ids)
+		if ok {
+			ref.id = set["id"]
 		}
 		if _, has := set["kind"]; !has {
 			d.at(item, join(path, "kind"), "required (hikvision, dahua or onvif)")

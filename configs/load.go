@@ -565,19 +565,7 @@ func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node
 		d.at(item, path, "expected a mapping, got %s", kindName(item))
 		return c, false
 	}
-	ok := true
-	if idNode, has := set["id"]; !has {
-		d.at(item, join(path, "id"), "required")
-		ok = false
-	} else if !ValidID(c.ID) {
-		d.at(idNode, join(path, "id"), "invalid id %q (want ^[a-z0-9][a-z0-9-]{0,62}$)", c.ID)
-		ok = false
-	} else if first := ids[c.ID]; first != nil {
-		d.at(idNode, join(path, "id"), "duplicate camera id %q (first at line %d)", c.ID, first.Line)
-		ok = false
-	} else {
-		ids[c.ID] = idNode
-	}
+	ok := d.uniqueID(item, set, path, "camera", c.ID, ids)
 	if _, has := set["name"]; !has || c.Name == "" {
 		// The desk shows the name; an ID alone reads as a code to the
 		// people answering the alert.
@@ -626,6 +614,24 @@ func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node
 	}
 	c.URL = u.String()
 	return c, ok
+}
+
+// uniqueID checks the id key of a registry entry (a camera, a device):
+// present, valid, not taken by an earlier entry of ids, which it joins.
+func (d *decoder) uniqueID(item *yaml.Node, set map[string]*yaml.Node, path, what, id string, ids map[string]*yaml.Node) bool {
+	idNode, has := set["id"]
+	switch {
+	case !has:
+		d.at(item, join(path, "id"), "required")
+	case !ValidID(id):
+		d.at(idNode, join(path, "id"), "invalid id %q (want ^[a-z0-9][a-z0-9-]{0,62}$)", id)
+	case ids[id] != nil:
+		d.at(idNode, join(path, "id"), "duplicate %s id %q (first at line %d)", what, id, ids[id].Line)
+	default:
+		ids[id] = idNode
+		return true
+	}
+	return false
 }
 
 // parseStreamURL checks an RTSP URL; the message is empty when it is good.
