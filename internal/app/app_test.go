@@ -30,6 +30,25 @@ const (
 // loads them.
 func writeConfig(t *testing.T, extra string) *configs.Config {
 	t.Helper()
+	return writeConfigFiles(t, extra, `cameras:
+  - id: hall-entrance
+    name: 服务大厅入口
+    site: hall
+    url: rtsp://127.0.0.1:1/cam/0
+    username: admin
+    password: `+camPassword+`
+    events: {webhook_secret: `+hookSecret+`}
+  - id: key-site-gate
+    name: 重点部位大门
+    site: key-site
+    url: rtsp://admin:`+urlPassword+`@127.0.0.1:1/cam/1
+`)
+}
+
+// writeConfigFiles writes the test vigil.yaml (with extra appended) and the
+// given cameras.yaml into a temp dir and loads them.
+func writeConfigFiles(t *testing.T, extra, cams string) *configs.Config {
+	t.Helper()
 	dir := t.TempDir()
 	vigil := `listen: 127.0.0.1:0
 storage: {dir: ./rec, min_free_bytes: 0}
@@ -42,19 +61,6 @@ auth:
 alerts:
   units: [{id: police, name: 派出所}]
 ` + extra
-	cams := `cameras:
-  - id: hall-entrance
-    name: 服务大厅入口
-    site: hall
-    url: rtsp://127.0.0.1:1/cam/0
-    username: admin
-    password: ` + camPassword + `
-    events: {webhook_secret: ` + hookSecret + `}
-  - id: key-site-gate
-    name: 重点部位大门
-    site: key-site
-    url: rtsp://admin:` + urlPassword + `@127.0.0.1:1/cam/1
-`
 	if err := os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte(vigil), 0o600); err != nil {
 		t.Fatal(err)
 	}

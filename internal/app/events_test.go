@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,7 +15,6 @@ import (
 
 	"vigil/alerts/pull/pulltest"
 	"vigil/configs"
-	"vigil/internal/auth"
 	"vigil/internal/testutil"
 )
 
@@ -24,19 +22,8 @@ import (
 // channel 1 is hall-entrance and a gate camera with a webhook secret.
 func eventsConfig(t *testing.T, nvrURL string) *configs.Config {
 	t.Helper()
-	dir := t.TempDir()
-	vigil := `listen: 127.0.0.1:0
-storage: {dir: ./rec, min_free_bytes: 0}
-journal: {path: ./journal.db}
-auth:
-  tokens:
-    - {name: desk-1, role: desk, sha256: ` + auth.HashToken(deskToken) + `}
-    - {name: ops, role: admin, sha256: ` + auth.HashToken(adminToken) + `}
-alerts:
-  units: [{id: police, name: 派出所}]
-`
-	cams := `devices:
-  - {id: nvr-1, kind: hikvision, url: "` + nvrURL + `", username: admin, password: nvr-pw, channels: {"1": hall-entrance}}
+	return writeConfigFiles(t, "", `devices:
+  - {id: nvr-1, kind: hikvision, url: "`+nvrURL+`", username: admin, password: nvr-pw, channels: {"1": hall-entrance}}
 cameras:
   - {id: hall-entrance, name: 服务大厅入口, site: hall, url: "rtsp://127.0.0.1:1/cam/0", enabled: false}
   - id: key-site-gate
@@ -44,15 +31,8 @@ cameras:
     site: key-site
     url: rtsp://127.0.0.1:1/cam/1
     enabled: false
-    events: {webhook_secret: ` + hookSecret + `, ignore: [NTPAdjustTime]}
-`
-	os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte(vigil), 0o600)
-	os.WriteFile(filepath.Join(dir, "cameras.yaml"), []byte(cams), 0o600)
-	cfg, err := configs.Load(filepath.Join(dir, "vigil.yaml"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return cfg
+    events: {webhook_secret: `+hookSecret+`, ignore: [NTPAdjustTime]}
+`)
 }
 
 func hikAlert(channel, typ string) string {
