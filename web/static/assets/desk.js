@@ -706,7 +706,7 @@ async function openLive() {
   pc.onconnectionstatechange = () => {
     if (live !== session) return;
     const s = pc.connectionState;
-    if (s === "connected") liveState("");
+    if (s === "connected") liveState("live.on");
     else if (s === "failed" || s === "disconnected") liveState("live.lost");
   };
   try {
