@@ -231,7 +231,8 @@ function renderTimeline() {
   track.replaceChildren(...items);
 
   // The axis: ticks on whole steps of the zone's clock.
-  const step = TICKS.find((s) => span() / s <= 8) ?? TICKS[TICKS.length - 1];
+  const room = Math.max(2, Math.floor(track.getBoundingClientRect().width / 56));
+  const step = TICKS.find((s) => span() / s <= Math.min(8, room)) ?? TICKS[TICKS.length - 1];
   const axis = $("tl-axis");
   const ticks = [];
   const first = state.dayStart + Math.ceil((state.view.start - state.dayStart) / step) * step;
