@@ -307,7 +307,7 @@ function onPointerUp(ev) {
   }
   // Whole seconds: what an investigator writes in a report.
   const b = atX(ev.clientX);
-  let start = Math.floor(Math.min(d.at, b) / 1000) * 1000, end = Math.ceil(Math.max(d.at, b) / 1000) * 1000;
+  let start = Math.round(Math.min(d.at, b) / 1000) * 1000, end = Math.round(Math.max(d.at, b) / 1000) * 1000;
   if (end - start > MAX_EXPORT) end = start + MAX_EXPORT;
   state.sel = end > start ? { start, end } : null;
   renderTimeline();
