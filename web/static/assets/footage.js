@@ -14,7 +14,7 @@ import {
 
 const DAY = 86400000;
 const SPANS = [DAY, 12 * 3600e3, 6 * 3600e3, 3 * 3600e3, 3600e3, 30 * 60e3, 10 * 60e3, 5 * 60e3, 2 * 60e3];
-const TICKS = [60e3, 2 * 60e3, 5 * 60e3, 10 * 60e3, 15 * 60e3, 30 * 60e3, 3600e3, 2 * 3600e3, 3 * 3600e3, 6 * 3600e3];
+const TICKS = [10e3, 15e3, 30e3, 60e3, 2 * 60e3, 5 * 60e3, 10 * 60e3, 15 * 60e3, 30 * 60e3, 3600e3, 2 * 3600e3, 3 * 3600e3, 6 * 3600e3];
 const MAX_EXPORT = 2 * 3600e3; // export.max_range's default
 
 const state = {
