@@ -367,7 +367,9 @@ function thumb(a) {
   img.alt = "";
   img.width = 96;
   img.height = 54;
-  img.addEventListener("error", () => img.classList.add("broken"), { once: true });
+  // No picture (camera offline, no decoder): a quiet placeholder, not a
+  // broken-image icon.
+  img.addEventListener("error", () => img.replaceWith(el("span", "thumb none", t("snap.no_pic"))), { once: true });
   img.src = snapshotURL(a);
   return img;
 }
@@ -633,8 +635,9 @@ async function showClip(a) {
   v.hidden = true;
   const cam = directory.cameras.find((c) => c.id === a.camera);
   // A segment is served once it closes, at the first keyframe after the
-  // segment length: until then the footage of a fresh alert is on its way.
-  const due = Date.parse(a.raised_at) + (settings.segment_s * 2 + 3) * 1000;
+  // segment length: the one being written when the alert was raised
+  // closes at most a segment (and a keyframe interval) later.
+  const due = Date.parse(a.raised_at) + (settings.segment_s + 3) * 1000;
   const left = Math.ceil((due - Date.now()) / 1000);
   if (!r || (r.status !== 404 && !r.ok)) {
     clip.why = "clip.error";
