@@ -3,6 +3,7 @@ package web_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/color"
@@ -10,6 +11,8 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -129,5 +132,118 @@ func TestDeskSaysWhyThereIsNoFootage(t *testing.T) {
 			shoot(t, browser, shots, fmt.Sprintf("desk-no-footage-en-%dx%d", vp.w, vp.h))
 			run(t, browser, shots, "chinese", chromedp.Click(chromedp.CSS(`#btn-lang`)))
 		})
+	}
+}
+
+// TestFootageHoldsOnTheTimeline: the footage view shows the camera's
+// evidence holds on the timeline and in a list, puts a dragged range under
+// a new hold with its case number and reason (POST /holds), and releases
+// one (DELETE /holds/{id}).
+func TestFootageHoldsOnTheTimeline(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	shots := t.TempDir()
+	s := newStack(t, ctx)
+	var mu sync.Mutex
+	var posted []map[string]any
+	var deleted []string
+	need := func(h http.HandlerFunc) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			if p := s.principal(r); p[1] != "investigator" && p[1] != "admin" {
+				http.Error(w, `{"error":"forbidden","code":"forbidden"}`, http.StatusForbidden)
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			h(w, r)
+		}
+	}
+	s.mux.HandleFunc("GET /api/v1/holds", need(func(w http.ResponseWriter, r *http.Request) {
+		start, _ := time.Parse(time.RFC3339, r.URL.Query().Get("start"))
+		h0 := start.Add(9*time.Hour + 30*time.Second)
+		json.NewEncoder(w).Encode(map[string]any{"holds": []map[string]any{{
+			"id": "h1", "camera": r.URL.Query().Get("camera"), "start": h0, "end": h0.Add(time.Minute),
+			"case": "2026-刑-0042", "reason": "打架斗殴取证", "by": "investigator-1", "created_at": start,
+		}}})
+	}))
+	s.mux.HandleFunc("POST /api/v1/holds", need(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		posted = append(posted, body)
+		mu.Unlock()
+		body["id"] = "h2"
+		w.WriteHeader(http.StatusCreated)
+		json.NewEncoder(w).Encode(body)
+	}))
+	s.mux.HandleFunc("DELETE /api/v1/holds/{id}", need(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		deleted = append(deleted, r.PathValue("id"))
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+
+	browser := newBrowser(t, ctx, 1366, 768)
+	run(t, browser, shots, "footage", append(login(s.URL(), "investigator-secret-token"),
+		chromedp.Click(chromedp.CSS(`#footage-cameras li[data-id="key-gate"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#timeline .tl-hold[data-id="h1"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#footage-holds li[data-id="h1"]`)),
+		// Play the first segment (09:00) and zoom around it to an hour.
+		chromedp.Click(chromedp.CSS(`#footage-segments li[data-id]:last-child button`)),
+		chromedp.Click(chromedp.CSS(`#tl-in`)), chromedp.Click(chromedp.CSS(`#tl-in`)),
+		chromedp.Click(chromedp.CSS(`#tl-in`)), chromedp.Click(chromedp.CSS(`#tl-in`)),
+	)...)
+	if got := eval[string](t, browser, `document.querySelector('#footage-holds li[data-id="h1"]').textContent`); !strings.Contains(got, "2026-刑-0042") || !strings.Contains(got, "打架斗殴取证") {
+		t.Errorf("hold listed as %q", got)
+	}
+	dayStart := eval[float64](t, browser, `window.vigilTimeline.state.dayStart`)
+	at := func(sec float64) float64 { return dayStart + (9*3600+sec)*1000 }
+	x1 := eval[float64](t, browser, fmt.Sprintf(`window.vigilTimeline.xOf(%f)`, at(10)))
+	x2 := eval[float64](t, browser, fmt.Sprintf(`window.vigilTimeline.xOf(%f)`, at(130)))
+	y := eval[float64](t, browser, `(r => r.top + r.height / 2)(document.getElementById("tl-track").getBoundingClientRect())`)
+	run(t, browser, shots, "select and hold",
+		chromedp.MouseEvent(chromedp.MousePressed, x1, y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(chromedp.MouseMoved, x2, y, chromedp.ButtonLeft),
+		chromedp.MouseEvent(chromedp.MouseReleased, x2, y, chromedp.ButtonLeft),
+		chromedp.WaitVisible(chromedp.CSS(`#tl-sel`)),
+		chromedp.Click(chromedp.CSS(`#hold-box summary`)),
+		chromedp.SendKeys(chromedp.CSS(`#hold-case`), "2026-刑-0043"),
+		chromedp.SendKeys(chromedp.CSS(`#hold-reason`), "现场冲突"),
+		chromedp.Click(chromedp.CSS(`#btn-hold`)),
+		poll(`document.getElementById("hold-msg").textContent === "已保全"`),
+	)
+	shoot(t, browser, shots, "footage-hold-1366x768")
+	mu.Lock()
+	if len(posted) != 1 || posted[0]["camera"] != "key-gate" || posted[0]["case"] != "2026-刑-0043" || posted[0]["reason"] != "现场冲突" {
+		t.Errorf("holds posted: %v", posted)
+	} else {
+		st, _ := time.Parse(time.RFC3339, posted[0]["start"].(string))
+		en, _ := time.Parse(time.RFC3339, posted[0]["end"].(string))
+		if d := en.Sub(st); d < 110*time.Second || d > 130*time.Second {
+			t.Errorf("held %v – %v (%v), want the 2-minute selection", st, en, d)
+		}
+	}
+	mu.Unlock()
+	run(t, browser, shots, "release",
+		chromedp.Click(chromedp.CSS(`#footage-holds li[data-id="h1"] button`)),
+		poll(`document.querySelector('#footage-holds li[data-id="h1"] button').textContent === "确认解除保全"`),
+	)
+	mu.Lock()
+	if len(deleted) != 0 {
+		t.Errorf("released on the first click: %v", deleted)
+	}
+	mu.Unlock()
+	run(t, browser, shots, "confirm release", chromedp.Click(chromedp.CSS(`#footage-holds li[data-id="h1"] button`)))
+	waitOK := false
+	for range 100 {
+		mu.Lock()
+		waitOK = len(deleted) == 1 && deleted[0] == "h1"
+		mu.Unlock()
+		if waitOK {
+			break
+		}
+		eval[bool](t, browser, `new Promise(r => setTimeout(() => r(true), 50))`)
+	}
+	if !waitOK {
+		t.Errorf("holds released: %v", deleted)
 	}
 }

@@ -504,7 +504,13 @@ function renderHolds() {
     if (h.id) {
       const b = el("button", "secondary", t("hold.release"));
       b.type = "button";
-      b.addEventListener("click", () => releaseHold(h));
+      // Releasing evidence takes a second click: 确认解除.
+      b.addEventListener("click", () => {
+        if (b.dataset.armed) { releaseHold(h); return; }
+        b.dataset.armed = "1";
+        b.className = "danger";
+        b.textContent = t("hold.release_confirm");
+      });
       li.append(b);
     }
     return li;
@@ -631,6 +637,10 @@ export function init() {
   v.addEventListener("loadedmetadata", seekPending);
   v.addEventListener("timeupdate", onTimeUpdate);
   v.addEventListener("ended", onEnded);
+  v.addEventListener("error", () => {
+    if (!v.getAttribute("src")) return;
+    $("play-info").textContent = `${t("tl.cannot_play")} (${v.error?.code ?? "?"})`;
+  });
   // For tests and for whoever inspects the page.
   window.vigilTimeline = { xOf, atX, state };
 }
