@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -245,5 +246,62 @@ func TestFootageHoldsOnTheTimeline(t *testing.T) {
 	}
 	if !waitOK {
 		t.Errorf("holds released: %v", deleted)
+	}
+}
+
+// TestDeskLiveViewFallbacks: an H.265 camera's offer is refused with 406
+// h265_not_supported and the live view shows the camera's snapshot,
+// refreshed every second, instead; an offline camera's 409 reads as such.
+func TestDeskLiveViewFallbacks(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	shots := t.TempDir()
+	s := newStack(t, ctx)
+	var pic bytes.Buffer
+	jpeg.Encode(&pic, image.NewRGBA(image.Rect(0, 0, 64, 36)), nil)
+	var snaps atomic.Int32
+	s.mux.HandleFunc("GET /api/v1/cameras/{id}/snapshot", func(w http.ResponseWriter, r *http.Request) {
+		snaps.Add(1)
+		w.Header().Set("Content-Type", "image/jpeg")
+		w.Write(pic.Bytes())
+	})
+	s.mux.HandleFunc("POST /api/v1/cameras/{id}/whep", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if ct := r.Header.Get("Content-Type"); ct != "application/sdp" {
+			w.WriteHeader(http.StatusUnsupportedMediaType)
+			fmt.Fprintf(w, `{"error":"content type %s","code":"unsupported_media_type"}`, ct)
+			return
+		}
+		if r.PathValue("id") == "hall-entrance" {
+			w.WriteHeader(http.StatusConflict)
+			fmt.Fprint(w, `{"error":"camera offline","code":"camera_offline"}`)
+			return
+		}
+		w.WriteHeader(http.StatusNotAcceptable)
+		fmt.Fprint(w, `{"error":"the camera streams H.265","code":"h265_not_supported"}`)
+	})
+	s.raise(ctx, "01JDH265", "key-gate", alerts.Minor, alerts.Motion)
+	s.raise(ctx, "01JDOFF", "hall-entrance", alerts.Minor, alerts.Motion)
+	browser := newBrowser(t, ctx, 1366, 768)
+	run(t, browser, shots, "h265", append(login(s.URL(), deskToken),
+		chromedp.Click(chromedp.CSS(`#alert-list li[data-id="01JDH265"] button`)),
+		chromedp.Click(chromedp.CSS(`#btn-live`)),
+		poll(`document.getElementById("live-state").dataset.state === "live.h265"`),
+		chromedp.WaitVisible(chromedp.CSS(`#live-snap`)),
+		poll(`(i => i.complete && i.naturalWidth > 0)(document.getElementById("live-snap"))`),
+	)...)
+	first := eval[string](t, browser, `document.getElementById("live-snap").src`)
+	run(t, browser, shots, "refreshed", poll(fmt.Sprintf(`document.getElementById("live-snap").src !== %q`, first)))
+	shoot(t, browser, shots, "desk-h265-1366x768")
+	run(t, browser, shots, "close", chromedp.Click(chromedp.CSS(`#btn-live`)), chromedp.WaitNotVisible(chromedp.CSS(`#live-box`)))
+	n := snaps.Load()
+	run(t, browser, shots, "offline",
+		chromedp.Click(chromedp.CSS(`#alert-list li[data-id="01JDOFF"] button`)),
+		chromedp.Click(chromedp.CSS(`#btn-live`)),
+		poll(`document.getElementById("live-state").textContent === "摄像机离线，无实时画面"`),
+	)
+	// Closed means no more refreshes (the detail's own snapshot aside).
+	if got := snaps.Load(); got > n+3 {
+		t.Errorf("%d snapshot requests after the live view closed", got-n)
 	}
 }
