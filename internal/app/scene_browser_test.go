@@ -169,6 +169,15 @@ func TestDeskSceneInBrowser(t *testing.T) {
 
 			// The clip player, or why there is none: never a black player.
 			p.do("clip or reason", pollFor(`!document.getElementById("clip").hidden || !document.getElementById("clip-why").hidden`, 10*time.Second))
+			// With 2-s segments the footage is there within seconds; the
+			// player starts at the alert's moment, pre_roll into the clip
+			// (from the keyframe the file starts at).
+			p.do("clip at the alert's moment",
+				pollFor(`!document.getElementById("clip").hidden`, 15*time.Second),
+				chromedp.Evaluate[chromedp.Void](`(v => { v.preload = "metadata"; v.load(); })(document.getElementById("clip"))`),
+				pollFor(`(v => v.readyState >= 1 && Number(v.dataset.offset) > 0 && Math.abs(v.currentTime - Number(v.dataset.offset)) < 0.25)(document.getElementById("clip"))`, 15*time.Second),
+			)
+			t.Logf("clip positioned at %.2f s", evalIn[float64](p, `document.getElementById("clip").currentTime`))
 			p.shot(fmt.Sprintf("desk-detail-%dx%d", vp.w, vp.h))
 		})
 	}
