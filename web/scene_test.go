@@ -247,6 +247,15 @@ func TestFootageHoldsOnTheTimeline(t *testing.T) {
 	if !waitOK {
 		t.Errorf("holds released: %v", deleted)
 	}
+	run(t, browser, shots, "english", chromedp.Click(chromedp.CSS(`#btn-lang`)),
+		poll(`document.getElementById("tl-span").textContent === "1 h" && document.getElementById("tl-in").textContent === "Zoom in"`),
+		poll(`document.getElementById("footage-title").textContent === "Footage · 重点部位大门" && document.getElementById("hold-msg").textContent === "Held"`))
+	shoot(t, browser, shots, "footage-en-1366x768")
+	run(t, browser, shots, "phone", chromedp.EmulateViewport(390, 844), poll(`innerWidth === 390`))
+	if sw, iw := eval[int](t, browser, `document.scrollingElement.scrollWidth`), eval[int](t, browser, `innerWidth`); sw > iw {
+		t.Errorf("footage view %d px wide in %d", sw, iw)
+	}
+	shoot(t, browser, shots, "footage-en-390x844")
 }
 
 // TestDeskLiveViewFallbacks: an H.265 camera's offer is refused with 406

@@ -586,6 +586,8 @@ function renderScene(a) {
   link.href = `/?${new URLSearchParams({ camera: a.camera, at: a.raised_at })}`;
   link.textContent = t("footage.open");
   if (clip.why) renderClipWhy();
+  const ls = $("live-state");
+  if (live && ls.dataset.state) ls.textContent = t(ls.dataset.state, liveVars ?? undefined);
   const v = $("clip");
   if (v.getAttribute("poster") !== src) v.setAttribute("poster", src);
 }
@@ -758,7 +760,10 @@ async function openLive() {
   }
 }
 
+let liveVars = null; // the placeholders of the live view's state, kept for a relabel
+
 function liveState(key, vars) {
+  liveVars = vars ?? null;
   const p = $("live-state");
   p.dataset.state = key;
   p.textContent = key ? t(key, vars) : "";

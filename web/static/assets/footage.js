@@ -82,7 +82,7 @@ async function getJSON(path) {
 async function loadDay() {
   const gen = ++state.load;
   const cam = directory.cameras.find((c) => c.id === state.camera);
-  $("footage-title").textContent = cam ? `${t("footage.title")} · ${cam.name || cam.id}` : t("footage.title");
+  renderTitle();
   $("footage-error").hidden = true;
   if (!state.camera) return;
   const day = $("footage-date").value || zoneDay(new Date());
@@ -111,6 +111,11 @@ async function loadDay() {
   // Holds by hand may not be served by this node yet (404): none shown.
   state.holds = holds && holds.ok ? (holds.data?.holds ?? []).map((h) => ({ ...h, s: Date.parse(h.start), e: Date.parse(h.end) })) : [];
   renderAll();
+}
+
+function renderTitle() {
+  const cam = directory.cameras.find((c) => c.id === state.camera);
+  $("footage-title").textContent = cam ? `${t("footage.title")} · ${cam.name || cam.id}` : t("footage.title");
 }
 
 // addOngoingOutage: while the camera is not streaming, the time since its
@@ -360,12 +365,15 @@ async function addHold() {
   };
   let r;
   try { r = await api("POST", "/holds", body); } catch { r = null; }
+  delete msg.dataset.i18n;
   if (r && r.ok) {
+    msg.dataset.i18n = "hold.saved";
     msg.textContent = t("hold.saved");
     $("hold-case").value = "";
     $("hold-reason").value = "";
     loadDay();
   } else if (r && (r.status === 404 || r.status === 405)) {
+    msg.dataset.i18n = "hold.unavailable";
     msg.textContent = t("hold.unavailable");
   } else {
     msg.textContent = `${t("err.action")}: ${r?.data?.error ?? r?.status ?? t("err.network")}`;
@@ -604,6 +612,7 @@ export function relabel() {
   if (!state.running) return;
   renderCameras();
   if (state.camera) {
+    renderTitle();
     renderAll();
     renderPlayInfo();
   }
