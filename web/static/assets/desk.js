@@ -325,6 +325,7 @@ function render() {
   const list = $("alert-list");
   const focusedId = document.activeElement?.closest?.("#alert-list li")?.dataset.id;
   list.replaceChildren(...shown.map((a) => alertItem(a, now, freshAt(a) > 0)));
+  for (const id of thumbs.keys()) if (!state.alerts.has(id)) thumbs.delete(id);
   if (focusedId) list.querySelector(`li[data-id="${CSS.escape(focusedId)}"] button`)?.focus();
   $("list-empty").hidden = shown.length > 0;
   $("btn-more").hidden = !(state.search && state.cursor);
@@ -360,8 +361,18 @@ function snapshotURL(a) {
   return a.snapshot?.url || `${API}/cameras/${encodeURIComponent(a.camera)}/snapshot`;
 }
 
+// thumbs keeps each row's thumbnail between renders (the board re-renders
+// on every change): one request per picture, not one per render.
+const thumbs = new Map(); // alert id → {src, node}
+
 function thumb(a) {
+  const src = snapshotURL(a);
+  const kept = thumbs.get(a.id);
+  if (kept && kept.src === src) return kept.node;
+  const entry = { src, node: null };
   const img = el("img", "thumb");
+  entry.node = img;
+  thumbs.set(a.id, entry);
   img.loading = "lazy";
   img.decoding = "async";
   img.alt = "";
@@ -369,8 +380,12 @@ function thumb(a) {
   img.height = 54;
   // No picture (camera offline, no decoder): a quiet placeholder, not a
   // broken-image icon.
-  img.addEventListener("error", () => img.replaceWith(el("span", "thumb none", t("snap.no_pic"))), { once: true });
-  img.src = snapshotURL(a);
+  img.addEventListener("error", () => {
+    const none = el("span", "thumb none", t("snap.no_pic"));
+    entry.node = none;
+    img.replaceWith(none);
+  }, { once: true });
+  img.src = src;
   return img;
 }
 
@@ -935,6 +950,7 @@ async function loadUnits() {
 }
 
 export function relabel() {
+  for (const { node } of thumbs.values()) if (node.classList.contains("none")) node.textContent = t("snap.no_pic");
   setConn($("conn").dataset.state);
   setMuted(state.muted);
   renderBanner();
@@ -973,6 +989,7 @@ export function stop() {
   setConn("closed");
   state.alerts.clear();
   state.fresh.clear();
+  thumbs.clear();
   state.lastSeq = null;
   state.selected = null;
   state.downSince = null;
