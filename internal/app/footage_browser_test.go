@@ -58,6 +58,26 @@ func TestFootageViewInBrowser(t *testing.T) {
 	stopped := time.Now()
 	waitFor(t, 20*time.Second, "camera not online", func() bool { return cameraStatus(t, a, "gate") != "online" })
 	waitFor(t, 10*time.Second, "an outage of 4 s", func() bool { return time.Since(stopped) >= 4*time.Second })
+	// The alert's moment, as a link from an alert opens it.
+	at := first.Add(12 * time.Second).UTC()
+	link := a.URL() + "/?" + url.Values{"camera": {"gate"}, "at": {at.Format(time.RFC3339Nano)}}.Encode()
+	t.Run("390x844 during the outage", func(t *testing.T) {
+		p := pageDriver{t: t, browser: sceneBrowser(t, ctx, 390, 844), shots: t.TempDir()}
+		p.do("login to the alert's moment",
+			chromedp.Navigate(link),
+			chromedp.WaitVisible(chromedp.CSS(`#login-token`)),
+			chromedp.SendKeys(chromedp.CSS(`#login-token`), invToken),
+			chromedp.Click(chromedp.CSS(`#login-submit`)),
+			// While the camera is down, its outage is a gap up to now.
+			chromedp.WaitVisible(chromedp.CSS(`#timeline .tl-gap.ongoing`)),
+			chromedp.WaitVisible(chromedp.CSS(`#timeline .tl-alert`)),
+			pollFor(`(v => !v.hidden && !v.paused && v.currentTime > 0.3)(document.getElementById("footage-player"))`, 15*time.Second),
+		)
+		if sw, iw := evalIn[int](p, `document.scrollingElement.scrollWidth`), evalIn[int](p, `innerWidth`); sw > iw {
+			t.Errorf("footage view %d px wide in %d", sw, iw)
+		}
+		p.shot("footage-390x844")
+	})
 	if err := sim.Fault("cam/gate", camsim.FaultRestart); err != nil {
 		t.Fatal(err)
 	}
@@ -66,9 +86,6 @@ func TestFootageViewInBrowser(t *testing.T) {
 		return len(segs) > 0 && segs[len(segs)-1].Start.After(stopped)
 	})
 
-	// The alert's moment, as a link from an alert opens it.
-	at := first.Add(12 * time.Second).UTC()
-	link := a.URL() + "/?" + url.Values{"camera": {"gate"}, "at": {at.Format(time.RFC3339Nano)}}.Encode()
 	t.Run("1366x768", func(t *testing.T) {
 		p := pageDriver{t: t, browser: sceneBrowser(t, ctx, 1366, 768), shots: t.TempDir()}
 		downloads := t.TempDir()
@@ -190,21 +207,5 @@ func TestFootageViewInBrowser(t *testing.T) {
 		if sw, iw := evalIn[int](p, `document.scrollingElement.scrollWidth`), evalIn[int](p, `innerWidth`); sw > iw {
 			t.Errorf("footage view %d px wide in %d", sw, iw)
 		}
-	})
-	t.Run("390x844", func(t *testing.T) {
-		p := pageDriver{t: t, browser: sceneBrowser(t, ctx, 390, 844), shots: t.TempDir()}
-		p.do("login to the alert's moment",
-			chromedp.Navigate(link),
-			chromedp.WaitVisible(chromedp.CSS(`#login-token`)),
-			chromedp.SendKeys(chromedp.CSS(`#login-token`), invToken),
-			chromedp.Click(chromedp.CSS(`#login-submit`)),
-			chromedp.WaitVisible(chromedp.CSS(`#timeline .tl-gap`)),
-			chromedp.WaitVisible(chromedp.CSS(`#timeline .tl-alert`)),
-			pollFor(`(v => !v.hidden && !v.paused && v.currentTime > 0.3)(document.getElementById("footage-player"))`, 15*time.Second),
-		)
-		if sw, iw := evalIn[int](p, `document.scrollingElement.scrollWidth`), evalIn[int](p, `innerWidth`); sw > iw {
-			t.Errorf("footage view %d px wide in %d", sw, iw)
-		}
-		p.shot("footage-390x844")
 	})
 }
