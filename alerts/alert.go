@@ -57,6 +57,14 @@ type Clip struct {
 	URL   string     `json:"url"`
 }
 
+// Snapshot is the stored picture of an alert: the first keyframe at or
+// after its raised_at (within a few seconds, else the last one before).
+type Snapshot struct {
+	URL    string    `json:"url"`
+	At     time.Time `json:"at"` // the keyframe's wall-clock time
+	SHA256 string    `json:"sha256"`
+}
+
 // HistoryEntry is one handling step, as the desk shows it.
 type HistoryEntry struct {
 	At     time.Time `json:"at"`
@@ -134,11 +142,14 @@ type Alert struct {
 	// PreviousID is the latest earlier alert of the same (camera, type, key),
 	// "" for the first; Occurrences24h counts the alerts the key raised in
 	// the 24 hours up to this one, this one included (第N次).
-	PreviousID     string            `json:"previous_id,omitempty"`
-	Occurrences24h int               `json:"occurrences_24h,omitempty"`
-	Clip           *Clip             `json:"clip"`
-	Detail         map[string]string `json:"detail"`
-	History        []HistoryEntry    `json:"history"`
+	PreviousID     string `json:"previous_id,omitempty"`
+	Occurrences24h int    `json:"occurrences_24h,omitempty"`
+	Clip           *Clip  `json:"clip"`
+	// Snapshot is the picture of the alert's moment, stored as evidence;
+	// nil until it is (it arrives as an updated change, reason snapshot).
+	Snapshot *Snapshot         `json:"snapshot,omitempty"`
+	Detail   map[string]string `json:"detail"`
+	History  []HistoryEntry    `json:"history"`
 }
 
 // ChangeKind names a change to an alert; it is the websocket message kind.

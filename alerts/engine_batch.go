@@ -251,6 +251,9 @@ func (e *Engine) planEvent(p *plan, i int, ev Event) error {
 			a.PreviousID = prev.ID // an open alert raised longer ago than the window
 		}
 		p.raise(i, a, rule, func(ctx context.Context, a *Alert) {
+			if e.o.OnRaised != nil {
+				e.o.OnRaised(*a)
+			}
 			e.raises.add(a)
 			e.m.raised.WithLabelValues(string(a.Type), string(a.Severity), a.Site).Inc()
 			e.m.open.WithLabelValues(string(StatusNew)).Inc()

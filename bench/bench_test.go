@@ -147,3 +147,14 @@ func TestLive(t *testing.T) {
 		t.Errorf("implausible live result: %v (%v)", mustJSON(t, r), err)
 	}
 }
+
+func TestTimeline(t *testing.T) {
+	r, err := timelineBench(t.Context(), quiet(), timelineOpts{Alerts: 5, Holds: 2, Loads: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// 5 alert holds beside the 2 manual ones
+	if r.Segments != 1440 || r.Gaps != 4 || r.Alerts != 5 || r.Holds != 7 || r.Loads.Max <= 0 || r.CPUPerLoad <= 0 {
+		t.Errorf("implausible timeline result: %v", mustJSON(t, r))
+	}
+}

@@ -79,6 +79,8 @@ type serviceConfig struct {
 	// MaxViewers is live.max_viewers; default 32. The live UDP port is
 	// always a free one (udp_port: 0).
 	MaxViewers int
+	// MaxEventAge is alerts.max_event_age; default the service's.
+	MaxEventAge string
 }
 
 type cameraConfig struct {
@@ -113,6 +115,10 @@ func (e *env) writeConfig(sub string, sc serviceConfig) (string, error) {
 	if sc.MaxViewers <= 0 {
 		sc.MaxViewers = 32
 	}
+	eventAge := ""
+	if sc.MaxEventAge != "" {
+		eventAge = "\n  max_event_age: " + sc.MaxEventAge
+	}
 	vigil := fmt.Sprintf(`# Written by bench.
 listen: %s
 log: {level: %s}
@@ -127,13 +133,13 @@ metrics_public: true
 export: {max_range: 2h}
 live: {udp_port: 0, max_viewers: %d}
 alerts:
-  stale_after: 10m
+  stale_after: 10m%s
   units: [{id: police, name: 派出所}]
   rules:
     - {match: {type: recording_tampered}, severity: critical, ack_within: 10m, resolve_within: 24h}
     - {match: {}, severity: minor, ack_within: 15m, resolve_within: 24h, cooldown: 60s}
 cameras_file: cameras.yaml
-`, sc.Listen, sc.LogLevel, sc.Storage, journal, auth.HashToken(e.tokens.desk), auth.HashToken(e.tokens.investigator), auth.HashToken(e.tokens.admin), sc.MaxViewers)
+`, sc.Listen, sc.LogLevel, sc.Storage, journal, auth.HashToken(e.tokens.desk), auth.HashToken(e.tokens.investigator), auth.HashToken(e.tokens.admin), sc.MaxViewers, eventAge)
 	var cams strings.Builder
 	cams.WriteString("cameras:\n")
 	if len(sc.Cameras) == 0 {

@@ -31,8 +31,10 @@ type Config struct {
 	Listen string `json:"listen"`
 	HTTP   HTTP   `json:"http"`
 	// NodeID names this node in a multi-node deployment; the host name when
-	// not set.
+	// not set. node.id sets it too (node_id is its older spelling).
 	NodeID string `json:"node_id"`
+	// Node says where this node stands in a cluster (Redis journal only).
+	Node Node `json:"node"`
 	// Timezone is the zone name as written; Location is that zone, used for
 	// day boundaries in stats and times shown by the CLI.
 	Timezone string         `json:"timezone"`
@@ -411,3 +413,10 @@ func (c *Config) Retention(cam Camera) time.Duration {
 // for the service's (spooled without a version check, left out of the
 // acknowledgement statistics).
 const ReservedActor = "system"
+
+// Node places a node in a cluster: its zone (the site it records, such as
+// town or village-3) and the URL the other nodes reach it at.
+type Node struct {
+	Zone         string `json:"zone"`
+	AdvertiseURL string `json:"advertise_url"`
+}

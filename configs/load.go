@@ -137,6 +137,26 @@ func (d *decoder) service(root *yaml.Node, cfg *Config) keyNodes {
 	set := d.object(root, "", []field{
 		{"listen", d.str(&cfg.Listen)},
 		{"node_id", d.str(&cfg.NodeID)},
+		{"node", func(n *yaml.Node, path string) {
+			var id string
+			set := d.object(n, path, []field{
+				{"id", d.str(&id)},
+				{"zone", d.str(&cfg.Node.Zone)},
+				{"advertise_url", d.str(&cfg.Node.AdvertiseURL)},
+			})
+			nodes.add(path, set)
+			if id != "" {
+				if cfg.NodeID != "" && cfg.NodeID != id {
+					d.at(set["id"], join(path, "id"), "differs from node_id %q: give one of them", cfg.NodeID)
+				}
+				cfg.NodeID = id
+			}
+			if u, ok := set["advertise_url"]; ok && cfg.Node.AdvertiseURL != "" {
+				if p, err := url.Parse(cfg.Node.AdvertiseURL); err != nil || (p.Scheme != "http" && p.Scheme != "https") || p.Host == "" {
+					d.at(u, join(path, "advertise_url"), "want an http or https URL such as http://10.0.0.5:8080")
+				}
+			}
+		}},
 		{"timezone", d.str(&cfg.Timezone)},
 		{"log", func(n *yaml.Node, path string) {
 			nodes.add(path, d.object(n, path, []field{
@@ -287,15 +307,22 @@ func (d *decoder) live(n *yaml.Node, path string, l *Live) map[string]*yaml.Node
 	return set
 }
 
-// sites decodes the display names of sites, validated like units: an ID
-// is required, well-formed and unique; the name defaults to the ID.
+// sites decodes the display names of sites, validated like units.
 func (d *decoder) sites(n *yaml.Node, path string, cfg *Config) {
-	seen := map[string]*yaml.Node{}
+	d.namedIDs(n, path, "site", "key-site", map[string]*yaml.Node{}, func(id, name string) {
+		cfg.Sites = append(cfg.Sites, Site{ID: id, Name: name})
+	})
+}
+
+// namedIDs decodes a list of {id, name} (units, sites): an ID is required,
+// well-formed and unique (seen keeps the node of each); the name defaults
+// to the ID. add receives each valid entry.
+func (d *decoder) namedIDs(n *yaml.Node, path, what, example string, seen map[string]*yaml.Node, add func(id, name string)) {
 	d.list(n, path, func(i int, item *yaml.Node, path string) {
-		var s Site
+		var id, name string
 		set := d.object(item, path, []field{
-			{"id", d.str(&s.ID)},
-			{"name", d.str(&s.Name)},
+			{"id", d.str(&id)},
+			{"name", d.str(&name)},
 		})
 		idNode, ok := set["id"]
 		switch {
@@ -304,17 +331,17 @@ func (d *decoder) sites(n *yaml.Node, path string, cfg *Config) {
 		case !ok:
 			d.at(item, join(path, "id"), "required")
 			return
-		case !ValidID(s.ID):
-			d.at(idNode, join(path, "id"), "invalid id %q (want lower-case letters, digits and '-', like key-site)", s.ID)
-		case seen[s.ID] != nil:
-			d.at(idNode, join(path, "id"), "duplicate site id %q (first at line %d)", s.ID, seen[s.ID].Line)
+		case !ValidID(id):
+			d.at(idNode, join(path, "id"), "invalid id %q (want lower-case letters, digits and '-', like %s)", id, example)
+		case seen[id] != nil:
+			d.at(idNode, join(path, "id"), "duplicate %s id %q (first at line %d)", what, id, seen[id].Line)
 			return
 		}
-		seen[s.ID] = idNode
-		if s.Name == "" {
-			s.Name = s.ID
+		seen[id] = idNode
+		if name == "" {
+			name = id
 		}
-		cfg.Sites = append(cfg.Sites, s)
+		add(id, name)
 	})
 }
 
@@ -380,29 +407,8 @@ func (d *decoder) alerts(n *yaml.Node, path string, cfg *Config) map[string]*yam
 		{"stale_after", d.duration(&a.StaleAfter)},
 		{"max_event_age", d.duration(&a.MaxEventAge)},
 		{"units", func(n *yaml.Node, path string) {
-			d.list(n, path, func(i int, item *yaml.Node, path string) {
-				var u Unit
-				uset := d.object(item, path, []field{
-					{"id", d.str(&u.ID)},
-					{"name", d.str(&u.Name)},
-				})
-				idNode, ok := uset["id"]
-				switch {
-				case item == nil || item.Kind != yaml.MappingNode:
-					return
-				case !ok:
-					d.at(item, join(path, "id"), "required")
-					return
-				case !ValidID(u.ID):
-					d.at(idNode, join(path, "id"), "invalid id %q (want lower-case letters, digits and '-', like police)", u.ID)
-				case unitNodes[u.ID] != nil:
-					d.at(idNode, join(path, "id"), "duplicate unit id %q (first at line %d)", u.ID, unitNodes[u.ID].Line)
-					return
-				}
-				unitNodes[u.ID] = idNode
-				if u.Name == "" {
-					u.Name = u.ID
-				}
+			d.namedIDs(n, path, "unit", "police", unitNodes, func(id, name string) {
+				u := Unit{ID: id, Name: name}
 				a.Units = append(a.Units, u)
 				units.list = append(units.list, u)
 			})

@@ -52,6 +52,12 @@ func TestLoadErrors(t *testing.T) {
 			want:  []string{`vigil.yaml:2:1: storge: unknown key (did you mean storage?)`},
 		},
 		{
+			name:  "node id twice",
+			vigil: "node_id: a\nnode: {id: b, advertise_url: \"ftp://x\"}\n",
+			want: []string{`vigil.yaml:2:12: node.id: differs from node_id "a": give one of them`,
+				`vigil.yaml:2:30: node.advertise_url: want an http or https URL such as http://10.0.0.5:8080`},
+		},
+		{
 			name:  "token named system",
 			vigil: "auth:\n  tokens:\n    - {name: System, role: desk, sha256: " + strings.Repeat("a", 64) + "}\n",
 			want:  []string{`vigil.yaml:3:14: auth.tokens[0].name: "System" is reserved for the changes the service makes itself; choose another name`},

@@ -50,6 +50,8 @@ func defaultKeys() map[string]func(*Config) any {
 		"alerts.hold_after_resolve":    func(c *Config) any { return c.Alerts.HoldAfterResolve },
 		"alerts.stale_after":           func(c *Config) any { return c.Alerts.StaleAfter },
 		"alerts.max_event_age":         func(c *Config) any { return c.Alerts.MaxEventAge },
+		"node.zone":                    func(c *Config) any { return c.Node.Zone },
+		"node.advertise_url":           func(c *Config) any { return c.Node.AdvertiseURL },
 		"cameras_file":                 func(c *Config) any { return c.CamerasFile },
 	}
 }

@@ -10,9 +10,11 @@ import (
 // GOP limits: a camera whose GOP grows past them (a very long keyframe
 // interval) keeps no cache until its next keyframe; viewers joining then
 // wait for that keyframe instead.
+// They bound a node's memory for live starts to 8 MiB a camera: a stream of
+// garbage, with no keyframe, must not hold more.
 const (
-	maxGOPUnits = 1500     // one minute of 25 fps video with audio
-	maxGOPBytes = 32 << 20 // 32 MiB: a 4 Mbit/s camera's GOP stays far below
+	maxGOPUnits = 750     // 30 s of 25 fps video
+	maxGOPBytes = 8 << 20 // 8 MiB: 16 s of a 4 Mbit/s camera, above the longest usual GOP
 )
 
 // Feeds holds the Feed of every camera. It is safe for concurrent use.

@@ -39,18 +39,48 @@ type Catalog struct {
 	gen uint64
 
 	damage *damageBook
+
+	// open returns the segment camera is writing, if any, with its
+	// flushed parts (Segment.Open); nil lists indexed segments only.
+	open func(camera string) (Segment, bool)
+	// now ends an ongoing outage's gap in listings; default time.Now.
+	now func() time.Time
 }
 
 type dayKey struct{ camera, day string }
 
 func newCatalog(dir string, log *slog.Logger) *Catalog {
-	return &Catalog{dir: dir, log: log, days: make(map[dayKey][]Segment), tails: make(map[dayKey]Segment), damage: openDamageBook(dir)}
+	return &Catalog{dir: dir, log: log, days: make(map[dayKey][]Segment), tails: make(map[dayKey]Segment), damage: openDamageBook(dir), now: time.Now}
 }
 
 // List returns camera's segments that overlap [start, end], oldest first,
+// the segment being written included (Open, up to its last flushed part),
 // and the gaps between consecutive ones: a span where the camera was not
-// recorded (disconnect, dropped media, a failed write).
+// recorded (disconnect, dropped media, a failed write). When the camera is
+// not recording, the span from its last segment to the end of the range
+// or now, whichever is first, is a gap too: an ongoing outage.
 func (c *Catalog) List(camera string, start, end time.Time) ([]Segment, []Gap, error) {
+	segs, gaps, err := c.list(camera, start, end)
+	if err != nil || len(segs) == 0 {
+		return segs, gaps, err
+	}
+	last := segs[len(segs)-1]
+	if stop := minTime(end, c.now()); !last.Open && last.End.Before(stop) {
+		gaps = append(gaps, Gap{Start: last.End, End: stop})
+	}
+	return segs, gaps, nil
+}
+
+func minTime(a, b time.Time) time.Time {
+	if b.Before(a) {
+		return b
+	}
+	return a
+}
+
+// list is List without the ongoing outage: exports add the range's
+// missing end themselves.
+func (c *Catalog) list(camera string, start, end time.Time) ([]Segment, []Gap, error) {
 	if !ValidCameraID(camera) {
 		return nil, nil, fmt.Errorf("camera %q: %w", camera, errBadCameraID)
 	}
@@ -77,6 +107,13 @@ func (c *Catalog) List(camera string, start, end time.Time) ([]Segment, []Gap, e
 			if s.End.After(start) && !s.Start.After(end) || s.Start.Equal(start) {
 				segs = append(segs, s)
 			}
+		}
+	}
+	if c.open != nil {
+		// the newest segment of all; an indexed copy means it just closed
+		if o, ok := c.open(camera); ok && o.End.After(start) && !o.Start.After(end) &&
+			(len(segs) == 0 || segs[len(segs)-1].Start.Before(o.Start)) {
+			segs = append(segs, o)
 		}
 	}
 	c.markDamage(segs)
@@ -106,6 +143,13 @@ func (c *Catalog) Segment(camera, id string) (Segment, error) {
 	for _, s := range segs {
 		if s.ID == id {
 			one := []Segment{s}
+			c.markDamage(one)
+			return one[0], nil
+		}
+	}
+	if c.open != nil {
+		if o, ok := c.open(camera); ok && o.ID == id {
+			one := []Segment{o}
 			c.markDamage(one)
 			return one[0], nil
 		}

@@ -149,7 +149,7 @@ func planExport(cat *Catalog, req ExportRequest, cache *exportCache) (*Export, e
 	if err := checkExportRequest(&req); err != nil {
 		return nil, err
 	}
-	segs, gaps, err := cat.List(req.Camera, req.Start, req.End)
+	segs, gaps, err := cat.list(req.Camera, req.Start, req.End)
 	if err != nil {
 		return nil, err
 	}
@@ -625,11 +625,12 @@ func scanExportSource(seg Segment, prev *srcSegment, scratch *[]byte) (*srcSegme
 	if err != nil {
 		return nil, fmt.Errorf("segment %s: %w", seg.ID, err)
 	}
-	if st.Size() != seg.Bytes {
+	// the segment being written grows past what was listed of it
+	if st.Size() != seg.Bytes && !(seg.Open && st.Size() > seg.Bytes) {
 		return nil, sizeMismatch(seg, st.Size())
 	}
 	src := &srcSegment{seg: seg}
-	size := st.Size()
+	size := seg.Bytes
 	head := make([]byte, 16)
 	var off int64
 	var initEnd int64 = -1

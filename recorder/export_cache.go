@@ -34,7 +34,7 @@ func newExportCache(maxSamples int) *exportCache {
 // scan returns seg's table from the cache, after checking that the file is
 // still there with its indexed size, or reads it. A nil cache always reads.
 func (c *exportCache) scan(seg Segment, prev *srcSegment, scratch *[]byte) (*srcSegment, error) {
-	if c == nil {
+	if c == nil || seg.Open { // an open segment's table grows part by part
 		return scanExportSource(seg, prev, scratch)
 	}
 	key := seg.Path + "\x00" + seg.SHA256

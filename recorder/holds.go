@@ -28,9 +28,10 @@ const (
 const compactMinRecords = 1000
 
 // Hold keeps a camera's recordings in [Start, End] from retention: an
-// alert's clip range, kept as evidence. A zero End is open-ended (the alert
-// is still active); a zero Until keeps the hold until it is released or
-// updated; once Until has passed the hold drops.
+// alert's clip range, or a range an investigator placed by hand (a manual
+// hold, ID "m-<ulid>", see PlaceManualHold), kept as evidence. A zero End
+// is open-ended (the alert is still active); a zero Until keeps the hold
+// until it is released or updated; once Until has passed the hold drops.
 type Hold struct {
 	ID     string    `json:"id"`
 	Camera string    `json:"camera"` // "" holds every camera
@@ -38,6 +39,11 @@ type Hold struct {
 	End    time.Time `json:"end,omitzero"`
 	Reason string    `json:"reason,omitempty"`
 	Until  time.Time `json:"until,omitzero"`
+	// Case, By and CreatedAt are set on manual holds: the case number,
+	// who placed it and when.
+	Case      string    `json:"case,omitempty"`
+	By        string    `json:"by,omitempty"`
+	CreatedAt time.Time `json:"created_at,omitzero"`
 }
 
 func (h Hold) covers(s Segment) bool {
@@ -252,18 +258,31 @@ func (s *holdStore) put(h Hold) error {
 }
 
 func (s *holdStore) remove(id string) error {
+	_, err := s.removeIf(id, nil)
+	return err
+}
+
+// removeIf removes the hold id when it exists, has not expired, and ok
+// (when not nil) accepts it; it returns the hold it looked at and
+// errHoldNotFound when there was none.
+func (s *holdStore) removeIf(id string, ok func(Hold) error) (Hold, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	old, had := s.holds[id]
-	if !had {
-		return nil
+	if !had || old.expired(s.now()) {
+		return Hold{}, errHoldNotFound
+	}
+	if ok != nil {
+		if err := ok(old); err != nil {
+			return old, err
+		}
 	}
 	delete(s.holds, id)
 	if err := s.changeLocked(holdRecord{Op: opRemove, ID: id}); err != nil {
 		s.holds[id] = old
-		return err
+		return old, err
 	}
-	return nil
+	return old, nil
 }
 
 // changeLocked makes rec, already applied to s.holds, durable: by one
@@ -370,7 +389,15 @@ func syncDir(dir string) error {
 	return err
 }
 
-// writeFileAtomicFS is writeFileAtomic through fsys.
+// WriteFileAtomic writes b to path so that path holds either its old
+// content or all of b after a crash: a synced temporary file renamed into
+// place, then the directory synced (the rename is durable before, say,
+// retention deletes what the new file no longer names).
+func WriteFileAtomic(path string, b []byte) error {
+	return writeFileAtomicFS(osFS{}, path, b)
+}
+
+// writeFileAtomicFS is WriteFileAtomic through fsys.
 func writeFileAtomicFS(fsys FS, path string, b []byte) error {
 	tmp := path + ".tmp"
 	os.Remove(tmp) // left by a failed attempt
@@ -390,8 +417,9 @@ func writeFileAtomicFS(fsys FS, path string, b []byte) error {
 	}
 	if err != nil {
 		os.Remove(tmp)
+		return err
 	}
-	return err
+	return syncDir(filepath.Dir(path))
 }
 
 // Backoff of holds that could not be written (a full disk).
@@ -411,6 +439,10 @@ func (r *Recorder) PlaceHold(ctx context.Context, h Hold) error {
 	}
 	if h.ID == "" || len(h.ID) > 200 {
 		return fmt.Errorf("%w: id", errBadHold)
+	}
+	if IsManualHoldID(h.ID) {
+		// manual holds have their own ID space and their own way in
+		return fmt.Errorf("%w: id %q is a manual hold's", errBadHold, h.ID)
 	}
 	if h.Camera != "" && !ValidCameraID(h.Camera) {
 		return fmt.Errorf("%w: camera %q", errBadHold, h.Camera)
@@ -497,7 +529,7 @@ func (r *Recorder) ReleaseHold(ctx context.Context, id string) error {
 	r.holdMu.Lock()
 	delete(r.pendingHolds, id)
 	r.holdMu.Unlock()
-	if err := r.holds.remove(id); err != nil {
+	if err := r.holds.remove(id); err != nil && !errors.Is(err, errHoldNotFound) {
 		return fmt.Errorf("hold %s: %w", id, err)
 	}
 	return nil

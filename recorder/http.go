@@ -122,6 +122,8 @@ type segmentJSON struct {
 	// valid index line names; Damage says which.
 	Damaged bool   `json:"damaged,omitempty"`
 	Damage  string `json:"damage,omitempty"`
+	// Open marks the segment being written (Segment.Open).
+	Open bool `json:"open,omitempty"`
 }
 
 type recordingsJSON struct {
@@ -224,6 +226,9 @@ func appendSegmentJSON(b []byte, camera string, s *Segment) []byte {
 	if s.Damage != "" {
 		b = append(b, `,"damaged":true,"damage":`...)
 		b = appendJSONString(b, s.Damage)
+	}
+	if s.Open {
+		b = append(b, `,"open":true`...)
 	}
 	return append(b, '}')
 }

@@ -28,6 +28,11 @@ type Segment struct {
 	// "truncated: …"), or no valid index line names the file ("not
 	// indexed: …"; such a segment has no SHA256).
 	Damage string
+	// Open marks the segment being written: End is the end of its last
+	// flushed part, Bytes the length of the file up to there (its init and
+	// complete parts) and SHA256 the hash of exactly those bytes. Its final
+	// hash comes with its index line when it closes.
+	Open bool
 }
 
 // Duration is the playing time of the segment.

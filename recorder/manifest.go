@@ -24,6 +24,11 @@ type ManifestSegment struct {
 	End    string `json:"end"`
 	Bytes  int64  `json:"bytes"`
 	SHA256 string `json:"sha256"`
+	// Open marks the segment that was being written: Bytes and SHA256
+	// are of the file's first Bytes bytes (its flushed parts), exactly
+	// what the export took from it; the final hash of the whole segment
+	// is in its index line once it closes.
+	Open bool `json:"open,omitempty"`
 }
 
 // ManifestGap is a span of the range without recording.
@@ -53,7 +58,7 @@ func (x *Export) Manifest() Manifest {
 		Gaps:     manifestGaps(x.Gaps),
 	}
 	for _, s := range x.Segments {
-		m.Segments = append(m.Segments, ManifestSegment{ID: s.ID, Start: formatTime(s.Start), End: formatTime(s.End), Bytes: s.Bytes, SHA256: s.SHA256})
+		m.Segments = append(m.Segments, ManifestSegment{ID: s.ID, Start: formatTime(s.Start), End: formatTime(s.End), Bytes: s.Bytes, SHA256: s.SHA256, Open: s.Open})
 	}
 	return m
 }

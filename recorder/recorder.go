@@ -219,6 +219,8 @@ func New(opts Options) (*Recorder, error) {
 	}
 	r.catalog = newCatalog(opts.Dir, r.log)
 	r.catalog.damage.now = opts.Now
+	r.catalog.now = opts.Now
+	r.catalog.open = r.openSegment
 	r.catalog.damage.onCheck = r.m.integrityFailures.Inc
 	r.catalog.damage.onFound = func(camera, segment, reason string) {
 		r.health(camera, HealthRecordingTampered, true, fmt.Sprintf("segment %s: %s", segment, reason))
@@ -233,6 +235,21 @@ func New(opts Options) (*Recorder, error) {
 		return nil, fmt.Errorf("recorder: %w", err)
 	}
 	return r, nil
+}
+
+// openSegment returns the segment camera's writer is writing, as far as
+// its parts are on disk.
+func (r *Recorder) openSegment(camera string) (Segment, bool) {
+	r.mu.Lock()
+	w := r.writers[camera]
+	r.mu.Unlock()
+	if w == nil {
+		return Segment{}, false
+	}
+	if s := w.open.Load(); s != nil {
+		return *s, true
+	}
+	return Segment{}, false
 }
 
 // Catalog lists the recordings.

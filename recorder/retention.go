@@ -257,7 +257,7 @@ func (r *Recorder) deleteSegments(camera, day string, victims []victim, now time
 		}
 		kept++
 	}
-	err = writeFileAtomic(path, keep.Bytes())
+	err = WriteFileAtomic(path, keep.Bytes())
 	r.catalog.invalidate(camera, day)
 	r.indexMu.Unlock()
 	if err != nil {
@@ -297,25 +297,4 @@ func lineFile(line []byte) string {
 		return ""
 	}
 	return rec.File
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }

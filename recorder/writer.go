@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -75,6 +76,11 @@ type Writer struct {
 	failKind  string // health kind raised while failed or until a part is written again
 	retryAt   time.Time
 	unindexed []Segment // closed segments whose index line could not be written yet
+
+	// open is the segment being written as far as its parts are on disk,
+	// for listings and exports while it grows; nil before its first part
+	// and once it is indexed. Read without mu, which a write holds.
+	open atomic.Pointer[Segment]
 }
 
 var _ media.Sink = (*Writer)(nil)
@@ -477,6 +483,12 @@ func (w *Writer) flushPart() bool {
 	seg.partAudioBase = seg.audioTicks
 	seg.writtenTicks = seg.videoTicks
 	seg.writtenFrames = seg.frames
+	w.open.Store(&Segment{
+		ID: segmentID(seg.day, seg.file), Camera: w.camera, Start: seg.start,
+		End:   seg.start.Add(ticksToDuration(seg.writtenTicks, videoTimeScale)).Truncate(time.Millisecond),
+		Bytes: seg.bytes, SHA256: hex.EncodeToString(seg.hash.Sum(nil)), // Sum leaves the hash running
+		Frames: seg.writtenFrames, Codec: w.codec, Path: filepath.Join(seg.dir, seg.file), Open: true,
+	})
 	if !seg.wroteFirstPart {
 		seg.wroteFirstPart = true
 		w.recovered()
@@ -529,6 +541,7 @@ func (w *Writer) finishBroken() {
 	w.lastEnd = time.Time{}
 	seg.f.Close()
 	if seg.writtenFrames == 0 {
+		w.open.Store(nil)
 		if err := os.Remove(filepath.Join(seg.dir, seg.file)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			w.log.Warn("cannot remove empty segment", "file", seg.file, "error", err)
 		}
@@ -542,6 +555,7 @@ func (w *Writer) finishBroken() {
 func (w *Writer) abandonSegment() {
 	seg := w.seg
 	w.seg = nil
+	w.open.Store(nil)
 	seg.f.Close()
 	os.Remove(filepath.Join(seg.dir, seg.file))
 }
@@ -560,6 +574,9 @@ func (w *Writer) index(seg *segmentFile) {
 	}
 	w.unindexed = append(w.unindexed, s)
 	w.flushIndex()
+	// indexed (listed from the catalog now), or waiting for its line:
+	// either way no longer growing
+	w.open.Store(nil)
 }
 
 // flushIndex appends the index lines that are waiting, oldest first.

@@ -192,3 +192,59 @@ func TestExportCommandFilesAndTimes(t *testing.T) {
 		t.Fatal("-force did not write the export")
 	}
 }
+
+// vigil export runs beside the service: the segment the service is still
+// writing is exported up to its last complete part and marked open in the
+// manifest, with the hash of exactly the bytes taken.
+func TestExportCommandIncludesOpenSegment(t *testing.T) {
+	cfg, dir := writeTestConfig(t)
+	c, err := camsim.LoadClip(filepath.Join("..", "..", "internal", "camsim", "testdata", "hall.h264"), 25)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := recorder.New(recorder.Options{Dir: dir, Segment: 60 * time.Second, Part: time.Second, Fsync: recorder.FsyncNever, Now: func() time.Time { return exportT0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	w, err := r.Camera("hall-entrance", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.OnStream(media.Stream{Camera: "hall-entrance", Session: 1, Started: exportT0,
+		Video: &media.VideoTrack{Codec: media.H264, ClockRate: 90000, SPS: c.SPS, PPS: c.PPS, Width: c.Width, Height: c.Height}})
+	for i := range 300 { // 12 s into a 60-s segment: not closed, not indexed
+		fr := c.Frames[i%len(c.Frames)]
+		dts := time.Duration(i) * c.FrameDuration()
+		w.OnAccessUnit(media.AccessUnit{Kind: media.Video, PTS: dts, DTS: dts, Key: fr.Key, Payload: fr.NALUs, Wall: exportT0.Add(dts)})
+	}
+	out := filepath.Join(t.TempDir(), "clip.mp4")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"export", "-config", cfg, "-camera", "hall-entrance",
+		"-start", "2026-11-26T21:05:05Z", "-end", "2026-11-26T21:05:11Z", "-o", out}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr.String())
+	}
+	var m recorder.Manifest
+	mb, err := os.ReadFile(out + ".manifest.json")
+	if err != nil || json.Unmarshal(mb, &m) != nil {
+		t.Fatalf("manifest: %v %s", err, mb)
+	}
+	if len(m.Segments) != 1 || !m.Segments[0].Open {
+		t.Fatalf("manifest %s", mb)
+	}
+	src, err := os.ReadFile(filepath.Join(dir, "hall-entrance", "2026-11-26", "21-05-00.000Z.mp4"))
+	if err != nil || int64(len(src)) < m.Segments[0].Bytes {
+		t.Fatalf("source: %v", err)
+	}
+	if s := sha256.Sum256(src[:m.Segments[0].Bytes]); hex.EncodeToString(s[:]) != m.Segments[0].SHA256 {
+		t.Fatalf("manifest hash %s is not the hash of the first %d bytes", m.Segments[0].SHA256, m.Segments[0].Bytes)
+	}
+	probe := exec.Command("ffprobe", "-v", "error", "-count_frames", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", out)
+	var perr bytes.Buffer
+	probe.Stderr = &perr
+	pout, err := probe.Output()
+	if err != nil || perr.Len() != 0 || strings.TrimSpace(string(pout)) != "175" { // from the keyframe at 4 s to 11 s at 25 fps
+		t.Fatalf("ffprobe: %v %q %q", err, pout, perr.String())
+	}
+}

@@ -18,9 +18,11 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"github.com/redis/go-redis/v9"
 	"golang.org/x/sync/errgroup"
 
 	"vigil/alerts"
+	"vigil/cluster"
 	"vigil/configs"
 	"vigil/ingest"
 	"vigil/internal/auth"
@@ -90,6 +92,7 @@ type App struct {
 	recorder   *recorder.Recorder
 	streams    *ingest.Streams
 	footage    *recorder.API
+	holdAPI    *recorder.HoldAPI // evidence holds by hand
 	fileAudit  *recorder.FileAuditor
 	auditSpool *auditSpool
 
@@ -100,6 +103,12 @@ type App struct {
 	feeds     *live.Feeds
 	viewers   *live.Viewers
 	snapshots *live.Snapshots
+	// alertSnaps takes and serves the snapshots of raised alerts.
+	alertSnaps *alertSnapshots
+	// nodes registers this node in the cluster (Redis journal only; nil
+	// on the embedded single node), over its own Redis client.
+	nodes        *cluster.Registry
+	clusterRedis *redis.Client
 
 	metadataErrors *prometheus.CounterVec
 
@@ -169,6 +178,10 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	if err := a.buildIngest(cfg); err != nil {
+		a.close()
+		return nil, err
+	}
+	if err := a.buildCluster(cfg); err != nil {
 		a.close()
 		return nil, err
 	}
@@ -266,6 +279,8 @@ func (a *App) Run(ctx context.Context) error {
 	run(alertStage, a.runEngine)
 	run(alertStage, a.hub.Run)
 	run(alertStage, a.auditSpool.Run)
+	run(alertStage, a.alertSnaps.Run)
+	run(alertStage, a.runCluster)
 	run(recStage, a.recorder.Run)
 	run(ingestStage, a.streams.Run)
 	run(ingestStage, a.viewers.Run)

@@ -38,6 +38,19 @@ func (a *App) buildFootage(cfg *configs.Config) error {
 		Actor:    auth.Actor,
 		Logger:   a.log, // the API adds component=recorder-api
 	})
+	if err != nil {
+		return err
+	}
+	a.holdAPI, err = recorder.NewHoldAPI(recorder.HoldAPIOptions{
+		Recorder: a.recorder,
+		KnownCamera: func(id string) bool {
+			_, ok := a.config().Camera(id)
+			return ok || a.recorder.HasRecordings(id)
+		},
+		Audit:  a.auditSpool,
+		Actor:  auth.Actor,
+		Logger: a.log,
+	})
 	return err
 }
 

@@ -65,6 +65,8 @@ func (a *App) buildLive(cfg *configs.Config) error {
 		a.viewers.Close()
 		return err
 	}
+	a.alertSnaps = newAlertSnapshots(a.snapshots, cfg.Storage.Dir, a.metrics, a.log.With("component", "alert-snapshots"))
+	a.alertSnaps.attach = a.engine.AttachSnapshot
 	return nil
 }
 

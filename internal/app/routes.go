@@ -49,6 +49,7 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /api/v1/settings", need(a.serveSettings, any...))
 	mux.Handle("POST /api/v1/admin/reload", body(short, need(a.reload, auth.Admin)))
 	mux.Handle("GET /api/v1/audit", need(a.listAudit, auth.Admin))
+	mux.Handle("GET /api/v1/nodes", need(a.listNodes, auth.Admin))
 
 	mux.Handle("GET /api/v1/alerts", need(a.alertAPI.ServeHTTP, auth.Desk, auth.Investigator))
 	mux.Handle("GET /api/v1/alerts/{id}", need(a.alertAPI.ServeHTTP, auth.Desk, auth.Investigator))
@@ -58,7 +59,9 @@ func (a *App) routes() http.Handler {
 	}
 	mux.Handle("GET /api/v1/alerts/stream", need(a.hub.ServeHTTP, auth.Desk))
 	mux.Handle("GET /api/v1/alerts/{id}/clip", need(a.serveClip, auth.Desk, auth.Investigator))
+	mux.Handle("GET /api/v1/alerts/{id}/snapshot", need(a.alertSnaps.serve(a.journal), auth.Desk, auth.Investigator))
 	a.footage.Register(mux, func(h http.Handler) http.Handler { return body(short, a.auth.Require(h, auth.Investigator)) })
+	a.holdAPI.Register(mux, func(h http.Handler) http.Handler { return body(short, a.auth.Require(h, auth.Investigator)) })
 	mux.Handle("POST /api/v1/hooks/{camera}/{vendor}", body(long, hookAuthenticates(a.hooks)))
 	mux.Handle("/", web.Handler())
 

@@ -177,3 +177,65 @@ func gaugeValue(t *testing.T, a *App, name string) float64 {
 	}
 	return v
 }
+
+// nodeConfig is redisConfig for a node named id in zone.
+func nodeConfig(t *testing.T, addr, id, zone string) *configs.Config {
+	t.Helper()
+	cfg := redisConfig(t, addr)
+	body, err := os.ReadFile(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = append(body, []byte("node: {id: "+id+", zone: "+zone+", advertise_url: \"http://127.0.0.1:1\"}\n")...)
+	if err := os.WriteFile(cfg.Path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = configs.Load(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// TestNodesListedAcrossTheCluster: nodes on one Redis list each other with
+// zone, cameras and registry hash; the embedded node lists itself alone;
+// only admins may ask.
+func TestNodesListedAcrossTheCluster(t *testing.T) {
+	r := testutil.StartRedis(t)
+	town := startApp(t, nodeConfig(t, r.Addr(), "town-1", "town"), io.Discard)
+	startApp(t, nodeConfig(t, r.Addr(), "village-3", "village-3"), io.Discard)
+	type list struct {
+		Cluster bool `json:"cluster"`
+		Nodes   []struct {
+			ID              string   `json:"id"`
+			Zone            string   `json:"zone"`
+			Cameras         []string `json:"cameras"`
+			RegistryHash    string   `json:"registry_hash"`
+			RegistryDiffers bool     `json:"registry_differs"`
+		} `json:"nodes"`
+	}
+	var l list
+	waitFor(t, 10*time.Second, "both nodes listed", func() bool {
+		code, body := call(t, "GET", town.URL()+"/api/v1/nodes", adminToken, "")
+		l = list{}
+		return code == 200 && json.Unmarshal([]byte(body), &l) == nil && len(l.Nodes) == 2
+	})
+	if !l.Cluster || l.Nodes[0].ID != "town-1" || l.Nodes[1].ID != "village-3" || l.Nodes[1].Zone != "village-3" {
+		t.Fatalf("nodes %+v", l)
+	}
+	for _, n := range l.Nodes {
+		if len(n.RegistryHash) != 64 || len(n.Cameras) == 0 {
+			t.Errorf("node %+v", n)
+		}
+	}
+	if code, _ := call(t, "GET", town.URL()+"/api/v1/nodes", deskToken, ""); code != 403 {
+		t.Fatalf("nodes as desk: %d", code)
+	}
+	waitFor(t, 10*time.Second, "vigil_cluster_nodes at 2", func() bool { return gaugeValue(t, town, "vigil_cluster_nodes") == 2 })
+
+	alone := startApp(t, writeConfig(t, ""), io.Discard)
+	code, body := call(t, "GET", alone.URL()+"/api/v1/nodes", adminToken, "")
+	if code != 200 || json.Unmarshal([]byte(body), &l) != nil || l.Cluster || len(l.Nodes) != 1 {
+		t.Fatalf("embedded node: %d %s", code, body)
+	}
+}
