@@ -162,6 +162,30 @@ func TestFootageViewInBrowser(t *testing.T) {
 		}
 		p.shot("footage-selected-1366x768")
 
+		// The range held by hand (POST /holds) shows on the timeline
+		// beside the alert's own hold; releasing it takes two clicks.
+		p.do("hold the range",
+			chromedp.Click(chromedp.CSS(`#hold-box summary`)),
+			chromedp.SendKeys(chromedp.CSS(`#hold-case`), "2026-刑-0042"),
+			chromedp.SendKeys(chromedp.CSS(`#hold-reason`), "打架斗殴取证"),
+			chromedp.Click(chromedp.CSS(`#btn-hold`)),
+			pollFor(`document.getElementById("hold-msg").textContent === "已保全"`, 10*time.Second),
+			chromedp.WaitVisible(chromedp.CSS(`#timeline .tl-hold[data-kind="manual"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#timeline .tl-hold[data-kind="alert"]`)),
+		)
+		_, holds := call(t, "GET", a.URL()+"/api/v1/holds?camera=gate", invToken, "")
+		if !strings.Contains(holds, `"case":"2026-刑-0042"`) || !strings.Contains(holds, `"by":"inv-1"`) {
+			t.Errorf("holds after placing one: %s", holds)
+		}
+		p.do("release the hold",
+			chromedp.Click(chromedp.CSS(`#footage-holds li[data-kind="manual"] button`)),
+			chromedp.Click(chromedp.CSS(`#footage-holds li[data-kind="manual"] button`)),
+			chromedp.WaitNotPresent(chromedp.CSS(`#footage-holds li[data-kind="manual"]`)),
+		)
+		if n := evalIn[int](p, `document.querySelectorAll('#footage-holds li[data-kind="alert"] button').length`); n != 0 {
+			t.Errorf("an alert's hold offers %d release buttons", n)
+		}
+
 		// The manifest of the selection, read as the page links it.
 		var man struct {
 			From, Until time.Time

@@ -142,6 +142,9 @@ func TestDeskSceneInBrowser(t *testing.T) {
 				t.Errorf("row thumbnail loading=%q, want lazy", lazy)
 			}
 			p.do("thumbnail", pollFor(`(i => i.complete && i.naturalWidth > 0)(document.querySelector(`+jsString(row+` img.thumb`)+`))`, 15*time.Second))
+			// The alert's own snapshot arrives as an update (reason
+			// snapshot) and replaces the camera's picture in the row.
+			p.do("alert snapshot in the row", pollFor(`(i => i && i.getAttribute("src") === `+jsString("/api/v1/alerts/"+al.ID+"/snapshot")+` && i.complete && i.naturalWidth > 0)(document.querySelector(`+jsString(row+` img.thumb`)+`))`, 15*time.Second))
 
 			p.do("detail",
 				chromedp.Click(chromedp.CSS(row+` button`)),

@@ -109,7 +109,11 @@ async function loadDay() {
   }
   state.alerts = alerts;
   // Holds by hand may not be served by this node yet (404): none shown.
-  state.holds = holds && holds.ok ? (holds.data?.holds ?? []).map((h) => ({ ...h, s: Date.parse(h.start), e: Date.parse(h.end) })) : [];
+  // An alert's hold whose alert is still active has no end yet (null).
+  state.holds = holds && holds.ok
+    ? (holds.data?.holds ?? []).map((h) => ({ ...h, s: Date.parse(h.start), e: h.end ? Date.parse(h.end) : Date.now() }))
+      .filter((h) => !h.camera || h.camera === state.camera).sort((x, y) => x.s - y.s)
+    : [];
   renderAll();
 }
 
@@ -201,8 +205,12 @@ function renderTimeline() {
     }
   }
   for (const h of state.holds) {
-    const d = bar("tl-hold", h.s, h.e, `${t("tl.hold")} ${h.case ?? ""} ${h.reason ?? ""}`.trim());
-    if (d) { d.dataset.id = h.id ?? ""; items.push(d); }
+    const d = bar("tl-hold", h.s, h.e, `${t(h.kind === "alert" ? "hold.of_alert" : "tl.hold")} ${h.case ?? ""} ${h.reason ?? ""}`.trim());
+    if (d) {
+      d.dataset.id = h.id ?? "";
+      d.dataset.kind = h.kind ?? "manual";
+      items.push(d);
+    }
   }
   for (const a of state.alerts) {
     if (a.at < state.view.start || a.at > state.view.end) continue;
@@ -508,8 +516,12 @@ function renderHolds() {
   ul.replaceChildren(...state.holds.map((h) => {
     const li = el("li");
     li.dataset.id = h.id ?? "";
-    li.append(el("span", "", `${fmtTime(h.s)} – ${fmtClock(h.e)} · ${h.case || "—"} · ${h.reason || ""} · ${h.by || ""}`));
-    if (h.id) {
+    li.dataset.kind = h.kind ?? "manual";
+    const end = h.end ? fmtClock(h.e) : t("hold.open");
+    const what = h.kind === "alert" ? [t("hold.of_alert"), h.reason] : [h.case || "—", h.reason, h.by];
+    li.append(el("span", "", [`${fmtTime(h.s)} – ${end}`, ...what].filter(Boolean).join(" · ")));
+    // An alert's hold ends with its alert; only holds by hand are released here.
+    if (h.id && h.kind !== "alert") {
       const b = el("button", "secondary", t("hold.release"));
       b.type = "button";
       // Releasing evidence takes a second click: 确认解除.
