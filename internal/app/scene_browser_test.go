@@ -168,6 +168,9 @@ func TestDeskSceneInBrowser(t *testing.T) {
 
 			// Closing the live view ends the session on the node (DELETE).
 			p.do("close live", chromedp.Click(chromedp.CSS(`#btn-live`)), chromedp.WaitNotVisible(chromedp.CSS(`#live-box`)))
+			if b := evalIn[string](p, `document.getElementById("btn-live").textContent + " " + document.getElementById("btn-live").getAttribute("aria-pressed")`); b != "实时画面 false" {
+				t.Errorf("live button after closing: %q", b)
+			}
 			waitFor(t, 5*time.Second, "the viewer ended", func() bool { return a.viewers.Count() == 0 })
 
 			// The clip player, or why there is none: never a black player.

@@ -805,6 +805,7 @@ export function closeLive() {
   $("live-snap").removeAttribute("src");
   $("live-box").hidden = true;
   if (s) endSession(s);
+  if (s && state.running) renderDetail(); // the button reads 实时画面 again
 }
 
 // ---- handling actions -------------------------------------------------------
