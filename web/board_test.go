@@ -267,6 +267,7 @@ func TestViewsByRole(t *testing.T) {
 		run(t, browser, shots, "recordings",
 			chromedp.Click(chromedp.CSS(`#footage-cameras li[data-id="key-gate"] button`)),
 			chromedp.WaitVisible(chromedp.CSS(`#footage-segments li.gap`)),
+			chromedp.WaitVisible(chromedp.CSS(`#timeline .tl-gap`)),
 		)
 		if n := eval[int](t, browser, `document.querySelectorAll("#footage-segments li[data-id]").length`); n != 3 {
 			t.Errorf("%d segments listed, want 3", n)
@@ -291,7 +292,16 @@ func TestViewsByRole(t *testing.T) {
 		if got := eval[string](t, browser, `document.getElementById("audit-list").textContent`); !strings.Contains(got, "导出录像") || !strings.Contains(got, "受理") {
 			t.Errorf("audit list %q", got)
 		}
-		run(t, browser, shots, "cameras again", chromedp.Click(chromedp.CSS(`#admin-nav button[data-tab="cameras"]`)))
+		// The footage workspace is open to admins from the same menu.
+		run(t, browser, shots, "footage",
+			chromedp.Click(chromedp.CSS(`#admin-nav button[data-tab="footage"]`)),
+			chromedp.Click(chromedp.CSS(`#footage-cameras li[data-id="key-gate"] button`)),
+			chromedp.WaitVisible(chromedp.CSS(`#timeline .tl-gap`)),
+			chromedp.WaitVisible(chromedp.CSS(`#admin-nav`)),
+		)
+		shoot(t, browser, shots, "admin-footage-1366x768")
+		run(t, browser, shots, "cameras again", chromedp.Click(chromedp.CSS(`#admin-nav button[data-tab="cameras"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#admin-camera-list`)))
 		shoot(t, browser, shots, "admin-1366x768")
 	})
 }

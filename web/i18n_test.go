@@ -86,6 +86,9 @@ func TestEveryLabelInBothLanguages(t *testing.T) {
 		"role":   {"desk", "investigator", "admin"},
 		"audit":  {"acknowledged", "dispatched", "resolved", "follow_up", "downloaded", "exported"},
 		"mute":   {"on", "off"},
+		"live":   {"open", "close", "connecting", "on", "unsupported", "lost", "h265", "offline", "full", "unknown", "error"},
+		"clip":   {"offline", "writing", "none", "error"},
+		"snap":   {"alt", "none", "alert", "camera", "no_pic"},
 	}
 	for p, values := range prefixed {
 		for _, v := range values {

@@ -1,10 +1,13 @@
 // Package web owns Vigil's one web app: plain HTML, CSS and JS modules
 // embedded in the binary, no build step. After login the app shows the
 // views of the caller's role: the response desk's board (应急值守台) for
-// desk, the footage workspace for investigator, cameras, nodes and audit for
-// admin. It serves files only; the page talks to the API (/api/v1/session,
-// /alerts, /alerts/stream, /units, /sites, /cameras, /audit) that
-// internal/app mounts beside it.
+// desk (with each alert's snapshot, the camera's live view over WHEP and
+// the clip at the alert's moment), the footage workspace (a camera-day as a
+// timeline, playback, export, evidence holds) for investigator, and
+// cameras, nodes, audit and the footage workspace for admin. It serves
+// files only; the page talks to the API (/api/v1/session, /settings,
+// /alerts, /alerts/stream, /units, /sites, /cameras, snapshots, whep,
+// recordings, export, /holds, /audit) that internal/app mounts beside it.
 package web
 
 import (

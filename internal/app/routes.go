@@ -46,6 +46,7 @@ func (a *App) routes() http.Handler {
 	mux.Handle("PATCH /api/v1/cameras/{id}/whep/{session}", body(short, need(a.viewers.ServePatch, any...)))
 	mux.Handle("GET /api/v1/units", need(a.listUnits, any...))
 	mux.Handle("GET /api/v1/sites", need(a.listSites, any...))
+	mux.Handle("GET /api/v1/settings", need(a.serveSettings, any...))
 	mux.Handle("POST /api/v1/admin/reload", body(short, need(a.reload, auth.Admin)))
 	mux.Handle("GET /api/v1/audit", need(a.listAudit, auth.Admin))
 	mux.Handle("GET /api/v1/nodes", need(a.listNodes, auth.Admin))

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"net/url"
 	"slices"
@@ -219,15 +220,16 @@ func (a *Authenticator) authenticate(r *http.Request) (p Principal, byCookie, ok
 
 // crossSite says why a state-changing request carried by the session
 // cookie may have been forged by another page, or "" when it may not: it
-// needs Content-Type application/json (which no form or simple request can
-// send without a CORS preflight) and an Origin naming this host.
+// needs Content-Type application/json, or application/sdp for a WHEP
+// offer (neither can be sent by a form or a simple request without a CORS
+// preflight), and an Origin naming this host.
 func crossSite(r *http.Request) string {
 	switch r.Method {
 	case http.MethodGet, http.MethodHead, http.MethodOptions:
 		return ""
 	}
-	if !httpx.IsJSON(r) {
-		return "a request authenticated by the session cookie needs Content-Type: application/json"
+	if mt, _, _ := mime.ParseMediaType(r.Header.Get("Content-Type")); !httpx.IsJSON(r) && mt != "application/sdp" {
+		return "a request authenticated by the session cookie needs Content-Type: application/json (application/sdp for a live view offer)"
 	}
 	origin := r.Header.Get("Origin")
 	u, err := url.Parse(origin)

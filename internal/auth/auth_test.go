@@ -223,7 +223,8 @@ func TestSessionBoundToSecret(t *testing.T) {
 }
 
 // A state-changing request carried by the session cookie needs
-// Content-Type application/json (by parsed media type) and an Origin of
+// Content-Type application/json (by parsed media type), or application/sdp
+// for a WHEP offer, and an Origin of
 // this host; a bearer token is not sent by browsers on their own and needs
 // neither.
 func TestCookieCSRF(t *testing.T) {
@@ -247,6 +248,9 @@ func TestCookieCSRF(t *testing.T) {
 		{"jsonfoo", "POST", "", "application/jsonfoo", "http://vigil.test:8080", 403},
 		{"form", "POST", "", "application/x-www-form-urlencoded", "http://vigil.test:8080", 403},
 		{"text/plain", "POST", "", "text/plain", "http://vigil.test:8080", 403},
+		{"whep offer", "POST", "", "application/sdp", "http://vigil.test:8080", 200},
+		{"whep offer, foreign origin", "POST", "", "application/sdp", "http://evil.test", 403},
+		{"whep offer, no origin", "POST", "", "application/sdp", "", 403},
 		{"delete foreign", "DELETE", "", "application/json", "http://evil.test", 403},
 		{"get needs neither", "GET", "", "", "", 200},
 		{"bearer needs neither", "POST", "desk-secret", "", "", 200},

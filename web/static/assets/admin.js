@@ -2,8 +2,9 @@
 // until clustering), and the audit log with paging.
 import { t, label } from "./i18n.js";
 import { $, api, el, fmtTime, directory, loadCameras, loadSites, cameraGroups, cameraState } from "./common.js";
+import * as footage from "./footage.js";
 
-const state = { running: false, tab: "cameras", timer: null, auditSince: 0, audit: [] };
+const state = { running: false, tab: "cameras", timer: null, auditSince: 0, audit: [], footage: false };
 
 function renderCameras() {
   cameraGroups($("admin-camera-list"), directory.cameras, (c) => {
@@ -23,6 +24,12 @@ function renderCameras() {
 
 function show(tab) {
   state.tab = tab;
+  // The footage workspace is the investigator's view, open to admins too.
+  document.body.dataset.view = tab === "footage" ? "footage" : "admin";
+  if (tab === "footage" && !state.footage) {
+    state.footage = true;
+    footage.start();
+  }
   for (const sec of document.querySelectorAll("#admin .admin-pane")) sec.hidden = sec.dataset.tab !== tab;
   for (const b of document.querySelectorAll("#admin-nav button")) b.setAttribute("aria-current", String(b.dataset.tab === tab));
   document.body.dataset.tab = tab;
@@ -51,7 +58,7 @@ function renderAudit() {
 
 export async function start() {
   state.running = true;
-  show("cameras");
+  show(new URLSearchParams(location.search).has("camera") ? "footage" : "cameras");
   await loadSites();
   if (await loadCameras()) renderCameras();
   state.timer = setInterval(async () => { if (await loadCameras()) renderCameras(); }, 10000);
@@ -60,6 +67,8 @@ export async function start() {
 export function stop() {
   state.running = false;
   clearInterval(state.timer);
+  if (state.footage) footage.stop();
+  state.footage = false;
   state.audit = [];
   state.auditSince = 0;
   $("admin-camera-list").replaceChildren();
@@ -70,6 +79,7 @@ export function relabel() {
   if (!state.running) return;
   renderCameras();
   renderAudit();
+  if (state.footage) footage.relabel();
 }
 
 export function init() {

@@ -34,17 +34,66 @@ export function el(tag, cls, text) {
   return e;
 }
 
+// settings: the node's time zone (times are shown in it), segment length
+// and clip rolls, from GET /settings; the browser's zone until loaded.
+export const settings = { timezone: "", segment_s: 60, pre_roll_s: 10, post_roll_s: 30 };
+
+export async function loadSettings() {
+  try {
+    const r = await api("GET", "/settings");
+    if (r.ok && r.data) {
+      Object.assign(settings, r.data);
+      try { new Intl.DateTimeFormat("en", { timeZone: settings.timezone }); } catch { settings.timezone = ""; }
+    }
+  } catch { /* keep the defaults */ }
+}
+
+export function zoneOpts(extra) {
+  const o = { hour12: false, ...extra };
+  if (settings.timezone) o.timeZone = settings.timezone;
+  return o;
+}
+
+const locale = () => (currentLang() === "en" ? "en-GB" : "zh-CN");
+
 export function fmtTime(s) {
   if (!s) return "—";
   const d = new Date(s);
   if (isNaN(d)) return "—";
-  return d.toLocaleString(currentLang() === "en" ? "en-GB" : "zh-CN", { hour12: false });
+  return d.toLocaleString(locale(), zoneOpts());
 }
 
 export function fmtClock(s) {
   const d = new Date(s);
   if (isNaN(d)) return "—";
-  return d.toLocaleTimeString(currentLang() === "en" ? "en-GB" : "zh-CN", { hour12: false });
+  return d.toLocaleTimeString(locale(), zoneOpts());
+}
+
+// zoneParts gives the wall-clock fields of d in the configured zone.
+export function zoneParts(d) {
+  const f = new Intl.DateTimeFormat("en-US", zoneOpts({ year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }));
+  const p = Object.fromEntries(f.formatToParts(d).map((x) => [x.type, x.value]));
+  return { y: +p.year, mo: +p.month, d: +p.day, h: +p.hour % 24, mi: +p.minute, s: +p.second };
+}
+
+// zoneMidnight is the instant the day "YYYY-MM-DD" starts in the
+// configured zone.
+export function zoneMidnight(day) {
+  const [y, m, d] = day.split("-").map(Number);
+  let guess = Date.UTC(y, m - 1, d);
+  for (let i = 0; i < 3; i++) {
+    const p = zoneParts(new Date(guess));
+    const asUTC = Date.UTC(p.y, p.mo - 1, p.d, p.h, p.mi, p.s);
+    guess += Date.UTC(y, m - 1, d) - asUTC;
+  }
+  return new Date(guess);
+}
+
+// zoneDay is the day "YYYY-MM-DD" of d in the configured zone.
+export function zoneDay(d) {
+  const p = zoneParts(d);
+  const pad = (n) => String(n).padStart(2, "0");
+  return `${p.y}-${pad(p.mo)}-${pad(p.d)}`;
 }
 
 export function fmtDuration(ms) {

@@ -7,7 +7,7 @@
 // by app.js) returns to the login view.
 import { t, label, currentLang } from "./i18n.js";
 import {
-  API, $, api, el, fmtTime, fmtDuration, directory, loadCameras, loadSites, siteName, cameraGroups, cameraState,
+  API, $, api, el, fmtTime, fmtDuration, directory, loadCameras, loadSites, loadSettings, settings, siteName, cameraGroups, cameraState,
 } from "./common.js";
 
 const FRESH_MS = 10000;        // raised / reopened rows stay on top, highlighted
@@ -306,7 +306,7 @@ function render() {
   const cams = new Map(directory.cameras.map((c) => [c.id, c.name || c.id]));
   for (const a of all) if (!cams.has(a.camera)) cams.set(a.camera, a.camera_name || a.camera);
   fillSelect($("filter-camera"), [...cams.keys()].sort((x, y) => cams.get(x).localeCompare(cams.get(y), "zh-CN")), (v) => cams.get(v));
-  const types = ["motion", "tamper", "video_loss", "line_crossing", "intrusion", "io_alarm", "camera_offline", "recording_failure", "storage_full", "other"];
+  const types = ["motion", "tamper", "video_loss", "line_crossing", "intrusion", "io_alarm", "camera_offline", "recording_failure", "storage_full", "recording_tampered", "other"];
   fillSelect($("filter-type"), types, (v) => label("type", v));
 
   const shown = all.filter((a) => matches(a, now));
@@ -325,6 +325,7 @@ function render() {
   const list = $("alert-list");
   const focusedId = document.activeElement?.closest?.("#alert-list li")?.dataset.id;
   list.replaceChildren(...shown.map((a) => alertItem(a, now, freshAt(a) > 0)));
+  for (const id of thumbs.keys()) if (!state.alerts.has(id)) thumbs.delete(id);
   if (focusedId) list.querySelector(`li[data-id="${CSS.escape(focusedId)}"] button`)?.focus();
   $("list-empty").hidden = shown.length > 0;
   $("btn-more").hidden = !(state.search && state.cursor);
@@ -340,6 +341,7 @@ function alertItem(a, now, fresh) {
   const b = el("button", "alert-row");
   b.type = "button";
   if (a.id === state.selected) b.setAttribute("aria-current", "true");
+  b.append(thumb(a));
   b.append(el("span", "sev", label("sev", a.severity)));
   b.append(el("span", "name", `${a.camera_name || a.camera} · ${label("type", a.type)}`));
   const st = el("span", "status", label("status", a.status));
@@ -353,6 +355,40 @@ function alertItem(a, now, fresh) {
   return li;
 }
 
+// snapshotURL is the alert's own snapshot (evidence, taken at raised_at)
+// or, until it is stored, the camera's latest picture.
+function snapshotURL(a) {
+  return a.snapshot?.url || `${API}/cameras/${encodeURIComponent(a.camera)}/snapshot`;
+}
+
+// thumbs keeps each row's thumbnail between renders (the board re-renders
+// on every change): one request per picture, not one per render.
+const thumbs = new Map(); // alert id → {src, node}
+
+function thumb(a) {
+  const src = snapshotURL(a);
+  const kept = thumbs.get(a.id);
+  if (kept && kept.src === src) return kept.node;
+  const entry = { src, node: null };
+  const img = el("img", "thumb");
+  entry.node = img;
+  thumbs.set(a.id, entry);
+  img.loading = "lazy";
+  img.decoding = "async";
+  img.alt = "";
+  img.width = 96;
+  img.height = 54;
+  // No picture (camera offline, no decoder): a quiet placeholder, not a
+  // broken-image icon.
+  img.addEventListener("error", () => {
+    const none = el("span", "thumb none", t("snap.no_pic"));
+    entry.node = none;
+    img.replaceWith(none);
+  }, { once: true });
+  img.src = src;
+  return img;
+}
+
 function select(id) {
   if (state.selected !== id) {
     $("conflict").hidden = true;
@@ -364,9 +400,9 @@ function select(id) {
     state.selected = id;
     loadAlert(id);
     const a = state.alerts.get(id);
-    const v = $("clip");
-    const src = a?.clip?.url || `${API}/alerts/${encodeURIComponent(id)}/clip`;
-    if (v.getAttribute("src") !== src) v.setAttribute("src", src);
+    closeLive();
+    clip.id = "";
+    if (a) showClip(a);
   }
   document.body.dataset.pane = "detail";
   render();
@@ -375,6 +411,7 @@ function select(id) {
 }
 
 function back() {
+  closeLive();
   document.body.dataset.pane = "list";
   const id = state.selected;
   if (id) $("alert-list").querySelector(`li[data-id="${CSS.escape(id)}"] button`)?.focus();
@@ -441,6 +478,7 @@ function renderDetail() {
   body.dataset.status = a.status;
   body.dataset.version = String(a.version);
   setText("detail-title", `${label("sev", a.severity)} · ${label("type", a.type)} · ${a.camera_name || a.camera}`);
+  renderScene(a);
   setText("d-camera", a.camera_name && a.camera_name !== a.camera ? `${a.camera_name} (${a.camera})` : (a.camera || "—"));
   setText("d-site", a.site ? siteName(a.site) : "—");
   setText("d-grid", a.grid || "—");
@@ -537,6 +575,237 @@ async function refreshCameras() {
     renderCameras();
     render();
   }
+}
+
+// ---- the scene: snapshot, live view, clip -------------------------------------
+
+function renderScene(a) {
+  const img = $("d-snapshot");
+  const src = snapshotURL(a);
+  if (img.getAttribute("src") !== src) {
+    img.classList.remove("broken");
+    img.setAttribute("src", src);
+  }
+  img.alt = t("snap.alt");
+  const cap = $("d-snapshot-cap");
+  cap.textContent = img.classList.contains("broken") ? t("snap.none")
+    : a.snapshot ? `${t("snap.alert")} · ${fmtTime(a.snapshot.at)}` : t("snap.camera");
+  const b = $("btn-live");
+  b.dataset.i18n = live ? "live.close" : "live.open";
+  b.textContent = t(b.dataset.i18n);
+  b.setAttribute("aria-pressed", String(!!live));
+  // Investigators and admins can open the moment in the footage view.
+  const link = $("d-footage");
+  const role = document.body.dataset.role;
+  link.hidden = role !== "investigator" && role !== "admin";
+  link.href = `/?${new URLSearchParams({ camera: a.camera, at: a.raised_at })}`;
+  link.textContent = t("footage.open");
+  if (clip.why) renderClipWhy();
+  const ls = $("live-state");
+  if (live && ls.dataset.state) ls.textContent = t(ls.dataset.state, liveVars ?? undefined);
+  const v = $("clip");
+  if (v.getAttribute("poster") !== src) v.setAttribute("poster", src);
+}
+
+// clip: what the player shows for the selected alert. why is the i18n key
+// of the reason there is no footage (with n seconds for 录像写入中).
+const clip = { id: "", why: "", n: 0, due: 0, timer: null, offset: 0, positioned: false };
+
+// showClip asks whether the alert's clip exists (HEAD: not audited, no
+// media sent) and puts either the player, positioned at the alert's
+// moment, or the reason there is no footage in its place.
+async function showClip(a) {
+  clearTimeout(clip.timer);
+  const id = a.id;
+  clip.id = id;
+  const src = a.clip?.url || `${API}/alerts/${encodeURIComponent(id)}/clip`;
+  const v = $("clip");
+  if (v.getAttribute("src") !== src) v.setAttribute("src", src);
+  let r;
+  try { r = await fetch(src, { method: "HEAD", credentials: "same-origin" }); } catch { r = null; }
+  if (clip.id !== id) return;
+  if (r && r.ok) {
+    // The file starts at the keyframe at or before the clip's start
+    // (X-Vigil-From); the alert's moment is pre_roll into the clip.
+    const from = Date.parse(r.headers.get("X-Vigil-From") || a.clip?.start || a.raised_at);
+    clip.offset = Math.max(0, (Date.parse(a.raised_at) - from) / 1000) || 0;
+    clip.positioned = false;
+    clip.why = "";
+    v.dataset.offset = String(clip.offset);
+    v.hidden = false;
+    $("clip-why").hidden = true;
+    if (v.readyState >= 1) positionClip();
+    return;
+  }
+  let code = "";
+  if (r && r.status === 404) {
+    // HEAD carries no body: ask again with GET for the code; an answer
+    // with media (the footage just arrived) is cut at once.
+    const ctl = new AbortController();
+    try {
+      const g = await fetch(src, { credentials: "same-origin", signal: ctl.signal });
+      if (g.ok) { ctl.abort(); return showClip(a); }
+      code = (await g.json().catch(() => null))?.code ?? "";
+    } catch { /* keep "" */ }
+    if (clip.id !== id) return;
+  }
+  v.hidden = true;
+  const cam = directory.cameras.find((c) => c.id === a.camera);
+  // A segment is served once it closes, at the first keyframe after the
+  // segment length: the one being written when the alert was raised
+  // closes at most a segment (and a keyframe interval) later.
+  const due = Date.parse(a.raised_at) + (settings.segment_s + 3) * 1000;
+  const left = Math.ceil((due - Date.now()) / 1000);
+  if (!r || (r.status !== 404 && !r.ok)) {
+    clip.why = "clip.error";
+    clip.n = r ? r.status : 0;
+  } else if (cam && (cam.status === "offline" || cam.status === "disabled" || cam.status === "connecting")) {
+    clip.why = "clip.offline";
+  } else if (code === "no_footage" || code === "") {
+    if (cam && cam.recording !== false && left > 0) {
+      clip.why = "clip.writing";
+      clip.due = due;
+      clip.timer = setTimeout(() => { if (clip.id === id) showClip(state.alerts.get(id) ?? a); }, Math.min(left, 5) * 1000);
+    } else {
+      clip.why = "clip.none";
+    }
+  } else {
+    clip.why = "clip.none";
+  }
+  renderClipWhy();
+}
+
+function renderClipWhy() {
+  const p = $("clip-why");
+  p.dataset.why = clip.why;
+  const n = clip.why === "clip.writing" ? Math.max(1, Math.ceil((clip.due - Date.now()) / 1000)) : clip.n;
+  p.textContent = t(clip.why, { n });
+  p.hidden = !clip.why;
+}
+
+function positionClip() {
+  const v = $("clip");
+  if (clip.positioned || !clip.offset) return;
+  clip.positioned = true;
+  v.currentTime = Math.min(clip.offset, Number.isFinite(v.duration) ? Math.max(0, v.duration - 0.1) : clip.offset);
+}
+
+// live: the open WHEP session of the selected alert's camera.
+let live = null;
+
+async function openLive() {
+  const a = state.alerts.get(state.selected);
+  if (!a) return;
+  closeLive();
+  const cam = a.camera;
+  const session = { cam, pc: null, location: "", timer: null, closed: false };
+  live = session;
+  $("live-box").hidden = false;
+  liveState("live.connecting");
+  renderDetail();
+  const v = $("live");
+  v.hidden = false;
+  $("live-snap").hidden = true;
+  let pc;
+  try {
+    pc = new RTCPeerConnection();
+  } catch {
+    liveState("live.unsupported");
+    return;
+  }
+  session.pc = pc;
+  window.vigilLive = pc; // for tests and for whoever inspects the page: getStats()
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  const stream = new MediaStream();
+  pc.ontrack = (ev) => {
+    stream.addTrack(ev.track);
+    if (v.srcObject !== stream) v.srcObject = stream;
+    v.play().catch(() => {});
+  };
+  pc.onconnectionstatechange = () => {
+    if (live !== session) return;
+    const s = pc.connectionState;
+    if (s === "connected") liveState("live.on");
+    else if (s === "failed" || s === "disconnected") liveState("live.lost");
+  };
+  try {
+    await pc.setLocalDescription(await pc.createOffer());
+    // No trickle: the offer goes with the candidates gathered in 1 s.
+    await new Promise((resolve) => {
+      if (pc.iceGatheringState === "complete") return resolve();
+      const done = () => { if (pc.iceGatheringState === "complete") resolve(); };
+      pc.addEventListener("icegatheringstatechange", done);
+      setTimeout(resolve, 1000);
+    });
+    if (live !== session) return;
+    const res = await fetch(`${API}/cameras/${encodeURIComponent(cam)}/whep`, {
+      method: "POST", credentials: "same-origin", headers: { "Content-Type": "application/sdp" }, body: pc.localDescription.sdp,
+    });
+    if (res.status === 201) {
+      const loc = res.headers.get("Location") || "";
+      session.location = loc;
+      const answer = await res.text();
+      if (live !== session) { endSession(session); return; }
+      await pc.setRemoteDescription({ type: "answer", sdp: answer });
+      return;
+    }
+    const err = await res.json().catch(() => null);
+    if (live !== session) return;
+    pc.close();
+    session.pc = null;
+    if (res.status === 406 && err?.code === "h265_not_supported") {
+      // Browsers on Linux have no H.265 in WebRTC: the picture, refreshed
+      // every second, instead.
+      v.hidden = true;
+      const img = $("live-snap");
+      img.hidden = false;
+      img.alt = t("snap.alt");
+      const refresh = () => { img.src = `${API}/cameras/${encodeURIComponent(cam)}/snapshot?_=${Date.now()}`; };
+      refresh();
+      session.timer = setInterval(refresh, 1000);
+      liveState("live.h265");
+      return;
+    }
+    const key = { camera_offline: "live.offline", max_viewers: "live.full", not_found: "live.unknown" }[err?.code] ?? "";
+    if (key) liveState(key);
+    else liveState("live.error", { e: err?.error ?? res.status });
+  } catch (e) {
+    if (live === session) liveState("live.error", { e: String(e?.message ?? e) });
+  }
+}
+
+let liveVars = null; // the placeholders of the live view's state, kept for a relabel
+
+function liveState(key, vars) {
+  liveVars = vars ?? null;
+  const p = $("live-state");
+  p.dataset.state = key;
+  p.textContent = key ? t(key, vars) : "";
+  p.hidden = !key;
+}
+
+function endSession(s) {
+  if (s.closed) return;
+  s.closed = true;
+  clearInterval(s.timer);
+  s.pc?.close();
+  if (s.location) {
+    // keepalive: the DELETE still goes out when the page is closing.
+    fetch(s.location, { method: "DELETE", credentials: "same-origin", keepalive: true, headers: { "Content-Type": "application/json" } }).catch(() => {});
+  }
+}
+
+export function closeLive() {
+  const s = live;
+  live = null;
+  if (window.vigilLive && s && window.vigilLive === s.pc) window.vigilLive = null;
+  const v = $("live");
+  v.srcObject = null;
+  $("live-snap").removeAttribute("src");
+  $("live-box").hidden = true;
+  if (s) endSession(s);
+  if (s && state.running) renderDetail(); // the button reads 实时画面 again
 }
 
 // ---- handling actions -------------------------------------------------------
@@ -682,6 +951,7 @@ async function loadUnits() {
 }
 
 export function relabel() {
+  for (const { node } of thumbs.values()) if (node.classList.contains("none")) node.textContent = t("snap.no_pic");
   setConn($("conn").dataset.state);
   setMuted(state.muted);
   renderBanner();
@@ -696,6 +966,7 @@ export async function start() {
   state.downSince = null;
   document.body.dataset.pane = "list";
   loadSites().then(() => { renderCameras(); render(); });
+  loadSettings().then(render);
   loadUnits();
   refreshCameras();
   state.timers.push(setInterval(refreshCameras, 10000));
@@ -707,6 +978,9 @@ export async function start() {
 
 export function stop() {
   state.running = false;
+  closeLive();
+  clearTimeout(clip.timer);
+  clip.id = "";
   clearTimeout(state.reconnectTimer);
   for (const id of state.timers) clearInterval(id);
   state.timers = [];
@@ -716,6 +990,7 @@ export function stop() {
   setConn("closed");
   state.alerts.clear();
   state.fresh.clear();
+  thumbs.clear();
   state.lastSeq = null;
   state.selected = null;
   state.downSince = null;
@@ -738,6 +1013,11 @@ export function init() {
     $("btn-filters").setAttribute("aria-expanded", String(open));
   });
   $("btn-mute").addEventListener("click", () => setMuted(!state.muted));
+  $("btn-live").addEventListener("click", () => (live ? closeLive() : openLive()));
+  $("d-snapshot").addEventListener("error", () => { $("d-snapshot").classList.add("broken"); renderDetail(); });
+  $("d-snapshot").addEventListener("load", () => { $("d-snapshot").classList.remove("broken"); });
+  $("clip").addEventListener("loadedmetadata", positionClip);
+  addEventListener("pagehide", closeLive);
 
   $("btn-ack").addEventListener("click", () => act("ack", (a) => ({ note: $("ack-note").value.trim(), version: a.version })));
   $("unit-select").addEventListener("change", enableActions);
