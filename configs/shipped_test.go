@@ -45,6 +45,9 @@ func defaultKeys() map[string]func(*Config) any {
 		"alerts.stale_after":           func(c *Config) any { return c.Alerts.StaleAfter },
 		"alerts.max_event_age":         func(c *Config) any { return c.Alerts.MaxEventAge },
 		"cameras_file":                 func(c *Config) any { return c.CamerasFile },
+		"notify.base_url":              func(c *Config) any { return c.Notify.BaseURL },
+		"notify.max_age":               func(c *Config) any { return c.Notify.MaxAge },
+		"notify.rate_per_minute":       func(c *Config) any { return c.Notify.RatePerMinute },
 	}
 }
 
