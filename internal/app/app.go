@@ -25,6 +25,7 @@ import (
 	"vigil/ingest"
 	"vigil/internal/auth"
 	"vigil/internal/httpx"
+	"vigil/notify"
 	"vigil/recorder"
 )
 
@@ -96,6 +97,7 @@ type App struct {
 	alertAPI *alerts.API
 	hub      *alerts.Hub
 	hooks    *alerts.Hooks
+	notifier *notify.Notifier
 }
 
 // New builds every component and binds the listener, but starts nothing.
@@ -141,6 +143,10 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	if err := a.buildAlerts(cfg); err != nil {
+		a.close()
+		return nil, err
+	}
+	if err := a.buildNotify(cfg); err != nil {
 		a.close()
 		return nil, err
 	}
@@ -245,6 +251,7 @@ func (a *App) Run(ctx context.Context) error {
 	run(alertStage, a.runEngine)
 	run(alertStage, a.hub.Run)
 	run(alertStage, a.auditSpool.Run)
+	run(alertStage, a.notifier.Run)
 	run(recStage, a.recorder.Run)
 	run(ingestStage, a.streams.Run)
 	if a.watcher != nil {
