@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"vigil/alerts"
+	"vigil/alerts/journaltest"
 	"vigil/notify"
 	"vigil/notify/notifytest"
 )
@@ -23,4 +25,8 @@ func TestOutboxConformance(t *testing.T) {
 			return ob, func() { _ = j.Close() }
 		}
 	})
+}
+
+func TestSupervision(t *testing.T) {
+	journaltest.RunSupervision(t, func(t *testing.T) alerts.Journal { return opener(t)() })
 }

@@ -4,6 +4,8 @@ import (
 	"path/filepath"
 	"testing"
 
+	"vigil/alerts"
+	"vigil/alerts/journaltest"
 	"vigil/internal/testutil"
 	"vigil/notify"
 	"vigil/notify/notifytest"
@@ -20,5 +22,16 @@ func TestOutboxConformance(t *testing.T) {
 			}
 			return j.Outbox(), func() { _ = j.Close() }
 		}
+	})
+}
+
+func TestSupervision(t *testing.T) {
+	r := testutil.StartRedis(t)
+	journaltest.RunSupervision(t, func(t *testing.T) alerts.Journal {
+		j, err := New(Options{Addr: r.Addr(), KeyPrefix: newPrefix(), SpoolPath: filepath.Join(t.TempDir(), "spool.db")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return j
 	})
 }
