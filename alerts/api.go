@@ -225,7 +225,7 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, errorf(CodeBadRequest, joinMessages(errs), nil))
 		return
 	}
-	s, err := a.o.Engine.Stats(r.Context(), from, to)
+	s, err := a.o.Engine.Stats(r.Context(), from, to, GroupBy(q.Get("group_by")))
 	if err != nil {
 		a.fail(w, r, err)
 		return
