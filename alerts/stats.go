@@ -99,18 +99,18 @@ func (g GroupBy) Valid() bool {
 	return false
 }
 
-func (g GroupBy) key(a *Alert) string {
+func (g GroupBy) key(r *StatsRecord) string {
 	switch g {
 	case BySite:
-		return a.Site
+		return r.Site
 	case ByGrid:
-		return a.Grid
+		return r.Grid
 	case ByUnit:
-		return a.Unit
+		return r.Unit
 	case ByType:
-		return string(a.Type)
+		return string(r.Type)
 	case BySeverity:
-		return string(a.Severity)
+		return string(r.Severity)
 	}
 	return ""
 }
@@ -128,55 +128,55 @@ type tally struct {
 	ackTimes, resolving []float64
 }
 
-func (t *tally) add(a *Alert, now time.Time) {
+func (t *tally) add(r *StatsRecord, now time.Time) {
 	f := &t.f
 	f.Total++
-	if a.FalseAlarm {
+	if r.FalseAlarm {
 		f.FalseAlarm++
 	}
-	bySystem := a.AcknowledgedAt != nil && a.AcknowledgedBy == System
-	if bySystem {
+	if r.AckBySystem {
 		f.AckBySystem++
-	} else if due, ok := onTime(a.AcknowledgedAt, a.AckDeadline, now); due {
+	} else if due, ok := onTime(r.AcknowledgedAt, r.AckDeadline, now); due {
 		f.AckDue++
 		if ok {
 			f.AckOnTime++
 		}
 	}
-	resolveDue, resolvedOnTime := onTime(a.ResolvedAt, a.ResolveDeadline, now)
+	resolveDue, resolvedOnTime := onTime(r.ResolvedAt, r.ResolveDeadline, now)
 	if resolveDue {
 		f.ResolveDue++
 		if resolvedOnTime {
 			f.ResolveOnTime++
 		}
 	}
-	if a.ResolvedAt != nil {
+	resolved := !r.ResolvedAt.IsZero()
+	if resolved {
 		f.Resolved++
-		t.resolving = append(t.resolving, a.ResolvedAt.Sub(a.RaisedAt).Seconds())
+		t.resolving = append(t.resolving, r.ResolvedAt.Sub(r.RaisedAt).Seconds())
 	}
-	if a.DispatchedAt != nil {
+	if !r.DispatchedAt.IsZero() {
 		f.Dispatched++
-		if a.ResolvedAt != nil && resolvedOnTime && a.Feedback != "" && !a.FalseAlarm {
+		if resolved && resolvedOnTime && r.Feedback && !r.FalseAlarm {
 			f.Implemented++
 		}
 	}
-	if a.AcknowledgedAt != nil && !bySystem {
-		t.ackTimes = append(t.ackTimes, a.AcknowledgedAt.Sub(a.RaisedAt).Seconds())
+	if !r.AcknowledgedAt.IsZero() && !r.AckBySystem {
+		t.ackTimes = append(t.ackTimes, r.AcknowledgedAt.Sub(r.RaisedAt).Seconds())
 	}
-	if a.FollowUp != nil {
+	if r.FollowUp != 0 {
 		f.FollowUps++
-		if a.FollowUp.Satisfied {
+		if r.FollowUp > 0 {
 			f.Satisfied++
 		}
 	}
-	if a.Overdue {
+	if r.Overdue {
 		f.Overdue++
 	}
-	if n := len(a.Escalations); n > 0 {
+	if r.Escalations > 0 {
 		f.Escalated++
-		f.Escalations += n
+		f.Escalations += r.Escalations
 	}
-	if a.Supervision != nil {
+	if r.Supervised {
 		f.Supervised++
 	}
 }
@@ -220,58 +220,81 @@ func p90(xs []float64) float64 {
 }
 
 // ComputeStats is the pure part of Stats: as are the alerts raised in the
-// window, now decides which deadlines have passed; by "" computes no
-// groups.
+// window, now decides which deadlines have passed; by (at most one) groups
+// them.
 func ComputeStats(as []Alert, from, to, now time.Time, by ...GroupBy) Stats {
-	s := Stats{From: from, To: to, ByStatus: map[Status]int{}, ByType: map[Type]int{},
-		BySite: map[string]int{}, ByUnit: map[string]int{}, BySeverity: map[Severity]int{}}
-	var all tally
-	var groupBy GroupBy
-	if len(by) > 0 {
-		groupBy = by[0]
-	}
-	groups := map[string]*tally{}
+	c := newStatsComputer(from, to, now, by...)
 	for i := range as {
-		a := &as[i]
-		all.add(a, now)
-		s.ByStatus[a.Status]++
-		s.ByType[a.Type]++
-		s.BySite[a.Site]++
-		s.BySeverity[a.Severity]++
-		if a.Unit != "" {
-			s.ByUnit[a.Unit]++
-		}
-		if groupBy != "" {
-			k := groupBy.key(a)
-			g := groups[k]
-			if g == nil {
-				g = &tally{}
-				groups[k] = g
-			}
-			g.add(a, now)
-		}
+		r := StatsRecordOf(&as[i])
+		c.add(&r)
 	}
-	s.Figures = all.finish()
-	if groupBy != "" {
-		s.GroupBy = groupBy
-		keys := make([]string, 0, len(groups))
-		for k := range groups {
+	return c.result()
+}
+
+// statsComputer accumulates Stats one record at a time.
+type statsComputer struct {
+	s      Stats
+	now    time.Time
+	all    tally
+	by     GroupBy
+	groups map[string]*tally
+}
+
+func newStatsComputer(from, to, now time.Time, by ...GroupBy) *statsComputer {
+	c := &statsComputer{now: now, groups: map[string]*tally{}}
+	c.s = Stats{From: from, To: to, ByStatus: map[Status]int{}, ByType: map[Type]int{},
+		BySite: map[string]int{}, ByUnit: map[string]int{}, BySeverity: map[Severity]int{}}
+	if len(by) > 0 {
+		c.by = by[0]
+	}
+	return c
+}
+
+func (c *statsComputer) add(r *StatsRecord) {
+	c.all.add(r, c.now)
+	s := &c.s
+	s.ByStatus[r.Status]++
+	s.ByType[r.Type]++
+	s.BySite[r.Site]++
+	s.BySeverity[r.Severity]++
+	if r.Unit != "" {
+		s.ByUnit[r.Unit]++
+	}
+	if c.by != "" {
+		k := c.by.key(r)
+		g := c.groups[k]
+		if g == nil {
+			g = &tally{}
+			c.groups[k] = g
+		}
+		g.add(r, c.now)
+	}
+}
+
+func (c *statsComputer) result() Stats {
+	s := c.s
+	s.Figures = c.all.finish()
+	if c.by != "" {
+		s.GroupBy = c.by
+		keys := make([]string, 0, len(c.groups))
+		for k := range c.groups {
 			keys = append(keys, k)
 		}
 		slices.Sort(keys)
 		s.Groups = make([]Group, 0, len(keys))
 		for _, k := range keys {
-			s.Groups = append(s.Groups, Group{Key: k, Figures: groups[k].finish()})
+			s.Groups = append(s.Groups, Group{Key: k, Figures: c.groups[k].finish()})
 		}
 	}
 	return s
 }
 
-func onTime(done, deadline *time.Time, now time.Time) (due, ok bool) {
+// onTime: a zero done is not done yet, a zero deadline is none.
+func onTime(done, deadline time.Time, now time.Time) (due, ok bool) {
 	switch {
-	case done != nil:
-		return true, deadline == nil || !done.After(*deadline)
-	case deadline != nil && !now.Before(*deadline):
+	case !done.IsZero():
+		return true, deadline.IsZero() || !done.After(deadline)
+	case !deadline.IsZero() && !now.Before(deadline):
 		return true, false
 	}
 	return false, false
@@ -301,18 +324,31 @@ func (e *Engine) Stats(ctx context.Context, from, to time.Time, by ...GroupBy) (
 	if to.Sub(from) > MaxStatsRange {
 		return Stats{}, errorf(CodeBadRequest, fmt.Sprintf("stats: from and to are more than %d days apart", MaxStatsRange/(24*time.Hour)), nil)
 	}
-	var all []Alert
+	c := newStatsComputer(from.UTC(), to.UTC(), e.now(), by...)
+	if src, ok := e.o.Journal.(StatsSource); ok {
+		err := src.StatsRecords(ctx, from, to, func(r *StatsRecord) error {
+			c.add(r)
+			return nil
+		})
+		if err != nil {
+			return Stats{}, fmt.Errorf("stats: %w", err)
+		}
+		return c.result(), nil
+	}
 	f := Filter{Since: from, Until: to, Limit: MaxListLimit}
 	for {
 		as, next, err := e.o.Journal.List(ctx, f)
 		if err != nil {
 			return Stats{}, fmt.Errorf("stats: %w", err)
 		}
-		all = append(all, as...)
+		for i := range as {
+			r := StatsRecordOf(&as[i])
+			c.add(&r)
+		}
 		if next == "" {
 			break
 		}
 		f.Cursor = next
 	}
-	return ComputeStats(all, from.UTC(), to.UTC(), e.now(), by...), nil
+	return c.result(), nil
 }
