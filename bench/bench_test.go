@@ -132,3 +132,13 @@ func TestUnknownScenarioAndDrill(t *testing.T) {
 		t.Error("unknown drill accepted")
 	}
 }
+
+func TestStats(t *testing.T) {
+	r, err := statsBench(t.Context(), quiet(), statsOpts{Days: 2, Cameras: 5, PerDay: 10, Runs: 2, GroupBy: "unit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Alerts != 100 || r.Total != 100 || r.Groups != 3 || len(r.RunsMs) != 2 {
+		t.Errorf("stats: %v", mustJSON(t, r))
+	}
+}
