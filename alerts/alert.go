@@ -57,6 +57,14 @@ type Clip struct {
 	URL   string     `json:"url"`
 }
 
+// Snapshot is the stored picture of an alert: the first keyframe at or
+// after its raised_at (within a few seconds, else the last one before).
+type Snapshot struct {
+	URL    string    `json:"url"`
+	At     time.Time `json:"at"` // the keyframe's wall-clock time
+	SHA256 string    `json:"sha256"`
+}
+
 // HistoryEntry is one handling step, as the desk shows it.
 type HistoryEntry struct {
 	At     time.Time `json:"at"`
@@ -137,13 +145,16 @@ type Alert struct {
 	// Escalations are the times the overdue alert was escalated (督办),
 	// oldest first; Supervision is the desk's 挂牌督办 flag, nil when not
 	// set or cleared.
-	Escalations    []Escalation      `json:"escalations,omitempty"`
-	Supervision    *Supervision      `json:"supervision"`
-	PreviousID     string            `json:"previous_id,omitempty"`
-	Occurrences24h int               `json:"occurrences_24h,omitempty"`
-	Clip           *Clip             `json:"clip"`
-	Detail         map[string]string `json:"detail"`
-	History        []HistoryEntry    `json:"history"`
+	Escalations    []Escalation `json:"escalations,omitempty"`
+	Supervision    *Supervision `json:"supervision"`
+	PreviousID     string       `json:"previous_id,omitempty"`
+	Occurrences24h int          `json:"occurrences_24h,omitempty"`
+	Clip           *Clip        `json:"clip"`
+	// Snapshot is the picture of the alert's moment, stored as evidence;
+	// nil until it is (it arrives as an updated change, reason snapshot).
+	Snapshot *Snapshot         `json:"snapshot,omitempty"`
+	Detail   map[string]string `json:"detail"`
+	History  []HistoryEntry    `json:"history"`
 }
 
 // Escalation is one 督办 of an overdue alert.

@@ -1,7 +1,6 @@
 package alerts
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -101,7 +100,7 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, listResponse{Alerts: as, NextCursor: next})
+	httpx.WriteJSON(w, http.StatusOK, listResponse{Alerts: as, NextCursor: next})
 }
 
 func parseFilter(r *http.Request) (Filter, error) {
@@ -183,7 +182,7 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, al)
+	httpx.WriteJSON(w, http.StatusOK, al)
 }
 
 func (a *API) location() *time.Location {
@@ -230,7 +229,7 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, s)
+	httpx.WriteJSON(w, http.StatusOK, s)
 }
 
 type ackRequest struct {
@@ -284,7 +283,7 @@ func action[T any](a *API, w http.ResponseWriter, r *http.Request, do func(id, b
 		a.fail(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, al)
+	httpx.WriteJSON(w, http.StatusOK, al)
 }
 
 func (a *API) ack(w http.ResponseWriter, r *http.Request) {
@@ -364,11 +363,5 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if code == CodeInternal || code == CodeUnavailable {
 		a.log.Error("alerts request", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
-	writeJSON(w, HTTPStatus(code), resp)
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
+	httpx.WriteJSON(w, HTTPStatus(code), resp)
 }

@@ -79,8 +79,12 @@ type Options struct {
 	// lies within [received-MaxEventAge, received+MaxClockAhead]; default 5m.
 	MaxEventAge time.Duration
 
-	Evidence   Evidence // nil: no holds
-	Clock      Clock    // nil: the real clock
+	Evidence Evidence // nil: no holds
+	// OnRaised, when set, is told of every alert raised, once it is
+	// durable (to take its snapshot). It runs on the engine's goroutine
+	// and must not block.
+	OnRaised   func(Alert)
+	Clock      Clock // nil: the real clock
 	Registerer prometheus.Registerer
 	Logger     *slog.Logger
 

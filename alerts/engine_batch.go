@@ -23,10 +23,10 @@ const DefaultMaxBatch = 256
 
 // op is one change planned in a batch.
 type op struct {
-	unit int // the event (or, in Tick, the alert) the change belongs to
-	id   string
-	kind ChangeKind
-	by   string
+	cause int // index of the event (or, in Tick, the alert) the change comes from
+	id    string
+	kind  ChangeKind
+	by    string
 	// fn makes the change on a copy of the alert; after a version conflict
 	// it runs again on the current alert. nil for a raise.
 	fn   func(*Alert) error
@@ -77,9 +77,9 @@ func (p *plan) prev(key SignalKey) *Alert {
 	return a
 }
 
-func (p *plan) raise(unit int, a *Alert, rule Rule, done func(context.Context, *Alert)) {
+func (p *plan) raise(cause int, a *Alert, rule Rule, done func(context.Context, *Alert)) {
 	p.ops = append(p.ops, op{
-		unit: unit, id: a.ID, kind: KindRaised, by: System, rule: rule, done: done,
+		cause: cause, id: a.ID, kind: KindRaised, by: System, rule: rule, done: done,
 		item: BatchItem{Change: Change{Kind: KindRaised, At: p.now, By: System, Alert: *a}},
 	})
 	next := *a
@@ -90,7 +90,7 @@ func (p *plan) raise(unit int, a *Alert, rule Rule, done func(context.Context, *
 
 // mutate plans fn on the alert as the batch has left it; fn returning
 // errNoChange plans nothing.
-func (p *plan) mutate(unit int, id string, kind ChangeKind, reason Reason, by string, fn func(*Alert) error, done func(context.Context, *Alert)) error {
+func (p *plan) mutate(cause int, id string, kind ChangeKind, reason Reason, by string, fn func(*Alert) error, done func(context.Context, *Alert)) error {
 	cur := p.current(id)
 	next := *cur
 	if err := fn(&next); err != nil {
@@ -100,7 +100,7 @@ func (p *plan) mutate(unit int, id string, kind ChangeKind, reason Reason, by st
 		return err
 	}
 	p.ops = append(p.ops, op{
-		unit: unit, id: id, kind: kind, by: by, fn: fn, done: done,
+		cause: cause, id: id, kind: kind, by: by, fn: fn, done: done,
 		item: BatchItem{Change: Change{Kind: kind, At: p.now, By: by, Reason: reason, Alert: next}, ExpectVersion: cur.Version},
 	})
 	next.Version = cur.Version + 1
@@ -109,9 +109,9 @@ func (p *plan) mutate(unit int, id string, kind ChangeKind, reason Reason, by st
 }
 
 // commit appends the planned changes and applies the stored ones to the
-// engine in seq order. It returns one error per unit (units of them).
-func (p *plan) commit(ctx context.Context, units int) []error {
-	errs := make([]error, units)
+// engine in seq order. It returns one error per cause (causes of them).
+func (p *plan) commit(ctx context.Context, causes int) []error {
+	errs := make([]error, causes)
 	if len(p.ops) == 0 {
 		return errs
 	}
@@ -132,8 +132,8 @@ func (p *plan) commit(ctx context.Context, units int) []error {
 		case err == nil:
 			a = &cs[k].Alert
 			e.refresh(a)
-		case errs[o.unit] != nil:
-			continue // an earlier change of this unit failed; this one was not stored either
+		case errs[o.cause] != nil:
+			continue // an earlier change of this cause failed; this one was not stored either
 		case o.fn != nil && retryable(err) && e.tracked[o.id] != nil:
 			var ce *ConflictError
 			if errors.As(err, &ce) {
@@ -145,8 +145,8 @@ func (p *plan) commit(ctx context.Context, units int) []error {
 			}
 		}
 		if err != nil {
-			if errs[o.unit] == nil {
-				errs[o.unit] = opError(o, err)
+			if errs[o.cause] == nil {
+				errs[o.cause] = opError(o, err)
 			}
 			continue
 		}
@@ -253,6 +253,9 @@ func (e *Engine) planEvent(p *plan, i int, ev Event) error {
 			a.PreviousID = prev.ID // an open alert raised longer ago than the window
 		}
 		p.raise(i, a, rule, func(ctx context.Context, a *Alert) {
+			if e.o.OnRaised != nil {
+				e.o.OnRaised(*a)
+			}
 			e.raises.add(a)
 			e.m.raised.WithLabelValues(string(a.Type), string(a.Severity), a.Site).Inc()
 			e.m.open.WithLabelValues(string(StatusNew)).Inc()

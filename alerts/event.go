@@ -21,7 +21,10 @@ const (
 	CameraOffline    Type = "camera_offline"
 	RecordingFailure Type = "recording_failure"
 	StorageFull      Type = "storage_full"
-	Other            Type = "other"
+	// RecordingTampered: a closed recording no longer matches the hash
+	// taken when it was written (altered, cut or its index damaged).
+	RecordingTampered Type = "recording_tampered"
+	Other             Type = "other"
 )
 
 // State is the state an event reports for its signal.

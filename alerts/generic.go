@@ -60,7 +60,7 @@ func ParseGeneric(camera string, body io.Reader, now time.Time) (Event, error) {
 	switch t := Type(*p.Type); t {
 	case Motion, Tamper, VideoLoss, LineCrossing, Intrusion, IOAlarm, Other:
 		e.Type = t
-	case CameraOffline, RecordingFailure, StorageFull:
+	case CameraOffline, RecordingFailure, StorageFull, RecordingTampered:
 		return Event{}, fmt.Errorf("generic: type %s is reserved for Vigil's own health events", parseQuote(*p.Type))
 	default:
 		return Event{}, fmt.Errorf("generic: type %s: want motion, tamper, video_loss, line_crossing, intrusion, io_alarm or other", parseQuote(*p.Type))

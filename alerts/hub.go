@@ -11,6 +11,8 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+
+	"vigil/internal/backoff"
 )
 
 // Websocket close codes the hub uses.
@@ -171,7 +173,7 @@ func (h *Hub) Run(ctx context.Context) error {
 
 	readyOnce := sync.OnceFunc(func() { close(h.ready) })
 	defer readyOnce()
-	backoff := 100 * time.Millisecond
+	bo := backoff.New(backoff.Policy{Min: 100 * time.Millisecond, Max: 5 * time.Second, Jitter: 0.2})
 	for {
 		sub, err := h.subscribe(ctx)
 		if err != nil {
@@ -181,10 +183,10 @@ func (h *Hub) Run(ctx context.Context) error {
 			// The journal may be unreachable (Redis down at start): keep
 			// trying; clients get 503 (after readyWait) until the first
 			// subscription holds.
-			h.log.Error("journal subscription failed; retrying", "err", err, "after", backoff)
+			h.log.Error("journal subscription failed; retrying", "err", err)
 		} else {
 			readyOnce()
-			backoff = 100 * time.Millisecond
+			bo.Reset()
 			err = h.deliver(ctx, sub)
 			if ctx.Err() != nil {
 				return nil
@@ -197,12 +199,9 @@ func (h *Hub) Run(ctx context.Context) error {
 			}
 			h.mu.Unlock()
 		}
-		select {
-		case <-ctx.Done():
+		if bo.Wait(ctx) != nil {
 			return nil
-		case <-time.After(backoff):
 		}
-		backoff = min(backoff*2, 5*time.Second)
 	}
 }
 

@@ -441,6 +441,19 @@ func TestStreamResetWhenSinceTooOld(t *testing.T) {
 			t.Fatalf("after reset got seq %d, want live %d", m.Seq, c.Seq)
 		}
 	})
+	t.Run("ahead of the hub", func(t *testing.T) {
+		conn := r.dial("since=1000")
+		if m := mustRead(t, conn); m.Kind != "hello" || m.Seq != r.hub.LastSeq() {
+			t.Fatalf("hello %+v", m)
+		}
+		if m := mustRead(t, conn); m.Kind != "reset" {
+			t.Fatalf("a since ahead of the hub: want reset, got %+v", m)
+		}
+		c := r.raise("hall", alerts.Minor)
+		if m := mustRead(t, conn); m.Seq != c.Seq {
+			t.Fatalf("after reset got seq %d, want live %d", m.Seq, c.Seq)
+		}
+	})
 	t.Run("still kept", func(t *testing.T) {
 		last := r.hub.LastSeq()
 		conn := r.dial("since=7")

@@ -255,3 +255,33 @@ func (e *Engine) audit(c Change) {
 	}
 	e.fx.record(r)
 }
+
+// AttachSnapshot records the stored picture of an alert: an updated change
+// with reason snapshot, by the system. A resolved alert is left as it is
+// (resolved is final); so is an alert that has its snapshot already.
+func (e *Engine) AttachSnapshot(ctx context.Context, id string, s Snapshot) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.load(ctx); err != nil {
+		return err
+	}
+	a, ok := e.tracked[id]
+	if !ok {
+		stored, err := e.o.Journal.Get(ctx, id)
+		if err != nil {
+			return fmt.Errorf("alert %s: snapshot: %w", id, err)
+		}
+		a = &stored
+	}
+	_, err := e.mutate(ctx, a, Change{Kind: KindUpdated, At: e.now(), By: System, Reason: ReasonSnapshot}, func(a *Alert) error {
+		if !a.Status.Open() || a.Snapshot != nil {
+			return errNoChange
+		}
+		a.Snapshot = &s
+		return nil
+	})
+	if errors.Is(err, errNoChange) {
+		return nil
+	}
+	return err
+}

@@ -197,11 +197,20 @@ func (h *Hub) hello(ctx context.Context, conn *websocket.Conn, cl *wsClient, sta
 	}{"hello", start}); err != nil {
 		return 0, err
 	}
-	if !resume || since >= start {
+	if !resume || since == start {
 		// A fresh client loads the list after hello and applies what
-		// follows; a since ahead of the hub (journal restored from an older
-		// copy) gets everything live.
-		return min(since, start), nil
+		// follows; a client that has everything continues live.
+		return start, nil
+	}
+	if since > start {
+		// A since ahead of the hub (the journal was restored from an older
+		// copy, or the client talked to another journal) names changes
+		// this journal does not have: the client's view cannot be trusted
+		// and its "seq <= since" filter would drop live changes. It
+		// reloads the list and continues live from start.
+		return start, h.writeJSON(conn, struct {
+			Kind string `json:"kind"`
+		}{"reset"})
 	}
 	sent := since
 	for sent < start {

@@ -76,6 +76,9 @@ type serviceConfig struct {
 	Journal  string // embedded (default) or "redis ADDR"
 	Cameras  []cameraConfig
 	LogLevel string
+	// MaxViewers is live.max_viewers; default 32. The live UDP port is
+	// always a free one (udp_port: 0).
+	MaxViewers int
 }
 
 type cameraConfig struct {
@@ -107,6 +110,9 @@ func (e *env) writeConfig(sub string, sc serviceConfig) (string, error) {
 	if sc.LogLevel == "" {
 		sc.LogLevel = "warn"
 	}
+	if sc.MaxViewers <= 0 {
+		sc.MaxViewers = 32
+	}
 	vigil := fmt.Sprintf(`# Written by bench.
 listen: %s
 log: {level: %s}
@@ -119,13 +125,15 @@ auth:
     - {name: admin-bench, role: admin, sha256: %s}
 metrics_public: true
 export: {max_range: 2h}
+live: {udp_port: 0, max_viewers: %d}
 alerts:
   stale_after: 10m
   units: [{id: police, name: 派出所}]
   rules:
+    - {match: {type: recording_tampered}, severity: critical, ack_within: 10m, resolve_within: 24h}
     - {match: {}, severity: minor, ack_within: 15m, resolve_within: 24h, cooldown: 60s}
 cameras_file: cameras.yaml
-`, sc.Listen, sc.LogLevel, sc.Storage, journal, auth.HashToken(e.tokens.desk), auth.HashToken(e.tokens.investigator), auth.HashToken(e.tokens.admin))
+`, sc.Listen, sc.LogLevel, sc.Storage, journal, auth.HashToken(e.tokens.desk), auth.HashToken(e.tokens.investigator), auth.HashToken(e.tokens.admin), sc.MaxViewers)
 	var cams strings.Builder
 	cams.WriteString("cameras:\n")
 	if len(sc.Cameras) == 0 {

@@ -32,13 +32,14 @@ type faultsOpts struct {
 	SlowEvents   int           `json:"slow_events"`
 	TrickleConns int           `json:"trickle_conns"`
 	TrickleFor   time.Duration `json:"-"`
+	VerifyEvery  time.Duration `json:"-"`
 }
 
 // drill is one fault drill; it returns its report and an error for what
 // went wrong (lost, duplicated, crashed).
 type drill func(ctx context.Context, log *slog.Logger, o faultsOpts) (map[string]any, error)
 
-var drillOrder = []string{"camera-restarts", "vigil-kill", "redis-outage", "slow-client", "malformed", "slow-bodies"}
+var drillOrder = []string{"camera-restarts", "vigil-kill", "redis-outage", "slow-client", "malformed", "slow-bodies", "tamper"}
 
 func drills() map[string]drill {
 	return map[string]drill{
@@ -48,6 +49,7 @@ func drills() map[string]drill {
 		"slow-client":     drillSlowClient,
 		"malformed":       drillMalformed,
 		"slow-bodies":     drillSlowBodies,
+		"tamper":          drillTamper,
 	}
 }
 
@@ -70,6 +72,7 @@ func faultsFlags(o *faultsOpts) *flag.FlagSet {
 	fs.DurationVar(&o.RedisStop, "redis-stop", 30*time.Second, "redis-outage: how long Redis is stopped (SIGSTOP)")
 	fs.IntVar(&o.AbuseRate, "abuse-rate", 1000, "malformed: requests per second")
 	fs.DurationVar(&o.AbuseFor, "abuse-for", 10*time.Second, "malformed: how long")
+	fs.DurationVar(&o.VerifyEvery, "verify-every", 10*time.Second, "tamper: storage.verify_every of the node")
 	fs.IntVar(&o.SlowEvents, "slow-events", 30000, "slow-client: at most this many events raised while one client does not read")
 	fs.IntVar(&o.TrickleConns, "trickle-conns", 300, "slow-bodies: unauthenticated POST /api/v1/session trickling their bodies")
 	fs.DurationVar(&o.TrickleFor, "trickle-for", 30*time.Second, "slow-bodies: how long")

@@ -1,6 +1,6 @@
 // Command bench runs Vigil's benchmarks and fault drills on loopback:
 //
-//	go run ./bench <ingest|alerts|export|scale|faults|stats|all> [flags]
+//	go run ./bench <ingest|alerts|export|live|scale|faults|stats|all> [flags]
 //
 // Each scenario starts its own simulated cameras, Vigil node and, where
 // asked, redis-server; prints one JSON line of results on stdout and a
@@ -37,6 +37,7 @@ func scenarios() map[string]scenario {
 		"ingest": {"N cameras at B Mbit/s, recorded: CPU and RSS per stream, frames sent/received/recorded", runIngest},
 		"alerts": {"R events/s from ONVIF tracks to C websocket clients: end-to-end latency", runAlerts},
 		"export": {"export throughput and time to first byte for 1 h; catalog listing with 30 days x 32 cameras", runExport},
+		"live":   {"N cameras x M WHEP viewers at B Mbit/s: added latency, CPU per viewer, loss, first keyframe; snapshot latency", runLive},
 		"scale":  {"largest N of 4 Mbit/s cameras recorded without loss under 1.6 cores", runScale},
 		"faults": {"fault drills: camera restarts, SIGKILL, Redis outage, slow client, malformed input", runFaults},
 		"stats":  {"alert statistics over 30 days x 100 cameras x 50 alerts/day from the embedded journal", runStats},

@@ -95,7 +95,7 @@ func statsBench(ctx context.Context, log *slog.Logger, o statsOpts) (*statsResul
 			RaisedAt: raised, EndedAt: &resolved, LastSeenAt: raised, Count: 1, AckDeadline: &ackDl, ResolveDeadline: &resDl,
 			AcknowledgedAt: &ack, AcknowledgedBy: "desk-1", Unit: units[i%3], DispatchedAt: &disp,
 			ResolvedAt: &resolved, ResolvedBy: "desk-1", Feedback: "现场核实，已处置完毕", FalseAlarm: i%17 == 0,
-			Clip: &alerts.Clip{Start: raised.Add(-10 * time.Second), End: &resolved, URL: "/api/v1/alerts/x/clip"},
+			Clip:   &alerts.Clip{Start: raised.Add(-10 * time.Second), End: &resolved, URL: "/api/v1/alerts/x/clip"},
 			Detail: map[string]string{"topic": "tns1:RuleEngine/FieldDetector/ObjectsInside", "rule": "Gate"},
 			History: []alerts.HistoryEntry{
 				{At: raised, By: "system", Action: "raised", Version: 1},

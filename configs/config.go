@@ -38,15 +38,17 @@ type Config struct {
 	Timezone string         `json:"timezone"`
 	Location *time.Location `json:"-"`
 
-	Log           Log     `json:"log"`
-	Storage       Storage `json:"storage"`
-	Journal       Journal `json:"journal"`
-	Auth          Auth    `json:"auth"`
-	MetricsPublic bool    `json:"metrics_public"`
-	Ingest        Ingest  `json:"ingest"`
-	Export        Export  `json:"export"`
-	Alerts        Alerts  `json:"alerts"`
-	Notify        Notify  `json:"notify"`
+	Log           Log       `json:"log"`
+	Storage       Storage   `json:"storage"`
+	Journal       Journal   `json:"journal"`
+	Auth          Auth      `json:"auth"`
+	MetricsPublic bool      `json:"metrics_public"`
+	Ingest        Ingest    `json:"ingest"`
+	Export        Export    `json:"export"`
+	Alerts        Alerts    `json:"alerts"`
+	Live          Live      `json:"live"`
+	Snapshots     Snapshots `json:"snapshots"`
+	Notify        Notify    `json:"notify"`
 
 	// CamerasFile is the camera registry path as written in vigil.yaml;
 	// CamerasPath is where it was read from (joined with vigil.yaml's
@@ -59,6 +61,10 @@ type Config struct {
 	// loading, such as a camera only catch-all rules match; check-config
 	// prints them, the service logs them.
 	Warnings []*Error `json:"-"`
+
+	// Sites give the sites that cameras name their display names
+	// (公共服务大厅 for hall). A site without an entry shows its ID.
+	Sites []Site `json:"sites"`
 }
 
 // HTTP bounds the API server's connections. It is read at start; a
@@ -67,6 +73,12 @@ type HTTP struct {
 	// MaxConns caps the connections open at once; a quarter of it (at
 	// least 1) may be unauthenticated.
 	MaxConns int64 `json:"max_conns"`
+}
+
+// Site is the display name of a site label used by cameras and rules.
+type Site struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
 }
 
 // Log configures the service's log output.
@@ -94,6 +106,12 @@ type Storage struct {
 	MaxBytes     int64 `json:"max_bytes"`
 	MinFreeBytes int64 `json:"min_free_bytes"`
 	Fsync        Fsync `json:"fsync"`
+	// VerifyEvery is how often the background verifier starts a pass
+	// re-hashing every closed segment against its index.
+	VerifyEvery time.Duration `json:"verify_every"`
+	// VerifyRate caps the verifier's reading in bytes per second; 0 means
+	// no cap.
+	VerifyRate int64 `json:"verify_rate"`
 }
 
 // Fsync says when the recorder syncs segment files to disk.
@@ -175,6 +193,37 @@ type Export struct {
 	MaxRange time.Duration `json:"max_range"`
 }
 
+// Live configures the WebRTC (WHEP) live view.
+type Live struct {
+	// UDPPort is the one UDP port every viewer's media uses (ICE host
+	// candidates through one mux), bound on the host of Listen; 0 picks a
+	// free port (tests).
+	UDPPort int `json:"udp_port"`
+	// MaxViewers caps the live viewers of this node; more get 503.
+	MaxViewers int `json:"max_viewers"`
+	// ICEServers are STUN/TURN servers given to pion, for nodes behind NAT.
+	ICEServers []ICEServer `json:"ice_servers"`
+	// NATIPs are the public addresses of this node announced as host
+	// candidates instead of its own (1:1 NAT).
+	NATIPs []string `json:"nat_ips"`
+}
+
+// ICEServer is one STUN or TURN server.
+type ICEServer struct {
+	URL        string `json:"url"`
+	Username   string `json:"username"`
+	Credential Secret `json:"credential"`
+}
+
+// Snapshots configures JPEG snapshots.
+type Snapshots struct {
+	// FFmpeg is the ffmpeg binary: a path, or a name looked up on PATH.
+	FFmpeg string `json:"ffmpeg"`
+	// Width is the width of snapshots in pixels; the height keeps the
+	// aspect ratio.
+	Width int `json:"width"`
+}
+
 // Alerts configures alert handling.
 type Alerts struct {
 	PreRoll          time.Duration `json:"pre_roll"`
@@ -236,7 +285,7 @@ type Match struct {
 func EventTypes() []string {
 	return []string{
 		"motion", "tamper", "video_loss", "line_crossing", "intrusion", "io_alarm",
-		"camera_offline", "recording_failure", "storage_full", "other",
+		"camera_offline", "recording_failure", "storage_full", "recording_tampered", "other",
 	}
 }
 
@@ -303,14 +352,18 @@ func Default() *Config {
 			MaxBytes:     0,
 			MinFreeBytes: 2 << 30,
 			Fsync:        FsyncPart,
+			VerifyEvery:  24 * time.Hour,
+			VerifyRate:   20_000_000,
 		},
 		Journal: Journal{
 			Backend: BackendEmbedded,
 			Path:    "./data/journal.db",
 			Redis:   Redis{Addr: "127.0.0.1:6379", StreamMaxLen: 1_000_000},
 		},
-		Ingest: Ingest{OfflineAfter: 30 * time.Second},
-		Export: Export{MaxRange: 2 * time.Hour},
+		Ingest:    Ingest{OfflineAfter: 30 * time.Second},
+		Export:    Export{MaxRange: 2 * time.Hour},
+		Live:      Live{UDPPort: 8189, MaxViewers: 32},
+		Snapshots: Snapshots{FFmpeg: "ffmpeg", Width: 640},
 		Alerts: Alerts{
 			PreRoll:          10 * time.Second,
 			PostRoll:         30 * time.Second,
@@ -359,3 +412,9 @@ func (c *Config) Retention(cam Camera) time.Duration {
 	}
 	return c.Storage.Retain
 }
+
+// ReservedActor is the actor name of the changes the service makes itself
+// (alerts.System). No token may carry it: a person's actions would be taken
+// for the service's (spooled without a version check, left out of the
+// acknowledgement statistics).
+const ReservedActor = "system"

@@ -154,6 +154,8 @@ func (d *decoder) service(root *yaml.Node, cfg *Config) keyNodes {
 				{"max_bytes", d.size(&s.MaxBytes)},
 				{"min_free_bytes", d.size(&s.MinFreeBytes)},
 				{"fsync", enum(d, &s.Fsync, FsyncPart, FsyncSegment, FsyncNever)},
+				{"verify_every", d.duration(&s.VerifyEvery)},
+				{"verify_rate", d.size(&s.VerifyRate)},
 			}))
 		}},
 		{"journal", func(n *yaml.Node, path string) {
@@ -205,7 +207,23 @@ func (d *decoder) service(root *yaml.Node, cfg *Config) keyNodes {
 		}},
 		{"alerts", func(n *yaml.Node, path string) { nodes.add(path, d.alerts(n, path, cfg)) }},
 		{"notify", func(n *yaml.Node, path string) { nodes.add(path, d.notify(n, path, cfg)) }},
+		{"live", func(n *yaml.Node, path string) { nodes.add(path, d.live(n, path, &cfg.Live)) }},
+		{"snapshots", func(n *yaml.Node, path string) {
+			var width int64 = int64(cfg.Snapshots.Width)
+			set := d.object(n, path, []field{
+				{"ffmpeg", d.str(&cfg.Snapshots.FFmpeg)},
+				{"width", d.integer(&width, 16)},
+			})
+			if _, ok := set["width"]; ok {
+				if width > 7680 {
+					d.at(set["width"], join(path, "width"), "must be at most 7680")
+				}
+				cfg.Snapshots.Width = int(min(width, 7680))
+			}
+			nodes.add(path, set)
+		}},
 		{"cameras_file", d.str(&cfg.CamerasFile)},
+		{"sites", func(n *yaml.Node, path string) { d.sites(n, path, cfg) }},
 	})
 	nodes.add("", set)
 	if logLevel != "" {
@@ -213,6 +231,92 @@ func (d *decoder) service(root *yaml.Node, cfg *Config) keyNodes {
 		_ = cfg.Log.Level.UnmarshalText([]byte(logLevel))
 	}
 	return nodes
+}
+
+func (d *decoder) live(n *yaml.Node, path string, l *Live) map[string]*yaml.Node {
+	port, viewers := int64(l.UDPPort), int64(l.MaxViewers)
+	set := d.object(n, path, []field{
+		{"udp_port", d.integer(&port, 0)},
+		{"max_viewers", d.integer(&viewers, 1)},
+		{"ice_servers", func(n *yaml.Node, path string) {
+			l.ICEServers = nil
+			d.list(n, path, func(i int, item *yaml.Node, path string) {
+				var s ICEServer
+				set := d.object(item, path, []field{
+					{"url", d.str(&s.URL)},
+					{"username", d.str(&s.Username)},
+					{"credential", d.secret(&s.Credential)},
+				})
+				if item == nil || item.Kind != yaml.MappingNode {
+					return
+				}
+				if u, ok := set["url"]; !ok {
+					d.at(item, join(path, "url"), "required")
+				} else if !strings.HasPrefix(s.URL, "stun:") && !strings.HasPrefix(s.URL, "turn:") && !strings.HasPrefix(s.URL, "turns:") {
+					d.at(u, join(path, "url"), "scheme must be stun, turn or turns")
+				}
+				l.ICEServers = append(l.ICEServers, s)
+			})
+		}},
+		{"nat_ips", func(n *yaml.Node, path string) {
+			l.NATIPs = nil
+			d.list(n, path, func(i int, item *yaml.Node, path string) {
+				v, ok := d.scalar(item, path, "an IP address")
+				if !ok {
+					return
+				}
+				if net.ParseIP(v) == nil {
+					d.at(item, path, "not an IP address: %q", v)
+					return
+				}
+				l.NATIPs = append(l.NATIPs, v)
+			})
+		}},
+	})
+	if _, ok := set["udp_port"]; ok {
+		if port > 65535 {
+			d.at(set["udp_port"], join(path, "udp_port"), "must be at most 65535")
+		}
+		l.UDPPort = int(min(port, 65535))
+	}
+	if _, ok := set["max_viewers"]; ok {
+		if viewers > 10000 {
+			d.at(set["max_viewers"], join(path, "max_viewers"), "must be at most 10000")
+		}
+		l.MaxViewers = int(min(viewers, 10000))
+	}
+	return set
+}
+
+// sites decodes the display names of sites, validated like units: an ID
+// is required, well-formed and unique; the name defaults to the ID.
+func (d *decoder) sites(n *yaml.Node, path string, cfg *Config) {
+	seen := map[string]*yaml.Node{}
+	d.list(n, path, func(i int, item *yaml.Node, path string) {
+		var s Site
+		set := d.object(item, path, []field{
+			{"id", d.str(&s.ID)},
+			{"name", d.str(&s.Name)},
+		})
+		idNode, ok := set["id"]
+		switch {
+		case item == nil || item.Kind != yaml.MappingNode:
+			return
+		case !ok:
+			d.at(item, join(path, "id"), "required")
+			return
+		case !ValidID(s.ID):
+			d.at(idNode, join(path, "id"), "invalid id %q (want lower-case letters, digits and '-', like key-site)", s.ID)
+		case seen[s.ID] != nil:
+			d.at(idNode, join(path, "id"), "duplicate site id %q (first at line %d)", s.ID, seen[s.ID].Line)
+			return
+		}
+		seen[s.ID] = idNode
+		if s.Name == "" {
+			s.Name = s.ID
+		}
+		cfg.Sites = append(cfg.Sites, s)
+	})
 }
 
 func (d *decoder) tokens(n *yaml.Node, path string, cfg *Config) {
@@ -231,6 +335,8 @@ func (d *decoder) tokens(n *yaml.Node, path string, cfg *Config) {
 		}
 		if _, ok := set["name"]; !ok {
 			d.at(item, join(path, "name"), "required")
+		} else if strings.EqualFold(strings.TrimSpace(t.Name), ReservedActor) || strings.TrimSpace(t.Name) == "" {
+			d.at(set["name"], join(path, "name"), "%q is reserved for the changes the service makes itself; choose another name", t.Name)
 		} else if first, dup := names[t.Name]; dup {
 			d.at(set["name"], join(path, "name"), "duplicate token name %q (first at auth.tokens[%d])", t.Name, first)
 		} else {

@@ -52,6 +52,11 @@ func TestLoadErrors(t *testing.T) {
 			want:  []string{`vigil.yaml:2:1: storge: unknown key (did you mean storage?)`},
 		},
 		{
+			name:  "token named system",
+			vigil: "auth:\n  tokens:\n    - {name: System, role: desk, sha256: " + strings.Repeat("a", 64) + "}\n",
+			want:  []string{`vigil.yaml:3:14: auth.tokens[0].name: "System" is reserved for the changes the service makes itself; choose another name`},
+		},
+		{
 			name:  "wrong type",
 			vigil: "storage:\n  segment: [1, 2]\n",
 			want:  []string{`vigil.yaml:2:12: storage.segment: expected a duration, got a list`},
@@ -60,6 +65,18 @@ func TestLoadErrors(t *testing.T) {
 			name:  "section not a mapping",
 			vigil: "storage: ./data\n",
 			want:  []string{`vigil.yaml:1:10: storage: expected a mapping, got a scalar`},
+		},
+		{
+			name:  "live and snapshot keys",
+			vigil: "live:\n  udp_port: 70000\n  max_viewers: 0\n  ice_servers: [{url: \"http://stun.example\"}, {username: u}]\n  nat_ips: [203.0.113.7, example.org]\nsnapshots: {width: 8}\n",
+			want: []string{
+				`vigil.yaml:2:13: live.udp_port: must be at most 65535`,
+				`vigil.yaml:3:16: live.max_viewers: must be at least 1`,
+				`vigil.yaml:4:23: live.ice_servers[0].url: scheme must be stun, turn or turns`,
+				`vigil.yaml:4:47: live.ice_servers[1].url: required`,
+				`vigil.yaml:5:26: live.nat_ips[1]: not an IP address: "example.org"`,
+				`vigil.yaml:6:20: snapshots.width: must be at least 16`,
+			},
 		},
 		{
 			name:  "bad duration",
@@ -139,7 +156,7 @@ func TestLoadErrors(t *testing.T) {
 		{
 			name:  "rule unknown type",
 			vigil: baseVigil + "  rules:\n    - match: {type: intruder}\n      severity: major\n",
-			want:  []string{`vigil.yaml:4:21: alerts.rules[0].match.type: unknown event type "intruder" (want one of motion, tamper, video_loss, line_crossing, intrusion, io_alarm, camera_offline, recording_failure, storage_full, other)`},
+			want:  []string{`vigil.yaml:4:21: alerts.rules[0].match.type: unknown event type "intruder" (want one of motion, tamper, video_loss, line_crossing, intrusion, io_alarm, camera_offline, recording_failure, storage_full, recording_tampered, other)`},
 		},
 		{
 			name:  "rule without severity",
@@ -150,6 +167,15 @@ func TestLoadErrors(t *testing.T) {
 			name:  "duplicate unit",
 			vigil: "alerts:\n  units:\n    - {id: police, name: 派出所}\n    - {id: police, name: 公安}\n",
 			want:  []string{`vigil.yaml:4:12: alerts.units[1].id: duplicate unit id "police" (first at line 3)`},
+		},
+		{
+			name:  "duplicate site",
+			vigil: "sites:\n  - {id: hall, name: 公共服务大厅}\n  - {id: hall, name: 大厅}\n  - {name: 无编号}\n  - {id: Key_Site}\n",
+			want: []string{
+				`vigil.yaml:3:10: sites[1].id: duplicate site id "hall" (first at line 2)`,
+				`vigil.yaml:4:5: sites[2].id: required`,
+				`vigil.yaml:5:10: sites[3].id: invalid id "Key_Site" (want lower-case letters, digits and '-', like key-site)`,
+			},
 		},
 		{
 			name:  "bad timezone",
@@ -301,7 +327,7 @@ func TestLoadReportsAllErrors(t *testing.T) {
 		`vigil.yaml:8:7: auth.tokens[0]: one of sha256 or token is required`,
 		`vigil.yaml:8:23: auth.tokens[0].role: must be one of desk, investigator, admin, got "boss"`,
 		`vigil.yaml:10:30: alerts.units[1].id: duplicate unit id "police" (first at line 10)`,
-		`vigil.yaml:12:22: alerts.rules[0].match.type: unknown event type "fire" (want one of motion, tamper, video_loss, line_crossing, intrusion, io_alarm, camera_offline, recording_failure, storage_full, other)`,
+		`vigil.yaml:12:22: alerts.rules[0].match.type: unknown event type "fire" (want one of motion, tamper, video_loss, line_crossing, intrusion, io_alarm, camera_offline, recording_failure, storage_full, recording_tampered, other)`,
 		`vigil.yaml:12:39: alerts.rules[0].severity: must be one of critical, major, minor, got "high"`,
 		`vigil.yaml:12:58: alerts.rules[0].dispatch_to: unknown unit "army" (valid unit ids: police)`,
 		`cameras.yaml:2:5: cameras[0].name: required (the name the desk shows, like 服务大厅入口)`,

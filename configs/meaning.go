@@ -87,10 +87,10 @@ func checkMeaning(d, cd *decoder, cfg *Config) {
 	}
 	for _, m := range d.matches {
 		if m.camera != nil && !slices.Contains(ids, m.camera.Value) {
-			d.at(m.camera, join(m.path, "camera"), "unknown camera %q%s", m.camera.Value, didYouMean(m.camera.Value, ids, "cameras"))
+			d.at(m.camera, join(m.path, "camera"), "unknown camera %q%s", m.camera.Value, DidYouMean(m.camera.Value, ids, "cameras"))
 		}
 		if m.site != nil && !slices.Contains(sites, m.site.Value) {
-			d.at(m.site, join(m.path, "site"), "no camera has site %q%s", m.site.Value, didYouMean(m.site.Value, sites, "sites"))
+			d.at(m.site, join(m.path, "site"), "no camera has site %q%s", m.site.Value, DidYouMean(m.site.Value, sites, "sites"))
 		}
 	}
 
@@ -129,9 +129,9 @@ func checkMeaning(d, cd *decoder, cfg *Config) {
 	}
 }
 
-// didYouMean reads " (did you mean X?)" when one of known is close to s,
+// DidYouMean reads " (did you mean X?)" when one of known is close to s,
 // else lists known.
-func didYouMean(s string, known []string, what string) string {
+func DidYouMean(s string, known []string, what string) string {
 	if mean := closest(s, known); mean != "" {
 		return fmt.Sprintf(" (did you mean %s?)", mean)
 	}

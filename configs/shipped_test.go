@@ -27,6 +27,8 @@ func defaultKeys() map[string]func(*Config) any {
 		"storage.max_bytes":            func(c *Config) any { return c.Storage.MaxBytes },
 		"storage.min_free_bytes":       func(c *Config) any { return c.Storage.MinFreeBytes },
 		"storage.fsync":                func(c *Config) any { return c.Storage.Fsync },
+		"storage.verify_every":         func(c *Config) any { return c.Storage.VerifyEvery },
+		"storage.verify_rate":          func(c *Config) any { return c.Storage.VerifyRate },
 		"journal.backend":              func(c *Config) any { return c.Journal.Backend },
 		"journal.path":                 func(c *Config) any { return c.Journal.Path },
 		"journal.redis.addr":           func(c *Config) any { return c.Journal.Redis.Addr },
@@ -38,6 +40,10 @@ func defaultKeys() map[string]func(*Config) any {
 		"metrics_public":               func(c *Config) any { return c.MetricsPublic },
 		"ingest.offline_after":         func(c *Config) any { return c.Ingest.OfflineAfter },
 		"export.max_range":             func(c *Config) any { return c.Export.MaxRange },
+		"live.udp_port":                func(c *Config) any { return c.Live.UDPPort },
+		"live.max_viewers":             func(c *Config) any { return c.Live.MaxViewers },
+		"snapshots.ffmpeg":             func(c *Config) any { return c.Snapshots.FFmpeg },
+		"snapshots.width":              func(c *Config) any { return c.Snapshots.Width },
 		"http.max_conns":               func(c *Config) any { return c.HTTP.MaxConns },
 		"alerts.pre_roll":              func(c *Config) any { return c.Alerts.PreRoll },
 		"alerts.post_roll":             func(c *Config) any { return c.Alerts.PostRoll },
@@ -87,6 +93,15 @@ func TestShippedFilesLoad(t *testing.T) {
 	for _, id := range []string{"police", "zongzhi", "sifa"} {
 		if _, ok := cfg.Unit(id); !ok {
 			t.Errorf("shipped units lack %s", id)
+		}
+	}
+	sites := map[string]bool{}
+	for _, s := range cfg.Sites {
+		sites[s.ID] = true
+	}
+	for _, c := range cfg.Cameras {
+		if !sites[c.Site] {
+			t.Errorf("camera %s: site %q has no display name in sites", c.ID, c.Site)
 		}
 	}
 	for _, tok := range cfg.Auth.Tokens {

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"vigil/internal/backoff"
 )
 
 // errStall ends a session that delivered no video frame for StallAfter.
@@ -76,7 +78,7 @@ func (c *camera) run(ctx context.Context) error {
 		<-watchDone
 	}()
 
-	b := newBackoff(c.s.opts.Backoff)
+	b := backoff.New(backoff.Policy{Min: c.s.opts.Backoff.Min, Max: c.s.opts.Backoff.Max, Jitter: c.s.opts.Backoff.Jitter})
 	for {
 		c.mu.Lock()
 		c.attempts++

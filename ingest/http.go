@@ -1,9 +1,10 @@
 package ingest
 
 import (
-	"encoding/json"
 	"errors"
 	"net/http"
+
+	"vigil/internal/httpx"
 )
 
 // Handler serves GET /api/v1/cameras and GET /api/v1/cameras/{id}. The app
@@ -18,7 +19,7 @@ func (s *Streams) Handler() http.Handler {
 // ServeCameras answers GET /api/v1/cameras with {"cameras":[CameraStatus…]}
 // in registration order (an object, like GET /alerts, so fields can be added).
 func (s *Streams) ServeCameras(w http.ResponseWriter, _ *http.Request) {
-	writeJSON(w, http.StatusOK, map[string][]CameraStatus{"cameras": s.Statuses()})
+	httpx.WriteJSON(w, http.StatusOK, map[string][]CameraStatus{"cameras": s.Statuses()})
 }
 
 // ServeCamera answers GET /api/v1/cameras/{id} with one CameraStatus: 400 for
@@ -34,15 +35,9 @@ func (s *Streams) ServeCamera(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "unknown_camera", "no camera "+id)
 		return
 	}
-	writeJSON(w, http.StatusOK, st)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	_ = json.NewEncoder(w).Encode(v)
+	httpx.WriteJSON(w, http.StatusOK, st)
 }
 
 func writeError(w http.ResponseWriter, code int, short, msg string) {
-	writeJSON(w, code, map[string]string{"error": msg, "code": short})
+	httpx.WriteJSON(w, code, map[string]string{"error": msg, "code": short})
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/pion/sdp/v3"
 
+	"vigil/internal/backoff"
 	"vigil/internal/media"
 )
 
@@ -24,8 +25,8 @@ func TestBackoff(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newBackoff(Backoff{Min: 500 * time.Millisecond, Max: 10 * time.Second, Jitter: 0.2})
-			b.rand = func() float64 { return tc.rand }
+			b := backoff.New(backoff.Policy{Min: 500 * time.Millisecond, Max: 10 * time.Second, Jitter: 0.2})
+			b.Rand = func() float64 { return tc.rand }
 			for i, w := range tc.want {
 				if got := b.Pause(); got.Round(time.Millisecond) != w {
 					t.Fatalf("pause %d = %v, want %v", i, got, w)

@@ -144,3 +144,103 @@ func TestRecordAACLostFramesKeepSync(t *testing.T) {
 		})
 	}
 }
+
+// recordWithOffsetAudio records secs seconds of video on hall-counter with
+// an audio track whose frames start offset after each video frame grid
+// (as a camera's audio does), frames of frameDur each, and closes the
+// camera. It returns the recorder and the wall time of audio frame 0.
+func recordWithOffsetAudio(t *testing.T, secs int, track *media.AudioTrack, frame func(i int) []byte, frameDur, offset time.Duration) (*Recorder, time.Time) {
+	t.Helper()
+	c := fixture(t)
+	r, _ := newTestRecorder(t, Options{Segment: 4 * time.Second, Part: time.Second})
+	w, _ := r.Camera("hall-counter", 0)
+	s := stream(c, "hall-counter", 1, t0)
+	s.Audio = track
+	w.OnStream(s)
+	f := &feeder{c: c, wall: t0}
+	ai := 0
+	for range min(len(c.Frames), int(float64(secs)*c.FPS)) {
+		au := f.next()
+		for at := offset + time.Duration(ai)*frameDur; at < au.DTS; at = offset + time.Duration(ai)*frameDur {
+			w.OnAccessUnit(media.AccessUnit{Kind: media.Audio, DTS: at, PTS: at, Payload: [][]byte{frame(ai)}, Wall: t0.Add(at)})
+			ai++
+		}
+		w.OnAccessUnit(au)
+	}
+	if err := r.CloseCamera("hall-counter"); err != nil {
+		t.Fatal(err)
+	}
+	return r, t0.Add(offset)
+}
+
+// packetTimes is the pts_time of every packet of one stream type ("v" or
+// "a") of a file, in seconds.
+func packetTimes(t *testing.T, path, stream string) []float64 {
+	t.Helper()
+	out, err := exec.Command("ffprobe", "-v", "error", "-select_streams", stream, "-show_entries", "packet=pts_time", "-of", "csv=p=0", path).Output()
+	if err != nil {
+		t.Fatalf("ffprobe %s: %v", path, err)
+	}
+	var ts []float64
+	for _, l := range strings.Fields(string(out)) {
+		v, err := strconv.ParseFloat(strings.TrimSuffix(l, ","), 64)
+		if err != nil {
+			t.Fatalf("pts_time %q: %v", l, err)
+		}
+		ts = append(ts, v)
+	}
+	return ts
+}
+
+// An export keeps time: every audio frame sits at the same offset from the
+// video as in the recording (within 1 ms), whatever the export's start, for
+// AAC and for G.711, in both formats. Time t in the file is From+t.
+func TestExportKeepsAudioOffset(t *testing.T) {
+	const offset = 37 * time.Millisecond // not a multiple of an AAC frame (21.3 ms) nor of a video frame
+	aac, conf := aacFrames(t, 10)
+	g711 := make([]byte, 160) // 20 ms of µ-law at 8 kHz
+	for i := range g711 {
+		g711[i] = byte(0x7f - i%32)
+	}
+	cases := []struct {
+		name     string
+		track    *media.AudioTrack
+		frame    func(int) []byte
+		frameDur time.Duration
+	}{
+		{"aac", &media.AudioTrack{Codec: media.AAC, ClockRate: 48000, ChannelCount: 1, Config: conf}, func(i int) []byte { return aac[i%len(aac)] }, time.Second * 1024 / 48000},
+		{"g711", &media.AudioTrack{Codec: media.G711, ClockRate: 8000, ChannelCount: 1, MULaw: true}, func(int) []byte { return g711 }, 20 * time.Millisecond},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			r, audio0 := recordWithOffsetAudio(t, 10, c.track, c.frame, c.frameDur, offset)
+			for _, start := range []time.Duration{1300 * time.Millisecond, 4100 * time.Millisecond, 6700 * time.Millisecond} {
+				for _, format := range []string{FormatMP4, FormatFMP4} {
+					x, err := PlanExport(r.Catalog(), ExportRequest{Camera: "hall-counter", Start: t0.Add(start), End: t0.Add(start + 2*time.Second), Format: format})
+					if err != nil {
+						t.Fatal(err)
+					}
+					path := filepath.Join(t.TempDir(), "clip.mp4")
+					writeExport(t, x, path)
+					for _, v := range packetTimes(t, path, "v") {
+						wall := x.From.Add(time.Duration(v * float64(time.Second)))
+						if d := wall.Sub(t0) % (40 * time.Millisecond); d > time.Millisecond && d < 39*time.Millisecond {
+							t.Fatalf("start %v %s: a video frame at %v, off the 25 fps grid by %v", start, format, wall.Sub(t0), d)
+						}
+					}
+					as := packetTimes(t, path, "a")
+					if len(as) == 0 {
+						t.Fatalf("start %v %s: no audio", start, format)
+					}
+					for _, a := range as {
+						wall := x.From.Add(time.Duration(a * float64(time.Second)))
+						k := (wall.Sub(audio0) + c.frameDur/2) / c.frameDur
+						if d := wall.Sub(audio0.Add(k * c.frameDur)); d < -time.Millisecond || d > time.Millisecond {
+							t.Fatalf("start %v %s: audio frame %d at %v, %v off its recorded time %v", start, format, k, wall.Sub(t0), d, audio0.Add(k*c.frameDur).Sub(t0))
+						}
+					}
+				}
+			}
+		})
+	}
+}

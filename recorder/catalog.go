@@ -37,12 +37,14 @@ type Catalog struct {
 	// cached only if none happened meanwhile, or the cache would keep a
 	// day from before the append.
 	gen uint64
+
+	damage *damageBook
 }
 
 type dayKey struct{ camera, day string }
 
 func newCatalog(dir string, log *slog.Logger) *Catalog {
-	return &Catalog{dir: dir, log: log, days: make(map[dayKey][]Segment), tails: make(map[dayKey]Segment)}
+	return &Catalog{dir: dir, log: log, days: make(map[dayKey][]Segment), tails: make(map[dayKey]Segment), damage: openDamageBook(dir)}
 }
 
 // List returns camera's segments that overlap [start, end], oldest first,
@@ -60,7 +62,7 @@ func (c *Catalog) List(camera string, start, end time.Time) ([]Segment, []Gap, e
 	// the day before can only contribute its segment crossing midnight
 	if prev, err := c.lastOfDay(camera, first.Add(-24*time.Hour).Format(dayLayout)); err != nil {
 		return nil, nil, err
-	} else if prev.End.After(start) && !prev.Start.After(end) {
+	} else if prev.ID != "" && prev.End.After(start) && !prev.Start.After(end) {
 		segs = append(segs, prev)
 	}
 	for d := first; !d.After(end.UTC()); d = d.Add(24 * time.Hour) {
@@ -77,6 +79,7 @@ func (c *Catalog) List(camera string, start, end time.Time) ([]Segment, []Gap, e
 			}
 		}
 	}
+	c.markDamage(segs)
 	// days are sorted and each day's segments start on that day: segs is in order
 	var gaps []Gap
 	for i := 1; i < len(segs); i++ {
@@ -102,10 +105,46 @@ func (c *Catalog) Segment(camera, id string) (Segment, error) {
 	}
 	for _, s := range segs {
 		if s.ID == id {
-			return s, nil
+			one := []Segment{s}
+			c.markDamage(one)
+			return one[0], nil
 		}
 	}
 	return Segment{}, fmt.Errorf("camera %s: segment %s: %w", camera, id, fs.ErrNotExist)
+}
+
+// markDamage sets the Damage of the segments found damaged since they were
+// indexed; segs are the caller's copies.
+func (c *Catalog) markDamage(segs []Segment) {
+	b := c.damage
+	if b == nil || len(segs) == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if len(b.m) == 0 {
+		return
+	}
+	for i := range segs {
+		if segs[i].Damage == "" {
+			segs[i].Damage = b.m[segs[i].Camera+"/"+segs[i].ID]
+		}
+	}
+}
+
+// ReportDamaged records that seg failed its integrity check with err (an
+// *IntegrityError); the recorder counts it and raises the
+// recording_tampered alert the first time. Readers of footage (downloads,
+// exports, the verifier) call it.
+func (c *Catalog) ReportDamaged(err error) {
+	var ie *IntegrityError
+	if !errors.As(err, &ie) || ie.Known || ie.reported {
+		return
+	}
+	ie.reported = true
+	if c.damage.found(ie.Camera, ie.Segment, ie.Reason) {
+		c.log.Error("recording failed its integrity check", "camera", ie.Camera, "segment", ie.Segment, "reason", ie.Reason)
+	}
 }
 
 // lastOfDay returns the latest segment of a camera-day, from the cache or
@@ -295,6 +334,75 @@ func readDayIndex(dir, camera, day string, log *slog.Logger) ([]Segment, error) 
 	}
 	// a line retried after a failed append may appear twice
 	segs = slices.CompactFunc(segs, func(a, b Segment) bool { return a.ID == b.ID })
+	segs, err = appendUnindexed(dir, camera, day, segs, bad, log)
+	if err != nil {
+		return nil, err
+	}
+	return segs, nil
+}
+
+// appendUnindexed adds to a day's indexed segments the files of its folder
+// that no valid index line names, marked damaged, so that a damaged index
+// line shows as a damaged segment rather than a gap and retention deletes
+// the file at its age limit. A file newer than every indexed one may be the
+// segment being written or one waiting for its index line: it is left out,
+// unless damaged lines say the index lost lines, and even then the newest
+// such file is left out.
+func appendUnindexed(dir, camera, day string, segs []Segment, bad int, log *slog.Logger) ([]Segment, error) {
+	folder := filepath.Join(dir, camera, day)
+	entries, err := os.ReadDir(folder)
+	if errors.Is(err, fs.ErrNotExist) {
+		return segs, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("camera %s: read day %s: %w", camera, day, err)
+	}
+	if len(entries) <= len(segs)+1 { // index.jsonl and one file per line: nothing unindexed
+		return segs, nil
+	}
+	indexed := make(map[string]bool, len(segs))
+	newest := ""
+	for _, s := range segs {
+		indexed[s.ID] = true
+		newest = max(newest, s.ID)
+	}
+	var extra []Segment
+	for _, e := range entries { // sorted by name, and names sort by time
+		name := e.Name()
+		if e.IsDir() || !validFileName(name) {
+			continue
+		}
+		id := segmentID(day, name)
+		if indexed[id] {
+			continue
+		}
+		if id > newest && bad == 0 {
+			continue
+		}
+		_, _, start, err := ParseSegmentID(id)
+		if err != nil {
+			continue
+		}
+		s := Segment{ID: id, Camera: camera, Start: start, End: start, Path: filepath.Join(folder, name), Damage: unindexedReason(bad)}
+		if b, err := os.ReadFile(s.Path); err == nil {
+			s.Bytes = int64(len(b))
+			if res, err := scanSegment(b); err == nil {
+				s.End, s.Frames, s.Codec = start.Add(res.Duration), res.Frames, res.Codec
+			}
+		}
+		extra = append(extra, s)
+	}
+	if bad > 0 && len(extra) > 0 && extra[len(extra)-1].ID > newest {
+		extra = extra[:len(extra)-1] // maybe still being written
+	}
+	if len(extra) == 0 {
+		return segs, nil
+	}
+	if log != nil {
+		log.Warn("files without an index line listed as damaged", "camera", camera, "day", day, "files", len(extra))
+	}
+	segs = append(segs, extra...)
+	slices.SortFunc(segs, func(a, b Segment) int { return a.Start.Compare(b.Start) })
 	return segs, nil
 }
 

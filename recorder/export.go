@@ -13,6 +13,7 @@ import (
 	"reflect"
 	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
@@ -88,6 +89,14 @@ type Export struct {
 
 	chunks []chunk
 	starts []int64 // starts[i] is the offset of chunks[i] in the file
+	// trackStart is, per track of the init, where its first sample lies
+	// after From, in the track's time scale.
+	trackStart []uint64
+	comment    string // the file's comment tag: camera, range, gaps
+	// lastChunk[i] is the index of the last chunk read from Segments[i]:
+	// the source is verified whole before that chunk is handed out.
+	lastChunk []int
+	cat       *Catalog // told of sources that fail their check; may be nil
 }
 
 // chunk is a piece of the exported file: bytes in memory (boxes written by
@@ -148,13 +157,19 @@ func planExport(cat *Catalog, req ExportRequest, cache *exportCache) (*Export, e
 	if len(segs) == 0 {
 		return nil, fmt.Errorf("camera %s: %s – %s: %w", req.Camera, formatTime(req.Start), formatTime(req.End), ErrNoFootage)
 	}
-	x := &Export{Camera: req.Camera, Start: req.Start, End: req.End, Format: req.Format}
+	for _, s := range segs {
+		if s.Damage != "" {
+			return nil, &IntegrityError{Camera: req.Camera, Segment: s.ID, Reason: s.Damage, Known: true}
+		}
+	}
+	x := &Export{Camera: req.Camera, Start: req.Start, End: req.End, Format: req.Format, cat: cat}
 	srcs := make([]*srcSegment, 0, len(segs))
 	var scratch []byte
 	var prev *srcSegment
 	for _, s := range segs {
 		src, err := cache.scan(s, prev, &scratch)
 		if err != nil {
+			cat.ReportDamaged(err)
 			return nil, fmt.Errorf("camera %s: export: %w", req.Camera, err)
 		}
 		if len(srcs) > 0 && !sameTracks(&srcs[0].init, &src.init) {
@@ -315,6 +330,31 @@ func (x *Export) selectSamples(srcs []*srcSegment) error {
 	for i := range parts {
 		parts[i].src = remap[parts[i].src]
 	}
+	// Time t in the file is From+t, across gaps too: each sample lasts until
+	// the next one of its track begins (the frame before a gap is held), and
+	// a track that begins after From (audio) starts at its offset, so the
+	// audio keeps the offset to the video it had in the segments. The
+	// scanned samples are shared with other exports: retimed ones are
+	// copies.
+	x.trackStart = make([]uint64, len(init.Tracks))
+	for ti, it := range init.Tracks {
+		ts := int64(it.TimeScale)
+		at := func(wall int64) int64 { return ((wall-from)*ts + 5e8) / 1e9 }
+		var last *srcSample
+		for pi := range parts {
+			ss := slices.Clone(parts[pi].tracks[ti])
+			parts[pi].tracks[ti] = ss
+			for k := range ss {
+				s := &ss[k]
+				if last == nil {
+					x.trackStart[ti] = uint64(max(at(s.wall), 0))
+				} else if d := at(s.wall) - at(last.wall); d > 0 && d < 1<<32 {
+					last.dur = uint32(d)
+				}
+				last = s
+			}
+		}
+	}
 	for _, p := range parts {
 		x.Frames += len(p.tracks[video])
 		if vs := p.tracks[video]; len(vs) > 0 {
@@ -323,6 +363,7 @@ func (x *Export) selectSamples(srcs []*srcSegment) error {
 		}
 	}
 
+	x.comment = exportComment(x)
 	var err error
 	switch x.Format {
 	case FormatFMP4:
@@ -340,6 +381,12 @@ func (x *Export) selectSamples(srcs []*srcSegment) error {
 		off += c.len()
 	}
 	x.Size = off
+	x.lastChunk = make([]int, len(x.Segments))
+	for i, c := range x.chunks {
+		if c.mem == nil {
+			x.lastChunk[c.src] = i
+		}
+	}
 	h := sha256.New()
 	fmt.Fprintf(h, "%s\n%s\n%s\n%s\n", x.Format, x.Camera, formatTime(x.From), formatTime(x.End))
 	for _, s := range x.Segments {
@@ -367,7 +414,7 @@ func (x *Export) addMem(b []byte) {
 func (x *Export) layoutMP4(srcMoov []byte, init *fmp4.Init, nparts int, part func(int) (int, [][]srcSample)) error {
 	tracks := make([]*mp4Track, len(init.Tracks))
 	for ti, it := range init.Tracks {
-		tracks[ti] = &mp4Track{id: uint32(it.ID), timeScale: it.TimeScale}
+		tracks[ti] = &mp4Track{id: uint32(it.ID), timeScale: it.TimeScale, start: x.trackStart[ti]}
 	}
 	var dataSize int64
 	counts := make([]int, len(tracks))
@@ -408,7 +455,7 @@ func (x *Export) layoutMP4(srcMoov []byte, init *fmp4.Init, nparts int, part fun
 			used = append(used, t)
 		}
 	}
-	head, err := buildMoov(srcMoov, used, dataSize, total)
+	head, err := buildMoov(srcMoov, used, dataSize, total, x.From, x.comment)
 	if err != nil {
 		return fmt.Errorf("camera %s: export: mp4 header: %w", x.Camera, err)
 	}
@@ -432,8 +479,12 @@ func (x *Export) layoutFMP4(init *fmp4.Init, nparts int, part func(int) (int, []
 	if err := init.Marshal(&buf); err != nil {
 		return fmt.Errorf("camera %s: export: init: %w", x.Camera, err)
 	}
-	x.addMem(buf.b)
-	base := make([]uint64, len(init.Tracks))
+	head, err := withMovieTags(buf.b, x.From, x.comment)
+	if err != nil {
+		return fmt.Errorf("camera %s: export: init: %w", x.Camera, err)
+	}
+	x.addMem(head)
+	base := slices.Clone(x.trackStart)
 	for i := range nparts {
 		src, tracks := part(i)
 		moof := appendMoof(nil, uint32(i+1), init, base, tracks)
@@ -575,14 +626,13 @@ func scanExportSource(seg Segment, prev *srcSegment, scratch *[]byte) (*srcSegme
 		return nil, fmt.Errorf("segment %s: %w", seg.ID, err)
 	}
 	if st.Size() != seg.Bytes {
-		return nil, fmt.Errorf("segment %s: %d bytes on disk, %d indexed: %w", seg.ID, st.Size(), seg.Bytes, ErrSourceChanged)
+		return nil, sizeMismatch(seg, st.Size())
 	}
 	src := &srcSegment{seg: seg}
 	size := st.Size()
 	head := make([]byte, 16)
 	var off int64
 	var initEnd int64 = -1
-	var firstDTS []uint64
 	for off+8 <= size {
 		if _, err := f.ReadAt(head[:8], off); err != nil {
 			return nil, fmt.Errorf("segment %s: box at %d: %w", seg.ID, off, err)
@@ -612,10 +662,6 @@ func scanExportSource(seg Segment, prev *srcSegment, scratch *[]byte) (*srcSegme
 			} else if err := src.init.Unmarshal(bytes.NewReader(b)); err != nil {
 				return nil, fmt.Errorf("segment %s: init: %w", seg.ID, err)
 			}
-			firstDTS = make([]uint64, len(src.init.Tracks))
-			for i := range firstDTS {
-				firstDTS[i] = noDTS
-			}
 		case "moof":
 			if initEnd < 0 {
 				return nil, fmt.Errorf("segment %s: fragment before init", seg.ID)
@@ -637,7 +683,7 @@ func scanExportSource(seg Segment, prev *srcSegment, scratch *[]byte) (*srcSegme
 			if string(mh[4:]) != "mdat" || mdatSize < 8 || off+boxSize+mdatSize > size {
 				return nil, fmt.Errorf("segment %s: fragment at %d: no complete mdat", seg.ID, off)
 			}
-			sp, err := parseMoof(buf[:boxSize], off, off+boxSize+8, off+boxSize+mdatSize, &src.init, seg.Start, firstDTS)
+			sp, err := parseMoof(buf[:boxSize], off, off+boxSize+8, off+boxSize+mdatSize, &src.init, seg.Start)
 			if err != nil {
 				return nil, fmt.Errorf("segment %s: fragment at %d: %w", seg.ID, off, err)
 			}
@@ -662,7 +708,10 @@ func trackIndex(init *fmp4.Init, id int) int {
 }
 
 // Reader returns a reader of the exported file. It opens the source
-// segments as it reaches them; Close closes the one open.
+// segments as it reaches them and checks each one's SHA-256 as it reads
+// it: the bytes of a source are hashed front to back up to what is read,
+// and the source is hashed whole, and compared with its index line, before
+// its last chunk is handed out. Close closes the one open.
 func (x *Export) Reader() *ExportReader { return &ExportReader{x: x, cur: -1} }
 
 // ExportReader reads an Export's file: an io.ReadSeeker for
@@ -670,13 +719,20 @@ func (x *Export) Reader() *ExportReader { return &ExportReader{x: x, cur: -1} }
 type ExportReader struct {
 	x   *Export
 	pos int64
-	f   *os.File
-	cur int // index of the source f holds
-	err error
+	v   *verifiedFile
+	cur int // index of the source v holds
+	// next is hashing the source after cur, if any.
+	next *verifyAhead
+	err  error
+	// Strict verifies each source whole when it is opened, before any of
+	// its bytes are handed out: for readers that may stop anywhere
+	// (a Range request), where "before its last chunk" is not enough.
+	Strict bool
 }
 
-// Read implements io.Reader. A source segment that is missing or changed
-// fails it with an error wrapping ErrSourceChanged.
+// Read implements io.Reader. A source segment that is missing fails it
+// with an error wrapping ErrSourceChanged; one whose bytes no longer match
+// its index line with an *IntegrityError (errors.Is ErrIntegrity).
 func (r *ExportReader) Read(p []byte) (int, error) {
 	if r.err != nil {
 		return 0, r.err
@@ -694,10 +750,14 @@ func (r *ExportReader) Read(p []byte) (int, error) {
 		return n, nil
 	}
 	if err := r.open(c.src); err != nil {
-		r.err = err
+		r.fail(err)
 		return 0, err
 	}
-	n, err := r.f.ReadAt(p[:want], c.off+in)
+	n, err := r.v.readAt(p[:want], c.off+in, r.Strict || i == r.x.lastChunk[c.src])
+	if errors.Is(err, ErrIntegrity) {
+		r.fail(err)
+		return 0, err
+	}
 	r.pos += int64(n)
 	if err != nil && n < int(want) {
 		seg := r.x.Segments[c.src]
@@ -707,28 +767,40 @@ func (r *ExportReader) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+func (r *ExportReader) fail(err error) {
+	r.err = err
+	if r.x.cat != nil {
+		r.x.cat.ReportDamaged(err)
+	}
+}
+
 func (r *ExportReader) open(src int) error {
-	if r.cur == src && r.f != nil {
+	if r.cur == src && r.v != nil {
 		return nil
 	}
-	if r.f != nil {
-		r.f.Close()
-		r.f = nil
+	if r.v != nil {
+		r.v.Close()
+		r.v = nil
 	}
-	seg := r.x.Segments[src]
-	f, err := os.Open(seg.Path)
+	v, err := openVerified(r.x.Segments[src])
 	if err != nil {
-		return fmt.Errorf("camera %s: segment %s: %v: %w", r.x.Camera, seg.ID, err, ErrSourceChanged)
+		return fmt.Errorf("camera %s: export: %w", r.x.Camera, err)
 	}
-	st, err := f.Stat()
-	if err == nil && st.Size() != seg.Bytes {
-		err = fmt.Errorf("%d bytes on disk, %d indexed", st.Size(), seg.Bytes)
+	if r.next != nil && r.next.src == src {
+		v.ahead, r.next = r.next, nil
+	} else if !r.Strict {
+		// hashed beside the sending, not on its goroutine; Strict checks
+		// the whole source before any of it is sent anyway
+		v.ahead = startVerifyAhead(src, r.x.Segments[src])
 	}
-	if err != nil {
-		f.Close()
-		return fmt.Errorf("camera %s: segment %s: %v: %w", r.x.Camera, seg.ID, err, ErrSourceChanged)
+	if r.next != nil { // a seek skipped it
+		r.next.cancel()
+		r.next = nil
 	}
-	r.f, r.cur = f, src
+	if src+1 < len(r.x.Segments) {
+		r.next = startVerifyAhead(src+1, r.x.Segments[src+1])
+	}
+	r.v, r.cur = v, src
 	return nil
 }
 
@@ -774,10 +846,26 @@ func (r *ExportReader) Err() error { return r.err }
 
 // Close closes the open source file.
 func (r *ExportReader) Close() error {
-	if r.f != nil {
-		err := r.f.Close()
-		r.f = nil
+	if r.next != nil {
+		r.next.cancel()
+		r.next = nil
+	}
+	if r.v != nil {
+		err := r.v.Close()
+		r.v = nil
 		return err
 	}
 	return nil
+}
+
+// exportComment is the text an export carries in its comment tag, so that
+// the file itself says what it is: the camera, the range and every gap, in
+// UTC (RFC 3339).
+func exportComment(x *Export) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "vigil export camera=%s start=%s end=%s from=%s", x.Camera, formatTime(x.Start), formatTime(x.End), formatTime(x.From))
+	for _, g := range x.Gaps {
+		fmt.Fprintf(&b, " gap=%s/%s", formatTime(g.Start), formatTime(g.End))
+	}
+	return b.String()
 }

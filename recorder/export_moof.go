@@ -9,11 +9,8 @@ import (
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 )
 
-const (
-	noDTS = ^uint64(0)
-	// maxSamplesPerTrun bounds one trun as mediacommon's reader does.
-	maxSamplesPerTrun = 120 * 160
-)
+// maxSamplesPerTrun bounds one trun as mediacommon's reader does.
+const maxSamplesPerTrun = 120 * 160
 
 var errBadMoof = errors.New("malformed moof")
 
@@ -21,10 +18,10 @@ var errBadMoof = errors.New("malformed moof")
 // box found at file offset moofOff; its samples must lie in the mdat
 // payload [dataStart, dataEnd). It is the hot path of export planning (an
 // hour holds 3,600 fragments), so it reads the few boxes it needs by hand
-// instead of through a reflective box reader. firstDTS[i] is the decode time
-// of track i's first sample in the segment, set on first sight; sample wall
-// times are segStart plus the decode time since then.
-func parseMoof(moof []byte, moofOff, dataStart, dataEnd int64, init *fmp4.Init, segStart time.Time, firstDTS []uint64) (srcPart, error) {
+// instead of through a reflective box reader. Sample wall times are segStart
+// plus the sample's decode time: every track of a segment counts from the
+// segment's start.
+func parseMoof(moof []byte, moofOff, dataStart, dataEnd int64, init *fmp4.Init, segStart time.Time) (srcPart, error) {
 	be := binary.BigEndian
 	sp := srcPart{tracks: make([][]srcSample, len(init.Tracks))}
 	for body := moof[8:]; len(body) > 0; {
@@ -146,9 +143,6 @@ func parseMoof(moof []byte, moofOff, dataStart, dataEnd int64, init *fmp4.Init, 
 					return sp, fmt.Errorf("%w: trun shorter than its %d samples", errBadMoof, count)
 				}
 				ts := uint64(init.Tracks[ti].TimeScale)
-				if firstDTS[ti] == noDTS {
-					firstDTS[ti] = dts
-				}
 				samples := sp.tracks[ti]
 				if samples == nil {
 					samples = make([]srcSample, 0, count)
@@ -177,11 +171,10 @@ func parseMoof(moof []byte, moofOff, dataStart, dataEnd int64, init *fmp4.Init, 
 					}
 					s.off = pos
 					pos += int64(s.size)
-					var rel uint64
-					if dts > firstDTS[ti] {
-						rel = dts - firstDTS[ti]
-					}
-					s.wall = segStart.UnixNano() + int64(ticksToDuration(rel, ts))
+					// Every track's decode times count from the segment's
+					// start (the writer's video keyframe is at 0): an audio
+					// track that begins later keeps that offset.
+					s.wall = segStart.UnixNano() + int64(ticksToDuration(dts, ts))
 					dts += uint64(s.dur)
 					samples = append(samples, s)
 				}

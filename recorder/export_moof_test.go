@@ -76,7 +76,7 @@ func FuzzParseMoof(f *testing.F) {
 			return
 		}
 		end := int64(len(b)) + 1000
-		sp, err := parseMoof(b, 0, int64(len(b)), end, init, t0, []uint64{noDTS, noDTS})
+		sp, err := parseMoof(b, 0, int64(len(b)), end, init, t0)
 		if err != nil {
 			return
 		}

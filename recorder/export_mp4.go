@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // A progressive MP4's moov lists every sample: an hour at 25 fps is 90,000
@@ -19,6 +20,7 @@ import (
 type mp4Track struct {
 	id        uint32
 	timeScale uint32
+	start     uint64 // where the first sample lies after the export's start, in timeScale
 	samples   []srcSample
 	chunkN    []uint32
 	chunkOff  []int64
@@ -29,7 +31,10 @@ var errBadInit = errors.New("unexpected init segment layout")
 // buildMoov returns ftyp, moov and the mdat header of a progressive MP4
 // whose mdat payload is dataSize bytes, with tracks described by the
 // recorded init moov srcMoov.
-func buildMoov(srcMoov []byte, tracks []*mp4Track, dataSize int64, samples int) ([]byte, error) {
+//
+// The movie carries created as its creation time and comment as its comment
+// tag (QuickTime udta ©cmt, which ffprobe shows as "comment").
+func buildMoov(srcMoov []byte, tracks []*mp4Track, dataSize int64, samples int, created time.Time, comment string) ([]byte, error) {
 	be := binary.BigEndian
 	var ftyp []byte
 	ftyp = be.AppendUint32(ftyp, 28)
@@ -74,13 +79,16 @@ func buildMoov(srcMoov []byte, tracks []*mp4Track, dataSize int64, samples int) 
 	moov = boxStart(moov, "moov")
 	var movieDur uint64
 	for _, t := range tracks {
-		d := trackTicks(t)
+		d := t.start + trackTicks(t)
 		if md := d * uint64(movieScale) / uint64(t.timeScale); md > movieDur {
 			movieDur = md
 		}
 	}
 	mv := append([]byte(nil), mvhd...)
 	if err := patchDuration(mv, 8, movieDur); err != nil {
+		return nil, err
+	}
+	if err := patchCreation(mv, created); err != nil {
 		return nil, err
 	}
 	moov = append(moov, mv...)
@@ -95,6 +103,7 @@ func buildMoov(srcMoov []byte, tracks []*mp4Track, dataSize int64, samples int) 
 			return nil, err
 		}
 	}
+	moov = appendUdta(moov, comment)
 	moov = boxEnd(moov, 0)
 
 	head := make([]byte, 0, len(ftyp)+len(moov)+16)
@@ -233,17 +242,31 @@ func appendTrak(moov, src []byte, t *mp4Track, movieScale uint32, large bool, fi
 			at := len(moov)
 			moov = append(moov, whole...)
 			movieTicks := ticks * uint64(movieScale) / uint64(t.timeScale)
-			if err := patchDuration(moov[at:], 8, movieTicks); err != nil {
+			// rounded, not truncated: the movie's time scale is often
+			// coarse (1/1000 s)
+			emptyTicks := (t.start*uint64(movieScale) + uint64(t.timeScale)/2) / uint64(t.timeScale)
+			if err := patchDuration(moov[at:], 8, emptyTicks+movieTicks); err != nil {
 				return nil, nil, err
 			}
-			// edts: present the media from its first sample's composition time
+			// edts: an empty edit for a track that begins after the
+			// export's start (audio keeps its offset to the video), then
+			// the media from its first sample's composition time.
 			be := binary.BigEndian
-			moov = be.AppendUint32(moov, 36)
+			entries := uint32(1)
+			if emptyTicks > 0 {
+				entries = 2
+			}
+			moov = be.AppendUint32(moov, 8+16+12*entries)
 			moov = append(moov, "edts"...)
-			moov = be.AppendUint32(moov, 28)
+			moov = be.AppendUint32(moov, 16+12*entries)
 			moov = append(moov, "elst"...)
 			moov = be.AppendUint32(moov, 0)
-			moov = be.AppendUint32(moov, 1)
+			moov = be.AppendUint32(moov, entries)
+			if emptyTicks > 0 {
+				moov = be.AppendUint32(moov, uint32(min(emptyTicks, 1<<32-1)))
+				moov = be.AppendUint32(moov, 0xffffffff) // media time -1: empty
+				moov = be.AppendUint32(moov, 1<<16)
+			}
 			moov = be.AppendUint32(moov, uint32(min(movieTicks, 1<<32-1)))
 			var mediaTime int32
 			if len(t.samples) > 0 && t.samples[0].cts > 0 {
@@ -435,4 +458,88 @@ func appendStbl(b, stsd []byte, t *mp4Track, large bool) ([]byte, int) {
 	b = append(b, make([]byte, width*len(t.chunkOff))...)
 	b = boxEnd(b, at)
 	return boxEnd(b, stbl), pos
+}
+
+// mp4Epoch is where MP4 times count from.
+var mp4Epoch = time.Date(1904, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// patchCreation sets the creation and modification times of an mvhd box
+// (whole, header included) to t, seconds since 1904.
+func patchCreation(mvhd []byte, t time.Time) error {
+	p := mvhd[8:]
+	secs := uint64(max(t.Sub(mp4Epoch)/time.Second, 0))
+	switch {
+	case len(p) >= 4+16 && p[0] == 1:
+		binary.BigEndian.PutUint64(p[4:], secs)
+		binary.BigEndian.PutUint64(p[12:], secs)
+	case len(p) >= 4+8 && p[0] == 0:
+		if secs > 1<<32-1 {
+			return fmt.Errorf("%w: creation time past 2040 in a version 0 mvhd", errBadInit)
+		}
+		binary.BigEndian.PutUint32(p[4:], uint32(secs))
+		binary.BigEndian.PutUint32(p[8:], uint32(secs))
+	default:
+		return fmt.Errorf("%w: short mvhd", errBadInit)
+	}
+	return nil
+}
+
+// appendUdta appends a udta box holding comment as a QuickTime ©cmt text
+// (16-bit length, language 0 = undetermined in the Macintosh scheme… ffmpeg
+// reads it as UTF-8 with language code 0x55c4 "und").
+func appendUdta(b []byte, comment string) []byte {
+	if comment == "" {
+		return b
+	}
+	be := binary.BigEndian
+	text := comment
+	if len(text) > 1<<15 {
+		text = text[:1<<15]
+	}
+	udta := len(b)
+	b = boxStart(b, "udta")
+	cmt := len(b)
+	b = boxStart(b, "\xa9cmt")
+	b = be.AppendUint16(b, uint16(len(text)))
+	b = be.AppendUint16(b, 0x55c4) // ISO 639-2 "und" packed
+	b = append(b, text...)
+	b = boxEnd(b, cmt)
+	return boxEnd(b, udta)
+}
+
+// withMovieTags returns a copy of an fMP4 init segment whose mvhd carries
+// created and whose moov ends with a udta holding comment.
+func withMovieTags(init []byte, created time.Time, comment string) ([]byte, error) {
+	out := make([]byte, 0, len(init)+len(comment)+32)
+	for b := init; len(b) > 0; {
+		typ, body, rest, err := nextBox(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %v", errBadInit, err)
+		}
+		whole := b[:len(b)-len(rest)]
+		b = rest
+		if typ != "moov" {
+			out = append(out, whole...)
+			continue
+		}
+		moov := len(out)
+		out = boxStart(out, "moov")
+		for mb := body; len(mb) > 0; {
+			typ, _, rest, err := nextBox(mb)
+			if err != nil {
+				return nil, fmt.Errorf("%w: %v", errBadInit, err)
+			}
+			at := len(out)
+			out = append(out, mb[:len(mb)-len(rest)]...)
+			mb = rest
+			if typ == "mvhd" {
+				if err := patchCreation(out[at:], created); err != nil {
+					return nil, err
+				}
+			}
+		}
+		out = appendUdta(out, comment)
+		out = boxEnd(out, moov)
+	}
+	return out, nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,15 +97,19 @@ func TestExportAcrossSegmentsAndGap(t *testing.T) {
 			if p.Frames != wantFrames {
 				t.Errorf("ffprobe counts %d frames, want %d", p.Frames, wantFrames)
 			}
-			// The gap is listed, not played: the file runs from the keyframe
-			// to the end minus the gap, which is the requested range within
-			// one GOP (2 s).
-			want := end.Sub(x.From) - time.Second
+			// The file keeps wall-clock time: it runs from the keyframe to
+			// the end, the gap held on its last frame, so time t in the
+			// file is From+t.
+			want := end.Sub(x.From)
 			if d := p.Duration - want; d < -rec.frame || d > rec.frame {
-				t.Errorf("duration %v, want %v", p.Duration, want)
+				t.Errorf("duration %v, want %v (the range from the keyframe, gap included)", p.Duration, want)
 			}
-			if d := p.Duration - end.Sub(start); d < -2*time.Second || d > 2*time.Second {
-				t.Errorf("duration %v is not the requested %v within one GOP", p.Duration, end.Sub(start))
+			created, err := time.Parse(time.RFC3339Nano, p.Tags["creation_time"])
+			if err != nil || !created.Equal(x.From.Truncate(time.Second)) {
+				t.Errorf("creation_time %q, want the first frame's time %v", p.Tags["creation_time"], x.From)
+			}
+			if c := p.Tags["comment"]; !strings.Contains(c, "camera="+exportCamera) || !strings.Contains(c, "gap="+formatTime(t0.Add(12*time.Second))+"/"+formatTime(t0.Add(13*time.Second))) {
+				t.Errorf("comment %q does not name the camera and the gap", c)
 			}
 		})
 	}
@@ -212,6 +217,12 @@ func TestExportMP4ReadsBack(t *testing.T) {
 				}
 			}
 		}
+	}
+	// Each sample lasts until the next one's wall time (the frame before a
+	// gap is held): in the track's time scale, rounded from From.
+	at := func(wall int64) int64 { return ((wall-x.From.UnixNano())*90000 + 5e8) / 1e9 }
+	for i := range len(want) - 1 {
+		want[i].dur = uint32(at(want[i+1].wall) - at(want[i].wall))
 	}
 	for i, s := range p.Tracks[0].Samples {
 		w := want[i]

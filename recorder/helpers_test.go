@@ -77,6 +77,7 @@ type probeResult struct {
 	Frames   int
 	Duration time.Duration
 	Stderr   string
+	Tags     map[string]string // the container's: creation_time, comment
 }
 
 // ffprobe decodes path and reports its frame count and duration; any
@@ -87,7 +88,7 @@ func ffprobe(t testing.TB, path string) probeResult {
 	if err != nil {
 		t.Fatalf("ffprobe is required: %v", err)
 	}
-	cmd := exec.Command(bin, "-v", "error", "-count_frames", "-show_entries", "stream=nb_read_frames,duration:format=duration", "-of", "json", path)
+	cmd := exec.Command(bin, "-v", "error", "-count_frames", "-show_entries", "stream=nb_read_frames,duration:format=duration:format_tags=creation_time,comment", "-of", "json", path)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	out, err := cmd.Output()
@@ -100,7 +101,8 @@ func ffprobe(t testing.TB, path string) probeResult {
 			Duration     string `json:"duration"`
 		} `json:"streams"`
 		Format struct {
-			Duration string `json:"duration"`
+			Duration string            `json:"duration"`
+			Tags     map[string]string `json:"tags"`
 		} `json:"format"`
 	}
 	if err := json.Unmarshal(out, &res); err != nil || len(res.Streams) == 0 {
@@ -112,7 +114,7 @@ func ffprobe(t testing.TB, path string) probeResult {
 		d = res.Format.Duration
 	}
 	secs, _ := strconv.ParseFloat(d, 64)
-	return probeResult{Frames: n, Duration: time.Duration(secs * float64(time.Second)), Stderr: stderr.String()}
+	return probeResult{Frames: n, Duration: time.Duration(secs * float64(time.Second)), Stderr: stderr.String(), Tags: res.Format.Tags}
 }
 
 func fileSHA256(t testing.TB, path string) string {

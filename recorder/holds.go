@@ -74,6 +74,9 @@ type holdStore struct {
 	path   string // the log
 	legacy string // the old whole-set file, removed once migrated
 	now    func() time.Time
+	// fs writes the log: the recorder's, so that a full disk fails holds
+	// as it fails segments (and tests can make it fail).
+	fs FS
 
 	// compactMin is the log length below which it is never compacted
 	// while running; compactMinRecords but for tests.
@@ -103,6 +106,7 @@ func openHolds(path string, now func() time.Time) (*holdStore, error) {
 		path:       path,
 		legacy:     filepath.Join(filepath.Dir(path), legacyHoldsFile),
 		now:        now,
+		fs:         osFS{},
 		compactMin: compactMinRecords,
 		holds:      make(map[string]Hold),
 	}
@@ -285,7 +289,7 @@ func (s *holdStore) appendLocked(rec holdRecord) error {
 		return err
 	}
 	line = append(line, '\n')
-	f, err := os.OpenFile(s.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	f, err := s.fs.Append(s.path)
 	if err != nil {
 		return fmt.Errorf("append hold log: %w", err)
 	}
@@ -337,7 +341,7 @@ func (s *holdStore) compactLocked() error {
 		}
 	}
 	dir := filepath.Dir(s.path)
-	if err := writeFileAtomic(s.path, buf.Bytes()); err != nil {
+	if err := writeFileAtomicFS(s.fs, s.path, buf.Bytes()); err != nil {
 		return fmt.Errorf("compact hold log: %w", err)
 	}
 	if err := syncDir(dir); err != nil {
@@ -366,8 +370,50 @@ func syncDir(dir string) error {
 	return err
 }
 
+// WriteFileAtomic writes b to path so that path holds either its old
+// content or all of b after a crash: a synced temporary file renamed into
+// place, then the directory synced (the rename is durable before, say,
+// retention deletes what the new file no longer names).
+func WriteFileAtomic(path string, b []byte) error {
+	return writeFileAtomicFS(osFS{}, path, b)
+}
+
+// writeFileAtomicFS is WriteFileAtomic through fsys.
+func writeFileAtomicFS(fsys FS, path string, b []byte) error {
+	tmp := path + ".tmp"
+	os.Remove(tmp) // left by a failed attempt
+	f, err := fsys.Create(tmp)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return syncDir(filepath.Dir(path))
+}
+
+// Backoff of holds that could not be written (a full disk).
+const (
+	holdRetryMin = time.Second
+	holdRetryMax = time.Minute
+)
+
 // PlaceHold adds or replaces (by ID) an evidence hold; it is on disk when
-// PlaceHold returns. To end a hold at a time, place it again with Until.
+// PlaceHold returns nil. To end a hold at a time, place it again with Until.
+// A hold that cannot be written (a full disk) is returned as an error and
+// kept pending: retention honours it meanwhile, and Run retries writing it
+// with backoff until it is placed, replaced or released.
 func (r *Recorder) PlaceHold(ctx context.Context, h Hold) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -382,10 +428,74 @@ func (r *Recorder) PlaceHold(ctx context.Context, h Hold) error {
 		return fmt.Errorf("%w %s: end before start", errBadHold, h.ID)
 	}
 	h.Start, h.End, h.Until = h.Start.UTC(), h.End.UTC(), h.Until.UTC()
+	r.holdMu.Lock()
+	defer r.holdMu.Unlock()
 	if err := r.holds.put(h); err != nil {
-		return fmt.Errorf("hold %s: %w", h.ID, err)
+		r.pendingHolds[h.ID] = h
+		select {
+		case r.holdKick <- struct{}{}:
+		default:
+		}
+		return fmt.Errorf("hold %s: %w (kept pending; retrying)", h.ID, err)
 	}
+	delete(r.pendingHolds, h.ID)
 	return nil
+}
+
+// retryHolds writes the pending holds, with backoff from holdRetryMin to
+// holdRetryMax, until none is left; then it waits for the next failure.
+func (r *Recorder) retryHolds(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.holdKick:
+		}
+		for delay := holdRetryMin; ; delay = min(2*delay, holdRetryMax) {
+			t := time.NewTimer(delay)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+			if r.placePending() == 0 {
+				break
+			}
+		}
+	}
+}
+
+// placePending tries to write each pending hold and returns how many are
+// still pending.
+func (r *Recorder) placePending() int {
+	r.holdMu.Lock()
+	defer r.holdMu.Unlock()
+	var last error
+	for id, h := range r.pendingHolds {
+		if err := r.holds.put(h); err != nil {
+			last = err
+			continue
+		}
+		delete(r.pendingHolds, id)
+		r.log.Info("evidence hold placed after a retry", "hold", id, "camera", h.Camera)
+	}
+	if n := len(r.pendingHolds); n > 0 {
+		r.log.Warn("evidence holds still pending", "holds", n, "error", last)
+		return n
+	}
+	return 0
+}
+
+// pending returns the holds waiting to be written.
+func (r *Recorder) pending() []Hold {
+	r.holdMu.Lock()
+	defer r.holdMu.Unlock()
+	out := make([]Hold, 0, len(r.pendingHolds))
+	for _, h := range r.pendingHolds {
+		out = append(out, h)
+	}
+	return out
 }
 
 // ReleaseHold removes a hold at once; releasing an unknown ID is not an error.
@@ -393,6 +503,9 @@ func (r *Recorder) ReleaseHold(ctx context.Context, id string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	r.holdMu.Lock()
+	delete(r.pendingHolds, id)
+	r.holdMu.Unlock()
 	if err := r.holds.remove(id); err != nil {
 		return fmt.Errorf("hold %s: %w", id, err)
 	}

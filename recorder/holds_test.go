@@ -8,7 +8,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -341,5 +343,73 @@ func benchHold(i int) Hold {
 		Camera: "hall-entrance",
 		Start:  t0.Add(time.Duration(i) * time.Minute),
 		Reason: "intrusion",
+	}
+}
+
+// A hold that fails on a full disk is retried with backoff until it is on
+// disk, without another PlaceHold; meanwhile retention honours it.
+func TestHoldFailingOnFullDiskRetriedUntilPlaced(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		fsys := &faultFS{}
+		dir := t.TempDir()
+		r, _ := newTestRecorder(t, Options{Dir: dir, FS: fsys, SweepInterval: time.Hour, VerifyEvery: time.Hour})
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error)
+		go func() { done <- r.Run(ctx) }()
+		synctest.Wait()
+
+		fsys.arm(syscall.ENOSPC)
+		h := Hold{ID: "01JDALERT", Camera: "hall-entrance", Start: t0, End: t0.Add(time.Minute), Reason: "alert"}
+		if err := r.PlaceHold(t.Context(), h); err == nil {
+			t.Fatal("placed on a full disk")
+		}
+		if pend := r.pending(); len(pend) != 1 || pend[0].ID != h.ID {
+			t.Fatalf("pending %+v", pend)
+		}
+		time.Sleep(10 * time.Second) // several retries, all failing
+		synctest.Wait()
+		if len(r.pending()) != 1 {
+			t.Fatal("given up while the disk is full")
+		}
+		fsys.disarm()
+		time.Sleep(2 * holdRetryMax) // the backoff's cap
+		synctest.Wait()
+		if pend := r.pending(); len(pend) != 0 {
+			t.Fatalf("still pending after space returned: %+v", pend)
+		}
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+		// on disk: a restart has it
+		r2, _ := newTestRecorder(t, Options{Dir: dir})
+		holds, err := r2.Holds()
+		if err != nil || len(holds) != 1 || holds[0].ID != h.ID {
+			t.Fatalf("after restart: %+v %v", holds, err)
+		}
+	})
+}
+
+func TestPendingHoldProtectsFromRetention(t *testing.T) {
+	fsys := &faultFS{}
+	clock := &fakeClock{t: t0}
+	r, _ := newTestRecorder(t, Options{FS: fsys, Now: clock.Now, Retain: time.Hour, Segment: 4 * time.Second, Part: time.Second})
+	c := fixture(t)
+	w, _ := r.Camera("hall-entrance", 0)
+	w.OnStream(stream(c, "hall-entrance", 1, t0))
+	(&feeder{c: c, wall: t0}).feed(w, 200)
+	r.CloseCamera("hall-entrance")
+	fsys.arm(syscall.ENOSPC)
+	if err := r.PlaceHold(t.Context(), Hold{ID: "a1", Camera: "hall-entrance", Start: t0, End: t0.Add(time.Minute)}); err == nil {
+		t.Fatal("placed on a full disk")
+	}
+	fsys.disarm()
+	clock.Set(t0.Add(3 * time.Hour))
+	if err := r.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	segs, _, _ := r.Catalog().List("hall-entrance", t0, t0.Add(time.Minute))
+	if len(segs) == 0 {
+		t.Error("retention deleted footage under a pending hold")
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"math"
 	"net/http"
 	"net/url"
-	"os"
 	"strconv"
 	"sync"
 	"time"
@@ -119,6 +118,10 @@ type segmentJSON struct {
 	Bytes     int64   `json:"bytes"`
 	SHA256    string  `json:"sha256"`
 	URL       string  `json:"url"`
+	// Damaged marks a segment that failed its integrity check or that no
+	// valid index line names; Damage says which.
+	Damaged bool   `json:"damaged,omitempty"`
+	Damage  string `json:"damage,omitempty"`
 }
 
 type recordingsJSON struct {
@@ -217,6 +220,10 @@ func appendSegmentJSON(b []byte, camera string, s *Segment) []byte {
 		b = append(b, '"')
 	} else {
 		b = appendJSONString(b, "/api/v1/cameras/"+camera+"/recordings/"+s.ID)
+	}
+	if s.Damage != "" {
+		b = append(b, `,"damaged":true,"damage":`...)
+		b = appendJSONString(b, s.Damage)
 	}
 	return append(b, '}')
 }
@@ -326,27 +333,70 @@ func (a *API) serveSegment(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	f, err := os.Open(seg.Path)
-	if err != nil {
+	object := "camera/" + camera + "/segment/" + id
+	detail := func() map[string]string {
+		return map[string]string{
+			"camera": camera, "segment": id, "start": formatTime(seg.Start), "end": formatTime(seg.End),
+			"segment_sha256": seg.SHA256,
+		}
+	}
+	if seg.Damage != "" {
+		err := &IntegrityError{Camera: camera, Segment: id, Reason: seg.Damage, Known: true}
+		a.integrityFailed(r, AuditDownloaded, object, detail(), err)
 		a.fail(w, r, err)
 		return
 	}
-	defer f.Close()
-	if st, err := f.Stat(); err != nil || st.Size() != seg.Bytes {
-		a.fail(w, r, fmt.Errorf("camera %s: segment %s: %w", camera, id, ErrSourceChanged))
+	v, err := openVerified(seg)
+	if err == nil && r.Header.Get("Range") != "" {
+		// a partial answer may end anywhere: check the whole file first
+		err = v.finish()
+	}
+	if err != nil {
+		if v != nil {
+			v.Close()
+		}
+		a.integrityFailed(r, AuditDownloaded, object, detail(), err)
+		a.fail(w, r, err)
 		return
 	}
+	defer v.Close()
+	rd := &segmentReader{v: v}
 	h := w.Header()
 	h.Set("Content-Type", "video/mp4")
 	h.Set("ETag", `"`+seg.SHA256+`"`)
 	h.Set("Content-Disposition", `attachment; filename="`+camera+"_"+id+`.mp4"`)
 	h.Set("X-Vigil-SHA256", seg.SHA256)
 	aw := newAuditWriter(w)
-	serveContent(aw, r, seg.End, f)
-	a.audit(r, aw, AuditDownloaded, "camera/"+camera+"/segment/"+id, map[string]string{
-		"camera": camera, "segment": id, "start": formatTime(seg.Start), "end": formatTime(seg.End),
-		"segment_sha256": seg.SHA256,
-	}, nil)
+	serveContent(aw, r, seg.End, rd)
+	a.audit(r, aw, AuditDownloaded, object, detail(), v.err)
+	if v.err != nil {
+		a.abortIntegrity(v.err)
+	}
+}
+
+// integrityFailed reports a source that failed its check before anything
+// was sent, and audits the refused retrieval.
+func (a *API) integrityFailed(r *http.Request, action, object string, detail map[string]string, err error) {
+	if !errors.Is(err, ErrIntegrity) {
+		return
+	}
+	a.opts.Catalog.ReportDamaged(err)
+	detail["complete"] = "false"
+	detail["integrity"] = "failed"
+	detail["error"] = err.Error()
+	e := AuditEntry{At: a.opts.Now().UTC(), By: a.opts.Actor(r), Action: action, Object: object, Detail: detail}
+	if aerr := a.opts.Audit.Audit(r.Context(), e); aerr != nil {
+		a.log.Error("audit failed", "action", action, "object", object, "error", aerr)
+	}
+}
+
+// abortIntegrity ends a response whose source failed its check part way:
+// the headers promised a length (and a hash) the body will not honour, so
+// the connection is dropped and the client sees a failed transfer.
+func (a *API) abortIntegrity(err error) {
+	a.opts.Catalog.ReportDamaged(err)
+	a.log.Error("retrieval aborted", "error", err)
+	panic(http.ErrAbortHandler)
 }
 
 func (a *API) serveExport(w http.ResponseWriter, r *http.Request) {
@@ -369,6 +419,9 @@ func (a *API) serveExport(w http.ResponseWriter, r *http.Request) {
 func (a *API) ServeExport(w http.ResponseWriter, r *http.Request, camera string, start, end time.Time, format string) {
 	x, err := planExport(a.opts.Catalog, ExportRequest{Camera: camera, Start: start, End: end, Format: format, MaxRange: a.opts.MaxRange}, a.cache)
 	if err != nil {
+		a.integrityFailed(r, AuditExported, "camera/"+camera+"/export", map[string]string{
+			"camera": camera, "start": formatTime(start), "end": formatTime(end), "format": format,
+		}, err)
 		a.fail(w, r, err)
 		return
 	}
@@ -380,6 +433,7 @@ func (a *API) ServeExport(w http.ResponseWriter, r *http.Request, camera string,
 	h.Set("X-Vigil-From", formatTime(x.From))
 	h.Set("Content-Disposition", `attachment; filename="`+exportFileName(x)+`"`)
 	rd := x.Reader()
+	rd.Strict = r.Header.Get("Range") != ""
 	defer rd.Close()
 	aw := newAuditWriter(w)
 	serveContent(aw, r, time.Time{}, rd)
@@ -388,6 +442,9 @@ func (a *API) ServeExport(w http.ResponseWriter, r *http.Request, camera string,
 		"from": formatTime(x.From), "format": x.Format, "segments": strconv.Itoa(len(x.Segments)),
 		"export_etag": x.ETag,
 	}, rd.Err())
+	if errors.Is(rd.Err(), ErrIntegrity) {
+		a.abortIntegrity(rd.Err())
+	}
 	if rd.Err() != nil {
 		a.log.Error("export aborted", "camera", camera, "error", rd.Err())
 		// The headers promised a length the body will not reach: drop
@@ -417,6 +474,7 @@ func (a *API) serveManifest(w http.ResponseWriter, r *http.Request) {
 	}
 	x, err := planExport(a.opts.Catalog, req, a.cache)
 	if err != nil {
+		a.opts.Catalog.ReportDamaged(err)
 		a.fail(w, r, err)
 		return
 	}
@@ -442,6 +500,9 @@ func (a *API) audit(r *http.Request, aw *auditWriter, action, object string, det
 	if failure != nil {
 		detail["complete"] = "false"
 		detail["error"] = failure.Error()
+		if errors.Is(failure, ErrIntegrity) {
+			detail["integrity"] = "failed"
+		}
 	}
 	e := AuditEntry{At: a.opts.Now().UTC(), By: a.opts.Actor(r), Action: action, Object: object, Detail: detail}
 	if err := a.opts.Audit.Audit(r.Context(), e); err != nil {
@@ -464,6 +525,12 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		httpx.Error(w, http.StatusNotFound, "no_footage", "no recordings in the range")
 	case errors.Is(err, fs.ErrNotExist):
 		httpx.Error(w, http.StatusNotFound, "not_found", "no such recording")
+	case errors.As(err, new(*IntegrityError)):
+		var ie *IntegrityError
+		errors.As(err, &ie)
+		httpx.Error(w, http.StatusConflict, "integrity", fmt.Sprintf(
+			"segment %s of camera %s failed its integrity check (%s); it is listed as damaged and a recording_tampered alert was raised",
+			ie.Segment, ie.Camera, ie.Reason))
 	case errors.Is(err, ErrSourceChanged):
 		httpx.Error(w, http.StatusConflict, "source_changed", "a recording of the range was removed or changed; retry")
 	default:
@@ -471,6 +538,11 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 		httpx.Error(w, http.StatusInternalServerError, "internal", "internal error")
 	}
 }
+
+var (
+	minRangeTime = time.Unix(0, 0)
+	maxRangeTime = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
+)
 
 // ParseTimeRange reads the start and end query parameters (RFC 3339). With
 // neither, the range is the last def before now; with one, the other is def
@@ -495,6 +567,17 @@ func ParseTimeRange(q url.Values, now time.Time, def, max time.Duration) (start,
 		start = end.Add(-def)
 	case e == "":
 		end = start.Add(def)
+	}
+	// Footage exists only after 1970 and the index's times have four-digit
+	// years; a range outside that (the zero time, year 0) is a client bug,
+	// and the day arithmetic of a listing would wrap on it.
+	for _, t := range [...]struct {
+		name string
+		t    time.Time
+	}{{"start", start}, {"end", end}} {
+		if t.t.Before(minRangeTime) || t.t.After(maxRangeTime) {
+			return start, end, badRequest("bad_time", "%s %s: outside 1970-01-01 – 9999-12-31", t.name, t.t.UTC().Format(time.RFC3339))
+		}
 	}
 	if end.Before(start) {
 		return start, end, badRequest("bad_range", "end %s is before start %s", formatTime(end), formatTime(start))

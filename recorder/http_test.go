@@ -365,3 +365,27 @@ func TestAPIExportAbortsWhenSourceRemoved(t *testing.T) {
 		t.Fatalf("export over a removed segment: %d %s", resp.StatusCode, body)
 	}
 }
+
+// A range outside the years footage can have is bad input, not a listing
+// of the zero segment with an empty id.
+func TestRecordingsRejectZeroTimes(t *testing.T) {
+	f := newAPIFixture(t, nil)
+	for _, q := range []string{
+		"end=0001-01-01T00:00:00Z",
+		"start=0001-01-01T00:00:00Z",
+		"start=0001-01-01T00:00:00Z&end=0001-01-01T00:30:00Z",
+		"start=1969-12-31T23:00:00Z&end=1970-01-01T00:00:00Z",
+	} {
+		t.Run(q, func(t *testing.T) {
+			resp, body := f.get(t, "/api/v1/cameras/"+exportCamera+"/recordings?"+q)
+			if resp.StatusCode != http.StatusBadRequest || !strings.Contains(string(body), `"bad_time"`) {
+				t.Errorf("status %d: %s", resp.StatusCode, body)
+			}
+		})
+	}
+	// the catalog itself never lists an empty segment for such a range
+	segs, _, err := f.rec.catalog.List(exportCamera, time.Time{}.Add(-time.Hour), time.Time{})
+	if err != nil || len(segs) != 0 {
+		t.Errorf("List at the zero time: %+v %v", segs, err)
+	}
+}

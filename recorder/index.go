@@ -23,6 +23,11 @@ type Segment struct {
 	Frames int
 	Codec  string
 	Path   string
+	// Damage is why the segment cannot be trusted, "" when it can: its
+	// bytes failed their SHA-256 or size check ("sha256 mismatch",
+	// "truncated: …"), or no valid index line names the file ("not
+	// indexed: …"; such a segment has no SHA256).
+	Damage string
 }
 
 // Duration is the playing time of the segment.

@@ -25,5 +25,36 @@ func (r *Recorder) Ready() error {
 	if free < r.opts.MinFreeBytes {
 		return fmt.Errorf("storage %s: %d bytes free, below min_free_bytes %d", r.opts.Dir, free, r.opts.MinFreeBytes)
 	}
+	// An empty file fits on a full disk, and min_free_bytes may be 0: the
+	// cameras' own writes say whether recording works.
+	if n, kind := r.failingWriters(); n > 0 {
+		return fmt.Errorf("storage %s: every recording camera (%d) fails to write (%s)", r.opts.Dir, n, kind)
+	}
 	return nil
+}
+
+// failingWriters returns the number of cameras with a stream when every
+// one of them failed its last write, and the health kind of one; 0 when
+// any camera records or none has a stream.
+func (r *Recorder) failingWriters() (int, string) {
+	r.mu.Lock()
+	ws := make([]*Writer, 0, len(r.writers))
+	for _, w := range r.writers {
+		ws = append(ws, w)
+	}
+	r.mu.Unlock()
+	n, kind := 0, ""
+	for _, w := range ws {
+		w.mu.Lock()
+		streaming, failed, k := w.stream != nil && !w.closed, w.failed, w.failKind
+		w.mu.Unlock()
+		if !streaming {
+			continue
+		}
+		if !failed {
+			return 0, ""
+		}
+		n, kind = n+1, k
+	}
+	return n, kind
 }

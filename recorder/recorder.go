@@ -19,6 +19,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
+	"golang.org/x/sync/errgroup"
 )
 
 // Fsync policies.
@@ -68,6 +69,12 @@ type Options struct {
 	// Statfs reports the free and total bytes of Dir's file system; default
 	// statfs(2). For tests.
 	Statfs func(dir string) (free, total int64, err error)
+	// VerifyEvery is how often Run's verifier starts a pass that re-hashes
+	// every closed segment against its index line; default 24h.
+	VerifyEvery time.Duration
+	// VerifyRate caps the verifier's reading in bytes per second; default
+	// 20 MB/s. Negative means no cap (tests, drills).
+	VerifyRate int64
 }
 
 func (o *Options) validate() error {
@@ -121,6 +128,15 @@ func (o *Options) validate() error {
 	if o.Statfs == nil {
 		o.Statfs = statfs
 	}
+	if o.VerifyEvery < 0 {
+		errs = append(errs, errors.New("verify_every must not be negative"))
+	}
+	if o.VerifyEvery == 0 {
+		o.VerifyEvery = DefaultVerifyEvery
+	}
+	if o.VerifyRate == 0 {
+		o.VerifyRate = DefaultVerifyRate
+	}
 	return errors.Join(errs...)
 }
 
@@ -142,9 +158,17 @@ type Recorder struct {
 	// torn holds index paths whose last append failed and may have left a
 	// partial line; the next append starts on a new line.
 	torn map[string]bool
+	// tailChecked holds index paths whose last byte was read from disk
+	// since start: a tail torn before a restart is repaired by the first
+	// append, not only one torn while this process ran.
+	tailChecked map[string]bool
 
 	usageMu sync.Mutex
 	usage   map[dayKey]int64 // indexed bytes per camera-day, once known
+
+	holdMu       sync.Mutex      // serializes placing holds with retrying pending ones
+	pendingHolds map[string]Hold // holds that could not be written yet, by ID
+	holdKick     chan struct{}   // a hold became pending
 
 	healthMu  sync.Mutex
 	fullCams  map[string]bool // cameras whose last write failed with ENOSPC
@@ -155,6 +179,7 @@ type metrics struct {
 	segments, bytes, writeErrors *prometheus.CounterVec
 	deleted                      *prometheus.CounterVec
 	used, free                   prometheus.Gauge
+	verified, integrityFailures  prometheus.Counter
 }
 
 // New opens the recordings in opts.Dir, repairs segments a crash left
@@ -169,14 +194,17 @@ func New(opts Options) (*Recorder, error) {
 	}
 	f := promauto.With(opts.Registerer)
 	r := &Recorder{
-		opts:     opts,
-		fs:       opts.FS,
-		log:      opts.Logger.With("component", "recorder"),
-		writers:  make(map[string]*Writer),
-		retain:   make(map[string]time.Duration),
-		fullCams: make(map[string]bool),
-		usage:    make(map[dayKey]int64),
-		torn:     make(map[string]bool),
+		opts:         opts,
+		fs:           opts.FS,
+		log:          opts.Logger.With("component", "recorder"),
+		writers:      make(map[string]*Writer),
+		retain:       make(map[string]time.Duration),
+		fullCams:     make(map[string]bool),
+		usage:        make(map[dayKey]int64),
+		torn:         make(map[string]bool),
+		tailChecked:  make(map[string]bool),
+		pendingHolds: make(map[string]Hold),
+		holdKick:     make(chan struct{}, 1),
 		m: metrics{
 			segments:    f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_recorder_segments_total", Help: "Segments closed and indexed."}, []string{"camera"}),
 			bytes:       f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_recorder_bytes_total", Help: "Bytes written to segments."}, []string{"camera"}),
@@ -184,14 +212,23 @@ func New(opts Options) (*Recorder, error) {
 			deleted:     f.NewCounterVec(prometheus.CounterOpts{Name: "vigil_retention_deleted_segments_total", Help: "Segments deleted by retention."}, []string{"reason"}),
 			used:        f.NewGauge(prometheus.GaugeOpts{Name: "vigil_storage_used_bytes", Help: "Bytes of indexed recordings."}),
 			free:        f.NewGauge(prometheus.GaugeOpts{Name: "vigil_storage_free_bytes", Help: "Free bytes on the recordings' file system."}),
+			verified:    f.NewCounter(prometheus.CounterOpts{Name: "vigil_recording_verified_bytes_total", Help: "Bytes of closed segments the background verifier re-hashed."}),
+			integrityFailures: f.NewCounter(prometheus.CounterOpts{Name: "vigil_recording_integrity_failures_total",
+				Help: "Integrity checks of closed segments that failed (SHA-256 or size differs from the index), by the verifier, downloads and exports."}),
 		},
 	}
 	r.catalog = newCatalog(opts.Dir, r.log)
+	r.catalog.damage.now = opts.Now
+	r.catalog.damage.onCheck = r.m.integrityFailures.Inc
+	r.catalog.damage.onFound = func(camera, segment, reason string) {
+		r.health(camera, HealthRecordingTampered, true, fmt.Sprintf("segment %s: %s", segment, reason))
+	}
 	holds, err := openHolds(filepath.Join(opts.Dir, holdsFile), opts.Now)
 	if err != nil {
 		return nil, fmt.Errorf("recorder: %w", err)
 	}
 	r.holds = holds
+	holds.fs = opts.FS
 	if err := r.recoverAll(); err != nil {
 		return nil, fmt.Errorf("recorder: %w", err)
 	}
@@ -259,21 +296,30 @@ func (r *Recorder) Close() error {
 	return errors.Join(errs...)
 }
 
-// Run applies retention every SweepInterval until ctx ends, then closes
-// every camera's segment. It returns nil on cancellation.
+// Run applies retention every SweepInterval, verifies the closed segments
+// every VerifyEvery and retries evidence holds that could not be written,
+// until ctx ends, then closes every camera's
+// segment. It returns nil on cancellation.
 func (r *Recorder) Run(ctx context.Context) error {
-	t := time.NewTicker(r.opts.SweepInterval)
-	defer t.Stop()
-	for {
-		if err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
-			r.log.Error("retention sweep", "error", err)
+	g, ctx := errgroup.WithContext(ctx)
+	g.Go(func() error { r.runVerifier(ctx); return nil })
+	g.Go(func() error { r.retryHolds(ctx); return nil })
+	g.Go(func() error {
+		t := time.NewTicker(r.opts.SweepInterval)
+		defer t.Stop()
+		for {
+			if err := r.Sweep(ctx); err != nil && ctx.Err() == nil {
+				r.log.Error("retention sweep", "error", err)
+			}
+			select {
+			case <-ctx.Done():
+				return nil
+			case <-t.C:
+			}
 		}
-		select {
-		case <-ctx.Done():
-			return r.Close()
-		case <-t.C:
-		}
-	}
+	})
+	g.Wait() // every stage returns nil
+	return r.Close()
 }
 
 func (r *Recorder) now() time.Time { return r.opts.Now() }
@@ -320,6 +366,14 @@ func (r *Recorder) appendIndex(s Segment) error {
 	r.indexMu.Lock()
 	defer r.indexMu.Unlock()
 	path := filepath.Join(r.opts.Dir, s.Camera, day, indexFile)
+	if !r.tailChecked[path] {
+		torn, err := tornTail(path)
+		if err != nil {
+			return err
+		}
+		r.torn[path] = r.torn[path] || torn
+		r.tailChecked[path] = true
+	}
 	f, err := r.fs.Append(path)
 	if err != nil {
 		return err
@@ -341,4 +395,27 @@ func (r *Recorder) appendIndex(s Segment) error {
 	r.catalog.appended(s.Camera, day, s)
 	r.addUsage(s.Camera, day, s.Bytes)
 	return nil
+}
+
+// tornTail reports whether the index at path ends inside a line (a write
+// cut by a crash or a full disk): the next line must start on a new one,
+// or it is glued to the fragment and both are unreadable.
+func tornTail(path string) (bool, error) {
+	f, err := os.Open(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil || st.Size() == 0 {
+		return false, err
+	}
+	last := make([]byte, 1)
+	if _, err := f.ReadAt(last, st.Size()-1); err != nil {
+		return false, err
+	}
+	return last[0] != '\n', nil
 }

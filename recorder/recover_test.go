@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"bytes"
 	"encoding/binary"
 	"encoding/json"
 	"os"
@@ -131,3 +132,51 @@ func FuzzParseIndexLine(f *testing.F) {
 }
 
 const zeros64 = "0000000000000000000000000000000000000000000000000000000000000000"
+
+// A crash that cut the index's last line to a fragment leaves the segment
+// it named unindexed; recovery indexes it again on a line of its own, on
+// disk, so that it stays listed across restarts.
+func TestRecoveryRepairsTornIndexTail(t *testing.T) {
+	c := fixture(t)
+	dir := t.TempDir()
+	r, _ := newTestRecorder(t, Options{Dir: dir, Segment: 4 * time.Second, Part: time.Second, Fsync: FsyncNever})
+	w, _ := r.Camera("cam", 0)
+	w.OnStream(stream(c, "cam", 1, t0))
+	(&feeder{c: c, wall: t0}).feed(w, 220) // two closed segments and a third
+	if err := r.CloseCamera("cam"); err != nil {
+		t.Fatal(err)
+	}
+	before, _, _ := r.Catalog().List("cam", t0, t0.Add(time.Hour))
+	if len(before) < 2 {
+		t.Fatalf("recorded %d segments", len(before))
+	}
+	idx := filepath.Join(dir, "cam", t0.Format(dayLayout), indexFile)
+	b, err := os.ReadFile(idx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(bytes.TrimSuffix(b, []byte{'\n'}), []byte{'\n'})
+	last := lines[len(lines)-1]
+	torn := append(bytes.Join(lines[:len(lines)-1], nil), last[:45]...)
+	if err := os.WriteFile(idx, torn, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for restart := range 2 {
+		r2, _ := newTestRecorder(t, Options{Dir: dir, Segment: 4 * time.Second, Part: time.Second})
+		segs, _, err := r2.Catalog().List("cam", t0, t0.Add(time.Hour))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(segs) != len(before) {
+			t.Fatalf("restart %d: %d segments listed, want %d", restart, len(segs), len(before))
+		}
+		want := before[len(before)-1]
+		if _, err := r2.Catalog().Segment("cam", want.ID); err != nil {
+			t.Fatalf("restart %d: recovered segment: %v", restart, err)
+		}
+	}
+	b, _ = os.ReadFile(idx)
+	if !bytes.Contains(b, append(last[:45:45], '\n')) {
+		t.Errorf("the fragment is not on a line of its own:\n%s", b)
+	}
+}

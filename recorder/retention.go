@@ -41,6 +41,11 @@ func (r *Recorder) Sweep(ctx context.Context) error {
 	if err != nil {
 		r.log.Warn("cannot save holds after dropping expired ones", "error", err)
 	}
+	for _, h := range r.pending() { // not on disk yet, in force all the same
+		if !h.expired(now) {
+			holds = append(holds, h)
+		}
+	}
 	held := func(s Segment) bool {
 		for _, h := range holds {
 			if h.covers(s) {
@@ -252,7 +257,7 @@ func (r *Recorder) deleteSegments(camera, day string, victims []victim, now time
 		}
 		kept++
 	}
-	err = writeFileAtomic(path, keep.Bytes())
+	err = WriteFileAtomic(path, keep.Bytes())
 	r.catalog.invalidate(camera, day)
 	r.indexMu.Unlock()
 	if err != nil {
@@ -267,6 +272,7 @@ func (r *Recorder) deleteSegments(camera, day string, victims []victim, now time
 		}
 		freed += v.seg.Bytes
 		r.m.deleted.WithLabelValues(v.reason).Inc()
+		r.catalog.damage.forget(camera, v.seg.ID)
 	}
 	r.addUsage(camera, day, -freed)
 	// an emptied old day folder goes; today's and yesterday's stay, as a
@@ -291,25 +297,4 @@ func lineFile(line []byte) string {
 		return ""
 	}
 	return rec.File
-}
-
-func writeFileAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), ".tmp-*")
-	if err != nil {
-		return err
-	}
-	_, err = tmp.Write(b)
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp.Name(), path)
-	}
-	if err != nil {
-		os.Remove(tmp.Name())
-	}
-	return err
 }

@@ -52,9 +52,9 @@ type Report struct {
 
 // Options name sites and units and set the zone dates are shown in.
 type Options struct {
-	Location *time.Location             // default UTC
-	SiteName func(id string) string     // nil: IDs
-	UnitName func(id string) string     // nil: IDs
+	Location *time.Location         // default UTC
+	SiteName func(id string) string // nil: IDs
+	UnitName func(id string) string // nil: IDs
 }
 
 // maxAlerts bounds the alerts one report lists.

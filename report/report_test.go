@@ -72,8 +72,12 @@ func newFixture(t *testing.T) *fixture {
 
 func (f *fixture) options() report.Options {
 	return report.Options{Location: f.loc,
-		SiteName: func(s string) string { return map[string]string{"hall": "公共服务大厅", "key-site": "重点部位", "village": "村服务站"}[s] },
-		UnitName: func(u string) string { return map[string]string{"police": "派出所", "zongzhi": "综治办", "sifa": "司法所"}[u] },
+		SiteName: func(s string) string {
+			return map[string]string{"hall": "公共服务大厅", "key-site": "重点部位", "village": "村服务站"}[s]
+		},
+		UnitName: func(u string) string {
+			return map[string]string{"police": "派出所", "zongzhi": "综治办", "sifa": "司法所"}[u]
+		},
 	}
 }
 

@@ -193,7 +193,7 @@ type Journal struct {
 	reader *redis.Client // XREAD BLOCK only, so it never holds up commands
 	log    *slog.Logger
 	spool  *spool // nil when disabled
-	hub    *hub
+	feed   *streamReader
 
 	down atomic.Bool // the last Redis operation failed for want of Redis
 
@@ -277,7 +277,7 @@ func New(opts Options) (*Journal, error) {
 		log:     opts.Logger.With("component", "redisjournal"),
 		metrics: m,
 	}
-	j.hub = newHub(j)
+	j.feed = newStreamReader(j)
 	if opts.SpoolPath != "" {
 		sp, err := openSpool(opts.SpoolPath, opts.SpoolMax)
 		if err != nil {
@@ -295,10 +295,10 @@ func New(opts Options) (*Journal, error) {
 	j.cancel = cancel
 	startCtx, startCancel := context.WithTimeout(ctx, opts.DialTimeout)
 	if last, err := j.LastSeq(startCtx); err == nil {
-		j.hub.start(last)
+		j.feed.start(last)
 	}
 	startCancel()
-	j.wg.Go(func() { j.hub.run(ctx) })
+	j.wg.Go(func() { j.feed.run(ctx) })
 	if j.spool != nil {
 		j.wg.Go(func() { j.replay(ctx) })
 	}
@@ -921,7 +921,7 @@ func (j *Journal) Close() error {
 	// Closing the reader interrupts a blocked XREAD at once.
 	err := j.reader.Close()
 	j.wg.Wait()
-	j.hub.close()
+	j.feed.close()
 	err = errors.Join(err, j.rdb.Close())
 	if j.spool != nil {
 		err = errors.Join(err, j.spool.close())

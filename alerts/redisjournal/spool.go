@@ -13,6 +13,7 @@ import (
 	bolt "go.etcd.io/bbolt"
 
 	"vigil/alerts"
+	"vigil/internal/backoff"
 )
 
 var bucketSpool = []byte("spool")
@@ -277,13 +278,13 @@ func (j *Journal) spoolEntries(es []spooled) error {
 // auto-dispatch) that conflicts is dropped, counted and logged: the desk
 // already acted.
 func (j *Journal) replay(ctx context.Context) {
-	bo := backoff{min: 20 * time.Millisecond, max: 2 * time.Second}
+	bo := backoff.New(backoff.Policy{Min: 20 * time.Millisecond, Max: 2 * time.Second, Jitter: 0.5})
 	replayed := 0
 	for ctx.Err() == nil {
 		e, ok, err := j.spool.first()
 		if err != nil {
 			j.log.Error("read spool", "err", err)
-			bo.wait(ctx)
+			_ = bo.Wait(ctx)
 			continue
 		}
 		if !ok {
@@ -305,10 +306,10 @@ func (j *Journal) replay(ctx context.Context) {
 		}
 		if err != nil && (errors.Is(err, ErrUnavailable) || ctx.Err() != nil) {
 			j.releaseInflight()
-			bo.wait(ctx)
+			_ = bo.Wait(ctx)
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		if err != nil {
 			j.metrics.spoolDropped.Inc()
 			j.log.Error("spooled change not replayable; dropped", "alert", e.Change.Alert.ID, "kind", e.Change.Kind, "err", err)
@@ -318,7 +319,7 @@ func (j *Journal) replay(ctx context.Context) {
 		if _, err := j.spool.remove(e); err != nil {
 			j.releaseInflight()
 			j.log.Error("remove replayed change from spool", "err", err)
-			bo.wait(ctx)
+			_ = bo.Wait(ctx)
 		}
 		j.metrics.spoolEvents.Set(float64(j.spool.len()))
 	}

@@ -72,7 +72,7 @@ func TestCheckConfig(t *testing.T) {
 		wantStdout string
 		wantStderr []string
 	}{
-		{"shipped files", []string{"-config", "../../configs/vigil.yaml"}, 0, "ok: 5 cameras, 3 units, 10 rules\n", nil},
+		{"shipped files", []string{"-config", "../../configs/vigil.yaml"}, 0, "ok: 5 cameras, 3 units, 11 rules\n", nil},
 		{"every problem", []string{"-config", broken}, 1, "", []string{
 			broken + `:1:18: storage.fsync: must be one of part, segment, never, got "always"`,
 			filepath.Join(dir, "cameras.yaml") + `:2:9: cameras[0].id: invalid id "Bad" (want ^[a-z0-9][a-z0-9-]{0,62}$)`,

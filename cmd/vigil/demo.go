@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"syscall"
 
 	"vigil/internal/app"
 )
@@ -19,6 +21,10 @@ func runDemo(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	}
 	if err := app.Demo(ctx, app.DemoOptions{Dir: *dir, Listen: *listen, Out: stdout}); err != nil {
 		fmt.Fprintln(stderr, "vigil demo:", err)
+		if errors.Is(err, syscall.EADDRINUSE) {
+			fmt.Fprintf(stderr, "vigil demo: %s is taken (another demo still running?): choose another address with -listen, e.g. "+
+				"vigil demo -listen 127.0.0.1:8081, and a separate -dir (now %s) to run a second demo beside it\n", *listen, *dir)
+		}
 		return 1
 	}
 	return 0

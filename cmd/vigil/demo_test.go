@@ -76,7 +76,7 @@ func TestDemo(t *testing.T) {
 	for (url == "" || token == "") && lines.Scan() {
 		f := strings.Fields(lines.Text())
 		switch {
-		case len(f) >= 2 && f[0] == "desk:":
+		case len(f) >= 2 && f[0] == "url:":
 			url = strings.TrimSuffix(f[1], "/")
 		case len(f) >= 3 && f[0] == "desk" && f[1] == "token:":
 			token = f[2]

@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/user"
 	"path/filepath"
+	"regexp"
+	"slices"
 	"strings"
 	"time"
 
@@ -25,9 +27,10 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.SetOutput(stderr)
 	path := fs.String("config", "configs/vigil.yaml", "service configuration file")
 	camera := fs.String("camera", "", "camera id (required)")
-	startS := fs.String("start", "", "start of the range, RFC 3339 (required)")
-	endS := fs.String("end", "", "end of the range, RFC 3339 (required)")
+	startS := fs.String("start", "", "start of the range: RFC 3339, or YYYY-MM-DD HH:MM[:SS] in the configured time zone (required)")
+	endS := fs.String("end", "", "end of the range, as -start (required)")
 	out := fs.String("o", "", "output file (required); the manifest is written to <file>.manifest.json")
+	force := fs.Bool("force", false, "overwrite the output file and its manifest when they exist")
 	format := fs.String("format", recorder.FormatMP4, "mp4 (plays at once) or fmp4 (fragmented)")
 	auditPath := fs.String("audit", "", "audit file (JSON lines); default <storage.dir>/export-audit.jsonl")
 	by := fs.String("by", "", "who exports, for the audit; default the user name")
@@ -50,17 +53,6 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	if len(missing) > 0 {
 		return fail("missing %s (usage: vigil export -config F -camera ID -start T -end T -o clip.mp4 [-format mp4|fmp4])", strings.Join(missing, ", "))
 	}
-	if !recorder.ValidCameraID(*camera) {
-		return fail("camera %q: not a camera id (lower-case letters, digits and '-')", *camera)
-	}
-	start, err := time.Parse(time.RFC3339Nano, *startS)
-	if err != nil {
-		return fail("-start %q: not an RFC 3339 time such as 2026-11-26T21:05:00+08:00", *startS)
-	}
-	end, err := time.Parse(time.RFC3339Nano, *endS)
-	if err != nil {
-		return fail("-end %q: not an RFC 3339 time such as 2026-11-26T21:05:00+08:00", *endS)
-	}
 	cfg, err := configs.Load(*path)
 	if err != nil {
 		for _, e := range configs.Errors(err) {
@@ -68,22 +60,50 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 		}
 		return fail("%v", err)
 	}
+	zone := cfg.Location
+	if zone == nil {
+		zone = time.UTC
+	}
+	// Every time the command prints is in the centre's zone, the times in
+	// the recorder's errors too.
+	failLocal := func(err error) int {
+		fmt.Fprintf(stderr, "vigil export: %s\n", localTimes(err.Error(), zone))
+		return 1
+	}
+	if known := knownCameras(cfg); !slices.Contains(known, *camera) {
+		return fail("unknown camera %q%s", *camera, configs.DidYouMean(*camera, known, "known"))
+	}
+	start, err := parseCLITime(*startS, zone)
+	if err != nil {
+		return fail("-start: %v", err)
+	}
+	end, err := parseCLITime(*endS, zone)
+	if err != nil {
+		return fail("-end: %v", err)
+	}
+	if !*force {
+		for _, p := range []string{*out, *out + ".manifest.json"} {
+			if _, err := os.Lstat(p); err == nil {
+				return fail("%s exists: choose another -o or give -force to overwrite it", p)
+			}
+		}
+	}
 
 	x, err := recorder.PlanExport(recorder.OpenCatalog(cfg.Storage.Dir, nil), recorder.ExportRequest{
 		Camera: *camera, Start: start, End: end, Format: *format, MaxRange: cfg.Export.MaxRange,
 	})
 	if err != nil {
-		return fail("%v", err)
+		return failLocal(err)
 	}
 	sum, err := writeExportFile(ctx, x, *out, progressTo(stderr))
 	if err != nil {
-		return fail("%v", err)
+		return failLocal(err)
 	}
 	m := x.Manifest()
 	m.File = &recorder.ManifestFile{Name: filepath.Base(*out), Bytes: x.Size, SHA256: sum}
 	mb, _ := json.MarshalIndent(m, "", "  ") // strings and numbers only
 	manifestPath := *out + ".manifest.json"
-	if err := writeFileSync(manifestPath, append(mb, '\n')); err != nil {
+	if err := writeFileSync(manifestPath, append(mb, '\n'), exportMode); err != nil {
 		return fail("manifest: %v", err)
 	}
 
@@ -115,13 +135,7 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 
 	// Times shown to the investigator are in the centre's time zone; the
 	// manifest keeps UTC.
-	local := func(s string) string {
-		t, err := time.Parse(time.RFC3339Nano, s)
-		if err != nil || cfg.Location == nil {
-			return s
-		}
-		return t.In(cfg.Location).Format("2006-01-02 15:04:05.000 MST")
-	}
+	local := func(s string) string { return localTimes(s, zone) }
 	fmt.Fprintf(stdout, "%s: %d bytes, %d frames from %s to %s, sha256 %s\n", *out, x.Size, x.Frames, local(m.From), local(m.End), sum)
 	fmt.Fprintf(stdout, "manifest: %s (%d segments)\n", manifestPath, len(m.Segments))
 	for _, g := range m.Gaps {
@@ -136,6 +150,10 @@ func runExport(ctx context.Context, args []string, stdout, stderr io.Writer) int
 func writeExportFile(ctx context.Context, x *recorder.Export, path string, progress func(done, total int64)) (string, error) {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*.tmp")
 	if err != nil {
+		return "", err
+	}
+	if err := tmp.Chmod(exportMode); err != nil {
+		_ = tmp.Close()
 		return "", err
 	}
 	defer os.Remove(tmp.Name()) // no-op after the rename
@@ -164,9 +182,17 @@ func writeExportFile(ctx context.Context, x *recorder.Export, path string, progr
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
-func writeFileSync(path string, b []byte) error {
-	f, err := os.Create(path)
+// exportMode is the mode of an exported file and of its manifest: readable
+// by the investigator's group, written by no one else.
+const exportMode = 0o640
+
+func writeFileSync(path string, b []byte, mode os.FileMode) error {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
 	if err != nil {
+		return err
+	}
+	if err := f.Chmod(mode); err != nil { // an existing file keeps its mode otherwise
+		_ = f.Close()
 		return err
 	}
 	_, err = f.Write(b)
@@ -228,4 +254,52 @@ func progressTo(stderr io.Writer) func(done, total int64) {
 			fmt.Fprintln(f)
 		}
 	}
+}
+
+// knownCameras are the cameras an export can name: the registry's and those
+// with recordings on disk (a removed camera's footage stays until
+// retention).
+func knownCameras(cfg *configs.Config) []string {
+	var known []string
+	for _, c := range cfg.Cameras {
+		known = append(known, c.ID)
+	}
+	if ents, err := os.ReadDir(cfg.Storage.Dir); err == nil {
+		for _, e := range ents {
+			if e.IsDir() && recorder.ValidCameraID(e.Name()) {
+				known = append(known, e.Name())
+			}
+		}
+	}
+	slices.Sort(known)
+	return slices.Compact(known)
+}
+
+// parseCLITime reads an RFC 3339 time, or a local YYYY-MM-DD HH:MM[:SS]
+// (also with a T) in zone.
+func parseCLITime(s string, zone *time.Location) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
+		return t, nil
+	}
+	for _, layout := range []string{"2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02T15:04:05", "2006-01-02T15:04"} {
+		if t, err := time.ParseInLocation(layout, strings.TrimSpace(s), zone); err == nil {
+			return t, nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("%q: want RFC 3339 (2026-11-26T21:05:00+08:00) or local YYYY-MM-DD HH:MM[:SS] (%s)", s, zone)
+}
+
+// rfc3339InText finds RFC 3339 times in a message.
+var rfc3339InText = regexp.MustCompile(`\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:\d{2})`)
+
+// localTimes rewrites every RFC 3339 time in s in zone, so that a line the
+// command prints, error or not, reads in one zone.
+func localTimes(s string, zone *time.Location) string {
+	return rfc3339InText.ReplaceAllStringFunc(s, func(m string) string {
+		t, err := time.Parse(time.RFC3339Nano, m)
+		if err != nil {
+			return m
+		}
+		return t.In(zone).Format("2006-01-02 15:04:05.000 MST")
+	})
 }

@@ -122,8 +122,10 @@ func TestExportCommandBadInput(t *testing.T) {
 		want string
 	}{
 		{"missing flags", []string{"-config", cfg}, "missing -camera, -start, -end, -o"},
-		{"bad camera", []string{"-config", cfg, "-camera", "../x", "-start", "2026-11-26T21:05:00Z", "-end", "2026-11-26T21:05:10Z", "-o", out}, "not a camera id"},
-		{"bad time", []string{"-config", cfg, "-camera", "hall-entrance", "-start", "yesterday", "-end", "2026-11-26T21:05:10Z", "-o", out}, "not an RFC 3339 time"},
+		{"bad camera", []string{"-config", cfg, "-camera", "../x", "-start", "2026-11-26T21:05:00Z", "-end", "2026-11-26T21:05:10Z", "-o", out}, `unknown camera "../x" (known: hall-entrance)`},
+		{"mistyped camera", []string{"-config", cfg, "-camera", "hall-entrace", "-start", "2026-11-26T21:05:00Z", "-end", "2026-11-26T21:05:10Z", "-o", out}, `unknown camera "hall-entrace" (did you mean hall-entrance?)`},
+		{"bad time", []string{"-config", cfg, "-camera", "hall-entrance", "-start", "yesterday", "-end", "2026-11-26T21:05:10Z", "-o", out}, `-start: "yesterday": want RFC 3339`},
+		{"error times in the configured zone", []string{"-config", cfg, "-camera", "hall-entrance", "-start", "2026-11-27 07:05:00", "-end", "2026-11-27 07:06", "-o", out}, "2026-11-27 07:05:00.000 CST – 2026-11-27 07:06:00.000 CST: no recordings in range"},
 		{"end before start", []string{"-config", cfg, "-camera", "hall-entrance", "-start", "2026-11-26T21:05:10Z", "-end", "2026-11-26T21:05:00Z", "-o", out}, "empty range"},
 		{"over the configured limit", []string{"-config", cfg, "-camera", "hall-entrance", "-start", "2026-11-26T21:05:00Z", "-end", "2026-11-26T22:05:01Z", "-o", out}, "exceeds the export limit of 1h0m0s"},
 		{"no footage", []string{"-config", cfg, "-camera", "hall-entrance", "-start", "2026-11-26T23:05:00Z", "-end", "2026-11-26T23:06:00Z", "-o", out}, "no recordings in range"},
@@ -141,5 +143,52 @@ func TestExportCommandBadInput(t *testing.T) {
 				t.Fatal("an output file was left behind")
 			}
 		})
+	}
+}
+
+// The rough edges of the CLI: an existing file is never overwritten without
+// -force, local times are read in the configured zone, and the file and its
+// manifest get one mode.
+func TestExportCommandFilesAndTimes(t *testing.T) {
+	cfg, dir := writeTestConfig(t)
+	recordClip(t, dir)
+	out := filepath.Join(t.TempDir(), "clip.mp4")
+	args := func(extra ...string) []string {
+		// 2026-11-26T21:05:05Z … 21:05:11Z in Asia/Shanghai, the default zone.
+		return append([]string{"export", "-config", cfg, "-camera", "hall-entrance",
+			"-start", "2026-11-27 05:05:05", "-end", "2026-11-27T05:05:11", "-o", out}, extra...)
+	}
+	var stdout, stderr bytes.Buffer
+	if code := run(args(), &stdout, &stderr); code != 0 {
+		t.Fatalf("local times: exit %d: %s", code, stderr.String())
+	}
+	fi, err := os.Stat(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mi, err := os.Stat(out + ".manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != mi.Mode().Perm() {
+		t.Fatalf("file mode %v, manifest mode %v: want one mode", fi.Mode().Perm(), mi.Mode().Perm())
+	}
+	before, _ := os.ReadFile(out)
+	if err := os.WriteFile(out, []byte("an earlier export"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	stderr.Reset()
+	if code := run(args(), &stdout, &stderr); code != 1 || !strings.Contains(stderr.String(), "exists") || !strings.Contains(stderr.String(), "-force") {
+		t.Fatalf("existing file: exit %d, stderr %q; want a refusal naming -force", code, stderr.String())
+	}
+	if b, _ := os.ReadFile(out); string(b) != "an earlier export" {
+		t.Fatal("the existing file was overwritten")
+	}
+	stderr.Reset()
+	if code := run(args("-force"), &stdout, &stderr); code != 0 {
+		t.Fatalf("-force: exit %d: %s", code, stderr.String())
+	}
+	if b, _ := os.ReadFile(out); !bytes.Equal(b, before) {
+		t.Fatal("-force did not write the export")
 	}
 }

@@ -129,8 +129,14 @@ func (a *App) buildAlerts(cfg *configs.Config) error {
 		StaleAfter:       cfg.Alerts.StaleAfter,
 		MaxEventAge:      cfg.Alerts.MaxEventAge,
 		Evidence:         recorderEvidence{a},
-		Registerer:       a.metrics,
-		Logger:           a.log.With("component", "alerts"),
+		// The snapshot of a raised alert, once the live view is built.
+		OnRaised: func(al alerts.Alert) {
+			if a.alertSnaps != nil {
+				a.alertSnaps.raised(al)
+			}
+		},
+		Registerer: a.metrics,
+		Logger:     a.log.With("component", "alerts"),
 	})
 	if err != nil {
 		return err

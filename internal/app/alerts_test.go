@@ -111,10 +111,13 @@ func TestWebhookToDeskEndToEnd(t *testing.T) {
 	if code, _ := call(t, "GET", a.URL()+"/api/v1/audit", deskToken, ""); code != 403 {
 		t.Fatalf("audit as desk: %d", code)
 	}
-	code, body := call(t, "GET", a.URL()+"/api/v1/audit?since=0&limit=10", adminToken, "")
-	if code != 200 || !strings.Contains(body, `"by":"desk-1"`) || !strings.Contains(body, al.ID) {
-		t.Fatalf("audit: %d %s", code, body)
-	}
+	// The engine writes audit records in its effects stage, after the action.
+	var code int
+	var body string
+	waitFor(t, 10*time.Second, "the ack in the audit log", func() bool {
+		code, body = call(t, "GET", a.URL()+"/api/v1/audit?since=0&limit=10", adminToken, "")
+		return code == 200 && strings.Contains(body, `"by":"desk-1"`) && strings.Contains(body, al.ID)
+	})
 	if code, _ := call(t, "GET", a.URL()+"/api/v1/audit?limit=0", adminToken, ""); code != 400 {
 		t.Fatalf("audit bad limit: %d", code)
 	}

@@ -25,6 +25,7 @@ import (
 	"vigil/ingest"
 	"vigil/internal/auth"
 	"vigil/internal/httpx"
+	"vigil/live"
 	"vigil/notify"
 	"vigil/recorder"
 )
@@ -41,6 +42,9 @@ type Options struct {
 	Listen string
 	// ShutdownTimeout bounds graceful shutdown; default 5s.
 	ShutdownTimeout time.Duration
+	// LiveUDP overrides the live view's UDP address; default the host of
+	// Listen with live.udp_port, or a free port when Listen's port is 0.
+	LiveUDP string
 	// BodyTimeout is how long a request body may take to arrive; default
 	// 10s, three times that for camera webhooks (up to 1 MiB).
 	BodyTimeout time.Duration
@@ -58,6 +62,9 @@ func (o *Options) validate() error {
 	}
 	if o.Listen == "" {
 		o.Listen = o.Config.Listen
+	}
+	if o.LiveUDP == "" {
+		o.LiveUDP = liveUDP(o.Listen, o.Config.Live.UDPPort)
 	}
 	if o.ShutdownTimeout <= 0 {
 		o.ShutdownTimeout = 5 * time.Second
@@ -87,8 +94,15 @@ type App struct {
 	fileAudit  *recorder.FileAuditor
 	auditSpool *auditSpool
 
-	camMu   sync.Mutex        // guards recSubs
-	recSubs map[string]func() // camera → end of its recorder subscription
+	camMu    sync.Mutex        // guards recSubs and liveSubs
+	recSubs  map[string]func() // camera → end of its recorder subscription
+	liveSubs map[string]func() // camera → end of its live feed subscription
+
+	feeds     *live.Feeds
+	viewers   *live.Viewers
+	snapshots *live.Snapshots
+	// alertSnaps takes and serves the snapshots of raised alerts.
+	alertSnaps *alertSnapshots
 
 	metadataErrors *prometheus.CounterVec
 
@@ -158,6 +172,10 @@ func New(opts Options) (*App, error) {
 		a.close()
 		return nil, err
 	}
+	if err := a.buildLive(cfg); err != nil {
+		a.close()
+		return nil, err
+	}
 	if err := a.buildIngest(cfg); err != nil {
 		a.close()
 		return nil, err
@@ -185,6 +203,11 @@ func New(opts Options) (*App, error) {
 
 // close releases what New opened; Run calls it on its way out.
 func (a *App) close() {
+	if a.viewers != nil {
+		if err := a.viewers.Close(); err != nil {
+			a.log.Error("closing the live view's UDP port", "component", "app", "err", err)
+		}
+	}
 	if a.fileAudit != nil {
 		if err := a.fileAudit.Close(); err != nil {
 			a.log.Error("closing the audit file", "component", "app", "err", err)
@@ -252,8 +275,10 @@ func (a *App) Run(ctx context.Context) error {
 	run(alertStage, a.hub.Run)
 	run(alertStage, a.auditSpool.Run)
 	run(alertStage, a.notifier.Run)
+	run(alertStage, a.alertSnaps.Run)
 	run(recStage, a.recorder.Run)
 	run(ingestStage, a.streams.Run)
+	run(ingestStage, a.viewers.Run)
 	if a.watcher != nil {
 		run(ingestStage, a.watcher.Run)
 	}
@@ -265,7 +290,8 @@ func (a *App) Run(ctx context.Context) error {
 		}
 		return nil
 	})
-	a.log.Info("vigil serving", "component", "app", "addr", a.Addr())
+	a.log.Info("vigil serving", "component", "app", "addr", a.Addr(), "live_udp", a.viewers.UDPAddr().String(),
+		"snapshots", a.snapshots.Available())
 	for _, c := range a.config().Cameras {
 		a.log.Info("camera registered", "component", "app", "camera", c.ID, "name", c.Name, "site", c.Site, "url", c.RedactedURL())
 	}

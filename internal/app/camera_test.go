@@ -136,19 +136,19 @@ func TestCameraEventToDispatchedAlert(t *testing.T) {
 	if al.Clip == nil || al.Clip.URL != "/api/v1/alerts/"+al.ID+"/clip" {
 		t.Fatalf("clip %+v", al.Clip)
 	}
-	holds, err := a.recorder.Holds()
-	if err != nil {
-		t.Fatal(err)
-	}
-	found := false
-	for _, h := range holds {
-		if h.ID == al.ID && h.Camera == "gate" && h.Start.Equal(al.Clip.Start) {
-			found = true
+	// The engine places holds in its effects stage, after the change.
+	waitFor(t, 10*time.Second, "the alert's evidence hold", func() bool {
+		holds, err := a.recorder.Holds()
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	if !found {
-		t.Fatalf("no hold for alert %s in %+v", al.ID, holds)
-	}
+		for _, h := range holds {
+			if h.ID == al.ID && h.Camera == "gate" && h.Start.Equal(al.Clip.Start) {
+				return true
+			}
+		}
+		return false
+	})
 	// The camera is being recorded: segments appear in the catalog.
 	waitFor(t, 15*time.Second, "a recorded segment", func() bool {
 		segs, _, err := a.recorder.Catalog().List("gate", time.Now().Add(-time.Hour), time.Now().Add(time.Hour))

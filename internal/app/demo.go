@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -25,7 +26,7 @@ type DemoOptions struct {
 	Dir string
 	// Listen is the desk and API address; default 127.0.0.1:8080.
 	Listen string
-	// Out gets the desk URL and the one-time token.
+	// Out gets the URL and the tokens, once the app answers.
 	Out io.Writer
 	// Logger; default text logs at info on stderr.
 	Logger *slog.Logger
@@ -87,8 +88,8 @@ func Demo(ctx context.Context, o DemoOptions) error {
 		return fmt.Errorf("demo: cameras: %w", err)
 	}
 
-	deskToken, adminToken := auth.NewToken(), auth.NewToken()
-	cfgPath, err := writeDemoConfig(o.Dir, o.Listen, sim.URL, auth.HashToken(deskToken), auth.HashToken(adminToken))
+	tokens := demoTokens{Desk: auth.NewToken(), Investigator: auth.NewToken(), Admin: auth.NewToken()}
+	cfgPath, err := writeDemoConfig(o.Dir, o.Listen, sim.URL, tokens)
 	if err != nil {
 		return err
 	}
@@ -100,11 +101,6 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)
 	}
-	fmt.Fprintf(o.Out, "Vigil demo: four simulated cameras, recordings and journal under %s\n", o.Dir)
-	fmt.Fprintf(o.Out, "desk:        %s/\n", a.URL())
-	fmt.Fprintf(o.Out, "desk token:  %s   (one-time: valid until this demo stops)\n", deskToken)
-	fmt.Fprintf(o.Out, "admin token: %s\n", adminToken)
-	fmt.Fprintf(o.Out, "Ctrl-C stops the demo.\n")
 	if o.Started != nil {
 		o.Started(a)
 	}
@@ -113,11 +109,56 @@ func Demo(ctx context.Context, o DemoOptions) error {
 	g.Go(func() error { return sim.Run(gctx) })
 	g.Go(func() error { return a.Run(gctx) })
 	g.Go(func() error { return demoOutages(gctx, sim) })
+	g.Go(func() error {
+		// The block comes after the start-up log lines, where a newcomer
+		// looks, once the app answers.
+		if waitServing(gctx, a) {
+			tokens.print(o.Out, a.URL(), o.Dir)
+		}
+		return nil
+	})
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
 		err = nil
 	}
 	return err
+}
+
+// demoTokens are the demo's fresh tokens, one per role; they exist only
+// in this process and in the hashes of the config it writes.
+type demoTokens struct{ Desk, Investigator, Admin string }
+
+func (t demoTokens) print(w io.Writer, url, dir string) {
+	fmt.Fprintf(w, `
+Vigil demo: four simulated cameras; configuration, recordings and journal under %s
+  url:                %s/
+  desk token:         %s   (the alert board, 应急值守台)
+  investigator token: %s   (footage)
+  admin token:        %s   (cameras, audit)
+The tokens are valid until this demo stops; each start makes new ones.
+Ctrl-C stops the demo.
+
+`, dir, url, t.Desk, t.Investigator, t.Admin)
+}
+
+// waitServing waits until a answers /healthz, or ctx ends (false).
+func waitServing(ctx context.Context, a *App) bool {
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.URL()+"/healthz", nil)
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return true
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-tick.C:
+		}
+	}
 }
 
 // demoOutages takes the mediation-room camera offline for a while every few
@@ -149,7 +190,7 @@ func demoOutages(ctx context.Context, sim *camsim.Server) error {
 // writeDemoConfig writes vigil.yaml and cameras.yaml for the demo, so that
 // the demo runs through the same loader, validation and reload as a real
 // deployment.
-func writeDemoConfig(dir, listen string, cameraURL func(path string) string, deskSum, adminSum string) (string, error) {
+func writeDemoConfig(dir, listen string, cameraURL func(path string) string, tokens demoTokens) (string, error) {
 	vigil := fmt.Sprintf(`# Written by "vigil demo"; rewritten at every start.
 listen: %s
 storage: {dir: ./recordings, segment: 10s, part: 1s, retain: 1d, min_free_bytes: 100MiB}
@@ -157,6 +198,7 @@ journal: {backend: embedded, path: ./journal.db}
 auth:
   tokens:
     - {name: desk-demo, role: desk, sha256: %s}
+    - {name: investigator-demo, role: investigator, sha256: %s}
     - {name: admin-demo, role: admin, sha256: %s}
 metrics_public: true
 ingest: {offline_after: 30s}
@@ -168,9 +210,11 @@ alerts:
     - {match: {type: intrusion, site: hall}, severity: major, ack_within: 5m, resolve_within: 1h, dispatch_to: zongzhi, cooldown: 60s}
     - {match: {type: tamper}, severity: major, ack_within: 5m, resolve_within: 2h, dispatch_to: zongzhi, cooldown: 60s}
     - {match: {type: camera_offline}, severity: major, ack_within: 10m, resolve_within: 4h}
+    - {match: {type: recording_tampered}, severity: critical, ack_within: 10m, resolve_within: 24h}
     - {match: {}, severity: minor, ack_within: 15m, resolve_within: 24h, cooldown: 60s}
 cameras_file: cameras.yaml
-`, listen, deskSum, adminSum)
+sites: [{id: hall, name: 公共服务大厅}, {id: key-site, name: 重点部位}]
+`, listen, auth.HashToken(tokens.Desk), auth.HashToken(tokens.Investigator), auth.HashToken(tokens.Admin))
 	var cams strings.Builder
 	cams.WriteString("# Written by \"vigil demo\": the simulated cameras.\ncameras:\n")
 	for _, c := range demoCameras {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"path/filepath"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -91,7 +90,7 @@ func demoTimeline(t *testing.T, d time.Duration) []demoEvent {
 // clock.
 func TestDemoScheduleMakesVisibleWork(t *testing.T) {
 	dir := t.TempDir()
-	path, err := writeDemoConfig(dir, "127.0.0.1:0", func(p string) string { return "rtsp://127.0.0.1:1/" + p }, strings.Repeat("a", 64), strings.Repeat("b", 64))
+	path, err := writeDemoConfig(dir, "127.0.0.1:0", func(p string) string { return "rtsp://127.0.0.1:1/" + p }, demoTokens{"d", "i", "a"})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -195,7 +195,7 @@ func TestDeskBrowserEndToEnd(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#alert-list`)),
 		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="open"]`)),
 	)
-	if who := text(`#who-name`); who != "desk-1 (desk)" {
+	if who := text(`#who-name`); who != "desk-1 (值守)" {
 		t.Fatalf("logged-in name %q", who)
 	}
 
@@ -204,7 +204,7 @@ func TestDeskBrowserEndToEnd(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#camera-list li[data-id="gate"][data-status="online"]`)),
 		chromedp.WaitVisible(chromedp.CSS(`#camera-list li[data-id="hall"][data-status="online"]`)),
 	)
-	if s := text(`#camera-list li[data-id="gate"] .cam-state`); !strings.HasPrefix(s, "在线") || !strings.Contains(s, "key-site") {
+	if s := text(`#camera-list section[data-site="key-site"] li[data-id="gate"] .cam-state`); !strings.HasPrefix(s, "在线") {
 		t.Fatalf("gate camera state %q", s)
 	}
 
@@ -238,7 +238,8 @@ func TestDeskBrowserEndToEnd(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(`#btn-ack`)),
 		chromedp.Click(chromedp.CSS(`#btn-ack`)),
 		chromedp.WaitVisible(chromedp.CSS(detailStatus("acknowledged"))),
-		chromedp.SetValue(chromedp.CSS(`#unit-select`), "police"),
+		// Chosen as a person does: the value changes and the page hears it.
+		chromedp.Evaluate[chromedp.Void](`(s => { s.value = "police"; s.dispatchEvent(new Event("change", {bubbles: true})); })(document.getElementById("unit-select"))`),
 		chromedp.Click(chromedp.CSS(`#btn-dispatch`)),
 		chromedp.WaitVisible(chromedp.CSS(detailStatus("dispatched"))),
 	)
@@ -328,8 +329,8 @@ func TestDeskBrowserEndToEnd(t *testing.T) {
 		chromedp.WaitVisible(chromedp.CSS(row(gateMo.ID))),
 		chromedp.WaitVisible(chromedp.CSS(`#conn[data-state="open"]`)),
 	)
-	if n := text(`#count-open`); n != "3" {
-		t.Fatalf("open counter %q, want 3 (gate intrusion, hall intrusion, gate motion)", n)
+	if n := text(`#count-new`); n != "2" {
+		t.Fatalf("待受理 counter %q, want 2 (hall intrusion, gate motion; the gate intrusion was dispatched by its rule)", n)
 	}
 	screenshot(t, browser, shots, "zh")
 
@@ -354,7 +355,7 @@ func TestDeskBrowserEndToEnd(t *testing.T) {
 			`#history li:nth-child(2)`:      "", // checked below: action labels in English
 			`#d-followup`:                   "Not satisfied · 群众反映响应慢 · desk-1",
 			row(gateMo.ID) + ` .sev`:        "Minor",
-			`#camera-list li[data-id="gate"] .cam-state`: "Online · key-site",
+			`#camera-list li[data-id="gate"] .cam-state`: "Online",
 		} {
 			if got := text(sel); !strings.HasPrefix(got, want) {
 				t.Errorf("%s: %s reads %q, want %q", when, sel, got, want)
@@ -374,7 +375,7 @@ func TestDeskBrowserEndToEnd(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if lang != "en" || title != "Response desk · Vigil" {
+		if lang != "en" || title != "(2) Response desk" {
 			t.Errorf("%s: html lang %q, title %q", when, lang, title)
 		}
 	}

@@ -36,7 +36,7 @@ func (a *App) buildFootage(cfg *configs.Config) error {
 		MaxRange: cfg.Export.MaxRange,
 		Audit:    a.auditSpool,
 		Actor:    auth.Actor,
-		Logger:   a.log.With("component", "footage"),
+		Logger:   a.log, // the API adds component=recorder-api
 	})
 	return err
 }

@@ -30,6 +30,7 @@ func (a *App) buildIngest(cfg *configs.Config) error {
 	}
 	a.streams.SubscribeMetadata(ingest.MetadataSinkFunc(a.onMetadata))
 	a.recSubs = map[string]func(){}
+	a.liveSubs = map[string]func(){}
 	return a.applyCameras(cfg)
 }
 
@@ -78,6 +79,18 @@ func (a *App) applyCameras(cfg *configs.Config) error {
 		}
 		fresh[id] = true
 	}
+	// Live feeds follow every enabled camera, recorded or not; a feed
+	// outlives its camera's restarts, so only added and removed cameras
+	// change subscriptions.
+	enabled := map[string]bool{}
+	for _, c := range cfg.Cameras {
+		if c.Enabled {
+			enabled[c.ID] = true
+			if _, ok := a.liveSubs[c.ID]; !ok {
+				a.startLiveLocked(c.ID)
+			}
+		}
+	}
 	res, err := a.streams.Apply(ingestCameras(cfg))
 	if err != nil {
 		errs = append(errs, err)
@@ -96,6 +109,11 @@ func (a *App) applyCameras(cfg *configs.Config) error {
 	for id := range a.recSubs {
 		if _, ok := want[id]; !ok {
 			a.stopRecordingLocked(id)
+		}
+	}
+	for id := range a.liveSubs {
+		if !enabled[id] {
+			a.stopLiveLocked(id)
 		}
 	}
 	for _, c := range cfg.Cameras {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"time"
 
 	"vigil/alerts"
 	"vigil/configs"
@@ -21,8 +22,10 @@ func (a *App) buildRecorder(cfg *configs.Config) error {
 		Retain:       cfg.Storage.Retain,
 		MaxBytes:     cfg.Storage.MaxBytes,
 		MinFreeBytes: cfg.Storage.MinFreeBytes,
+		VerifyEvery:  cfg.Storage.VerifyEvery,
+		VerifyRate:   verifyRate(cfg.Storage.VerifyRate),
 		Registerer:   a.metrics,
-		Logger:       a.log.With("component", "recorder"),
+		Logger:       a.log, // the recorder adds component=recorder
 		OnHealth:     a.recorderHealth,
 	})
 	if err != nil {
@@ -32,11 +35,31 @@ func (a *App) buildRecorder(cfg *configs.Config) error {
 	return nil
 }
 
+// verifyRate maps storage.verify_rate (0: no cap) to the recorder's
+// (0: the default, negative: no cap).
+func verifyRate(r int64) int64 {
+	if r == 0 {
+		return -1
+	}
+	return r
+}
+
 // recorderHealth turns the recorder's health signals into alert events.
-// Storage-wide signals (camera "") are raised on the node itself.
+// Storage-wide signals (camera "") are raised on the node itself. A
+// tampered recording is a finding, not a condition that ends: it is a
+// pulse, so the alert's clip and hold stay bounded and each further
+// damaged segment of the camera counts on the open alert.
 func (a *App) recorderHealth(camera, kind string, active bool, detail string) {
 	if camera == "" {
 		camera = a.nodeID
+	}
+	if kind == recorder.HealthRecordingTampered {
+		ev := alerts.Event{Camera: camera, Type: alerts.RecordingTampered, State: alerts.Pulse, At: time.Now(),
+			Source: alerts.SourceHealth, Detail: map[string]string{"detail": detail}}
+		if err := a.engine.Submit(ev); err != nil {
+			a.log.Error("health signal lost", "component", "alerts", "camera", camera, "type", ev.Type, "err", err)
+		}
+		return
 	}
 	a.submitHealth(camera, alerts.Type(kind), active, detail)
 }

@@ -7,10 +7,10 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
-	"vigil/alerts/desk"
 	"vigil/configs"
 	"vigil/internal/auth"
 	"vigil/internal/httpx"
+	"vigil/web"
 )
 
 // routes is the whole HTTP surface of a node, in one table.
@@ -40,7 +40,12 @@ func (a *App) routes() http.Handler {
 
 	mux.Handle("GET /api/v1/cameras", need(a.streams.ServeCameras, any...))
 	mux.Handle("GET /api/v1/cameras/{id}", need(a.streams.ServeCamera, any...))
+	mux.Handle("GET /api/v1/cameras/{id}/snapshot", need(a.serveSnapshot, any...))
+	mux.Handle("POST /api/v1/cameras/{id}/whep", body(short, need(a.viewers.ServeOffer, any...)))
+	mux.Handle("DELETE /api/v1/cameras/{id}/whep/{session}", need(a.viewers.ServeEnd, any...))
+	mux.Handle("PATCH /api/v1/cameras/{id}/whep/{session}", body(short, need(a.viewers.ServePatch, any...)))
 	mux.Handle("GET /api/v1/units", need(a.listUnits, any...))
+	mux.Handle("GET /api/v1/sites", need(a.listSites, any...))
 	mux.Handle("POST /api/v1/admin/reload", body(short, need(a.reload, auth.Admin)))
 	mux.Handle("GET /api/v1/audit", need(a.listAudit, auth.Admin))
 
@@ -53,9 +58,10 @@ func (a *App) routes() http.Handler {
 	}
 	mux.Handle("GET /api/v1/alerts/stream", need(a.hub.ServeHTTP, auth.Desk))
 	mux.Handle("GET /api/v1/alerts/{id}/clip", need(a.serveClip, auth.Desk, auth.Investigator))
+	mux.Handle("GET /api/v1/alerts/{id}/snapshot", need(a.alertSnaps.serve(a.journal), auth.Desk, auth.Investigator))
 	a.footage.Register(mux, func(h http.Handler) http.Handler { return body(short, a.auth.Require(h, auth.Investigator)) })
 	mux.Handle("POST /api/v1/hooks/{camera}/{vendor}", body(long, hookAuthenticates(a.hooks)))
-	mux.Handle("/", desk.Handler())
+	mux.Handle("/", web.Handler())
 
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, http.StatusNotFound, "not_found", "no such endpoint: "+r.Method+" "+r.URL.Path)
@@ -123,6 +129,16 @@ func (a *App) listUnits(w http.ResponseWriter, r *http.Request) {
 		units = []configs.Unit{}
 	}
 	httpx.WriteJSON(w, http.StatusOK, units)
+}
+
+// listSites returns the configured display names of sites, for the web
+// app to show 公共服务大厅 rather than hall.
+func (a *App) listSites(w http.ResponseWriter, r *http.Request) {
+	sites := a.config().Sites
+	if sites == nil {
+		sites = []configs.Site{}
+	}
+	httpx.WriteJSON(w, http.StatusOK, sites)
 }
 
 func (a *App) reload(w http.ResponseWriter, r *http.Request) {

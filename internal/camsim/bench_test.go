@@ -19,27 +19,35 @@ import (
 	"github.com/pion/rtp"
 )
 
-// TestHelperServerProcess is the simulator side of BenchmarkCPU64Cameras:
-// it does nothing unless the benchmark runs the test binary as a child.
-func TestHelperServerProcess(t *testing.T) {
-	n, _ := strconv.Atoi(os.Getenv("CAMSIM_HELPER_CAMERAS"))
-	if n == 0 {
-		return
+// TestMain runs the test binary as the simulator side of
+// BenchmarkCPU64Cameras when the benchmark starts it as a child with
+// CAMSIM_HELPER_CAMERAS set; otherwise it runs the tests.
+func TestMain(m *testing.M) {
+	if n, _ := strconv.Atoi(os.Getenv("CAMSIM_HELPER_CAMERAS")); n > 0 {
+		if err := serveHelper(n); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
 	}
+	os.Exit(m.Run())
+}
+
+// serveHelper runs n simulated cameras, prints their address and stops when
+// the parent closes stdin.
+func serveHelper(n int) error {
 	s, err := New(Options{Listen: "127.0.0.1:0", Cameras: Cameras(n, true), NoUDP: true})
 	if err != nil {
-		t.Fatal(err)
+		return err
 	}
 	fmt.Println("ADDR", s.Addr())
-	// The parent stops the child by closing its stdin.
-	ctx, cancel := context.WithCancel(t.Context())
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
 	go func() {
 		_, _ = os.Stdin.Read(make([]byte, 1))
 		cancel()
 	}()
-	if err := s.Run(ctx); err != nil {
-		t.Fatal(err)
-	}
+	return s.Run(ctx)
 }
 
 // BenchmarkCPU64Cameras runs 64 cameras (with metadata tracks) in a child
@@ -54,7 +62,7 @@ func BenchmarkCPU64Cameras(b *testing.B) {
 	}
 	const n = 64
 	for range b.N {
-		cmd := exec.Command(os.Args[0], "-test.run", "^TestHelperServerProcess$")
+		cmd := exec.Command(os.Args[0])
 		cmd.Env = append(os.Environ(), "CAMSIM_HELPER_CAMERAS="+strconv.Itoa(n))
 		stdin, err := cmd.StdinPipe()
 		if err != nil {

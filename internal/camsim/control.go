@@ -7,6 +7,8 @@ import (
 	"net"
 	"net/http"
 	"time"
+
+	"vigil/internal/httpx"
 )
 
 // maxControlBody bounds the body of a control request.
@@ -51,7 +53,7 @@ func (s *Server) Handler() http.Handler {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, TriggerResponse{
+		httpx.WriteJSON(w, http.StatusOK, TriggerResponse{
 			Camera: sent.Camera, Topic: sent.Topic, Key: sent.Key, Value: sent.Value,
 			Operation: sent.Operation, SentAt: sent.At, Delivered: sent.Delivered,
 		})
@@ -65,7 +67,7 @@ func (s *Server) Handler() http.Handler {
 			writeError(w, err)
 			return
 		}
-		writeJSON(w, http.StatusOK, req)
+		httpx.WriteJSON(w, http.StatusOK, req)
 	})
 	mux.HandleFunc("GET /cameras", func(w http.ResponseWriter, r *http.Request) {
 		type cam struct {
@@ -77,12 +79,12 @@ func (s *Server) Handler() http.Handler {
 		for _, c := range s.order {
 			out = append(out, cam{c.path, s.URL(c.path), c.events})
 		}
-		writeJSON(w, http.StatusOK, map[string]any{"cameras": out})
+		httpx.WriteJSON(w, http.StatusOK, map[string]any{"cameras": out})
 	})
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
-			writeJSON(w, http.StatusForbidden, apiError{"control endpoint answers loopback peers only", "forbidden"})
+			httpx.WriteJSON(w, http.StatusForbidden, apiError{"control endpoint answers loopback peers only", "forbidden"})
 			return
 		}
 		mux.ServeHTTP(w, r)
@@ -98,11 +100,11 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxControlBody))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		writeJSON(w, http.StatusBadRequest, apiError{"invalid JSON body: " + err.Error(), "bad_json"})
+		httpx.WriteJSON(w, http.StatusBadRequest, apiError{"invalid JSON body: " + err.Error(), "bad_json"})
 		return false
 	}
 	if dec.More() {
-		writeJSON(w, http.StatusBadRequest, apiError{"invalid JSON body: trailing data", "bad_json"})
+		httpx.WriteJSON(w, http.StatusBadRequest, apiError{"invalid JSON body: trailing data", "bad_json"})
 		return false
 	}
 	return true
@@ -111,16 +113,10 @@ func decode(w http.ResponseWriter, r *http.Request, v any) bool {
 func writeError(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, ErrUnknownCamera):
-		writeJSON(w, http.StatusNotFound, apiError{err.Error(), "unknown_camera"})
+		httpx.WriteJSON(w, http.StatusNotFound, apiError{err.Error(), "unknown_camera"})
 	case errors.Is(err, ErrBadRequest):
-		writeJSON(w, http.StatusBadRequest, apiError{err.Error(), "bad_request"})
+		httpx.WriteJSON(w, http.StatusBadRequest, apiError{err.Error(), "bad_request"})
 	default:
-		writeJSON(w, http.StatusInternalServerError, apiError{fmt.Sprint(err), "internal"})
+		httpx.WriteJSON(w, http.StatusInternalServerError, apiError{fmt.Sprint(err), "internal"})
 	}
-}
-
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(status)
-	_ = json.NewEncoder(w).Encode(v)
 }

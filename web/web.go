@@ -1,8 +1,11 @@
-// Package desk owns the response desk's web page (应急值守台): plain HTML,
-// CSS and JS modules embedded in the binary, no build step. It serves files
-// only; the page talks to the API (/api/v1/session, /alerts, /alerts/stream,
-// /units, /cameras) that the app mounts beside it.
-package desk
+// Package web owns Vigil's one web app: plain HTML, CSS and JS modules
+// embedded in the binary, no build step. After login the app shows the
+// views of the caller's role: the response desk's board (应急值守台) for
+// desk, the footage workspace for investigator, cameras, nodes and audit for
+// admin. It serves files only; the page talks to the API (/api/v1/session,
+// /alerts, /alerts/stream, /units, /sites, /cameras, /audit) that
+// internal/app mounts beside it.
+package web
 
 import (
 	"embed"
@@ -14,7 +17,7 @@ import (
 //go:embed static
 var static embed.FS
 
-// Handler serves the desk page at "/" and its assets under "/assets/".
+// Handler serves the app at "/" and its assets under "/assets/".
 // Mount it at the root of the app's mux; any other path is 404.
 func Handler() http.Handler {
 	root, err := fs.Sub(static, "static")

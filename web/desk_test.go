@@ -1,4 +1,4 @@
-package desk_test
+package web_test
 
 import (
 	"context"
@@ -20,8 +20,8 @@ import (
 
 	"vigil/alerts"
 	"vigil/alerts/boltjournal"
-	"vigil/alerts/desk"
 	"vigil/internal/testutil"
+	"vigil/web"
 )
 
 const deskToken = "desk-secret-token"
@@ -136,7 +136,7 @@ func TestDeskInBrowser(t *testing.T) {
 	defer stopRun()
 
 	mux := http.NewServeMux()
-	mux.Handle("/", desk.Handler())
+	mux.Handle("/", web.Handler())
 	mux.HandleFunc("/api/v1/session", ss.serveSession)
 	var streamClosed atomic.Bool // keeps the page from reconnecting
 	mux.Handle("GET /api/v1/alerts/stream", ss.require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -206,7 +206,7 @@ func TestDeskInBrowser(t *testing.T) {
 		t.Fatalf("login: %v", err)
 	}
 	who, err := chromedp.Run(browser, chromedp.Text(`#who-name`))
-	if err != nil || who != "desk-1 (desk)" {
+	if err != nil || who != "desk-1 (值守)" {
 		t.Fatalf("logged-in name %q (%v)", who, err)
 	}
 
@@ -217,12 +217,14 @@ func TestDeskInBrowser(t *testing.T) {
 		chromedp.WaitVisible(detailStatus("new")),
 		chromedp.Click(`#btn-ack`),
 		chromedp.WaitVisible(detailStatus("acknowledged")),
-		chromedp.SetValue(`#unit-select`, "police"),
+		choose(`#unit-select`, "police"),
 		chromedp.Click(`#btn-dispatch`),
 		chromedp.WaitVisible(detailStatus("dispatched")),
 		chromedp.SendKeys(`#resolve-feedback`, "已到场处置"),
 		chromedp.Click(`#resolve-false`),
 		chromedp.Click(`#btn-resolve`),
+		chromedp.WaitVisible(`#confirm-false`), // 误报 asks first
+		chromedp.Click(`#btn-confirm-false`),
 		chromedp.WaitVisible(detailStatus("resolved")),
 		chromedp.WaitVisible(`#act-followup`),
 	)
@@ -367,13 +369,13 @@ func TestDeskInBrowser(t *testing.T) {
 }
 
 func TestHandlerServesOnlyThePage(t *testing.T) {
-	srv := httptest.NewServer(desk.Handler())
+	srv := httptest.NewServer(web.Handler())
 	defer srv.Close()
 	for _, tc := range []struct {
 		path string
 		want int
 	}{
-		{"/", 200}, {"/assets/desk.js", 200}, {"/assets/i18n.js", 200}, {"/assets/desk.css", 200},
+		{"/", 200}, {"/assets/desk.js", 200}, {"/assets/i18n.js", 200}, {"/assets/app.css", 200}, {"/assets/app.js", 200}, {"/assets/common.js", 200}, {"/assets/footage.js", 200}, {"/assets/admin.js", 200},
 		{"/assets/", 404}, {"/nope", 404}, {"/assets/../desk.go", 404},
 	} {
 		t.Run(tc.path, func(t *testing.T) {

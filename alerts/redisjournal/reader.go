@@ -4,19 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"sync"
 	"time"
 
 	"github.com/redis/go-redis/v9"
 
 	"vigil/alerts"
+	"vigil/internal/backoff"
 )
 
-// hub reads the change stream with XREAD BLOCK from the last seen ID and
+// streamReader reads the change stream with XREAD BLOCK from the last seen ID and
 // fans each change out to this node's subscribers, so a subscriber sees the
 // appends of every node, in seq order, once each.
-type hub struct {
+type streamReader struct {
 	j *Journal
 
 	mu      sync.Mutex
@@ -33,10 +33,12 @@ type subscriber struct {
 	stop func() bool
 }
 
-func newHub(j *Journal) *hub { return &hub{j: j, subs: map[*subscriber]struct{}{}} }
+func newStreamReader(j *Journal) *streamReader {
+	return &streamReader{j: j, subs: map[*subscriber]struct{}{}}
+}
 
 // start sets the reader's position unless it is already known.
-func (h *hub) start(pos uint64) {
+func (h *streamReader) start(pos uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if !h.started {
@@ -47,8 +49,8 @@ func (h *hub) start(pos uint64) {
 // readBlock bounds one XREAD BLOCK, so the loop notices a dead connection.
 const readBlock = 2 * time.Second
 
-func (h *hub) run(ctx context.Context) {
-	bo := backoff{min: 20 * time.Millisecond, max: time.Second}
+func (h *streamReader) run(ctx context.Context) {
+	bo := backoff.New(backoff.Policy{Min: 20 * time.Millisecond, Max: time.Second, Jitter: 0.5})
 	for ctx.Err() == nil {
 		h.mu.Lock()
 		started, pos := h.started, h.pos
@@ -56,7 +58,7 @@ func (h *hub) run(ctx context.Context) {
 		if !started {
 			last, err := h.j.LastSeq(ctx)
 			if err != nil {
-				bo.wait(ctx)
+				_ = bo.Wait(ctx)
 				continue
 			}
 			h.start(last)
@@ -73,7 +75,7 @@ func (h *hub) run(ctx context.Context) {
 		if err = h.j.observe(err); err == redis.Nil {
 			// Idle: make sure Redis did not lose the journal (a restart
 			// without persistence) under this reader.
-			bo.reset()
+			bo.Reset()
 			if last, err := h.j.LastSeq(ctx); err == nil && last < pos {
 				h.j.log.Error("redis journal restarted from an older seq: ending subscriptions", "seen", pos, "redis", last)
 				h.reset(last)
@@ -83,10 +85,10 @@ func (h *hub) run(ctx context.Context) {
 			if !errors.Is(err, ErrUnavailable) {
 				h.j.log.Error("read change stream", "err", err)
 			}
-			bo.wait(ctx)
+			_ = bo.Wait(ctx)
 			continue
 		}
-		bo.reset()
+		bo.Reset()
 		for _, s := range res {
 			if len(s.Messages) > 0 {
 				if first, err := parseSeq(s.Messages[0].ID); err == nil && first > pos+1 {
@@ -110,7 +112,7 @@ func (h *hub) run(ctx context.Context) {
 	}
 }
 
-func (h *hub) deliver(c alerts.Change) {
+func (h *streamReader) deliver(c alerts.Change) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if c.Seq <= h.pos {
@@ -130,7 +132,7 @@ func (h *hub) deliver(c alerts.Change) {
 }
 
 // end closes s with err; h.mu is held.
-func (h *hub) end(s *subscriber, err error) {
+func (h *streamReader) end(s *subscriber, err error) {
 	if _, ok := h.subs[s]; !ok {
 		return
 	}
@@ -142,7 +144,7 @@ func (h *hub) end(s *subscriber, err error) {
 
 // reset ends every subscription with ErrSlowSubscriber (they resume with
 // Since) and moves the reader to pos.
-func (h *hub) reset(pos uint64) {
+func (h *streamReader) reset(pos uint64) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for s := range h.subs {
@@ -151,7 +153,7 @@ func (h *hub) reset(pos uint64) {
 	h.pos = pos
 }
 
-func (h *hub) close() {
+func (h *streamReader) close() {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	h.closed = true
@@ -171,7 +173,7 @@ func (j *Journal) Subscribe(ctx context.Context, buffer int) (*alerts.Subscripti
 		buffer = 1
 	}
 	last, err := j.LastSeq(ctx)
-	h := j.hub
+	h := j.feed
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed || j.closed.Load() {
@@ -195,27 +197,4 @@ func (j *Journal) Subscribe(ctx context.Context, buffer int) (*alerts.Subscripti
 		defer h.mu.Unlock()
 		return s.err
 	}), nil
-}
-
-// backoff waits exponentially longer, with jitter, up to max.
-type backoff struct {
-	min, max, cur time.Duration
-}
-
-func (b *backoff) reset() { b.cur = 0 }
-
-func (b *backoff) wait(ctx context.Context) {
-	switch {
-	case b.cur == 0:
-		b.cur = b.min
-	case b.cur < b.max:
-		b.cur = min(2*b.cur, b.max)
-	}
-	d := b.cur/2 + rand.N(b.cur/2+1)
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-	case <-t.C:
-	}
 }

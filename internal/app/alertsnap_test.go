@@ -1,0 +1,120 @@
+package app
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"image/jpeg"
+	"io"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"net/http"
+
+	"github.com/gorilla/websocket"
+
+	"vigil/alerts"
+	"vigil/internal/camsim"
+)
+
+// Every new alert gets the picture of its moment: the alert first, then an
+// updated change with reason snapshot; the JPEG is served with the hash the
+// alert carries, and a picture changed on disk is refused as evidence.
+func TestAlertSnapshotEndToEnd(t *testing.T) {
+	sim := startCamsim(t, "cam/gate")
+	a := startApp(t, simConfig(t, sim, map[string]string{"gate": "key-site"}), io.Discard)
+	if !a.Snapshots().Available() {
+		t.Fatal("ffmpeg is required (Debian package ffmpeg)")
+	}
+	waitFor(t, 10*time.Second, "camera online", func() bool { return cameraStatus(t, a, "gate") == "online" })
+	ws, resp, err := websocket.DefaultDialer.DialContext(t.Context(), "ws://"+a.Addr()+"/api/v1/alerts/stream",
+		http.Header{"Authorization": {"Bearer " + deskToken}})
+	if err != nil {
+		t.Fatalf("dial: %v %v", err, resp)
+	}
+	defer ws.Close()
+	var hello map[string]any
+	if err := ws.ReadJSON(&hello); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := sim.Trigger("cam/gate", camsim.Intrusion, camsim.Active); err != nil {
+		t.Fatal(err)
+	}
+	type change struct {
+		Kind   string       `json:"kind"`
+		Reason string       `json:"reason"`
+		Alert  alerts.Alert `json:"alert"`
+	}
+	var kinds []string
+	var snapped alerts.Alert
+	ws.SetReadDeadline(time.Now().Add(20 * time.Second))
+	for snapped.Snapshot == nil {
+		var c change
+		if err := ws.ReadJSON(&c); err != nil {
+			t.Fatalf("stream (seen %v): %v", kinds, err)
+		}
+		kinds = append(kinds, c.Kind+"/"+c.Reason)
+		if c.Kind == "updated" && c.Reason == "snapshot" {
+			snapped = c.Alert
+		}
+	}
+	if kinds[0] != "raised/" {
+		t.Fatalf("changes %v: the alert must be delivered before its snapshot", kinds)
+	}
+	s := snapped.Snapshot
+	if s.URL != "/api/v1/alerts/"+snapped.ID+"/snapshot" || len(s.SHA256) != 64 || s.At.Before(snapped.RaisedAt.Add(-time.Minute)) {
+		t.Fatalf("snapshot %+v of alert raised at %v", s, snapped.RaisedAt)
+	}
+	code, ct, img := getJPEG(t, a.URL()+s.URL, deskToken)
+	if code != 200 || ct != "image/jpeg" {
+		t.Fatalf("alert snapshot: %d %s", code, ct)
+	}
+	if sum := sha256.Sum256(img); hex.EncodeToString(sum[:]) != s.SHA256 {
+		t.Fatal("the served snapshot does not match the alert's hash")
+	}
+	if p, err := jpeg.Decode(bytes.NewReader(img)); err != nil || p.Bounds().Dx() != 640 {
+		t.Fatalf("alert snapshot does not decode at 640 wide: %v", err)
+	}
+	// The alert as stored carries it too.
+	code, body := call(t, "GET", a.URL()+"/api/v1/alerts/"+snapped.ID, invToken, "")
+	var stored alerts.Alert
+	if code != 200 || json.Unmarshal([]byte(body), &stored) != nil || stored.Snapshot == nil || stored.Snapshot.SHA256 != s.SHA256 {
+		t.Fatalf("stored alert: %d %s", code, body)
+	}
+	// Evidence: a picture changed on disk is refused, not served.
+	path := a.alertSnaps.path("gate", s.At)
+	if err := os.WriteFile(path, append(img, 0), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := call(t, "GET", a.URL()+s.URL, deskToken, ""); code != 409 || !strings.Contains(body, `"integrity"`) {
+		t.Fatalf("tampered snapshot: %d %s", code, body)
+	}
+	if code, _ := call(t, "GET", a.URL()+"/api/v1/alerts/NOPE/snapshot", deskToken, ""); code != 404 {
+		t.Fatalf("unknown alert: %d", code)
+	}
+}
+
+// Without ffmpeg alerts still flow, and an alert's snapshot answers 503.
+func TestAlertsFlowWithoutFFmpeg(t *testing.T) {
+	sim := startCamsim(t, "cam/gate")
+	cfg := simConfig(t, sim, map[string]string{"gate": "key-site"})
+	t.Setenv("PATH", "")
+	a := startApp(t, cfg, io.Discard)
+	waitFor(t, 10*time.Second, "camera online", func() bool { return cameraStatus(t, a, "gate") == "online" })
+	if _, err := sim.Trigger("cam/gate", camsim.Intrusion, camsim.Active); err != nil {
+		t.Fatal(err)
+	}
+	var list alertList
+	waitFor(t, 15*time.Second, "the alert without ffmpeg", func() bool {
+		_, body := call(t, "GET", a.URL()+"/api/v1/alerts", deskToken, "")
+		list = alertList{}
+		json.Unmarshal([]byte(body), &list)
+		return len(list.Alerts) == 1
+	})
+	if code, body := call(t, "GET", a.URL()+"/api/v1/alerts/"+list.Alerts[0].ID+"/snapshot", deskToken, ""); code != 503 || !strings.Contains(body, "snapshots_unavailable") {
+		t.Fatalf("alert snapshot without ffmpeg: %d %s", code, body)
+	}
+}

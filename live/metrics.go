@@ -1,0 +1,75 @@
+package live
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+type metrics struct {
+	viewers  prometheus.Gauge
+	refused  *prometheus.CounterVec
+	frames   prometheus.Counter
+	dropped  prometheus.Counter
+	delay    prometheus.Histogram
+	firstKey prometheus.Histogram
+}
+
+type snapshotMetrics struct {
+	snapshots *prometheus.CounterVec
+	snapTime  prometheus.Histogram
+}
+
+func newMetrics(reg prometheus.Registerer) *metrics {
+	f := promauto.With(reg)
+	m := &metrics{
+		viewers: f.NewGauge(prometheus.GaugeOpts{
+			Name: "vigil_live_viewers",
+			Help: "WHEP live viewers connected to this node.",
+		}),
+		refused: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_live_refused_total",
+			Help: "WHEP offers refused, by reason.",
+		}, []string{"reason"}),
+		frames: f.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_live_frames_total",
+			Help: "Video frames written to live viewers.",
+		}),
+		dropped: f.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_live_dropped_total",
+			Help: "Access units dropped for a live viewer whose queue was full; it resumes at the next keyframe.",
+		}),
+		delay: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vigil_live_delay_seconds",
+			Help:    "Time from a video unit's RTP arrival at ingest (its wall time; the camera's NTP time once it sends sender reports) to its last RTP packet written to a live viewer.",
+			Buckets: []float64{.0001, .00025, .0005, .001, .002, .003, .005, .0075, .01, .025, .05, .1, .25, .5, 1},
+		}),
+		firstKey: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vigil_live_first_keyframe_seconds",
+			Help:    "Time from a WHEP offer to the first keyframe written to the new viewer.",
+			Buckets: []float64{.01, .025, .05, .1, .2, .3, .5, 1, 2, 5},
+		}),
+	}
+	for _, r := range []string{"max_viewers", "camera_offline", "h265", "no_h264", "bad_offer"} {
+		m.refused.WithLabelValues(r)
+	}
+	return m
+}
+
+func newSnapshotMetrics(reg prometheus.Registerer) *snapshotMetrics {
+	f := promauto.With(reg)
+	m := &snapshotMetrics{
+		snapshots: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_snapshots_total",
+			Help: "Snapshots decoded with ffmpeg, by result.",
+		}, []string{"result"}),
+		snapTime: f.NewHistogram(prometheus.HistogramOpts{
+			Name:    "vigil_snapshot_seconds",
+			Help:    "Time to decode one snapshot with ffmpeg.",
+			Buckets: []float64{.025, .05, .1, .2, .3, .5, .75, 1, 1.5, 2, 5},
+		}),
+	}
+	for _, r := range []string{"ok", "error"} {
+		m.snapshots.WithLabelValues(r)
+	}
+	return m
+}

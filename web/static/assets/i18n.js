@@ -1,0 +1,153 @@
+// Labels of the web app, Chinese first; English is a complete second
+// language. The switch is remembered in localStorage under "vigil.lang".
+// web/i18n_test.go checks that both tables hold the same keys and that
+// every key the page uses is in them.
+const zh = {
+  "title": "应急值守台", "title.investigator": "录像调阅", "title.admin": "系统管理",
+  "conn.open": "实时连接", "conn.connecting": "连接中…", "conn.closed": "未连接",
+  "banner.down": "连接中断，正在重连", "banner.since": "已中断",
+  "count.new": "待受理", "count.overdue": "督办", "count.done": "今日已办结",
+  "logout": "退出", "mute.off": "静音", "mute.on": "取消静音",
+  "role.desk": "值守", "role.investigator": "调查", "role.admin": "管理员",
+  "login.title": "值守登录", "login.token": "令牌", "login.submit": "登录", "login.failed": "令牌无效",
+  "list.title": "告警列表", "list.empty": "暂无告警",
+  "filter.site": "站点", "filter.status": "状态", "filter.type": "类型", "filter.all": "全部", "filter.open": "未办结",
+  "filter.overdue": "督办", "filter.camera": "摄像机", "filter.from": "起始日期", "filter.to": "截止日期",
+  "filters": "筛选与查询", "search": "查询", "search.clear": "重置", "search.more": "加载更多", "back": "← 返回列表",
+  "status.new": "待受理", "status.acknowledged": "已受理", "status.dispatched": "已交办", "status.resolved": "已办结",
+  "sev.critical": "紧急", "sev.major": "重要", "sev.minor": "一般",
+  "signal.active": "持续中", "signal.ended": "已结束",
+  "type.motion": "移动侦测", "type.tamper": "遮挡破坏", "type.video_loss": "视频丢失", "type.line_crossing": "越线",
+  "type.intrusion": "区域入侵", "type.io_alarm": "报警输入", "type.camera_offline": "摄像机离线",
+  "type.recording_failure": "录像故障", "type.storage_full": "存储已满", "type.recording_tampered": "录像被篡改", "type.other": "其他",
+  "detail.empty": "选择一条告警查看详情",
+  "conflict": "已被他人处理，已显示最新状态",
+  "conflict.system": "摄像机状态已更新，请按最新状态重新操作",
+  "nth": "第{n}次", "nth.first": "首次", "nth.previous": "上一次", "f.occurrence": "发生次序",
+  "f.camera": "摄像机", "f.site": "站点", "f.grid": "网格", "f.type": "类型", "f.severity": "级别", "f.status": "状态",
+  "f.raised": "发生时间", "f.count": "次数", "f.signal": "信号", "f.unit": "承办单位", "f.ackdl": "受理时限",
+  "f.resdl": "办结时限", "f.feedback": "办结反馈", "f.followup": "回访",
+  "act.ack": "受理", "act.ack_note": "受理备注（可选）", "act.unit": "承办单位", "act.unit_choose": "请选择承办单位",
+  "act.dispatch": "分流交办", "act.dispatch_note": "交办说明（可选）", "act.feedback_required": "办结反馈（必填）",
+  "act.false": "误报", "act.resolve": "办结反馈", "act.false_confirm": "确认按误报办结？办结后不可撤销。",
+  "act.false_yes": "确认误报办结", "act.cancel": "取消",
+  "act.satisfied": "满意", "act.note": "回访记录", "act.followup": "回访",
+  "clip": "录像片段", "history": "处理记录", "cameras": "摄像机",
+  "cam.online": "在线", "cam.offline": "离线", "cam.connecting": "连接中", "cam.disabled": "已停用", "cam.since": "自",
+  "cam.recording": "录像中", "cam.not_recording": "未录像", "cam.reconnects": "重连次数",
+  "dl.left": "剩余", "dl.over": "超时", "dl.met": "已完成", "overdue": "督办",
+  "false_alarm": "误报", "followup.yes": "满意", "followup.no": "不满意",
+  "h.raised": "登记", "h.acknowledged": "受理", "h.dispatched": "分流交办", "h.resolved": "办结", "h.ended": "信号结束",
+  "h.overdue": "督办", "h.follow_up": "回访", "h.followed_up": "回访", "h.reopened": "信号重现", "h.updated": "更新",
+  "h.earlier": "更早记录",
+  "actor.system": "系统",
+  "note.auto_dispatch": "按规则自动交办",
+  "note.sync_ended": "状态同步报告信号已结束", "note.stale": "{d} 内无事件，信号自动结束",
+  "note.overdue_ack": "受理超时", "note.overdue_resolve": "办结超时",
+  "note.satisfied": "满意", "note.unsatisfied": "不满意",
+  "site.unknown": "未分配站点",
+  "err.network": "网络错误", "err.action": "操作失败", "err.load": "加载失败",
+  "notify.title": "新告警", "notify.reopened": "信号重现",
+  "footage.cameras": "摄像机", "footage.title": "录像调阅", "footage.date": "日期", "footage.load": "查看录像",
+  "footage.choose": "选择一台摄像机查看录像", "footage.none": "该日无录像",
+  "footage.note": "时间轴与导出将在后续版本提供；此处按日期列出录像片段。",
+  "footage.gap": "录像中断", "footage.download": "下载", "footage.play": "播放",
+  "nav.cameras": "摄像机", "nav.nodes": "节点", "nav.audit": "审计",
+  "admin.cameras": "摄像机状态", "admin.nodes": "节点", "admin.audit": "审计记录", "admin.audit_empty": "暂无审计记录",
+  "admin.nodes_note": "单节点部署：本节点录制全部摄像机。多节点集群的节点视图将随集群功能提供。",
+  "audit.acknowledged": "受理", "audit.dispatched": "分流交办", "audit.resolved": "办结", "audit.follow_up": "回访",
+  "audit.downloaded": "下载录像", "audit.exported": "导出录像",
+};
+
+const en = {
+  "title": "Response desk", "title.investigator": "Footage", "title.admin": "Administration",
+  "conn.open": "Live", "conn.connecting": "Connecting…", "conn.closed": "Disconnected",
+  "banner.down": "Connection lost, reconnecting", "banner.since": "down for",
+  "count.new": "New", "count.overdue": "Overdue", "count.done": "Resolved today",
+  "logout": "Log out", "mute.off": "Mute", "mute.on": "Unmute",
+  "role.desk": "desk", "role.investigator": "investigator", "role.admin": "admin",
+  "login.title": "Desk login", "login.token": "Token", "login.submit": "Log in", "login.failed": "Invalid token",
+  "list.title": "Alerts", "list.empty": "No alerts",
+  "filter.site": "Site", "filter.status": "Status", "filter.type": "Type", "filter.all": "All", "filter.open": "Open",
+  "filter.overdue": "Overdue", "filter.camera": "Camera", "filter.from": "From", "filter.to": "To",
+  "filters": "Filter and search", "search": "Search", "search.clear": "Reset", "search.more": "Load more", "back": "← Back to list",
+  "status.new": "New", "status.acknowledged": "Acknowledged", "status.dispatched": "Dispatched", "status.resolved": "Resolved",
+  "sev.critical": "Critical", "sev.major": "Major", "sev.minor": "Minor",
+  "signal.active": "Active", "signal.ended": "Ended",
+  "type.motion": "Motion", "type.tamper": "Tamper", "type.video_loss": "Video loss", "type.line_crossing": "Line crossing",
+  "type.intrusion": "Intrusion", "type.io_alarm": "I/O alarm", "type.camera_offline": "Camera offline",
+  "type.recording_failure": "Recording failure", "type.storage_full": "Storage full", "type.recording_tampered": "Recording tampered", "type.other": "Other",
+  "detail.empty": "Select an alert to see its details",
+  "conflict": "Someone else already handled this; showing the current state",
+  "conflict.system": "The camera's state changed; check the current state and act again",
+  "nth": "occurrence {n}", "nth.first": "first", "nth.previous": "previous", "f.occurrence": "Occurrence",
+  "f.camera": "Camera", "f.site": "Site", "f.grid": "Grid", "f.type": "Type", "f.severity": "Severity", "f.status": "Status",
+  "f.raised": "Raised", "f.count": "Count", "f.signal": "Signal", "f.unit": "Unit", "f.ackdl": "Acknowledge by",
+  "f.resdl": "Resolve by", "f.feedback": "Feedback", "f.followup": "Follow-up",
+  "act.ack": "Acknowledge", "act.ack_note": "Note (optional)", "act.unit": "Unit", "act.unit_choose": "Choose a unit",
+  "act.dispatch": "Dispatch", "act.dispatch_note": "Instructions (optional)", "act.feedback_required": "Feedback (required)",
+  "act.false": "False alarm", "act.resolve": "Resolve", "act.false_confirm": "Resolve as a false alarm? This cannot be undone.",
+  "act.false_yes": "Resolve as false alarm", "act.cancel": "Cancel",
+  "act.satisfied": "Satisfied", "act.note": "Visit note", "act.followup": "Follow up",
+  "clip": "Clip", "history": "History", "cameras": "Cameras",
+  "cam.online": "Online", "cam.offline": "Offline", "cam.connecting": "Connecting", "cam.disabled": "Disabled", "cam.since": "since",
+  "cam.recording": "recording", "cam.not_recording": "not recording", "cam.reconnects": "reconnects",
+  "dl.left": "left", "dl.over": "overdue by", "dl.met": "met", "overdue": "Overdue",
+  "false_alarm": "False alarm", "followup.yes": "Satisfied", "followup.no": "Not satisfied",
+  "h.raised": "Raised", "h.acknowledged": "Acknowledged", "h.dispatched": "Dispatched", "h.resolved": "Resolved", "h.ended": "Signal ended",
+  "h.overdue": "Overdue", "h.follow_up": "Follow-up", "h.followed_up": "Follow-up", "h.reopened": "Signal reopened", "h.updated": "Updated",
+  "h.earlier": "Earlier entries",
+  "actor.system": "system",
+  "note.auto_dispatch": "dispatched by rule",
+  "note.sync_ended": "a state sync reported the signal inactive", "note.stale": "no event for {d}: the signal ended by itself",
+  "note.overdue_ack": "acknowledgement overdue", "note.overdue_resolve": "resolution overdue",
+  "note.satisfied": "satisfied", "note.unsatisfied": "not satisfied",
+  "site.unknown": "No site",
+  "err.network": "Network error", "err.action": "Action failed", "err.load": "Could not load",
+  "notify.title": "New alert", "notify.reopened": "Signal reopened",
+  "footage.cameras": "Cameras", "footage.title": "Footage", "footage.date": "Date", "footage.load": "Show recordings",
+  "footage.choose": "Choose a camera to see its recordings", "footage.none": "No recordings that day",
+  "footage.note": "The timeline and export come in a later version; this lists the day's segments.",
+  "footage.gap": "Gap", "footage.download": "Download", "footage.play": "Play",
+  "nav.cameras": "Cameras", "nav.nodes": "Nodes", "nav.audit": "Audit",
+  "admin.cameras": "Camera status", "admin.nodes": "Nodes", "admin.audit": "Audit log", "admin.audit_empty": "No audit records",
+  "admin.nodes_note": "Single node: this node records every camera. The cluster's node view comes with clustering.",
+  "audit.acknowledged": "Acknowledged", "audit.dispatched": "Dispatched", "audit.resolved": "Resolved", "audit.follow_up": "Follow-up",
+  "audit.downloaded": "Downloaded", "audit.exported": "Exported",
+};
+
+const dicts = { zh, en };
+let lang = "zh";
+try {
+  if (localStorage.getItem("vigil.lang") === "en") lang = "en";
+} catch { /* storage blocked: stay Chinese */ }
+
+export function currentLang() { return lang; }
+
+// t returns the label of key; {name} placeholders are filled from vars.
+export function t(key, vars) {
+  let s = dicts[lang][key] ?? zh[key] ?? key;
+  if (vars) for (const [k, v] of Object.entries(vars)) s = s.replace("{" + k + "}", String(v));
+  return s;
+}
+
+// label returns the translation of prefix.value, or value itself when there
+// is none (a type or action the app does not know yet).
+export function label(prefix, value) {
+  const k = prefix + "." + value;
+  return dicts[lang][k] ?? zh[k] ?? String(value ?? "");
+}
+
+export function setLang(l) {
+  lang = l === "en" ? "en" : "zh";
+  try { localStorage.setItem("vigil.lang", lang); } catch { /* ignore */ }
+  applyStatic();
+}
+
+// applyStatic relabels every element carrying data-i18n.
+export function applyStatic() {
+  document.documentElement.lang = lang === "en" ? "en" : "zh-CN";
+  for (const el of document.querySelectorAll("[data-i18n]")) {
+    el.textContent = t(el.dataset.i18n);
+  }
+}
