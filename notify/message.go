@@ -32,7 +32,7 @@ var kindNames = map[alerts.ChangeKind]string{
 	alerts.KindRaised:    "新告警",
 	alerts.KindReopened:  "告警再次触发",
 	alerts.KindOverdue:   "告警超时",
-	alerts.KindEscalated: "督办升级",
+	alerts.KindEscalated: "告警督办",
 }
 
 var severityNames = map[alerts.Severity]string{

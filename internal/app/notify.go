@@ -47,6 +47,7 @@ func (a *App) buildNotify(cfg *configs.Config) error {
 		Journal: a.journal, Outbox: ob, Receivers: receivers, Routes: routes,
 		BaseURL: cfg.Notify.BaseURL, Location: cfg.Location, MaxAge: cfg.Notify.MaxAge,
 		RateLimit:  int(cfg.Notify.RatePerMinute),
+		SiteName:   func(id string) string { return siteName(a.config(), id) },
 		Registerer: a.metrics,
 		Logger:     a.log,
 	})

@@ -12,6 +12,7 @@ import (
 func ReportOptions(cfg *configs.Config) report.Options {
 	return report.Options{
 		Location: cfg.Location,
+		SiteName: func(id string) string { return siteName(cfg, id) },
 		UnitName: func(id string) string {
 			if u, ok := cfg.Unit(id); ok {
 				return u.Name
@@ -19,6 +20,17 @@ func ReportOptions(cfg *configs.Config) report.Options {
 			return id
 		},
 	}
+}
+
+// siteName is the display name of a site from vigil.yaml's sites, else
+// its ID.
+func siteName(cfg *configs.Config, id string) string {
+	for _, s := range cfg.Sites {
+		if s.ID == id && s.Name != "" {
+			return s.Name
+		}
+	}
+	return id
 }
 
 // reportHandler serves GET /api/v1/reports.
