@@ -372,11 +372,7 @@ func TestRunDelivers(t *testing.T) {
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- n.Run(ctx) }()
-	vtestutil.WaitFor(t, 5*time.Second, "the cursor set", func() bool {
-		_, ok, _ := ob.Cursor(t.Context())
-		return ok
-	})
-	raise(t, j, "01RUN0", time.Now())
+	raise(t, j, "01RUN0", time.Now()) // maybe before Run's first read: still notified
 	vtestutil.WaitFor(t, 5*time.Second, "the message", func() bool {
 		rec.mu.Lock()
 		defer rec.mu.Unlock()
@@ -389,5 +385,28 @@ func TestRunDelivers(t *testing.T) {
 	m := rec.msgs[0]
 	if m.AlertID != "01RUN0" || m.URL != "https://desk.example/?alert=01RUN0" {
 		t.Errorf("message %+v", m)
+	}
+}
+
+// A store without a cursor (the first start with notifications): alerts
+// raised before the notifier was made are history and not sent; one
+// raised after it, even before its first read of the journal, is.
+func TestFirstStartSkipsHistoryOnly(t *testing.T) {
+	j, ob := openJournal(t, filepath.Join(t.TempDir(), "j.db"))
+	t.Cleanup(func() { j.Close() })
+	clock := &fakeClock{now: t0}
+	for i := range 3 {
+		raise(t, j, fmt.Sprintf("01H%03d", i), clock.Now())
+	}
+	clock.Add(time.Second)
+	rec := &recorder{id: "duty", now: clock.Now}
+	n := newNotifier(t, j, ob, clock, nil, rec)
+	raise(t, j, "01NEW000", clock.Now())
+	pumpAll(t, n)
+	if _, err := n.Deliver(t.Context(), "duty"); err != nil {
+		t.Fatal(err)
+	}
+	if len(rec.msgs) != 1 || rec.msgs[0].AlertID != "01NEW000" {
+		t.Fatalf("sent %+v, want only 01NEW000", rec.msgs)
 	}
 }

@@ -141,6 +141,11 @@ type Notifier struct {
 	cursor  uint64
 	loaded  bool
 	unsaved int // changes read since the cursor was last stored
+	// started is when New ran; history the newest seq when a store without
+	// a cursor was first read: changes up to it made before started are
+	// not notified.
+	started time.Time
+	history uint64
 }
 
 // saveEvery bounds the changes read again after a restart when none of
@@ -152,7 +157,7 @@ func New(o Options) (*Notifier, error) {
 	if err := o.validate(); err != nil {
 		return nil, fmt.Errorf("notify: %w", err)
 	}
-	n := &Notifier{o: o, log: o.Logger.With("component", "notify"), workers: map[string]*worker{}}
+	n := &Notifier{o: o, log: o.Logger.With("component", "notify"), workers: map[string]*worker{}, started: o.Clock.Now()}
 	n.total = promauto.With(o.Registerer).NewCounterVec(prometheus.CounterOpts{
 		Name: "vigil_notifications_total",
 		Help: "Notifications to WeCom, DingTalk and webhook receivers by result: sent, merged (inside a summary), failed (an attempt; retried), expired (given up after notify.max_age).",
@@ -235,8 +240,9 @@ func (n *Notifier) followOnce(ctx context.Context) error {
 // Pump turns the journal's changes after the outbox cursor into entries,
 // at most pumpBatch changes, and wakes the receivers that got some. It
 // returns how many changes it read. A store that never had a cursor starts
-// at the journal's newest change: history is not notified. Run calls it;
-// tests drive it directly.
+// near the journal's newest change and notifies only the changes made
+// since New: history is not notified. Run calls it; tests drive it
+// directly.
 func (n *Notifier) Pump(ctx context.Context) (int, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
@@ -246,12 +252,15 @@ func (n *Notifier) Pump(ctx context.Context) (int, error) {
 			return 0, fmt.Errorf("notify: outbox cursor: %w", err)
 		}
 		if !ok {
-			if seq, err = n.o.Journal.LastSeq(ctx); err != nil {
+			// A store that never had a cursor: history is not notified,
+			// but the changes made since New are, though the engine may
+			// have made some before this first read.
+			last, err := n.o.Journal.LastSeq(ctx)
+			if err != nil {
 				return 0, fmt.Errorf("notify: journal: %w", err)
 			}
-			if _, err := n.o.Outbox.Enqueue(ctx, seq, nil); err != nil {
-				return 0, fmt.Errorf("notify: outbox: %w", err)
-			}
+			seq = last - min(last, pumpBatch)
+			n.history = last
 		}
 		n.cursor, n.loaded = seq, true
 	}
@@ -277,6 +286,9 @@ func (n *Notifier) Pump(ctx context.Context) (int, error) {
 	now := n.o.Clock.Now().UTC()
 	var entries []Entry
 	for i := range cs {
+		if cs[i].Seq <= n.history && cs[i].At.Before(n.started) {
+			continue // history, before this notifier was made
+		}
 		to := Receivers(n.o.Routes, &cs[i])
 		if len(to) == 0 {
 			continue
