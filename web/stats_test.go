@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -65,4 +66,33 @@ func TestStatsView(t *testing.T) {
 	if vis := eval[bool](t, inv, `getComputedStyle(document.getElementById("btn-stats")).display !== "none"`); vis {
 		t.Error("the investigator has the 统计 button")
 	}
+}
+
+// A supervised alert (挂牌督办) is counted in the header and shows its due
+// time, who set it and the note in the detail.
+func TestSupervisionOnBoard(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	shots := t.TempDir()
+	s := newStack(t, ctx)
+	s.raise(ctx, "01SUPERVISED", "key-gate", alerts.Critical, alerts.Intrusion)
+	s.raise(ctx, "01PLAIN", "hall-entrance", alerts.Minor, alerts.Motion)
+	a, err := s.j.Get(ctx, "01SUPERVISED")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.eng.Supervise(ctx, a.ID, "leader-1", time.Now().Add(48*time.Hour), "镇领导挂牌", false, a.Version); err != nil {
+		t.Fatal(err)
+	}
+	browser := newBrowser(t, ctx, 1366, 900)
+	run(t, browser, shots, "board", append(login(s.URL(), "desk-secret-token"),
+		chromedp.WaitVisible(chromedp.CSS(`#alert-list li[data-id="01SUPERVISED"]`)),
+		poll(`document.getElementById("count-supervised").textContent === "1"`),
+		chromedp.Click(chromedp.CSS(`#alert-list li[data-id="01SUPERVISED"]`)),
+		poll(`document.getElementById("d-supervision").textContent.includes("镇领导挂牌")`),
+	)...)
+	if got := eval[string](t, browser, `document.getElementById("d-supervision").textContent`); !strings.Contains(got, "限期") || !strings.Contains(got, "leader-1") {
+		t.Errorf("supervision shown as %q", got)
+	}
+	shoot(t, browser, shots, "supervised-1366x900")
 }
