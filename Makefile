@@ -4,7 +4,7 @@
 GO ?= go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test deps vet build demo bench fuzz
+.PHONY: test deps vet build demo bench fuzz vendor
 
 test: deps vet
 	$(GO) test -race -count=1 -timeout 30m ./...
@@ -43,3 +43,16 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$p || exit 1; \
 		done; \
 	done
+
+# Vendored browser libraries, from the npm registry at pinned versions, with
+# their licences; SHA256SUMS records what was vendored and is checked.
+ECHARTS_VERSION := 6.1.0
+VENDOR := web/static/vendor
+
+vendor:
+	@tmp=$$(mktemp -d) && trap 'rm -rf "$$tmp"' EXIT && \
+	( cd "$$tmp" && npm pack --silent echarts@$(ECHARTS_VERSION) >/dev/null && tar xzf echarts-$(ECHARTS_VERSION).tgz ) && \
+	mkdir -p $(VENDOR)/echarts && \
+	cp "$$tmp/package/dist/echarts.esm.min.js" "$$tmp/package/LICENSE" "$$tmp/package/NOTICE" $(VENDOR)/echarts/ && \
+	echo "echarts $(ECHARTS_VERSION)" > $(VENDOR)/echarts/VERSION && \
+	cd $(VENDOR)/echarts && sha256sum -c SHA256SUMS

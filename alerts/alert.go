@@ -142,14 +142,35 @@ type Alert struct {
 	// PreviousID is the latest earlier alert of the same (camera, type, key),
 	// "" for the first; Occurrences24h counts the alerts the key raised in
 	// the 24 hours up to this one, this one included (第N次).
-	PreviousID     string `json:"previous_id,omitempty"`
-	Occurrences24h int    `json:"occurrences_24h,omitempty"`
-	Clip           *Clip  `json:"clip"`
+	// Escalations are the times the overdue alert was escalated (督办),
+	// oldest first; Supervision is the desk's 挂牌督办 flag, nil when not
+	// set or cleared.
+	Escalations    []Escalation `json:"escalations,omitempty"`
+	Supervision    *Supervision `json:"supervision"`
+	PreviousID     string       `json:"previous_id,omitempty"`
+	Occurrences24h int          `json:"occurrences_24h,omitempty"`
+	Clip           *Clip        `json:"clip"`
 	// Snapshot is the picture of the alert's moment, stored as evidence;
 	// nil until it is (it arrives as an updated change, reason snapshot).
 	Snapshot *Snapshot         `json:"snapshot,omitempty"`
 	Detail   map[string]string `json:"detail"`
 	History  []HistoryEntry    `json:"history"`
+}
+
+// Escalation is one 督办 of an overdue alert.
+type Escalation struct {
+	At time.Time `json:"at"`
+	// To are the receivers told (the rule's escalate_to).
+	To []string `json:"to"`
+}
+
+// Supervision is 挂牌督办: a desk user flags an alert to be followed up by
+// leadership until Due.
+type Supervision struct {
+	At   time.Time `json:"at"`
+	By   string    `json:"by"`
+	Due  time.Time `json:"due"`
+	Note string    `json:"note"`
 }
 
 // ChangeKind names a change to an alert; it is the websocket message kind.
@@ -165,6 +186,8 @@ const (
 	KindResolved     ChangeKind = "resolved"
 	KindEnded        ChangeKind = "ended"
 	KindOverdue      ChangeKind = "overdue"
+	KindEscalated    ChangeKind = "escalated"  // still overdue: sent up to the rule's escalate_to (督办)
+	KindSupervised   ChangeKind = "supervised" // 挂牌督办 set or cleared by the desk
 	KindCamera       ChangeKind = "camera"
 )
 

@@ -68,6 +68,7 @@ func NewAPI(o APIOptions) (*API, error) {
 	a.mux.HandleFunc("POST /api/v1/alerts/{id}/dispatch", a.dispatch)
 	a.mux.HandleFunc("POST /api/v1/alerts/{id}/resolve", a.resolve)
 	a.mux.HandleFunc("POST /api/v1/alerts/{id}/follow-up", a.followUp)
+	a.mux.HandleFunc("POST /api/v1/alerts/{id}/supervise", a.supervise)
 	return a, nil
 }
 
@@ -223,7 +224,7 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, errorf(CodeBadRequest, joinMessages(errs), nil))
 		return
 	}
-	s, err := a.o.Engine.Stats(r.Context(), from, to)
+	s, err := a.o.Engine.Stats(r.Context(), from, to, GroupBy(q.Get("group_by")))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -246,6 +247,13 @@ type resolveRequest struct {
 	Feedback   string `json:"feedback"`
 	FalseAlarm bool   `json:"false_alarm"`
 	Version    int64  `json:"version"`
+}
+
+type superviseRequest struct {
+	Due     time.Time `json:"due"`
+	Note    string    `json:"note"`
+	Clear   bool      `json:"clear"`
+	Version int64     `json:"version"`
 }
 
 type followUpRequest struct {
@@ -296,6 +304,12 @@ func (a *API) dispatch(w http.ResponseWriter, r *http.Request) {
 func (a *API) resolve(w http.ResponseWriter, r *http.Request) {
 	action(a, w, r, func(id, by string, q resolveRequest) (Alert, error) {
 		return a.o.Engine.Resolve(r.Context(), id, by, q.Feedback, q.FalseAlarm, q.Version)
+	})
+}
+
+func (a *API) supervise(w http.ResponseWriter, r *http.Request) {
+	action(a, w, r, func(id, by string, q superviseRequest) (Alert, error) {
+		return a.o.Engine.Supervise(r.Context(), id, by, q.Due, q.Note, q.Clear, q.Version)
 	})
 }
 

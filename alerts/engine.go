@@ -756,6 +756,14 @@ func (e *Engine) Tick(ctx context.Context) error {
 				errs = append(errs, err)
 			}
 		}
+		if r := e.rules[id]; len(r.EscalateTo) > 0 {
+			err := p.mutate(i, id, KindEscalated, "", System, escalate(r, now), func(context.Context, *Alert) {
+				e.m.escalated.Inc()
+			})
+			if err != nil {
+				errs = append(errs, err)
+			}
+		}
 	}
 	errs = append(errs, p.commit(ctx, len(ids))...)
 	if now.Sub(e.lastSweep) >= time.Minute {

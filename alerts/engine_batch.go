@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -334,6 +336,47 @@ func (e *Engine) end(now time.Time, reason string) func(*Alert) error {
 }
 
 func (e *Engine) holdEnded(ctx context.Context, a *Alert) { e.hold(a, "signal ended") }
+
+// MaxEscalations bounds the escalations of one alert: the first when it
+// becomes overdue (督办) and one more after the rule's escalate_after
+// (再次督办).
+const MaxEscalations = 2
+
+// EscalateAfter is the pause between a rule's escalations: its
+// EscalateAfter, else the resolve time limit again, else the
+// acknowledgement time limit.
+func (r Rule) escalateAfter() time.Duration {
+	switch {
+	case r.EscalateAfter > 0:
+		return r.EscalateAfter
+	case r.ResolveWithin > 0:
+		return r.ResolveWithin
+	}
+	return r.AckWithin
+}
+
+// escalate is the change that escalates an open overdue alert to the
+// rule's escalate_to receivers: once when it is overdue, and once more
+// escalateAfter later if it still is.
+func escalate(r Rule, now time.Time) func(*Alert) error {
+	return func(a *Alert) error {
+		n := len(a.Escalations)
+		if !a.Status.Open() || !a.Overdue || n >= MaxEscalations {
+			return errNoChange
+		}
+		if n > 0 && now.Before(a.Escalations[n-1].At.Add(r.escalateAfter())) {
+			return errNoChange
+		}
+		to := slices.Clone(r.EscalateTo)
+		a.Escalations = append(slices.Clip(a.Escalations), Escalation{At: now, To: to})
+		note := "督办 → " + strings.Join(to, ", ")
+		if n > 0 {
+			note = "再次督办 → " + strings.Join(to, ", ")
+		}
+		a.addHistory(HistoryEntry{At: now, By: System, Action: string(KindEscalated), Note: note})
+		return nil
+	}
+}
 
 // overdue is the change that records a passed deadline (督办).
 func overdue(which string, now time.Time) func(*Alert) error {

@@ -65,6 +65,44 @@ func (e *Engine) Resolve(ctx context.Context, id, by, feedback string, falseAlar
 	})
 }
 
+// Supervise flags an open alert as supervised (挂牌督办) until due, or,
+// with clear, takes the flag off (a resolved alert's too). Both are
+// changes of kind supervised and lines in the history.
+func (e *Engine) Supervise(ctx context.Context, id, by string, due time.Time, note string, clear bool, version int64) (Alert, error) {
+	if err := checkNote("note", note); err != nil {
+		return Alert{}, err
+	}
+	if !clear && due.IsZero() {
+		return Alert{}, errorf(CodeBadRequest, "due is required to supervise an alert (挂牌督办)", nil)
+	}
+	return e.act(ctx, id, by, version, true, KindSupervised, func(a *Alert, now time.Time) error {
+		if clear {
+			if a.Supervision == nil {
+				return errorf(CodeInvalidTransition, fmt.Sprintf("alert %s is not supervised", a.ID), nil)
+			}
+			a.Supervision = nil
+			a.addHistory(HistoryEntry{At: now, By: by, Action: "supervision_cleared", Note: note})
+			return nil
+		}
+		if !a.Status.Open() {
+			return transitionError(a, "supervise")
+		}
+		if !due.After(now) {
+			return errorf(CodeBadRequest, "due must be in the future", nil)
+		}
+		a.Supervision = &Supervision{At: now, By: by, Due: due.UTC(), Note: note}
+		a.addHistory(HistoryEntry{At: now, By: by, Action: "supervised", Note: "限期 " + due.UTC().Format(time.RFC3339) + noteSuffix(note)})
+		return nil
+	})
+}
+
+func noteSuffix(note string) string {
+	if note == "" {
+		return ""
+	}
+	return ": " + note
+}
+
 // checkNote bounds a note, feedback or follow-up text to MaxNoteBytes.
 func checkNote(what, s string) error {
 	if len(s) > MaxNoteBytes {

@@ -10,6 +10,7 @@ type metrics struct {
 	open       *prometheus.GaugeVec
 	ackSeconds prometheus.Histogram
 	overdue    *prometheus.CounterVec
+	escalated  prometheus.Counter
 	dropped    prometheus.Counter
 	skew       *prometheus.HistogramVec
 
@@ -33,6 +34,9 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		overdue: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_alerts_overdue_total", Help: "Deadlines passed (督办), by deadline: ack or resolve.",
 		}, []string{"deadline"}),
+		escalated: f.NewCounter(prometheus.CounterOpts{
+			Name: "vigil_alerts_escalated_total", Help: "Overdue alerts escalated to their rule's escalate_to receivers (督办).",
+		}),
 		dropped: f.NewCounter(prometheus.CounterOpts{
 			Name: "vigil_alert_events_dropped_total", Help: "Events dropped because the engine queue was full.",
 		}),

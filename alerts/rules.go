@@ -26,6 +26,12 @@ type Rule struct {
 	// Cooldown: an activation within this long after the signal ended
 	// reopens the same alert's signal instead of raising another.
 	Cooldown time.Duration
+	// EscalateTo names the notify receivers an overdue alert is escalated
+	// to (督办); none: no escalation. EscalateAfter is the pause between
+	// escalations while it stays overdue; 0: ResolveWithin (or, without a
+	// resolve deadline, AckWithin).
+	EscalateTo    []string
+	EscalateAfter time.Duration
 }
 
 // Unit is a responsible unit alerts are dispatched to (派出所, 综治办, …).

@@ -134,6 +134,16 @@ func TestUnknownScenarioAndDrill(t *testing.T) {
 	}
 }
 
+func TestStats(t *testing.T) {
+	r, err := statsBench(t.Context(), quiet(), statsOpts{Days: 2, Cameras: 5, PerDay: 10, Runs: 2, GroupBy: "unit"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Alerts != 100 || r.Total != 100 || r.Groups != 3 || len(r.RunsMs) != 2 {
+		t.Errorf("stats: %v", mustJSON(t, r))
+	}
+}
+
 func TestLive(t *testing.T) {
 	need(t, "ffmpeg")
 	o := liveOpts{Cameras: 1, Viewers: 2, Mbps: 1, Size: "640x360", Duration: 3 * time.Second, Baseline: time.Second, Snapshots: 1}

@@ -50,6 +50,7 @@ type Config struct {
 	Alerts        Alerts    `json:"alerts"`
 	Live          Live      `json:"live"`
 	Snapshots     Snapshots `json:"snapshots"`
+	Notify        Notify    `json:"notify"`
 
 	// CamerasFile is the camera registry path as written in vigil.yaml;
 	// CamerasPath is where it was read from (joined with vigil.yaml's
@@ -266,6 +267,11 @@ type Rule struct {
 	// DispatchTo is a unit ID suggested for dispatch, or "".
 	DispatchTo string        `json:"dispatch_to"`
 	Cooldown   time.Duration `json:"cooldown"`
+	// EscalateTo names notify receivers an overdue alert is escalated to
+	// (督办); EscalateAfter is the pause before each further escalation
+	// while it stays overdue, 0: the rule's resolve_within.
+	EscalateTo    []string      `json:"escalate_to"`
+	EscalateAfter time.Duration `json:"escalate_after"`
 }
 
 // Match selects events; an empty field matches anything.
@@ -441,6 +447,7 @@ func Default() *Config {
 				{Severity: Minor, AckWithin: 15 * time.Minute, ResolveWithin: 24 * time.Hour, Cooldown: 60 * time.Second},
 			},
 		},
+		Notify:      Notify{MaxAge: time.Hour, RatePerMinute: 20},
 		CamerasFile: "cameras.yaml",
 	}
 }

@@ -23,6 +23,9 @@ type decoder struct {
 	matches []matchRef  // rule matches, checked against the cameras
 	cams    []cameraRef // decoded cameras, in cfg.Cameras order
 	devs    []deviceRef // decoded devices, in cfg.Devices order
+	// receivers are the notify receiver IDs routes and rules name,
+	// checked once all receivers are known.
+	receivers []receiverRef
 }
 
 // at records a problem at node n.

@@ -226,6 +226,7 @@ func (d *decoder) service(root *yaml.Node, cfg *Config) keyNodes {
 			}))
 		}},
 		{"alerts", func(n *yaml.Node, path string) { nodes.add(path, d.alerts(n, path, cfg)) }},
+		{"notify", func(n *yaml.Node, path string) { nodes.add(path, d.notify(n, path, cfg)) }},
 		{"live", func(n *yaml.Node, path string) { nodes.add(path, d.live(n, path, &cfg.Live)) }},
 		{"snapshots", func(n *yaml.Node, path string) {
 			var width int64 = int64(cfg.Snapshots.Width)
@@ -454,6 +455,8 @@ func (d *decoder) rule(item *yaml.Node, path string, units *unitIndex) (Rule, bo
 		{"resolve_within", d.duration(&r.ResolveWithin)},
 		{"dispatch_to", d.str(&r.DispatchTo)},
 		{"cooldown", d.duration(&r.Cooldown)},
+		{"escalate_to", d.strings(&r.EscalateTo, &d.receivers)},
+		{"escalate_after", d.duration(&r.EscalateAfter)},
 	})
 	if item == nil || item.Kind != yaml.MappingNode {
 		return r, false
@@ -689,6 +692,10 @@ func (d *decoder) validate(cfg *Config, nodes keyNodes, root *yaml.Node) {
 	}
 	if cfg.Ingest.OfflineAfter <= 0 {
 		d.at(nodes.at("ingest.offline_after", root), "ingest.offline_after", "must be positive")
+	}
+	d.validateReceivers(cfg)
+	if cfg.Notify.MaxAge <= 0 {
+		d.at(nodes.at("notify.max_age", root), "notify.max_age", "must be positive")
 	}
 	if cfg.Export.MaxRange <= 0 {
 		d.at(nodes.at("export.max_range", root), "export.max_range", "must be positive")

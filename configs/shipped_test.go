@@ -53,6 +53,9 @@ func defaultKeys() map[string]func(*Config) any {
 		"node.zone":                    func(c *Config) any { return c.Node.Zone },
 		"node.advertise_url":           func(c *Config) any { return c.Node.AdvertiseURL },
 		"cameras_file":                 func(c *Config) any { return c.CamerasFile },
+		"notify.base_url":              func(c *Config) any { return c.Notify.BaseURL },
+		"notify.max_age":               func(c *Config) any { return c.Notify.MaxAge },
+		"notify.rate_per_minute":       func(c *Config) any { return c.Notify.RatePerMinute },
 	}
 }
 

@@ -20,7 +20,8 @@ import (
 //go:embed static
 var static embed.FS
 
-// Handler serves the app at "/" and its assets under "/assets/".
+// Handler serves the app at "/", its assets under "/assets/" and the
+// vendored libraries (ECharts) under "/vendor/".
 // Mount it at the root of the app's mux; any other path is 404.
 func Handler() http.Handler {
 	root, err := fs.Sub(static, "static")
@@ -49,7 +50,7 @@ func Handler() http.Handler {
 			h.Set("Content-Security-Policy", "default-src 'self'; script-src 'self'; style-src 'self'; "+
 				"img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'")
 			w.Write(index)
-		case strings.HasPrefix(r.URL.Path, "/assets/") && !strings.HasSuffix(r.URL.Path, "/"):
+		case (strings.HasPrefix(r.URL.Path, "/assets/") || strings.HasPrefix(r.URL.Path, "/vendor/")) && !strings.HasSuffix(r.URL.Path, "/"):
 			files.ServeHTTP(w, r)
 		default:
 			http.NotFound(w, r)

@@ -29,17 +29,21 @@ var (
 	_ alerts.Trimmer  = (*Journal)(nil)
 
 	_ alerts.BatchAppender = (*Journal)(nil)
+	_ alerts.StatsSource   = (*Journal)(nil)
 )
 
 var (
 	bucketAlerts  = []byte("alerts")  // id → alert JSON
 	bucketChanges = []byte("changes") // big-endian seq → change JSON
-	bucketRaised  = []byte("raised")  // raised_at (ns, BE) + id → nil, every alert
+	bucketRaised  = []byte("raised")  // raised_at (ns, BE) + id → the alert's alerts.StatsRecord, every alert
 	bucketOpen    = []byte("open")    // raised_at (ns, BE) + id → nil, unresolved alerts
 	bucketActive  = []byte("active")  // raised_at (ns, BE) + id → nil, alerts whose signal is active
 	bucketAudit   = []byte("audit")   // big-endian seq → audit record JSON
 	bucketMeta    = []byte("meta")
 	keyFirst      = []byte("first_seq") // lowest seq not trimmed
+	// keyStatsRecords is set once the raised index holds stats records
+	// (files written before had nil values there).
+	keyStatsRecords = []byte("stats_records")
 )
 
 // Options configure a Journal.
@@ -110,7 +114,14 @@ func Open(o Options) (*Journal, error) {
 			}
 		}
 		if fill {
-			return fillActive(tx)
+			if err := fillActive(tx); err != nil {
+				return err
+			}
+		}
+		if tx.Bucket(bucketMeta).Get(keyStatsRecords) == nil {
+			if err := fillStatsRecords(tx); err != nil {
+				return err
+			}
 		}
 		return nil
 	})
@@ -130,6 +141,58 @@ func Open(o Options) (*Journal, error) {
 		}
 	}
 	return j, nil
+}
+
+// fillStatsRecords puts each alert's stats record into the raised index of
+// a journal file written before it held them.
+func fillStatsRecords(tx *bolt.Tx) error {
+	rb := tx.Bucket(bucketRaised)
+	err := tx.Bucket(bucketAlerts).ForEach(func(k, v []byte) error {
+		var a alerts.Alert
+		if err := json.Unmarshal(v, &a); err != nil {
+			return fmt.Errorf("decode alert %s: %w", k, err)
+		}
+		r := alerts.StatsRecordOf(&a)
+		rec, err := r.AppendBinary(nil)
+		if err != nil {
+			return err
+		}
+		return rb.Put(indexKey(a.RaisedAt, a.ID), rec)
+	})
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketMeta).Put(keyStatsRecords, []byte{1})
+}
+
+// StatsRecords implements alerts.StatsSource from the raised index, in
+// one read transaction.
+func (j *Journal) StatsRecords(ctx context.Context, from, to time.Time, fn func(*alerts.StatsRecord) error) error {
+	lo := indexKey(from, "")
+	err := j.db.View(func(tx *bolt.Tx) error {
+		c := tx.Bucket(bucketRaised).Cursor()
+		var r alerts.StatsRecord
+		n := 0
+		for k, v := c.Seek(lo); k != nil; k, v = c.Next() {
+			if int64(binary.BigEndian.Uint64(k)) >= to.UnixNano() {
+				break
+			}
+			if n++; n%4096 == 0 && ctx.Err() != nil {
+				return ctx.Err()
+			}
+			if err := r.UnmarshalBinary(v); err != nil {
+				return fmt.Errorf("alert %s: %w", k[8:], err)
+			}
+			if err := fn(&r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("boltjournal: stats records: %w", err)
+	}
+	return nil
 }
 
 // fillActive builds the active index of a journal file written before the
@@ -319,7 +382,12 @@ func reindex(tx *bolt.Tx, prev, a *alerts.Alert) error {
 		}
 	}
 	key := indexKey(a.RaisedAt, a.ID)
-	if err := rb.Put(key, nil); err != nil {
+	sr := alerts.StatsRecordOf(a)
+	rec, err := sr.AppendBinary(nil)
+	if err != nil {
+		return err
+	}
+	if err := rb.Put(key, rec); err != nil {
 		return err
 	}
 	for _, x := range []struct {

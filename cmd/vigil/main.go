@@ -29,6 +29,7 @@ func commands() map[string]command {
 		"demo":         {"the whole service with four simulated cameras, on the embedded journal", runDemo},
 		"serve":        {"run the service: serve -config configs/vigil.yaml", runServe},
 		"export":       {"export a time range as one MP4 with a manifest", runExport},
+		"report":       {"the period's review report: report -config F -from T -to T -o report.xlsx|.csv|.html", runReport},
 	}
 }
 

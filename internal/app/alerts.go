@@ -64,6 +64,8 @@ func alertRules(cfg *configs.Config) ([]alerts.Rule, []alerts.Unit) {
 			ResolveWithin: r.ResolveWithin,
 			DispatchTo:    r.DispatchTo,
 			Cooldown:      r.Cooldown,
+			EscalateTo:    r.EscalateTo,
+			EscalateAfter: r.EscalateAfter,
 		})
 	}
 	units := make([]alerts.Unit, 0, len(cfg.Alerts.Units))

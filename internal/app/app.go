@@ -28,6 +28,7 @@ import (
 	"vigil/internal/auth"
 	"vigil/internal/httpx"
 	"vigil/live"
+	"vigil/notify"
 	"vigil/recorder"
 )
 
@@ -118,6 +119,7 @@ type App struct {
 	hub      *alerts.Hub
 	hooks    *alerts.Hooks
 	events   *eventSources
+	notifier *notify.Notifier
 }
 
 // New builds every component and binds the listener, but starts nothing.
@@ -163,6 +165,10 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	if err := a.buildAlerts(cfg); err != nil {
+		a.close()
+		return nil, err
+	}
+	if err := a.buildNotify(cfg); err != nil {
 		a.close()
 		return nil, err
 	}
@@ -280,6 +286,7 @@ func (a *App) Run(ctx context.Context) error {
 	run(alertStage, a.runEngine)
 	run(alertStage, a.hub.Run)
 	run(alertStage, a.auditSpool.Run)
+	run(alertStage, a.notifier.Run)
 	run(alertStage, a.alertSnaps.Run)
 	run(alertStage, a.runCluster)
 	run(recStage, a.recorder.Run)

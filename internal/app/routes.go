@@ -54,7 +54,8 @@ func (a *App) routes() http.Handler {
 	mux.Handle("GET /api/v1/alerts", need(a.alertAPI.ServeHTTP, auth.Desk, auth.Investigator))
 	mux.Handle("GET /api/v1/alerts/{id}", need(a.alertAPI.ServeHTTP, auth.Desk, auth.Investigator))
 	mux.Handle("GET /api/v1/alerts/stats", need(a.alertAPI.ServeHTTP, auth.Desk))
-	for _, action := range []string{"ack", "dispatch", "resolve", "follow-up"} {
+	mux.Handle("GET /api/v1/reports", need(a.reportHandler().ServeHTTP, auth.Desk))
+	for _, action := range []string{"ack", "dispatch", "resolve", "follow-up", "supervise"} {
 		mux.Handle("POST /api/v1/alerts/{id}/"+action, body(short, need(a.alertAPI.ServeHTTP, auth.Desk)))
 	}
 	mux.Handle("GET /api/v1/alerts/stream", need(a.hub.ServeHTTP, auth.Desk))

@@ -6,6 +6,7 @@ import { $, api, hooks, directory } from "./common.js";
 import * as desk from "./desk.js";
 import * as footage from "./footage.js";
 import * as admin from "./admin.js";
+import * as stats from "./stats.js";
 
 const views = { desk: desk, investigator: footage, admin: admin };
 const titles = { desk: "title", investigator: "title.investigator", admin: "title.admin" };
@@ -24,6 +25,15 @@ async function session() {
   if (r.status === 401) return null;
   if (!r.ok || !r.data) throw new Error("session " + r.status);
   return r.data;
+}
+
+// toggleStats switches between the role's view and 统计 (desk, admin).
+function toggleStats() {
+  if (role !== "desk" && role !== "admin") return;
+  const on = document.body.dataset.view !== "stats";
+  document.body.dataset.view = on ? "stats" : role;
+  $("btn-stats").setAttribute("aria-pressed", String(on));
+  if (on) stats.show(); else if (role === "desk") current?.relabel();
 }
 
 function enter(p) {
@@ -123,11 +133,13 @@ function init() {
   });
   $("login-form").addEventListener("submit", login);
   $("btn-logout").addEventListener("click", logout);
+  $("btn-stats").addEventListener("click", toggleStats);
   document.addEventListener("pointerdown", () => { desk.unlockAudio(); if (role === "desk") desk.askNotify(); });
   document.addEventListener("keydown", desk.unlockAudio);
   desk.init();
   footage.init();
   admin.init();
+  stats.init();
   boot();
 }
 

@@ -263,15 +263,17 @@ function fillSelect(sel, values, labeler) {
 
 function counters(all, now) {
   const today = todayStart().getTime();
-  let fresh = 0, overdue = 0, done = 0;
+  let fresh = 0, overdue = 0, done = 0, supervised = 0;
   for (const a of all) {
     if (a.status === "new") fresh++;
+    if (a.supervision && a.status !== "resolved") supervised++;
     if (isOverdue(a, now)) overdue++;
     if (a.status === "resolved" && Date.parse(a.resolved_at) >= today) done++;
   }
   $("count-new").textContent = String(fresh);
   $("count-overdue").textContent = String(overdue);
   $("count-done").textContent = String(done);
+  $("count-supervised").textContent = String(supervised);
   document.title = (fresh > 0 ? `(${fresh}) ` : "") + t("title");
   return fresh;
 }
@@ -501,6 +503,9 @@ function renderDetail() {
   deadlineText("d-ackdl", a.ack_deadline, a.acknowledged_at || a.resolved_at);
   deadlineText("d-resdl", a.resolve_deadline, a.resolved_at);
   setText("d-feedback", a.feedback || "—");
+  const sv = a.supervision;
+  setText("d-supervision", sv ? [`${t("sup.due")} ${fmtTime(sv.due)}`, actor(sv.by), sv.note].filter(Boolean).join(" · ") : "—");
+  setText("d-escalations", String(a.escalations?.length ?? 0));
   const fu = a.follow_up;
   setText("d-followup", fu ? [fu.satisfied ? t("followup.yes") : t("followup.no"), fu.note, actor(fu.by) + " " + fmtTime(fu.at)].filter(Boolean).join(" · ") : "—");
 
