@@ -38,7 +38,7 @@ func engineOn(t *testing.T, j alerts.Journal, f *fixture) *alerts.Engine {
 	t.Helper()
 	e, err := alerts.New(alerts.Options{
 		Journal: j, Rules: testRules(), Units: []alerts.Unit{{ID: "police"}},
-		Cameras: cameras, StaleAfter: 30 * time.Second, Clock: f.clock, Evidence: f.holds,
+		Cameras: cameras, StaleAfter: 30 * time.Second, Clock: f.clock, Evidence: f.holds, TickEvery: 10000 * time.Hour, // ticks only when the test calls Tick
 	})
 	if err != nil {
 		t.Fatal(err)

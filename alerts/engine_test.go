@@ -131,8 +131,18 @@ func newFixture(t testing.TB, path string) *fixture {
 }
 
 // newFixtureAt runs an engine on a journal at path ("" for a new one) with
-// its fake clock at now, until the test ends or stop is called.
+// its fake clock at now, until the test ends or stop is called. Its Run
+// never ticks by itself (a tick once in 10,000 hours): a test that advances
+// the clock calls Tick when it wants one, so that deadlines and stale ends
+// never race with the test's own actions.
 func newFixtureAt(t testing.TB, path string, now time.Time) *fixture {
+	t.Helper()
+	return startFixture(t, path, now, 10000*time.Hour, true)
+}
+
+// startFixture is newFixtureAt with Run's tick period, and Run started only
+// when run is set (the test runs it itself otherwise).
+func startFixture(t testing.TB, path string, now time.Time, tick time.Duration, run bool) *fixture {
 	t.Helper()
 	if path == "" {
 		path = filepath.Join(t.TempDir(), "journal.db")
@@ -148,10 +158,14 @@ func newFixtureAt(t testing.TB, path string, now time.Time) *fixture {
 		Units:   []alerts.Unit{{ID: "police", Name: "派出所"}, {ID: "zongzhi", Name: "综治办"}},
 		Cameras: cameras, PreRoll: 10 * time.Second, PostRoll: 30 * time.Second,
 		HoldAfterResolve: 90 * 24 * time.Hour, StaleAfter: 30 * time.Second,
-		Evidence: f.holds, Clock: f.clock, Registerer: f.reg,
+		Evidence: f.holds, Clock: f.clock, Registerer: f.reg, TickEvery: tick,
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	f.stop = func() {}
+	if !run {
+		return f
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -972,7 +986,7 @@ func TestDeadlinesAndOverdue(t *testing.T) {
 
 // Run drives ticks from the clock and events from Submit.
 func TestRunTicksAndSubmit(t *testing.T) {
-	f := newFixture(t, "")
+	f := startFixture(t, "", t0, time.Second, false) // this test runs Run, ticking every second
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
 	go func() { done <- f.e.Run(ctx) }()
