@@ -228,6 +228,10 @@ func TestWebAppThroughOutageAndRoles(t *testing.T) {
 		if view != "admin cameras" {
 			t.Errorf("admin view %q", view)
 		}
+		// The nodes tab lists this node (alone: the embedded journal) with
+		// the cameras it records.
+		do(browser, "nodes", chromedp.Click(chromedp.CSS(`#admin-nav button[data-tab="nodes"]`)),
+			chromedp.WaitVisible(chromedp.CSS(`#node-list li[data-id]`)), chromedp.WaitVisible(chromedp.CSS(`#admin-nodes-note`)))
 		do(browser, "audit", chromedp.Click(chromedp.CSS(`#admin-nav button[data-tab="audit"]`)), chromedp.WaitVisible(chromedp.CSS(`#admin-audit`)))
 		screenshot(t, browser, shots, "admin")
 	})

@@ -1,10 +1,35 @@
-// The admin's views: camera health grouped by site, nodes (a placeholder
-// until clustering), and the audit log with paging.
+// The admin's views: camera health grouped by site, the cluster's nodes
+// (GET /nodes: this node alone on the embedded journal), and the audit log
+// with paging.
 import { t, label } from "./i18n.js";
 import { $, api, el, fmtTime, directory, loadCameras, loadSites, cameraGroups, cameraState } from "./common.js";
 import * as footage from "./footage.js";
 
-const state = { running: false, tab: "cameras", timer: null, auditSince: 0, audit: [], footage: false };
+const state = { running: false, tab: "cameras", timer: null, auditSince: 0, audit: [], footage: false, nodes: null };
+
+async function loadNodes() {
+  let r;
+  try { r = await api("GET", "/nodes"); } catch { return; }
+  if (!r.ok || !r.data) return;
+  state.nodes = r.data;
+  renderNodes();
+}
+
+function renderNodes() {
+  const d = state.nodes;
+  if (!d) return;
+  $("admin-nodes-note").hidden = !!d.cluster;
+  $("node-list").replaceChildren(...(d.nodes ?? []).map((n) => {
+    const li = el("li");
+    li.dataset.id = n.id;
+    li.append(el("div", "cam-name", `${n.id}${n.zone ? " · " + n.zone : ""}`));
+    const cams = (n.cameras ?? []).join(", ") || "—";
+    li.append(el("div", "cam-state", `${t("node.cameras")} ${cams}`));
+    li.append(el("div", "cam-since", `${t("node.heartbeat")} ${fmtTime(n.last_heartbeat)} · ${n.version ?? ""}`));
+    if (n.registry_differs) li.append(el("div", "badge-overdue", t("node.registry_differs")));
+    return li;
+  }));
+}
 
 function renderCameras() {
   cameraGroups($("admin-camera-list"), directory.cameras, (c) => {
@@ -34,6 +59,7 @@ function show(tab) {
   for (const b of document.querySelectorAll("#admin-nav button")) b.setAttribute("aria-current", String(b.dataset.tab === tab));
   document.body.dataset.tab = tab;
   if (tab === "audit" && state.audit.length === 0) loadAudit();
+  if (tab === "nodes") loadNodes();
 }
 
 async function loadAudit() {
@@ -79,6 +105,7 @@ export function relabel() {
   if (!state.running) return;
   renderCameras();
   renderAudit();
+  renderNodes();
   if (state.footage) footage.relabel();
 }
 

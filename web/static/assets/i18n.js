@@ -77,7 +77,8 @@ const zh = {
   "stats.total": "告警数", "stats.none": "（无站点）", "stats.undispatched": "（未交办）", "stats.failed": "统计加载失败",
   "stats.summary": "共 {n} 条告警；按时受理率 {ack}%，按时办结率 {res}%，落实到位率 {impl}%，回访满意率 {sat}%",
   "admin.cameras": "摄像机状态", "admin.nodes": "节点", "admin.audit": "审计记录", "admin.audit_empty": "暂无审计记录",
-  "admin.nodes_note": "单节点部署：本节点录制全部摄像机。多节点集群的节点视图将随集群功能提供。",
+  "admin.nodes_note": "单节点部署：本节点录制全部摄像机。",
+  "node.cameras": "录制摄像机：", "node.heartbeat": "最近心跳", "node.registry_differs": "摄像机登记表与其他节点不一致",
   "audit.acknowledged": "受理", "audit.dispatched": "分流交办", "audit.resolved": "办结", "audit.follow_up": "回访",
   "audit.downloaded": "下载录像", "audit.exported": "导出录像",
 };
@@ -158,7 +159,8 @@ const en = {
   "stats.total": "Alerts", "stats.none": "(no site)", "stats.undispatched": "(not dispatched)", "stats.failed": "Statistics failed to load",
   "stats.summary": "{n} alerts; on-time acknowledgement {ack}%, on-time closure {res}%, implementation {impl}%, satisfaction {sat}%",
   "admin.cameras": "Camera status", "admin.nodes": "Nodes", "admin.audit": "Audit log", "admin.audit_empty": "No audit records",
-  "admin.nodes_note": "Single node: this node records every camera. The cluster's node view comes with clustering.",
+  "admin.nodes_note": "Single node: this node records every camera.",
+  "node.cameras": "Records:", "node.heartbeat": "Last heartbeat", "node.registry_differs": "Camera registry differs from the other nodes'",
   "audit.acknowledged": "Acknowledged", "audit.dispatched": "Dispatched", "audit.resolved": "Resolved", "audit.follow_up": "Follow-up",
   "audit.downloaded": "Downloaded", "audit.exported": "Exported",
 };
