@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -23,6 +22,7 @@ import (
 	"vigil/alerts"
 	"vigil/alerts/boltjournal"
 	"vigil/alerts/journaltest"
+	"vigil/internal/testutil"
 	"vigil/report"
 )
 
@@ -250,30 +250,7 @@ func TestCSV(t *testing.T) {
 // chromium starts headless Debian chromium; a missing one fails the test.
 func chromium(t *testing.T, ctx context.Context) context.Context {
 	t.Helper()
-	bin, err := exec.LookPath("chromium")
-	if err != nil {
-		if _, serr := os.Stat("/usr/bin/chromium"); serr != nil {
-			t.Fatalf("chromium is required to print the report (apt-get install chromium): %v", err)
-		}
-		bin = "/usr/bin/chromium"
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(bin),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(703, 1000), // A4 less 12 mm margins, at 96 dpi
-	)
-	t.Cleanup(cancelAlloc)
-	browser, cancel := chromedp.NewContext(alloc)
-	t.Cleanup(cancel)
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return browser
+	return testutil.Chromium(t, ctx, 703, 1000) // A4 less 12 mm margins, at 96 dpi
 }
 
 // The HTML report prints on A4 in Chromium: one page per section (six),

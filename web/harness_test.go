@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -17,6 +16,7 @@ import (
 
 	"vigil/alerts"
 	"vigil/alerts/boltjournal"
+	"vigil/internal/testutil"
 	"vigil/web"
 )
 
@@ -253,31 +253,7 @@ func (s *stack) raise(ctx context.Context, id, camera string, sev alerts.Severit
 // tested without it.
 func newBrowser(t *testing.T, ctx context.Context, w, h int) context.Context {
 	t.Helper()
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if _, serr := os.Stat("/usr/bin/chromium"); serr != nil {
-			t.Fatalf("chromium is required for the web app's tests (apt-get install chromium): %v", err)
-		}
-		chromium = "/usr/bin/chromium"
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("lang", "zh-CN"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(w, h),
-	)
-	t.Cleanup(cancelAlloc)
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(browser, chromedp.EmulateViewport(int64(w), int64(h))); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return browser
+	return testutil.Chromium(t, ctx, w, h, chromedp.Flag("lang", "zh-CN"))
 }
 
 // shoot saves a PNG of the page under dir and, when VIGIL_SCREENSHOT_DIR

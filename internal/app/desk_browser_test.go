@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -83,30 +82,7 @@ func getAlert(t *testing.T, a *App, id string) deskAlert {
 // without it.
 func deskBrowser(t *testing.T, ctx context.Context) context.Context {
 	t.Helper()
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if _, serr := os.Stat("/usr/bin/chromium"); serr != nil {
-			t.Fatalf("chromium is required for the desk browser test (apt-get install chromium): %v", err)
-		}
-		chromium = "/usr/bin/chromium"
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1366, 768),
-	)
-	t.Cleanup(cancelAlloc)
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(browser); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return browser
+	return testutil.Chromium(t, ctx, 1366, 768)
 }
 
 // screenshot saves the viewport under dir and, for a person to look at,

@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 	"time"
@@ -21,31 +20,7 @@ import (
 // fails the test.
 func sceneBrowser(t *testing.T, ctx context.Context, w, h int) context.Context {
 	t.Helper()
-	chromium, err := exec.LookPath("chromium")
-	if err != nil {
-		if _, serr := os.Stat("/usr/bin/chromium"); serr != nil {
-			t.Fatalf("chromium is required for the browser tests (apt-get install chromium): %v", err)
-		}
-		chromium = "/usr/bin/chromium"
-	}
-	alloc, cancelAlloc := chromedp.NewExecAllocator(ctx,
-		chromedp.ExecPath(chromium),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun,
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(w, h),
-	)
-	t.Cleanup(cancelAlloc)
-	browser, cancelBrowser := chromedp.NewContext(alloc)
-	t.Cleanup(cancelBrowser)
-	if err := chromedp.Do(browser, chromedp.EmulateViewport(int64(w), int64(h))); err != nil {
-		t.Fatalf("start chromium: %v", err)
-	}
-	return browser
+	return testutil.Chromium(t, ctx, w, h, chromedp.Flag("autoplay-policy", "no-user-gesture-required"))
 }
 
 // pageDriver runs bounded steps against one browser tab, saving a
