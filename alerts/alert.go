@@ -90,7 +90,8 @@ const (
 	MaxHistoryNotes = 96 << 10
 	// MaxFollowUps is the most follow-ups an alert keeps, newest last.
 	MaxFollowUps = 20
-	// MaxNoteBytes bounds one note, feedback or follow-up text.
+	// MaxNoteBytes bounds one note, feedback or follow-up text (the web
+	// app's text boxes stop at 1,300 characters, 3,900 bytes of Chinese).
 	MaxNoteBytes = 4 << 10
 )
 
