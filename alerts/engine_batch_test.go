@@ -164,8 +164,16 @@ func TestBatchConflictRetried(t *testing.T) {
 	f := newFixture(t, "")
 	bj := &batchJournal{Journal: f.j}
 	e := engineOn(t, bj, f)
-	runBackground(t, e.Run)
+	// The first alert through a Run of its own, stopped before runQueued
+	// queues the batch: a Run still going would take the events one by one.
+	ctx, stop := context.WithCancel(t.Context())
+	ran := make(chan error, 1)
+	go func() { ran <- e.Run(ctx) }()
 	if err := e.Handle(t.Context(), alerts.Event{Camera: "hall-entrance", Type: alerts.Motion, Key: "k", State: alerts.Active, Source: alerts.SourceGeneric}); err != nil {
+		t.Fatal(err)
+	}
+	stop()
+	if err := <-ran; err != nil {
 		t.Fatal(err)
 	}
 	a := f.only(t)

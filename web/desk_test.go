@@ -284,6 +284,28 @@ func TestDeskInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatalf("conflict: %v", err)
 	}
+
+	// The camera changes A3 behind the page's back (a repeat, by the
+	// system): the officer's 受理 still goes through, sent again on the
+	// current version, with no conflict shown.
+	if err := chromedp.Do(browser, chromedp.Click(row("A3")+` button`), chromedp.WaitVisible(detailStatus("new"))); err != nil {
+		t.Fatal(err)
+	}
+	a3, _ := j.Get(ctx, "A3")
+	repeat := a3
+	repeat.Count++
+	if _, err := j.Append(ctx, alerts.Change{Kind: alerts.KindUpdated, At: time.Now().UTC(), By: alerts.System, Reason: alerts.ReasonRepeat, Alert: repeat}, a3.Version); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(browser, chromedp.Click(`#btn-ack`), chromedp.WaitVisible(detailStatus("acknowledged"))); err != nil {
+		t.Fatalf("ack after a camera change: %v", err)
+	}
+	if got, _ := j.Get(ctx, "A3"); got.Status != alerts.StatusAcknowledged || got.AcknowledgedBy != "desk-1" || got.Count != 2 {
+		t.Fatalf("A3 after the ack: %+v", got)
+	}
+	if hidden, err := chromedp.Run(browser, chromedp.Evaluate[bool](`document.getElementById("conflict").hidden`)); err != nil || !hidden {
+		t.Fatalf("a conflict was shown for a camera change (%v)", err)
+	}
 	streamClosed.Store(false)
 	if err := chromedp.Do(browser, chromedp.WaitVisible(`#conn[data-state="open"]`)); err != nil {
 		t.Fatalf("reconnect after pause: %v", err)

@@ -823,7 +823,15 @@ async function act(path, body) {
   busy = true;
   enableActions();
   try {
-    const r = await api("POST", `/alerts/${encodeURIComponent(a.id)}/${path}`, body(a));
+    let r = await api("POST", `/alerts/${encodeURIComponent(a.id)}/${path}`, body(a));
+    // The camera or the service changed the alert meanwhile (a repeat, its
+    // snapshot, its signal's end): the officer's decision still stands, so
+    // the action is sent once more on the current version. A person's
+    // change is shown instead, for the officer to look at first.
+    if (r.status === 409 && r.data?.code === "conflict" && r.data?.alert && (!r.data.by || r.data.by === "system")) {
+      upsert(r.data.alert);
+      r = await api("POST", `/alerts/${encodeURIComponent(a.id)}/${path}`, body(r.data.alert));
+    }
     if (r.ok && r.data) {
       upsert(r.data.alert ?? r.data);
       for (const f of ["ack-note", "dispatch-note"]) $(f).value = "";
