@@ -429,6 +429,12 @@ func TestAuthRetryBackoff(t *testing.T) {
 				return len(pauses) == 3
 			})
 			h.waitStatus(t, "bad", StatusOffline, 10*time.Second)
+			// The offline report reaches OnState on its own goroutine.
+			waitFor(t, 10*time.Second, "the offline report", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				return len(states) > 0
+			})
 			st := h.status(t, "bad")
 			mu.Lock()
 			defer mu.Unlock()
