@@ -35,6 +35,8 @@ type Config struct {
 	NodeID string `json:"node_id"`
 	// Node says where this node stands in a cluster (Redis journal only).
 	Node Node `json:"node"`
+	// Cluster holds what the nodes of a cluster share.
+	Cluster Cluster `json:"cluster"`
 	// Timezone is the zone name as written; Location is that zone, used for
 	// day boundaries in stats and times shown by the CLI.
 	Timezone string         `json:"timezone"`
@@ -326,6 +328,9 @@ type Camera struct {
 	// few failures.
 	AuthRetry time.Duration `json:"auth_retry"`
 	Events    CameraEvents  `json:"events"`
+	// Zone says which cluster nodes may record the camera: those whose
+	// node.zone is the same. "" lets any node record it.
+	Zone string `json:"zone"`
 }
 
 // DefaultAuthRetry is a camera's auth_retry when the file leaves it out.
@@ -497,4 +502,11 @@ const ReservedActor = "system"
 type Node struct {
 	Zone         string `json:"zone"`
 	AdvertiseURL string `json:"advertise_url"`
+}
+
+// Cluster is what the nodes of one cluster share: Token authenticates
+// the requests one node makes to another (footage, snapshots and live
+// view from any node).
+type Cluster struct {
+	Token Secret `json:"token"`
 }

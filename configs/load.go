@@ -220,6 +220,11 @@ func (d *decoder) service(root *yaml.Node, cfg *Config) keyNodes {
 				{"max_conns", d.integer(&cfg.HTTP.MaxConns, 1)},
 			}))
 		}},
+		{"cluster", func(n *yaml.Node, path string) {
+			nodes.add(path, d.object(n, path, []field{
+				{"token", d.secret(&cfg.Cluster.Token)},
+			}))
+		}},
 		{"export", func(n *yaml.Node, path string) {
 			nodes.add(path, d.object(n, path, []field{
 				{"max_range", d.duration(&cfg.Export.MaxRange)},
@@ -549,6 +554,7 @@ func (d *decoder) camera(item *yaml.Node, path string, ids map[string]*yaml.Node
 		{"record", d.boolean(&c.Record)},
 		{"retain", d.duration(&c.Retain)},
 		{"auth_retry", d.duration(&c.AuthRetry)},
+		{"zone", d.str(&c.Zone)},
 		{"events", func(n *yaml.Node, path string) {
 			d.object(n, path, []field{
 				{"onvif_metadata", d.boolean(&c.Events.ONVIFMetadata)},

@@ -706,3 +706,28 @@ func TestShippedFilesTabAtEveryLine(t *testing.T) {
 		}
 	}
 }
+
+// The cluster keys: a camera's zone and the nodes' shared token.
+func TestClusterKeys(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("vigil.yaml", "node: {zone: town}\ncluster: {token: s3cret-token}\ncameras_file: cameras.yaml\n")
+	write("cameras.yaml", "cameras:\n  - {id: gate, name: Gate, url: \"rtsp://127.0.0.1:8554/gate\", zone: village-3}\n  - {id: hall, name: Hall, url: \"rtsp://127.0.0.1:8554/hall\"}\n")
+	cfg, err := Load(filepath.Join(dir, "vigil.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Cluster.Token.Reveal() != "s3cret-token" || cfg.Node.Zone != "town" {
+		t.Errorf("cluster token %q, node zone %q", cfg.Cluster.Token.Reveal(), cfg.Node.Zone)
+	}
+	if g, _ := cfg.Camera("gate"); g.Zone != "village-3" {
+		t.Errorf("gate zone %q", g.Zone)
+	}
+	if h, _ := cfg.Camera("hall"); h.Zone != "" {
+		t.Errorf("hall zone %q, want any", h.Zone)
+	}
+}

@@ -52,6 +52,7 @@ func defaultKeys() map[string]func(*Config) any {
 		"alerts.max_event_age":         func(c *Config) any { return c.Alerts.MaxEventAge },
 		"node.zone":                    func(c *Config) any { return c.Node.Zone },
 		"node.advertise_url":           func(c *Config) any { return c.Node.AdvertiseURL },
+		"cluster.token":                func(c *Config) any { return c.Cluster.Token.Reveal() },
 		"cameras_file":                 func(c *Config) any { return c.CamerasFile },
 		"notify.base_url":              func(c *Config) any { return c.Notify.BaseURL },
 		"notify.max_age":               func(c *Config) any { return c.Notify.MaxAge },

@@ -338,6 +338,7 @@ func readDayIndex(dir, camera, day string, log *slog.Logger) ([]Segment, error) 
 	stride := idLen + 64 + len(prefix) + fileLen
 	arena := make([]byte, 0, lines*stride)
 	bad := 0
+	node := "" // the node of the last line: one node writes a day's lines, mostly
 	for len(b) > 0 {
 		line := b
 		if i := bytes.IndexByte(b, '\n'); i >= 0 {
@@ -359,9 +360,12 @@ func readDayIndex(dir, camera, day string, log *slog.Logger) ([]Segment, error) 
 		arena = append(arena, f.sha256...)
 		arena = append(arena, prefix...)
 		arena = append(arena, f.file...)
+		if string(f.node) != node {
+			node = string(f.node)
+		}
 		segs = append(segs, Segment{
 			Camera: camera, Start: f.start, End: f.end, Bytes: f.bytes,
-			Frames: f.frames, Codec: internCodec(f.codec),
+			Frames: f.frames, Codec: internCodec(f.codec), Node: node, Epoch: f.epoch,
 		})
 	}
 	strs := string(arena)

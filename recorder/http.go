@@ -124,6 +124,10 @@ type segmentJSON struct {
 	Damage  string `json:"damage,omitempty"`
 	// Open marks the segment being written (Segment.Open).
 	Open bool `json:"open,omitempty"`
+	// Node and Epoch say which cluster node recorded it, under which
+	// lease epoch (Segment.Node, Segment.Epoch); absent on a single node.
+	Node  string `json:"node,omitempty"`
+	Epoch int64  `json:"epoch,omitempty"`
 }
 
 type recordingsJSON struct {
@@ -229,6 +233,12 @@ func appendSegmentJSON(b []byte, camera string, s *Segment) []byte {
 	}
 	if s.Open {
 		b = append(b, `,"open":true`...)
+	}
+	if s.Node != "" {
+		b = append(b, `,"node":`...)
+		b = appendJSONString(b, s.Node)
+		b = append(b, `,"epoch":`...)
+		b = strconv.AppendInt(b, s.Epoch, 10)
 	}
 	return append(b, '}')
 }

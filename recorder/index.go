@@ -33,6 +33,12 @@ type Segment struct {
 	// complete parts) and SHA256 the hash of exactly those bytes. Its final
 	// hash comes with its index line when it closes.
 	Open bool
+	// Node and Epoch say who recorded the segment in a cluster: the node's
+	// ID and the fencing epoch of its camera lease when the segment
+	// started. Both are zero for a single node. Where two nodes recorded
+	// the same time (a partition), the higher epoch is preferred.
+	Node  string
+	Epoch int64
 }
 
 // Duration is the playing time of the segment.
@@ -100,6 +106,8 @@ type indexRecord struct {
 	SHA256 string `json:"sha256"`
 	Frames int    `json:"frames"`
 	Codec  string `json:"codec"`
+	Node   string `json:"node,omitempty"`
+	Epoch  int64  `json:"epoch,omitempty"`
 }
 
 func formatTime(t time.Time) string { return t.UTC().Format(timeLayout) }
@@ -131,6 +139,8 @@ func marshalIndexLine(seg Segment, file string) []byte {
 		SHA256: seg.SHA256,
 		Frames: seg.Frames,
 		Codec:  seg.Codec,
+		Node:   seg.Node,
+		Epoch:  seg.Epoch,
 	})
 	return append(b, '\n')
 }
@@ -151,16 +161,18 @@ func parseIndexLine(camera, day string, line []byte) (Segment, error) {
 		SHA256: string(f.sha256),
 		Frames: f.frames,
 		Codec:  internCodec(f.codec),
+		Node:   string(f.node),
+		Epoch:  f.epoch,
 	}, nil
 }
 
 // indexFields is one validated index line; the byte slices point into the
 // line, so a day's worth can be turned into strings in one allocation.
 type indexFields struct {
-	file, sha256, codec []byte
-	start, end          time.Time
-	bytes               int64
-	frames              int
+	file, sha256, codec, node []byte
+	start, end                time.Time
+	bytes, epoch              int64
+	frames                    int
 }
 
 func parseIndexFields(line []byte) (indexFields, error) {
@@ -178,8 +190,8 @@ func parseIndexFields(line []byte) (indexFields, error) {
 		if f.end, err = parseTime(rec.End); err != nil {
 			return f, fmt.Errorf("%w: end: %v", errBadIndexRecord, err)
 		}
-		f.file, f.sha256, f.codec = []byte(rec.File), []byte(rec.SHA256), []byte(rec.Codec)
-		f.bytes, f.frames = rec.Bytes, rec.Frames
+		f.file, f.sha256, f.codec, f.node = []byte(rec.File), []byte(rec.SHA256), []byte(rec.Codec), []byte(rec.Node)
+		f.bytes, f.frames, f.epoch = rec.Bytes, rec.Frames, rec.Epoch
 	}
 	if !validFileName(f.file) {
 		return f, fmt.Errorf("%w: file %q", errBadIndexRecord, f.file)
@@ -187,7 +199,7 @@ func parseIndexFields(line []byte) (indexFields, error) {
 	if f.end.Before(f.start) {
 		return f, fmt.Errorf("%w: end before start", errBadIndexRecord)
 	}
-	if f.bytes < 0 || f.frames < 0 {
+	if f.bytes < 0 || f.frames < 0 || f.epoch < 0 {
 		return f, fmt.Errorf("%w: negative size", errBadIndexRecord)
 	}
 	if !validSHA256(f.sha256) {
@@ -285,7 +297,18 @@ func parseIndexFast(line []byte) (f indexFields, ok bool) {
 		return f, false
 	}
 	f.frames = int(frames)
-	if f.codec, ok = str(); !ok || !lit("}") || len(p) != 0 {
+	if f.codec, ok = str(); !ok {
+		return f, false
+	}
+	if lit(`,"node":"`) { // a cluster node's line
+		if f.node, ok = str(); !ok || !lit(`,"epoch":`) {
+			return f, false
+		}
+		if f.epoch, ok = num(); !ok {
+			return f, false
+		}
+	}
+	if !lit("}") || len(p) != 0 {
 		return f, false
 	}
 	return f, true

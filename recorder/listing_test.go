@@ -23,7 +23,8 @@ func referenceRecordingsJSON(t testing.TB, camera string, start, end time.Time, 
 		out.Segments = append(out.Segments, segmentJSON{
 			ID: s.ID, Start: formatTime(s.Start), End: formatTime(s.End),
 			DurationS: s.Duration().Seconds(), Bytes: s.Bytes, SHA256: s.SHA256,
-			URL: "/api/v1/cameras/" + camera + "/recordings/" + s.ID,
+			URL:  "/api/v1/cameras/" + camera + "/recordings/" + s.ID,
+			Node: s.Node, Epoch: s.Epoch,
 		})
 	}
 	var buf bytes.Buffer
@@ -60,6 +61,11 @@ func TestAppendRecordingsJSONMatchesEncodingJSON(t *testing.T) {
 				seg("2026-11-26T21-09-00.000Z", base.Add(4*time.Minute), 100*24*time.Hour, 42),
 			},
 			gaps: []Gap{{Start: base.Add(59999 * time.Millisecond), End: base.Add(time.Minute + time.Millisecond)}, {Start: base.Add(time.Minute), End: base.Add(2 * time.Minute)}}},
+		{name: "cluster node and epoch", camera: "gate", start: base, end: base.Add(2 * time.Minute),
+			segs: []Segment{
+				{ID: "2026-11-26T21-05-00.000Z", Start: base, End: base.Add(time.Minute), SHA256: zeros64, Node: "village-3", Epoch: 7},
+				{ID: "2026-11-26T21-06-00.000Z", Start: base.Add(time.Minute), End: base.Add(2 * time.Minute), SHA256: zeros64, Node: "town-\"1\"", Epoch: 8},
+			}},
 		{name: "years outside 0000-9999", camera: "x", start: time.Date(-5, 1, 1, 0, 0, 0, 0, time.UTC), end: time.Date(12000, 1, 1, 0, 0, 0, 0, time.UTC)},
 		{name: "strings needing escapes", camera: "a\"b\\c\n\t\x01\x7f<>&\u2028\u2029é\xff",
 			start: base, end: base,

@@ -38,6 +38,7 @@ const (
 // Options configures a Recorder. Zero values take the documented defaults.
 type Options struct {
 	Dir     string        // required: the storage root
+	Node    string        // this node's ID in a cluster, written into index lines; "" for a single node
 	Segment time.Duration // target segment length; default 60s
 	Part    time.Duration // part length, flushed as one moof+mdat; default 1s
 	Fsync   string        // FsyncPart (default), FsyncSegment or FsyncNever

@@ -235,6 +235,7 @@ func (r *Recorder) recoverSegment(camera, day, name string) error {
 	s := Segment{
 		ID: id, Camera: camera, Start: start, End: start.Add(res.Duration),
 		Bytes: int64(len(b)), SHA256: hex.EncodeToString(sum[:]), Frames: res.Frames, Codec: res.Codec, Path: path,
+		Node: r.opts.Node, // the epoch it was recorded under is lost with its index line
 	}
 	if err := r.appendIndex(s); err != nil {
 		return err

@@ -98,6 +98,7 @@ func FuzzScanSegment(f *testing.F) {
 
 func FuzzParseIndexLine(f *testing.F) {
 	f.Add([]byte(`{"file":"21-05-00.000Z.mp4","start":"2026-11-26T21:05:00.000Z","end":"2026-11-26T21:06:00.000Z","bytes":100,"sha256":"` + zeros64 + `","frames":1500,"codec":"h264"}`))
+	f.Add([]byte(`{"file":"21-05-00.000Z.mp4","start":"2026-11-26T21:05:00.000Z","end":"2026-11-26T21:06:00.000Z","bytes":100,"sha256":"` + zeros64 + `","frames":1500,"codec":"h264","node":"village-3","epoch":42}`))
 	f.Add([]byte(`{"file":"../../etc/passwd"}`))
 	f.Add([]byte(`{}`))
 	f.Add([]byte(`2026-11-26T21:05:00.000Z`))
@@ -109,7 +110,8 @@ func FuzzParseIndexLine(f *testing.F) {
 			start, err1 := time.Parse(time.RFC3339Nano, slow.Start)
 			end, err2 := time.Parse(time.RFC3339Nano, slow.End)
 			if err != nil || err1 != nil || err2 != nil || string(fast.file) != slow.File || !fast.start.Equal(start) || !fast.end.Equal(end) ||
-				fast.bytes != slow.Bytes || string(fast.sha256) != slow.SHA256 || fast.frames != slow.Frames || string(fast.codec) != slow.Codec {
+				fast.bytes != slow.Bytes || string(fast.sha256) != slow.SHA256 || fast.frames != slow.Frames || string(fast.codec) != slow.Codec ||
+				string(fast.node) != slow.Node || fast.epoch != slow.Epoch {
 				t.Fatalf("fast parse %+v, encoding/json %+v %v %v %v", fast, slow, err, err1, err2)
 			}
 		}
@@ -125,7 +127,7 @@ func FuzzParseIndexLine(f *testing.F) {
 		if _, _, _, err := ParseSegmentID(s.ID); err != nil {
 			t.Fatalf("accepted line gives bad id %q", s.ID)
 		}
-		if s.End.Before(s.Start) || s.Bytes < 0 {
+		if s.End.Before(s.Start) || s.Bytes < 0 || s.Epoch < 0 {
 			t.Fatalf("accepted %+v", s)
 		}
 	})
@@ -178,5 +180,30 @@ func TestRecoveryRepairsTornIndexTail(t *testing.T) {
 	b, _ = os.ReadFile(idx)
 	if !bytes.Contains(b, append(last[:45:45], '\n')) {
 		t.Errorf("the fragment is not on a line of its own:\n%s", b)
+	}
+}
+
+// A cluster node's index line carries the node and the lease epoch; both
+// survive the round trip through the fast parser and the catalog.
+func TestIndexLineKeepsNodeAndEpoch(t *testing.T) {
+	start := time.Date(2026, 11, 26, 21, 5, 0, 0, time.UTC)
+	for _, s := range []Segment{
+		{Start: start, End: start.Add(time.Minute), Bytes: 10, SHA256: zeros64, Frames: 3, Codec: "h264", Node: "village-3", Epoch: 42},
+		{Start: start, End: start.Add(time.Minute), Bytes: 10, SHA256: zeros64, Frames: 3, Codec: "h264"},
+	} {
+		line := marshalIndexLine(s, "21-05-00.000Z.mp4")
+		if _, ok := parseIndexFast(bytes.TrimSpace(line)); !ok {
+			t.Errorf("the fast parser refuses %s", line)
+		}
+		if s.Node == "" && bytes.Contains(line, []byte("node")) {
+			t.Errorf("a single node's line names a node: %s", line)
+		}
+		got, err := parseIndexLine("gate", "2026-11-26", line)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Node != s.Node || got.Epoch != s.Epoch {
+			t.Errorf("line %s read back node %q epoch %d", line, got.Node, got.Epoch)
+		}
 	}
 }

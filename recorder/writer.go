@@ -81,6 +81,9 @@ type Writer struct {
 	// for listings and exports while it grows; nil before its first part
 	// and once it is indexed. Read without mu, which a write holds.
 	open atomic.Pointer[Segment]
+	// epoch is the fencing epoch of this node's lease on the camera (0
+	// without a cluster); segments started from now on carry it.
+	epoch atomic.Int64
 }
 
 var _ media.Sink = (*Writer)(nil)
@@ -120,6 +123,7 @@ type segmentFile struct {
 	day     string
 	file    string
 	start   time.Time
+	epoch   int64 // the camera lease's fencing epoch when the segment started
 	baseDTS time.Duration
 	hash    hash.Hash
 	bytes   int64 // bytes written and hashed so far
@@ -185,6 +189,11 @@ func (w *Writer) OnBreak(reason string, dropped int) {
 	w.finishSegment("break: " + reason)
 	w.lastEnd = time.Time{} // what follows is not continuous
 }
+
+// SetEpoch sets the fencing epoch of this node's lease on the camera:
+// segments started from now on carry it in their index lines. A cluster
+// node sets it before subscribing the writer to the camera's stream.
+func (w *Writer) SetEpoch(epoch int64) { w.epoch.Store(epoch) }
 
 // Close ends the segment being written, indexes it and stops recording.
 func (w *Writer) Close() error {
@@ -398,7 +407,7 @@ func (w *Writer) openSegment(start time.Time, baseDTS time.Duration) bool {
 		w.fail("create segment", err)
 		return false
 	}
-	seg := &segmentFile{f: f, dir: dir, day: day, file: file, start: start, baseDTS: baseDTS, hash: sha256.New(), seq: 1}
+	seg := &segmentFile{f: f, dir: dir, day: day, file: file, start: start, epoch: w.epoch.Load(), baseDTS: baseDTS, hash: sha256.New(), seq: 1}
 	if w.stream.Audio != nil {
 		seg.audioRate = uint64(max(w.stream.Audio.ClockRate, 1))
 	}
@@ -488,6 +497,7 @@ func (w *Writer) flushPart() bool {
 		End:   seg.start.Add(ticksToDuration(seg.writtenTicks, videoTimeScale)).Truncate(time.Millisecond),
 		Bytes: seg.bytes, SHA256: hex.EncodeToString(seg.hash.Sum(nil)), // Sum leaves the hash running
 		Frames: seg.writtenFrames, Codec: w.codec, Path: filepath.Join(seg.dir, seg.file), Open: true,
+		Node: w.r.opts.Node, Epoch: seg.epoch,
 	})
 	if !seg.wroteFirstPart {
 		seg.wroteFirstPart = true
@@ -571,6 +581,8 @@ func (w *Writer) index(seg *segmentFile) {
 		Frames: seg.frames,
 		Codec:  w.codec,
 		Path:   filepath.Join(seg.dir, seg.file),
+		Node:   w.r.opts.Node,
+		Epoch:  seg.epoch,
 	}
 	w.unindexed = append(w.unindexed, s)
 	w.flushIndex()

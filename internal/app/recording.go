@@ -14,8 +14,13 @@ import (
 // buildRecorder opens the recordings directory (repairing what a crash
 // left) and starts nothing yet.
 func (a *App) buildRecorder(cfg *configs.Config) error {
+	node := "" // a single node's index lines name no node
+	if cfg.Journal.Backend == configs.BackendRedis {
+		node = a.nodeID
+	}
 	rec, err := recorder.New(recorder.Options{
 		Dir:          cfg.Storage.Dir,
+		Node:         node,
 		Segment:      cfg.Storage.Segment,
 		Part:         cfg.Storage.Part,
 		Fsync:        string(cfg.Storage.Fsync),
