@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/pprof"
+	"strconv"
 	"time"
 )
 
@@ -95,11 +96,20 @@ func runIngest(ctx context.Context, args []string, log *slog.Logger) (any, error
 // closed GOP of 50, no B-frames, an AUD before every frame and SPS/PPS
 // before every IDR, as camsim.LoadClip wants.
 func clipFile(log *slog.Logger, size string, mbps float64) (string, error) {
+	return clipFileGOP(log, size, mbps, 50)
+}
+
+// clipFileGOP is clipFile with a keyframe every gop frames (at 25 fps).
+func clipFileGOP(log *slog.Logger, size string, mbps float64, gop int) (string, error) {
 	dir, err := cacheDir()
 	if err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, fmt.Sprintf("clip-%s-%gM.h264", size, mbps))
+	name := fmt.Sprintf("clip-%s-%gM.h264", size, mbps)
+	if gop != 50 {
+		name = fmt.Sprintf("clip-%s-%gM-g%d.h264", size, mbps, gop)
+	}
+	path := filepath.Join(dir, name)
 	if st, err := os.Stat(path); err == nil && st.Size() > 0 {
 		return path, nil
 	}
@@ -108,7 +118,7 @@ func clipFile(log *slog.Logger, size string, mbps float64) (string, error) {
 	tmp := path + ".tmp"
 	cmd := exec.Command("ffmpeg", "-hide_banner", "-loglevel", "error", "-y",
 		"-f", "lavfi", "-i", "testsrc2=size="+size+":rate=25", "-t", "10",
-		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", "50", "-keyint_min", "50", "-sc_threshold", "0",
+		"-c:v", "libx264", "-preset", "ultrafast", "-bf", "0", "-g", strconv.Itoa(gop), "-keyint_min", strconv.Itoa(gop), "-sc_threshold", "0",
 		"-b:v", rate, "-maxrate", rate, "-bufsize", buf, "-pix_fmt", "yuv420p",
 		"-x264-params", "aud=1:repeat-headers=1:nal-hrd=cbr:force-cfr=1",
 		"-bsf:v", "h264_mp4toannexb", "-f", "h264", tmp)

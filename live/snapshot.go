@@ -213,20 +213,36 @@ func (s *Snapshots) Latest(ctx context.Context, camera string) (Snapshot, error)
 	return call.snap, call.err
 }
 
-// After returns a picture of the first live keyframe at or after t,
-// waiting until t+within for it; failing that, of the latest keyframe
-// before t, live or recorded. It is what an alert's snapshot uses.
+// After returns a picture of camera's first live keyframe at or after t,
+// waiting up to within past t for it; else of the last one before t; else
+// of the recorded keyframe at or before t.
 func (s *Snapshots) After(ctx context.Context, camera string, t time.Time, within time.Duration) (Snapshot, error) {
 	if !s.Available() {
 		return Snapshot{}, ErrSnapshotsUnavailable
 	}
+	k, ok, err := s.KeyframeAfter(ctx, camera, t, within)
+	if err != nil {
+		return Snapshot{}, err
+	}
+	if ok {
+		return s.Keyframe(ctx, k)
+	}
+	return s.At(ctx, camera, t)
+}
+
+// KeyframeAfter is the waiting half of After, without decoding: camera's
+// first live keyframe at or after t (waiting up to within past t), else the
+// last one before t; ok is false when the camera has no live keyframe. It
+// costs no more than holding the unit, so a caller that must not miss the
+// moment (an alert's picture) takes it at once and decodes it later.
+func (s *Snapshots) KeyframeAfter(ctx context.Context, camera string, t time.Time, within time.Duration) (k Keyframe, ok bool, err error) {
 	f := s.opts.Feeds.lookup(camera)
 	deadline := t.Add(within)
 	var before *Keyframe
 	for f != nil {
 		k, next, ok := f.Keyframe()
 		if ok && !k.Unit.Wall.Before(t) {
-			return s.Keyframe(ctx, k)
+			return k, true, nil
 		}
 		if ok {
 			before = &k
@@ -243,14 +259,14 @@ func (s *Snapshots) After(ctx context.Context, camera string, t time.Time, withi
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
-			return Snapshot{}, ctx.Err()
+			return Keyframe{}, false, ctx.Err()
 		}
 		break
 	}
 	if before != nil {
-		return s.Keyframe(ctx, *before)
+		return *before, true, nil
 	}
-	return s.At(ctx, camera, t)
+	return Keyframe{}, false, nil
 }
 
 // At returns a picture of the recorded keyframe at or before t.

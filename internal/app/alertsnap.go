@@ -36,11 +36,10 @@ import (
 var alertIDPattern = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
 
 const (
-	snapshotWithin  = 3 * time.Second
-	snapshotShare   = 2 * time.Second
-	snapshotWorkers = 2
-	snapshotQueue   = 256
-	snapshotsDir    = ".snapshots"
+	snapshotWithin = 3 * time.Second
+	snapshotShare  = 2 * time.Second
+	snapshotQueue  = 256
+	snapshotsDir   = ".snapshots"
 )
 
 type alertSnapshots struct {
@@ -55,19 +54,14 @@ type alertSnapshots struct {
 	latency prometheus.Histogram
 
 	mu   sync.Mutex
-	last map[string]sharedSnapshot // by camera
-}
-
-type sharedSnapshot struct {
-	raised time.Time // raised_at of the alert it was taken for
-	snap   alerts.Snapshot
+	last map[string]*pendingSnapshot // by camera: the last picture taken or under way
 }
 
 func newAlertSnapshots(snaps *live.Snapshots, storageDir string, reg prometheus.Registerer, log *slog.Logger) *alertSnapshots {
 	f := promauto.With(reg)
 	s := &alertSnapshots{
 		snaps: snaps, dir: filepath.Join(storageDir, snapshotsDir), now: time.Now, log: log,
-		jobs: make(chan alerts.Alert, snapshotQueue), last: map[string]sharedSnapshot{},
+		jobs: make(chan alerts.Alert, snapshotQueue), last: map[string]*pendingSnapshot{},
 		taken: f.NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_alert_snapshots_total", Help: "Alert snapshots, by result: stored, shared (with an alert raised just before), failed, dropped (queue full).",
 		}, []string{"result"}),
@@ -95,34 +89,77 @@ func (s *alertSnapshots) raised(a alerts.Alert) {
 	}
 }
 
-// Run takes snapshots until ctx ends.
+// Run takes snapshots until ctx ends. Each alert's keyframe is taken at
+// once, on a goroutine of its own (at most snapshotQueue at a time), so
+// that a burst of alerts waiting for ffmpeg still gets the pictures of their
+// moments: only the decoding waits its turn (live.Snapshots runs at most
+// two ffmpeg at once).
 func (s *alertSnapshots) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	for range snapshotWorkers {
-		wg.Go(func() {
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case a := <-s.jobs:
-					s.take(ctx, a)
-				}
+	defer wg.Wait()
+	slots := make(chan struct{}, snapshotQueue)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case a := <-s.jobs:
+			select {
+			case slots <- struct{}{}:
+			case <-ctx.Done():
+				return nil
 			}
-		})
+			p, owner := s.claim(a)
+			wg.Go(func() {
+				defer func() { <-slots }()
+				if owner {
+					p.snap, p.err = s.picture(ctx, a)
+					close(p.done)
+				}
+				s.take(ctx, a, p, !owner)
+			})
+		}
 	}
-	wg.Wait()
-	return nil
 }
 
-func (s *alertSnapshots) take(ctx context.Context, a alerts.Alert) {
-	snap, shared, err := s.picture(ctx, a)
-	if err != nil {
+// pendingSnapshot is the picture of an alert, shared by the alerts of its
+// camera raised within snapshotShare of it; done closes when snap or err
+// is set.
+type pendingSnapshot struct {
+	raised time.Time // raised_at of the alert it is taken for
+	done   chan struct{}
+	snap   alerts.Snapshot
+	err    error
+}
+
+// claim returns the picture a's camera already has under way or taken for
+// an alert raised within snapshotShare of a, or a new one that a's
+// goroutine takes (owner).
+func (s *alertSnapshots) claim(a alerts.Alert) (p *pendingSnapshot, owner bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if prev, ok := s.last[a.Camera]; ok && a.RaisedAt.Sub(prev.raised).Abs() < snapshotShare {
+		return prev, false
+	}
+	p = &pendingSnapshot{raised: a.RaisedAt, done: make(chan struct{})}
+	s.last[a.Camera] = p
+	return p, true
+}
+
+// take attaches p's picture to a once it is there.
+func (s *alertSnapshots) take(ctx context.Context, a alerts.Alert, p *pendingSnapshot, shared bool) {
+	select {
+	case <-p.done:
+	case <-ctx.Done():
+		return
+	}
+	if p.err != nil {
 		s.taken.WithLabelValues("failed").Inc()
-		if ctx.Err() == nil {
-			s.log.Warn("alert snapshot not taken", "alert", a.ID, "camera", a.Camera, "err", err)
+		if ctx.Err() == nil && !shared {
+			s.log.Warn("alert snapshot not taken", "alert", a.ID, "camera", a.Camera, "err", p.err)
 		}
 		return
 	}
+	snap := p.snap
 	snap.URL = "/api/v1/alerts/" + a.ID + "/snapshot"
 	if err := s.attach(ctx, a.ID, snap); err != nil {
 		s.taken.WithLabelValues("failed").Inc()
@@ -137,32 +174,32 @@ func (s *alertSnapshots) take(ctx context.Context, a alerts.Alert) {
 	s.latency.Observe(s.now().Sub(a.RaisedAt).Seconds())
 }
 
-// picture returns the stored picture for a, taking it unless an alert of the
-// same camera raised within snapshotShare has one.
-func (s *alertSnapshots) picture(ctx context.Context, a alerts.Alert) (alerts.Snapshot, bool, error) {
-	s.mu.Lock()
-	prev, ok := s.last[a.Camera]
-	s.mu.Unlock()
-	if ok && a.RaisedAt.Sub(prev.raised).Abs() < snapshotShare {
-		return prev.snap, true, nil
-	}
-	pic, err := s.snaps.After(ctx, a.Camera, a.RaisedAt, snapshotWithin)
+// picture takes, decodes and stores the picture of a's moment: the live
+// keyframe is held first, the decoding (which may wait for ffmpeg) after.
+func (s *alertSnapshots) picture(ctx context.Context, a alerts.Alert) (alerts.Snapshot, error) {
+	k, fromLive, err := s.snaps.KeyframeAfter(ctx, a.Camera, a.RaisedAt, snapshotWithin)
 	if err != nil {
-		return alerts.Snapshot{}, false, err
+		return alerts.Snapshot{}, err
+	}
+	var pic live.Snapshot
+	if fromLive {
+		pic, err = s.snaps.Keyframe(ctx, k)
+	} else {
+		pic, err = s.snaps.At(ctx, a.Camera, a.RaisedAt)
+	}
+	if err != nil {
+		return alerts.Snapshot{}, err
 	}
 	sum := sha256.Sum256(pic.JPEG)
 	snap := alerts.Snapshot{At: pic.At.UTC(), SHA256: hex.EncodeToString(sum[:])}
 	path := s.path(a.Camera, snap.At)
 	if err := os.MkdirAll(filepath.Dir(path), 0o750); err != nil {
-		return alerts.Snapshot{}, false, err
+		return alerts.Snapshot{}, err
 	}
 	if err := recorder.WriteFileAtomic(path, pic.JPEG); err != nil {
-		return alerts.Snapshot{}, false, err
+		return alerts.Snapshot{}, err
 	}
-	s.mu.Lock()
-	s.last[a.Camera] = sharedSnapshot{raised: a.RaisedAt, snap: snap}
-	s.mu.Unlock()
-	return snap, false, nil
+	return snap, nil
 }
 
 // path is where the picture of camera at a keyframe's time is stored.

@@ -2,22 +2,31 @@ package app
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"image/jpeg"
 	"io"
+	"log/slog"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"net/http"
 
 	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"vigil/alerts"
 	"vigil/internal/camsim"
+	"vigil/internal/media"
+	"vigil/live"
 )
 
 // Every new alert gets the picture of its moment: the alert first, then an
@@ -116,5 +125,81 @@ func TestAlertsFlowWithoutFFmpeg(t *testing.T) {
 	})
 	if code, body := call(t, "GET", a.URL()+"/api/v1/alerts/"+list.Alerts[0].ID+"/snapshot", deskToken, ""); code != 503 || !strings.Contains(body, "snapshots_unavailable") {
 		t.Fatalf("alert snapshot without ffmpeg: %d %s", code, body)
+	}
+}
+
+// An alert's picture is the keyframe of its moment even when ffmpeg is
+// busy: the keyframe is held as soon as it arrives, and only the decoding
+// waits for a free decoder. Four alerts at once, two decoders that each
+// take a second: all four pictures are of the keyframe that followed the
+// raise, not of one that came while the first two were decoding.
+func TestAlertSnapshotsHoldTheMomentWhileDecodersAreBusy(t *testing.T) {
+	ffmpeg, err := exec.LookPath("ffmpeg")
+	if err != nil {
+		t.Fatal("ffmpeg is required (Debian package ffmpeg)")
+	}
+	dir := t.TempDir()
+	started := filepath.Join(dir, "started")
+	slow := filepath.Join(dir, "slow-ffmpeg")
+	script := "#!/bin/sh\necho x >> '" + started + "'\nsleep 1\nexec '" + ffmpeg + "' \"$@\"\n"
+	if err := os.WriteFile(slow, []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	feeds := live.NewFeeds(nil)
+	snaps, err := live.NewSnapshots(live.SnapshotsOptions{
+		Feeds: feeds, Known: func(string) bool { return true }, FFmpeg: slow, Timeout: 30 * time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newAlertSnapshots(snaps, dir, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	var mu sync.Mutex
+	got := map[string]alerts.Snapshot{}
+	s.attach = func(_ context.Context, id string, snap alerts.Snapshot) error {
+		mu.Lock()
+		defer mu.Unlock()
+		got[id] = snap
+		return nil
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx) }()
+	defer func() {
+		cancel()
+		<-done
+	}()
+
+	clip := camsim.DefaultClip()
+	cams := []string{"a", "b", "c", "d"}
+	for _, c := range cams {
+		feeds.Feed(c).OnStream(media.Stream{Camera: c, Session: 1, Started: time.Now(),
+			Video: &media.VideoTrack{Codec: media.H264, ClockRate: 90000, SPS: clip.SPS, PPS: clip.PPS, Width: clip.Width, Height: clip.Height}})
+	}
+	keyframe := func(wall time.Time) {
+		for _, c := range cams {
+			feeds.Feed(c).OnAccessUnit(media.AccessUnit{Kind: media.Video, Key: true, Payload: clip.Frames[0].NALUs, Wall: wall})
+		}
+	}
+	raised := time.Now()
+	for i, c := range cams {
+		s.raised(alerts.Alert{ID: fmt.Sprintf("A%d", i), Camera: c, RaisedAt: raised})
+	}
+	moment := raised.Add(100 * time.Millisecond)
+	keyframe(moment)
+	// Both decoders busy: the next keyframe arrives.
+	waitFor(t, 20*time.Second, "two decoders started", func() bool {
+		b, _ := os.ReadFile(started)
+		return bytes.Count(b, []byte("x")) >= 2
+	})
+	keyframe(raised.Add(2 * time.Second))
+	waitFor(t, 60*time.Second, "four pictures", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(got) == len(cams)
+	})
+	for id, snap := range got {
+		if !snap.At.Equal(moment.UTC()) {
+			t.Errorf("alert %s pictures the keyframe at %v, want the one at its moment %v", id, snap.At, moment.UTC())
+		}
 	}
 }
