@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"vigil/alerts"
+	"vigil/alerts/alertstest"
 )
 
 // BenchmarkHandleEvent sends 1,000 events from 64 cameras per iteration
@@ -32,13 +33,13 @@ func BenchmarkHandleEvent(b *testing.B) {
 		for b.Loop() {
 			for range 1000 {
 				start := time.Now()
-				if err := f.e.Handle(b.Context(), events(n)); err != nil {
+				if err := f.Engine.Handle(b.Context(), events(n)); err != nil {
 					b.Fatal(err)
 				}
 				lat = append(lat, time.Since(start))
 				n++
 			}
-			f.clock.Advance(time.Second)
+			f.Clock.Advance(time.Second)
 		}
 		reportLatency(b, lat)
 	})
@@ -61,7 +62,7 @@ func BenchmarkHandleEvent(b *testing.B) {
 						if d := time.Until(at); d > 0 {
 							<-time.After(d)
 						}
-						if err := f.e.Handle(b.Context(), events(round*perSecond+i)); err != nil {
+						if err := f.Engine.Handle(b.Context(), events(round*perSecond+i)); err != nil {
 							b.Error(err)
 							return
 						}
@@ -73,7 +74,7 @@ func BenchmarkHandleEvent(b *testing.B) {
 				})
 			}
 			wg.Wait()
-			f.clock.Advance(time.Second)
+			f.Clock.Advance(time.Second)
 			round++
 		}
 		reportLatency(b, lat)
@@ -84,7 +85,7 @@ func BenchmarkHandleEvent(b *testing.B) {
 // directory, and the n-th event of the benchmark's mix: 64 cameras, four
 // types, three active reports then an inactive one per signal, line
 // crossings as pulses, the key-site rule with auto-dispatch on two cameras.
-func benchFixture(b *testing.B) (*fixture, func(n int) alerts.Event) {
+func benchFixture(b *testing.B) (*alertstest.Fixture, func(n int) alerts.Event) {
 	dir := os.Getenv("VIGIL_BENCH_DIR")
 	if dir == "" {
 		dir = b.TempDir()
@@ -95,7 +96,7 @@ func benchFixture(b *testing.B) (*fixture, func(n int) alerts.Event) {
 		}
 		b.Cleanup(func() { os.RemoveAll(dir) })
 	}
-	f := newFixture(b, filepath.Join(dir, "journal.db"))
+	f := alertstest.NewFixture(b, filepath.Join(dir, "journal.db"))
 	types := []alerts.Type{alerts.Motion, alerts.Intrusion, alerts.LineCrossing, alerts.Tamper}
 	states := []alerts.State{alerts.Active, alerts.Active, alerts.Active, alerts.Inactive}
 	cams := make([]string, 64)

@@ -443,7 +443,7 @@ func (e *Engine) ready(ctx context.Context) error {
 	if e.loaded {
 		return nil
 	}
-	now := e.now()
+	now := e.Now()
 	if e.unloaded {
 		if now.Sub(e.lastLoad) < reloadEvery {
 			return nil
@@ -474,7 +474,7 @@ func (e *Engine) load(ctx context.Context) error {
 	if e.loaded {
 		return nil
 	}
-	for _, f := range []Filter{{Open: true}, {Since: e.now().Add(-occurrenceWindow)}} {
+	for _, f := range []Filter{{Open: true}, {Since: e.Now().Add(-occurrenceWindow)}} {
 		f.Limit = MaxListLimit
 		for {
 			as, next, err := e.o.Journal.List(ctx, f)
@@ -548,7 +548,9 @@ func (e *Engine) retire(a *Alert) bool {
 	return true
 }
 
-func (e *Engine) now() time.Time { return e.o.Clock.Now().UTC() }
+// Now is the engine's clock in UTC: the time its deadlines, cooldowns and
+// stats are judged by.
+func (e *Engine) Now() time.Time { return e.o.Clock.Now().UTC() }
 
 func validEvent(ev Event) error {
 	switch {
@@ -734,7 +736,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 	if err := e.ready(ctx); err != nil {
 		return err
 	}
-	now := e.now()
+	now := e.Now()
 	ids := make([]string, 0, len(e.tracked))
 	for id := range e.tracked {
 		ids = append(ids, id)

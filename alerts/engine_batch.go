@@ -209,7 +209,7 @@ func (e *Engine) handleBatch(ctx context.Context, evs []Event) []error {
 		}
 		return errs
 	}
-	p := e.newPlan(e.now())
+	p := e.newPlan(e.Now())
 	for i, ev := range evs {
 		errs[i] = e.planEvent(p, i, ev)
 	}

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"vigil/alerts"
+	"vigil/alerts/alertstest"
 	"vigil/alerts/boltjournal"
 )
 
@@ -34,11 +35,11 @@ func (j *batchJournal) AppendBatch(ctx context.Context, items []alerts.BatchItem
 // plainJournal hides AppendBatch: the engine falls back to Append.
 type plainJournal struct{ alerts.Journal }
 
-func engineOn(t *testing.T, j alerts.Journal, f *fixture) *alerts.Engine {
+func engineOn(t *testing.T, j alerts.Journal, f *alertstest.Fixture) *alerts.Engine {
 	t.Helper()
 	e, err := alerts.New(alerts.Options{
-		Journal: j, Rules: testRules(), Units: []alerts.Unit{{ID: "police"}},
-		Cameras: cameras, StaleAfter: 30 * time.Second, Clock: f.clock, Evidence: f.holds, TickEvery: 10000 * time.Hour, // ticks only when the test calls Tick
+		Journal: j, Rules: alertstest.Rules(), Units: []alerts.Unit{{ID: "police"}},
+		Cameras: alertstest.Cameras, StaleAfter: 30 * time.Second, Clock: f.Clock, Evidence: f.Holds, TickEvery: 10000 * time.Hour, // ticks only when the test calls Tick
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -93,33 +94,33 @@ func kindsOf(cs []alerts.Change) []alerts.ChangeKind {
 // without a BatchAppender, and the whole batch is one AppendBatch.
 func TestBatchChainsEventsOfOneSignal(t *testing.T) {
 	evs := []alerts.Event{
-		ev("gate", alerts.Intrusion, alerts.Active), // raise + auto-dispatch
-		ev("gate", alerts.Intrusion, alerts.Active),
-		ev("hall-entrance", alerts.Motion, alerts.Active),
-		ev("gate", alerts.Intrusion, alerts.Inactive),
-		ev("gate", alerts.Intrusion, alerts.Active), // reopen within cooldown
-		ev("hall-entrance", alerts.Motion, alerts.Inactive),
-		ev("hall-entrance", alerts.Motion, alerts.Inactive), // ignored
+		alertstest.Ev("gate", alerts.Intrusion, alerts.Active), // raise + auto-dispatch
+		alertstest.Ev("gate", alerts.Intrusion, alerts.Active),
+		alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active),
+		alertstest.Ev("gate", alerts.Intrusion, alerts.Inactive),
+		alertstest.Ev("gate", alerts.Intrusion, alerts.Active), // reopen within cooldown
+		alertstest.Ev("hall-entrance", alerts.Motion, alerts.Inactive),
+		alertstest.Ev("hall-entrance", alerts.Motion, alerts.Inactive), // ignored
 	}
 	want := []alerts.ChangeKind{alerts.KindRaised, alerts.KindDispatched, alerts.KindUpdated, alerts.KindRaised, alerts.KindEnded, alerts.KindReopened, alerts.KindEnded}
 	for _, batched := range []bool{true, false} {
 		name := map[bool]string{true: "AppendBatch", false: "Append"}[batched]
 		t.Run(name, func(t *testing.T) {
-			f := newFixture(t, "")
-			bj := &batchJournal{Journal: f.j}
+			f := alertstest.NewFixture(t, "")
+			bj := &batchJournal{Journal: f.Journal}
 			var j alerts.Journal = bj
 			if !batched {
-				j = plainJournal{f.j}
+				j = plainJournal{f.Journal}
 			}
 			e := engineOn(t, j, f)
-			cs := runQueued(t, e, f.j, len(want), evs...)
+			cs := runQueued(t, e, f.Journal, len(want), evs...)
 			if got := kindsOf(cs); !equalKinds(got, want) {
 				t.Fatalf("changes %v, want %v", got, want)
 			}
 			if batched && (len(bj.batches) != 1 || bj.batches[0] != len(want)) {
 				t.Fatalf("AppendBatch calls %v, want one of %d changes", bj.batches, len(want))
 			}
-			as := f.all(t)
+			as := f.All(t)
 			if len(as) != 2 {
 				t.Fatalf("%d alerts, want 2", len(as))
 			}
@@ -134,11 +135,11 @@ func TestBatchChainsEventsOfOneSignal(t *testing.T) {
 				t.Errorf("hall: signal %s count %d", hall.Signal, hall.Count)
 			}
 			// The engine's state is the journal's: a later event continues it.
-			runBackground(t, e.Run)
+			alertstest.RunBackground(t, e.Run)
 			if err := e.Handle(t.Context(), alerts.Event{Camera: "gate", Type: alerts.Intrusion, Key: "k", State: alerts.Active, Source: alerts.SourceGeneric}); err != nil {
 				t.Fatal(err)
 			}
-			if got := f.only2(t); got.Version != 6 {
+			if got := only2(t, f); got.Version != 6 {
 				t.Errorf("after the batch: version %d, want 6", got.Version)
 			}
 		})
@@ -161,8 +162,8 @@ func equalKinds(a, b []alerts.ChangeKind) bool {
 // the alert) is made again on the current alert, and so are the later
 // changes of that alert in the batch; other alerts' changes stand.
 func TestBatchConflictRetried(t *testing.T) {
-	f := newFixture(t, "")
-	bj := &batchJournal{Journal: f.j}
+	f := alertstest.NewFixture(t, "")
+	bj := &batchJournal{Journal: f.Journal}
 	e := engineOn(t, bj, f)
 	// The first alert through a Run of its own, stopped before runQueued
 	// queues the batch: a Run still going would take the events one by one.
@@ -176,24 +177,24 @@ func TestBatchConflictRetried(t *testing.T) {
 	if err := <-ran; err != nil {
 		t.Fatal(err)
 	}
-	a := f.only(t)
+	a := f.Only(t)
 	bj.before = func(ctx context.Context) { // a desk on another node acknowledges
 		b := a
 		b.Status, b.AcknowledgedBy = alerts.StatusAcknowledged, "desk-2"
-		if _, err := f.j.Append(ctx, alerts.Change{Kind: alerts.KindAcknowledged, By: "desk-2", Alert: b}, a.Version); err != nil {
+		if _, err := f.Journal.Append(ctx, alerts.Change{Kind: alerts.KindAcknowledged, By: "desk-2", Alert: b}, a.Version); err != nil {
 			t.Error(err)
 		}
 	}
-	cs := runQueued(t, e, f.j, 4,
-		ev("hall-entrance", alerts.Motion, alerts.Active),
-		ev("gate", alerts.Motion, alerts.Active),
-		ev("hall-entrance", alerts.Motion, alerts.Active),
+	cs := runQueued(t, e, f.Journal, 4,
+		alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active),
+		alertstest.Ev("gate", alerts.Motion, alerts.Active),
+		alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active),
 	)
 	want := []alerts.ChangeKind{alerts.KindAcknowledged, alerts.KindRaised, alerts.KindUpdated, alerts.KindUpdated}
 	if got := kindsOf(cs); !equalKinds(got, want) {
 		t.Fatalf("changes %v, want %v", got, want)
 	}
-	got, err := f.j.Get(t.Context(), a.ID)
+	got, err := f.Journal.Get(t.Context(), a.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -204,14 +205,14 @@ func TestBatchConflictRetried(t *testing.T) {
 
 // Concurrent callers of Handle share batches and lose nothing.
 func TestHandleConcurrent(t *testing.T) {
-	f := newFixture(t, "")
+	f := alertstest.NewFixture(t, "")
 	cams := []string{"hall-entrance", "gate", "c2", "c3", "c4", "c5", "c6", "c7"}
 	const per = 10
 	var wg sync.WaitGroup
 	for _, cam := range cams {
 		wg.Go(func() {
 			for range per {
-				if err := f.e.Handle(t.Context(), alerts.Event{Camera: cam, Type: alerts.Motion, Key: "k", State: alerts.Active, Source: alerts.SourceGeneric}); err != nil {
+				if err := f.Engine.Handle(t.Context(), alerts.Event{Camera: cam, Type: alerts.Motion, Key: "k", State: alerts.Active, Source: alerts.SourceGeneric}); err != nil {
 					t.Error(err)
 					return
 				}
@@ -219,7 +220,7 @@ func TestHandleConcurrent(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	as := f.all(t)
+	as := f.All(t)
 	if len(as) != len(cams) {
 		t.Fatalf("%d alerts, want %d", len(as), len(cams))
 	}
@@ -245,7 +246,7 @@ func (j *spoolingJournal) isDown() error {
 	defer j.mu.Unlock()
 	if j.down {
 		j.downReads++
-		return errDown
+		return alertstest.ErrDown
 	}
 	return nil
 }
@@ -275,25 +276,25 @@ func (j *spoolingJournal) Since(ctx context.Context, seq uint64, limit int) ([]a
 // journal cannot be read (Redis down) still handles events, and takes the
 // journal's live alerts in once it can read them.
 func TestEngineStartsWithJournalUnreachable(t *testing.T) {
-	f := newFixture(t, "")
-	f.handle(t, ev("gate", alerts.Intrusion, alerts.Active)) // open before the restart
-	before := f.only(t)
+	f := alertstest.NewFixture(t, "")
+	f.Handle(t, alertstest.Ev("gate", alerts.Intrusion, alerts.Active)) // open before the restart
+	before := f.Only(t)
 
-	j := &spoolingJournal{Journal: f.j, down: true}
+	j := &spoolingJournal{Journal: f.Journal, down: true}
 	e := engineOn(t, j, f)
-	runBackground(t, e.Run)
+	alertstest.RunBackground(t, e.Run)
 
-	hall := ev("hall-entrance", alerts.Motion, alerts.Active)
+	hall := alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active)
 	hall.Source = alerts.SourceGeneric
 	if err := e.Handle(t.Context(), hall); err != nil {
 		t.Fatalf("event while the journal is unreachable: %v", err)
 	}
-	as := f.all(t)
+	as := f.All(t)
 	if len(as) != 2 {
 		t.Fatalf("%d alerts, want the restored one and the hall's: %+v", len(as), as)
 	}
 	// Later batches do not ask a journal that says it is degraded.
-	f.clock.Advance(3 * time.Second)
+	f.Clock.Advance(3 * time.Second)
 	if err := e.Handle(t.Context(), hall); err != nil {
 		t.Fatal(err)
 	}
@@ -308,36 +309,21 @@ func TestEngineStartsWithJournalUnreachable(t *testing.T) {
 	j.mu.Lock()
 	j.down = false
 	j.mu.Unlock()
-	f.clock.Advance(3 * time.Second)
+	f.Clock.Advance(3 * time.Second)
 	if err := e.Handle(t.Context(), hall); err != nil {
 		t.Fatal(err)
 	}
 	// The alert from before the restart is tracked again: no event comes
 	// for longer than stale_after (30 s) and the engine ends its signal.
-	f.clock.Advance(3 * time.Minute)
+	f.Clock.Advance(3 * time.Minute)
 	if err := e.Tick(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	got, err := f.j.Get(t.Context(), before.ID)
+	got, err := f.Journal.Get(t.Context(), before.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if got.Signal != alerts.SignalEnded {
 		t.Fatalf("the alert open before the restart was not tracked after the journal came back: %+v", got)
 	}
-}
-
-// runBackground runs run (an engine's or a hub's Run) until the test ends
-// and reports the error it returns then.
-func runBackground(t *testing.T, run func(context.Context) error) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- run(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
 }

@@ -14,212 +14,10 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"vigil/alerts"
+	"vigil/alerts/alertstest"
 	"vigil/alerts/boltjournal"
 	"vigil/internal/testutil"
 )
-
-// fakeClock moves only when a test advances it.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []fakeTimer
-}
-
-type fakeTimer struct {
-	at time.Time
-	c  chan time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) NewTimer(d time.Duration) (<-chan time.Time, func() bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := fakeTimer{at: c.now.Add(d), c: make(chan time.Time, 1)}
-	c.timers = append(c.timers, t)
-	return t.c, func() bool { return true }
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	kept := c.timers[:0]
-	for _, t := range c.timers {
-		if !t.at.After(c.now) {
-			t.c <- c.now
-			continue
-		}
-		kept = append(kept, t)
-	}
-	c.timers = kept
-}
-
-type holdRecorder struct {
-	mu    sync.Mutex
-	holds []alerts.HoldRequest
-	fail  int // the next fail calls of PlaceHold fail
-	calls int
-}
-
-func (h *holdRecorder) PlaceHold(_ context.Context, r alerts.HoldRequest) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	h.calls++
-	if h.fail > 0 {
-		h.fail--
-		return errors.New("disk full")
-	}
-	h.holds = append(h.holds, r)
-	return nil
-}
-
-// wait returns the latest hold placed once ok holds for it: the engine
-// places holds after the change, in its effects stage.
-func (h *holdRecorder) wait(t *testing.T, what string, ok func(alerts.HoldRequest) bool) alerts.HoldRequest {
-	t.Helper()
-	var last alerts.HoldRequest
-	testutil.WaitFor(t, 10*time.Second, what, func() bool {
-		h.mu.Lock()
-		defer h.mu.Unlock()
-		if len(h.holds) == 0 {
-			return false
-		}
-		last = h.holds[len(h.holds)-1]
-		return ok(last)
-	})
-	return last
-}
-
-var t0 = time.Date(2026, 11, 26, 13, 0, 0, 0, time.UTC)
-
-type fixture struct {
-	e     *alerts.Engine
-	j     *boltjournal.Journal
-	clock *fakeClock
-	holds *holdRecorder
-	reg   *prometheus.Registry
-	path  string
-	stop  func() // stops the engine's Run and waits for it
-}
-
-func testRules() []alerts.Rule {
-	return []alerts.Rule{
-		{Match: alerts.Match{Type: alerts.Intrusion, Site: "key-site"}, Severity: alerts.Critical, AckWithin: 2 * time.Minute, ResolveWithin: 30 * time.Minute, DispatchTo: "police", Cooldown: 30 * time.Second},
-		{Match: alerts.Match{Type: alerts.CameraOffline}, Severity: alerts.Major, AckWithin: 10 * time.Minute, ResolveWithin: 4 * time.Hour},
-		{Match: alerts.Match{}, Severity: alerts.Minor, AckWithin: 15 * time.Minute, ResolveWithin: 24 * time.Hour, Cooldown: 60 * time.Second},
-	}
-}
-
-func cameras(id string) (string, string, string, bool) {
-	switch id {
-	case "hall-entrance":
-		return "服务大厅入口", "hall", "G03", true
-	case "gate":
-		return "重点部位大门", "key-site", "G07", true
-	}
-	return "", "", "", false
-}
-
-func newFixture(t testing.TB, path string) *fixture {
-	t.Helper()
-	return newFixtureAt(t, path, t0)
-}
-
-// newFixtureAt runs an engine on a journal at path ("" for a new one) with
-// its fake clock at now, until the test ends or stop is called. Its Run
-// never ticks by itself (a tick once in 10,000 hours): a test that advances
-// the clock calls Tick when it wants one, so that deadlines and stale ends
-// never race with the test's own actions.
-func newFixtureAt(t testing.TB, path string, now time.Time) *fixture {
-	t.Helper()
-	return startFixture(t, path, now, 10000*time.Hour, true)
-}
-
-// startFixture is newFixtureAt with Run's tick period, and Run started only
-// when run is set (the test runs it itself otherwise).
-func startFixture(t testing.TB, path string, now time.Time, tick time.Duration, run bool) *fixture {
-	t.Helper()
-	if path == "" {
-		path = filepath.Join(t.TempDir(), "journal.db")
-	}
-	j, err := boltjournal.Open(boltjournal.Options{Path: path})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = j.Close() })
-	f := &fixture{j: j, clock: &fakeClock{now: now}, holds: &holdRecorder{}, reg: prometheus.NewRegistry(), path: path}
-	f.e, err = alerts.New(alerts.Options{
-		Journal: j, Rules: testRules(),
-		Units:   []alerts.Unit{{ID: "police", Name: "派出所"}, {ID: "zongzhi", Name: "综治办"}},
-		Cameras: cameras, PreRoll: 10 * time.Second, PostRoll: 30 * time.Second,
-		HoldAfterResolve: 90 * 24 * time.Hour, StaleAfter: 30 * time.Second,
-		Evidence: f.holds, Clock: f.clock, Registerer: f.reg, TickEvery: tick,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	f.stop = func() {}
-	if !run {
-		return f
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := f.e.Run(ctx); err != nil {
-			t.Errorf("engine: %v", err)
-		}
-	}()
-	f.stop = func() { cancel(); <-done }
-	t.Cleanup(f.stop)
-	return f
-}
-
-func (f *fixture) handle(t *testing.T, ev alerts.Event) {
-	t.Helper()
-	if ev.Source == "" {
-		ev.Source = alerts.SourceGeneric
-	}
-	if err := f.e.Handle(t.Context(), ev); err != nil {
-		t.Fatalf("handle %+v: %v", ev, err)
-	}
-}
-
-func (f *fixture) all(t *testing.T) []alerts.Alert {
-	t.Helper()
-	as, _, err := f.j.List(t.Context(), alerts.Filter{Limit: alerts.MaxListLimit})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return as
-}
-
-func (f *fixture) only(t *testing.T) alerts.Alert {
-	t.Helper()
-	as := f.all(t)
-	if len(as) != 1 {
-		t.Fatalf("%d alerts, want 1: %+v", len(as), as)
-	}
-	return as[0]
-}
-
-func (f *fixture) kinds(t *testing.T) []alerts.ChangeKind {
-	t.Helper()
-	cs, err := f.j.Since(t.Context(), 0, 10000)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []alerts.ChangeKind
-	for _, c := range cs {
-		out = append(out, c.Kind)
-	}
-	return out
-}
 
 func count(ks []alerts.ChangeKind, k alerts.ChangeKind) int {
 	n := 0
@@ -231,10 +29,6 @@ func count(ks []alerts.ChangeKind, k alerts.ChangeKind) int {
 	return n
 }
 
-func ev(camera string, typ alerts.Type, state alerts.State) alerts.Event {
-	return alerts.Event{Camera: camera, Type: typ, State: state, Key: "k"}
-}
-
 // The table of the issue: event sequences and the alerts they leave.
 func TestEngineEventSequences(t *testing.T) {
 	type step struct {
@@ -242,7 +36,7 @@ func TestEngineEventSequences(t *testing.T) {
 		advance time.Duration // before the event
 		tick    bool          // run deadline and stale checks after it
 	}
-	active := ev("hall-entrance", alerts.Motion, alerts.Active)
+	active := alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active)
 	cases := []struct {
 		name   string
 		steps  []step
@@ -267,7 +61,7 @@ func TestEngineEventSequences(t *testing.T) {
 			steps:  []step{{ev: active}, {advance: 29 * time.Second, tick: true}, {advance: 2 * time.Second, tick: true}},
 			alerts: 1,
 			check: func(t *testing.T, as []alerts.Alert, kinds []alerts.ChangeKind) {
-				if as[0].Signal != alerts.SignalEnded || as[0].EndedAt == nil || !as[0].EndedAt.Equal(t0.Add(31*time.Second)) {
+				if as[0].Signal != alerts.SignalEnded || as[0].EndedAt == nil || !as[0].EndedAt.Equal(alertstest.T0.Add(31*time.Second)) {
 					t.Errorf("signal %s ended %v, want ended at +31s", as[0].Signal, as[0].EndedAt)
 				}
 				if as[0].Status != alerts.StatusNew {
@@ -297,17 +91,17 @@ func TestEngineEventSequences(t *testing.T) {
 		{
 			name: "line-crossing pulse burst inside cooldown is one alert",
 			steps: []step{
-				{ev: ev("hall-entrance", alerts.LineCrossing, alerts.Pulse)},
-				{ev: ev("hall-entrance", alerts.LineCrossing, alerts.Pulse), advance: 5 * time.Second},
-				{ev: ev("hall-entrance", alerts.LineCrossing, alerts.Pulse), advance: 5 * time.Second},
-				{ev: ev("hall-entrance", alerts.LineCrossing, alerts.Pulse), advance: 5 * time.Second},
+				{ev: alertstest.Ev("hall-entrance", alerts.LineCrossing, alerts.Pulse)},
+				{ev: alertstest.Ev("hall-entrance", alerts.LineCrossing, alerts.Pulse), advance: 5 * time.Second},
+				{ev: alertstest.Ev("hall-entrance", alerts.LineCrossing, alerts.Pulse), advance: 5 * time.Second},
+				{ev: alertstest.Ev("hall-entrance", alerts.LineCrossing, alerts.Pulse), advance: 5 * time.Second},
 			},
 			alerts: 1,
 			check: func(t *testing.T, as []alerts.Alert, kinds []alerts.ChangeKind) {
 				if as[0].Count != 4 || as[0].Signal != alerts.SignalEnded {
 					t.Errorf("count %d signal %s, want 4 ended", as[0].Count, as[0].Signal)
 				}
-				if as[0].Clip.End == nil || !as[0].Clip.End.Equal(t0.Add(15*time.Second+30*time.Second)) {
+				if as[0].Clip.End == nil || !as[0].Clip.End.Equal(alertstest.T0.Add(15*time.Second+30*time.Second)) {
 					t.Errorf("clip end %v, want last pulse + post roll", as[0].Clip.End)
 				}
 			},
@@ -351,14 +145,14 @@ func TestEngineEventSequences(t *testing.T) {
 		},
 		{
 			name:   "inactive for an unknown signal is ignored",
-			steps:  []step{{ev: ev("hall-entrance", alerts.Motion, alerts.Inactive)}},
+			steps:  []step{{ev: alertstest.Ev("hall-entrance", alerts.Motion, alerts.Inactive)}},
 			alerts: 0,
 		},
 		{
 			name: "activation inside cooldown reopens the same alert's signal",
 			steps: []step{
 				{ev: active},
-				{ev: ev("hall-entrance", alerts.Motion, alerts.Inactive), advance: time.Second},
+				{ev: alertstest.Ev("hall-entrance", alerts.Motion, alerts.Inactive), advance: time.Second},
 				{ev: active, advance: 59 * time.Second},
 			},
 			alerts: 1,
@@ -372,7 +166,7 @@ func TestEngineEventSequences(t *testing.T) {
 			name: "activation after cooldown on a still open alert raises a new occurrence",
 			steps: []step{
 				{ev: active},
-				{ev: ev("hall-entrance", alerts.Motion, alerts.Inactive), advance: time.Second},
+				{ev: alertstest.Ev("hall-entrance", alerts.Motion, alerts.Inactive), advance: time.Second},
 				{ev: active, advance: 10 * time.Minute},
 			},
 			alerts: 2,
@@ -382,32 +176,32 @@ func TestEngineEventSequences(t *testing.T) {
 			steps: []step{
 				{ev: active},
 				{ev: alerts.Event{Camera: "hall-entrance", Type: alerts.Motion, Key: "other", State: alerts.Active}},
-				{ev: ev("hall-entrance", alerts.Tamper, alerts.Active)},
-				{ev: ev("gate", alerts.Motion, alerts.Active)},
+				{ev: alertstest.Ev("hall-entrance", alerts.Tamper, alerts.Active)},
+				{ev: alertstest.Ev("gate", alerts.Motion, alerts.Active)},
 			},
 			alerts: 4,
 		},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f := newFixture(t, "")
+			f := alertstest.NewFixture(t, "")
 			for _, s := range c.steps {
-				f.clock.Advance(s.advance)
+				f.Clock.Advance(s.advance)
 				if s.ev.Type != "" {
-					f.handle(t, s.ev)
+					f.Handle(t, s.ev)
 				}
 				if s.tick {
-					if err := f.e.Tick(t.Context()); err != nil {
+					if err := f.Engine.Tick(t.Context()); err != nil {
 						t.Fatal(err)
 					}
 				}
 			}
-			as := f.all(t)
+			as := f.All(t)
 			if len(as) != c.alerts {
 				t.Fatalf("%d alerts, want %d", len(as), c.alerts)
 			}
 			if c.check != nil {
-				c.check(t, as, f.kinds(t))
+				c.check(t, as, f.Kinds(t))
 			}
 		})
 	}
@@ -417,25 +211,25 @@ func TestEngineEventSequences(t *testing.T) {
 // final, the cooldown decides between reopened and a new alert, repeats of
 // an open active alert only count.
 func TestOccurrenceRules(t *testing.T) {
-	active := ev("hall-entrance", alerts.Motion, alerts.Active) // default rule: cooldown 60s
-	inactive := ev("hall-entrance", alerts.Motion, alerts.Inactive)
+	active := alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active) // default rule: cooldown 60s
+	inactive := alertstest.Ev("hall-entrance", alerts.Motion, alerts.Inactive)
 	t.Run("resolved is final and the next activation is a new alert", func(t *testing.T) {
-		f := newFixture(t, "")
-		f.handle(t, active)
-		first := f.only(t)
-		if _, err := f.e.Resolve(t.Context(), first.ID, "desk-1", "误报", true, first.Version); err != nil {
+		f := alertstest.NewFixture(t, "")
+		f.Handle(t, active)
+		first := f.Only(t)
+		if _, err := f.Engine.Resolve(t.Context(), first.ID, "desk-1", "误报", true, first.Version); err != nil {
 			t.Fatal(err)
 		}
-		resolved := f.only(t)
+		resolved := f.Only(t)
 		if resolved.Signal != alerts.SignalEnded || resolved.EndedAt == nil || resolved.Clip.End == nil {
 			t.Fatalf("resolved while active: signal %s ended %v clip %+v, want the signal ended with the resolution", resolved.Signal, resolved.EndedAt, resolved.Clip)
 		}
 		for range 3 {
-			f.clock.Advance(time.Second)
-			f.handle(t, active)
+			f.Clock.Advance(time.Second)
+			f.Handle(t, active)
 		}
-		f.handle(t, inactive)
-		as := f.all(t)
+		f.Handle(t, inactive)
+		as := f.All(t)
 		if len(as) != 2 {
 			t.Fatalf("%d alerts, want the resolved one and one new", len(as))
 		}
@@ -453,28 +247,28 @@ func TestOccurrenceRules(t *testing.T) {
 		}
 	})
 	t.Run("end then activation inside cooldown reopens", func(t *testing.T) {
-		f := newFixture(t, "")
-		f.handle(t, active)
-		f.handle(t, inactive)
-		f.clock.Advance(59 * time.Second)
-		f.handle(t, active)
-		a := f.only(t)
+		f := alertstest.NewFixture(t, "")
+		f.Handle(t, active)
+		f.Handle(t, inactive)
+		f.Clock.Advance(59 * time.Second)
+		f.Handle(t, active)
+		a := f.Only(t)
 		if a.Signal != alerts.SignalActive || a.Count != 2 || a.History[len(a.History)-1].Action != "reopened" {
 			t.Fatalf("signal %s count %d history %+v, want reopened", a.Signal, a.Count, a.History)
 		}
-		ks := f.kinds(t)
+		ks := f.Kinds(t)
 		if ks[len(ks)-1] != alerts.KindReopened {
 			t.Fatalf("changes %v, want the last reopened", ks)
 		}
 	})
 	t.Run("end then activation at the cooldown raises a new alert", func(t *testing.T) {
-		f := newFixture(t, "")
-		f.handle(t, active)
-		f.handle(t, inactive)
-		first := f.only(t)
-		f.clock.Advance(60 * time.Second)
-		f.handle(t, active)
-		as := f.all(t)
+		f := alertstest.NewFixture(t, "")
+		f.Handle(t, active)
+		f.Handle(t, inactive)
+		first := f.Only(t)
+		f.Clock.Advance(60 * time.Second)
+		f.Handle(t, active)
+		as := f.All(t)
 		if len(as) != 2 || as[0].PreviousID != first.ID || as[0].Occurrences24h != 2 {
 			t.Fatalf("%d alerts, newest previous %q occurrences %d", len(as), as[0].PreviousID, as[0].Occurrences24h)
 		}
@@ -483,29 +277,29 @@ func TestOccurrenceRules(t *testing.T) {
 		}
 	})
 	t.Run("occurrences count the last 24 hours", func(t *testing.T) {
-		f := newFixture(t, "")
+		f := alertstest.NewFixture(t, "")
 		for range 3 {
-			f.handle(t, active)
-			f.handle(t, inactive)
-			f.clock.Advance(12 * time.Hour)
+			f.Handle(t, active)
+			f.Handle(t, inactive)
+			f.Clock.Advance(12 * time.Hour)
 		}
-		f.clock.Advance(time.Hour)
-		f.handle(t, active)
-		as := f.all(t)
+		f.Clock.Advance(time.Hour)
+		f.Handle(t, active)
+		as := f.All(t)
 		if len(as) != 4 || as[0].Occurrences24h != 2 || as[0].PreviousID != as[1].ID {
 			t.Fatalf("%d alerts, newest occurrences %d previous %q (want 2, %q)", len(as), as[0].Occurrences24h, as[0].PreviousID, as[1].ID)
 		}
 	})
 	t.Run("updated changes carry a reason", func(t *testing.T) {
-		f := newFixture(t, "")
-		f.handle(t, active)
-		f.clock.Advance(time.Second)
-		f.handle(t, active)
-		f.clock.Advance(31 * time.Second)
-		if err := f.e.Tick(t.Context()); err != nil {
+		f := alertstest.NewFixture(t, "")
+		f.Handle(t, active)
+		f.Clock.Advance(time.Second)
+		f.Handle(t, active)
+		f.Clock.Advance(31 * time.Second)
+		if err := f.Engine.Tick(t.Context()); err != nil {
 			t.Fatal(err)
 		}
-		cs, err := f.j.Since(t.Context(), 0, 100)
+		cs, err := f.Journal.Since(t.Context(), 0, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -536,13 +330,13 @@ func TestEventTime(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			f := newFixture(t, "")
-			e := ev("hall-entrance", alerts.Motion, alerts.Active)
-			e.At = t0.Add(c.offset)
-			f.handle(t, e)
-			a := f.only(t)
-			if !a.RaisedAt.Equal(t0.Add(c.wantRaised)) {
-				t.Errorf("raised_at %v, want %v", a.RaisedAt, t0.Add(c.wantRaised))
+			f := alertstest.NewFixture(t, "")
+			e := alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active)
+			e.At = alertstest.T0.Add(c.offset)
+			f.Handle(t, e)
+			a := f.Only(t)
+			if !a.RaisedAt.Equal(alertstest.T0.Add(c.wantRaised)) {
+				t.Errorf("raised_at %v, want %v", a.RaisedAt, alertstest.T0.Add(c.wantRaised))
 			}
 			if !a.Clip.Start.Equal(a.RaisedAt.Add(-10 * time.Second)) {
 				t.Errorf("clip starts %v, want pre_roll before raised_at %v", a.Clip.Start, a.RaisedAt)
@@ -550,10 +344,10 @@ func TestEventTime(t *testing.T) {
 			if got := a.Detail["camera_time"]; (got != "") != c.cameraTime || (c.cameraTime && got != e.At.Format(time.RFC3339Nano)) {
 				t.Errorf("detail.camera_time %q (want it set: %v)", got, c.cameraTime)
 			}
-			if !a.AckDeadline.Equal(t0.Add(15 * time.Minute)) {
-				t.Errorf("ack deadline %v runs from the receipt %v", a.AckDeadline, t0)
+			if !a.AckDeadline.Equal(alertstest.T0.Add(15 * time.Minute)) {
+				t.Errorf("ack deadline %v runs from the receipt %v", a.AckDeadline, alertstest.T0)
 			}
-			if n := sumMetric(t, f.reg, "vigil_event_clock_skew_seconds", map[string]string{"source": "generic"}); n != 1 {
+			if n := sumMetric(t, f.Reg, "vigil_event_clock_skew_seconds", map[string]string{"source": "generic"}); n != 1 {
 				t.Errorf("skew histogram has %v observations, want 1", n)
 			}
 		})
@@ -562,18 +356,18 @@ func TestEventTime(t *testing.T) {
 
 // A camera_offline alert's clip shows the seconds before the camera dropped.
 func TestOfflineClipStartsBeforeLastFrame(t *testing.T) {
-	f := newFixture(t, "")
-	lastFrame := t0.Add(-30 * time.Second)
-	f.handle(t, alerts.Event{Camera: "hall-entrance", Type: alerts.CameraOffline, State: alerts.Active,
-		Source: alerts.SourceHealth, At: t0, FootageFrom: lastFrame})
-	a := f.only(t)
-	if !a.RaisedAt.Equal(t0) || !a.Clip.Start.Equal(lastFrame.Add(-10*time.Second)) {
-		t.Fatalf("raised %v clip start %v, want %v and %v", a.RaisedAt, a.Clip.Start, t0, lastFrame.Add(-10*time.Second))
+	f := alertstest.NewFixture(t, "")
+	lastFrame := alertstest.T0.Add(-30 * time.Second)
+	f.Handle(t, alerts.Event{Camera: "hall-entrance", Type: alerts.CameraOffline, State: alerts.Active,
+		Source: alerts.SourceHealth, At: alertstest.T0, FootageFrom: lastFrame})
+	a := f.Only(t)
+	if !a.RaisedAt.Equal(alertstest.T0) || !a.Clip.Start.Equal(lastFrame.Add(-10*time.Second)) {
+		t.Fatalf("raised %v clip start %v, want %v and %v", a.RaisedAt, a.Clip.Start, alertstest.T0, lastFrame.Add(-10*time.Second))
 	}
-	f.holds.wait(t, "the hold from the clip start", func(h alerts.HoldRequest) bool { return h.Start.Equal(a.Clip.Start) })
-	f.clock.Advance(time.Minute)
-	f.handle(t, alerts.Event{Camera: "hall-entrance", Type: alerts.CameraOffline, State: alerts.Inactive, Source: alerts.SourceHealth, At: t0})
-	if a := f.only(t); !a.Clip.Start.Equal(lastFrame.Add(-10 * time.Second)) {
+	f.Holds.Wait(t, "the hold from the clip start", func(h alerts.HoldRequest) bool { return h.Start.Equal(a.Clip.Start) })
+	f.Clock.Advance(time.Minute)
+	f.Handle(t, alerts.Event{Camera: "hall-entrance", Type: alerts.CameraOffline, State: alerts.Inactive, Source: alerts.SourceHealth, At: alertstest.T0})
+	if a := f.Only(t); !a.Clip.Start.Equal(lastFrame.Add(-10 * time.Second)) {
 		t.Fatalf("the end moved the clip start to %v", a.Clip.Start)
 	}
 }
@@ -581,10 +375,10 @@ func TestOfflineClipStartsBeforeLastFrame(t *testing.T) {
 // An alert stays bounded in size whatever the desk posts, and the journal
 // grows linearly with what is posted, not with the square of the history.
 func TestAlertSizeBounded(t *testing.T) {
-	f := newFixture(t, "")
-	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
-	a := f.only(t)
-	a, err := f.e.Resolve(t.Context(), a.ID, "desk-1", "handled", false, a.Version)
+	f := alertstest.NewFixture(t, "")
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
+	a := f.Only(t)
+	a, err := f.Engine.Resolve(t.Context(), a.ID, "desk-1", "handled", false, a.Version)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -594,7 +388,7 @@ func TestAlertSizeBounded(t *testing.T) {
 	// by at most twice what is posted.
 	post := func(n int) (posted int) {
 		for i := range n {
-			if _, err := f.e.FollowUp(t.Context(), a.ID, "desk-1", i%2 == 0, note); err != nil {
+			if _, err := f.Engine.FollowUp(t.Context(), a.ID, "desk-1", i%2 == 0, note); err != nil {
 				t.Fatal(err)
 			}
 			posted += len(note)
@@ -602,14 +396,14 @@ func TestAlertSizeBounded(t *testing.T) {
 		return posted
 	}
 	post(250)
-	before := dataSize(t, f.j)
+	before := dataSize(t, f.Journal)
 	posted := post(250)
-	grown := dataSize(t, f.j) - before
+	grown := dataSize(t, f.Journal) - before
 	t.Logf("250 follow-ups of %d-byte notes: journal data grew %d bytes for %d bytes posted (%.2fx)", len(note), grown, posted, float64(grown)/float64(posted))
 	if grown > int64(2*posted) {
 		t.Fatalf("journal file grew %d bytes for %d bytes posted, want at most 2x", grown, posted)
 	}
-	got, err := f.j.Get(t.Context(), a.ID)
+	got, err := f.Journal.Get(t.Context(), a.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -625,7 +419,7 @@ func TestAlertSizeBounded(t *testing.T) {
 		t.Fatalf("first history entry %+v, want the collapsed earlier entries", h)
 	}
 	// Every change is still in the log, each with its own note only.
-	cs, err := f.j.Since(t.Context(), 0, 10000)
+	cs, err := f.Journal.Since(t.Context(), 0, 10000)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -649,10 +443,10 @@ func dataSize(t *testing.T, j *boltjournal.Journal) int64 {
 }
 
 func TestRaiseShape(t *testing.T) {
-	f := newFixture(t, "")
-	f.handle(t, alerts.Event{Camera: "hall-entrance", Type: alerts.Motion, Key: "Gate", State: alerts.Active, Source: alerts.SourceONVIF,
+	f := alertstest.NewFixture(t, "")
+	f.Handle(t, alerts.Event{Camera: "hall-entrance", Type: alerts.Motion, Key: "Gate", State: alerts.Active, Source: alerts.SourceONVIF,
 		Detail: map[string]string{"topic": "tns1:VideoSource/MotionAlarm"}})
-	a := f.only(t)
+	a := f.Only(t)
 	if len(a.ID) != 26 {
 		t.Errorf("id %q is not a ULID", a.ID)
 	}
@@ -663,16 +457,16 @@ func TestRaiseShape(t *testing.T) {
 		got.Severity != want.Severity || got.Status != want.Status || got.Signal != want.Signal || got.Version != 1 || got.Count != 1 || got.Source != want.Source {
 		t.Errorf("alert %+v", got)
 	}
-	if !a.RaisedAt.Equal(t0) || !a.AckDeadline.Equal(t0.Add(15*time.Minute)) || !a.ResolveDeadline.Equal(t0.Add(24*time.Hour)) {
+	if !a.RaisedAt.Equal(alertstest.T0) || !a.AckDeadline.Equal(alertstest.T0.Add(15*time.Minute)) || !a.ResolveDeadline.Equal(alertstest.T0.Add(24*time.Hour)) {
 		t.Errorf("raised %v ack %v resolve %v", a.RaisedAt, a.AckDeadline, a.ResolveDeadline)
 	}
-	if a.Clip == nil || !a.Clip.Start.Equal(t0.Add(-10*time.Second)) || a.Clip.End != nil || a.Clip.URL != "/api/v1/alerts/"+a.ID+"/clip" {
+	if a.Clip == nil || !a.Clip.Start.Equal(alertstest.T0.Add(-10*time.Second)) || a.Clip.End != nil || a.Clip.URL != "/api/v1/alerts/"+a.ID+"/clip" {
 		t.Errorf("clip %+v", a.Clip)
 	}
 	if a.Detail["topic"] != "tns1:VideoSource/MotionAlarm" || len(a.History) != 1 || a.History[0].Action != "raised" {
 		t.Errorf("detail %v history %v", a.Detail, a.History)
 	}
-	if n := sumMetric(t, f.reg, "vigil_alerts_raised_total", map[string]string{"type": "motion", "severity": "minor", "site": "hall"}); n != 1 {
+	if n := sumMetric(t, f.Reg, "vigil_alerts_raised_total", map[string]string{"type": "motion", "severity": "minor", "site": "hall"}); n != 1 {
 		t.Errorf("raised_total = %v", n)
 	}
 }
@@ -714,61 +508,57 @@ func sumMetric(t *testing.T, reg *prometheus.Registry, name string, want map[str
 }
 
 func TestEvidenceHolds(t *testing.T) {
-	f := newFixture(t, "")
-	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
-	a := f.only(t)
-	h := f.holds.wait(t, "the hold of the raise", func(alerts.HoldRequest) bool { return true })
-	if h.ID != a.ID || h.Camera != "hall-entrance" || !h.Start.Equal(t0.Add(-10*time.Second)) || !h.End.IsZero() || !h.Until.IsZero() {
+	f := alertstest.NewFixture(t, "")
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
+	a := f.Only(t)
+	h := f.Holds.Wait(t, "the hold of the raise", func(alerts.HoldRequest) bool { return true })
+	if h.ID != a.ID || h.Camera != "hall-entrance" || !h.Start.Equal(alertstest.T0.Add(-10*time.Second)) || !h.End.IsZero() || !h.Until.IsZero() {
 		t.Fatalf("hold on raise %+v", h)
 	}
-	f.clock.Advance(20 * time.Second)
-	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Inactive))
-	f.holds.wait(t, "hold end = ended + post roll", func(h alerts.HoldRequest) bool { return h.End.Equal(t0.Add(50 * time.Second)) })
-	a = f.only(t)
-	f.clock.Advance(time.Minute)
-	if _, err := f.e.Resolve(t.Context(), a.ID, "desk-1", "ok", false, a.Version); err != nil {
+	f.Clock.Advance(20 * time.Second)
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Inactive))
+	f.Holds.Wait(t, "hold end = ended + post roll", func(h alerts.HoldRequest) bool { return h.End.Equal(alertstest.T0.Add(50 * time.Second)) })
+	a = f.Only(t)
+	f.Clock.Advance(time.Minute)
+	if _, err := f.Engine.Resolve(t.Context(), a.ID, "desk-1", "ok", false, a.Version); err != nil {
 		t.Fatal(err)
 	}
-	f.holds.wait(t, "hold after resolve", func(h alerts.HoldRequest) bool {
-		return h.Until.Equal(t0.Add(80*time.Second+90*24*time.Hour)) && h.End.Equal(t0.Add(50*time.Second))
+	f.Holds.Wait(t, "hold after resolve", func(h alerts.HoldRequest) bool {
+		return h.Until.Equal(alertstest.T0.Add(80*time.Second+90*24*time.Hour)) && h.End.Equal(alertstest.T0.Add(50*time.Second))
 	})
 }
 
 // A hold that fails (a full disk) is retried until it is placed: an alert's
 // footage is never left to retention because one attempt failed.
 func TestFailedHoldIsRetried(t *testing.T) {
-	f := newFixture(t, "")
-	f.holds.mu.Lock()
-	f.holds.fail = 2
-	f.holds.mu.Unlock()
-	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
-	a := f.only(t)
-	f.holds.wait(t, "the hold placed after two failures", func(h alerts.HoldRequest) bool { return h.ID == a.ID })
-	if n := sumMetric(t, f.reg, "vigil_alert_effect_failures_total", map[string]string{"effect": "hold"}); n != 2 {
+	f := alertstest.NewFixture(t, "")
+	f.Holds.FailNext(2)
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
+	a := f.Only(t)
+	f.Holds.Wait(t, "the hold placed after two failures", func(h alerts.HoldRequest) bool { return h.ID == a.ID })
+	if n := sumMetric(t, f.Reg, "vigil_alert_effect_failures_total", map[string]string{"effect": "hold"}); n != 2 {
 		t.Fatalf("%v failures counted, want 2", n)
 	}
 	testutil.WaitFor(t, 5*time.Second, "nothing pending", func() bool {
-		return sumMetric(t, f.reg, "vigil_alert_effects_pending", nil) == 0
+		return sumMetric(t, f.Reg, "vigil_alert_effects_pending", nil) == 0
 	})
 }
 
 // A hold still failing when the engine stops is placed at the next start:
 // open alerts' holds are placed again when they are restored.
 func TestHoldPlacedAgainAfterRestart(t *testing.T) {
-	f := newFixture(t, "")
-	f.holds.mu.Lock()
-	f.holds.fail = 1 << 30
-	f.holds.mu.Unlock()
-	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
-	a := f.only(t)
-	g := f.restart(t)
-	g.holds.wait(t, "the hold placed again at start", func(h alerts.HoldRequest) bool { return h.ID == a.ID })
+	f := alertstest.NewFixture(t, "")
+	f.Holds.FailNext(1 << 30)
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
+	a := f.Only(t)
+	g := f.Restart(t)
+	g.Holds.Wait(t, "the hold placed again at start", func(h alerts.HoldRequest) bool { return h.ID == a.ID })
 }
 
 func TestAutoDispatch(t *testing.T) {
-	f := newFixture(t, "")
-	f.handle(t, ev("gate", alerts.Intrusion, alerts.Active))
-	a := f.only(t)
+	f := alertstest.NewFixture(t, "")
+	f.Handle(t, alertstest.Ev("gate", alerts.Intrusion, alerts.Active))
+	a := f.Only(t)
 	if a.Status != alerts.StatusDispatched || a.Unit != "police" || a.AcknowledgedBy != alerts.System || a.Severity != alerts.Critical {
 		t.Fatalf("status %s unit %q acked by %q severity %s", a.Status, a.Unit, a.AcknowledgedBy, a.Severity)
 	}
@@ -779,24 +569,24 @@ func TestAutoDispatch(t *testing.T) {
 	if len(actions) != 3 || actions[1] != "acknowledged/system" || actions[2] != "dispatched/system" {
 		t.Fatalf("history %v", actions)
 	}
-	if k := f.kinds(t); len(k) != 2 || k[0] != alerts.KindRaised || k[1] != alerts.KindDispatched {
+	if k := f.Kinds(t); len(k) != 2 || k[0] != alerts.KindRaised || k[1] != alerts.KindDispatched {
 		t.Fatalf("changes %v", k)
 	}
 }
 
 func TestTransitions(t *testing.T) {
-	type act func(f *fixture, t *testing.T, a alerts.Alert) (alerts.Alert, error)
-	ack := func(f *fixture, t *testing.T, a alerts.Alert) (alerts.Alert, error) {
-		return f.e.Ack(t.Context(), a.ID, "desk-1", "seen", a.Version)
+	type act func(f *alertstest.Fixture, t *testing.T, a alerts.Alert) (alerts.Alert, error)
+	ack := func(f *alertstest.Fixture, t *testing.T, a alerts.Alert) (alerts.Alert, error) {
+		return f.Engine.Ack(t.Context(), a.ID, "desk-1", "seen", a.Version)
 	}
-	dispatch := func(f *fixture, t *testing.T, a alerts.Alert) (alerts.Alert, error) {
-		return f.e.Dispatch(t.Context(), a.ID, "desk-1", "zongzhi", "go", a.Version)
+	dispatch := func(f *alertstest.Fixture, t *testing.T, a alerts.Alert) (alerts.Alert, error) {
+		return f.Engine.Dispatch(t.Context(), a.ID, "desk-1", "zongzhi", "go", a.Version)
 	}
-	resolve := func(f *fixture, t *testing.T, a alerts.Alert) (alerts.Alert, error) {
-		return f.e.Resolve(t.Context(), a.ID, "desk-1", "done", false, a.Version)
+	resolve := func(f *alertstest.Fixture, t *testing.T, a alerts.Alert) (alerts.Alert, error) {
+		return f.Engine.Resolve(t.Context(), a.ID, "desk-1", "done", false, a.Version)
 	}
-	followUp := func(f *fixture, t *testing.T, a alerts.Alert) (alerts.Alert, error) {
-		return f.e.FollowUp(t.Context(), a.ID, "desk-1", true, "fine")
+	followUp := func(f *alertstest.Fixture, t *testing.T, a alerts.Alert) (alerts.Alert, error) {
+		return f.Engine.FollowUp(t.Context(), a.ID, "desk-1", true, "fine")
 	}
 	actions := map[string]act{"ack": ack, "dispatch": dispatch, "resolve": resolve, "follow-up": followUp}
 	// reach brings a fresh alert to a status.
@@ -815,24 +605,24 @@ func TestTransitions(t *testing.T) {
 	for from, path := range reach {
 		for name, do := range actions {
 			t.Run(string(from)+"/"+name, func(t *testing.T) {
-				f := newFixture(t, "")
-				f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
-				a := f.only(t)
+				f := alertstest.NewFixture(t, "")
+				f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
+				a := f.Only(t)
 				var err error
 				for _, p := range path {
-					f.clock.Advance(time.Second)
+					f.Clock.Advance(time.Second)
 					if a, err = p(f, t, a); err != nil {
 						t.Fatal(err)
 					}
 				}
-				f.clock.Advance(time.Second)
+				f.Clock.Advance(time.Second)
 				got, err := do(f, t, a)
 				want, ok := allowed[from][name]
 				if !ok {
 					if alerts.ErrorCode(err) != alerts.CodeInvalidTransition {
 						t.Fatalf("err = %v (code %q), want invalid_transition", err, alerts.ErrorCode(err))
 					}
-					if cur, _ := f.j.Get(t.Context(), a.ID); cur.Version != a.Version {
+					if cur, _ := f.Journal.Get(t.Context(), a.ID); cur.Version != a.Version {
 						t.Fatalf("a refused action changed the alert to version %d", cur.Version)
 					}
 					return
@@ -862,23 +652,23 @@ func TestTransitions(t *testing.T) {
 }
 
 func TestActionErrors(t *testing.T) {
-	f := newFixture(t, "")
-	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
-	a := f.only(t)
+	f := alertstest.NewFixture(t, "")
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
+	a := f.Only(t)
 	ctx := t.Context()
 	cases := []struct {
 		name string
 		err  error
 		code alerts.Code
 	}{
-		{"missing alert", second(f.e.Ack(ctx, "01NOPE", "desk-1", "", 1)), alerts.CodeNotFound},
-		{"stale version", second(f.e.Ack(ctx, a.ID, "desk-1", "", a.Version+1)), alerts.CodeConflict},
-		{"no version", second(f.e.Ack(ctx, a.ID, "desk-1", "", 0)), alerts.CodeBadRequest},
-		{"unknown unit", second(f.e.Dispatch(ctx, a.ID, "desk-1", "fire-brigade", "", a.Version)), alerts.CodeBadRequest},
-		{"no actor", second(f.e.Resolve(ctx, a.ID, "", "checked", false, a.Version)), alerts.CodeBadRequest},
-		{"no feedback", second(f.e.Resolve(ctx, a.ID, "desk-1", "", false, a.Version)), alerts.CodeFeedbackRequired},
-		{"blank feedback on a false alarm", second(f.e.Resolve(ctx, a.ID, "desk-1", " \t\n ", true, a.Version)), alerts.CodeFeedbackRequired},
-		{"note too long", second(f.e.Ack(ctx, a.ID, "desk-1", strings.Repeat("x", alerts.MaxNoteBytes+1), a.Version)), alerts.CodeTooLarge},
+		{"missing alert", second(f.Engine.Ack(ctx, "01NOPE", "desk-1", "", 1)), alerts.CodeNotFound},
+		{"stale version", second(f.Engine.Ack(ctx, a.ID, "desk-1", "", a.Version+1)), alerts.CodeConflict},
+		{"no version", second(f.Engine.Ack(ctx, a.ID, "desk-1", "", 0)), alerts.CodeBadRequest},
+		{"unknown unit", second(f.Engine.Dispatch(ctx, a.ID, "desk-1", "fire-brigade", "", a.Version)), alerts.CodeBadRequest},
+		{"no actor", second(f.Engine.Resolve(ctx, a.ID, "", "checked", false, a.Version)), alerts.CodeBadRequest},
+		{"no feedback", second(f.Engine.Resolve(ctx, a.ID, "desk-1", "", false, a.Version)), alerts.CodeFeedbackRequired},
+		{"blank feedback on a false alarm", second(f.Engine.Resolve(ctx, a.ID, "desk-1", " \t\n ", true, a.Version)), alerts.CodeFeedbackRequired},
+		{"note too long", second(f.Engine.Ack(ctx, a.ID, "desk-1", strings.Repeat("x", alerts.MaxNoteBytes+1), a.Version)), alerts.CodeTooLarge},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -896,14 +686,14 @@ func TestActionErrors(t *testing.T) {
 func second[T any](_ T, err error) error { return err }
 
 func TestConcurrentAcks(t *testing.T) {
-	f := newFixture(t, "")
-	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
-	a := f.only(t)
+	f := alertstest.NewFixture(t, "")
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
+	a := f.Only(t)
 	const n = 8
 	errs := make([]error, n)
 	var wg sync.WaitGroup
 	for i := range n {
-		wg.Go(func() { _, errs[i] = f.e.Ack(t.Context(), a.ID, "desk", "", a.Version) })
+		wg.Go(func() { _, errs[i] = f.Engine.Ack(t.Context(), a.ID, "desk", "", a.Version) })
 	}
 	wg.Wait()
 	won := 0
@@ -922,54 +712,54 @@ func TestConcurrentAcks(t *testing.T) {
 }
 
 func TestDeadlinesAndOverdue(t *testing.T) {
-	f := newFixture(t, "")
-	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
+	f := alertstest.NewFixture(t, "")
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
 	tick := func() {
 		t.Helper()
-		if err := f.e.Tick(t.Context()); err != nil {
+		if err := f.Engine.Tick(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	f.clock.Advance(14 * time.Minute)
+	f.Clock.Advance(14 * time.Minute)
 	tick()
-	if a := f.only(t); a.Overdue {
+	if a := f.Only(t); a.Overdue {
 		t.Fatal("overdue before the ack deadline")
 	}
-	f.clock.Advance(time.Minute)
+	f.Clock.Advance(time.Minute)
 	tick()
 	tick()
-	f.clock.Advance(time.Minute)
+	f.Clock.Advance(time.Minute)
 	tick()
-	a := f.only(t)
+	a := f.Only(t)
 	if !a.Overdue || !a.OverdueAck || a.OverdueResolve {
 		t.Fatalf("after the ack deadline: overdue %v ack %v resolve %v", a.Overdue, a.OverdueAck, a.OverdueResolve)
 	}
-	if n := count(f.kinds(t), alerts.KindOverdue); n != 1 {
+	if n := count(f.Kinds(t), alerts.KindOverdue); n != 1 {
 		t.Fatalf("%d overdue changes after the ack deadline, want 1", n)
 	}
 	// Acknowledging late does not clear it; the resolve deadline gets its own.
-	a, err := f.e.Ack(t.Context(), a.ID, "desk-1", "late", a.Version)
+	a, err := f.Engine.Ack(t.Context(), a.ID, "desk-1", "late", a.Version)
 	if err != nil {
 		t.Fatal(err)
 	}
-	f.clock.Advance(24 * time.Hour)
+	f.Clock.Advance(24 * time.Hour)
 	tick()
 	tick()
-	a = f.only(t)
+	a = f.Only(t)
 	if !a.OverdueResolve || !a.OverdueAck {
 		t.Fatalf("after the resolve deadline: %+v", a)
 	}
-	if n := count(f.kinds(t), alerts.KindOverdue); n != 2 {
+	if n := count(f.Kinds(t), alerts.KindOverdue); n != 2 {
 		t.Fatalf("%d overdue changes, want one per deadline", n)
 	}
-	if v := sumMetric(t, f.reg, "vigil_alert_ack_seconds", nil); v != 1 {
+	if v := sumMetric(t, f.Reg, "vigil_alert_ack_seconds", nil); v != 1 {
 		t.Errorf("ack_seconds has %v samples, want 1", v)
 	}
-	if v := sumMetric(t, f.reg, "vigil_alerts_open", map[string]string{"status": "acknowledged"}); v != 1 {
+	if v := sumMetric(t, f.Reg, "vigil_alerts_open", map[string]string{"status": "acknowledged"}); v != 1 {
 		t.Errorf("open{acknowledged} = %v", v)
 	}
 	for _, d := range []string{"ack", "resolve"} {
-		if v := sumMetric(t, f.reg, "vigil_alerts_overdue_total", map[string]string{"deadline": d}); v != 1 {
+		if v := sumMetric(t, f.Reg, "vigil_alerts_overdue_total", map[string]string{"deadline": d}); v != 1 {
 			t.Errorf("overdue_total{deadline=%s} = %v", d, v)
 		}
 	}
@@ -986,15 +776,15 @@ func TestDeadlinesAndOverdue(t *testing.T) {
 
 // Run drives ticks from the clock and events from Submit.
 func TestRunTicksAndSubmit(t *testing.T) {
-	f := startFixture(t, "", t0, time.Second, false) // this test runs Run, ticking every second
+	f := alertstest.StartFixture(t, "", alertstest.T0, time.Second, false) // this test runs Run, ticking every second
 	ctx, cancel := context.WithCancel(t.Context())
 	done := make(chan error, 1)
-	go func() { done <- f.e.Run(ctx) }()
-	sub, err := f.j.Subscribe(ctx, 100)
+	go func() { done <- f.Engine.Run(ctx) }()
+	sub, err := f.Journal.Subscribe(ctx, 100)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := f.e.Submit(ev("hall-entrance", alerts.Motion, alerts.Active)); err != nil {
+	if err := f.Engine.Submit(alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active)); err != nil {
 		t.Fatal(err)
 	}
 	wait := func(kind alerts.ChangeKind) {
@@ -1013,7 +803,7 @@ func TestRunTicksAndSubmit(t *testing.T) {
 	// advancing until Run has taken a tick after it.
 	deadline := time.After(10 * time.Second)
 	for ended := false; !ended; {
-		f.clock.Advance(time.Second)
+		f.Clock.Advance(time.Second)
 		select {
 		case c := <-sub.C:
 			if c.Kind != alerts.KindEnded {
@@ -1025,7 +815,7 @@ func TestRunTicksAndSubmit(t *testing.T) {
 			t.Fatal("stale signal not ended by Run")
 		}
 	}
-	if got := f.only(t); !got.EndedAt.After(t0.Add(29 * time.Second)) {
+	if got := f.Only(t); !got.EndedAt.After(alertstest.T0.Add(29 * time.Second)) {
 		t.Fatalf("ended at %v, before stale_after", got.EndedAt)
 	}
 	cancel()
@@ -1045,7 +835,7 @@ func TestSubmitQueueFull(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e1 := ev("cam", alerts.Motion, alerts.Active)
+	e1 := alertstest.Ev("cam", alerts.Motion, alerts.Active)
 	if e.Submit(e1) != nil || e.Submit(e1) != nil {
 		t.Fatal("submit into an empty queue failed")
 	}
@@ -1058,33 +848,34 @@ func TestSubmitQueueFull(t *testing.T) {
 }
 
 func TestRestoreFromJournal(t *testing.T) {
-	f := newFixture(t, "")
-	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
-	f.handle(t, ev("hall-entrance", alerts.Tamper, alerts.Active))
-	a := f.only2(t)
-	if _, err := f.e.Ack(t.Context(), a.ID, "desk-1", "", a.Version); err != nil {
+	f := alertstest.NewFixture(t, "")
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Tamper, alerts.Active))
+	a := only2(t, f)
+	if _, err := f.Engine.Ack(t.Context(), a.ID, "desk-1", "", a.Version); err != nil {
 		t.Fatal(err)
 	}
-	_ = f.j.Close()
-	g := newFixture(t, f.path)
-	g.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
-	as := g.all(t)
+	_ = f.Journal.Close()
+	g := alertstest.NewFixture(t, f.Path)
+	g.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
+	as := g.All(t)
 	if len(as) != 2 {
 		t.Fatalf("after restart a repeat raised a new alert: %d alerts", len(as))
 	}
-	if err := g.e.Tick(t.Context()); err != nil {
+	if err := g.Engine.Tick(t.Context()); err != nil {
 		t.Fatal(err)
 	}
-	if v := sumMetric(t, g.reg, "vigil_alerts_open", map[string]string{"status": "acknowledged"}); v != 1 {
+	if v := sumMetric(t, g.Reg, "vigil_alerts_open", map[string]string{"status": "acknowledged"}); v != 1 {
 		t.Errorf("open{acknowledged} = %v after restore", v)
 	}
-	if v := sumMetric(t, g.reg, "vigil_alerts_open", map[string]string{"status": "new"}); v != 1 {
+	if v := sumMetric(t, g.Reg, "vigil_alerts_open", map[string]string{"status": "new"}); v != 1 {
 		t.Errorf("open{new} = %v after restore", v)
 	}
 }
 
-func (f *fixture) only2(t *testing.T) alerts.Alert {
-	as := f.all(t)
+// only2 is the older of the fixture's two alerts.
+func only2(t *testing.T, f *alertstest.Fixture) alerts.Alert {
+	as := f.All(t)
 	if len(as) != 2 {
 		t.Fatalf("%d alerts", len(as))
 	}
@@ -1105,18 +896,9 @@ func TestOptionsValidate(t *testing.T) {
 	}
 }
 
-// restart closes f's journal and starts a new engine on the same file, its
-// clock where f's was.
-func (f *fixture) restart(t *testing.T) *fixture {
+func resolve(t *testing.T, f *alertstest.Fixture, a alerts.Alert) {
 	t.Helper()
-	f.stop()
-	_ = f.j.Close()
-	return newFixtureAt(t, f.path, f.clock.Now())
-}
-
-func (f *fixture) resolve(t *testing.T, a alerts.Alert) {
-	t.Helper()
-	if _, err := f.e.Resolve(t.Context(), a.ID, "desk-1", "handled", false, a.Version); err != nil {
+	if _, err := f.Engine.Resolve(t.Context(), a.ID, "desk-1", "handled", false, a.Version); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -1124,40 +906,40 @@ func (f *fixture) resolve(t *testing.T, a alerts.Alert) {
 // After a restart the open alerts are restored with their signals, and the
 // alerts of the last 24 hours are remembered for previous_id.
 func TestRestoreSignalsAfterRestart(t *testing.T) {
-	active := ev("hall-entrance", alerts.Motion, alerts.Active) // default rule: cooldown 60s
-	inactive := ev("hall-entrance", alerts.Motion, alerts.Inactive)
+	active := alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active) // default rule: cooldown 60s
+	inactive := alertstest.Ev("hall-entrance", alerts.Motion, alerts.Inactive)
 	t.Run("open alert ended within cooldown reopens", func(t *testing.T) {
-		f := newFixture(t, "")
-		f.handle(t, active)
-		f.clock.Advance(time.Second)
-		f.handle(t, inactive)
-		f.clock.Advance(30 * time.Second)
-		g := f.restart(t)
-		g.handle(t, active)
-		if a := g.only(t); a.Signal != alerts.SignalActive || a.Count != 2 {
+		f := alertstest.NewFixture(t, "")
+		f.Handle(t, active)
+		f.Clock.Advance(time.Second)
+		f.Handle(t, inactive)
+		f.Clock.Advance(30 * time.Second)
+		g := f.Restart(t)
+		g.Handle(t, active)
+		if a := g.Only(t); a.Signal != alerts.SignalActive || a.Count != 2 {
 			t.Fatalf("activation 30s after the end: signal %s count %d, want the same alert reopened", a.Signal, a.Count)
 		}
 	})
 	t.Run("open alert still active ends", func(t *testing.T) {
-		f := newFixture(t, "")
-		f.handle(t, active)
-		f.clock.Advance(5 * time.Second)
-		g := f.restart(t)
-		g.handle(t, inactive)
-		if a := g.only(t); a.Signal != alerts.SignalEnded || a.EndedAt == nil || !a.EndedAt.Equal(t0.Add(5*time.Second)) {
+		f := alertstest.NewFixture(t, "")
+		f.Handle(t, active)
+		f.Clock.Advance(5 * time.Second)
+		g := f.Restart(t)
+		g.Handle(t, inactive)
+		if a := g.Only(t); a.Signal != alerts.SignalEnded || a.EndedAt == nil || !a.EndedAt.Equal(alertstest.T0.Add(5*time.Second)) {
 			t.Fatalf("after restart the end was lost: signal %s ended %v", a.Signal, a.EndedAt)
 		}
 	})
 	t.Run("resolved alert stays resolved; the next activation names it", func(t *testing.T) {
-		f := newFixture(t, "")
-		f.handle(t, active)
-		first := f.only(t)
-		f.resolve(t, first)
-		f.clock.Advance(5 * time.Second)
-		g := f.restart(t)
-		g.handle(t, inactive)
-		g.handle(t, active)
-		as := g.all(t)
+		f := alertstest.NewFixture(t, "")
+		f.Handle(t, active)
+		first := f.Only(t)
+		resolve(t, f, first)
+		f.Clock.Advance(5 * time.Second)
+		g := f.Restart(t)
+		g.Handle(t, inactive)
+		g.Handle(t, active)
+		as := g.All(t)
 		if len(as) != 2 {
 			t.Fatalf("%d alerts, want the resolved one and a new one", len(as))
 		}
@@ -1173,27 +955,27 @@ func TestRestoreSignalsAfterRestart(t *testing.T) {
 // An Initialized report that the signal is active confirms it: the stale
 // timer starts again, the count does not move.
 func TestInitializedRefreshesStaleTimer(t *testing.T) {
-	f := newFixture(t, "")
-	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
-	f.clock.Advance(20 * time.Second)
-	sync := ev("hall-entrance", alerts.Motion, alerts.Active)
+	f := alertstest.NewFixture(t, "")
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
+	f.Clock.Advance(20 * time.Second)
+	sync := alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active)
 	sync.Sync = true
-	f.handle(t, sync)
+	f.Handle(t, sync)
 	tick := func() {
 		t.Helper()
-		if err := f.e.Tick(t.Context()); err != nil {
+		if err := f.Engine.Tick(t.Context()); err != nil {
 			t.Fatal(err)
 		}
 	}
-	f.clock.Advance(20 * time.Second) // 40s after the raise, 20s after the confirmation
+	f.Clock.Advance(20 * time.Second) // 40s after the raise, 20s after the confirmation
 	tick()
-	a := f.only(t)
-	if a.Signal != alerts.SignalActive || a.Count != 1 || !a.LastSeenAt.Equal(t0.Add(20*time.Second)) {
+	a := f.Only(t)
+	if a.Signal != alerts.SignalActive || a.Count != 1 || !a.LastSeenAt.Equal(alertstest.T0.Add(20*time.Second)) {
 		t.Fatalf("after the confirmation: signal %s count %d last seen %v", a.Signal, a.Count, a.LastSeenAt)
 	}
-	f.clock.Advance(10 * time.Second)
+	f.Clock.Advance(10 * time.Second)
 	tick()
-	if a := f.only(t); a.Signal != alerts.SignalEnded || !a.EndedAt.Equal(t0.Add(50*time.Second)) {
+	if a := f.Only(t); a.Signal != alerts.SignalEnded || !a.EndedAt.Equal(alertstest.T0.Add(50*time.Second)) {
 		t.Fatalf("signal %s ended %v, want ended 30s after the confirmation", a.Signal, a.EndedAt)
 	}
 }
@@ -1205,8 +987,8 @@ func TestSubmitAllIsAllOrNothing(t *testing.T) {
 	}
 	t.Cleanup(func() { _ = j.Close() })
 	reg := prometheus.NewRegistry()
-	e, err := alerts.New(alerts.Options{Journal: j, Rules: testRules(), Units: []alerts.Unit{{ID: "police"}},
-		Cameras: cameras, Clock: &fakeClock{now: t0}, Registerer: reg, QueueSize: 3})
+	e, err := alerts.New(alerts.Options{Journal: j, Rules: alertstest.Rules(), Units: []alerts.Unit{{ID: "police"}},
+		Cameras: alertstest.Cameras, Clock: alertstest.NewClock(alertstest.T0), Registerer: reg, QueueSize: 3})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -1274,7 +1056,7 @@ func TestRunFlushesQueueOnStop(t *testing.T) {
 	}
 	cams := []string{"a", "b", "c", "d", "e"}
 	for _, c := range cams {
-		if err := e.Submit(ev(c, alerts.Motion, alerts.Active)); err != nil {
+		if err := e.Submit(alertstest.Ev(c, alerts.Motion, alerts.Active)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -1295,26 +1077,26 @@ func TestRunFlushesQueueOnStop(t *testing.T) {
 // TestAckHistogramLeavesOutSystemAcks: vigil_alert_ack_seconds measures the
 // desk; the acknowledgement implied by a rule's auto-dispatch is not counted.
 func TestAckHistogramLeavesOutSystemAcks(t *testing.T) {
-	f := newFixture(t, "")
-	f.handle(t, ev("gate", alerts.Intrusion, alerts.Active)) // auto-dispatched to police
-	if got := f.only(t); got.Status != alerts.StatusDispatched || got.AcknowledgedBy != alerts.System {
+	f := alertstest.NewFixture(t, "")
+	f.Handle(t, alertstest.Ev("gate", alerts.Intrusion, alerts.Active)) // auto-dispatched to police
+	if got := f.Only(t); got.Status != alerts.StatusDispatched || got.AcknowledgedBy != alerts.System {
 		t.Fatalf("auto-dispatch: %+v", got)
 	}
-	if n := sumMetric(t, f.reg, "vigil_alert_ack_seconds", nil); n != 0 {
+	if n := sumMetric(t, f.Reg, "vigil_alert_ack_seconds", nil); n != 0 {
 		t.Fatalf("ack histogram has %v samples after an auto-dispatch, want 0", n)
 	}
-	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
 	var motion alerts.Alert
-	for _, a := range f.all(t) {
+	for _, a := range f.All(t) {
 		if a.Type == alerts.Motion {
 			motion = a
 		}
 	}
-	f.clock.Advance(90 * time.Second)
-	if _, err := f.e.Ack(t.Context(), motion.ID, "desk-1", "", motion.Version); err != nil {
+	f.Clock.Advance(90 * time.Second)
+	if _, err := f.Engine.Ack(t.Context(), motion.ID, "desk-1", "", motion.Version); err != nil {
 		t.Fatal(err)
 	}
-	if n := sumMetric(t, f.reg, "vigil_alert_ack_seconds", nil); n != 1 {
+	if n := sumMetric(t, f.Reg, "vigil_alert_ack_seconds", nil); n != 1 {
 		t.Fatalf("ack histogram has %v samples after a desk ack, want 1", n)
 	}
 }

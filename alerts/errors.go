@@ -1,11 +1,8 @@
 package alerts
 
-import (
-	"errors"
-	"net/http"
-)
+import "errors"
 
-// Code classifies a domain error for callers and HTTP.
+// Code classifies a domain error for callers; alertsapi maps it to HTTP.
 type Code string
 
 // Error codes of the alerts domain.
@@ -19,26 +16,6 @@ const (
 	CodeUnavailable       Code = "unavailable"       // queue full, journal unreachable
 	CodeInternal          Code = "internal"
 )
-
-// httpStatus is the one table from codes to HTTP statuses.
-var httpStatus = map[Code]int{
-	CodeNotFound:          http.StatusNotFound,
-	CodeConflict:          http.StatusConflict,
-	CodeInvalidTransition: http.StatusConflict,
-	CodeBadRequest:        http.StatusBadRequest,
-	CodeFeedbackRequired:  http.StatusBadRequest,
-	CodeTooLarge:          http.StatusRequestEntityTooLarge,
-	CodeUnavailable:       http.StatusServiceUnavailable,
-	CodeInternal:          http.StatusInternalServerError,
-}
-
-// HTTPStatus maps a code to its HTTP status (500 for unknown codes).
-func HTTPStatus(c Code) int {
-	if s, ok := httpStatus[c]; ok {
-		return s
-	}
-	return http.StatusInternalServerError
-}
 
 // Error is a domain error with a code. Message is safe to show to users.
 type Error struct {

@@ -72,3 +72,10 @@ type Event struct {
 	// it. Zero: the clip starts pre_roll before raised_at.
 	FootageFrom time.Time
 }
+
+// RejectedRecord is one record of a multi-record push or stream (Dahua)
+// that was refused while its siblings were accepted.
+type RejectedRecord struct {
+	Record int    `json:"record"` // 1-based, in the order of the body
+	Error  string `json:"error"`
+}

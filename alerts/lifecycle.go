@@ -210,7 +210,7 @@ func (e *Engine) act(ctx context.Context, id, by string, version int64, checkVer
 	if checkVersion && a.Version != version {
 		return Alert{}, &ConflictError{Current: a}
 	}
-	now := e.now()
+	now := e.Now()
 	next := a
 	if err := fn(&next, now); err != nil {
 		return Alert{}, err
@@ -273,7 +273,7 @@ func (e *Engine) AttachSnapshot(ctx context.Context, id string, s Snapshot) erro
 		}
 		a = &stored
 	}
-	_, err := e.mutate(ctx, a, Change{Kind: KindUpdated, At: e.now(), By: System, Reason: ReasonSnapshot}, func(a *Alert) error {
+	_, err := e.mutate(ctx, a, Change{Kind: KindUpdated, At: e.Now(), By: System, Reason: ReasonSnapshot}, func(a *Alert) error {
 		if !a.Status.Open() || a.Snapshot != nil {
 			return errNoChange
 		}

@@ -324,7 +324,7 @@ func (e *Engine) Stats(ctx context.Context, from, to time.Time, by ...GroupBy) (
 	if to.Sub(from) > MaxStatsRange {
 		return Stats{}, errorf(CodeBadRequest, fmt.Sprintf("stats: from and to are more than %d days apart", MaxStatsRange/(24*time.Hour)), nil)
 	}
-	c := newStatsComputer(from.UTC(), to.UTC(), e.now(), by...)
+	c := newStatsComputer(from.UTC(), to.UTC(), e.Now(), by...)
 	if src, ok := e.o.Journal.(StatsSource); ok {
 		err := src.StatsRecords(ctx, from, to, func(r *StatsRecord) error {
 			c.add(r)

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"vigil/alerts"
+	"vigil/alerts/alertsapi"
 )
 
 // Handler serves GET /api/v1/reports?from=T&to=T&format=xlsx|csv|html.
@@ -77,6 +78,6 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 		}
 	}
 	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(alerts.HTTPStatus(code))
+	w.WriteHeader(alertsapi.HTTPStatus(code))
 	json.NewEncoder(w).Encode(map[string]string{"error": alerts.ErrorMessage(err), "code": string(code)})
 }

@@ -20,6 +20,7 @@ import (
 	"github.com/xuri/excelize/v2"
 
 	"vigil/alerts"
+	"vigil/alerts/alertsapi"
 	"vigil/alerts/boltjournal"
 	"vigil/alerts/journaltest"
 	"vigil/internal/testutil"
@@ -57,7 +58,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := alerts.NewAPI(alerts.APIOptions{Engine: e, Actor: func(*http.Request) string { return "desk-1" }})
+	api, err := alertsapi.NewAPI(alertsapi.APIOptions{Engine: e, Actor: func(*http.Request) string { return "desk-1" }})
 	if err != nil {
 		t.Fatal(err)
 	}

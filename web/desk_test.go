@@ -18,7 +18,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"vigil/alerts"
+	"vigil/alerts/alertsapi"
 	"vigil/alerts/boltjournal"
+	"vigil/alerts/stream"
 	"vigil/internal/testutil"
 	"vigil/web"
 )
@@ -105,12 +107,12 @@ func TestDeskInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := alerts.NewHub(alerts.HubOptions{Journal: j})
+	hub, err := stream.NewHub(stream.HubOptions{Journal: j})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ss := &sessions{ids: map[string]bool{}}
-	api, err := alerts.NewAPI(alerts.APIOptions{Engine: eng, Actor: ss.actor})
+	api, err := alertsapi.NewAPI(alertsapi.APIOptions{Engine: eng, Actor: ss.actor})
 	if err != nil {
 		t.Fatal(err)
 	}

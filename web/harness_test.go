@@ -15,7 +15,9 @@ import (
 	"github.com/chromedp/chromedp"
 
 	"vigil/alerts"
+	"vigil/alerts/alertsapi"
 	"vigil/alerts/boltjournal"
+	"vigil/alerts/stream"
 	"vigil/internal/testutil"
 	"vigil/web"
 )
@@ -29,7 +31,7 @@ type stack struct {
 	t     *testing.T
 	j     *boltjournal.Journal
 	eng   *alerts.Engine
-	hub   *alerts.Hub
+	hub   *stream.Hub
 	mux   *http.ServeMux
 	addr  string
 	srv   *http.Server
@@ -71,7 +73,7 @@ func newStack(t *testing.T, ctx context.Context) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := alerts.NewHub(alerts.HubOptions{Journal: j})
+	hub, err := stream.NewHub(stream.HubOptions{Journal: j})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +82,7 @@ func newStack(t *testing.T, ctx context.Context) *stack {
 		"investigator-secret-token": {"investigator-1", "investigator"},
 		"admin-secret-token":        {"ops", "admin"},
 	}}
-	api, err := alerts.NewAPI(alerts.APIOptions{Engine: eng, Actor: func(r *http.Request) string { return s.principal(r)[0] }})
+	api, err := alertsapi.NewAPI(alertsapi.APIOptions{Engine: eng, Actor: func(r *http.Request) string { return s.principal(r)[0] }})
 	if err != nil {
 		t.Fatal(err)
 	}

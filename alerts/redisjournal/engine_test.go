@@ -3,7 +3,6 @@ package redisjournal
 import (
 	"context"
 	"errors"
-	"net/http"
 	"path/filepath"
 	"testing"
 	"time"
@@ -59,8 +58,8 @@ func TestEngineThroughOutage(t *testing.T) {
 	handle("hall-entrance", alerts.Motion, alerts.Inactive) // end: v3
 	handle("gate", alerts.Intrusion, alerts.Active)         // raise v1 + auto-dispatch v2
 	_, err = e.Ack(ctx, before[0].ID, "desk-1", "seen", 3)
-	if !errors.Is(err, ErrUnavailable) || alerts.HTTPStatus(alerts.ErrorCode(err)) != http.StatusServiceUnavailable {
-		t.Fatalf("desk ack with Redis down: %v (code %q), want ErrUnavailable as 503", err, alerts.ErrorCode(err))
+	if !errors.Is(err, ErrUnavailable) || alerts.ErrorCode(err) != alerts.CodeUnavailable {
+		t.Fatalf("desk ack with Redis down: %v (code %q), want ErrUnavailable, code unavailable (503)", err, alerts.ErrorCode(err))
 	}
 	r.Restart()
 	waitFor(t, "spool replayed", 15*time.Second, func() bool { return !j.Degraded() })

@@ -9,8 +9,11 @@ import (
 	"time"
 
 	"vigil/alerts"
+	"vigil/alerts/alertsapi"
 	"vigil/alerts/boltjournal"
+	"vigil/alerts/hooks"
 	"vigil/alerts/redisjournal"
+	"vigil/alerts/stream"
 	"vigil/alerts/vendor"
 	"vigil/configs"
 	"vigil/internal/auth"
@@ -103,8 +106,8 @@ func (a *App) hookSecret(id string) (string, bool) {
 // hookParsers adapts each vendor parser to the webhook handler. route
 // applies a camera's or device's channel mapping and events.map/ignore to
 // the events of one push (see vendorRoute).
-func hookParsers(route func(camera string, evs []alerts.Event) []alerts.Event) map[string]alerts.HookParser {
-	return map[string]alerts.HookParser{
+func hookParsers(route func(camera string, evs []alerts.Event) []alerts.Event) map[string]hooks.HookParser {
+	return map[string]hooks.HookParser{
 		"hikvision": func(camera, ct string, body io.Reader, now time.Time) ([]alerts.Event, error) {
 			res, err := vendor.ParseHikvision(camera, ct, body, now)
 			return route(camera, res.Events), err // a heartbeat is accepted and raises nothing
@@ -115,7 +118,7 @@ func hookParsers(route func(camera string, evs []alerts.Event) []alerts.Event) m
 				return nil, err
 			}
 			// Per-record answer: 202 {"accepted":N,"rejected":[…]}.
-			return route(camera, evs), alerts.RejectedRecords(append([]alerts.RejectedRecord{}, rejected...))
+			return route(camera, evs), hooks.RejectedRecords(append([]alerts.RejectedRecord{}, rejected...))
 		},
 		"onvif": func(camera, _ string, body io.Reader, now time.Time) ([]alerts.Event, error) {
 			doc, err := io.ReadAll(body) // body is already limited to 1 MiB
@@ -166,14 +169,14 @@ func (a *App) buildAlerts(cfg *configs.Config) error {
 	if err != nil {
 		return err
 	}
-	if a.alertAPI, err = alerts.NewAPI(alerts.APIOptions{Engine: a.engine, Actor: auth.Actor, Location: cfg.Location, Logger: a.log.With("component", "alerts-api")}); err != nil {
+	if a.alertAPI, err = alertsapi.NewAPI(alertsapi.APIOptions{Engine: a.engine, Actor: auth.Actor, Location: cfg.Location, Logger: a.log.With("component", "alerts-api")}); err != nil {
 		return err
 	}
-	if a.hub, err = alerts.NewHub(alerts.HubOptions{Journal: a.journal, Registerer: a.metrics, Logger: a.log.With("component", "desk-hub")}); err != nil {
+	if a.hub, err = stream.NewHub(stream.HubOptions{Journal: a.journal, Registerer: a.metrics, Logger: a.log.With("component", "desk-hub")}); err != nil {
 		return err
 	}
 	a.events = newEventSources(a)
-	a.hooks, err = alerts.NewHooks(alerts.HookOptions{
+	a.hooks, err = hooks.NewHooks(hooks.HookOptions{
 		Secret: a.hookSecret,
 		// 202 waits for the journal append; ONVIF metadata and health
 		// signals keep the non-waiting Submit, as ingest never waits.

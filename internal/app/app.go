@@ -22,6 +22,9 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"vigil/alerts"
+	"vigil/alerts/alertsapi"
+	"vigil/alerts/hooks"
+	"vigil/alerts/stream"
 	"vigil/cluster"
 	"vigil/configs"
 	"vigil/ingest"
@@ -115,9 +118,9 @@ type App struct {
 
 	journal  alerts.Journal
 	engine   *alerts.Engine
-	alertAPI *alerts.API
-	hub      *alerts.Hub
-	hooks    *alerts.Hooks
+	alertAPI *alertsapi.API
+	hub      *stream.Hub
+	hooks    *hooks.Hooks
 	events   *eventSources
 	notifier *notify.Notifier
 }

@@ -5,6 +5,7 @@ import (
 	"strconv"
 
 	"vigil/alerts"
+	"vigil/alerts/alertsapi"
 	"vigil/internal/httpx"
 )
 
@@ -37,7 +38,7 @@ func (a *App) listAudit(w http.ResponseWriter, r *http.Request) {
 	}
 	recs, err := log.AuditSince(r.Context(), since, limit)
 	if err != nil {
-		status, code := alerts.HTTPStatus(alerts.ErrorCode(err)), alerts.ErrorCode(err)
+		status, code := alertsapi.HTTPStatus(alerts.ErrorCode(err)), alerts.ErrorCode(err)
 		httpx.Error(w, status, string(code), alerts.ErrorMessage(err))
 		return
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"vigil/alerts"
+	"vigil/alerts/alertsapi"
 	"vigil/configs"
 	"vigil/internal/auth"
 	"vigil/internal/httpx"
@@ -72,7 +73,7 @@ func (a *App) serveClip(w http.ResponseWriter, r *http.Request) {
 		}
 		a.log.Error("clip: reading the alert", "component", "footage", "alert", id, "err", err)
 		code := alerts.ErrorCode(err)
-		httpx.Error(w, alerts.HTTPStatus(code), string(code), alerts.ErrorMessage(err))
+		httpx.Error(w, alertsapi.HTTPStatus(code), string(code), alerts.ErrorMessage(err))
 		return
 	}
 	if al.Clip == nil {

@@ -1,6 +1,6 @@
 //go:build race
 
-package alerts_test
+package stream_test
 
 // raceEnabled scales the load tests down: the race detector makes them
 // several times slower on a shared machine.

@@ -1,14 +1,20 @@
-package alerts
+// Package alertsapi is the REST API of the alerts under /api/v1/alerts:
+// listing and reading alerts, the desk's actions (acknowledge, dispatch,
+// resolve, follow-up, 挂牌督办), the period's stats, and the one table that
+// maps the alerts domain's error codes to HTTP statuses. It owns request
+// parsing and answers only; the rules, the lifecycle and the journal stay
+// in package alerts, and authentication and roles are the app's middleware.
+package alertsapi
 
 import (
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strconv"
 	"time"
 
+	"vigil/alerts"
 	"vigil/internal/httpx"
 )
 
@@ -17,9 +23,9 @@ const MaxBodyBytes = 64 << 10
 
 // APIOptions configure the alert REST handler.
 type APIOptions struct {
-	Engine *Engine // required
+	Engine *alerts.Engine // required
 	// Journal serves reads; default Engine.Journal().
-	Journal Journal
+	Journal alerts.Journal
 	// Actor names the authenticated caller (the token name); the app's
 	// auth middleware runs before the handler. Required.
 	Actor func(*http.Request) string
@@ -74,19 +80,17 @@ func NewAPI(o APIOptions) (*API, error) {
 
 func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
-var idPattern = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
-
 func pathID(r *http.Request) (string, error) {
 	id := r.PathValue("id")
-	if !idPattern.MatchString(id) {
-		return "", errorf(CodeBadRequest, "invalid alert id", nil)
+	if !alerts.ValidAlertID(id) {
+		return "", codeError(alerts.CodeBadRequest, "invalid alert id")
 	}
 	return id, nil
 }
 
 type listResponse struct {
-	Alerts     []Alert `json:"alerts"`
-	NextCursor string  `json:"next_cursor"`
+	Alerts     []alerts.Alert `json:"alerts"`
+	NextCursor string         `json:"next_cursor"`
 }
 
 func (a *API) list(w http.ResponseWriter, r *http.Request) {
@@ -103,13 +107,13 @@ func (a *API) list(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, listResponse{Alerts: as, NextCursor: next})
 }
 
-func parseFilter(r *http.Request) (Filter, error) {
+func parseFilter(r *http.Request) (alerts.Filter, error) {
 	q := r.URL.Query()
-	var f Filter
+	var f alerts.Filter
 	var errs []string
 	if s := q.Get("status"); s != "" {
-		switch st := Status(s); st {
-		case StatusNew, StatusAcknowledged, StatusDispatched, StatusResolved:
+		switch st := alerts.Status(s); st {
+		case alerts.StatusNew, alerts.StatusAcknowledged, alerts.StatusDispatched, alerts.StatusResolved:
 			f.Status = st
 		default:
 			if s == "open" {
@@ -127,10 +131,10 @@ func parseFilter(r *http.Request) (Filter, error) {
 		f.Open = f.Open || b
 	}
 	if s := q.Get("severity"); s != "" {
-		if Severity(s).Rank() > 2 {
+		if alerts.Severity(s).Rank() > 2 {
 			errs = append(errs, fmt.Sprintf("severity %q: want critical, major or minor", s))
 		}
-		f.Severity = Severity(s)
+		f.Severity = alerts.Severity(s)
 	}
 	f.Camera, f.Site, f.Cursor = q.Get("camera"), q.Get("site"), q.Get("cursor")
 	for _, p := range []struct {
@@ -147,18 +151,18 @@ func parseFilter(r *http.Request) (Filter, error) {
 	}
 	if s := q.Get("limit"); s != "" {
 		n, err := strconv.Atoi(s)
-		if err != nil || n < 1 || n > MaxListLimit {
-			errs = append(errs, fmt.Sprintf("limit %q: want 1 to %d", s, MaxListLimit))
+		if err != nil || n < 1 || n > alerts.MaxListLimit {
+			errs = append(errs, fmt.Sprintf("limit %q: want 1 to %d", s, alerts.MaxListLimit))
 		}
 		f.Limit = n
 	}
 	if f.Cursor != "" {
-		if _, err := DecodeCursor(f.Cursor); err != nil {
+		if _, err := alerts.DecodeCursor(f.Cursor); err != nil {
 			errs = append(errs, "cursor: invalid")
 		}
 	}
 	if len(errs) > 0 {
-		return Filter{}, errorf(CodeBadRequest, joinMessages(errs), nil)
+		return alerts.Filter{}, codeError(alerts.CodeBadRequest, joinMessages(errs))
 	}
 	return f, nil
 }
@@ -194,7 +198,7 @@ func (a *API) location() *time.Location {
 
 func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
-	to := a.o.Engine.now() // the engine's clock, as deadlines and rates use
+	to := a.o.Engine.Now() // the engine's clock, as deadlines and rates use
 	from := to.Add(-24 * time.Hour)
 	var errs []string
 	if d := q.Get("day"); d != "" {
@@ -221,10 +225,10 @@ func (a *API) stats(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if len(errs) > 0 {
-		a.fail(w, r, errorf(CodeBadRequest, joinMessages(errs), nil))
+		a.fail(w, r, codeError(alerts.CodeBadRequest, joinMessages(errs)))
 		return
 	}
-	s, err := a.o.Engine.Stats(r.Context(), from, to, GroupBy(q.Get("group_by")))
+	s, err := a.o.Engine.Stats(r.Context(), from, to, alerts.GroupBy(q.Get("group_by")))
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -262,7 +266,7 @@ type followUpRequest struct {
 }
 
 // action decodes the body into req and runs do with the alert ID and actor.
-func action[T any](a *API, w http.ResponseWriter, r *http.Request, do func(id, by string, req T) (Alert, error)) {
+func action[T any](a *API, w http.ResponseWriter, r *http.Request, do func(id, by string, req T) (alerts.Alert, error)) {
 	id, err := pathID(r)
 	if err != nil {
 		a.fail(w, r, err)
@@ -275,7 +279,7 @@ func action[T any](a *API, w http.ResponseWriter, r *http.Request, do func(id, b
 	}
 	by := a.o.Actor(r)
 	if by == "" {
-		a.fail(w, r, errorf(CodeBadRequest, "no actor for this request", nil))
+		a.fail(w, r, codeError(alerts.CodeBadRequest, "no actor for this request"))
 		return
 	}
 	al, err := do(id, by, req)
@@ -287,36 +291,36 @@ func action[T any](a *API, w http.ResponseWriter, r *http.Request, do func(id, b
 }
 
 func (a *API) ack(w http.ResponseWriter, r *http.Request) {
-	action(a, w, r, func(id, by string, q ackRequest) (Alert, error) {
+	action(a, w, r, func(id, by string, q ackRequest) (alerts.Alert, error) {
 		return a.o.Engine.Ack(r.Context(), id, by, q.Note, q.Version)
 	})
 }
 
 func (a *API) dispatch(w http.ResponseWriter, r *http.Request) {
-	action(a, w, r, func(id, by string, q dispatchRequest) (Alert, error) {
+	action(a, w, r, func(id, by string, q dispatchRequest) (alerts.Alert, error) {
 		if q.Unit == "" {
-			return Alert{}, errorf(CodeBadRequest, "unit is required", nil)
+			return alerts.Alert{}, codeError(alerts.CodeBadRequest, "unit is required")
 		}
 		return a.o.Engine.Dispatch(r.Context(), id, by, q.Unit, q.Note, q.Version)
 	})
 }
 
 func (a *API) resolve(w http.ResponseWriter, r *http.Request) {
-	action(a, w, r, func(id, by string, q resolveRequest) (Alert, error) {
+	action(a, w, r, func(id, by string, q resolveRequest) (alerts.Alert, error) {
 		return a.o.Engine.Resolve(r.Context(), id, by, q.Feedback, q.FalseAlarm, q.Version)
 	})
 }
 
 func (a *API) supervise(w http.ResponseWriter, r *http.Request) {
-	action(a, w, r, func(id, by string, q superviseRequest) (Alert, error) {
+	action(a, w, r, func(id, by string, q superviseRequest) (alerts.Alert, error) {
 		return a.o.Engine.Supervise(r.Context(), id, by, q.Due, q.Note, q.Clear, q.Version)
 	})
 }
 
 func (a *API) followUp(w http.ResponseWriter, r *http.Request) {
-	action(a, w, r, func(id, by string, q followUpRequest) (Alert, error) {
+	action(a, w, r, func(id, by string, q followUpRequest) (alerts.Alert, error) {
 		if q.Satisfied == nil {
-			return Alert{}, errorf(CodeBadRequest, "satisfied is required", nil)
+			return alerts.Alert{}, codeError(alerts.CodeBadRequest, "satisfied is required")
 		}
 		return a.o.Engine.FollowUp(r.Context(), id, by, *q.Satisfied, q.Note)
 	})
@@ -331,15 +335,15 @@ func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
 	}
 	var mbe *http.MaxBytesError
 	if errors.As(err, &mbe) {
-		return errorf(CodeTooLarge, fmt.Sprintf("body larger than %d bytes", MaxBodyBytes), nil)
+		return codeError(alerts.CodeTooLarge, fmt.Sprintf("body larger than %d bytes", MaxBodyBytes))
 	}
-	return errorf(CodeBadRequest, err.Error(), nil)
+	return codeError(alerts.CodeBadRequest, err.Error())
 }
 
 type errorResponse struct {
-	Error string `json:"error"`
-	Code  Code   `json:"code"`
-	Alert *Alert `json:"alert,omitempty"` // the current alert on a version conflict
+	Error string        `json:"error"`
+	Code  alerts.Code   `json:"code"`
+	Alert *alerts.Alert `json:"alert,omitempty"` // the current alert on a version conflict
 	// By and Action name the change that won a version conflict (the
 	// latest history entry), so the desk can tell a person (已被他人处理)
 	// from the camera or the system (摄像机状态已更新).
@@ -350,9 +354,9 @@ type errorResponse struct {
 // fail writes err as JSON with the status of its code; internal errors are
 // logged here and shown as "internal error".
 func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	code := ErrorCode(err)
-	resp := errorResponse{Error: ErrorMessage(err), Code: code}
-	var ce *ConflictError
+	code := alerts.ErrorCode(err)
+	resp := errorResponse{Error: alerts.ErrorMessage(err), Code: code}
+	var ce *alerts.ConflictError
 	if errors.As(err, &ce) {
 		resp.Alert = &ce.Current
 		resp.Error = "the alert changed since you saw it; retry on the current alert"
@@ -360,7 +364,7 @@ func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
 			resp.By, resp.Action = h[len(h)-1].By, h[len(h)-1].Action
 		}
 	}
-	if code == CodeInternal || code == CodeUnavailable {
+	if code == alerts.CodeInternal || code == alerts.CodeUnavailable {
 		a.log.Error("alerts request", "method", r.Method, "path", r.URL.Path, "err", err)
 	}
 	httpx.WriteJSON(w, HTTPStatus(code), resp)

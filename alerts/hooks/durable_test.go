@@ -1,4 +1,4 @@
-package alerts_test
+package hooks_test
 
 import (
 	"context"
@@ -13,7 +13,9 @@ import (
 	"time"
 
 	"vigil/alerts"
+	"vigil/alerts/alertstest"
 	"vigil/alerts/boltjournal"
+	"vigil/alerts/hooks"
 )
 
 // failingJournal refuses every batch, as a journal that cannot write.
@@ -53,10 +55,10 @@ func typeParser(camera, _ string, body io.Reader, now time.Time) ([]alerts.Event
 // hookServer serves the webhook endpoints over submit.
 func hookServer(t *testing.T, submit func(context.Context, []alerts.Event) error) http.Handler {
 	t.Helper()
-	h, err := alerts.NewHooks(alerts.HookOptions{
+	h, err := hooks.NewHooks(hooks.HookOptions{
 		Secret:        func(string) (string, bool) { return "s3cret", true },
 		SubmitAllWait: submit,
-		Parsers:       map[string]alerts.HookParser{"events": typeParser},
+		Parsers:       map[string]hooks.HookParser{"events": typeParser},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -87,11 +89,11 @@ func alertsIn(t *testing.T, j alerts.Journal) []alerts.Alert {
 // second post of the same signal is its count, not a new alert.
 func TestHookAnswers202OnlyWhenDurable(t *testing.T) {
 	j := openJournal(t)
-	e, err := alerts.New(alerts.Options{Journal: j, Rules: testRules(), Units: []alerts.Unit{{ID: "police"}}, Cameras: cameras})
+	e, err := alerts.New(alerts.Options{Journal: j, Rules: alertstest.Rules(), Units: []alerts.Unit{{ID: "police"}}, Cameras: alertstest.Cameras})
 	if err != nil {
 		t.Fatal(err)
 	}
-	runBackground(t, e.Run)
+	alertstest.RunBackground(t, e.Run)
 	var seen []alerts.Alert // read from the journal right after SubmitAllWait returned
 	h := hookServer(t, func(ctx context.Context, evs []alerts.Event) error {
 		err := e.SubmitAllWait(ctx, evs)
@@ -115,7 +117,7 @@ func TestHookAnswers202OnlyWhenDurable(t *testing.T) {
 func TestHookWaitTimesOut(t *testing.T) {
 	j := openJournal(t)
 	synctest.Test(t, func(t *testing.T) {
-		e, err := alerts.New(alerts.Options{Journal: j, Rules: testRules(), Units: []alerts.Unit{{ID: "police"}}, Cameras: cameras})
+		e, err := alerts.New(alerts.Options{Journal: j, Rules: alertstest.Rules(), Units: []alerts.Unit{{ID: "police"}}, Cameras: alertstest.Cameras})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,7 +169,7 @@ func TestSubmitAllWaitCompletedByFlushOnStop(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		evs := []alerts.Event{ev("a", alerts.Motion, alerts.Active), ev("b", alerts.Motion, alerts.Active), ev("c", alerts.Motion, alerts.Active)}
+		evs := []alerts.Event{alertstest.Ev("a", alerts.Motion, alerts.Active), alertstest.Ev("b", alerts.Motion, alerts.Active), alertstest.Ev("c", alerts.Motion, alerts.Active)}
 		waited := make(chan error, 1)
 		go func() { waited <- e.SubmitAllWait(t.Context(), evs) }()
 		synctest.Wait() // queued and waiting
@@ -207,20 +209,20 @@ func TestSubmitAllWaitErrors(t *testing.T) {
 		{
 			name:    "journal error is returned per event",
 			journal: func(j *boltjournal.Journal) alerts.Journal { return failingJournal{j, diskGone} },
-			evs:     []alerts.Event{ev("gate", alerts.Intrusion, alerts.Active)},
+			evs:     []alerts.Event{alertstest.Ev("gate", alerts.Intrusion, alerts.Active)},
 			wantErr: diskGone, wantCode: alerts.CodeInternal,
 			status: 503, body: "may still be applied",
 		},
 		{
 			name:      "queue too small: nothing queued",
 			queueSize: 1,
-			evs:       []alerts.Event{ev("gate", alerts.Intrusion, alerts.Active), ev("gate", alerts.Tamper, alerts.Active)},
+			evs:       []alerts.Event{alertstest.Ev("gate", alerts.Intrusion, alerts.Active), alertstest.Ev("gate", alerts.Tamper, alerts.Active)},
 			wantErr:   alerts.ErrQueueFull, wantCode: alerts.CodeUnavailable,
 			status: 503, body: `"busy"`,
 		},
 		{
 			name:     "invalid event: nothing queued",
-			evs:      []alerts.Event{ev("gate", alerts.Intrusion, alerts.Active), {Camera: "gate", State: alerts.Active}},
+			evs:      []alerts.Event{alertstest.Ev("gate", alerts.Intrusion, alerts.Active), {Camera: "gate", State: alerts.Active}},
 			wantCode: alerts.CodeBadRequest,
 			status:   400, body: "without type",
 		},
@@ -232,7 +234,7 @@ func TestSubmitAllWaitErrors(t *testing.T) {
 			if c.journal != nil {
 				j = c.journal(bj)
 			}
-			e, err := alerts.New(alerts.Options{Journal: j, Rules: testRules(), Units: []alerts.Unit{{ID: "police"}}, Cameras: cameras, QueueSize: c.queueSize})
+			e, err := alerts.New(alerts.Options{Journal: j, Rules: alertstest.Rules(), Units: []alerts.Unit{{ID: "police"}}, Cameras: alertstest.Cameras, QueueSize: c.queueSize})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -1,4 +1,10 @@
-package alerts
+// Package hooks is the webhook intake of camera events: POST
+// /api/v1/hooks/{camera}/{vendor}, authenticated by the camera's webhook
+// secret, size- and rate-limited per camera, answering 202 only once the
+// events are durable in the journal. It owns the HTTP side of a push and
+// the per-record answer; the vendor parsers (alerts/vendor) and the
+// pipeline that takes the events (alerts.Engine) are handed in.
+package hooks
 
 import (
 	"context"
@@ -17,26 +23,20 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"vigil/alerts"
 	"vigil/internal/httpx"
 )
 
 // HookParser turns one webhook request body into events. contentType is the
 // request's Content-Type; body is already limited in size.
-type HookParser func(camera, contentType string, body io.Reader, now time.Time) ([]Event, error)
-
-// RejectedRecord is one record of a multi-record push that was refused
-// while its siblings were accepted.
-type RejectedRecord struct {
-	Record int    `json:"record"` // 1-based, in the order of the body
-	Error  string `json:"error"`
-}
+type HookParser func(camera, contentType string, body io.Reader, now time.Time) ([]alerts.Event, error)
 
 // RejectedRecords is the error a HookParser returns, beside the events it
 // did accept, when it judges each record of a push on its own (Dahua). It
 // may be empty: the answer then still lists no rejected records, so that
 // the caller sees the per-record contract. When no event was accepted and
 // a record was rejected the request fails with 400.
-type RejectedRecords []RejectedRecord
+type RejectedRecords []alerts.RejectedRecord
 
 func (r RejectedRecords) Error() string {
 	if len(r) == 0 {
@@ -60,11 +60,11 @@ type HookOptions struct {
 	// SubmitAllWait hands the events of one request to the pipeline, all or
 	// none, and returns once they are durable in the journal
 	// (Engine.SubmitAllWait), so that 202 means "in the journal". Its errors
-	// decide the answer: ErrQueueFull (nothing queued) → 503 busy; an
+	// decide the answer: alerts.ErrQueueFull (nothing queued) → 503 busy; an
 	// invalid event → 400; anything else, including ctx ending first →
 	// 503 unavailable, and the camera's retry is safe: events that did get
 	// in raise the same alert's count (dedupe), not a second alert.
-	SubmitAllWait func(ctx context.Context, evs []Event) error
+	SubmitAllWait func(ctx context.Context, evs []alerts.Event) error
 	// Wait bounds how long a request waits for its events to become
 	// durable; default 5s.
 	Wait time.Duration
@@ -205,10 +205,10 @@ func (h *Hooks) serve(w http.ResponseWriter, r *http.Request, camera, vendor str
 		cancel()
 		switch {
 		case err == nil:
-		case errors.Is(err, ErrQueueFull):
+		case errors.Is(err, alerts.ErrQueueFull):
 			h.opts.Logger.Warn("webhook events not accepted", "camera", camera, "vendor", vendor, "events", len(events), "err", err)
 			return fail(http.StatusServiceUnavailable, "busy", "event queue is full; nothing was accepted, retry")
-		case ErrorCode(err) == CodeBadRequest:
+		case alerts.ErrorCode(err) == alerts.CodeBadRequest:
 			return fail(http.StatusBadRequest, "bad_request", err.Error())
 		default:
 			// Queued but not confirmed: they stay queued (or part of them

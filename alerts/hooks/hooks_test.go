@@ -1,4 +1,4 @@
-package alerts
+package hooks
 
 import (
 	"context"
@@ -11,22 +11,24 @@ import (
 	"testing"
 	"time"
 
+	"vigil/alerts"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // lineParser turns each non-empty body line into an event of that type.
-func lineParser(camera, _ string, body io.Reader, now time.Time) ([]Event, error) {
+func lineParser(camera, _ string, body io.Reader, now time.Time) ([]alerts.Event, error) {
 	b, err := io.ReadAll(body)
 	if err != nil {
 		return nil, err
 	}
-	var out []Event
+	var out []alerts.Event
 	for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		if l == "bad" {
 			return nil, errors.New("line \"bad\": not an event")
 		}
-		out = append(out, Event{Camera: camera, Type: Type(l), State: Active, At: now})
+		out = append(out, alerts.Event{Camera: camera, Type: alerts.Type(l), State: alerts.Active, At: now})
 	}
 	return out, nil
 }
@@ -37,7 +39,7 @@ type hookFixture struct {
 	reg     *prometheus.Registry
 	now     time.Time
 	mu      sync.Mutex
-	got     []Event
+	got     []alerts.Event
 	refuse  bool
 	room    int // events the queue takes before it is full; <0: no bound
 	maxBody int64
@@ -52,11 +54,11 @@ func newHookFixture(t *testing.T) *hookFixture {
 			}
 			return "", false
 		},
-		SubmitAllWait: func(_ context.Context, evs []Event) error {
+		SubmitAllWait: func(_ context.Context, evs []alerts.Event) error {
 			f.mu.Lock()
 			defer f.mu.Unlock()
 			if f.refuse || (f.room >= 0 && len(evs) > f.room) {
-				return ErrQueueFull
+				return alerts.ErrQueueFull
 			}
 			if f.room >= 0 {
 				f.room -= len(evs)

@@ -1,4 +1,4 @@
-package alerts_test
+package alertsapi_test
 
 import (
 	"fmt"
@@ -6,15 +6,16 @@ import (
 	"time"
 
 	"vigil/alerts"
+	"vigil/alerts/alertstest"
 )
 
 // POST /api/v1/alerts/{id}/supervise sets and clears 挂牌督办; a stale
 // version is 409 with the current alert, a missing due 400.
 func TestAPISupervise(t *testing.T) {
 	f := newAPIFixture(t)
-	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
-	a := f.only(t)
-	due := t0.Add(48 * time.Hour).Format(time.RFC3339)
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
+	a := f.Only(t)
+	due := alertstest.T0.Add(48 * time.Hour).Format(time.RFC3339)
 	var got alerts.Alert
 	code, m := f.do(t, "POST", "/api/v1/alerts/"+a.ID+"/supervise", fmt.Sprintf(`{"due":%q,"note":"镇领导挂牌","version":%d}`, due, a.Version), &got)
 	if code != 200 || got.Supervision == nil || got.Supervision.By != "desk-1" || got.Supervision.Note != "镇领导挂牌" || got.Supervision.Due.Format(time.RFC3339) != due {

@@ -1,5 +1,5 @@
 //go:build !race
 
-package alerts_test
+package stream_test
 
 const raceEnabled = false

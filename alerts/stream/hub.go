@@ -1,4 +1,10 @@
-package alerts
+// Package stream is the desk's live alert stream: the websocket endpoint
+// GET /api/v1/alerts/stream and the hub that fans the journal's changes out
+// to its clients, with replay from since, site and severity filters, pings
+// and the slow-client policy (close 4008 after SlowAfter messages behind).
+// It reads the journal through one subscription and never writes to it; it
+// does not authenticate (the app's middleware does).
+package stream
 
 import (
 	"context"
@@ -12,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 
+	"vigil/alerts"
 	"vigil/internal/backoff"
 )
 
@@ -30,9 +37,9 @@ const (
 
 // HubJournal is what the hub needs of the Journal.
 type HubJournal interface {
-	Since(ctx context.Context, seq uint64, limit int) ([]Change, error)
+	Since(ctx context.Context, seq uint64, limit int) ([]alerts.Change, error)
 	LastSeq(ctx context.Context) (uint64, error)
-	Subscribe(ctx context.Context, buffer int) (*Subscription, error)
+	Subscribe(ctx context.Context, buffer int) (*alerts.Subscription, error)
 }
 
 // HubOptions configure a Hub. Journal is required; the rest have defaults.
@@ -207,7 +214,7 @@ func (h *Hub) Run(ctx context.Context) error {
 
 // subscribe opens the hub's journal subscription and sets lastSeq so that
 // every change after lastSeq arrives on it.
-func (h *Hub) subscribe(ctx context.Context) (*Subscription, error) {
+func (h *Hub) subscribe(ctx context.Context) (*alerts.Subscription, error) {
 	sub, err := h.opts.Journal.Subscribe(ctx, h.opts.SubscribeBuffer)
 	if err != nil {
 		return nil, err
@@ -226,7 +233,7 @@ func (h *Hub) subscribe(ctx context.Context) (*Subscription, error) {
 
 // deliver hands each change to every client queue until the subscription
 // closes.
-func (h *Hub) deliver(ctx context.Context, sub *Subscription) error {
+func (h *Hub) deliver(ctx context.Context, sub *alerts.Subscription) error {
 	for {
 		select {
 		case <-ctx.Done():
@@ -243,7 +250,7 @@ func (h *Hub) deliver(ctx context.Context, sub *Subscription) error {
 	}
 }
 
-func (h *Hub) broadcast(c Change) {
+func (h *Hub) broadcast(c alerts.Change) {
 	m, err := newHubMsg(c)
 	if err != nil {
 		h.log.Error("encode change", "seq", c.Seq, "err", err)
@@ -281,10 +288,10 @@ func (h *Hub) enqueue(cl *wsClient, m *hubMsg) {
 // is not in the journal, and a reconnecting client reloads GET /cameras.
 func (h *Hub) PublishCamera(status any) error {
 	data, err := json.Marshal(struct {
-		Kind   ChangeKind `json:"kind"`
-		At     time.Time  `json:"at"`
-		Camera any        `json:"camera"`
-	}{KindCamera, h.opts.Clock().UTC(), status})
+		Kind   alerts.ChangeKind `json:"kind"`
+		At     time.Time         `json:"at"`
+		Camera any               `json:"camera"`
+	}{alerts.KindCamera, h.opts.Clock().UTC(), status})
 	if err != nil {
 		return fmt.Errorf("hub: encode camera status: %w", err)
 	}
@@ -344,12 +351,12 @@ type hubMsg struct {
 	seq      uint64
 	at       time.Time
 	site     string
-	severity Severity
+	severity alerts.Severity
 	camera   bool // camera status: not filtered, no seq
 	data     []byte
 }
 
-func newHubMsg(c Change) (*hubMsg, error) {
+func newHubMsg(c alerts.Change) (*hubMsg, error) {
 	data, err := json.Marshal(c)
 	if err != nil {
 		return nil, err
@@ -360,7 +367,7 @@ func newHubMsg(c Change) (*hubMsg, error) {
 // streamFilter holds a client's site and min_severity.
 type streamFilter struct {
 	site    string
-	minRank int // Severity.Rank at or below this passes; 3 passes all known
+	minRank int // alerts.Severity.Rank at or below this passes; 3 passes all known
 }
 
 func (f streamFilter) match(m *hubMsg) bool {

@@ -1,4 +1,4 @@
-package alerts
+package stream
 
 import (
 	"context"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"vigil/alerts"
 
 	"github.com/gorilla/websocket"
 )
@@ -48,10 +50,10 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	q := r.URL.Query()
-	f := streamFilter{site: q.Get("site"), minRank: Severity("").Rank()}
+	f := streamFilter{site: q.Get("site"), minRank: alerts.Severity("").Rank()}
 	if s := q.Get("min_severity"); s != "" {
-		rank := Severity(s).Rank()
-		if rank > Minor.Rank() {
+		rank := alerts.Severity(s).Rank()
+		if rank > alerts.Minor.Rank() {
 			wsHTTPError(w, http.StatusBadRequest, "bad_request", "min_severity must be critical, major or minor")
 			return
 		}
@@ -220,7 +222,7 @@ func (h *Hub) hello(ctx context.Context, conn *websocket.Conn, cl *wsClient, sta
 		default:
 		}
 		page, err := h.opts.Journal.Since(ctx, sent, h.opts.ReplayPage)
-		if errors.Is(err, ErrTooOld) {
+		if errors.Is(err, alerts.ErrTooOld) {
 			// The client's view cannot be completed: it reloads the list
 			// and continues live from start.
 			if err := h.writeJSON(conn, struct {

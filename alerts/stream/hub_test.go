@@ -1,4 +1,4 @@
-package alerts_test
+package stream_test
 
 import (
 	"context"
@@ -22,7 +22,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"vigil/alerts"
+	"vigil/alerts/alertstest"
 	"vigil/alerts/boltjournal"
+	"vigil/alerts/stream"
 )
 
 const wait = 10 * time.Second // bound of every wait; tests finish far sooner
@@ -46,13 +48,13 @@ type rig struct {
 	t    *testing.T
 	j    *boltjournal.Journal
 	hook *sinceHook
-	hub  *alerts.Hub
+	hub  *stream.Hub
 	srv  *httptest.Server
 	reg  *prometheus.Registry
 	stop func() // cancels Run and waits for it
 }
 
-func newRig(t *testing.T, opts alerts.HubOptions) *rig {
+func newRig(t *testing.T, opts stream.HubOptions) *rig {
 	t.Helper()
 	base := runtime.NumGoroutine()
 	j, err := boltjournal.Open(boltjournal.Options{Path: filepath.Join(journalDir(t), "journal.db")})
@@ -62,7 +64,7 @@ func newRig(t *testing.T, opts alerts.HubOptions) *rig {
 	r := &rig{t: t, j: j, hook: &sinceHook{Journal: j}, reg: prometheus.NewRegistry()}
 	opts.Journal = r.hook
 	opts.Registerer = r.reg
-	r.hub, err = alerts.NewHub(opts)
+	r.hub, err = stream.NewHub(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +252,7 @@ func consecutive(t *testing.T, seqs []uint64, from uint64) {
 }
 
 func TestStreamReplayThenLiveWithAppendsDuringReplay(t *testing.T) {
-	r := newRig(t, alerts.HubOptions{ReplayPage: 4})
+	r := newRig(t, stream.HubOptions{ReplayPage: 4})
 	for range 10 {
 		r.raise("hall", alerts.Minor)
 	}
@@ -275,7 +277,7 @@ func TestStreamReplayThenLiveWithAppendsDuringReplay(t *testing.T) {
 }
 
 func TestStreamFreshClientGetsHelloThenLive(t *testing.T) {
-	r := newRig(t, alerts.HubOptions{})
+	r := newRig(t, stream.HubOptions{})
 	r.raise("hall", alerts.Major)
 	r.raise("hall", alerts.Major)
 	waitFor(t, "hub to see seq 2", func() bool { return r.hub.LastSeq() == 2 })
@@ -292,7 +294,7 @@ func TestStreamFreshClientGetsHelloThenLive(t *testing.T) {
 
 func TestStreamSlowClientClosed4008(t *testing.T) {
 	const slowAfter = 5
-	r := newRig(t, alerts.HubOptions{SlowAfter: slowAfter})
+	r := newRig(t, stream.HubOptions{SlowAfter: slowAfter})
 	r.raise("hall", alerts.Minor)
 	// The client is held in its replay while the live queue overflows.
 	r.hook.hook = func(int32) {
@@ -305,7 +307,7 @@ func TestStreamSlowClientClosed4008(t *testing.T) {
 	if m := mustRead(t, conn); m.Kind != "hello" {
 		t.Fatalf("first message %+v", m)
 	}
-	if code := closeCode(t, conn); code != alerts.CloseSlowClient {
+	if code := closeCode(t, conn); code != stream.CloseSlowClient {
 		t.Fatalf("close code %d, want 4008", code)
 	}
 	waitFor(t, "client to leave", func() bool { return r.hub.Clients() == 0 })
@@ -339,7 +341,7 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 func TestStreamOrigin(t *testing.T) {
-	r := newRig(t, alerts.HubOptions{AllowedOrigins: []string{"https://desk.example.org"}})
+	r := newRig(t, stream.HubOptions{AllowedOrigins: []string{"https://desk.example.org"}})
 	host := strings.TrimPrefix(r.srv.URL, "http://")
 	for _, tc := range []struct {
 		name, origin string
@@ -376,7 +378,7 @@ func TestStreamHundredClientsSameOrder(t *testing.T) {
 	if raceEnabled {
 		events = 100
 	}
-	r := newRig(t, alerts.HubOptions{})
+	r := newRig(t, stream.HubOptions{})
 	conns := make([]*websocket.Conn, clients)
 	for i := range conns {
 		conns[i] = r.dial("")
@@ -419,7 +421,7 @@ func TestStreamHundredClientsSameOrder(t *testing.T) {
 }
 
 func TestStreamResetWhenSinceTooOld(t *testing.T) {
-	r := newRig(t, alerts.HubOptions{})
+	r := newRig(t, stream.HubOptions{})
 	for range 10 {
 		r.raise("hall", alerts.Minor)
 	}
@@ -465,7 +467,7 @@ func TestStreamResetWhenSinceTooOld(t *testing.T) {
 }
 
 func TestStreamFilters(t *testing.T) {
-	r := newRig(t, alerts.HubOptions{})
+	r := newRig(t, stream.HubOptions{})
 	var all []alerts.Change // in seq order
 	add := func() {
 		for _, site := range []string{"hall", "gate"} {
@@ -514,20 +516,20 @@ func TestStreamFilters(t *testing.T) {
 }
 
 func TestStreamShutdownAndDisconnectAll(t *testing.T) {
-	r := newRig(t, alerts.HubOptions{})
+	r := newRig(t, stream.HubOptions{})
 	a, b := r.dial(""), r.dial("")
 	mustRead(t, a)
 	mustRead(t, b)
 	r.hub.DisconnectAll()
 	for _, c := range []*websocket.Conn{a, b} {
-		if code := closeCode(t, c); code != alerts.CloseGoingAway {
+		if code := closeCode(t, c); code != stream.CloseGoingAway {
 			t.Fatalf("DisconnectAll: close code %d", code)
 		}
 	}
 	c := r.dial("")
 	mustRead(t, c)
 	r.stop()
-	if code := closeCode(t, c); code != alerts.CloseGoingAway {
+	if code := closeCode(t, c); code != stream.CloseGoingAway {
 		t.Fatalf("shutdown: close code %d", code)
 	}
 	if n := r.hub.Clients(); n != 0 {
@@ -541,7 +543,7 @@ func TestStreamShutdownAndDisconnectAll(t *testing.T) {
 // socket, and the reset would discard the close frame before it is read.
 func TestStreamCloseWaitsForTheClientsAnswer(t *testing.T) {
 	const backlog = 2000
-	r := newRig(t, alerts.HubOptions{SlowAfter: 2 * backlog})
+	r := newRig(t, stream.HubOptions{SlowAfter: 2 * backlog})
 	// A client with a 256 KiB receive buffer falls behind by more than its
 	// socket holds: part of what it was sent waits in the server's socket.
 	d := &websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -581,8 +583,8 @@ func TestStreamCloseWaitsForTheClientsAnswer(t *testing.T) {
 			continue
 		}
 		var ce *websocket.CloseError
-		if !errors.As(err, &ce) || ce.Code != alerts.CloseGoingAway {
-			t.Fatalf("after %d of %d messages: %v, want close %d", n, backlog, err, alerts.CloseGoingAway)
+		if !errors.As(err, &ce) || ce.Code != stream.CloseGoingAway {
+			t.Fatalf("after %d of %d messages: %v, want close %d", n, backlog, err, stream.CloseGoingAway)
 		}
 		break
 	}
@@ -597,7 +599,7 @@ func TestStreamCloseWaitsForTheClientsAnswer(t *testing.T) {
 type noFeedJournal struct{ alerts.Journal }
 
 func (noFeedJournal) Subscribe(context.Context, int) (*alerts.Subscription, error) {
-	return nil, errDown
+	return nil, alertstest.ErrDown
 }
 
 // TestStreamNotReadyAnswers503: a client is not held forever by a hub that
@@ -608,11 +610,11 @@ func TestStreamNotReadyAnswers503(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { j.Close() })
-	hub, err := alerts.NewHub(alerts.HubOptions{Journal: noFeedJournal{j}, Logger: slog.New(slog.DiscardHandler)})
+	hub, err := stream.NewHub(stream.HubOptions{Journal: noFeedJournal{j}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
-	runBackground(t, hub.Run)
+	alertstest.RunBackground(t, hub.Run)
 	srv := httptest.NewServer(hub)
 	defer srv.Close()
 	_, resp, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(srv.URL, "http")+"/api/v1/alerts/stream", nil)
@@ -624,7 +626,7 @@ func TestStreamNotReadyAnswers503(t *testing.T) {
 func TestStreamDropsSilentClient(t *testing.T) {
 	// A second between pings: a pong delayed by a busy machine (-race, other
 	// builds) must not count as silence.
-	r := newRig(t, alerts.HubOptions{PingInterval: time.Second})
+	r := newRig(t, stream.HubOptions{PingInterval: time.Second})
 	// A client that never reads never answers pings.
 	conn := r.dial("")
 	_ = conn

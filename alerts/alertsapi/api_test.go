@@ -1,4 +1,4 @@
-package alerts_test
+package alertsapi_test
 
 import (
 	"context"
@@ -14,23 +14,25 @@ import (
 	"time"
 
 	"vigil/alerts"
+	"vigil/alerts/alertsapi"
+	"vigil/alerts/alertstest"
 	"vigil/internal/testutil"
 )
 
 type apiFixture struct {
-	*fixture
+	*alertstest.Fixture
 	srv *httptest.Server
 }
 
 func newAPIFixture(t *testing.T) *apiFixture {
-	f := newFixture(t, "")
-	api, err := alerts.NewAPI(alerts.APIOptions{Engine: f.e, Actor: func(r *http.Request) string { return r.Header.Get("X-Actor") }})
+	f := alertstest.NewFixture(t, "")
+	api, err := alertsapi.NewAPI(alertsapi.APIOptions{Engine: f.Engine, Actor: func(r *http.Request) string { return r.Header.Get("X-Actor") }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	return &apiFixture{fixture: f, srv: srv}
+	return &apiFixture{Fixture: f, srv: srv}
 }
 
 // do sends a request and decodes the JSON answer into a generic map and,
@@ -66,10 +68,10 @@ func (f *apiFixture) do(t *testing.T, method, path, body string, out any) (int, 
 func TestAPIListAndGet(t *testing.T) {
 	f := newAPIFixture(t)
 	for i := range 5 {
-		f.clock.Advance(time.Minute)
-		f.handle(t, alerts.Event{Camera: "hall-entrance", Type: alerts.Motion, Key: fmt.Sprint(i), State: alerts.Active})
+		f.Clock.Advance(time.Minute)
+		f.Handle(t, alerts.Event{Camera: "hall-entrance", Type: alerts.Motion, Key: fmt.Sprint(i), State: alerts.Active})
 	}
-	f.handle(t, ev("gate", alerts.Intrusion, alerts.Active))
+	f.Handle(t, alertstest.Ev("gate", alerts.Intrusion, alerts.Active))
 
 	var page struct {
 		Alerts     []alerts.Alert `json:"alerts"`
@@ -100,8 +102,8 @@ func TestAPIListAndGet(t *testing.T) {
 	if code != 200 || len(page.Alerts) != 1 || page.Alerts[0].Camera != "gate" {
 		t.Fatalf("status filter: %d %v", code, m)
 	}
-	since := t0.Add(2*time.Minute + time.Second).Format(time.RFC3339)
-	until := t0.Add(4*time.Minute + time.Second).Format(time.RFC3339)
+	since := alertstest.T0.Add(2*time.Minute + time.Second).Format(time.RFC3339)
+	until := alertstest.T0.Add(4*time.Minute + time.Second).Format(time.RFC3339)
 	if code, _ = f.do(t, "GET", "/api/v1/alerts?camera=hall-entrance&since="+since+"&until="+until, "", &page); code != 200 || len(page.Alerts) != 2 {
 		t.Fatalf("time filter: %d, %d alerts", code, len(page.Alerts))
 	}
@@ -118,8 +120,8 @@ func TestAPIListAndGet(t *testing.T) {
 
 func TestAPIBadRequests(t *testing.T) {
 	f := newAPIFixture(t)
-	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
-	a := f.only(t)
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
+	a := f.Only(t)
 	cases := []struct {
 		name, method, path, body string
 		status                   int
@@ -156,15 +158,15 @@ func TestAPIBadRequests(t *testing.T) {
 			}
 		})
 	}
-	if cur := f.only(t); cur.Version != a.Version {
+	if cur := f.Only(t); cur.Version != a.Version {
 		t.Fatalf("bad requests changed the alert to version %d", cur.Version)
 	}
 }
 
 func TestAPIActions(t *testing.T) {
 	f := newAPIFixture(t)
-	f.handle(t, ev("hall-entrance", alerts.Motion, alerts.Active))
-	a := f.only(t)
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
+	a := f.Only(t)
 
 	// Two desks acknowledge the same version: one wins, the other gets 409
 	// with the current alert.
@@ -212,8 +214,8 @@ func TestAPIActions(t *testing.T) {
 	}
 
 	var s alerts.Stats
-	from := t0.Add(-time.Hour).Format(time.RFC3339)
-	to := t0.Add(time.Hour).Format(time.RFC3339)
+	from := alertstest.T0.Add(-time.Hour).Format(time.RFC3339)
+	to := alertstest.T0.Add(time.Hour).Format(time.RFC3339)
 	code, m = f.do(t, "GET", "/api/v1/alerts/stats?from="+from+"&to="+to, "", &s)
 	if code != 200 || s.Total != 1 || s.ByStatus[alerts.StatusResolved] != 1 || s.ByUnit["zongzhi"] != 1 || s.SatisfactionRate != 1 {
 		t.Fatalf("stats: %d %v", code, m)
@@ -223,7 +225,7 @@ func TestAPIActions(t *testing.T) {
 	// the actions.
 	var actions []string
 	testutil.WaitFor(t, 10*time.Second, "the four actions in the audit log", func() bool {
-		rs, err := f.j.AuditSince(t.Context(), 0, 100)
+		rs, err := f.Journal.AuditSince(t.Context(), 0, 100)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -242,30 +244,30 @@ func TestAPIActions(t *testing.T) {
 // unreachable would.
 type downJournal struct{ alerts.Journal }
 
-var errDown = fmt.Errorf("redisjournal: dial tcp 127.0.0.1:6379: connection refused: %w", alerts.ErrUnavailable)
-
-func (downJournal) Get(context.Context, string) (alerts.Alert, error) { return alerts.Alert{}, errDown }
+func (downJournal) Get(context.Context, string) (alerts.Alert, error) {
+	return alerts.Alert{}, alertstest.ErrDown
+}
 func (downJournal) List(context.Context, alerts.Filter) ([]alerts.Alert, string, error) {
-	return nil, "", errDown
+	return nil, "", alertstest.ErrDown
 }
 func (downJournal) Append(context.Context, alerts.Change, int64) (alerts.Change, error) {
-	return alerts.Change{}, errDown
+	return alerts.Change{}, alertstest.ErrDown
 }
 
 func TestAPIJournalUnavailable(t *testing.T) {
-	f := newFixture(t, "")
-	j := downJournal{f.j}
+	f := alertstest.NewFixture(t, "")
+	j := downJournal{f.Journal}
 	e, err := alerts.New(alerts.Options{Journal: j, Units: []alerts.Unit{{ID: "police"}}})
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := alerts.NewAPI(alerts.APIOptions{Engine: e, Actor: func(*http.Request) string { return "desk-1" }})
+	api, err := alertsapi.NewAPI(alertsapi.APIOptions{Engine: e, Actor: func(*http.Request) string { return "desk-1" }})
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(api)
 	t.Cleanup(srv.Close)
-	af := &apiFixture{fixture: f, srv: srv}
+	af := &apiFixture{Fixture: f, srv: srv}
 	for _, c := range []struct{ method, path, body string }{
 		{"GET", "/api/v1/alerts", ""},
 		{"GET", "/api/v1/alerts/01JD0000000000000000000000", ""},
@@ -284,10 +286,10 @@ func TestAPIJournalUnavailable(t *testing.T) {
 func TestAPIStatsWindow(t *testing.T) {
 	f := newAPIFixture(t)
 	// Far from the wall clock, so a window taken from time.Now would miss it.
-	f.clock.Advance(90 * 24 * time.Hour)
-	now := t0.Add(90 * 24 * time.Hour)
-	f.handle(t, ev("gate", alerts.Intrusion, alerts.Active))
-	f.clock.Advance(time.Hour)
+	f.Clock.Advance(90 * 24 * time.Hour)
+	now := alertstest.T0.Add(90 * 24 * time.Hour)
+	f.Handle(t, alertstest.Ev("gate", alerts.Intrusion, alerts.Active))
+	f.Clock.Advance(time.Hour)
 
 	var s alerts.Stats
 	code, m := f.do(t, "GET", "/api/v1/alerts/stats", "", &s)
@@ -308,7 +310,7 @@ func TestAPIStatsDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := alerts.NewAPI(alerts.APIOptions{Engine: f.e, Actor: func(*http.Request) string { return "desk-1" }, Location: shanghai})
+	api, err := alertsapi.NewAPI(alertsapi.APIOptions{Engine: f.Engine, Actor: func(*http.Request) string { return "desk-1" }, Location: shanghai})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package alerts
+package hooks
 
 import (
 	"encoding/json"
@@ -6,23 +6,25 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vigil/alerts"
 )
 
 // recordParser judges each line on its own, as the Dahua parser does: a
 // line "bad" is rejected, the others become events.
-func recordParser(camera, _ string, body io.Reader, now time.Time) ([]Event, error) {
+func recordParser(camera, _ string, body io.Reader, now time.Time) ([]alerts.Event, error) {
 	b, err := io.ReadAll(body)
 	if err != nil {
 		return nil, err
 	}
-	var out []Event
+	var out []alerts.Event
 	rej := RejectedRecords{}
 	for i, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
 		if l == "bad" {
-			rej = append(rej, RejectedRecord{Record: i + 1, Error: "line \"bad\": not an event"})
+			rej = append(rej, alerts.RejectedRecord{Record: i + 1, Error: "line \"bad\": not an event"})
 			continue
 		}
-		out = append(out, Event{Camera: camera, Type: Type(l), State: Active, At: now})
+		out = append(out, alerts.Event{Camera: camera, Type: alerts.Type(l), State: alerts.Active, At: now})
 	}
 	return out, rej
 }
