@@ -58,7 +58,7 @@ func newFixture(t *testing.T) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := alertsapi.NewAPI(alertsapi.APIOptions{Engine: e, Actor: func(*http.Request) string { return "desk-1" }})
+	api, err := alertsapi.New(alertsapi.Options{Engine: e, Actor: func(*http.Request) string { return "desk-1" }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -107,12 +107,12 @@ func TestDeskInBrowser(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := stream.NewHub(stream.HubOptions{Journal: j})
+	hub, err := stream.New(stream.Options{Journal: j})
 	if err != nil {
 		t.Fatal(err)
 	}
 	ss := &sessions{ids: map[string]bool{}}
-	api, err := alertsapi.NewAPI(alertsapi.APIOptions{Engine: eng, Actor: ss.actor})
+	api, err := alertsapi.New(alertsapi.Options{Engine: eng, Actor: ss.actor})
 	if err != nil {
 		t.Fatal(err)
 	}

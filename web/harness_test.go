@@ -73,7 +73,7 @@ func newStack(t *testing.T, ctx context.Context) *stack {
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub, err := stream.NewHub(stream.HubOptions{Journal: j})
+	hub, err := stream.New(stream.Options{Journal: j})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,7 +82,7 @@ func newStack(t *testing.T, ctx context.Context) *stack {
 		"investigator-secret-token": {"investigator-1", "investigator"},
 		"admin-secret-token":        {"ops", "admin"},
 	}}
-	api, err := alertsapi.NewAPI(alertsapi.APIOptions{Engine: eng, Actor: func(r *http.Request) string { return s.principal(r)[0] }})
+	api, err := alertsapi.New(alertsapi.Options{Engine: eng, Actor: func(r *http.Request) string { return s.principal(r)[0] }})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,8 @@ import (
 // MaxBodyBytes bounds the bodies of the alert actions.
 const MaxBodyBytes = 64 << 10
 
-// APIOptions configure the alert REST handler.
-type APIOptions struct {
+// Options configure the alert REST handler.
+type Options struct {
 	Engine *alerts.Engine // required
 	// Journal serves reads; default Engine.Journal().
 	Journal alerts.Journal
@@ -35,7 +35,7 @@ type APIOptions struct {
 	Logger   *slog.Logger
 }
 
-func (o *APIOptions) validate() error {
+func (o *Options) validate() error {
 	var errs []error
 	if o.Engine == nil {
 		errs = append(errs, errors.New("engine is required"))
@@ -52,21 +52,21 @@ func (o *APIOptions) validate() error {
 	return errors.Join(errs...)
 }
 
-// API serves the alert endpoints of DESIGN.md under /api/v1/alerts, except
+// Server serves the alert endpoints of DESIGN.md under /api/v1/alerts, except
 // /api/v1/alerts/{id}/clip, which needs the recorder's exporter and belongs
 // to the app. Authentication and roles are the app's middleware.
-type API struct {
-	o   APIOptions
+type Server struct {
+	o   Options
 	mux *http.ServeMux
 	log *slog.Logger
 }
 
-// NewAPI returns the handler with its routes registered.
-func NewAPI(o APIOptions) (*API, error) {
+// New returns the handler with its routes registered.
+func New(o Options) (*Server, error) {
 	if err := o.validate(); err != nil {
 		return nil, fmt.Errorf("alerts api: %w", err)
 	}
-	a := &API{o: o, mux: http.NewServeMux(), log: o.Logger.With("component", "alerts-api")}
+	a := &Server{o: o, mux: http.NewServeMux(), log: o.Logger.With("component", "alerts-api")}
 	a.mux.HandleFunc("GET /api/v1/alerts", a.list)
 	a.mux.HandleFunc("GET /api/v1/alerts/stats", a.stats)
 	a.mux.HandleFunc("GET /api/v1/alerts/{id}", a.get)
@@ -78,7 +78,7 @@ func NewAPI(o APIOptions) (*API, error) {
 	return a, nil
 }
 
-func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
+func (a *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { a.mux.ServeHTTP(w, r) }
 
 func pathID(r *http.Request) (string, error) {
 	id := r.PathValue("id")
@@ -93,7 +93,7 @@ type listResponse struct {
 	NextCursor string         `json:"next_cursor"`
 }
 
-func (a *API) list(w http.ResponseWriter, r *http.Request) {
+func (a *Server) list(w http.ResponseWriter, r *http.Request) {
 	f, err := parseFilter(r)
 	if err != nil {
 		a.fail(w, r, err)
@@ -175,7 +175,7 @@ func joinMessages(m []string) string {
 	return s
 }
 
-func (a *API) get(w http.ResponseWriter, r *http.Request) {
+func (a *Server) get(w http.ResponseWriter, r *http.Request) {
 	id, err := pathID(r)
 	if err != nil {
 		a.fail(w, r, err)
@@ -189,14 +189,14 @@ func (a *API) get(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, al)
 }
 
-func (a *API) location() *time.Location {
+func (a *Server) location() *time.Location {
 	if a.o.Location != nil {
 		return a.o.Location
 	}
 	return time.UTC
 }
 
-func (a *API) stats(w http.ResponseWriter, r *http.Request) {
+func (a *Server) stats(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	to := a.o.Engine.Now() // the engine's clock, as deadlines and rates use
 	from := to.Add(-24 * time.Hour)
@@ -266,7 +266,7 @@ type followUpRequest struct {
 }
 
 // action decodes the body into req and runs do with the alert ID and actor.
-func action[T any](a *API, w http.ResponseWriter, r *http.Request, do func(id, by string, req T) (alerts.Alert, error)) {
+func action[T any](a *Server, w http.ResponseWriter, r *http.Request, do func(id, by string, req T) (alerts.Alert, error)) {
 	id, err := pathID(r)
 	if err != nil {
 		a.fail(w, r, err)
@@ -290,13 +290,13 @@ func action[T any](a *API, w http.ResponseWriter, r *http.Request, do func(id, b
 	httpx.WriteJSON(w, http.StatusOK, al)
 }
 
-func (a *API) ack(w http.ResponseWriter, r *http.Request) {
+func (a *Server) ack(w http.ResponseWriter, r *http.Request) {
 	action(a, w, r, func(id, by string, q ackRequest) (alerts.Alert, error) {
 		return a.o.Engine.Ack(r.Context(), id, by, q.Note, q.Version)
 	})
 }
 
-func (a *API) dispatch(w http.ResponseWriter, r *http.Request) {
+func (a *Server) dispatch(w http.ResponseWriter, r *http.Request) {
 	action(a, w, r, func(id, by string, q dispatchRequest) (alerts.Alert, error) {
 		if q.Unit == "" {
 			return alerts.Alert{}, codeError(alerts.CodeBadRequest, "unit is required")
@@ -305,19 +305,19 @@ func (a *API) dispatch(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func (a *API) resolve(w http.ResponseWriter, r *http.Request) {
+func (a *Server) resolve(w http.ResponseWriter, r *http.Request) {
 	action(a, w, r, func(id, by string, q resolveRequest) (alerts.Alert, error) {
 		return a.o.Engine.Resolve(r.Context(), id, by, q.Feedback, q.FalseAlarm, q.Version)
 	})
 }
 
-func (a *API) supervise(w http.ResponseWriter, r *http.Request) {
+func (a *Server) supervise(w http.ResponseWriter, r *http.Request) {
 	action(a, w, r, func(id, by string, q superviseRequest) (alerts.Alert, error) {
 		return a.o.Engine.Supervise(r.Context(), id, by, q.Due, q.Note, q.Clear, q.Version)
 	})
 }
 
-func (a *API) followUp(w http.ResponseWriter, r *http.Request) {
+func (a *Server) followUp(w http.ResponseWriter, r *http.Request) {
 	action(a, w, r, func(id, by string, q followUpRequest) (alerts.Alert, error) {
 		if q.Satisfied == nil {
 			return alerts.Alert{}, codeError(alerts.CodeBadRequest, "satisfied is required")
@@ -353,7 +353,7 @@ type errorResponse struct {
 
 // fail writes err as JSON with the status of its code; internal errors are
 // logged here and shown as "internal error".
-func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
+func (a *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 	code := alerts.ErrorCode(err)
 	resp := errorResponse{Error: alerts.ErrorMessage(err), Code: code}
 	var ce *alerts.ConflictError

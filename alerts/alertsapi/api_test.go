@@ -26,7 +26,7 @@ type apiFixture struct {
 
 func newAPIFixture(t *testing.T) *apiFixture {
 	f := alertstest.NewFixture(t, "")
-	api, err := alertsapi.NewAPI(alertsapi.APIOptions{Engine: f.Engine, Actor: func(r *http.Request) string { return r.Header.Get("X-Actor") }})
+	api, err := alertsapi.New(alertsapi.Options{Engine: f.Engine, Actor: func(r *http.Request) string { return r.Header.Get("X-Actor") }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -261,7 +261,7 @@ func TestAPIJournalUnavailable(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := alertsapi.NewAPI(alertsapi.APIOptions{Engine: e, Actor: func(*http.Request) string { return "desk-1" }})
+	api, err := alertsapi.New(alertsapi.Options{Engine: e, Actor: func(*http.Request) string { return "desk-1" }})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -310,7 +310,7 @@ func TestAPIStatsDay(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := alertsapi.NewAPI(alertsapi.APIOptions{Engine: f.Engine, Actor: func(*http.Request) string { return "desk-1" }, Location: shanghai})
+	api, err := alertsapi.New(alertsapi.Options{Engine: f.Engine, Actor: func(*http.Request) string { return "desk-1" }, Location: shanghai})
 	if err != nil {
 		t.Fatal(err)
 	}

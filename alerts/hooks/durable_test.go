@@ -55,10 +55,10 @@ func typeParser(camera, _ string, body io.Reader, now time.Time) ([]alerts.Event
 // hookServer serves the webhook endpoints over submit.
 func hookServer(t *testing.T, submit func(context.Context, []alerts.Event) error) http.Handler {
 	t.Helper()
-	h, err := hooks.NewHooks(hooks.HookOptions{
+	h, err := hooks.New(hooks.Options{
 		Secret:        func(string) (string, bool) { return "s3cret", true },
 		SubmitAllWait: submit,
-		Parsers:       map[string]hooks.HookParser{"events": typeParser},
+		Parsers:       map[string]hooks.Parser{"events": typeParser},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func TestHookAnswers202OnlyWhenDurable(t *testing.T) {
 }
 
 // TestHookWaitTimesOut: with the engine not running the request gives up
-// after HookOptions.Wait with 503 unavailable; its event stays queued and is
+// after Options.Wait with 503 unavailable; its event stays queued and is
 // applied once Run runs, and the camera's retry only bumps the count. The
 // bubble also proves no goroutine is left waiting.
 func TestHookWaitTimesOut(t *testing.T) {

@@ -27,11 +27,11 @@ import (
 	"vigil/internal/httpx"
 )
 
-// HookParser turns one webhook request body into events. contentType is the
+// Parser turns one webhook request body into events. contentType is the
 // request's Content-Type; body is already limited in size.
-type HookParser func(camera, contentType string, body io.Reader, now time.Time) ([]alerts.Event, error)
+type Parser func(camera, contentType string, body io.Reader, now time.Time) ([]alerts.Event, error)
 
-// RejectedRecords is the error a HookParser returns, beside the events it
+// RejectedRecords is the error a Parser returns, beside the events it
 // did accept, when it judges each record of a push on its own (Dahua). It
 // may be empty: the answer then still lists no rejected records, so that
 // the caller sees the per-record contract. When no event was accepted and
@@ -52,8 +52,8 @@ func (r RejectedRecords) Error() string {
 	return strings.Join(msgs, "; ")
 }
 
-// HookOptions configure the camera push endpoints.
-type HookOptions struct {
+// Options configure the camera push endpoints.
+type Options struct {
 	// Secret returns the webhook secret of a camera; ok is false when the
 	// camera is unknown or has no secret (its endpoints are then disabled).
 	Secret func(camera string) (secret string, ok bool)
@@ -69,7 +69,7 @@ type HookOptions struct {
 	// durable; default 5s.
 	Wait time.Duration
 	// Parsers by vendor path segment: "hikvision", "dahua", "onvif", "events".
-	Parsers map[string]HookParser
+	Parsers map[string]Parser
 	// RatePerSecond per camera; default 50. Burst equals the rate.
 	RatePerSecond int
 	// MaxBody in bytes; default 1 MiB.
@@ -79,7 +79,7 @@ type HookOptions struct {
 	Logger     *slog.Logger
 }
 
-func (o *HookOptions) validate() error {
+func (o *Options) validate() error {
 	var errs []error
 	if o.Secret == nil {
 		errs = append(errs, errors.New("hooks: Secret is required"))
@@ -111,13 +111,13 @@ func (o *HookOptions) validate() error {
 	return errors.Join(errs...)
 }
 
-// Hooks serves POST /api/v1/hooks/{camera}/{vendor}: camera-pushed events,
+// Intake serves POST /api/v1/hooks/{camera}/{vendor}: camera-pushed events,
 // authenticated by the camera's webhook secret (?key= or the basic-auth
 // password), size-limited and rate-limited per camera. It answers 202 only
 // once the events are durable in the journal: a camera drops an event it
 // got 202 for, so 202 before the append lost events on a crash.
-type Hooks struct {
-	opts     HookOptions
+type Intake struct {
+	opts     Options
 	requests *prometheus.CounterVec
 
 	mu      sync.Mutex
@@ -130,12 +130,12 @@ type bucket struct {
 	last   time.Time
 }
 
-// NewHooks returns the push endpoint handler.
-func NewHooks(opts HookOptions) (*Hooks, error) {
+// New returns the push endpoint handler.
+func New(opts Options) (*Intake, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	return &Hooks{
+	return &Intake{
 		opts: opts,
 		requests: promauto.With(opts.Registerer).NewCounterVec(prometheus.CounterOpts{
 			Name: "vigil_hook_requests_total",
@@ -147,7 +147,7 @@ func NewHooks(opts HookOptions) (*Hooks, error) {
 
 // ServeHTTP handles requests routed with the pattern
 // "POST /api/v1/hooks/{camera}/{vendor}".
-func (h *Hooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+func (h *Intake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	camera, vendor := r.PathValue("camera"), r.PathValue("vendor")
 	code := h.serve(w, r, camera, vendor)
 	if _, known := h.opts.Parsers[vendor]; !known {
@@ -156,7 +156,7 @@ func (h *Hooks) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.requests.WithLabelValues(vendor, strconv.Itoa(code)).Inc()
 }
 
-func (h *Hooks) serve(w http.ResponseWriter, r *http.Request, camera, vendor string) int {
+func (h *Intake) serve(w http.ResponseWriter, r *http.Request, camera, vendor string) int {
 	fail := func(status int, code, msg string) int {
 		httpx.Error(w, status, code, msg)
 		return status
@@ -246,7 +246,7 @@ func secretMatches(r *http.Request, secret string) bool {
 	return subtle.ConstantTimeCompare(a[:], b[:]) == 1
 }
 
-func (h *Hooks) allow(camera string) bool {
+func (h *Intake) allow(camera string) bool {
 	now := h.opts.Now()
 	rate := float64(h.opts.RatePerSecond)
 	h.mu.Lock()

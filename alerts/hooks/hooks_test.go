@@ -35,7 +35,7 @@ func lineParser(camera, _ string, body io.Reader, now time.Time) ([]alerts.Event
 
 type hookFixture struct {
 	mux     *http.ServeMux
-	hooks   *Hooks
+	hooks   *Intake
 	reg     *prometheus.Registry
 	now     time.Time
 	mu      sync.Mutex
@@ -47,7 +47,7 @@ type hookFixture struct {
 
 func newHookFixture(t *testing.T) *hookFixture {
 	f := &hookFixture{reg: prometheus.NewRegistry(), now: time.Date(2026, 11, 26, 9, 0, 0, 0, time.UTC), maxBody: 1 << 10, room: -1}
-	h, err := NewHooks(HookOptions{
+	h, err := New(Options{
 		Secret: func(c string) (string, bool) {
 			if c == "gate" {
 				return "s3cret", true
@@ -66,7 +66,7 @@ func newHookFixture(t *testing.T) *hookFixture {
 			f.got = append(f.got, evs...)
 			return nil
 		},
-		Parsers:    map[string]HookParser{"events": lineParser},
+		Parsers:    map[string]Parser{"events": lineParser},
 		MaxBody:    f.maxBody,
 		Now:        func() time.Time { return f.now },
 		Registerer: f.reg,

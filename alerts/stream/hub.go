@@ -35,16 +35,16 @@ const (
 	CloseTryAgain = 1013
 )
 
-// HubJournal is what the hub needs of the Journal.
-type HubJournal interface {
+// Journal is what the hub needs of an alerts.Journal.
+type Journal interface {
 	Since(ctx context.Context, seq uint64, limit int) ([]alerts.Change, error)
 	LastSeq(ctx context.Context) (uint64, error)
 	Subscribe(ctx context.Context, buffer int) (*alerts.Subscription, error)
 }
 
-// HubOptions configure a Hub. Journal is required; the rest have defaults.
-type HubOptions struct {
-	Journal HubJournal
+// Options configure a Hub. Journal is required; the rest have defaults.
+type Options struct {
+	Journal Journal
 	// AllowedOrigins are browser origins ("https://desk.example.org")
 	// accepted besides the request's own host. "*" accepts any.
 	AllowedOrigins []string
@@ -69,7 +69,7 @@ type HubOptions struct {
 	WriteTimeout time.Duration
 }
 
-func (o *HubOptions) validate() error {
+func (o *Options) validate() error {
 	var errs []error
 	if o.Journal == nil {
 		errs = append(errs, errors.New("hub: Journal is required"))
@@ -112,7 +112,7 @@ func (o *HubOptions) validate() error {
 // by Run, and a bounded queue per client. It does not authenticate: the
 // app's middleware wraps ServeHTTP.
 type Hub struct {
-	opts HubOptions
+	opts Options
 	log  *slog.Logger
 
 	clientsGauge prometheus.Gauge
@@ -129,8 +129,8 @@ type Hub struct {
 	running bool
 }
 
-// NewHub builds a Hub; call Run to start it.
-func NewHub(opts HubOptions) (*Hub, error) {
+// New builds a Hub; call Run to start it.
+func New(opts Options) (*Hub, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}

@@ -54,7 +54,7 @@ type rig struct {
 	stop func() // cancels Run and waits for it
 }
 
-func newRig(t *testing.T, opts stream.HubOptions) *rig {
+func newRig(t *testing.T, opts stream.Options) *rig {
 	t.Helper()
 	base := runtime.NumGoroutine()
 	j, err := boltjournal.Open(boltjournal.Options{Path: filepath.Join(journalDir(t), "journal.db")})
@@ -64,7 +64,7 @@ func newRig(t *testing.T, opts stream.HubOptions) *rig {
 	r := &rig{t: t, j: j, hook: &sinceHook{Journal: j}, reg: prometheus.NewRegistry()}
 	opts.Journal = r.hook
 	opts.Registerer = r.reg
-	r.hub, err = stream.NewHub(opts)
+	r.hub, err = stream.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -252,7 +252,7 @@ func consecutive(t *testing.T, seqs []uint64, from uint64) {
 }
 
 func TestStreamReplayThenLiveWithAppendsDuringReplay(t *testing.T) {
-	r := newRig(t, stream.HubOptions{ReplayPage: 4})
+	r := newRig(t, stream.Options{ReplayPage: 4})
 	for range 10 {
 		r.raise("hall", alerts.Minor)
 	}
@@ -277,7 +277,7 @@ func TestStreamReplayThenLiveWithAppendsDuringReplay(t *testing.T) {
 }
 
 func TestStreamFreshClientGetsHelloThenLive(t *testing.T) {
-	r := newRig(t, stream.HubOptions{})
+	r := newRig(t, stream.Options{})
 	r.raise("hall", alerts.Major)
 	r.raise("hall", alerts.Major)
 	waitFor(t, "hub to see seq 2", func() bool { return r.hub.LastSeq() == 2 })
@@ -294,7 +294,7 @@ func TestStreamFreshClientGetsHelloThenLive(t *testing.T) {
 
 func TestStreamSlowClientClosed4008(t *testing.T) {
 	const slowAfter = 5
-	r := newRig(t, stream.HubOptions{SlowAfter: slowAfter})
+	r := newRig(t, stream.Options{SlowAfter: slowAfter})
 	r.raise("hall", alerts.Minor)
 	// The client is held in its replay while the live queue overflows.
 	r.hook.hook = func(int32) {
@@ -341,7 +341,7 @@ func metric(t *testing.T, reg *prometheus.Registry, name string) float64 {
 }
 
 func TestStreamOrigin(t *testing.T) {
-	r := newRig(t, stream.HubOptions{AllowedOrigins: []string{"https://desk.example.org"}})
+	r := newRig(t, stream.Options{AllowedOrigins: []string{"https://desk.example.org"}})
 	host := strings.TrimPrefix(r.srv.URL, "http://")
 	for _, tc := range []struct {
 		name, origin string
@@ -378,7 +378,7 @@ func TestStreamHundredClientsSameOrder(t *testing.T) {
 	if raceEnabled {
 		events = 100
 	}
-	r := newRig(t, stream.HubOptions{})
+	r := newRig(t, stream.Options{})
 	conns := make([]*websocket.Conn, clients)
 	for i := range conns {
 		conns[i] = r.dial("")
@@ -421,7 +421,7 @@ func TestStreamHundredClientsSameOrder(t *testing.T) {
 }
 
 func TestStreamResetWhenSinceTooOld(t *testing.T) {
-	r := newRig(t, stream.HubOptions{})
+	r := newRig(t, stream.Options{})
 	for range 10 {
 		r.raise("hall", alerts.Minor)
 	}
@@ -467,7 +467,7 @@ func TestStreamResetWhenSinceTooOld(t *testing.T) {
 }
 
 func TestStreamFilters(t *testing.T) {
-	r := newRig(t, stream.HubOptions{})
+	r := newRig(t, stream.Options{})
 	var all []alerts.Change // in seq order
 	add := func() {
 		for _, site := range []string{"hall", "gate"} {
@@ -516,7 +516,7 @@ func TestStreamFilters(t *testing.T) {
 }
 
 func TestStreamShutdownAndDisconnectAll(t *testing.T) {
-	r := newRig(t, stream.HubOptions{})
+	r := newRig(t, stream.Options{})
 	a, b := r.dial(""), r.dial("")
 	mustRead(t, a)
 	mustRead(t, b)
@@ -543,7 +543,7 @@ func TestStreamShutdownAndDisconnectAll(t *testing.T) {
 // socket, and the reset would discard the close frame before it is read.
 func TestStreamCloseWaitsForTheClientsAnswer(t *testing.T) {
 	const backlog = 2000
-	r := newRig(t, stream.HubOptions{SlowAfter: 2 * backlog})
+	r := newRig(t, stream.Options{SlowAfter: 2 * backlog})
 	// A client with a 256 KiB receive buffer falls behind by more than its
 	// socket holds: part of what it was sent waits in the server's socket.
 	d := &websocket.Dialer{NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
@@ -610,7 +610,7 @@ func TestStreamNotReadyAnswers503(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { j.Close() })
-	hub, err := stream.NewHub(stream.HubOptions{Journal: noFeedJournal{j}, Logger: slog.New(slog.DiscardHandler)})
+	hub, err := stream.New(stream.Options{Journal: noFeedJournal{j}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -626,7 +626,7 @@ func TestStreamNotReadyAnswers503(t *testing.T) {
 func TestStreamDropsSilentClient(t *testing.T) {
 	// A second between pings: a pong delayed by a busy machine (-race, other
 	// builds) must not count as silence.
-	r := newRig(t, stream.HubOptions{PingInterval: time.Second})
+	r := newRig(t, stream.Options{PingInterval: time.Second})
 	// A client that never reads never answers pings.
 	conn := r.dial("")
 	_ = conn

@@ -106,8 +106,8 @@ func (a *App) hookSecret(id string) (string, bool) {
 // hookParsers adapts each vendor parser to the webhook handler. route
 // applies a camera's or device's channel mapping and events.map/ignore to
 // the events of one push (see vendorRoute).
-func hookParsers(route func(camera string, evs []alerts.Event) []alerts.Event) map[string]hooks.HookParser {
-	return map[string]hooks.HookParser{
+func hookParsers(route func(camera string, evs []alerts.Event) []alerts.Event) map[string]hooks.Parser {
+	return map[string]hooks.Parser{
 		"hikvision": func(camera, ct string, body io.Reader, now time.Time) ([]alerts.Event, error) {
 			res, err := vendor.ParseHikvision(camera, ct, body, now)
 			return route(camera, res.Events), err // a heartbeat is accepted and raises nothing
@@ -169,14 +169,14 @@ func (a *App) buildAlerts(cfg *configs.Config) error {
 	if err != nil {
 		return err
 	}
-	if a.alertAPI, err = alertsapi.NewAPI(alertsapi.APIOptions{Engine: a.engine, Actor: auth.Actor, Location: cfg.Location, Logger: a.log.With("component", "alerts-api")}); err != nil {
+	if a.alertAPI, err = alertsapi.New(alertsapi.Options{Engine: a.engine, Actor: auth.Actor, Location: cfg.Location, Logger: a.log.With("component", "alerts-api")}); err != nil {
 		return err
 	}
-	if a.hub, err = stream.NewHub(stream.HubOptions{Journal: a.journal, Registerer: a.metrics, Logger: a.log.With("component", "desk-hub")}); err != nil {
+	if a.hub, err = stream.New(stream.Options{Journal: a.journal, Registerer: a.metrics, Logger: a.log.With("component", "desk-hub")}); err != nil {
 		return err
 	}
 	a.events = newEventSources(a)
-	a.hooks, err = hooks.NewHooks(hooks.HookOptions{
+	a.hooks, err = hooks.New(hooks.Options{
 		Secret: a.hookSecret,
 		// 202 waits for the journal append; ONVIF metadata and health
 		// signals keep the non-waiting Submit, as ingest never waits.

@@ -118,9 +118,9 @@ type App struct {
 
 	journal  alerts.Journal
 	engine   *alerts.Engine
-	alertAPI *alertsapi.API
+	alertAPI *alertsapi.Server
 	hub      *stream.Hub
-	hooks    *hooks.Hooks
+	hooks    *hooks.Intake
 	events   *eventSources
 	notifier *notify.Notifier
 }
