@@ -1,6 +1,7 @@
 package alerts
 
 import (
+	"encoding/json"
 	"time"
 )
 
@@ -199,10 +200,45 @@ type Change struct {
 	Kind ChangeKind `json:"kind"`
 	At   time.Time  `json:"at"`
 	By   string     `json:"by,omitempty"`
+	// Origin says whether a person or the system made the change; By only
+	// names who. Journals and the engine decide by Origin, never by By.
+	Origin Origin `json:"origin,omitempty"`
 	// Reason says why: set on every updated and ended change (Reason*
 	// constants), empty on the desk's lifecycle changes.
 	Reason Reason `json:"reason,omitempty"`
 	Alert  Alert  `json:"alert"`
+}
+
+// Origin is who made a change, as the journals and the engine treat it.
+type Origin string
+
+// Origins of changes. The zero Origin is taken as a person's: only the
+// engine marks a change as the system's.
+const (
+	// OriginPerson: a desk, investigator or admin token acted (acknowledge,
+	// dispatch, resolve, follow-up, 挂牌督办). Its version must be checked
+	// when it is made, so it is never spooled while a journal is down.
+	OriginPerson Origin = "person"
+	// OriginSystem: the service changed the alert by itself (camera
+	// signals, engine ticks such as overdue and stale ends, a rule's
+	// auto-dispatch, the snapshot). By is System.
+	OriginSystem Origin = "system"
+)
+
+// UnmarshalJSON reads a change; one stored before changes carried their
+// origin is the system's when By is System and a person's otherwise.
+func (c *Change) UnmarshalJSON(b []byte) error {
+	type plain Change // without this method
+	if err := json.Unmarshal(b, (*plain)(c)); err != nil {
+		return err
+	}
+	if c.Origin == "" {
+		c.Origin = OriginPerson
+		if c.By == System {
+			c.Origin = OriginSystem
+		}
+	}
+	return nil
 }
 
 // Reason says why an alert changed without a desk action.

@@ -24,7 +24,9 @@ var (
 	ErrNotDurable error = &Error{Code: CodeUnavailable, Message: "events queued but not yet durable in the journal"}
 )
 
-// System is the actor of changes the engine makes by itself.
+// System is the actor (By) of the changes the engine makes by itself, whose
+// Origin is OriginSystem. The name is reserved: the engine refuses a
+// person's action under it, and configs refuses a token named so.
 const System = "system"
 
 // Evidence keeps the footage of an alert from retention. The recorder
@@ -746,12 +748,12 @@ func (e *Engine) Tick(ctx context.Context) error {
 	var errs []error
 	for i, id := range ids {
 		if Stale(e.tracked[id], now, e.o.StaleAfter) {
-			if err := p.mutate(i, id, KindEnded, ReasonStale, System, e.end(now, "stale: no event for "+e.o.StaleAfter.String()), e.holdEnded); err != nil {
+			if err := p.mutate(i, id, KindEnded, ReasonStale, e.end(now, "stale: no event for "+e.o.StaleAfter.String()), e.holdEnded); err != nil {
 				errs = append(errs, err)
 			}
 		}
 		for _, which := range [...]string{"ack", "resolve"} {
-			err := p.mutate(i, id, KindOverdue, "", System, overdue(which, now), func(context.Context, *Alert) {
+			err := p.mutate(i, id, KindOverdue, "", overdue(which, now), func(context.Context, *Alert) {
 				e.m.overdue.WithLabelValues(which).Inc()
 			})
 			if err != nil {
@@ -759,7 +761,7 @@ func (e *Engine) Tick(ctx context.Context) error {
 			}
 		}
 		if r := e.rules[id]; len(r.EscalateTo) > 0 {
-			err := p.mutate(i, id, KindEscalated, "", System, escalate(r, now), func(context.Context, *Alert) {
+			err := p.mutate(i, id, KindEscalated, "", escalate(r, now), func(context.Context, *Alert) {
 				e.m.escalated.Inc()
 			})
 			if err != nil {

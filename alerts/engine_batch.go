@@ -26,7 +26,6 @@ type op struct {
 	cause int // index of the event (or, in Tick, the alert) the change comes from
 	id    string
 	kind  ChangeKind
-	by    string
 	// fn makes the change on a copy of the alert; after a version conflict
 	// it runs again on the current alert. nil for a raise.
 	fn   func(*Alert) error
@@ -79,8 +78,8 @@ func (p *plan) prev(key SignalKey) *Alert {
 
 func (p *plan) raise(cause int, a *Alert, rule Rule, done func(context.Context, *Alert)) {
 	p.ops = append(p.ops, op{
-		cause: cause, id: a.ID, kind: KindRaised, by: System, rule: rule, done: done,
-		item: BatchItem{Change: Change{Kind: KindRaised, At: p.now, By: System, Alert: *a}},
+		cause: cause, id: a.ID, kind: KindRaised, rule: rule, done: done,
+		item: BatchItem{Change: Change{Kind: KindRaised, At: p.now, By: System, Origin: OriginSystem, Alert: *a}},
 	})
 	next := *a
 	next.Version = 1
@@ -89,8 +88,9 @@ func (p *plan) raise(cause int, a *Alert, rule Rule, done func(context.Context, 
 }
 
 // mutate plans fn on the alert as the batch has left it; fn returning
-// errNoChange plans nothing.
-func (p *plan) mutate(cause int, id string, kind ChangeKind, reason Reason, by string, fn func(*Alert) error, done func(context.Context, *Alert)) error {
+// errNoChange plans nothing. A plan holds only the changes the engine makes
+// by itself (signals, ticks, auto-dispatch): they are the system's.
+func (p *plan) mutate(cause int, id string, kind ChangeKind, reason Reason, fn func(*Alert) error, done func(context.Context, *Alert)) error {
 	cur := p.current(id)
 	next := *cur
 	if err := fn(&next); err != nil {
@@ -100,8 +100,8 @@ func (p *plan) mutate(cause int, id string, kind ChangeKind, reason Reason, by s
 		return err
 	}
 	p.ops = append(p.ops, op{
-		cause: cause, id: id, kind: kind, by: by, fn: fn, done: done,
-		item: BatchItem{Change: Change{Kind: kind, At: p.now, By: by, Reason: reason, Alert: next}, ExpectVersion: cur.Version},
+		cause: cause, id: id, kind: kind, fn: fn, done: done,
+		item: BatchItem{Change: Change{Kind: kind, At: p.now, By: System, Origin: OriginSystem, Reason: reason, Alert: next}, ExpectVersion: cur.Version},
 	})
 	next.Version = cur.Version + 1
 	p.pending[id] = &next
@@ -265,11 +265,11 @@ func (e *Engine) planEvent(p *plan, i int, ev Event) error {
 			return nil
 		}
 		raised := *a
-		return p.mutate(i, a.ID, KindDispatched, "", System, func(a *Alert) error {
+		return p.mutate(i, a.ID, KindDispatched, "", func(a *Alert) error {
 			return e.applyDispatch(a, System, rule.DispatchTo, NoteAutoDispatch, now)
-		}, func(_ context.Context, a *Alert) { e.observeAck(&raised, a) })
+		}, func(_ context.Context, a *Alert) { e.observeAck(OriginSystem, &raised, a) })
 	case ActionBump:
-		return p.mutate(i, prev.ID, KindUpdated, ReasonRepeat, System, func(a *Alert) error {
+		return p.mutate(i, prev.ID, KindUpdated, ReasonRepeat, func(a *Alert) error {
 			if !a.Status.Open() || a.Signal != SignalActive {
 				return errNoChange // resolved meanwhile (another node): it never changes again
 			}
@@ -287,7 +287,7 @@ func (e *Engine) planEvent(p *plan, i int, ev Event) error {
 			}
 		})
 	case ActionReopen:
-		return p.mutate(i, prev.ID, KindReopened, "", System, func(a *Alert) error {
+		return p.mutate(i, prev.ID, KindReopened, "", func(a *Alert) error {
 			if !a.Status.Open() || a.Signal != SignalEnded {
 				return errNoChange
 			}
@@ -304,7 +304,7 @@ func (e *Engine) planEvent(p *plan, i int, ev Event) error {
 			return nil
 		}, func(ctx context.Context, a *Alert) { e.hold(a, "signal reopened") })
 	case ActionConfirm:
-		return p.mutate(i, prev.ID, KindUpdated, ReasonSync, System, func(a *Alert) error {
+		return p.mutate(i, prev.ID, KindUpdated, ReasonSync, func(a *Alert) error {
 			if !a.Status.Open() || a.Signal != SignalActive || !a.LastSeenAt.Before(now) {
 				return errNoChange
 			}
@@ -312,7 +312,7 @@ func (e *Engine) planEvent(p *plan, i int, ev Event) error {
 			return nil
 		}, nil)
 	case ActionEnd:
-		return p.mutate(i, prev.ID, KindEnded, ReasonEnded, System, func(a *Alert) error {
+		return p.mutate(i, prev.ID, KindEnded, ReasonEnded, func(a *Alert) error {
 			return e.end(e.endTime(a, ev, now), d.Reason)(a)
 		}, e.holdEnded)
 	}

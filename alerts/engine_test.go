@@ -1100,3 +1100,61 @@ func TestAckHistogramLeavesOutSystemAcks(t *testing.T) {
 		t.Fatalf("ack histogram has %v samples after a desk ack, want 1", n)
 	}
 }
+
+// TestSystemNameRefusedForPeople: a person acting under the system's name
+// (a desk token named "system", in any case) is refused, so no action of a
+// person is taken for the service's; every change the engine writes carries
+// its origin: the raise and the signal's end the system's, the desk's
+// acknowledgement a person's.
+func TestSystemNameRefusedForPeople(t *testing.T) {
+	f := alertstest.NewFixture(t, "")
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
+	a := f.Only(t)
+	for _, by := range []string{"system", "System", " SYSTEM "} {
+		if _, err := f.Engine.Ack(t.Context(), a.ID, by, "", a.Version); alerts.ErrorCode(err) != alerts.CodeBadRequest {
+			t.Errorf("ack by %q: %v, want bad_request", by, err)
+		}
+	}
+	if got := f.Only(t); got.Version != a.Version || got.AcknowledgedAt != nil {
+		t.Fatalf("a refused ack changed the alert: %+v", got)
+	}
+	if _, err := f.Engine.Ack(t.Context(), a.ID, "desk-1", "", a.Version); err != nil {
+		t.Fatal(err)
+	}
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Inactive))
+	cs, err := f.Journal.Since(t.Context(), 0, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[alerts.ChangeKind]alerts.Origin{alerts.KindRaised: alerts.OriginSystem, alerts.KindAcknowledged: alerts.OriginPerson, alerts.KindEnded: alerts.OriginSystem}
+	if len(cs) != len(want) {
+		t.Fatalf("%d changes, want %d: %v", len(cs), len(want), cs)
+	}
+	for _, c := range cs {
+		if c.Origin != want[c.Kind] {
+			t.Errorf("%s by %q: origin %q, want %q", c.Kind, c.By, c.Origin, want[c.Kind])
+		}
+	}
+}
+
+// TestChangeOriginOfOlderRecords: a change stored before changes carried
+// their origin reads back as the system's only when By is the system.
+func TestChangeOriginOfOlderRecords(t *testing.T) {
+	for _, c := range []struct {
+		json string
+		want alerts.Origin
+	}{
+		{`{"seq":1,"kind":"raised","by":"system","alert":{"id":"01A"}}`, alerts.OriginSystem},
+		{`{"seq":2,"kind":"acknowledged","by":"desk-1","alert":{"id":"01A"}}`, alerts.OriginPerson},
+		{`{"seq":3,"kind":"updated","alert":{"id":"01A"}}`, alerts.OriginPerson},
+		{`{"seq":4,"kind":"acknowledged","by":"system","origin":"person","alert":{"id":"01A"}}`, alerts.OriginPerson},
+	} {
+		var got alerts.Change
+		if err := json.Unmarshal([]byte(c.json), &got); err != nil {
+			t.Fatal(err)
+		}
+		if got.Origin != c.want || got.Alert.ID != "01A" {
+			t.Errorf("%s: origin %q alert %q, want %q", c.json, got.Origin, got.Alert.ID, c.want)
+		}
+	}
+}

@@ -149,11 +149,11 @@ func (e *Engine) acknowledge(a *Alert, by, note string, now time.Time) {
 	a.addHistory(HistoryEntry{At: now, By: by, Action: "acknowledged", Note: note})
 }
 
-// observeAck records the acknowledgement time once a change that
-// acknowledged the alert is appended. Acknowledgements by the system (rule
-// auto-dispatch) are not the desk's work and are left out, as in Stats.
-func (e *Engine) observeAck(before, after *Alert) {
-	if before.AcknowledgedAt == nil && after.AcknowledgedAt != nil && after.AcknowledgedBy != System {
+// observeAck records the acknowledgement time once a change of origin o
+// that acknowledged the alert is appended. Acknowledgements by the system
+// (rule auto-dispatch) are not the desk's work and are left out, as in Stats.
+func (e *Engine) observeAck(o Origin, before, after *Alert) {
+	if o != OriginSystem && before.AcknowledgedAt == nil && after.AcknowledgedAt != nil {
 		e.m.ackSeconds.Observe(after.AcknowledgedAt.Sub(after.RaisedAt).Seconds())
 	}
 }
@@ -191,6 +191,11 @@ func (e *Engine) act(ctx context.Context, id, by string, version int64, checkVer
 	if by == "" {
 		return Alert{}, errorf(CodeBadRequest, "actor is required", nil)
 	}
+	if strings.EqualFold(strings.TrimSpace(by), System) {
+		// A person acting under the system's name would read as the
+		// service in the history, the stats and the desk.
+		return Alert{}, errorf(CodeBadRequest, fmt.Sprintf("actor name %q is reserved for the changes the service makes itself", by), nil)
+	}
 	if checkVersion && version <= 0 {
 		return Alert{}, errorf(CodeBadRequest, "version is required", nil)
 	}
@@ -215,7 +220,7 @@ func (e *Engine) act(ctx context.Context, id, by string, version int64, checkVer
 	if err := fn(&next, now); err != nil {
 		return Alert{}, err
 	}
-	ch := Change{Kind: kind, At: now, By: by, Alert: next}
+	ch := Change{Kind: kind, At: now, By: by, Origin: OriginPerson, Alert: next}
 	if kind == KindUpdated {
 		ch.Reason = ReasonFollowUp
 	}
@@ -231,7 +236,7 @@ func (e *Engine) act(ctx context.Context, id, by string, version int64, checkVer
 		return Alert{}, fmt.Errorf("alert %s: %s: %w", id, kind, err)
 	}
 	e.refresh(&c.Alert)
-	e.observeAck(&a, &c.Alert)
+	e.observeAck(c.Origin, &a, &c.Alert)
 	if kind == KindResolved {
 		e.hold(&c.Alert, "alert resolved")
 		if t, ok := e.tracked[id]; ok {
@@ -273,7 +278,7 @@ func (e *Engine) AttachSnapshot(ctx context.Context, id string, s Snapshot) erro
 		}
 		a = &stored
 	}
-	_, err := e.mutate(ctx, a, Change{Kind: KindUpdated, At: e.Now(), By: System, Reason: ReasonSnapshot}, func(a *Alert) error {
+	_, err := e.mutate(ctx, a, Change{Kind: KindUpdated, At: e.Now(), By: System, Origin: OriginSystem, Reason: ReasonSnapshot}, func(a *Alert) error {
 		if !a.Status.Open() || a.Snapshot != nil {
 			return errNoChange
 		}

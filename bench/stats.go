@@ -108,7 +108,7 @@ func statsBench(ctx context.Context, log *slog.Logger, o statsOpts) (*statsResul
 			f := alerts.FollowUp{At: resolved.Add(time.Hour), By: "desk-1", Satisfied: i%8 == 0}
 			a.FollowUp, a.FollowUps = &f, []alerts.FollowUp{f}
 		}
-		batch = append(batch, alerts.BatchItem{Change: alerts.Change{Kind: alerts.KindRaised, At: raised, By: alerts.System, Alert: a}})
+		batch = append(batch, alerts.BatchItem{Change: alerts.Change{Kind: alerts.KindRaised, At: raised, By: alerts.System, Origin: alerts.OriginSystem, Alert: a}})
 		if len(batch) == cap(batch) {
 			if err := flush(); err != nil {
 				return nil, err

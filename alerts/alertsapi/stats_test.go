@@ -15,7 +15,7 @@ var statsT0 = time.Date(2026, 11, 30, 16, 0, 0, 0, time.UTC)
 func TestAPIStatsGroupBy(t *testing.T) {
 	f := newAPIFixture(t)
 	for _, a := range journaltest.StatsFixture(statsT0) {
-		if _, err := f.Journal.Append(t.Context(), alerts.Change{Kind: alerts.KindRaised, At: a.RaisedAt, By: alerts.System, Alert: a}, 0); err != nil {
+		if _, err := f.Journal.Append(t.Context(), alerts.Change{Kind: alerts.KindRaised, At: a.RaisedAt, By: alerts.System, Origin: alerts.OriginSystem, Alert: a}, 0); err != nil {
 			t.Fatal(err)
 		}
 	}

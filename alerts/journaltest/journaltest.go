@@ -54,6 +54,7 @@ func Run(t *testing.T, open func(t *testing.T) alerts.Journal) {
 		{"AppendBatch", testAppendBatch},
 		{"AppendBatchConcurrent", testAppendBatchConcurrent},
 		{"Occurrences", testOccurrences},
+		{"Origin", testOrigin},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -91,7 +92,7 @@ func NewAlert(id string, raisedAt time.Time) alerts.Alert {
 		Signal: alerts.SignalActive, Status: alerts.StatusNew,
 		RaisedAt: raisedAt, LastSeenAt: raisedAt, Count: 1, AckDeadline: &ack,
 		Detail:  map[string]string{"rule": "Gate"},
-		History: []alerts.HistoryEntry{{At: raisedAt, By: "system", Action: "raised"}},
+		History: []alerts.HistoryEntry{{At: raisedAt, By: alerts.System, Action: "raised"}},
 	}
 }
 
@@ -103,7 +104,7 @@ func ctxT(t *testing.T) context.Context {
 
 func mustAppend(t *testing.T, j alerts.Journal, kind alerts.ChangeKind, a alerts.Alert, expect int64) alerts.Change {
 	t.Helper()
-	c, err := j.Append(ctxT(t), alerts.Change{Kind: kind, At: a.LastSeenAt, By: "system", Alert: a}, expect)
+	c, err := j.Append(ctxT(t), alerts.Change{Kind: kind, At: a.LastSeenAt, By: alerts.System, Origin: alerts.OriginSystem, Alert: a}, expect)
 	if err != nil {
 		t.Fatalf("append %s v%d: %v", a.ID, expect, err)
 	}
@@ -465,6 +466,57 @@ func testSince(t *testing.T, j alerts.Journal) {
 	}
 	if cs, err := j.Since(ctx, 50, 5); err != nil || len(cs) != 0 {
 		t.Fatalf("Since(beyond last) = %d, %v; want none", len(cs), err)
+	}
+}
+
+// testOrigin: a change's origin reads back as it was appended, from the
+// append, Since and a subscription; it is kept as given, not inferred from
+// By (a person's change by a name like the system's stays a person's).
+func testOrigin(t *testing.T, j alerts.Journal) {
+	ctx := ctxT(t)
+	sub, err := j.Subscribe(ctx, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := NewAlert("01ORIGIN", base)
+	steps := []struct {
+		kind   alerts.ChangeKind
+		by     string
+		origin alerts.Origin
+	}{
+		{alerts.KindRaised, alerts.System, alerts.OriginSystem},
+		{alerts.KindAcknowledged, "desk-1", alerts.OriginPerson},
+		{alerts.KindUpdated, alerts.System, alerts.OriginPerson},
+		{alerts.KindEnded, alerts.System, alerts.OriginSystem},
+	}
+	for i, s := range steps {
+		c, err := j.Append(ctx, alerts.Change{Kind: s.kind, At: base.Add(time.Duration(i) * time.Second), By: s.by, Origin: s.origin, Alert: a}, a.Version)
+		if err != nil {
+			t.Fatalf("append %s: %v", s.kind, err)
+		}
+		if c.Origin != s.origin {
+			t.Errorf("append %s: returned origin %q, want %q", s.kind, c.Origin, s.origin)
+		}
+		a = c.Alert
+	}
+	cs, err := j.Since(ctx, 0, 10)
+	if err != nil || len(cs) != len(steps) {
+		t.Fatalf("Since: %d changes, %v", len(cs), err)
+	}
+	for i, c := range cs {
+		if c.Origin != steps[i].origin || c.By != steps[i].by {
+			t.Errorf("Since change %d (%s): by %q origin %q, want %q %q", i, c.Kind, c.By, c.Origin, steps[i].by, steps[i].origin)
+		}
+	}
+	for i := range steps {
+		select {
+		case c := <-sub.C:
+			if c.Origin != steps[i].origin {
+				t.Errorf("subscription change %d (%s): origin %q, want %q", i, c.Kind, c.Origin, steps[i].origin)
+			}
+		case <-ctx.Done():
+			t.Fatalf("subscription: change %d not delivered", i)
+		}
 	}
 }
 
@@ -845,7 +897,7 @@ func batchAppender(t *testing.T, j alerts.Journal) alerts.BatchAppender {
 }
 
 func item(kind alerts.ChangeKind, a alerts.Alert, expect int64) alerts.BatchItem {
-	return alerts.BatchItem{Change: alerts.Change{Kind: kind, At: a.LastSeenAt, By: "system", Alert: a}, ExpectVersion: expect}
+	return alerts.BatchItem{Change: alerts.Change{Kind: kind, At: a.LastSeenAt, By: alerts.System, Origin: alerts.OriginSystem, Alert: a}, ExpectVersion: expect}
 }
 
 func testAppendBatch(t *testing.T, j alerts.Journal) {
@@ -1047,7 +1099,7 @@ func testOccurrences(t *testing.T, j alerts.Journal) {
 		if action != "" {
 			a.History = append(a.History, alerts.HistoryEntry{At: at, By: alerts.System, Action: action, Version: a.Version + 1})
 		}
-		c, err := j.Append(ctx, alerts.Change{Kind: kind, At: at, By: alerts.System, Reason: reason, Alert: *a}, a.Version)
+		c, err := j.Append(ctx, alerts.Change{Kind: kind, At: at, By: alerts.System, Origin: alerts.OriginSystem, Reason: reason, Alert: *a}, a.Version)
 		if err != nil {
 			t.Fatalf("append %s: %v", kind, err)
 		}

@@ -388,8 +388,8 @@ func timeKey(at time.Time) string {
 //
 // While Redis is unreachable (or spooled changes still wait for it), a
 // change that needs no version check from a person — a new alert
-// (expectVersion 0) or a change the service makes itself (By "" or
-// "system": updated, ended, overdue, camera, auto-dispatch) — is written
+// (expectVersion 0) or a change the service makes itself (Origin
+// alerts.OriginSystem: updated, ended, overdue, camera, auto-dispatch) — is written
 // to the fsynced local spool and Append returns it with a nil error, its
 // new version set, and Seq 0: it is durable, and its seq is assigned by
 // Redis when the replayer appends it. Use Spooled to tell. A change by a
@@ -435,11 +435,11 @@ func (j *Journal) Append(ctx context.Context, c alerts.Change, expectVersion int
 // but not yet in Redis and without its seq.
 func Spooled(c alerts.Change) bool { return c.Seq == 0 }
 
-// spoolable: new alerts, and changes the service makes by itself (By ""
-// or "system": signal updates, ends, overdue marks, rule auto-dispatch).
-// A person's action needs its version check answered now.
+// spoolable: new alerts, and changes the service makes by itself (origin
+// system: signal updates, ends, overdue marks, rule auto-dispatch). A
+// person's action needs its version check answered now, whatever its By.
 func spoolable(c alerts.Change, expectVersion int64) bool {
-	return expectVersion == 0 || c.By == "" || c.By == alerts.System
+	return expectVersion == 0 || c.Origin == alerts.OriginSystem
 }
 
 // lifecycle kinds are handling steps; a spooled one that conflicts on

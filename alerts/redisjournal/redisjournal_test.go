@@ -81,7 +81,7 @@ func waitFor(t *testing.T, what string, within time.Duration, cond func() bool) 
 
 func raise(t *testing.T, j *Journal, id string, at time.Time) alerts.Change {
 	t.Helper()
-	c, err := j.Append(t.Context(), alerts.Change{Kind: alerts.KindRaised, At: at, By: "system", Alert: journaltest.NewAlert(id, at)}, 0)
+	c, err := j.Append(t.Context(), alerts.Change{Kind: alerts.KindRaised, At: at, By: alerts.System, Origin: alerts.OriginSystem, Alert: journaltest.NewAlert(id, at)}, 0)
 	if err != nil {
 		t.Fatalf("raise %s: %v", id, err)
 	}
@@ -207,8 +207,13 @@ func TestOutageSpoolsAndReplays(t *testing.T) {
 	// A desk action needs a version check: it fails clearly.
 	ack := journaltest.NewAlert("01P000", base)
 	ack.Status = alerts.StatusAcknowledged
-	if _, err := j.Append(ctx, alerts.Change{Kind: alerts.KindAcknowledged, By: "desk-1", Alert: ack}, 1); !errors.Is(err, ErrUnavailable) {
+	if _, err := j.Append(ctx, alerts.Change{Kind: alerts.KindAcknowledged, By: "desk-1", Origin: alerts.OriginPerson, Alert: ack}, 1); !errors.Is(err, ErrUnavailable) {
 		t.Fatalf("ack with Redis down: err = %v, want ErrUnavailable", err)
+	}
+	// So does a person's action under the system's name: the origin
+	// decides, not By.
+	if _, err := j.Append(ctx, alerts.Change{Kind: alerts.KindAcknowledged, By: alerts.System, Origin: alerts.OriginPerson, Alert: ack}, 1); !errors.Is(err, ErrUnavailable) {
+		t.Fatalf("a person's ack by %q with Redis down: err = %v, want ErrUnavailable", alerts.System, err)
 	}
 	if got := value(j.metrics.spoolEvents); got != n {
 		t.Fatalf("spool gauge = %v, want %d", got, n)
@@ -250,7 +255,7 @@ func TestSpoolSurvivesRestartOfNode(t *testing.T) {
 	a := journaltest.NewAlert("01S", base)
 	raise(t, j, "01S", base)
 	a.Count = 2
-	if c, err := j.Append(t.Context(), alerts.Change{Kind: alerts.KindUpdated, Alert: a}, 1); err != nil || !Spooled(c) {
+	if c, err := j.Append(t.Context(), alerts.Change{Kind: alerts.KindUpdated, By: alerts.System, Origin: alerts.OriginSystem, Alert: a}, 1); err != nil || !Spooled(c) {
 		t.Fatalf("spooled update: %v", err)
 	}
 	if err := j.Close(); err != nil {
@@ -469,26 +474,32 @@ func TestRedisLostJournalEndsSubscriptions(t *testing.T) {
 	}
 }
 
+// TestSpoolable: the origin decides what may wait in the spool, not the
+// name in By: a person's action under the system's name is not spooled.
 func TestSpoolable(t *testing.T) {
+	sys, person := alerts.OriginSystem, alerts.OriginPerson
 	cases := []struct {
 		name   string
 		kind   alerts.ChangeKind
 		by     string
+		origin alerts.Origin
 		expect int64
 		want   bool
 	}{
-		{"new alert", alerts.KindRaised, "system", 0, true},
-		{"repeat count", alerts.KindUpdated, "system", 3, true},
-		{"signal ended", alerts.KindEnded, "system", 2, true},
-		{"overdue", alerts.KindOverdue, "", 2, true},
-		{"rule auto-dispatch", alerts.KindDispatched, "system", 1, true},
-		{"desk ack", alerts.KindAcknowledged, "desk-1", 1, false},
-		{"desk resolve", alerts.KindResolved, "desk-1", 3, false},
-		{"desk follow-up", alerts.KindUpdated, "desk-1", 4, false},
+		{"new alert", alerts.KindRaised, "system", sys, 0, true},
+		{"repeat count", alerts.KindUpdated, "system", sys, 3, true},
+		{"signal ended", alerts.KindEnded, "system", sys, 2, true},
+		{"overdue", alerts.KindOverdue, "system", sys, 2, true},
+		{"rule auto-dispatch", alerts.KindDispatched, "system", sys, 1, true},
+		{"desk ack", alerts.KindAcknowledged, "desk-1", person, 1, false},
+		{"desk resolve", alerts.KindResolved, "desk-1", person, 3, false},
+		{"desk follow-up", alerts.KindUpdated, "desk-1", person, 4, false},
+		{"a person named like the system", alerts.KindAcknowledged, "system", person, 1, false},
+		{"no origin is a person's", alerts.KindUpdated, "", "", 2, false},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			if got := spoolable(alerts.Change{Kind: c.kind, By: c.by}, c.expect); got != c.want {
+			if got := spoolable(alerts.Change{Kind: c.kind, By: c.by, Origin: c.origin}, c.expect); got != c.want {
 				t.Fatalf("spoolable = %v, want %v", got, c.want)
 			}
 		})
@@ -677,7 +688,7 @@ func TestAppendBatchIsOneRoundTrip(t *testing.T) {
 	j.rdb.AddHook(&h)
 	var items []alerts.BatchItem
 	for i := range 50 {
-		items = append(items, alerts.BatchItem{Change: alerts.Change{Kind: alerts.KindRaised, By: "system", Alert: journaltest.NewAlert(fmt.Sprintf("01R%02d", i), base)}})
+		items = append(items, alerts.BatchItem{Change: alerts.Change{Kind: alerts.KindRaised, By: alerts.System, Origin: alerts.OriginSystem, Alert: journaltest.NewAlert(fmt.Sprintf("01R%02d", i), base)}})
 	}
 	cs, errs := j.AppendBatch(t.Context(), items)
 	for i := range items {
@@ -705,10 +716,10 @@ func TestAppendBatchDuringOutage(t *testing.T) {
 	xEnd := xAck
 	xEnd.Signal = alerts.SignalEnded
 	items := []alerts.BatchItem{
-		{Change: alerts.Change{Kind: alerts.KindRaised, By: "system", Alert: a}},
+		{Change: alerts.Change{Kind: alerts.KindRaised, By: alerts.System, Origin: alerts.OriginSystem, Alert: a}},
 		{Change: alerts.Change{Kind: alerts.KindAcknowledged, By: "desk-1", Alert: xAck}, ExpectVersion: 1},
-		{Change: alerts.Change{Kind: alerts.KindUpdated, By: "system", Alert: a2}, ExpectVersion: 1},
-		{Change: alerts.Change{Kind: alerts.KindEnded, By: "system", Alert: xEnd}, ExpectVersion: 2},
+		{Change: alerts.Change{Kind: alerts.KindUpdated, By: alerts.System, Origin: alerts.OriginSystem, Alert: a2}, ExpectVersion: 1},
+		{Change: alerts.Change{Kind: alerts.KindEnded, By: alerts.System, Origin: alerts.OriginSystem, Alert: xEnd}, ExpectVersion: 2},
 	}
 	for round, what := range []string{"first (finds Redis down)", "second (spool pending)"} {
 		if round == 1 {
@@ -760,9 +771,9 @@ func TestSpooledBatchReplayedOnce(t *testing.T) {
 		a3 := a2
 		a3.Signal, a3.Version = alerts.SignalEnded, 3
 		return []scriptItem{
-			{c: alerts.Change{Kind: alerts.KindRaised, By: "system", Alert: a}, expect: 0},
-			{c: alerts.Change{Kind: alerts.KindUpdated, By: "system", Alert: a2}, expect: 1},
-			{c: alerts.Change{Kind: alerts.KindEnded, By: "system", Alert: a3}, expect: 2},
+			{c: alerts.Change{Kind: alerts.KindRaised, By: alerts.System, Origin: alerts.OriginSystem, Alert: a}, expect: 0},
+			{c: alerts.Change{Kind: alerts.KindUpdated, By: alerts.System, Origin: alerts.OriginSystem, Alert: a2}, expect: 1},
+			{c: alerts.Change{Kind: alerts.KindEnded, By: alerts.System, Origin: alerts.OriginSystem, Alert: a3}, expect: 2},
 		}
 	}
 	spool := func(items []scriptItem, token string) {
