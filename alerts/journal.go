@@ -142,6 +142,13 @@ type AuditRecord struct {
 	Detail map[string]string `json:"detail,omitempty"`
 }
 
+// AuditIDKey is the Detail key of an audit record's own ID, set by the
+// component that audits (a footage download, an export) so that a record
+// handed over again after a crash or an outage is stored once: a journal
+// that replays records (the Redis journal's spool) appends a record with an
+// ID it already holds not again.
+const AuditIDKey = "audit_id"
+
 // AuditLog records and lists audit entries. Both journals implement it.
 type AuditLog interface {
 	Audit(ctx context.Context, r AuditRecord) error

@@ -20,6 +20,7 @@
 //	                     that holds every match and filters the rest
 //	vigil:audit:seq      audit seq (INCR)
 //	vigil:audit          Stream; entry "<seq>-0" holds field r = record JSON
+//	vigil:audit:ids      hash: audit ID (Detail alerts.AuditIDKey) → its seq
 //
 // Index members are "<16 hex digits of raised_at>|<id>" so that lexical
 // order is List order.
@@ -33,8 +34,9 @@
 // Outages: while Redis is unreachable, new alerts and the service's own
 // changes go to the spool (fsynced bbolt file) and Append returns them with
 // Seq 0 (see Spooled); a replayer appends them in spool order when Redis
-// returns, and Redis assigns their seqs then. A person's action fails with
-// ErrUnavailable (HTTP 503). Degraded reports the state for /readyz.
+// returns, and Redis assigns their seqs then. Audit records wait in the same
+// spool, are never dropped from it, and are appended once per audit ID. A
+// person's action fails with ErrUnavailable (HTTP 503). Degraded reports the state for /readyz.
 package redisjournal
 
 import (
@@ -135,13 +137,13 @@ func (o *Options) validate() error {
 }
 
 type keys struct {
-	seq, events, raised, open, idxPrefix, auditSeq, audit, alertPrefix string
+	seq, events, raised, open, idxPrefix, auditSeq, audit, auditIDs, alertPrefix string
 }
 
 func newKeys(p string) keys {
 	return keys{
 		seq: p + "seq", events: p + "events", raised: p + "idx:raised", open: p + "idx:open", idxPrefix: p + "idx:",
-		auditSeq: p + "audit:seq", audit: p + "audit", alertPrefix: p + "alert:",
+		auditSeq: p + "audit:seq", audit: p + "audit", auditIDs: p + "audit:ids", alertPrefix: p + "alert:",
 	}
 }
 
@@ -872,16 +874,44 @@ func (j *Journal) TrimBefore(ctx context.Context, seq uint64) error {
 }
 
 // Audit implements alerts.AuditLog; the record's seq is assigned by Redis.
-// Audit records are not spooled: they fail with ErrUnavailable in an outage.
+// While Redis is unreachable (or the spool holds anything) the record waits
+// in the spool, never dropped from it when it is full, and Audit returns
+// nil once it is there: the replayer appends it, once per audit ID
+// (Detail alerts.AuditIDKey), so a replay cut short by a crash does not
+// store it twice.
 func (j *Journal) Audit(ctx context.Context, r alerts.AuditRecord) error {
 	r.Seq = 0
+	if j.closed.Load() {
+		return fmt.Errorf("redisjournal: audit %s %s: %w", r.Action, r.Object, ErrClosed)
+	}
+	if j.spool != nil && (j.spool.len() > 0 || j.down.Load()) {
+		// Behind what waits in the spool, so the log keeps the order.
+		return j.spoolAudit(r)
+	}
+	err := j.auditRedis(ctx, r)
+	if err != nil && j.spool != nil && errors.Is(err, ErrUnavailable) {
+		return j.spoolAudit(r)
+	}
+	return err
+}
+
+// auditRedis appends r to the audit stream, once per audit ID.
+func (j *Journal) auditRedis(ctx context.Context, r alerts.AuditRecord) error {
 	raw, err := json.Marshal(r)
 	if err != nil {
 		return fmt.Errorf("redisjournal: audit %s %s: %w", r.Action, r.Object, err)
 	}
-	err = auditScript.Run(ctx, j.rdb, []string{j.keys.auditSeq, j.keys.audit}, raw).Err()
+	err = auditScript.Run(ctx, j.rdb, []string{j.keys.auditSeq, j.keys.audit, j.keys.auditIDs}, raw, r.Detail[alerts.AuditIDKey]).Err()
 	if err = j.observe(err); err != nil {
 		return fmt.Errorf("redisjournal: audit %s %s: %w", r.Action, r.Object, err)
+	}
+	return nil
+}
+
+// spoolAudit keeps r in the spool until Redis takes it.
+func (j *Journal) spoolAudit(r alerts.AuditRecord) error {
+	if err := j.spoolEntries([]spooled{{Audit: &r}}); err != nil {
+		return fmt.Errorf("redisjournal: audit %s %s: spool: %w", r.Action, r.Object, err)
 	}
 	return nil
 }

@@ -90,9 +90,17 @@ return out
 `)
 
 // auditScript appends one audit record with the next audit seq as its
-// stream ID. KEYS: 1 audit seq counter, 2 audit stream. ARGV: 1 record JSON.
+// stream ID, once per audit ID: a record whose ID the log holds already is
+// not appended again, and its seq is returned. KEYS: 1 audit seq counter,
+// 2 audit stream, 3 hash audit ID → seq. ARGV: 1 record JSON, 2 audit ID
+// ("" for records without one, which are always appended).
 var auditScript = redis.NewScript(`
+if ARGV[2] ~= '' then
+  local had = redis.call('HGET', KEYS[3], ARGV[2])
+  if had then return tonumber(had) end
+end
 local seq = redis.call('INCR', KEYS[1])
 redis.call('XADD', KEYS[2], string.format('%d-0', seq), 'r', ARGV[1])
+if ARGV[2] ~= '' then redis.call('HSET', KEYS[3], ARGV[2], seq) end
 return seq
 `)

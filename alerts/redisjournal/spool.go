@@ -18,9 +18,9 @@ import (
 
 var bucketSpool = []byte("spool")
 
-// spool is the local, fsynced queue of changes made while Redis was
-// unreachable. Entries are keyed by a local sequence, so replay keeps the
-// order in which Append accepted them.
+// spool is the local, fsynced queue of changes and audit records made while
+// Redis was unreachable. Entries are keyed by a local sequence, so replay
+// keeps the order in which Append and Audit accepted them.
 type spool struct {
 	db  *bolt.DB
 	max int
@@ -40,6 +40,9 @@ type spool struct {
 type spooled struct {
 	Change alerts.Change `json:"change"`
 	Expect int64         `json:"expect"`
+	// Audit, when set, makes the entry an audit record instead of a
+	// change (Change is then empty). Audit records are never dropped.
+	Audit *alerts.AuditRecord `json:"audit,omitempty"`
 	// Batch is the token of the AppendBatch script call that failed for
 	// want of Redis before this change was spooled; the call may have run.
 	Batch string `json:"batch,omitempty"`
@@ -65,7 +68,7 @@ func openSpool(path string, max int) (*spool, error) {
 		return b.ForEach(func(_, v []byte) error {
 			s.n++
 			var e spooled
-			if json.Unmarshal(v, &e) == nil {
+			if json.Unmarshal(v, &e) == nil && e.Audit == nil {
 				s.perAlert[e.Change.Alert.ID]++
 			} // else the replayer drops it
 
@@ -93,8 +96,9 @@ func (s *spool) pending(id string) (all, alert int) {
 }
 
 // put appends es in order in one transaction (fsynced at commit). While
-// the spool is full it first drops the oldest entry for each, so that the
-// spool always holds the newest changes; dropped counts those known lost,
+// the spool is full it first drops the oldest change for each (audit
+// records are kept: the spool may then hold more than max entries), so
+// that the spool always holds the newest changes; dropped counts those known lost,
 // and firstFull reports the first drop since the spool was last empty. An
 // oldest entry the replayer is appending right now is dropped from the
 // spool too, but counted only when that append fails (see release).
@@ -115,9 +119,7 @@ func (s *spool) put(es ...spooled) (dropped int, firstFull bool, err error) {
 		n := s.n
 		for _, raw := range raws {
 			if n >= s.max {
-				if k, v := b.Cursor().First(); k != nil {
-					var old spooled
-					_ = json.Unmarshal(v, &old)
+				if k, old := oldestChange(b); k != nil {
 					droppedIDs = append(droppedIDs, old.Change.Alert.ID)
 					if binary.BigEndian.Uint64(k) == s.inflight {
 						inflightGone = true
@@ -156,13 +158,28 @@ func (s *spool) put(es ...spooled) (dropped int, firstFull bool, err error) {
 	}
 	for _, e := range es {
 		s.n++
-		s.perAlert[e.Change.Alert.ID]++
+		if e.Audit == nil {
+			s.perAlert[e.Change.Alert.ID]++
+		}
 	}
 	select {
 	case s.kick <- struct{}{}:
 	default:
 	}
 	return dropped, firstFull, nil
+}
+
+// oldestChange is the oldest entry of b that is not an audit record, or a
+// nil key when b holds none. An unreadable entry counts as a change.
+func oldestChange(b *bolt.Bucket) ([]byte, spooled) {
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		var e spooled
+		if json.Unmarshal(v, &e) != nil || e.Audit == nil {
+			return k, e
+		}
+	}
+	return nil, spooled{}
 }
 
 func (s *spool) forget(id string) {
@@ -217,7 +234,9 @@ func (s *spool) remove(e spoolEntry) (empty bool, err error) {
 	s.inflight, s.inflightDropped = 0, false
 	if deleted {
 		s.n--
-		s.forget(e.Change.Alert.ID)
+		if e.Audit == nil {
+			s.forget(e.Change.Alert.ID)
+		}
 	}
 	if s.n == 0 {
 		s.full = false
@@ -310,10 +329,14 @@ func (j *Journal) replay(ctx context.Context) {
 			continue
 		}
 		bo.Reset()
-		if err != nil {
+		switch {
+		case err != nil && e.Audit != nil:
+			j.metrics.spoolDropped.Inc()
+			j.log.Error("spooled audit record not replayable; dropped", "action", e.Audit.Action, "object", e.Audit.Object, "err", err)
+		case err != nil:
 			j.metrics.spoolDropped.Inc()
 			j.log.Error("spooled change not replayable; dropped", "alert", e.Change.Alert.ID, "kind", e.Change.Kind, "err", err)
-		} else {
+		default:
 			replayed++
 		}
 		if _, err := j.spool.remove(e); err != nil {
@@ -334,6 +357,9 @@ func (j *Journal) releaseInflight() {
 }
 
 func (j *Journal) replayOne(ctx context.Context, e spooled) error {
+	if e.Audit != nil {
+		return j.auditRedis(ctx, *e.Audit)
+	}
 	c := e.Change
 	if e.Batch != "" {
 		// The batch call this change was spooled from may have run with its

@@ -19,42 +19,38 @@ import (
 	"vigil/recorder"
 )
 
-// auditIDKey is the Detail key under which a footage audit entry's ID
-// travels in the journal's audit log; the spool dedupes on it.
-const auditIDKey = "audit_id"
-
-// auditSpoolInterval is how often the spool retries while it holds
-// entries the journal has not taken yet.
+// auditSpoolInterval is how often Run retries while entries an older
+// version left in the local audit file have not reached the journal.
 const auditSpoolInterval = 2 * time.Second
 
-// auditSpool is the local fallback for footage audit entries: an
-// append-only JSON-lines file (recorder.FileAuditor) that takes the entries
-// the journal's audit log could not, and a loop that moves them into the
-// journal, in file order, once it is reachable again.
+// auditSpool is where footage audit entries (downloads, exports, holds,
+// snapshots) go: each is handed to the journal's audit log with its ID in
+// Detail[alerts.AuditIDKey]. Through a Redis outage the Redis journal keeps
+// them in its own spool, beside its changes, and appends each once per ID
+// when Redis is back; the embedded journal writes them at once. So there is
+// one outage spool, the journal's.
 //
-// How far the replay got is kept in a separate cursor file, replaced
-// atomically after each entry the journal took, so the audit file itself
-// is never rewritten. A crash between the journal's append and the
-// cursor's write would repeat that entry; the replay avoids that by first
-// listing the IDs (Detail["audit_id"]) the journal already holds after the
-// cursor's journal seq and skipping those.
-//
-// While entries are pending, new entries go to the file too, so the
-// journal receives them in the order they happened.
+// Versions before that kept their own spool, an append-only JSON-lines file
+// (recorder.FileAuditor). Run moves the entries such a version left in it
+// into the journal, in file order, once: how far it got is kept in a
+// separate cursor file, replaced atomically after each entry, so the file
+// itself is never rewritten. A crash between the journal's append and the
+// cursor's write would repeat that entry; the move avoids that by first
+// listing the IDs the journal already holds after the cursor's journal seq
+// and skipping those. Nothing writes to the file any more.
 type auditSpool struct {
 	file       *recorder.FileAuditor
 	cursorPath string
 	journal    func() (alerts.AuditLog, bool)
 	log        *slog.Logger
 
-	mu      sync.Mutex // orders appends against the end of a drain
-	pending bool       // the file holds entries past the cursor
-	kick    chan struct{}
+	mu      sync.Mutex
+	pending bool // the file holds entries past the cursor
 }
 
 var _ recorder.Auditor = (*auditSpool)(nil)
 
-// auditCursor is how far the spool has moved the file into the journal.
+// auditCursor is how far the file has been moved into the journal.
 type auditCursor struct {
 	// Offset is the byte offset in the audit file of the first entry not
 	// yet in the journal.
@@ -70,7 +66,6 @@ func newAuditSpool(file *recorder.FileAuditor, journal func() (alerts.AuditLog, 
 		cursorPath: file.Path() + ".cursor",
 		journal:    journal,
 		log:        log,
-		kick:       make(chan struct{}, 1),
 	}
 	c, err := s.readCursor()
 	if err != nil {
@@ -84,45 +79,31 @@ func newAuditSpool(file *recorder.FileAuditor, journal func() (alerts.AuditLog, 
 	return s, nil
 }
 
-// Audit stores e in the journal's audit log, or in the file when the
-// journal fails or the file still holds earlier entries.
+// Audit stores e, with an ID (recorder.NewAuditID when it has none), in the
+// journal's audit log. The Redis journal takes it into its spool while
+// Redis is unreachable; an error means the entry is not stored.
 func (s *auditSpool) Audit(ctx context.Context, e recorder.AuditEntry) error {
 	if e.ID == "" {
 		e.ID = recorder.NewAuditID()
 	}
-	s.mu.Lock()
-	pending := s.pending
-	s.mu.Unlock()
-	if log, ok := s.journal(); ok && !pending {
-		err := log.Audit(ctx, auditRecord(e))
-		if err == nil {
-			return nil
-		}
-		s.log.Warn("journal audit log unavailable; audit entry kept in the local audit file until it is back", "err", err)
+	log, ok := s.journal()
+	if !ok {
+		return errors.New("audit: the journal keeps no audit log")
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.file.Audit(ctx, e); err != nil {
-		return err
-	}
-	s.pending = true
-	select {
-	case s.kick <- struct{}{}:
-	default:
-	}
-	return nil
+	return log.Audit(ctx, auditRecord(e))
 }
 
 // auditRecord is e as a journal audit record, its ID in Detail.
 func auditRecord(e recorder.AuditEntry) alerts.AuditRecord {
 	d := make(map[string]string, len(e.Detail)+1)
 	maps.Copy(d, e.Detail)
-	d[auditIDKey] = e.ID
+	d[alerts.AuditIDKey] = e.ID
 	return alerts.AuditRecord{At: e.At, By: e.By, Action: e.Action, Object: e.Object, Detail: d}
 }
 
-// Run moves pending entries into the journal every auditSpoolInterval
-// until ctx ends. It returns nil; failures are logged and retried.
+// Run moves the entries an older version left in the local audit file into
+// the journal, retrying every auditSpoolInterval, and returns nil once the
+// file is moved or ctx ends. Failures are logged once and retried.
 func (s *auditSpool) Run(ctx context.Context) error {
 	t := time.NewTicker(auditSpoolInterval)
 	defer t.Stop()
@@ -131,30 +112,26 @@ func (s *auditSpool) Run(ctx context.Context) error {
 		s.mu.Lock()
 		pending := s.pending
 		s.mu.Unlock()
-		if pending {
-			n, err := s.drain(ctx)
-			switch {
-			case err != nil && ctx.Err() != nil:
-				return nil
-			case err != nil:
-				if !failing { // once per outage, not every tick
-					s.log.Warn("audit spool: journal not taking entries yet; retrying", "err", err)
-				}
-				failing = true
-			default:
-				if n > 0 || failing {
-					s.log.Info("audit spool: entries moved from the local audit file to the journal", "entries", n)
-				}
-				failing = false
+		if !pending {
+			return nil
+		}
+		n, err := s.drain(ctx)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			return nil
+		case err != nil:
+			if !failing { // once per outage, not every tick
+				s.log.Warn("audit: the journal is not taking the entries of the local audit file yet; retrying", "err", err)
 			}
+			failing = true
+		default:
+			s.log.Info("audit: entries of the local audit file moved to the journal", "entries", n)
+			failing = false
 		}
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-t.C:
-		case <-s.kick:
-			// An entry just went to the file because the journal failed:
-			// the next tick retries, not this instant.
 		}
 	}
 }
@@ -200,7 +177,7 @@ func (s *auditSpool) drain(ctx context.Context) (int, error) {
 			break
 		}
 		for _, r := range recs {
-			if id := r.Detail[auditIDKey]; id != "" {
+			if id := r.Detail[alerts.AuditIDKey]; id != "" {
 				stored[id] = true
 			}
 		}

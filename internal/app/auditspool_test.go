@@ -83,98 +83,92 @@ func entry(object string) recorder.AuditEntry {
 		Object: object, Detail: map[string]string{"sha256": "ab"}}
 }
 
-// TestAuditSpoolMovesEntriesOnce drives the spool by hand (no loop): what
-// the journal refused goes to the file and later into the journal, in
-// order, once, also across a reopen and a crash between the journal's
-// append and the cursor's write.
-func TestAuditSpoolMovesEntriesOnce(t *testing.T) {
+// TestAuditGoesToTheJournal: an entry is handed to the journal at once,
+// with its ID; a journal that refuses it fails the audit (no second spool
+// beside the journal's).
+func TestAuditGoesToTheJournal(t *testing.T) {
 	ctx := t.Context()
-	path := filepath.Join(t.TempDir(), "export-audit.jsonl")
 	log := &memAuditLog{}
-	s, _ := newTestSpool(t, path, log)
-
-	if err := s.Audit(ctx, entry("a")); err != nil { // journal up: direct
+	s, f := newTestSpool(t, filepath.Join(t.TempDir(), "export-audit.jsonl"), log)
+	if err := s.Audit(ctx, entry("a")); err != nil {
 		t.Fatal(err)
 	}
 	log.setDown(true)
-	for _, o := range []string{"b", "c"} {
-		if err := s.Audit(ctx, entry(o)); err != nil {
+	if err := s.Audit(ctx, entry("b")); !errors.Is(err, alerts.ErrUnavailable) {
+		t.Fatalf("audit with the journal refusing: %v, want its error", err)
+	}
+	if got := fmt.Sprint(log.objects()); got != "[a]" {
+		t.Fatalf("journal: %s", got)
+	}
+	if r := log.recs[0]; r.Detail[alerts.AuditIDKey] == "" || r.Detail["sha256"] != "ab" || r.By != "inv-1" {
+		t.Fatalf("record without its ID or detail: %+v", r)
+	}
+	if es := readAuditFile(t, f.Path()); len(es) != 0 {
+		t.Fatalf("the local audit file took %d entries", len(es))
+	}
+}
+
+// TestAuditFileMovedOnce drives the move of an older version's audit file
+// by hand (no loop): its entries go into the journal in order, once, also
+// across a reopen and a crash between the journal's append and the
+// cursor's write.
+func TestAuditFileMovedOnce(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "export-audit.jsonl")
+	log := &memAuditLog{down: true}
+	s, f := newTestSpool(t, path, log)
+	if s.pending {
+		t.Fatal("an empty file is pending")
+	}
+	// What an older version wrote while the journal was down.
+	for _, o := range []string{"b", "c", "d", "e"} {
+		if err := f.Audit(ctx, entry(o)); err != nil {
 			t.Fatal(err)
 		}
+	}
+	f.Close()
+	s, f = newTestSpool(t, path, log)
+	if !s.pending {
+		t.Fatal("the file's entries are not pending")
 	}
 	if _, err := s.drain(ctx); !errors.Is(err, alerts.ErrUnavailable) {
 		t.Fatalf("drain with the journal down: %v", err)
 	}
+	// A crash after the journal took b but before the cursor moved.
 	log.setDown(false)
-	// While b and c are pending, d queues behind them rather than
-	// overtaking them.
-	if err := s.Audit(ctx, entry("d")); err != nil {
+	if err := log.Audit(ctx, auditRecord(readAuditFile(t, path)[0])); err != nil {
 		t.Fatal(err)
 	}
+	f.Close()
+	s, _ = newTestSpool(t, path, log)
 	if n, err := s.drain(ctx); err != nil || n != 3 {
 		t.Fatalf("drain: %d %v", n, err)
 	}
-	if got := fmt.Sprint(log.objects()); got != "[a b c d]" {
+	if got := fmt.Sprint(log.objects()); got != "[b c d e]" {
 		t.Fatalf("journal: %s", got)
-	}
-	for _, r := range log.recs {
-		if r.Detail[auditIDKey] == "" || r.Detail["sha256"] != "ab" {
-			t.Fatalf("record without its ID or detail: %+v", r)
-		}
 	}
 	if n, err := s.drain(ctx); err != nil || n != 0 || s.pending {
 		t.Fatalf("second drain: %d %v pending=%v", n, err, s.pending)
 	}
-
-	// A crash after the journal took e but before the cursor moved: the
-	// journal has e, the cursor still points at it. A reopened spool
-	// (the next run of the app) must not append it again.
-	log.setDown(true)
-	if err := s.Audit(ctx, entry("e")); err != nil {
+	// Run returns at once when nothing is left to move.
+	if err := s.Run(ctx); err != nil {
 		t.Fatal(err)
-	}
-	if err := s.Audit(ctx, entry("f")); err != nil {
-		t.Fatal(err)
-	}
-	log.setDown(false)
-	c, err := s.readCursor()
-	if err != nil {
-		t.Fatal(err)
-	}
-	pendingEntries := readAuditFile(t, path)[3:] // b c d were moved; e and f wait
-	if err := log.Audit(ctx, auditRecord(pendingEntries[0])); err != nil {
-		t.Fatal(err)
-	}
-	s.file.Close()
-	s2, _ := newTestSpool(t, path, log)
-	if !s2.pending {
-		t.Fatal("reopened spool does not see its pending entries")
-	}
-	if c2, _ := s2.readCursor(); c2 != c {
-		t.Fatalf("cursor moved: %+v → %+v", c, c2)
-	}
-	if n, err := s2.drain(ctx); err != nil || n != 1 {
-		t.Fatalf("drain after the crash: %d %v", n, err)
-	}
-	if got := fmt.Sprint(log.objects()); got != "[a b c d e f]" {
-		t.Fatalf("journal after the crash: %s", got)
 	}
 }
 
-// TestAuditSpoolTornLine: a line cut by a crash mid-write is skipped and
-// does not swallow the entry written after it.
+// TestAuditSpoolTornLine: a line an older version's crash cut mid-write is
+// skipped and does not swallow the entry written after it.
 func TestAuditSpoolTornLine(t *testing.T) {
 	ctx := t.Context()
 	path := filepath.Join(t.TempDir(), "export-audit.jsonl")
 	if err := os.WriteFile(path, []byte(`{"id":"x","at":"2025-03-01T12:00:00Z","by":"inv-1","act`), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	log := &memAuditLog{down: true}
-	s, _ := newTestSpool(t, path, log)
-	if err := s.Audit(ctx, entry("g")); err != nil {
+	log := &memAuditLog{}
+	s, f := newTestSpool(t, path, log)
+	if err := f.Audit(ctx, entry("g")); err != nil {
 		t.Fatal(err)
 	}
-	log.setDown(false)
 	if n, err := s.drain(ctx); err != nil || n != 1 {
 		t.Fatalf("drain: %d %v", n, err)
 	}

@@ -16,9 +16,9 @@ import (
 )
 
 // buildFootage creates the investigators' recordings and export API. Its
-// audit entries go to the journal's audit log, and to a local append-only
-// file when the journal cannot take them (Redis down), so none is lost;
-// the audit spool moves them into the journal once it is back.
+// audit entries go to the journal's audit log, which keeps them in its own
+// spool while Redis is down; the local audit file only holds what older
+// versions wrote there, moved into the journal at start (auditSpool).
 func (a *App) buildFootage(cfg *configs.Config) error {
 	fallback, err := recorder.NewFileAuditor(filepath.Join(cfg.Storage.Dir, "export-audit.jsonl"))
 	if err != nil {
