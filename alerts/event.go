@@ -3,7 +3,10 @@
 // subscriptions of alerts/pull, Vigil's own health signals), are matched
 // against rules, deduplicated into Alerts, and every change to an alert is
 // appended to a Journal. It knows nothing of RTSP or recording; it
-// asks the recorder for evidence holds through a small interface.
+// asks the recorder for evidence holds through a small interface. It has no
+// HTTP side: the REST API (alerts/alertsapi), the webhook intake
+// (alerts/hooks) and the desk's websocket stream (alerts/stream) sit beside
+// it and use the Engine's methods and the Journal.
 package alerts
 
 import "time"
