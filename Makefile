@@ -4,7 +4,7 @@
 GO ?= go
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: test deps vet build demo bench fuzz vendor
+.PHONY: test deps vet build demo bench fuzz vendor mutate
 
 test: deps vet
 	$(GO) test -race -count=1 -timeout 30m ./...
@@ -43,6 +43,18 @@ fuzz:
 			$(GO) test -run '^$$' -fuzz "^$$f$$" -fuzztime 20s $$p || exit 1; \
 		done; \
 	done
+
+# Mutation testing of one package (not part of test): gremlins changes the
+# package's code one mutant at a time and runs its tests; a mutant that
+# LIVED is a behaviour no test guards. MUTATE_FLAGS passes more flags, such
+# as --exclude-files 'recorder/(http|export)' or --dry-run.
+GREMLINS := github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
+PKG ?= ./recorder
+MUTATE_TIMEOUT ?= 20m
+MUTATE_WORKERS ?= 1
+
+mutate:
+	timeout -k 30s $(MUTATE_TIMEOUT) $(GO) run $(GREMLINS) unleash --workers $(MUTATE_WORKERS) $(MUTATE_FLAGS) $(PKG)
 
 # Vendored browser libraries, from the npm registry at pinned versions, with
 # their licences; SHA256SUMS records what was vendored and is checked.
