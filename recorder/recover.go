@@ -199,49 +199,62 @@ func (r *Recorder) recoverCamera(camera string) error {
 // recoverSegment truncates a segment to its last complete part, hashes and
 // indexes it; a segment without one complete part is removed.
 func (r *Recorder) recoverSegment(camera, day, name string) error {
+	s, ok, err := r.repairSegment(camera, day, name)
+	if err != nil || !ok {
+		return err
+	}
+	if err := r.appendIndex(s); err != nil {
+		return err
+	}
+	r.log.Info("recovered segment cut by a crash", "camera", camera, "segment", s.ID, "frames", s.Frames, "bytes", s.Bytes)
+	return nil
+}
+
+// repairSegment reads back a segment whose index line is missing and
+// makes it whole: it truncates the file to its last complete part, fsyncs
+// it and describes it, with the SHA-256 of the bytes on disk. A segment
+// without one complete part is removed, and ok is false.
+func (r *Recorder) repairSegment(camera, day, name string) (s Segment, ok bool, err error) {
 	path := filepath.Join(r.opts.Dir, camera, day, name)
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return err
+		return Segment{}, false, err
 	}
 	res, err := scanSegment(b)
 	if err == nil && res.Frames == 0 {
 		err = errors.New("no complete part")
 	}
 	if err != nil {
-		r.log.Warn("removing unplayable segment left by a crash", "camera", camera, "file", filepath.Join(day, name), "error", err)
-		return os.Remove(path)
+		r.log.Warn("removing unplayable unindexed segment", "camera", camera, "file", filepath.Join(day, name), "error", err)
+		return Segment{}, false, os.Remove(path)
 	}
 	if res.Valid < int64(len(b)) {
 		if err := os.Truncate(path, res.Valid); err != nil {
-			return err
+			return Segment{}, false, err
 		}
 		b = b[:res.Valid]
 	}
 	f, err := os.OpenFile(path, os.O_WRONLY, 0)
 	if err == nil {
 		err = f.Sync()
-		f.Close()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
 	}
 	if err != nil {
-		return err
+		return Segment{}, false, err
 	}
 	id := segmentID(day, name)
 	_, _, start, err := ParseSegmentID(id)
 	if err != nil {
-		return err
+		return Segment{}, false, err
 	}
 	sum := sha256.Sum256(b)
-	s := Segment{
+	return Segment{
 		ID: id, Camera: camera, Start: start, End: start.Add(res.Duration),
 		Bytes: int64(len(b)), SHA256: hex.EncodeToString(sum[:]), Frames: res.Frames, Codec: res.Codec, Path: path,
 		Node: r.opts.Node, // the epoch it was recorded under is lost with its index line
-	}
-	if err := r.appendIndex(s); err != nil {
-		return err
-	}
-	r.log.Info("recovered segment cut by a crash", "camera", camera, "segment", id, "frames", res.Frames, "bytes", len(b))
-	return nil
+	}, true, nil
 }
 
 func listDays(dir string) ([]string, error) {

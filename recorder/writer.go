@@ -75,7 +75,7 @@ type Writer struct {
 	failed    bool   // a write failed; waiting for retryAt and a keyframe
 	failKind  string // health kind raised while failed or until a part is written again
 	retryAt   time.Time
-	unindexed []Segment // closed segments whose index line could not be written yet
+	unindexed []unindexedSegment // closed segments whose index line could not be written yet, oldest first
 
 	// open is the segment being written as far as its parts are on disk,
 	// for listings and exports while it grows; nil before its first part
@@ -116,6 +116,17 @@ func (t *partTrack) written() {
 
 func (t *partTrack) reset() { t.data, t.samples, t.emitted = t.data[:0], t.samples[:0], 0 }
 
+// unindexedSegment is a closed segment waiting for its index line.
+type unindexedSegment struct {
+	Segment
+	// reread: the file may not hold what was hashed (its Sync or Close
+	// failed, or a broken tail could not be cut), so its line is made
+	// from the file as it is on disk, the way startup recovery makes it,
+	// once a part was written again; until then it and the segments after
+	// it wait, unindexed, which leaves them to recovery after a restart.
+	reread bool
+}
+
 // segmentFile is the segment being written.
 type segmentFile struct {
 	f       File
@@ -140,6 +151,9 @@ type segmentFile struct {
 	audioTicks     uint64
 	partAudioBase  uint64
 	wroteFirstPart bool
+	// reread: what was hashed may not be what the file holds; see
+	// unindexedSegment.
+	reread bool
 
 	buf seekablebuffer.Buffer
 }
@@ -456,7 +470,8 @@ func (w *Writer) write(bufs ...[]byte) bool {
 	if err != nil {
 		w.fail("write segment "+seg.file, err)
 		if terr := seg.f.Truncate(seg.bytes); terr != nil {
-			w.log.Warn("cannot drop the broken tail; recovery will at next start", "file", seg.file, "error", terr)
+			w.log.Warn("cannot drop the broken tail; the segment is read back before it is indexed", "file", seg.file, "error", terr)
+			seg.reread = true
 		}
 		w.finishBroken()
 		return false
@@ -521,6 +536,9 @@ func (w *Writer) finishSegment(why string) {
 }
 
 // closeSegment flushes the last part, closes the file and indexes it.
+// When Sync or Close fails, the bytes hashed may not be the bytes on disk:
+// the failure is handled like a failed write, and the segment's index
+// line waits for the file to be read back.
 func (w *Writer) closeSegment() {
 	if !w.flushPart() {
 		return
@@ -536,6 +554,7 @@ func (w *Writer) closeSegment() {
 	w.seg = nil
 	if err != nil {
 		w.fail("close segment "+seg.file, err)
+		seg.reread = true
 	}
 	w.index(seg)
 }
@@ -549,7 +568,10 @@ func (w *Writer) finishBroken() {
 	w.part[0].reset()
 	w.part[1].reset()
 	w.lastEnd = time.Time{}
-	seg.f.Close()
+	if err := seg.f.Close(); err != nil {
+		w.log.Warn("cannot close broken segment", "file", seg.file, "error", err)
+		seg.reread = true
+	}
 	if seg.writtenFrames == 0 {
 		w.open.Store(nil)
 		if err := os.Remove(filepath.Join(seg.dir, seg.file)); err != nil && !errors.Is(err, os.ErrNotExist) {
@@ -566,8 +588,12 @@ func (w *Writer) abandonSegment() {
 	seg := w.seg
 	w.seg = nil
 	w.open.Store(nil)
-	seg.f.Close()
-	os.Remove(filepath.Join(seg.dir, seg.file))
+	if err := seg.f.Close(); err != nil {
+		w.log.Warn("cannot close abandoned segment", "file", seg.file, "error", err)
+	}
+	if err := os.Remove(filepath.Join(seg.dir, seg.file)); err != nil && !errors.Is(err, os.ErrNotExist) {
+		w.log.Warn("cannot remove abandoned segment", "file", seg.file, "error", err)
+	}
 }
 
 func (w *Writer) index(seg *segmentFile) {
@@ -584,19 +610,45 @@ func (w *Writer) index(seg *segmentFile) {
 		Node:   w.r.opts.Node,
 		Epoch:  seg.epoch,
 	}
-	w.unindexed = append(w.unindexed, s)
-	w.flushIndex()
+	if seg.reread {
+		s.SHA256 = "" // of bytes the file may not hold
+	}
+	w.unindexed = append(w.unindexed, unindexedSegment{Segment: s, reread: seg.reread})
+	w.flushIndex(false)
 	// indexed (listed from the catalog now), or waiting for its line:
 	// either way no longer growing
 	w.open.Store(nil)
 }
 
-// flushIndex appends the index lines that are waiting, oldest first.
-func (w *Writer) flushIndex() {
+// flushIndex appends the index lines that are waiting, oldest first. A
+// segment to be read back stops it unless reread is set (a part was
+// written again since its failure).
+func (w *Writer) flushIndex(reread bool) {
 	for len(w.unindexed) > 0 {
-		s := w.unindexed[0]
-		if err := w.r.appendIndex(s); err != nil {
-			w.fail("index "+s.ID, err)
+		u := &w.unindexed[0]
+		if u.reread {
+			if !reread {
+				return
+			}
+			day, file, _, err := ParseSegmentID(u.ID)
+			if err != nil {
+				w.fail("read back "+u.ID, err)
+				return
+			}
+			s, ok, err := w.r.repairSegment(w.camera, day, file)
+			if err != nil {
+				w.fail("read back "+u.ID, err)
+				return
+			}
+			if !ok { // removed: not one complete part on disk
+				w.unindexed = w.unindexed[1:]
+				continue
+			}
+			// the line tells what the file holds; who recorded it stays
+			u.End, u.Bytes, u.SHA256, u.Frames, u.reread = s.End, s.Bytes, s.SHA256, s.Frames, false
+		}
+		if err := w.r.appendIndex(u.Segment); err != nil {
+			w.fail("index "+u.ID, err)
 			return
 		}
 		w.unindexed = w.unindexed[1:]
@@ -629,7 +681,7 @@ func (w *Writer) recovered() {
 	if w.failKind == "" {
 		return
 	}
-	w.flushIndex()
+	w.flushIndex(true)
 	if len(w.unindexed) > 0 {
 		return
 	}
