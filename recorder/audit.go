@@ -49,11 +49,16 @@ type AuditFunc func(ctx context.Context, e AuditEntry) error
 func (f AuditFunc) Audit(ctx context.Context, e AuditEntry) error { return f(ctx, e) }
 
 // FileAuditor appends audit entries as JSON lines to a file and fsyncs
-// each one before Audit returns. It never rewrites what it wrote.
+// each one before Audit returns. It never rewrites what it wrote: a line
+// cut by a crash or a failed write is left as it is, and the next entry
+// starts a line of its own.
 type FileAuditor struct {
 	path string
 	mu   sync.Mutex
-	f    *os.File
+	f    File
+	// torn: the file ends inside a line (a write cut short), so the
+	// next entry starts with a newline.
+	torn bool
 }
 
 var _ Auditor = (*FileAuditor)(nil)
@@ -68,23 +73,13 @@ func NewFileAuditor(path string) (*FileAuditor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit %s: %w", path, err)
 	}
-	// A crash mid-write can leave a last line without its newline; end it,
-	// so the next entry starts a line of its own.
-	if st, err := f.Stat(); err == nil && st.Size() > 0 {
-		last := make([]byte, 1)
-		r, rerr := os.Open(path)
-		if rerr == nil {
-			_, rerr = r.ReadAt(last, st.Size()-1)
-			r.Close()
-		}
-		if rerr == nil && last[0] != '\n' {
-			if _, err := f.Write([]byte{'\n'}); err != nil {
-				f.Close()
-				return nil, fmt.Errorf("audit %s: %w", path, err)
-			}
-		}
+	// A crash mid-write can leave a last line without its newline.
+	torn, err := tornTail(path)
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("audit %s: %w", path, err)
 	}
-	return &FileAuditor{path: path, f: f}, nil
+	return &FileAuditor{path: path, f: f, torn: torn}, nil
 }
 
 // NewAuditID returns a new random audit entry ID (26 base32 characters).
@@ -106,11 +101,20 @@ func (a *FileAuditor) Audit(_ context.Context, e AuditEntry) error {
 	if a.f == nil {
 		return fmt.Errorf("audit: closed")
 	}
-	if _, err := a.f.Write(b); err != nil {
-		return fmt.Errorf("audit %s: %w", a.f.Name(), err)
+	if a.torn {
+		b = append([]byte{'\n'}, b...)
+	}
+	n, err := a.f.Write(b)
+	if n > 0 {
+		// Part of a line on disk: without a newline the next entry
+		// would be glued to it, and a reader would lose both.
+		a.torn = b[n-1] != '\n'
+	}
+	if err != nil {
+		return fmt.Errorf("audit %s: %w", a.path, err)
 	}
 	if err := a.f.Sync(); err != nil {
-		return fmt.Errorf("audit %s: %w", a.f.Name(), err)
+		return fmt.Errorf("audit %s: %w", a.path, err)
 	}
 	return nil
 }
