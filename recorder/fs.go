@@ -13,6 +13,9 @@ type FS interface {
 	// Append opens name for appending, creating it when missing.
 	Append(name string) (File, error)
 	MkdirAll(path string) error
+	// SyncDir makes the files created, renamed or removed in directory
+	// dir durable.
+	SyncDir(dir string) error
 }
 
 // File is an open segment or index file.
@@ -34,3 +37,15 @@ func (osFS) Append(name string) (File, error) {
 }
 
 func (osFS) MkdirAll(path string) error { return os.MkdirAll(path, 0o755) }
+
+func (osFS) SyncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

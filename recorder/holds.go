@@ -107,12 +107,12 @@ type holdStore struct {
 // intact ones is an error, as the store cannot tell which holds it lost.
 // A compaction that fails (a full disk) does not fail the open: the holds
 // are loaded and the next change retries it.
-func openHolds(path string, now func() time.Time) (*holdStore, error) {
+func openHolds(path string, now func() time.Time, fsys FS) (*holdStore, error) {
 	s := &holdStore{
 		path:       path,
 		legacy:     filepath.Join(filepath.Dir(path), legacyHoldsFile),
 		now:        now,
-		fs:         osFS{},
+		fs:         fsys,
 		compactMin: compactMinRecords,
 		holds:      make(map[string]Hold),
 	}
@@ -320,7 +320,7 @@ func (s *holdStore) appendLocked(rec holdRecord) error {
 		err = cerr
 	}
 	if err == nil && !s.dirSynced {
-		if err = syncDir(filepath.Dir(s.path)); err == nil {
+		if err = s.fs.SyncDir(filepath.Dir(s.path)); err == nil {
 			s.dirSynced = true
 		}
 	}
@@ -363,30 +363,20 @@ func (s *holdStore) compactLocked() error {
 	if err := writeFileAtomicFS(s.fs, s.path, buf.Bytes()); err != nil {
 		return fmt.Errorf("compact hold log: %w", err)
 	}
-	if err := syncDir(dir); err != nil {
+	if err := s.fs.SyncDir(dir); err != nil {
 		return fmt.Errorf("compact hold log: %w", err)
 	}
 	s.records, s.rewrite, s.dirSynced = len(live), false, true
 	if s.legacyLeft {
-		// the log, durable above, now stands for the legacy file
+		// the log, durable above, now stands for the legacy file; its
+		// removal is done once the directory is synced, else the next
+		// compaction removes and syncs again (a crash before brings the
+		// file back beside the log, which wins over it)
 		if err := os.Remove(s.legacy); err == nil || errors.Is(err, fs.ErrNotExist) {
-			s.legacyLeft = false
-			syncDir(dir)
+			s.legacyLeft = s.fs.SyncDir(dir) != nil
 		}
 	}
 	return nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // WriteFileAtomic writes b to path so that path holds either its old
@@ -419,7 +409,7 @@ func writeFileAtomicFS(fsys FS, path string, b []byte) error {
 		os.Remove(tmp)
 		return err
 	}
-	return syncDir(filepath.Dir(path))
+	return fsys.SyncDir(filepath.Dir(path))
 }
 
 // Backoff of holds that could not be written (a full disk).

@@ -226,12 +226,11 @@ func New(opts Options) (*Recorder, error) {
 	r.catalog.damage.onFound = func(camera, segment, reason string) {
 		r.health(camera, HealthRecordingTampered, true, fmt.Sprintf("segment %s: %s", segment, reason))
 	}
-	holds, err := openHolds(filepath.Join(opts.Dir, holdsFile), opts.Now)
+	holds, err := openHolds(filepath.Join(opts.Dir, holdsFile), opts.Now, opts.FS)
 	if err != nil {
 		return nil, fmt.Errorf("recorder: %w", err)
 	}
 	r.holds = holds
-	holds.fs = opts.FS
 	if err := r.recoverAll(); err != nil {
 		return nil, fmt.Errorf("recorder: %w", err)
 	}
