@@ -47,14 +47,16 @@ fuzz:
 # Mutation testing of one package (not part of test): gremlins changes the
 # package's code one mutant at a time and runs its tests; a mutant that
 # LIVED is a behaviour no test guards. MUTATE_FLAGS passes more flags, such
-# as --exclude-files 'recorder/(http|export)' or --dry-run.
+# as --exclude-files 'recorder/(http|export)' or --dry-run ($ is written $$).
+# GOFLAGS=-count=1: gremlins gives each mutant 3 times the first test run,
+# and a run from Go's test cache would time every mutant out.
 GREMLINS := github.com/go-gremlins/gremlins/cmd/gremlins@v0.6.0
 PKG ?= ./recorder
 MUTATE_TIMEOUT ?= 20m
 MUTATE_WORKERS ?= 1
 
 mutate:
-	timeout -k 30s $(MUTATE_TIMEOUT) $(GO) run $(GREMLINS) unleash --workers $(MUTATE_WORKERS) $(MUTATE_FLAGS) $(PKG)
+	GOFLAGS=-count=1 timeout -k 30s $(MUTATE_TIMEOUT) $(GO) run $(GREMLINS) unleash --workers $(MUTATE_WORKERS) $(MUTATE_FLAGS) $(PKG)
 
 # Vendored browser libraries, from the npm registry at pinned versions, with
 # their licences; SHA256SUMS records what was vendored and is checked.
