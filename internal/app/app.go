@@ -30,6 +30,7 @@ import (
 	"vigil/live"
 	"vigil/notify"
 	"vigil/recorder"
+	"vigil/recorder/footageapi"
 )
 
 // Options configure an App.
@@ -92,8 +93,8 @@ type App struct {
 	nodeID     string
 	recorder   *recorder.Recorder
 	streams    *ingest.Streams
-	footage    *recorder.API
-	holdAPI    *recorder.HoldAPI // evidence holds by hand
+	footage    *footageapi.Server
+	holdAPI    *footageapi.HoldServer // evidence holds by hand
 	fileAudit  *recorder.FileAuditor
 	auditSpool *auditSpool
 

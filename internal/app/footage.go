@@ -12,6 +12,7 @@ import (
 	"vigil/internal/auth"
 	"vigil/internal/httpx"
 	"vigil/recorder"
+	"vigil/recorder/footageapi"
 )
 
 // buildFootage creates the investigators' recordings and export API. Its
@@ -31,17 +32,17 @@ func (a *App) buildFootage(cfg *configs.Config) error {
 	if err != nil {
 		return err
 	}
-	a.footage, err = recorder.NewAPI(recorder.APIOptions{
+	a.footage, err = footageapi.New(footageapi.Options{
 		Catalog:  a.recorder.Catalog(),
 		MaxRange: cfg.Export.MaxRange,
 		Audit:    a.auditSpool,
 		Actor:    auth.Actor,
-		Logger:   a.log, // the API adds component=recorder-api
+		Logger:   a.log, // the API adds component=footage-api
 	})
 	if err != nil {
 		return err
 	}
-	a.holdAPI, err = recorder.NewHoldAPI(recorder.HoldAPIOptions{
+	a.holdAPI, err = footageapi.NewHoldServer(footageapi.HoldOptions{
 		Recorder: a.recorder,
 		KnownCamera: func(id string) bool {
 			_, ok := a.config().Camera(id)
