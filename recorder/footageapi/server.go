@@ -13,7 +13,9 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -40,6 +42,16 @@ type Options struct {
 	Actor  func(*http.Request) string
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Peers, on a cluster node, are the other nodes whose footage the
+	// API covers (see cluster.go); nil on a single node, which answers
+	// exactly as before.
+	Peers Peers
+	// Local reports whether r comes from another node: it is answered
+	// from this node's storage only. Default: never.
+	Local func(r *http.Request) bool
+	// TempDir receives the copies of other nodes' segments an export
+	// reads; default os.TempDir().
+	TempDir string
 }
 
 func (o *Options) validate() error {
@@ -63,6 +75,9 @@ func (o *Options) validate() error {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Local == nil {
+		o.Local = func(*http.Request) bool { return false }
 	}
 	return nil
 }
@@ -127,6 +142,10 @@ type segmentJSON struct {
 	// lease epoch (recorder.Segment.Node, recorder.Segment.Epoch); absent on a single node.
 	Node  string `json:"node,omitempty"`
 	Epoch int64  `json:"epoch,omitempty"`
+	// Superseded marks, on a cluster node, a segment whose time overlaps
+	// a segment of a higher lease epoch: both are kept and listed, and
+	// exports take the overlapping time from the higher epoch.
+	Superseded bool `json:"superseded,omitempty"`
 }
 
 type recordingsJSON struct {
@@ -135,6 +154,9 @@ type recordingsJSON struct {
 	End      string                 `json:"end"`
 	Segments []segmentJSON          `json:"segments"`
 	Gaps     []recorder.ManifestGap `json:"gaps"`
+	// Unreachable names, on a cluster node, the nodes that did not
+	// answer; the time only they may hold is listed as a gap.
+	Unreachable []string `json:"unreachable,omitempty"`
 }
 
 func (a *Server) listRecordings(w http.ResponseWriter, r *http.Request) {
@@ -146,6 +168,10 @@ func (a *Server) listRecordings(w http.ResponseWriter, r *http.Request) {
 	start, end, err := recorder.ParseTimeRange(r.URL.Query(), a.opts.Now(), time.Hour, a.opts.MaxListRange)
 	if err != nil {
 		a.fail(w, r, err)
+		return
+	}
+	if a.clustered(r) {
+		a.listRecordingsCluster(w, r, camera, start, end)
 		return
 	}
 	segs, gaps, err := a.opts.Catalog.List(camera, start, end)
@@ -175,6 +201,13 @@ const maxPooledListBuf = 1 << 20
 // included, at a fraction of the cost: reflection over 1,440 segments
 // was most of a camera-day listing's time.
 func appendRecordingsJSON(b []byte, camera string, start, end time.Time, segs []recorder.Segment, gaps []recorder.Gap) []byte {
+	return appendListingJSON(b, camera, start, end, segs, gaps, nil)
+}
+
+// appendListingJSON is appendRecordingsJSON with, on a cluster node (c
+// set), each segment's URL naming another node that holds it, the
+// superseded marks and the unreachable nodes.
+func appendListingJSON(b []byte, camera string, start, end time.Time, segs []recorder.Segment, gaps []recorder.Gap, c *clusterListing) []byte {
 	b = append(b, `{"camera":`...)
 	b = appendJSONString(b, camera)
 	b = append(b, `,"start":`...)
@@ -186,7 +219,15 @@ func appendRecordingsJSON(b []byte, camera string, start, end time.Time, segs []
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendSegmentJSON(b, camera, &segs[i])
+		if c == nil {
+			b = appendSegmentJSON(b, camera, &segs[i], "", false)
+			continue
+		}
+		node := segs[i].Node
+		if node == c.self {
+			node = ""
+		}
+		b = appendSegmentJSON(b, camera, &segs[i], node, c.superseded[i])
 	}
 	b = append(b, `],"gaps":[`...)
 	for i, g := range gaps {
@@ -199,11 +240,21 @@ func appendRecordingsJSON(b []byte, camera string, start, end time.Time, segs []
 		b = appendJSONTime(b, g.End)
 		b = append(b, '}')
 	}
+	if c != nil {
+		b = append(b, `],"unreachable":[`...)
+		for i, n := range c.unreachable {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, n)
+		}
+	}
 	return append(b, "]}\n"...)
 }
 
-// appendSegmentJSON appends one segmentJSON object of camera's listing.
-func appendSegmentJSON(b []byte, camera string, s *recorder.Segment) []byte {
+// appendSegmentJSON appends one segmentJSON object of camera's listing;
+// its URL names node when another node holds it, and superseded marks it.
+func appendSegmentJSON(b []byte, camera string, s *recorder.Segment, node string, superseded bool) []byte {
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, s.ID)
 	b = append(b, `,"start":`...)
@@ -222,9 +273,17 @@ func appendSegmentJSON(b []byte, camera string, s *recorder.Segment) []byte {
 		b = append(b, camera...)
 		b = append(b, "/recordings/"...)
 		b = append(b, s.ID...)
+		if node != "" {
+			b = append(b, "?node="...)
+			b = append(b, url.QueryEscape(node)...)
+		}
 		b = append(b, '"')
 	} else {
-		b = appendJSONString(b, "/api/v1/cameras/"+camera+"/recordings/"+s.ID)
+		u := "/api/v1/cameras/" + camera + "/recordings/" + s.ID
+		if node != "" {
+			u += "?node=" + url.QueryEscape(node)
+		}
+		b = appendJSONString(b, u)
 	}
 	if s.Damage != "" {
 		b = append(b, `,"damaged":true,"damage":`...)
@@ -238,6 +297,9 @@ func appendSegmentJSON(b []byte, camera string, s *recorder.Segment) []byte {
 		b = appendJSONString(b, s.Node)
 		b = append(b, `,"epoch":`...)
 		b = strconv.AppendInt(b, s.Epoch, 10)
+	}
+	if superseded {
+		b = append(b, `,"superseded":true`...)
 	}
 	return append(b, '}')
 }
@@ -342,12 +404,17 @@ func (a *Server) serveSegment(w http.ResponseWriter, r *http.Request) {
 		httpx.Error(w, http.StatusBadRequest, "bad_segment", "invalid segment id")
 		return
 	}
+	object := "camera/" + camera + "/segment/" + id
+	if node := r.URL.Query().Get("node"); node != "" && a.clustered(r) && node != a.opts.Peers.Self() {
+		a.proxyGet(w, r, node, "/api/v1/cameras/"+camera+"/recordings/"+id, recorder.AuditDownloaded, object,
+			map[string]string{"camera": camera, "segment": id})
+		return
+	}
 	seg, err := a.opts.Catalog.Segment(camera, id)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	object := "camera/" + camera + "/segment/" + id
 	detail := func() map[string]string {
 		return map[string]string{
 			"camera": camera, "segment": id, "start": recorder.FormatTime(seg.Start), "end": recorder.FormatTime(seg.End),
@@ -429,8 +496,34 @@ func (a *Server) serveExport(w http.ResponseWriter, r *http.Request) {
 // is sent aborts the connection (panic(http.ErrAbortHandler): a recovering
 // middleware must re-panic it), so a client never gets a truncated file that
 // looks whole.
+//
+// On a cluster node the export covers every node's footage (see
+// planCluster); X-Vigil-Unreachable names the nodes that did not answer.
 func (a *Server) ServeExport(w http.ResponseWriter, r *http.Request, camera string, start, end time.Time, format string) {
-	x, err := a.planner.Plan(recorder.ExportRequest{Camera: camera, Start: start, End: end, Format: format, MaxRange: a.opts.MaxRange})
+	req := recorder.ExportRequest{Camera: camera, Start: start, End: end, Format: format, MaxRange: a.opts.MaxRange}
+	var x *recorder.Export
+	var err error
+	if a.clustered(r) {
+		var remote string
+		var unreachable []string
+		var cleanup func()
+		x, remote, unreachable, cleanup, err = a.planCluster(r.Context(), req)
+		defer cleanup()
+		if len(unreachable) > 0 {
+			w.Header().Set("X-Vigil-Unreachable", strings.Join(unreachable, ","))
+		}
+		if err == nil && remote != "" {
+			q := url.Values{"start": {start.Format(time.RFC3339Nano)}, "end": {end.Format(time.RFC3339Nano)}}
+			if format != "" {
+				q.Set("format", format)
+			}
+			a.proxyGet(w, r, remote, "/api/v1/cameras/"+camera+"/export?"+q.Encode(), recorder.AuditExported, "camera/"+camera+"/export",
+				map[string]string{"camera": camera, "start": recorder.FormatTime(start), "end": recorder.FormatTime(end), "format": format})
+			return
+		}
+	} else {
+		x, err = a.planner.Plan(req)
+	}
 	if err != nil {
 		a.integrityFailed(r, recorder.AuditExported, "camera/"+camera+"/export", map[string]string{
 			"camera": camera, "start": recorder.FormatTime(start), "end": recorder.FormatTime(end), "format": format,
@@ -483,6 +576,10 @@ func (a *Server) serveManifest(w http.ResponseWriter, r *http.Request) {
 	req, err := recorder.ParseExportQuery(camera, r.URL.Query(), a.opts.MaxRange)
 	if err != nil {
 		a.fail(w, r, err)
+		return
+	}
+	if a.clustered(r) {
+		a.serveManifestCluster(w, r, req)
 		return
 	}
 	x, err := a.planner.Plan(req)
@@ -544,6 +641,8 @@ func (a *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		httpx.Error(w, http.StatusConflict, "integrity", fmt.Sprintf(
 			"segment %s of camera %s failed its integrity check (%s); it is listed as damaged and a recording_tampered alert was raised",
 			ie.Segment, ie.Camera, ie.Reason))
+	case errors.As(err, new(*NodeFootageError)):
+		httpx.Error(w, http.StatusBadGateway, "node_footage", err.Error())
 	case errors.Is(err, recorder.ErrSourceChanged):
 		httpx.Error(w, http.StatusConflict, "source_changed", "a recording of the range was removed or changed; retry")
 	default:
