@@ -110,6 +110,12 @@ type App struct {
 	// nodes registers this node in the cluster (Redis journal only; nil
 	// on the embedded single node), over its own Redis client.
 	nodes        *cluster.Registry
+	// peers asks the other nodes for footage, snapshots and live view
+	// (forward.go); nil on a single node or without cluster.token.
+	peers *cluster.Peers
+	// holders names each camera's holder, for live snapshots and WHEP;
+	// nil until camera leases are wired (forward.go).
+	holders HolderLookup
 	clusterRedis *redis.Client
 
 	metadataErrors *prometheus.CounterVec
@@ -177,6 +183,15 @@ func New(opts Options) (*App, error) {
 		Name: "vigil_onvif_metadata_rejected_total",
 		Help: "ONVIF metadata documents from cameras that could not be parsed.",
 	}, []string{"camera"})
+	// the cluster before the footage API, which asks the other nodes
+	if err := a.buildCluster(cfg); err != nil {
+		a.close()
+		return nil, err
+	}
+	if err := a.buildForward(cfg); err != nil {
+		a.close()
+		return nil, err
+	}
 	if err := a.buildFootage(cfg); err != nil {
 		a.close()
 		return nil, err
@@ -186,10 +201,6 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	if err := a.buildIngest(cfg); err != nil {
-		a.close()
-		return nil, err
-	}
-	if err := a.buildCluster(cfg); err != nil {
 		a.close()
 		return nil, err
 	}

@@ -32,13 +32,17 @@ func (a *App) buildFootage(cfg *configs.Config) error {
 	if err != nil {
 		return err
 	}
-	a.footage, err = footageapi.New(footageapi.Options{
+	opts := footageapi.Options{
 		Catalog:  a.recorder.Catalog(),
 		MaxRange: cfg.Export.MaxRange,
 		Audit:    a.auditSpool,
 		Actor:    auth.Actor,
 		Logger:   a.log, // the API adds component=footage-api
-	})
+	}
+	if a.peers != nil { // a cluster node: footage of every node (forward.go)
+		opts.Peers, opts.Local = a.peers, a.fromPeer
+	}
+	a.footage, err = footageapi.New(opts)
 	if err != nil {
 		return err
 	}
