@@ -110,13 +110,14 @@ type App struct {
 	// nodes registers this node in the cluster (Redis journal only; nil
 	// on the embedded single node), over its own Redis client.
 	nodes        *cluster.Registry
+	clusterRedis *redis.Client
+
 	// peers asks the other nodes for footage, snapshots and live view
 	// (forward.go); nil on a single node or without cluster.token.
 	peers *cluster.Peers
 	// holders names each camera's holder, for live snapshots and WHEP;
 	// nil until camera leases are wired (forward.go).
 	holders HolderLookup
-	clusterRedis *redis.Client
 
 	metadataErrors *prometheus.CounterVec
 
