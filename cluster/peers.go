@@ -10,8 +10,12 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 )
 
 // Node-to-node requests: one node asks another for its own footage,
@@ -27,9 +31,9 @@ const NodeHeader = "X-Vigil-Node"
 // answering; a slower node is named unreachable.
 const DefaultHeaderTimeout = 2 * time.Second
 
-// ErrUnknownNode is returned for a node that is not live in the registry
-// (or has no advertise URL).
-var ErrUnknownNode = errors.New("node not live in the cluster")
+// ErrUnknownNode is returned for a node neither live nor ever seen live
+// (or without a usable advertise URL).
+var ErrUnknownNode = errors.New("node unknown to the cluster")
 
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
@@ -45,8 +49,15 @@ type NodeLister interface {
 // PeersOptions configure Peers. Nodes, Self and Token are required.
 type PeersOptions struct {
 	Nodes NodeLister
-	Self  string // this node's ID: never asked
-	Token string // the cluster token (cluster.token)
+	// Client, when set, keeps in Redis every node that was ever live
+	// (KeyPrefix+"footage-nodes", ID → advertise URL, no expiry): a node
+	// that died keeps its footage, and it is asked (and named
+	// unreachable) rather than forgotten when its heartbeat expires. An
+	// admin removes a node taken out of service with HDEL.
+	Client    redis.UniversalClient
+	KeyPrefix string // default "vigil:"
+	Self      string // this node's ID: never asked
+	Token     string // the cluster token (cluster.token)
 	// HeaderTimeout bounds the wait for another node's answer headers;
 	// default DefaultHeaderTimeout. Bodies (exports) are not bounded.
 	HeaderTimeout time.Duration
@@ -54,11 +65,14 @@ type PeersOptions struct {
 	Transport http.RoundTripper
 }
 
-// Peers asks the other live nodes of the cluster.
+// Peers asks the other nodes of the cluster.
 type Peers struct {
 	o      PeersOptions
 	token  []byte
 	client *http.Client
+
+	mu   sync.Mutex
+	urls map[string]string // node ID → advertise URL, as last listed
 }
 
 // NewPeers returns Peers over o.Nodes.
@@ -72,6 +86,9 @@ func NewPeers(o PeersOptions) (*Peers, error) {
 	if o.HeaderTimeout <= 0 {
 		o.HeaderTimeout = DefaultHeaderTimeout
 	}
+	if o.KeyPrefix == "" {
+		o.KeyPrefix = "vigil:"
+	}
 	rt := o.Transport
 	if rt == nil {
 		rt = &http.Transport{
@@ -83,7 +100,7 @@ func NewPeers(o PeersOptions) (*Peers, error) {
 			DisableCompression:    true, // media: nothing to gain
 		}
 	}
-	return &Peers{o: o, token: []byte(o.Token), client: &http.Client{
+	return &Peers{o: o, token: []byte(o.Token), urls: map[string]string{}, client: &http.Client{
 		Transport: rt,
 		// a node's answer is passed on as it is, a redirect included
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -93,18 +110,51 @@ func NewPeers(o PeersOptions) (*Peers, error) {
 // Self is this node's ID.
 func (p *Peers) Self() string { return p.o.Self }
 
-// Others lists the IDs of the live nodes other than this one.
+// Others lists the IDs of the other nodes that may hold footage: the live
+// ones, and with Options.Client every node ever live. The list comes
+// from Redis: an error means this node cannot tell who the others are.
 func (p *Peers) Others(ctx context.Context) ([]string, error) {
 	nodes, err := p.o.Nodes.List(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []string
+	urls := make(map[string]string, len(nodes))
 	for _, n := range nodes {
-		if n.ID != p.o.Self {
-			out = append(out, n.ID)
+		urls[n.ID] = n.AdvertiseURL
+	}
+	if p.o.Client != nil {
+		key := p.o.KeyPrefix + "footage-nodes"
+		known, err := p.o.Client.HGetAll(ctx, key).Result()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: footage nodes: %w", err)
+		}
+		var add []any
+		for id, u := range urls {
+			if known[id] != u {
+				add = append(add, id, u)
+			}
+		}
+		if len(add) > 0 {
+			if err := p.o.Client.HSet(ctx, key, add...).Err(); err != nil {
+				return nil, fmt.Errorf("cluster: footage nodes: %w", err)
+			}
+		}
+		for id, u := range known {
+			if _, live := urls[id]; !live && ValidNodeID(id) {
+				urls[id] = u
+			}
 		}
 	}
+	p.mu.Lock()
+	p.urls = urls
+	p.mu.Unlock()
+	out := make([]string, 0, len(urls))
+	for id := range urls {
+		if id != p.o.Self {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
 	return out, nil
 }
 
@@ -135,23 +185,28 @@ func (p *Peers) Do(ctx context.Context, node, method, pathQuery string, h http.H
 	return resp, nil
 }
 
-// url is node's advertise URL without a trailing slash.
+// url is node's advertise URL without a trailing slash, as Others last
+// listed it (listed again for a node not seen yet).
 func (p *Peers) url(ctx context.Context, node string) (string, error) {
-	nodes, err := p.o.Nodes.List(ctx)
-	if err != nil {
-		return "", fmt.Errorf("node %s: %w", node, err)
-	}
-	for _, n := range nodes {
-		if n.ID != node {
-			continue
+	p.mu.Lock()
+	u, ok := p.urls[node]
+	p.mu.Unlock()
+	if !ok {
+		if _, err := p.Others(ctx); err != nil {
+			return "", fmt.Errorf("node %s: %w", node, err)
 		}
-		u, err := url.Parse(n.AdvertiseURL)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-			return "", fmt.Errorf("node %s: advertise_url %q: %w", node, n.AdvertiseURL, ErrUnknownNode)
-		}
-		return strings.TrimRight(n.AdvertiseURL, "/"), nil
+		p.mu.Lock()
+		u, ok = p.urls[node]
+		p.mu.Unlock()
 	}
-	return "", fmt.Errorf("node %s: %w", node, ErrUnknownNode)
+	if !ok {
+		return "", fmt.Errorf("node %s: %w", node, ErrUnknownNode)
+	}
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return "", fmt.Errorf("node %s: advertise_url %q: %w", node, u, ErrUnknownNode)
+	}
+	return strings.TrimRight(u, "/"), nil
 }
 
 // redact drops the URL from a client error: it is logged and may reach

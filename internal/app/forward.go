@@ -50,7 +50,7 @@ func (a *App) buildForward(cfg *configs.Config) error {
 		return nil
 	}
 	var err error
-	a.peers, err = cluster.NewPeers(cluster.PeersOptions{Nodes: a.nodes, Self: a.nodeID, Token: tok})
+	a.peers, err = cluster.NewPeers(cluster.PeersOptions{Nodes: a.nodes, Client: a.clusterRedis, Self: a.nodeID, Token: tok})
 	return err
 }
 
