@@ -337,6 +337,21 @@ func TestFootageFromAnyNode(t *testing.T) {
 		}
 	})
 
+	t.Run("snapshot at a time another node recorded", func(t *testing.T) {
+		if !village3.Snapshots().Available() {
+			t.Fatal("ffmpeg is required (Debian package ffmpeg)")
+		}
+		at := t0.Add(15 * time.Second).Format(time.RFC3339Nano)
+		code, ct, b := getJPEG(t, village3.URL()+"/api/v1/cameras/"+cam+"/snapshot?at="+url.QueryEscape(at), invToken)
+		if code != 200 || ct != "image/jpeg" {
+			t.Fatalf("%d %s: %.200s", code, ct, b)
+		}
+		// the role is checked where the investigator asked
+		if code, _, _ := getJPEG(t, village3.URL()+"/api/v1/cameras/"+cam+"/snapshot?at="+url.QueryEscape(at), deskToken); code != 403 {
+			t.Errorf("desk: %d, want 403", code)
+		}
+	})
+
 	t.Run("cluster token", func(t *testing.T) {
 		list := town.URL() + "/api/v1/cameras/" + cam + "/recordings" + rangeQuery(t0, t0.Add(40*time.Second))
 		for _, tc := range []struct {
