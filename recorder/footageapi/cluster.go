@@ -18,6 +18,8 @@ import (
 	"sync"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"vigil/internal/httpx"
 	"vigil/recorder"
 )
@@ -49,6 +51,7 @@ const RegistryUnreachable = "(node registry)"
 const (
 	listTimeout   = 5 * time.Second
 	maxRemoteList = 64 << 20
+	fetchParallel = 4 // segments copied at once for an export
 )
 
 // clustered reports whether r is answered from every node.
@@ -358,15 +361,24 @@ func (a *Server) planCluster(ctx context.Context, req recorder.ExportRequest) (x
 		return nil, "", nil, cleanup, fmt.Errorf("camera %s: export: %w", req.Camera, err)
 	}
 	cleanup = func() { _ = os.RemoveAll(dir) }
+	// a few at a time: the other node reads and verifies one while this
+	// one hashes and writes another
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(fetchParallel)
 	for i := range srcs {
 		s := &srcs[i]
 		if s.Node == c.self {
 			continue
 		}
-		if s.Path, err = a.fetchSegment(ctx, dir, *s); err != nil {
-			cleanup()
-			return nil, "", nil, func() {}, err
-		}
+		g.Go(func() error {
+			var err error
+			s.Path, err = a.fetchSegment(gctx, dir, *s)
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		cleanup()
+		return nil, "", nil, func() {}, err
 	}
 	x, err = recorder.PlanExportOf(req, srcs)
 	if err != nil {
