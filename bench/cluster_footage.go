@@ -175,6 +175,9 @@ func clusterFootageBench(ctx context.Context, log *slog.Logger, o clusterFootage
 	}
 
 	var chk check
+	// an export across nodes copies before its first byte: no 30-s limit
+	// (the scenario's context bounds it)
+	exportClient := &http.Client{Transport: client.Transport}
 	q := "?start=" + footageStart.Format(time.RFC3339) + "&end=" + footageStart.Add(o.Footage).Format(time.RFC3339)
 	var direct float64
 	for _, run := range []struct{ path, url string }{
@@ -190,7 +193,7 @@ func clusterFootageBench(ctx context.Context, log *slog.Logger, o clusterFootage
 			req, _ := http.NewRequestWithContext(ctx, "GET", run.url, nil)
 			req.Header.Set("Authorization", "Bearer "+e.tokens.investigator)
 			t := time.Now()
-			resp, err := client.Do(req)
+			resp, err := exportClient.Do(req)
 			if err != nil {
 				return res, fmt.Errorf("export %s: %w", run.path, err)
 			}
