@@ -63,6 +63,7 @@ type PeersOptions struct {
 	HeaderTimeout time.Duration
 	// Transport, when set, replaces the default one (tests, benchmarks).
 	Transport http.RoundTripper
+	Now       func() time.Time // default time.Now
 }
 
 // Peers asks the other nodes of the cluster.
@@ -71,9 +72,16 @@ type Peers struct {
 	token  []byte
 	client *http.Client
 
-	mu   sync.Mutex
-	urls map[string]string // node ID → advertise URL, as last listed
+	mu     sync.Mutex
+	urls   map[string]string // node ID → advertise URL, as last listed
+	others []string          // as last listed
+	listed time.Time         // when; zero: never
 }
+
+// othersFresh is how long a listing of the nodes is used again: every
+// footage request asks for it, and the registry itself changes only at a
+// heartbeat (2 s) or an expiry (6 s).
+const othersFresh = time.Second
 
 // NewPeers returns Peers over o.Nodes.
 func NewPeers(o PeersOptions) (*Peers, error) {
@@ -88,6 +96,9 @@ func NewPeers(o PeersOptions) (*Peers, error) {
 	}
 	if o.KeyPrefix == "" {
 		o.KeyPrefix = "vigil:"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
 	}
 	rt := o.Transport
 	if rt == nil {
@@ -114,6 +125,14 @@ func (p *Peers) Self() string { return p.o.Self }
 // ones, and with Options.Client every node ever live. The list comes
 // from Redis: an error means this node cannot tell who the others are.
 func (p *Peers) Others(ctx context.Context) ([]string, error) {
+	now := p.o.Now()
+	p.mu.Lock()
+	if !p.listed.IsZero() && now.Sub(p.listed) < othersFresh && now.After(p.listed) {
+		out := slices.Clone(p.others)
+		p.mu.Unlock()
+		return out, nil
+	}
+	p.mu.Unlock()
 	nodes, err := p.o.Nodes.List(ctx)
 	if err != nil {
 		return nil, err
@@ -145,9 +164,6 @@ func (p *Peers) Others(ctx context.Context) ([]string, error) {
 			}
 		}
 	}
-	p.mu.Lock()
-	p.urls = urls
-	p.mu.Unlock()
 	out := make([]string, 0, len(urls))
 	for id := range urls {
 		if id != p.o.Self {
@@ -155,7 +171,10 @@ func (p *Peers) Others(ctx context.Context) ([]string, error) {
 		}
 	}
 	slices.Sort(out)
-	return out, nil
+	p.mu.Lock()
+	p.urls, p.others, p.listed = urls, out, now
+	p.mu.Unlock()
+	return slices.Clone(out), nil
 }
 
 // Do sends method pathQuery (path and query of this API) to node with
@@ -192,6 +211,9 @@ func (p *Peers) url(ctx context.Context, node string) (string, error) {
 	u, ok := p.urls[node]
 	p.mu.Unlock()
 	if !ok {
+		p.mu.Lock()
+		p.listed = time.Time{} // a node not seen yet: list again now
+		p.mu.Unlock()
 		if _, err := p.Others(ctx); err != nil {
 			return "", fmt.Errorf("node %s: %w", node, err)
 		}

@@ -290,7 +290,7 @@ func (a *Server) proxyGet(w http.ResponseWriter, r *http.Request, node, pq, acti
 		}
 	}
 	w.Header().Set("X-Vigil-Node", node)
-	aw := newAuditWriter(w)
+	aw := a.auditWriter(w, r)
 	aw.WriteHeader(resp.StatusCode)
 	_, copyErr := io.Copy(aw, resp.Body)
 	if resp.StatusCode >= 300 {
