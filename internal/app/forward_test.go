@@ -473,3 +473,26 @@ func fileHash(t *testing.T, path string) string {
 	sum := sha256.Sum256(b)
 	return hex.EncodeToString(sum[:])
 }
+
+// TestSingleNodeFootageUnchanged: the embedded single node lists as it
+// always did (no node, epoch, superseded or unreachable fields) and knows
+// no cluster token.
+func TestSingleNodeFootageUnchanged(t *testing.T) {
+	cfg := writeConfig(t, "")
+	segs := recordClosedSegments(t, cfg.Storage.Dir, "hall-entrance")
+	a := startApp(t, cfg, io.Discard)
+	q := rangeQuery(segs[0].Start, segs[len(segs)-1].End)
+	resp, body := getWith(t, a.URL()+"/api/v1/cameras/hall-entrance/recordings"+q, "Authorization", "Bearer "+invToken)
+	if resp.StatusCode != 200 {
+		t.Fatalf("%d %s", resp.StatusCode, body)
+	}
+	for _, field := range []string{`"unreachable"`, `"node"`, `"epoch"`, `"superseded"`, `?node=`} {
+		if bytes.Contains(body, []byte(field)) {
+			t.Errorf("single node's listing has %s: %s", field, body)
+		}
+	}
+	resp, _ = getWith(t, a.URL()+"/api/v1/cameras/hall-entrance/recordings"+q, "Authorization", "Bearer "+clusterToken, "X-Vigil-Node", "town-1")
+	if resp.StatusCode != 401 {
+		t.Errorf("a cluster token on a single node: %d, want 401", resp.StatusCode)
+	}
+}
