@@ -1,6 +1,6 @@
 // Command bench runs Vigil's benchmarks and fault drills on loopback:
 //
-//	go run ./bench <ingest|alerts|export|live|scale|faults|timeline|stats|all> [flags]
+//	go run ./bench <ingest|alerts|export|live|scale|faults|timeline|stats|cluster-footage|all> [flags]
 //
 // Each scenario starts its own simulated cameras, Vigil node and, where
 // asked, redis-server; prints one JSON line of results on stdout and a
@@ -34,16 +34,17 @@ type scenario struct {
 
 func scenarios() map[string]scenario {
 	return map[string]scenario{
-		"ingest":    {"N cameras at B Mbit/s, recorded: CPU and RSS per stream, frames sent/received/recorded", runIngest},
-		"alerts":    {"R events/s from ONVIF tracks to C websocket clients: end-to-end latency", runAlerts},
-		"export":    {"export throughput and time to first byte for 1 h; catalog listing with 30 days x 32 cameras", runExport},
-		"alertsnap": {"N cameras raising alerts at once: event -> snapshot at the desk (p95 goal 1.5 s)", runAlertSnap},
-		"live":      {"N cameras x M WHEP viewers at B Mbit/s: added latency, CPU per viewer, loss, first keyframe; snapshot latency", runLive},
-		"scale":     {"largest N of 4 Mbit/s cameras recorded without loss under 1.6 cores", runScale},
-		"faults":    {"fault drills: camera restarts, SIGKILL, Redis outage, slow client, malformed input", runFaults},
-		"timeline":  {"one camera-day for the footage view (1,440 segments, 50 alerts, holds): recordings + alerts + holds load time", runTimeline},
-		"stats":     {"alert statistics over 30 days x 100 cameras x 50 alerts/day from the embedded journal", runStats},
-		"all":       {"every scenario with short defaults", runAll},
+		"ingest":          {"N cameras at B Mbit/s, recorded: CPU and RSS per stream, frames sent/received/recorded", runIngest},
+		"alerts":          {"R events/s from ONVIF tracks to C websocket clients: end-to-end latency", runAlerts},
+		"export":          {"export throughput and time to first byte for 1 h; catalog listing with 30 days x 32 cameras", runExport},
+		"alertsnap":       {"N cameras raising alerts at once: event -> snapshot at the desk (p95 goal 1.5 s)", runAlertSnap},
+		"live":            {"N cameras x M WHEP viewers at B Mbit/s: added latency, CPU per viewer, loss, first keyframe; snapshot latency", runLive},
+		"scale":           {"largest N of 4 Mbit/s cameras recorded without loss under 1.6 cores", runScale},
+		"faults":          {"fault drills: camera restarts, SIGKILL, Redis outage, slow client, malformed input", runFaults},
+		"timeline":        {"one camera-day for the footage view (1,440 segments, 50 alerts, holds): recordings + alerts + holds load time", runTimeline},
+		"stats":           {"alert statistics over 30 days x 100 cameras x 50 alerts/day from the embedded journal", runStats},
+		"cluster-footage": {"3 nodes on Redis: export of 1 h through another node vs directly, one camera-day listed across 3 nodes", runClusterFootage},
+		"all":             {"every scenario with short defaults", runAll},
 	}
 }
 

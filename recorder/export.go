@@ -153,6 +153,51 @@ func planExport(cat *Catalog, req ExportRequest, cache *exportCache) (*Export, e
 	if err != nil {
 		return nil, err
 	}
+	return planSegments(cat, req, segs, gaps, cache, false)
+}
+
+// PlanExportOf lays out the export of req from segs, the segments of the
+// camera that several cluster nodes recorded (each with a Path readable
+// here: a local file, or a copy of another node's segment checked against
+// its SHA-256), oldest first. Where two segments overlap in time, the one
+// with the higher lease epoch supplies the overlapping time: the lower
+// one's samples stop where the higher one begins, or start again at its
+// first keyframe after the higher one ends. The gaps are the spans of the
+// range no segment covers.
+func PlanExportOf(req ExportRequest, segs []Segment) (*Export, error) {
+	if err := checkExportRequest(&req); err != nil {
+		return nil, err
+	}
+	segs = slices.Clone(segs)
+	slices.SortStableFunc(segs, func(a, b Segment) int { return a.Start.Compare(b.Start) })
+	return planSegments(nil, req, segs, CoverGaps(req.Start, req.End, segs), nil, true)
+}
+
+// CoverGaps returns the spans of [start, end) that no segment of segs
+// (oldest first, possibly overlapping) covers.
+func CoverGaps(start, end time.Time, segs []Segment) []Gap {
+	var out []Gap
+	cover := start
+	for _, s := range segs {
+		if !s.End.After(start) || !s.Start.Before(end) {
+			continue
+		}
+		if s.Start.After(cover) {
+			out = append(out, Gap{Start: cover, End: s.Start})
+		}
+		if s.End.After(cover) {
+			cover = s.End
+		}
+	}
+	if cover.Before(end) {
+		out = append(out, Gap{Start: cover, End: end})
+	}
+	return out
+}
+
+// planSegments plans req from segs; with byEpoch, overlapping segments are
+// trimmed as PlanExportOf says and gaps are already the range's.
+func planSegments(cat *Catalog, req ExportRequest, segs []Segment, gaps []Gap, cache *exportCache, byEpoch bool) (*Export, error) {
 	segs = slices.DeleteFunc(segs, func(s Segment) bool { return !s.Start.Before(req.End) || !s.End.After(req.Start) })
 	if len(segs) == 0 {
 		return nil, fmt.Errorf("camera %s: %s – %s: %w", req.Camera, formatTime(req.Start), formatTime(req.End), ErrNoFootage)
@@ -169,7 +214,9 @@ func planExport(cat *Catalog, req ExportRequest, cache *exportCache) (*Export, e
 	for _, s := range segs {
 		src, err := cache.scan(s, prev, &scratch)
 		if err != nil {
-			cat.ReportDamaged(err)
+			if cat != nil {
+				cat.ReportDamaged(err)
+			}
 			return nil, fmt.Errorf("camera %s: export: %w", req.Camera, err)
 		}
 		if len(srcs) > 0 && !sameTracks(&srcs[0].init, &src.init) {
@@ -178,8 +225,14 @@ func planExport(cat *Catalog, req ExportRequest, cache *exportCache) (*Export, e
 		srcs = append(srcs, src)
 		prev = src
 	}
-	x.Gaps = rangeGaps(req.Start, req.End, segs, gaps)
-	if err := x.selectSamples(srcs); err != nil {
+	var bounds []window
+	if byEpoch {
+		x.Gaps = gaps
+		bounds = epochWindows(srcs)
+	} else {
+		x.Gaps = rangeGaps(req.Start, req.End, segs, gaps)
+	}
+	if err := x.selectSamples(srcs, bounds); err != nil {
 		return nil, err
 	}
 	return x, nil
@@ -249,9 +302,64 @@ func isVideo(c codecs.Codec) bool {
 	return false
 }
 
-// selectSamples picks the samples of [keyframe at or before Start, End)
-// and lays out the file.
-func (x *Export) selectSamples(srcs []*srcSegment) error {
+// window bounds the samples taken from one source, wall time in Unix
+// nanoseconds, [lo, hi).
+type window struct{ lo, hi int64 }
+
+// epochWindows trims overlapping sources (oldest first) so that the one
+// with the higher epoch supplies the overlapping time: an earlier, lower
+// one stops where the higher one starts; a later, lower one starts again
+// at its first keyframe after the higher one ends (none: it gives
+// nothing). At equal epochs the later source wins, as it does at a
+// hand-over.
+func epochWindows(srcs []*srcSegment) []window {
+	w := make([]window, len(srcs))
+	for i := range w {
+		w[i] = window{lo: math.MinInt64, hi: math.MaxInt64}
+	}
+	for i, a := range srcs {
+		for j := i + 1; j < len(srcs) && srcs[j].seg.Start.Before(a.seg.End); j++ {
+			b := srcs[j]
+			if b.seg.Epoch >= a.seg.Epoch {
+				w[i].hi = min(w[i].hi, b.seg.Start.UnixNano())
+				continue
+			}
+			w[j].lo = max(w[j].lo, firstKeyframeFrom(b, a.seg.End.UnixNano()))
+		}
+	}
+	return w
+}
+
+// firstKeyframeFrom is the wall time of src's first video keyframe at or
+// after t, or math.MaxInt64.
+func firstKeyframeFrom(src *srcSegment, t int64) int64 {
+	video := -1
+	for i, tr := range src.init.Tracks {
+		if isVideo(tr.Codec) {
+			video = i
+			break
+		}
+	}
+	if video < 0 {
+		return math.MaxInt64
+	}
+	for _, p := range src.parts {
+		for _, s := range p.tracks[video] {
+			if s.sync && s.wall >= t {
+				return s.wall
+			}
+		}
+	}
+	return math.MaxInt64
+}
+
+// selectSamples picks the samples of [keyframe at or before Start, End),
+// each source's within its window when bounds is set, and lays out the
+// file.
+func (x *Export) selectSamples(srcs []*srcSegment, bounds []window) error {
+	in := func(i int, wall int64) bool {
+		return bounds == nil || (wall >= bounds[i].lo && wall < bounds[i].hi)
+	}
 	init := &srcs[0].init
 	video := -1
 	for i, t := range init.Tracks {
@@ -267,10 +375,10 @@ func (x *Export) selectSamples(srcs []*srcSegment) error {
 	// recording, the first keyframe.
 	const none = math.MinInt64
 	from, first, start := int64(none), int64(none), x.Start.UnixNano()
-	for _, src := range srcs {
+	for i, src := range srcs {
 		for _, p := range src.parts {
 			for _, s := range p.tracks[video] {
-				if !s.sync {
+				if !s.sync || !in(i, s.wall) {
 					continue
 				}
 				if first == none {
@@ -304,10 +412,14 @@ func (x *Export) selectSamples(srcs []*srcSegment) error {
 			for ti, samples := range p.tracks {
 				// samples run in decode order: the range is one sub-slice
 				lo, hi := 0, len(samples)
-				for lo < hi && samples[lo].wall < from {
+				sfrom, send := from, end
+				if bounds != nil {
+					sfrom, send = max(from, bounds[i].lo), min(end, bounds[i].hi)
+				}
+				for lo < hi && samples[lo].wall < sfrom {
 					lo++
 				}
-				for hi > lo && samples[hi-1].wall >= end {
+				for hi > lo && samples[hi-1].wall >= send {
 					hi--
 				}
 				op.tracks[ti] = samples[lo:hi:hi]

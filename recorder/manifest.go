@@ -29,6 +29,10 @@ type ManifestSegment struct {
 	// what the export took from it; the final hash of the whole segment
 	// is in its index line once it closes.
 	Open bool `json:"open,omitempty"`
+	// Node and Epoch say which cluster node recorded the segment, under
+	// which lease epoch; absent on a single node.
+	Node  string `json:"node,omitempty"`
+	Epoch int64  `json:"epoch,omitempty"`
 }
 
 // ManifestGap is a span of the range without recording.
@@ -58,7 +62,7 @@ func (x *Export) Manifest() Manifest {
 		Gaps:     manifestGaps(x.Gaps),
 	}
 	for _, s := range x.Segments {
-		m.Segments = append(m.Segments, ManifestSegment{ID: s.ID, Start: formatTime(s.Start), End: formatTime(s.End), Bytes: s.Bytes, SHA256: s.SHA256, Open: s.Open})
+		m.Segments = append(m.Segments, ManifestSegment{ID: s.ID, Start: formatTime(s.Start), End: formatTime(s.End), Bytes: s.Bytes, SHA256: s.SHA256, Open: s.Open, Node: s.Node, Epoch: s.Epoch})
 	}
 	return m
 }

@@ -3,7 +3,7 @@
 // segments and gaps (Catalog), repairs the segment a crash cut short, deletes
 // old recordings by age and space while honouring evidence holds, and raises
 // health signals when storage fails. It does not pull streams (ingest does)
-// nor serve HTTP.
+// nor serve HTTP (recorder/footageapi does).
 package recorder
 
 import (

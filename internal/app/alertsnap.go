@@ -211,7 +211,10 @@ func (s *alertSnapshots) path(camera string, at time.Time) string {
 // serve is GET /api/v1/alerts/{id}/snapshot: the alert's stored picture,
 // its bytes checked against the hash in the alert (evidence: a picture that
 // no longer matches is refused, not served).
-func (s *alertSnapshots) serve(j alerts.Journal) http.HandlerFunc {
+//
+// A snapshot stored on another node of a cluster is served by elsewhere
+// (nil: none), which reports whether it found it.
+func (s *alertSnapshots) serve(j alerts.Journal, elsewhere func(w http.ResponseWriter, r *http.Request, id string) bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
 		if !alertIDPattern.MatchString(id) {
@@ -237,6 +240,9 @@ func (s *alertSnapshots) serve(j alerts.Journal) http.HandlerFunc {
 			return
 		}
 		b, err := os.ReadFile(s.path(a.Camera, a.Snapshot.At))
+		if err != nil && elsewhere != nil && elsewhere(w, r, id) {
+			return
+		}
 		if err != nil {
 			httpx.Error(w, http.StatusNotFound, "no_snapshot", "the snapshot of alert "+id+" is not on this node")
 			return

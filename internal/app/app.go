@@ -33,6 +33,7 @@ import (
 	"vigil/live"
 	"vigil/notify"
 	"vigil/recorder"
+	"vigil/recorder/footageapi"
 )
 
 // Options configure an App.
@@ -95,8 +96,8 @@ type App struct {
 	nodeID     string
 	recorder   *recorder.Recorder
 	streams    *ingest.Streams
-	footage    *recorder.API
-	holdAPI    *recorder.HoldAPI // evidence holds by hand
+	footage    *footageapi.Server
+	holdAPI    *footageapi.HoldServer // evidence holds by hand
 	fileAudit  *recorder.FileAuditor
 	auditSpool *auditSpool
 
@@ -113,6 +114,13 @@ type App struct {
 	// on the embedded single node), over its own Redis client.
 	nodes        *cluster.Registry
 	clusterRedis *redis.Client
+
+	// peers asks the other nodes for footage, snapshots and live view
+	// (forward.go); nil on a single node or without cluster.token.
+	peers *cluster.Peers
+	// holders names each camera's holder, for live snapshots and WHEP;
+	// nil until camera leases are wired (forward.go).
+	holders HolderLookup
 
 	metadataErrors *prometheus.CounterVec
 
@@ -179,6 +187,15 @@ func New(opts Options) (*App, error) {
 		Name: "vigil_onvif_metadata_rejected_total",
 		Help: "ONVIF metadata documents from cameras that could not be parsed.",
 	}, []string{"camera"})
+	// the cluster before the footage API, which asks the other nodes
+	if err := a.buildCluster(cfg); err != nil {
+		a.close()
+		return nil, err
+	}
+	if err := a.buildForward(cfg); err != nil {
+		a.close()
+		return nil, err
+	}
 	if err := a.buildFootage(cfg); err != nil {
 		a.close()
 		return nil, err
@@ -188,10 +205,6 @@ func New(opts Options) (*App, error) {
 		return nil, err
 	}
 	if err := a.buildIngest(cfg); err != nil {
-		a.close()
-		return nil, err
-	}
-	if err := a.buildCluster(cfg); err != nil {
 		a.close()
 		return nil, err
 	}

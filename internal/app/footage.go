@@ -13,6 +13,7 @@ import (
 	"vigil/internal/auth"
 	"vigil/internal/httpx"
 	"vigil/recorder"
+	"vigil/recorder/footageapi"
 )
 
 // buildFootage creates the investigators' recordings and export API. Its
@@ -32,17 +33,21 @@ func (a *App) buildFootage(cfg *configs.Config) error {
 	if err != nil {
 		return err
 	}
-	a.footage, err = recorder.NewAPI(recorder.APIOptions{
+	opts := footageapi.Options{
 		Catalog:  a.recorder.Catalog(),
 		MaxRange: cfg.Export.MaxRange,
 		Audit:    a.auditSpool,
 		Actor:    auth.Actor,
-		Logger:   a.log, // the API adds component=recorder-api
-	})
+		Logger:   a.log, // the API adds component=footage-api
+	}
+	if a.peers != nil { // a cluster node: footage of every node (forward.go)
+		opts.Peers, opts.Local = a.peers, a.fromPeer
+	}
+	a.footage, err = footageapi.New(opts)
 	if err != nil {
 		return err
 	}
-	a.holdAPI, err = recorder.NewHoldAPI(recorder.HoldAPIOptions{
+	a.holdAPI, err = footageapi.NewHoldServer(footageapi.HoldOptions{
 		Recorder: a.recorder,
 		KnownCamera: func(id string) bool {
 			_, ok := a.config().Camera(id)

@@ -1,4 +1,4 @@
-package recorder
+package footageapi
 
 import (
 	"fmt"
@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vigil/recorder"
 )
 
 // ranges joins n ranges made by f into a Range header.
@@ -66,7 +68,7 @@ func TestAPIRangeAbuse(t *testing.T) {
 		t.Fatalf("segment of %d bytes is too small for this test", len(whole))
 	}
 	segPath := "/api/v1/cameras/hall-entrance/recordings/" + seg.ID
-	start, end := formatTime(t0.Add(5*time.Second)), formatTime(t0.Add(17*time.Second))
+	start, end := recorder.FormatTime(t0.Add(5*time.Second)), recorder.FormatTime(t0.Add(17*time.Second))
 	exportPath := "/api/v1/cameras/hall-entrance/export" + q("start", start, "end", end)
 
 	cases := []struct {
@@ -125,7 +127,7 @@ func TestAPIRangeAbuse(t *testing.T) {
 			t.Errorf("audit keeps a %d-byte Range header", len(rg))
 		}
 	}
-	var long []AuditEntry
+	var long []recorder.AuditEntry
 	for _, e := range f.auditEntries(t) {
 		if e.Detail["range_bytes"] != "" {
 			long = append(long, e)

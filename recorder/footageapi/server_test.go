@@ -1,4 +1,4 @@
-package recorder
+package footageapi
 
 import (
 	"bufio"
@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"vigil/recorder"
 )
 
 type apiFixture struct {
@@ -27,12 +29,12 @@ func newAPIFixture(t *testing.T, wrapExport func(http.ResponseWriter) http.Respo
 	t.Helper()
 	rec := recordWithGap(t)
 	auditPath := filepath.Join(t.TempDir(), "audit.jsonl")
-	aud, err := NewFileAuditor(auditPath)
+	aud, err := recorder.NewFileAuditor(auditPath)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { aud.Close() })
-	api, err := NewAPI(APIOptions{
+	api, err := New(Options{
 		Catalog: rec.catalog,
 		Audit:   aud,
 		Actor:   func(r *http.Request) string { return r.Header.Get("X-Test-Actor") },
@@ -75,17 +77,17 @@ func (f apiFixture) get(t *testing.T, path string, hdr ...string) (*http.Respons
 	return resp, b
 }
 
-func (f apiFixture) auditEntries(t *testing.T) []AuditEntry {
+func (f apiFixture) auditEntries(t *testing.T) []recorder.AuditEntry {
 	t.Helper()
 	fh, err := os.Open(f.audit)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer fh.Close()
-	var out []AuditEntry
+	var out []recorder.AuditEntry
 	sc := bufio.NewScanner(fh)
 	for sc.Scan() {
-		var e AuditEntry
+		var e recorder.AuditEntry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
 			t.Fatalf("audit line %q: %v", sc.Text(), err)
 		}
@@ -109,7 +111,7 @@ func q(kv ...string) string {
 
 func TestAPIListRecordings(t *testing.T) {
 	f := newAPIFixture(t, nil)
-	resp, body := f.get(t, "/api/v1/cameras/hall-entrance/recordings"+q("start", formatTime(t0), "end", formatTime(t0.Add(time.Minute))))
+	resp, body := f.get(t, "/api/v1/cameras/hall-entrance/recordings"+q("start", recorder.FormatTime(t0), "end", recorder.FormatTime(t0.Add(time.Minute))))
 	if resp.StatusCode != 200 {
 		t.Fatalf("status %d: %s", resp.StatusCode, body)
 	}
@@ -135,8 +137,8 @@ func TestAPIListRecordings(t *testing.T) {
 	}
 
 	bad := []struct{ name, path, code string }{
-		{"over 31 days", "/api/v1/cameras/hall-entrance/recordings" + q("start", formatTime(t0), "end", formatTime(t0.Add(32*24*time.Hour))), "range_too_long"},
-		{"end before start", "/api/v1/cameras/hall-entrance/recordings" + q("start", formatTime(t0), "end", formatTime(t0.Add(-time.Second))), "bad_range"},
+		{"over 31 days", "/api/v1/cameras/hall-entrance/recordings" + q("start", recorder.FormatTime(t0), "end", recorder.FormatTime(t0.Add(32*24*time.Hour))), "range_too_long"},
+		{"end before start", "/api/v1/cameras/hall-entrance/recordings" + q("start", recorder.FormatTime(t0), "end", recorder.FormatTime(t0.Add(-time.Second))), "bad_range"},
 		{"not RFC 3339", "/api/v1/cameras/hall-entrance/recordings" + q("start", "yesterday"), "bad_time"},
 		{"bad camera", "/api/v1/cameras/Hall_Entrance/recordings", "bad_camera_id"},
 	}
@@ -220,9 +222,9 @@ func TestAPISegmentDownload(t *testing.T) {
 		})
 	}
 
-	var downloads []AuditEntry
+	var downloads []recorder.AuditEntry
 	for _, e := range f.auditEntries(t) {
-		if e.Action == AuditDownloaded {
+		if e.Action == recorder.AuditDownloaded {
 			downloads = append(downloads, e)
 		}
 	}
@@ -240,7 +242,7 @@ func TestAPISegmentDownload(t *testing.T) {
 
 func TestAPIExport(t *testing.T) {
 	f := newAPIFixture(t, nil)
-	start, end := formatTime(t0.Add(5*time.Second)), formatTime(t0.Add(17*time.Second))
+	start, end := recorder.FormatTime(t0.Add(5*time.Second)), recorder.FormatTime(t0.Add(17*time.Second))
 	path := "/api/v1/cameras/hall-entrance/export" + q("start", start, "end", end)
 	resp, body := f.get(t, path, "X-Test-Actor", "inv-2")
 	if resp.StatusCode != 200 {
@@ -249,7 +251,7 @@ func TestAPIExport(t *testing.T) {
 	if resp.ContentLength != int64(len(body)) || resp.Header.Get("Content-Type") != "video/mp4" || resp.Header.Get("ETag") == "" {
 		t.Fatalf("headers %v, %d bytes", resp.Header, len(body))
 	}
-	var gaps []ManifestGap
+	var gaps []recorder.ManifestGap
 	if err := json.Unmarshal([]byte(resp.Header.Get("X-Vigil-Gaps")), &gaps); err != nil || len(gaps) != 1 {
 		t.Fatalf("X-Vigil-Gaps %q: %v", resp.Header.Get("X-Vigil-Gaps"), err)
 	}
@@ -265,7 +267,7 @@ func TestAPIExport(t *testing.T) {
 	}
 
 	resp, mb := f.get(t, "/api/v1/cameras/hall-entrance/export/manifest"+q("start", start, "end", end))
-	var m Manifest
+	var m recorder.Manifest
 	if err := json.Unmarshal(mb, &m); err != nil || resp.StatusCode != 200 {
 		t.Fatalf("manifest: %d %s", resp.StatusCode, mb)
 	}
@@ -278,9 +280,9 @@ func TestAPIExport(t *testing.T) {
 		}
 	}
 
-	var exports []AuditEntry
+	var exports []recorder.AuditEntry
 	for _, e := range f.auditEntries(t) {
-		if e.Action == AuditExported {
+		if e.Action == recorder.AuditExported {
 			exports = append(exports, e)
 		}
 	}
@@ -298,9 +300,9 @@ func TestAPIExport(t *testing.T) {
 	}{
 		{"no range", "", 400, "bad_range"},
 		{"empty range", q("start", start, "end", start), 400, "bad_range"},
-		{"too long", q("start", start, "end", formatTime(t0.Add(3*time.Hour))), 400, "range_too_long"},
+		{"too long", q("start", start, "end", recorder.FormatTime(t0.Add(3*time.Hour))), 400, "range_too_long"},
 		{"bad format", q("start", start, "end", end, "format", "mkv"), 400, "bad_format"},
-		{"no footage", q("start", formatTime(t0.Add(time.Hour)), "end", formatTime(t0.Add(time.Hour+time.Minute))), 404, "no_footage"},
+		{"no footage", q("start", recorder.FormatTime(t0.Add(time.Hour)), "end", recorder.FormatTime(t0.Add(time.Hour+time.Minute))), 404, "no_footage"},
 	}
 	for _, tt := range bad {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,4 +1,4 @@
-package recorder
+package footageapi
 
 import (
 	"context"
@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"vigil/internal/httpx"
+	"vigil/recorder"
 )
 
 // Audit actions of manual holds.
@@ -17,7 +18,7 @@ const (
 	AuditHoldReleased = "hold_released"
 )
 
-// Route patterns served by HoldAPI.
+// Route patterns served by HoldServer.
 const (
 	PatternHolds       = "GET /api/v1/holds"
 	PatternPlaceHold   = "POST /api/v1/holds"
@@ -27,40 +28,40 @@ const (
 // maxHoldBody bounds a POST /holds body: a case number and a reason.
 const maxHoldBody = 16 << 10
 
-// HoldAPIOptions configures the evidence holds API.
-type HoldAPIOptions struct {
-	Recorder *Recorder // required: the hold store
+// HoldOptions configures the evidence holds API.
+type HoldOptions struct {
+	Recorder *recorder.Recorder // required: the hold store
 	// KnownCamera reports whether a camera may be held: the app's registry
 	// and the cameras with recordings on disk. Required.
 	KnownCamera func(id string) bool
-	// MaxRange bounds one manual hold; default DefaultMaxHoldRange.
+	// MaxRange bounds one manual hold; default recorder.DefaultMaxHoldRange.
 	MaxRange time.Duration
 	// Audit records every hold placed and released; nil records nothing.
-	Audit Auditor
+	Audit recorder.Auditor
 	// Actor names who makes a request (the token's name); default "".
 	Actor  func(*http.Request) string
 	Now    func() time.Time // stamps audit entries; default time.Now
 	Logger *slog.Logger
 }
 
-// HoldAPI serves evidence holds: investigators place and release manual
+// HoldServer serves evidence holds: investigators place and release manual
 // holds and list every hold in force, alerts' included. Authentication
 // and roles are the app's, applied by Register's wrap.
-type HoldAPI struct {
-	opts HoldAPIOptions
+type HoldServer struct {
+	opts HoldOptions
 	log  *slog.Logger
 }
 
-// NewHoldAPI returns the holds API over opts.Recorder.
-func NewHoldAPI(opts HoldAPIOptions) (*HoldAPI, error) {
+// NewHoldServer returns the holds API over opts.Recorder.
+func NewHoldServer(opts HoldOptions) (*HoldServer, error) {
 	if opts.Recorder == nil || opts.KnownCamera == nil {
 		return nil, errors.New("hold api: recorder and known camera: required")
 	}
 	if opts.MaxRange <= 0 {
-		opts.MaxRange = DefaultMaxHoldRange
+		opts.MaxRange = recorder.DefaultMaxHoldRange
 	}
 	if opts.Audit == nil {
-		opts.Audit = AuditFunc(func(context.Context, AuditEntry) error { return nil })
+		opts.Audit = recorder.AuditFunc(func(context.Context, recorder.AuditEntry) error { return nil })
 	}
 	if opts.Actor == nil {
 		opts.Actor = func(*http.Request) string { return "" }
@@ -71,11 +72,11 @@ func NewHoldAPI(opts HoldAPIOptions) (*HoldAPI, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &HoldAPI{opts: opts, log: opts.Logger.With("component", "holds-api")}, nil
+	return &HoldServer{opts: opts, log: opts.Logger.With("component", "holds-api")}, nil
 }
 
 // Register adds the routes to mux, each passed through wrap.
-func (a *HoldAPI) Register(mux *http.ServeMux, wrap func(http.Handler) http.Handler) {
+func (a *HoldServer) Register(mux *http.ServeMux, wrap func(http.Handler) http.Handler) {
 	if wrap == nil {
 		wrap = func(h http.Handler) http.Handler { return h }
 	}
@@ -99,16 +100,16 @@ type holdJSON struct {
 	Until     *string `json:"until,omitempty"`
 }
 
-func toHoldJSON(h Hold) holdJSON {
-	j := holdJSON{ID: h.ID, Kind: "manual", Camera: h.Camera, Start: formatTime(h.Start), Case: h.Case, Reason: h.Reason, By: h.By}
-	if !IsManualHoldID(h.ID) {
+func toHoldJSON(h recorder.Hold) holdJSON {
+	j := holdJSON{ID: h.ID, Kind: "manual", Camera: h.Camera, Start: recorder.FormatTime(h.Start), Case: h.Case, Reason: h.Reason, By: h.By}
+	if !recorder.IsManualHoldID(h.ID) {
 		j.Kind, j.Alert = "alert", h.ID
 	}
 	opt := func(t time.Time) *string {
 		if t.IsZero() {
 			return nil
 		}
-		s := formatTime(t)
+		s := recorder.FormatTime(t)
 		return &s
 	}
 	j.End, j.CreatedAt, j.Until = opt(h.End), opt(h.CreatedAt), opt(h.Until)
@@ -123,13 +124,13 @@ type placeHoldRequest struct {
 	Reason string `json:"reason"`
 }
 
-func (a *HoldAPI) place(w http.ResponseWriter, r *http.Request) {
+func (a *HoldServer) place(w http.ResponseWriter, r *http.Request) {
 	var req placeHoldRequest
 	if err := httpx.DecodeJSON(w, r, maxHoldBody, &req); err != nil {
 		httpx.DecodeError(w, err)
 		return
 	}
-	m := ManualHold{Camera: req.Camera, Case: req.Case, Reason: req.Reason, By: a.opts.Actor(r)}
+	m := recorder.ManualHold{Camera: req.Camera, Case: req.Case, Reason: req.Reason, By: a.opts.Actor(r)}
 	for _, f := range [...]struct {
 		name, v string
 		t       *time.Time
@@ -144,7 +145,7 @@ func (a *HoldAPI) place(w http.ResponseWriter, r *http.Request) {
 		}
 		*f.t = t
 	}
-	if ValidCameraID(m.Camera) && !a.opts.KnownCamera(m.Camera) {
+	if recorder.ValidCameraID(m.Camera) && !a.opts.KnownCamera(m.Camera) {
 		httpx.Error(w, http.StatusBadRequest, "unknown_camera", "unknown camera "+quote(m.Camera))
 		return
 	}
@@ -158,7 +159,7 @@ func (a *HoldAPI) place(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusCreated, toHoldJSON(h))
 }
 
-func (a *HoldAPI) release(w http.ResponseWriter, r *http.Request) {
+func (a *HoldServer) release(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if len(id) > 200 {
 		httpx.Error(w, http.StatusNotFound, "not_found", "no such hold")
@@ -173,10 +174,10 @@ func (a *HoldAPI) release(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusNoContent)
 }
 
-func (a *HoldAPI) list(w http.ResponseWriter, r *http.Request) {
+func (a *HoldServer) list(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	camera := q.Get("camera")
-	if camera != "" && !ValidCameraID(camera) {
+	if camera != "" && !recorder.ValidCameraID(camera) {
 		httpx.Error(w, http.StatusBadRequest, "bad_camera_id", "invalid camera id")
 		return
 	}
@@ -197,7 +198,7 @@ func (a *HoldAPI) list(w http.ResponseWriter, r *http.Request) {
 		*f.t = t
 	}
 	if !start.IsZero() && !end.IsZero() && end.Before(start) {
-		httpx.Error(w, http.StatusBadRequest, "bad_range", "end "+formatTime(end)+" is before start "+formatTime(start))
+		httpx.Error(w, http.StatusBadRequest, "bad_range", "end "+recorder.FormatTime(end)+" is before start "+recorder.FormatTime(start))
 		return
 	}
 	holds := a.opts.Recorder.HoldsIn(camera, start, end)
@@ -210,25 +211,25 @@ func (a *HoldAPI) list(w http.ResponseWriter, r *http.Request) {
 
 // audit records a placed or released hold. The hold is in force (or
 // gone) already; an audit that fails is logged with everything it held.
-func (a *HoldAPI) audit(r *http.Request, action string, h Hold) {
+func (a *HoldServer) audit(r *http.Request, action string, h recorder.Hold) {
 	detail := map[string]string{
-		"hold": h.ID, "camera": h.Camera, "start": formatTime(h.Start), "end": formatTime(h.End),
-		"case": h.Case, "reason": h.Reason, "placed_by": h.By, "created_at": formatTime(h.CreatedAt),
+		"hold": h.ID, "camera": h.Camera, "start": recorder.FormatTime(h.Start), "end": recorder.FormatTime(h.End),
+		"case": h.Case, "reason": h.Reason, "placed_by": h.By, "created_at": recorder.FormatTime(h.CreatedAt),
 	}
-	e := AuditEntry{At: a.opts.Now().UTC(), By: a.opts.Actor(r), Action: action, Object: "hold/" + h.ID, Detail: detail}
+	e := recorder.AuditEntry{At: a.opts.Now().UTC(), By: a.opts.Actor(r), Action: action, Object: "hold/" + h.ID, Detail: detail}
 	if err := a.opts.Audit.Audit(context.WithoutCancel(r.Context()), e); err != nil {
 		a.log.Error("audit failed", "action", action, "hold", h.ID, "camera", h.Camera, "case", h.Case, "by", e.By, "error", err)
 	}
 }
 
-func (a *HoldAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var re *RequestError
+func (a *HoldServer) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var re *recorder.RequestError
 	switch {
 	case errors.As(err, &re):
 		httpx.Error(w, http.StatusBadRequest, re.Code, re.Msg)
-	case errors.Is(err, ErrHoldNotFound):
+	case errors.Is(err, recorder.ErrHoldNotFound):
 		httpx.Error(w, http.StatusNotFound, "not_found", "no such hold")
-	case errors.Is(err, ErrAlertHold):
+	case errors.Is(err, recorder.ErrAlertHold):
 		httpx.Error(w, http.StatusConflict, "alert_hold",
 			"this hold belongs to an alert: it ends with the alert (alerts.hold_after_resolve after it is resolved) and cannot be released by hand")
 	case r.Context().Err() != nil:
@@ -239,4 +240,9 @@ func (a *HoldAPI) fail(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-func quote(s string) string { return strconv.Quote(truncate(s)) }
+func quote(s string) string {
+	if len(s) > 40 {
+		s = s[:40] + "…"
+	}
+	return strconv.Quote(s)
+}

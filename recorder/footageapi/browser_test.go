@@ -1,4 +1,4 @@
-package recorder
+package footageapi
 
 import (
 	"context"
@@ -9,6 +9,8 @@ import (
 	"os/exec"
 	"testing"
 	"time"
+
+	"vigil/recorder"
 
 	"github.com/chromedp/chromedp"
 )
@@ -22,7 +24,7 @@ func TestExportPlaysInChromium(t *testing.T) {
 		t.Fatalf("chromium is required: %v", err)
 	}
 	rec := recordWithGap(t)
-	api, err := NewAPI(APIOptions{Catalog: rec.catalog})
+	api, err := New(Options{Catalog: rec.catalog})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -30,7 +32,7 @@ func TestExportPlaysInChromium(t *testing.T) {
 	api.Register(mux, nil)
 	start, end := t0.Add(5*time.Second), t0.Add(17*time.Second)
 	mux.HandleFunc("GET /player", func(w http.ResponseWriter, r *http.Request) {
-		src := "/api/v1/cameras/hall-entrance/export?start=" + formatTime(start) + "&end=" + formatTime(end) + "&format=" + r.URL.Query().Get("format")
+		src := "/api/v1/cameras/hall-entrance/export?start=" + recorder.FormatTime(start) + "&end=" + recorder.FormatTime(end) + "&format=" + r.URL.Query().Get("format")
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		fmt.Fprintf(w, `<!doctype html><video id="v" muted preload="auto" src="%s"></video>`, src)
 	})
@@ -58,7 +60,7 @@ func TestExportPlaysInChromium(t *testing.T) {
 	defer cancel()
 
 	want := end.Sub(t0.Add(4 * time.Second)).Seconds() // from the keyframe at 4 s, the 1 s gap held: wall-clock time
-	for _, format := range []string{FormatMP4, FormatFMP4} {
+	for _, format := range []string{recorder.FormatMP4, recorder.FormatFMP4} {
 		if _, err := chromedp.Run(ctx, chromedp.Navigate(srv.URL+"/player?format="+format)); err != nil {
 			t.Fatalf("%s: navigate: %v", format, err)
 		}

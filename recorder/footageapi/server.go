@@ -1,4 +1,4 @@
-package recorder
+package footageapi
 
 import (
 	"context"
@@ -15,45 +15,57 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
 	"vigil/internal/httpx"
+	"vigil/recorder"
 )
 
 // DefaultMaxListRange is the longest range one recordings listing covers.
 const DefaultMaxListRange = 31 * 24 * time.Hour
 
-// APIOptions configures the investigators' HTTP API.
-type APIOptions struct {
-	Catalog *Catalog // required
-	// MaxRange bounds one export; default DefaultMaxExportRange.
+// Options configures the investigators' HTTP API.
+type Options struct {
+	Catalog *recorder.Catalog // required
+	// MaxRange bounds one export; default recorder.DefaultMaxExportRange.
 	MaxRange time.Duration
 	// MaxListRange bounds one listing; default DefaultMaxListRange.
 	MaxListRange time.Duration
 	// Audit records every download and export; nil records nothing (the
 	// app always sets it).
-	Audit Auditor
+	Audit recorder.Auditor
 	// Actor names who makes a request (the app's authenticated principal);
 	// default "".
 	Actor  func(*http.Request) string
 	Now    func() time.Time
 	Logger *slog.Logger
+	// Peers, on a cluster node, are the other nodes whose footage the
+	// API covers (see cluster.go); nil on a single node, which answers
+	// exactly as before.
+	Peers Peers
+	// Local reports whether r comes from another node: it is answered
+	// from this node's storage only. Default: never.
+	Local func(r *http.Request) bool
+	// TempDir receives the copies of other nodes' segments an export
+	// reads; default os.TempDir().
+	TempDir string
 }
 
-func (o *APIOptions) validate() error {
+func (o *Options) validate() error {
 	if o.Catalog == nil {
 		return errors.New("recorder api: catalog: required")
 	}
 	if o.MaxRange <= 0 {
-		o.MaxRange = DefaultMaxExportRange
+		o.MaxRange = recorder.DefaultMaxExportRange
 	}
 	if o.MaxListRange <= 0 {
 		o.MaxListRange = DefaultMaxListRange
 	}
 	if o.Audit == nil {
-		o.Audit = AuditFunc(func(ctx context.Context, e AuditEntry) error { return nil })
+		o.Audit = recorder.AuditFunc(func(ctx context.Context, e recorder.AuditEntry) error { return nil })
 	}
 	if o.Actor == nil {
 		o.Actor = func(*http.Request) string { return "" }
@@ -64,28 +76,30 @@ func (o *APIOptions) validate() error {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
+	if o.Local == nil {
+		o.Local = func(*http.Request) bool { return false }
+	}
 	return nil
 }
 
 // API serves recordings to investigators: listings, segment downloads,
 // exports and their manifests. Authentication and roles are the app's
 // middleware, applied through Register's wrap.
-type API struct {
-	opts  APIOptions
-	log   *slog.Logger
-	cache *exportCache
+type Server struct {
+	opts    Options
+	log     *slog.Logger
+	planner *recorder.ExportPlanner
 	// listBufs holds *[]byte buffers listings are encoded into; one
 	// camera-day is about 400 kB.
 	listBufs sync.Pool
 }
 
-// NewAPI returns the API over opts.Catalog.
-func NewAPI(opts APIOptions) (*API, error) {
+// New returns the API over opts.Catalog.
+func New(opts Options) (*Server, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	// 2 hours at 25 fps twice over: about 12 MB of sample tables
-	a := &API{opts: opts, log: opts.Logger.With("component", "recorder-api"), cache: newExportCache(360_000)}
+	a := &Server{opts: opts, log: opts.Logger.With("component", "footage-api"), planner: recorder.NewExportPlanner(opts.Catalog)}
 	a.listBufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 	return a, nil
 }
@@ -100,7 +114,7 @@ const (
 
 // Register adds the API's routes to mux, each passed through wrap (the
 // app's authentication and role check); a nil wrap adds them bare.
-func (a *API) Register(mux *http.ServeMux, wrap func(http.Handler) http.Handler) {
+func (a *Server) Register(mux *http.ServeMux, wrap func(http.Handler) http.Handler) {
 	if wrap == nil {
 		wrap = func(h http.Handler) http.Handler { return h }
 	}
@@ -122,31 +136,42 @@ type segmentJSON struct {
 	// valid index line names; Damage says which.
 	Damaged bool   `json:"damaged,omitempty"`
 	Damage  string `json:"damage,omitempty"`
-	// Open marks the segment being written (Segment.Open).
+	// Open marks the segment being written (recorder.Segment.Open).
 	Open bool `json:"open,omitempty"`
 	// Node and Epoch say which cluster node recorded it, under which
-	// lease epoch (Segment.Node, Segment.Epoch); absent on a single node.
+	// lease epoch (recorder.Segment.Node, recorder.Segment.Epoch); absent on a single node.
 	Node  string `json:"node,omitempty"`
 	Epoch int64  `json:"epoch,omitempty"`
+	// Superseded marks, on a cluster node, a segment whose time overlaps
+	// a segment of a higher lease epoch: both are kept and listed, and
+	// exports take the overlapping time from the higher epoch.
+	Superseded bool `json:"superseded,omitempty"`
 }
 
 type recordingsJSON struct {
-	Camera   string        `json:"camera"`
-	Start    string        `json:"start"`
-	End      string        `json:"end"`
-	Segments []segmentJSON `json:"segments"`
-	Gaps     []ManifestGap `json:"gaps"`
+	Camera   string                 `json:"camera"`
+	Start    string                 `json:"start"`
+	End      string                 `json:"end"`
+	Segments []segmentJSON          `json:"segments"`
+	Gaps     []recorder.ManifestGap `json:"gaps"`
+	// Unreachable names, on a cluster node, the nodes that did not
+	// answer; the time only they may hold is listed as a gap.
+	Unreachable []string `json:"unreachable,omitempty"`
 }
 
-func (a *API) listRecordings(w http.ResponseWriter, r *http.Request) {
+func (a *Server) listRecordings(w http.ResponseWriter, r *http.Request) {
 	camera := r.PathValue("id")
-	if !ValidCameraID(camera) {
+	if !recorder.ValidCameraID(camera) {
 		httpx.Error(w, http.StatusBadRequest, "bad_camera_id", "invalid camera id")
 		return
 	}
-	start, end, err := ParseTimeRange(r.URL.Query(), a.opts.Now(), time.Hour, a.opts.MaxListRange)
+	start, end, err := recorder.ParseTimeRange(r.URL.Query(), a.opts.Now(), time.Hour, a.opts.MaxListRange)
 	if err != nil {
 		a.fail(w, r, err)
+		return
+	}
+	if a.clustered(r) {
+		a.listRecordingsCluster(w, r, camera, start, end)
 		return
 	}
 	segs, gaps, err := a.opts.Catalog.List(camera, start, end)
@@ -175,7 +200,14 @@ const maxPooledListBuf = 1 << 20
 // escaping off, as httpx.WriteJSON) renders recordingsJSON, newline
 // included, at a fraction of the cost: reflection over 1,440 segments
 // was most of a camera-day listing's time.
-func appendRecordingsJSON(b []byte, camera string, start, end time.Time, segs []Segment, gaps []Gap) []byte {
+func appendRecordingsJSON(b []byte, camera string, start, end time.Time, segs []recorder.Segment, gaps []recorder.Gap) []byte {
+	return appendListingJSON(b, camera, start, end, segs, gaps, nil)
+}
+
+// appendListingJSON is appendRecordingsJSON with, on a cluster node (c
+// set), each segment's URL naming another node that holds it, the
+// superseded marks and the unreachable nodes.
+func appendListingJSON(b []byte, camera string, start, end time.Time, segs []recorder.Segment, gaps []recorder.Gap, c *clusterListing) []byte {
 	b = append(b, `{"camera":`...)
 	b = appendJSONString(b, camera)
 	b = append(b, `,"start":`...)
@@ -187,7 +219,15 @@ func appendRecordingsJSON(b []byte, camera string, start, end time.Time, segs []
 		if i > 0 {
 			b = append(b, ',')
 		}
-		b = appendSegmentJSON(b, camera, &segs[i])
+		if c == nil {
+			b = appendSegmentJSON(b, camera, &segs[i], "", false)
+			continue
+		}
+		node := segs[i].Node
+		if node == c.self {
+			node = ""
+		}
+		b = appendSegmentJSON(b, camera, &segs[i], node, c.superseded[i])
 	}
 	b = append(b, `],"gaps":[`...)
 	for i, g := range gaps {
@@ -200,11 +240,21 @@ func appendRecordingsJSON(b []byte, camera string, start, end time.Time, segs []
 		b = appendJSONTime(b, g.End)
 		b = append(b, '}')
 	}
+	if c != nil {
+		b = append(b, `],"unreachable":[`...)
+		for i, n := range c.unreachable {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			b = appendJSONString(b, n)
+		}
+	}
 	return append(b, "]}\n"...)
 }
 
-// appendSegmentJSON appends one segmentJSON object of camera's listing.
-func appendSegmentJSON(b []byte, camera string, s *Segment) []byte {
+// appendSegmentJSON appends one segmentJSON object of camera's listing;
+// its URL names node when another node holds it, and superseded marks it.
+func appendSegmentJSON(b []byte, camera string, s *recorder.Segment, node string, superseded bool) []byte {
 	b = append(b, `{"id":`...)
 	b = appendJSONString(b, s.ID)
 	b = append(b, `,"start":`...)
@@ -223,9 +273,17 @@ func appendSegmentJSON(b []byte, camera string, s *Segment) []byte {
 		b = append(b, camera...)
 		b = append(b, "/recordings/"...)
 		b = append(b, s.ID...)
+		if node != "" {
+			b = append(b, "?node="...)
+			b = append(b, url.QueryEscape(node)...)
+		}
 		b = append(b, '"')
 	} else {
-		b = appendJSONString(b, "/api/v1/cameras/"+camera+"/recordings/"+s.ID)
+		u := "/api/v1/cameras/" + camera + "/recordings/" + s.ID
+		if node != "" {
+			u += "?node=" + url.QueryEscape(node)
+		}
+		b = appendJSONString(b, u)
 	}
 	if s.Damage != "" {
 		b = append(b, `,"damaged":true,"damage":`...)
@@ -239,6 +297,9 @@ func appendSegmentJSON(b []byte, camera string, s *Segment) []byte {
 		b = appendJSONString(b, s.Node)
 		b = append(b, `,"epoch":`...)
 		b = strconv.AppendInt(b, s.Epoch, 10)
+	}
+	if superseded {
+		b = append(b, `,"superseded":true`...)
 	}
 	return append(b, '}')
 }
@@ -254,10 +315,10 @@ func plainJSON(s string) bool {
 	return true
 }
 
-// appendJSONTime appends formatTime(t) as a JSON string.
+// appendJSONTime appends recorder.FormatTime(t) as a JSON string.
 func appendJSONTime(b []byte, t time.Time) []byte {
 	b = append(b, '"')
-	b = appendTime(b, t)
+	b = recorder.AppendTime(b, t)
 	return append(b, '"')
 }
 
@@ -331,16 +392,22 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-func (a *API) serveSegment(w http.ResponseWriter, r *http.Request) {
+func (a *Server) serveSegment(w http.ResponseWriter, r *http.Request) {
 	camera, id := r.PathValue("id"), r.PathValue("segment")
 	// Both are checked against their patterns before the catalog or the
 	// file system sees them; the path comes from the catalog.
-	if !ValidCameraID(camera) {
+	if !recorder.ValidCameraID(camera) {
 		httpx.Error(w, http.StatusBadRequest, "bad_camera_id", "invalid camera id")
 		return
 	}
-	if _, _, _, err := ParseSegmentID(id); err != nil {
+	if _, _, _, err := recorder.ParseSegmentID(id); err != nil {
 		httpx.Error(w, http.StatusBadRequest, "bad_segment", "invalid segment id")
+		return
+	}
+	object := "camera/" + camera + "/segment/" + id
+	if node := r.URL.Query().Get("node"); node != "" && a.clustered(r) && node != a.opts.Peers.Self() {
+		a.proxyGet(w, r, node, "/api/v1/cameras/"+camera+"/recordings/"+id, recorder.AuditDownloaded, object,
+			map[string]string{"camera": camera, "segment": id})
 		return
 	}
 	seg, err := a.opts.Catalog.Segment(camera, id)
@@ -348,58 +415,56 @@ func (a *API) serveSegment(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	object := "camera/" + camera + "/segment/" + id
 	detail := func() map[string]string {
 		return map[string]string{
-			"camera": camera, "segment": id, "start": formatTime(seg.Start), "end": formatTime(seg.End),
+			"camera": camera, "segment": id, "start": recorder.FormatTime(seg.Start), "end": recorder.FormatTime(seg.End),
 			"segment_sha256": seg.SHA256,
 		}
 	}
 	if seg.Damage != "" {
-		err := &IntegrityError{Camera: camera, Segment: id, Reason: seg.Damage, Known: true}
-		a.integrityFailed(r, AuditDownloaded, object, detail(), err)
+		err := &recorder.IntegrityError{Camera: camera, Segment: id, Reason: seg.Damage, Known: true}
+		a.integrityFailed(r, recorder.AuditDownloaded, object, detail(), err)
 		a.fail(w, r, err)
 		return
 	}
-	v, err := openVerified(seg)
+	v, err := recorder.OpenSegment(seg)
 	if err == nil && r.Header.Get("Range") != "" {
 		// a partial answer may end anywhere: check the whole file first
-		err = v.finish()
+		err = v.Verify()
 	}
 	if err != nil {
 		if v != nil {
 			v.Close()
 		}
-		a.integrityFailed(r, AuditDownloaded, object, detail(), err)
+		a.integrityFailed(r, recorder.AuditDownloaded, object, detail(), err)
 		a.fail(w, r, err)
 		return
 	}
 	defer v.Close()
-	rd := &segmentReader{v: v}
 	h := w.Header()
 	h.Set("Content-Type", "video/mp4")
 	h.Set("ETag", `"`+seg.SHA256+`"`)
 	h.Set("Content-Disposition", `attachment; filename="`+camera+"_"+id+`.mp4"`)
 	h.Set("X-Vigil-SHA256", seg.SHA256)
-	aw := newAuditWriter(w)
-	serveContent(aw, r, seg.End, rd)
-	a.audit(r, aw, AuditDownloaded, object, detail(), v.err)
-	if v.err != nil {
-		a.abortIntegrity(v.err)
+	aw := a.auditWriter(w, r)
+	serveContent(aw, r, seg.End, v)
+	a.audit(r, aw, recorder.AuditDownloaded, object, detail(), v.Err())
+	if v.Err() != nil {
+		a.abortIntegrity(v.Err())
 	}
 }
 
 // integrityFailed reports a source that failed its check before anything
 // was sent, and audits the refused retrieval.
-func (a *API) integrityFailed(r *http.Request, action, object string, detail map[string]string, err error) {
-	if !errors.Is(err, ErrIntegrity) {
+func (a *Server) integrityFailed(r *http.Request, action, object string, detail map[string]string, err error) {
+	if !errors.Is(err, recorder.ErrIntegrity) {
 		return
 	}
 	a.opts.Catalog.ReportDamaged(err)
 	detail["complete"] = "false"
 	detail["integrity"] = "failed"
 	detail["error"] = err.Error()
-	e := AuditEntry{At: a.opts.Now().UTC(), By: a.opts.Actor(r), Action: action, Object: object, Detail: detail}
+	e := recorder.AuditEntry{At: a.opts.Now().UTC(), By: a.opts.Actor(r), Action: action, Object: object, Detail: detail}
 	if aerr := a.opts.Audit.Audit(r.Context(), e); aerr != nil {
 		a.log.Error("audit failed", "action", action, "object", object, "error", aerr)
 	}
@@ -408,15 +473,15 @@ func (a *API) integrityFailed(r *http.Request, action, object string, detail map
 // abortIntegrity ends a response whose source failed its check part way:
 // the headers promised a length (and a hash) the body will not honour, so
 // the connection is dropped and the client sees a failed transfer.
-func (a *API) abortIntegrity(err error) {
+func (a *Server) abortIntegrity(err error) {
 	a.opts.Catalog.ReportDamaged(err)
 	a.log.Error("retrieval aborted", "error", err)
 	panic(http.ErrAbortHandler)
 }
 
-func (a *API) serveExport(w http.ResponseWriter, r *http.Request) {
+func (a *Server) serveExport(w http.ResponseWriter, r *http.Request) {
 	camera := r.PathValue("id")
-	req, err := ParseExportQuery(camera, r.URL.Query(), a.opts.MaxRange)
+	req, err := recorder.ParseExportQuery(camera, r.URL.Query(), a.opts.MaxRange)
 	if err != nil {
 		a.fail(w, r, err)
 		return
@@ -431,33 +496,59 @@ func (a *API) serveExport(w http.ResponseWriter, r *http.Request) {
 // is sent aborts the connection (panic(http.ErrAbortHandler): a recovering
 // middleware must re-panic it), so a client never gets a truncated file that
 // looks whole.
-func (a *API) ServeExport(w http.ResponseWriter, r *http.Request, camera string, start, end time.Time, format string) {
-	x, err := planExport(a.opts.Catalog, ExportRequest{Camera: camera, Start: start, End: end, Format: format, MaxRange: a.opts.MaxRange}, a.cache)
+//
+// On a cluster node the export covers every node's footage (see
+// planCluster); X-Vigil-Unreachable names the nodes that did not answer.
+func (a *Server) ServeExport(w http.ResponseWriter, r *http.Request, camera string, start, end time.Time, format string) {
+	req := recorder.ExportRequest{Camera: camera, Start: start, End: end, Format: format, MaxRange: a.opts.MaxRange}
+	var x *recorder.Export
+	var err error
+	if a.clustered(r) {
+		var remote string
+		var unreachable []string
+		var cleanup func()
+		x, remote, unreachable, cleanup, err = a.planCluster(r.Context(), req)
+		defer cleanup()
+		if len(unreachable) > 0 {
+			w.Header().Set("X-Vigil-Unreachable", strings.Join(unreachable, ","))
+		}
+		if err == nil && remote != "" {
+			q := url.Values{"start": {start.Format(time.RFC3339Nano)}, "end": {end.Format(time.RFC3339Nano)}}
+			if format != "" {
+				q.Set("format", format)
+			}
+			a.proxyGet(w, r, remote, "/api/v1/cameras/"+camera+"/export?"+q.Encode(), recorder.AuditExported, "camera/"+camera+"/export",
+				map[string]string{"camera": camera, "start": recorder.FormatTime(start), "end": recorder.FormatTime(end), "format": format})
+			return
+		}
+	} else {
+		x, err = a.planner.Plan(req)
+	}
 	if err != nil {
-		a.integrityFailed(r, AuditExported, "camera/"+camera+"/export", map[string]string{
-			"camera": camera, "start": formatTime(start), "end": formatTime(end), "format": format,
+		a.integrityFailed(r, recorder.AuditExported, "camera/"+camera+"/export", map[string]string{
+			"camera": camera, "start": recorder.FormatTime(start), "end": recorder.FormatTime(end), "format": format,
 		}, err)
 		a.fail(w, r, err)
 		return
 	}
-	gaps, _ := json.Marshal(manifestGaps(x.Gaps))
+	gaps, _ := json.Marshal(recorder.ManifestGaps(x.Gaps))
 	h := w.Header()
 	h.Set("Content-Type", "video/mp4")
 	h.Set("ETag", x.ETag)
 	h.Set("X-Vigil-Gaps", string(gaps))
-	h.Set("X-Vigil-From", formatTime(x.From))
+	h.Set("X-Vigil-From", recorder.FormatTime(x.From))
 	h.Set("Content-Disposition", `attachment; filename="`+exportFileName(x)+`"`)
 	rd := x.Reader()
 	rd.Strict = r.Header.Get("Range") != ""
 	defer rd.Close()
-	aw := newAuditWriter(w)
+	aw := a.auditWriter(w, r)
 	serveContent(aw, r, time.Time{}, rd)
-	a.audit(r, aw, AuditExported, "camera/"+camera+"/export", map[string]string{
-		"camera": camera, "start": formatTime(x.Start), "end": formatTime(x.End),
-		"from": formatTime(x.From), "format": x.Format, "segments": strconv.Itoa(len(x.Segments)),
+	a.audit(r, aw, recorder.AuditExported, "camera/"+camera+"/export", map[string]string{
+		"camera": camera, "start": recorder.FormatTime(x.Start), "end": recorder.FormatTime(x.End),
+		"from": recorder.FormatTime(x.From), "format": x.Format, "segments": strconv.Itoa(len(x.Segments)),
 		"export_etag": x.ETag,
 	}, rd.Err())
-	if errors.Is(rd.Err(), ErrIntegrity) {
+	if errors.Is(rd.Err(), recorder.ErrIntegrity) {
 		a.abortIntegrity(rd.Err())
 	}
 	if rd.Err() != nil {
@@ -470,24 +561,28 @@ func (a *API) ServeExport(w http.ResponseWriter, r *http.Request, camera string,
 
 // MaxRange is the longest range one export may span (export.max_range as
 // the API was built with).
-func (a *API) MaxRange() time.Duration { return a.opts.MaxRange }
+func (a *Server) MaxRange() time.Duration { return a.opts.MaxRange }
 
-func exportFileName(x *Export) string {
+func exportFileName(x *recorder.Export) string {
 	ext := ".mp4"
-	if x.Format == FormatFMP4 {
+	if x.Format == recorder.FormatFMP4 {
 		ext = ".fmp4.mp4"
 	}
 	return x.Camera + "_" + x.From.UTC().Format("20060102T150405Z") + "_" + x.End.UTC().Format("20060102T150405Z") + ext
 }
 
-func (a *API) serveManifest(w http.ResponseWriter, r *http.Request) {
+func (a *Server) serveManifest(w http.ResponseWriter, r *http.Request) {
 	camera := r.PathValue("id")
-	req, err := ParseExportQuery(camera, r.URL.Query(), a.opts.MaxRange)
+	req, err := recorder.ParseExportQuery(camera, r.URL.Query(), a.opts.MaxRange)
 	if err != nil {
 		a.fail(w, r, err)
 		return
 	}
-	x, err := planExport(a.opts.Catalog, req, a.cache)
+	if a.clustered(r) {
+		a.serveManifestCluster(w, r, req)
+		return
+	}
+	x, err := a.planner.Plan(req)
 	if err != nil {
 		a.opts.Catalog.ReportDamaged(err)
 		a.fail(w, r, err)
@@ -498,8 +593,12 @@ func (a *API) serveManifest(w http.ResponseWriter, r *http.Request) {
 
 // audit records a finished transfer. HEAD requests and answers without a
 // body (304, 412, 416) are not retrievals and are not recorded.
-func (a *API) audit(r *http.Request, aw *auditWriter, action, object string, detail map[string]string, failure error) {
-	if r.Method == http.MethodHead || (aw.status != http.StatusOK && aw.status != http.StatusPartialContent) {
+//
+// Another node's request is not recorded here: the node that passes the
+// footage on records it under the investigator's name (with the node), and
+// hashing it twice would cost a cluster export a third of its speed.
+func (a *Server) audit(r *http.Request, aw *auditWriter, action, object string, detail map[string]string, failure error) {
+	if aw.h == nil || r.Method == http.MethodHead || (aw.status != http.StatusOK && aw.status != http.StatusPartialContent) {
 		return
 	}
 	detail["bytes"] = strconv.FormatInt(aw.n, 10)
@@ -515,11 +614,11 @@ func (a *API) audit(r *http.Request, aw *auditWriter, action, object string, det
 	if failure != nil {
 		detail["complete"] = "false"
 		detail["error"] = failure.Error()
-		if errors.Is(failure, ErrIntegrity) {
+		if errors.Is(failure, recorder.ErrIntegrity) {
 			detail["integrity"] = "failed"
 		}
 	}
-	e := AuditEntry{At: a.opts.Now().UTC(), By: a.opts.Actor(r), Action: action, Object: object, Detail: detail}
+	e := recorder.AuditEntry{At: a.opts.Now().UTC(), By: a.opts.Actor(r), Action: action, Object: object, Detail: detail}
 	if err := a.opts.Audit.Audit(r.Context(), e); err != nil {
 		a.log.Error("audit failed", "action", action, "object", object, "error", err)
 	}
@@ -527,110 +626,33 @@ func (a *API) audit(r *http.Request, aw *auditWriter, action, object string, det
 
 // fail answers err as a JSON error: bad input 400, nothing there 404,
 // anything else 500 with a generic message (logged here).
-func (a *API) fail(w http.ResponseWriter, r *http.Request, err error) {
-	var re *RequestError
+func (a *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
+	var re *recorder.RequestError
 	switch {
 	case errors.As(err, &re):
 		httpx.Error(w, http.StatusBadRequest, re.Code, re.Msg)
-	case errors.Is(err, errBadCameraID):
+	case errors.Is(err, recorder.ErrBadCameraID):
 		httpx.Error(w, http.StatusBadRequest, "bad_camera_id", "invalid camera id")
-	case errors.Is(err, errBadSegmentID):
+	case errors.Is(err, recorder.ErrBadSegmentID):
 		httpx.Error(w, http.StatusBadRequest, "bad_segment", "invalid segment id")
-	case errors.Is(err, ErrNoFootage):
+	case errors.Is(err, recorder.ErrNoFootage):
 		httpx.Error(w, http.StatusNotFound, "no_footage", "no recordings in the range")
 	case errors.Is(err, fs.ErrNotExist):
 		httpx.Error(w, http.StatusNotFound, "not_found", "no such recording")
-	case errors.As(err, new(*IntegrityError)):
-		var ie *IntegrityError
+	case errors.As(err, new(*recorder.IntegrityError)):
+		var ie *recorder.IntegrityError
 		errors.As(err, &ie)
 		httpx.Error(w, http.StatusConflict, "integrity", fmt.Sprintf(
 			"segment %s of camera %s failed its integrity check (%s); it is listed as damaged and a recording_tampered alert was raised",
 			ie.Segment, ie.Camera, ie.Reason))
-	case errors.Is(err, ErrSourceChanged):
+	case errors.As(err, new(*NodeFootageError)):
+		httpx.Error(w, http.StatusBadGateway, "node_footage", err.Error())
+	case errors.Is(err, recorder.ErrSourceChanged):
 		httpx.Error(w, http.StatusConflict, "source_changed", "a recording of the range was removed or changed; retry")
 	default:
 		a.log.Error("request failed", "path", r.URL.Path, "error", err)
 		httpx.Error(w, http.StatusInternalServerError, "internal", "internal error")
 	}
-}
-
-var (
-	minRangeTime = time.Unix(0, 0)
-	maxRangeTime = time.Date(9999, 12, 31, 23, 59, 59, 0, time.UTC)
-)
-
-// ParseTimeRange reads the start and end query parameters (RFC 3339). With
-// neither, the range is the last def before now; with one, the other is def
-// away from it. The range may not be longer than max nor end before start.
-func ParseTimeRange(q url.Values, now time.Time, def, max time.Duration) (start, end time.Time, err error) {
-	s, e := q.Get("start"), q.Get("end")
-	if s != "" {
-		if start, err = time.Parse(time.RFC3339Nano, s); err != nil {
-			return start, end, badRequest("bad_time", "start %q: not an RFC 3339 time", truncate(s))
-		}
-	}
-	if e != "" {
-		if end, err = time.Parse(time.RFC3339Nano, e); err != nil {
-			return start, end, badRequest("bad_time", "end %q: not an RFC 3339 time", truncate(e))
-		}
-	}
-	switch {
-	case s == "" && e == "":
-		end = now
-		start = now.Add(-def)
-	case s == "":
-		start = end.Add(-def)
-	case e == "":
-		end = start.Add(def)
-	}
-	// Footage exists only after 1970 and the index's times have four-digit
-	// years; a range outside that (the zero time, year 0) is a client bug,
-	// and the day arithmetic of a listing would wrap on it.
-	for _, t := range [...]struct {
-		name string
-		t    time.Time
-	}{{"start", start}, {"end", end}} {
-		if t.t.Before(minRangeTime) || t.t.After(maxRangeTime) {
-			return start, end, badRequest("bad_time", "%s %s: outside 1970-01-01 – 9999-12-31", t.name, t.t.UTC().Format(time.RFC3339))
-		}
-	}
-	if end.Before(start) {
-		return start, end, badRequest("bad_range", "end %s is before start %s", formatTime(end), formatTime(start))
-	}
-	if d := end.Sub(start); d > max || d < 0 {
-		return start, end, badRequest("range_too_long", "range of %v exceeds the limit of %v", end.Sub(start), max)
-	}
-	return start.UTC(), end.UTC(), nil
-}
-
-// ParseExportQuery reads an export's start, end (both required, RFC 3339)
-// and format from q.
-func ParseExportQuery(camera string, q url.Values, maxRange time.Duration) (ExportRequest, error) {
-	if !ValidCameraID(camera) {
-		return ExportRequest{}, badRequest("bad_camera_id", "invalid camera id")
-	}
-	if q.Get("start") == "" || q.Get("end") == "" {
-		return ExportRequest{}, badRequest("bad_range", "start and end are required (RFC 3339)")
-	}
-	if maxRange <= 0 {
-		maxRange = DefaultMaxExportRange
-	}
-	start, end, err := ParseTimeRange(q, time.Time{}, 0, maxRange)
-	if err != nil {
-		return ExportRequest{}, err
-	}
-	req := ExportRequest{Camera: camera, Start: start, End: end, Format: q.Get("format"), MaxRange: maxRange}
-	if err := checkExportRequest(&req); err != nil {
-		return ExportRequest{}, err
-	}
-	return req, nil
-}
-
-func truncate(s string) string {
-	if len(s) > 40 {
-		return s[:40] + "…"
-	}
-	return s
 }
 
 // auditWriter hashes and counts the body as it is sent.
@@ -641,8 +663,14 @@ type auditWriter struct {
 	status int
 }
 
-func newAuditWriter(w http.ResponseWriter) *auditWriter {
-	return &auditWriter{ResponseWriter: w, h: sha256.New()}
+// auditWriter wraps w for r; for another node's request (not audited
+// here) it only counts.
+func (a *Server) auditWriter(w http.ResponseWriter, r *http.Request) *auditWriter {
+	aw := &auditWriter{ResponseWriter: w}
+	if !a.opts.Local(r) {
+		aw.h = sha256.New()
+	}
+	return aw
 }
 
 func (w *auditWriter) WriteHeader(code int) {
@@ -657,7 +685,9 @@ func (w *auditWriter) Write(p []byte) (int, error) {
 		w.status = http.StatusOK
 	}
 	n, err := w.ResponseWriter.Write(p)
-	w.h.Write(p[:n])
+	if w.h != nil {
+		w.h.Write(p[:n])
+	}
 	w.n += int64(n)
 	return n, err
 }
@@ -676,7 +706,9 @@ func (w *auditWriter) ReadFrom(r io.Reader) (int64, error) {
 	go func() {
 		defer close(done)
 		for b := range full {
-			w.h.Write(b)
+			if w.h != nil {
+				w.h.Write(b)
+			}
 			free <- b[:cap(b)]
 		}
 	}()

@@ -1,0 +1,256 @@
+package cluster
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+)
+
+// Node-to-node requests: one node asks another for its own footage,
+// snapshots or live view on behalf of a user. They carry the cluster token
+// as a bearer token and this node's ID in NodeHeader; the node asked
+// answers from its own storage only (local scope), so a request never
+// travels further than one hop.
+
+// NodeHeader names the node that makes a node-to-node request.
+const NodeHeader = "X-Vigil-Node"
+
+// DefaultHeaderTimeout bounds how long a node waits for another to start
+// answering; a slower node is named unreachable.
+const DefaultHeaderTimeout = 2 * time.Second
+
+// ErrUnknownNode is returned for a node neither live nor ever seen live
+// (or without a usable advertise URL).
+var ErrUnknownNode = errors.New("node unknown to the cluster")
+
+var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+
+// ValidNodeID reports whether id may be a node ID: what a node reads from
+// another is checked against it before it names anything.
+func ValidNodeID(id string) bool { return nodeIDPattern.MatchString(id) }
+
+// NodeLister lists the live nodes (*Registry does).
+type NodeLister interface {
+	List(ctx context.Context) ([]Node, error)
+}
+
+// PeersOptions configure Peers. Nodes, Self and Token are required.
+type PeersOptions struct {
+	Nodes NodeLister
+	// Client, when set, keeps in Redis every node that was ever live
+	// (KeyPrefix+"footage-nodes", ID → advertise URL, no expiry): a node
+	// that died keeps its footage, and it is asked (and named
+	// unreachable) rather than forgotten when its heartbeat expires. An
+	// admin removes a node taken out of service with HDEL.
+	Client    redis.UniversalClient
+	KeyPrefix string // default "vigil:"
+	Self      string // this node's ID: never asked
+	Token     string // the cluster token (cluster.token)
+	// HeaderTimeout bounds the wait for another node's answer headers;
+	// default DefaultHeaderTimeout. Bodies (exports) are not bounded.
+	HeaderTimeout time.Duration
+	// Transport, when set, replaces the default one (tests, benchmarks).
+	Transport http.RoundTripper
+	Now       func() time.Time // default time.Now
+}
+
+// Peers asks the other nodes of the cluster.
+type Peers struct {
+	o      PeersOptions
+	token  []byte
+	client *http.Client
+
+	mu     sync.Mutex
+	urls   map[string]string // node ID → advertise URL, as last listed
+	others []string          // as last listed
+	listed time.Time         // when; zero: never
+}
+
+// othersFresh is how long a listing of the nodes is used again: every
+// footage request asks for it, and the registry itself changes only at a
+// heartbeat (2 s) or an expiry (6 s).
+const othersFresh = time.Second
+
+// NewPeers returns Peers over o.Nodes.
+func NewPeers(o PeersOptions) (*Peers, error) {
+	switch {
+	case o.Nodes == nil || o.Self == "":
+		return nil, errors.New("cluster peers: node registry and own ID: required")
+	case o.Token == "":
+		return nil, errors.New("cluster peers: cluster.token is not set: nodes cannot authenticate to each other")
+	}
+	if o.HeaderTimeout <= 0 {
+		o.HeaderTimeout = DefaultHeaderTimeout
+	}
+	if o.KeyPrefix == "" {
+		o.KeyPrefix = "vigil:"
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	rt := o.Transport
+	if rt == nil {
+		rt = &http.Transport{
+			Proxy:                 nil, // loopback and site networks: never through a proxy
+			DialContext:           (&net.Dialer{Timeout: o.HeaderTimeout, KeepAlive: 30 * time.Second}).DialContext,
+			ResponseHeaderTimeout: o.HeaderTimeout,
+			MaxIdleConnsPerHost:   16,
+			IdleConnTimeout:       90 * time.Second,
+			DisableCompression:    true, // media: nothing to gain
+		}
+	}
+	return &Peers{o: o, token: []byte(o.Token), urls: map[string]string{}, client: &http.Client{
+		Transport: rt,
+		// a node's answer is passed on as it is, a redirect included
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}}, nil
+}
+
+// Self is this node's ID.
+func (p *Peers) Self() string { return p.o.Self }
+
+// Others lists the IDs of the other nodes that may hold footage: the live
+// ones, and with Options.Client every node ever live. The list comes
+// from Redis: an error means this node cannot tell who the others are.
+func (p *Peers) Others(ctx context.Context) ([]string, error) {
+	now := p.o.Now()
+	p.mu.Lock()
+	if !p.listed.IsZero() && now.Sub(p.listed) < othersFresh && now.After(p.listed) {
+		out := slices.Clone(p.others)
+		p.mu.Unlock()
+		return out, nil
+	}
+	p.mu.Unlock()
+	nodes, err := p.o.Nodes.List(ctx)
+	if err != nil {
+		return nil, err
+	}
+	urls := make(map[string]string, len(nodes))
+	for _, n := range nodes {
+		urls[n.ID] = n.AdvertiseURL
+	}
+	if p.o.Client != nil {
+		key := p.o.KeyPrefix + "footage-nodes"
+		known, err := p.o.Client.HGetAll(ctx, key).Result()
+		if err != nil {
+			return nil, fmt.Errorf("cluster: footage nodes: %w", err)
+		}
+		var add []any
+		for id, u := range urls {
+			if known[id] != u {
+				add = append(add, id, u)
+			}
+		}
+		if len(add) > 0 {
+			if err := p.o.Client.HSet(ctx, key, add...).Err(); err != nil {
+				return nil, fmt.Errorf("cluster: footage nodes: %w", err)
+			}
+		}
+		for id, u := range known {
+			if _, live := urls[id]; !live && ValidNodeID(id) {
+				urls[id] = u
+			}
+		}
+	}
+	out := make([]string, 0, len(urls))
+	for id := range urls {
+		if id != p.o.Self {
+			out = append(out, id)
+		}
+	}
+	slices.Sort(out)
+	p.mu.Lock()
+	p.urls, p.others, p.listed = urls, out, now
+	p.mu.Unlock()
+	return slices.Clone(out), nil
+}
+
+// Do sends method pathQuery (path and query of this API) to node with
+// header h and body, authenticated as this node. The caller closes the
+// answer's body. A node that is not live is ErrUnknownNode.
+func (p *Peers) Do(ctx context.Context, node, method, pathQuery string, h http.Header, body io.Reader) (*http.Response, error) {
+	if node == p.o.Self {
+		return nil, fmt.Errorf("node %s: a node does not ask itself", node)
+	}
+	base, err := p.url(ctx, node)
+	if err != nil {
+		return nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, base+pathQuery, body)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", node, err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	req.Header.Set("Authorization", "Bearer "+p.o.Token)
+	req.Header.Set(NodeHeader, p.o.Self)
+	resp, err := p.client.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("node %s: %w", node, redact(err))
+	}
+	return resp, nil
+}
+
+// url is node's advertise URL without a trailing slash, as Others last
+// listed it (listed again for a node not seen yet).
+func (p *Peers) url(ctx context.Context, node string) (string, error) {
+	p.mu.Lock()
+	u, ok := p.urls[node]
+	p.mu.Unlock()
+	if !ok {
+		p.mu.Lock()
+		p.listed = time.Time{} // a node not seen yet: list again now
+		p.mu.Unlock()
+		if _, err := p.Others(ctx); err != nil {
+			return "", fmt.Errorf("node %s: %w", node, err)
+		}
+		p.mu.Lock()
+		u, ok = p.urls[node]
+		p.mu.Unlock()
+	}
+	if !ok {
+		return "", fmt.Errorf("node %s: %w", node, ErrUnknownNode)
+	}
+	pu, err := url.Parse(u)
+	if err != nil || (pu.Scheme != "http" && pu.Scheme != "https") || pu.Host == "" {
+		return "", fmt.Errorf("node %s: advertise_url %q: %w", node, u, ErrUnknownNode)
+	}
+	return strings.TrimRight(u, "/"), nil
+}
+
+// redact drops the URL from a client error: it is logged and may reach
+// an answer, and needs only the cause.
+func redact(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s: %w", ue.Op, ue.Err)
+	}
+	return err
+}
+
+// Authenticates reports whether r carries the cluster token (compared in
+// constant time) and a valid node ID; it returns that ID.
+func (p *Peers) Authenticates(r *http.Request) (node string, ok bool) {
+	tok, found := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !found || subtle.ConstantTimeCompare([]byte(tok), p.token) != 1 {
+		return "", false
+	}
+	node = r.Header.Get(NodeHeader)
+	if !ValidNodeID(node) || node == p.o.Self {
+		return "", false
+	}
+	return node, true
+}

@@ -1,0 +1,95 @@
+package cluster
+
+import (
+	"context"
+	"net/http"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"vigil/internal/testutil"
+)
+
+// settable is a clock the test moves.
+type settable struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *settable) Now() time.Time      { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *settable) Add(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
+
+// A node that left the registry is still among the others (its footage
+// is asked for, and it is named unreachable) until an admin removes it.
+func TestPeersRememberNodesThatLeft(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	town := registry(t, rdb, Node{ID: "town-1", AdvertiseURL: "http://127.0.0.1:1"})
+	village := registry(t, rdb, Node{ID: "village-3", AdvertiseURL: "http://127.0.0.1:2"})
+	for _, r := range []*Registry{town, village} {
+		if err := r.beat(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clock := &settable{t: time.Now()}
+	p, err := NewPeers(PeersOptions{Nodes: town, Client: rdb, KeyPrefix: "t:", Self: "town-1", Token: "secret", Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.Others(t.Context()); err != nil || !slices.Equal(got, []string{"village-3"}) {
+		t.Fatalf("others %v %v", got, err)
+	}
+	if err := village.leave(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(2 * othersFresh)
+	if got, err := p.Others(t.Context()); err != nil || !slices.Equal(got, []string{"village-3"}) {
+		t.Fatalf("after village-3 left: others %v %v, want it remembered", got, err)
+	}
+	if err := rdb.HDel(t.Context(), "t:footage-nodes", "village-3").Err(); err != nil {
+		t.Fatal(err)
+	}
+	clock.Add(2 * othersFresh)
+	if got, err := p.Others(t.Context()); err != nil || len(got) != 0 {
+		t.Fatalf("after HDEL: others %v %v, want none", got, err)
+	}
+}
+
+func TestPeersAuthenticate(t *testing.T) {
+	p, err := NewPeers(PeersOptions{Nodes: nodeList{}, Self: "town-1", Token: "cluster-secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name, auth, node string
+		want             bool
+	}{
+		{"token and node", "Bearer cluster-secret", "village-2", true},
+		{"wrong token", "Bearer cluster-secreT", "village-2", false},
+		{"prefix of the token", "Bearer cluster-secre", "village-2", false},
+		{"no node", "Bearer cluster-secret", "", false},
+		{"itself", "Bearer cluster-secret", "town-1", false},
+		{"bad node id", "Bearer cluster-secret", "../x", false},
+		{"basic", "Basic cluster-secret", "village-2", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, _ := http.NewRequest("GET", "/", nil)
+			r.Header.Set("Authorization", tc.auth)
+			r.Header.Set(NodeHeader, tc.node)
+			if node, ok := p.Authenticates(r); ok != tc.want || (ok && node != tc.node) {
+				t.Fatalf("%q %v, want %v", node, ok, tc.want)
+			}
+		})
+	}
+	if _, err := NewPeers(PeersOptions{Nodes: nodeList{}, Self: "town-1"}); err == nil {
+		t.Error("peers without a cluster token: no error")
+	}
+}
+
+type nodeList []Node
+
+func (l nodeList) List(context.Context) ([]Node, error) { return l, nil }

@@ -1,0 +1,257 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"vigil/cluster"
+	"vigil/configs"
+	"vigil/internal/auth"
+	"vigil/internal/httpx"
+)
+
+// Footage, snapshots and live view from any node of a cluster. Another
+// node's request carries the cluster token and is answered from this
+// node's own storage and cameras only (one hop, never passed on); a
+// user's request on a cluster node reaches the node that has what is
+// asked for. A single node (no Redis journal, or no cluster.token) does
+// none of this.
+
+// HolderLookup names the node that holds a camera's lease and records it
+// ("" when none does). cluster.Leases.Holder is the real one.
+type HolderLookup interface {
+	Holder(ctx context.Context, camera string) (node string, epoch int64, err error)
+}
+
+// peerRole is the role of another node's request: accepted only on the
+// footage, snapshot and live view routes (requireOrPeer).
+const peerRole auth.Role = "node"
+
+// maxForwardBody bounds a request body passed on to another node (a WHEP
+// offer or ICE fragment).
+const maxForwardBody = 1 << 20
+
+// buildForward makes this node ask the others, when it is in a cluster
+// with a cluster token. It runs after buildCluster.
+func (a *App) buildForward(cfg *configs.Config) error {
+	if a.nodes == nil {
+		return nil
+	}
+	tok := cfg.Cluster.Token.Reveal()
+	if tok == "" {
+		a.log.Warn("cluster.token is not set: footage, snapshots and live view of other nodes are not reachable from this node, nor this node's from others",
+			"component", "forward")
+		return nil
+	}
+	var err error
+	a.peers, err = cluster.NewPeers(cluster.PeersOptions{Nodes: a.nodes, Client: a.clusterRedis, Self: a.nodeID, Token: tok})
+	return err
+}
+
+// fromPeer reports whether r was made by another node (requireOrPeer).
+func (a *App) fromPeer(r *http.Request) bool {
+	p, ok := auth.FromContext(r.Context())
+	return ok && p.Role == peerRole
+}
+
+// requireOrPeer is a.auth.Require(h, roles...) that also lets another
+// node in with the cluster token, as principal "node:<id>".
+func (a *App) requireOrPeer(h http.Handler, roles ...auth.Role) http.Handler {
+	user := a.auth.Require(h, roles...)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a.peers != nil {
+			if node, ok := a.peers.Authenticates(r); ok {
+				httpx.Authenticated(r.Context())
+				p := auth.Principal{Name: "node:" + node, Role: peerRole}
+				h.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
+				return
+			}
+		}
+		user.ServeHTTP(w, r)
+	})
+}
+
+// holderElsewhere names the node that holds camera when it is another
+// one and r is a user's; "" to answer here.
+func (a *App) holderElsewhere(r *http.Request, camera string) string {
+	if a.peers == nil || a.holders == nil || a.fromPeer(r) {
+		return ""
+	}
+	node, _, err := a.holders.Holder(r.Context(), camera)
+	if err != nil {
+		a.log.Warn("camera holder unknown; answering from this node", "component", "forward", "camera", camera, "err", err)
+		return ""
+	}
+	if node == a.nodeID {
+		return ""
+	}
+	return node
+}
+
+// serveWHEPOffer is POST /cameras/{id}/whep: answered by the camera's
+// holder, whose answer and Location come back through this node (media
+// then flows between the browser and the holder).
+func (a *App) serveWHEPOffer(w http.ResponseWriter, r *http.Request) {
+	camera := r.PathValue("id")
+	if node := a.holderElsewhere(r, camera); node != "" {
+		a.forward(w, r, node, r.URL.Path, "camera "+camera+" is recorded by node "+node)
+		return
+	}
+	a.viewers.ServeOffer(w, r)
+}
+
+// whepSession wraps DELETE and PATCH of a WHEP session: a Location that
+// names another node (?node=) is passed to it.
+func (a *App) whepSession(h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if node := r.URL.Query().Get("node"); node != "" && node != a.nodeID && a.peers != nil && !a.fromPeer(r) {
+			a.forward(w, r, node, r.URL.Path, "this live view is served by node "+node)
+			return
+		}
+		h(w, r)
+	}
+}
+
+// serveSnapshotAnyNode is GET /cameras/{id}/snapshot: a live one from the
+// camera's holder, one at a past time (?at) from the node with that
+// footage.
+func (a *App) serveSnapshotAnyNode(w http.ResponseWriter, r *http.Request) {
+	if a.fromPeer(r) {
+		a.snapshots.ServeHTTP(w, r) // the asking node checked the role
+		return
+	}
+	camera := r.PathValue("id")
+	node := ""
+	if v := r.URL.Query().Get("at"); v != "" && a.peers != nil {
+		if p, ok := auth.FromContext(r.Context()); !ok || !p.Allows(auth.Investigator) {
+			httpx.Error(w, http.StatusForbidden, "forbidden", "a snapshot from the recordings (?at) is for investigators")
+			return
+		}
+		if at, err := time.Parse(time.RFC3339Nano, v); err == nil {
+			if node, err = a.footage.Locate(r.Context(), camera, at); err != nil {
+				a.log.Warn("snapshot: locating the footage; answering from this node", "component", "forward", "camera", camera, "err", err)
+			}
+		}
+	} else if v == "" {
+		node = a.holderElsewhere(r, camera)
+	}
+	if node != "" && node != a.nodeID {
+		a.forward(w, r, node, r.URL.Path+"?"+r.URL.RawQuery, "the footage of camera "+camera+" is on node "+node)
+		return
+	}
+	a.serveSnapshot(w, r)
+}
+
+// alertSnapshotElsewhere serves the snapshot of alert id from the node
+// that stored it, asking every other node; false when none has it.
+func (a *App) alertSnapshotElsewhere(w http.ResponseWriter, r *http.Request, id string) bool {
+	if a.peers == nil || a.fromPeer(r) {
+		return false
+	}
+	others, err := a.peers.Others(r.Context())
+	if err != nil || len(others) == 0 {
+		return false
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	defer cancel()
+	found := make(chan *http.Response, len(others))
+	var wg sync.WaitGroup
+	for _, node := range others {
+		wg.Go(func() {
+			resp, err := a.peers.Do(ctx, node, http.MethodGet, "/api/v1/alerts/"+id+"/snapshot", nil, nil)
+			if err != nil {
+				found <- nil
+				return
+			}
+			if resp.StatusCode != http.StatusOK {
+				resp.Body.Close()
+				resp = nil
+			}
+			found <- resp
+		})
+	}
+	var hit *http.Response
+	for range others {
+		if resp := <-found; resp != nil {
+			if hit == nil {
+				hit = resp
+				cancel() // no need for the others' answers
+				defer hit.Body.Close()
+			} else {
+				resp.Body.Close()
+			}
+		}
+	}
+	wg.Wait()
+	if hit == nil {
+		return false
+	}
+	b, err := io.ReadAll(io.LimitReader(hit.Body, 16<<20))
+	if err != nil {
+		return false
+	}
+	for _, k := range []string{"Content-Type", "X-Vigil-SHA256", "Cache-Control"} {
+		if v := hit.Header.Get(k); v != "" {
+			w.Header().Set(k, v)
+		}
+	}
+	_, _ = w.Write(b)
+	return true
+}
+
+// forwardedHeaders are passed both ways by forward.
+var (
+	forwardRequestHeaders  = []string{"Content-Type", "Accept", "If-Match", "If-None-Match"}
+	forwardResponseHeaders = []string{"Content-Type", "Content-Length", "ETag", "Link", "Cache-Control", "Accept-Patch", "X-Vigil-SHA256"}
+)
+
+// forward passes r (method, body, the headers above) to node at pathQuery
+// and its answer back; a Location the node answers gets ?node= so that
+// what follows reaches it through this node too. A node that cannot be
+// reached is 503 with why (what says whose the camera or footage is).
+func (a *App) forward(w http.ResponseWriter, r *http.Request, node, pathQuery, what string) {
+	h := http.Header{}
+	for _, k := range forwardRequestHeaders {
+		if v := r.Header.Values(k); len(v) > 0 {
+			h[k] = v
+		}
+	}
+	var body io.Reader
+	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		body = http.MaxBytesReader(w, r.Body, maxForwardBody)
+	}
+	resp, err := a.peers.Do(r.Context(), node, r.Method, pathQuery, h, body)
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			httpx.Error(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
+			return
+		}
+		a.log.Warn("forward: node unreachable", "component", "forward", "node", node, "path", r.URL.Path, "err", err)
+		httpx.Error(w, http.StatusServiceUnavailable, "node_unreachable", what+", which cannot be reached now; retry later")
+		return
+	}
+	defer resp.Body.Close()
+	for _, k := range forwardResponseHeaders {
+		if v := resp.Header.Values(k); len(v) > 0 {
+			w.Header()[k] = v
+		}
+	}
+	if loc := resp.Header.Get("Location"); loc != "" {
+		if u, err := url.Parse(loc); err == nil && u.Host == "" && strings.HasPrefix(u.Path, "/api/v1/") {
+			q := u.Query()
+			q.Set("node", node)
+			u.RawQuery = q.Encode()
+			w.Header().Set("Location", u.String())
+		}
+	}
+	w.Header().Set(cluster.NodeHeader, node)
+	w.WriteHeader(resp.StatusCode)
+	_, _ = io.Copy(w, resp.Body)
+}

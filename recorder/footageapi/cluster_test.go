@@ -1,0 +1,177 @@
+package footageapi
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/recorder"
+)
+
+// testPeers are other nodes served by httptest servers, by node ID.
+type testPeers struct {
+	self string
+	urls map[string]string
+}
+
+func (p testPeers) Self() string { return p.self }
+
+func (p testPeers) Others(context.Context) ([]string, error) {
+	var out []string
+	for id := range p.urls {
+		out = append(out, id)
+	}
+	return out, nil
+}
+
+func (p testPeers) Do(ctx context.Context, node, method, pq string, h http.Header, body io.Reader) (*http.Response, error) {
+	u, ok := p.urls[node]
+	if !ok {
+		return nil, fmt.Errorf("node %s: unknown", node)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, u+pq, body)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	return http.DefaultClient.Do(req)
+}
+
+// serveNode serves a node's own footage (every request local).
+func serveNode(t *testing.T, cat *recorder.Catalog) *httptest.Server {
+	t.Helper()
+	api, err := New(Options{Catalog: cat, Local: func(*http.Request) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Register(mux, nil)
+	srv := httptest.NewServer(mux)
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+// A node that lists a hash its bytes do not have: the export that needs
+// its segment fails with a clear 502 naming it, nothing is served, and
+// the node asking marks nothing of its own damaged.
+func TestExportRefusesSegmentNotMatchingItsListedHash(t *testing.T) {
+	other := recordIntegrityFixture(t, recorder.Options{Node: "village-2"})
+	honest := serveNode(t, other.r.Catalog())
+	// village-2 as seen through a link that alters its listing's hashes
+	liar := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		resp, err := http.Get(honest.URL + r.URL.RequestURI())
+		if err != nil {
+			http.Error(w, err.Error(), 502)
+			return
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if i := strings.Index(string(b), `"sha256":"`); i >= 0 && strings.HasSuffix(r.URL.Path, "/recordings") {
+			i += len(`"sha256":"`)
+			b[i] ^= 1 // another hex digit: 0↔1, a↔`… still 64 characters
+			if b[i] == '`' {
+				b[i] = 'b'
+			}
+		}
+		w.WriteHeader(resp.StatusCode)
+		w.Write(b)
+	}))
+	t.Cleanup(liar.Close)
+	for _, tc := range []struct {
+		name string
+		url  string
+		want int
+	}{
+		{"honest", honest.URL, 200},
+		{"hash altered", liar.URL, 502},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := recordWithGap(t)
+			api, err := New(Options{Catalog: rec.catalog, Peers: testPeers{self: "town-1", urls: map[string]string{"village-2": tc.url}}, TempDir: t.TempDir()})
+			if err != nil {
+				t.Fatal(err)
+			}
+			mux := http.NewServeMux()
+			api.Register(mux, nil)
+			srv := httptest.NewServer(mux)
+			defer srv.Close()
+			// both nodes recorded t0–12 s: village-2's epoch 0 equals
+			// ours, so the later-starting wins per segment; any export
+			// of the range needs village-2's bytes
+			resp, err := http.Get(srv.URL + "/api/v1/cameras/" + exportCamera + "/export" +
+				q("start", recorder.FormatTime(t0), "end", recorder.FormatTime(t0.Add(20*time.Second))))
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != tc.want {
+				t.Fatalf("status %d %s, want %d", resp.StatusCode, b, tc.want)
+			}
+			if tc.want == 502 && (!strings.Contains(string(b), "village-2") || !strings.Contains(string(b), "the node listed")) {
+				t.Errorf("error does not name the node: %s", b)
+			}
+		})
+	}
+}
+
+// What another node lists is checked before it names a file or a URL.
+func TestParseRemoteSegmentsRefusesMalformed(t *testing.T) {
+	good := segmentJSON{ID: "2026-11-26T21-05-00.000Z", Start: "2026-11-26T21:05:00.000Z", End: "2026-11-26T21:05:04.000Z",
+		Bytes: 10, SHA256: strings.Repeat("ab", 32), Node: "village-2", Epoch: 3}
+	for _, tc := range []struct {
+		name   string
+		camera string
+		edit   func(*segmentJSON)
+		want   string // "" accepted
+	}{
+		{"good", exportCamera, func(*segmentJSON) {}, ""},
+		{"other camera", "gate", func(*segmentJSON) {}, "camera"},
+		{"path in id", exportCamera, func(s *segmentJSON) { s.ID = "../../etc/passwd" }, "invalid id"},
+		{"bad time", exportCamera, func(s *segmentJSON) { s.Start = "yesterday" }, "RFC 3339"},
+		{"backwards", exportCamera, func(s *segmentJSON) { s.End = "2026-11-26T21:04:00.000Z" }, "ends before"},
+		{"short hash", exportCamera, func(s *segmentJSON) { s.SHA256 = "abc" }, "sha256"},
+		{"another node's", exportCamera, func(s *segmentJSON) { s.Node = "town-1" }, "not by the node"},
+		{"negative size", exportCamera, func(s *segmentJSON) { s.Bytes = -1 }, "negative size"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := good
+			tc.edit(&s)
+			got, err := parseRemoteSegments("village-2", tc.camera, recordingsJSON{Camera: exportCamera, Segments: []segmentJSON{s}})
+			switch {
+			case tc.want == "" && (err != nil || len(got) != 1 || got[0].Node != "village-2" || got[0].Epoch != 3):
+				t.Fatalf("%+v %v", got, err)
+			case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "village-2")):
+				t.Fatalf("error %v, want one naming village-2 and %q", err, tc.want)
+			}
+		})
+	}
+}
+
+func FuzzParseRemoteListing(f *testing.F) {
+	f.Add(`{"camera":"hall-entrance","segments":[{"id":"2026-11-26T21-05-00.000Z","start":"2026-11-26T21:05:00.000Z","end":"2026-11-26T21:05:04.000Z","bytes":1,"sha256":"` + strings.Repeat("0", 64) + `"}]}`)
+	f.Add(`{"camera":"hall-entrance","segments":[{"id":"x","damaged":true}]}`)
+	f.Fuzz(func(t *testing.T, body string) {
+		var l recordingsJSON
+		if json.Unmarshal([]byte(body), &l) != nil {
+			return
+		}
+		segs, err := parseRemoteSegments("village-2", exportCamera, l)
+		if err != nil {
+			return
+		}
+		for _, s := range segs {
+			if _, _, _, err := recorder.ParseSegmentID(s.ID); err != nil || s.Node != "village-2" || s.End.Before(s.Start) || s.Bytes < 0 {
+				t.Fatalf("accepted %+v", s)
+			}
+		}
+	})
+}
