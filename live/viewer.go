@@ -48,6 +48,7 @@ type viewer struct {
 	done   chan struct{} // closed when run returns
 	once   sync.Once
 	m      *metrics
+	out    *sendBatch // the socket pion writes to
 
 	// Guarded by Feed.mu.
 	lost bool
@@ -178,6 +179,10 @@ func (v *viewer) writeVideo(au *media.AccessUnit) error {
 	}
 	pkts := packetizeH264(v.pkts[:0], nalus, rtpMTU)
 	v.pkts = pkts
+	// pion writes synchronously: the frame's packets reach the socket
+	// before WriteRTP returns, and leave together at release.
+	v.out.hold()
+	defer v.out.release()
 	for i, p := range pkts {
 		v.vseq++
 		err := v.video.WriteRTP(&rtp.Packet{

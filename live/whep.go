@@ -111,7 +111,7 @@ type Viewers struct {
 	opts ViewersOptions
 	log  *slog.Logger
 	m    *metrics
-	conn net.PacketConn
+	conn *sendBatch
 	mux  ice.UDPMux
 	api  *webrtc.API
 
@@ -131,12 +131,16 @@ func NewViewers(opts ViewersOptions) (*Viewers, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	conn, err := net.ListenPacket("udp", opts.UDPAddr)
+	ua, err := net.ResolveUDPAddr("udp", opts.UDPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("live: udp %s: %w", opts.UDPAddr, err)
 	}
-	vs := &Viewers{opts: opts, log: opts.Logger, m: newMetrics(opts.Registerer), conn: conn, sessions: map[string]*viewer{}}
-	vs.mux = webrtc.NewICEUDPMux(pionLogs{vs.log}.NewLogger("udpmux"), conn)
+	conn, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, fmt.Errorf("live: udp %s: %w", opts.UDPAddr, err)
+	}
+	vs := &Viewers{opts: opts, log: opts.Logger, m: newMetrics(opts.Registerer), conn: newSendBatch(conn), sessions: map[string]*viewer{}}
+	vs.mux = webrtc.NewICEUDPMux(pionLogs{vs.log}.NewLogger("udpmux"), vs.conn)
 	vs.api, err = vs.newAPI()
 	if err != nil {
 		vs.Close()
@@ -451,7 +455,7 @@ func (vs *Viewers) open(ctx context.Context, camera, sdpOffer string, stream med
 		return fail(&offerError{http.StatusBadRequest, "bad_offer", "the SDP offer was refused: " + err.Error()})
 	}
 	id := newSessionID()
-	v := &viewer{id: id, camera: camera, pc: pc, m: vs.m,
+	v := &viewer{id: id, camera: camera, pc: pc, m: vs.m, out: vs.conn,
 		queue: make(chan item, viewerQueue), quit: make(chan struct{}), done: make(chan struct{})}
 	v.video, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
 		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "vigil-"+camera)

@@ -17,7 +17,7 @@ import (
 
 // startViewers runs Viewers on a loopback UDP port until the test ends and
 // checks that Run leaves no viewer goroutine behind.
-func startViewers(t *testing.T, feeds *Feeds, opts ViewersOptions) *Viewers {
+func startViewers(t testing.TB, feeds *Feeds, opts ViewersOptions) *Viewers {
 	t.Helper()
 	opts.Feeds = feeds
 	opts.UDPAddr = "127.0.0.1:0"
