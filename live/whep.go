@@ -18,6 +18,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -182,7 +183,10 @@ func (vs *Viewers) newAPI() (*webrtc.API, error) {
 		}
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
+	// The responder keeps the packets it may resend without copying them:
+	// their payloads are the feed's, never modified, and their headers
+	// are allocated for each frame (viewer.writeVideo).
+	if err := webrtc.ConfigureNackWithOptions(me, ir, nil, nack.DisableCopy()); err != nil {
 		return nil, fmt.Errorf("live: nack: %w", err)
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
