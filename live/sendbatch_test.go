@@ -99,6 +99,9 @@ func TestSendBatchHoldsUntilRelease(t *testing.T) {
 			if b.direct.Load() != 0 || b.errs.Load() != 0 {
 				t.Errorf("direct %d, errors %d", b.direct.Load(), b.errs.Load())
 			}
+			if gsoAvailable && b.segmented.Load() != 20 {
+				t.Errorf("%d of 20 datagrams of one size to one viewer were segmented by the kernel", b.segmented.Load())
+			}
 		})
 	}
 }
@@ -149,5 +152,68 @@ func TestSendBatchSkipsARefusedDatagram(t *testing.T) {
 	inOrder(t, receive(t, r, 2), 0)
 	if b.errs.Load() != 1 {
 		t.Errorf("%d refusals counted, want 1", b.errs.Load())
+	}
+}
+
+func TestSendBatchSegmentsRunsAndKeepsSizes(t *testing.T) {
+	b, r, to := batchPair(t, "udp4", "127.0.0.1:0")
+	r2, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r2.Close()
+	to2 := r2.LocalAddr().(*net.UDPAddr).AddrPort()
+	// A frame to one viewer (full packets and a shorter last), one to
+	// another in between, and a run past the size of one segmented send.
+	sizes := []int{1228, 1228, 1228, 700, 1228, 1228, 1228}
+	b.hold()
+	for i, n := range sizes {
+		_, _ = b.WriteToAddrPort(datagram(i, n), to)
+		if i == 3 {
+			_, _ = b.WriteToAddrPort(datagram(1000, 300), to2)
+		}
+	}
+	for i := range 56 { // 56 × 1228 bytes: more than one datagram of 64 KiB
+		_, _ = b.WriteToAddrPort(datagram(len(sizes)+i, 1228), to)
+	}
+	b.release()
+	_ = r.SetReadDeadline(time.Now().Add(5 * time.Second))
+	buf := make([]byte, 65536)
+	for i := range len(sizes) + 56 {
+		n, err := r.Read(buf)
+		if err != nil {
+			t.Fatalf("datagram %d: %v", i, err)
+		}
+		want := 1228
+		if i < len(sizes) {
+			want = sizes[i]
+		}
+		if got := int(binary.BigEndian.Uint32(buf)); got != i || n != want {
+			t.Fatalf("datagram %d: #%d of %d bytes, want #%d of %d", i, got, n, i, want)
+		}
+	}
+	inOrder(t, receive(t, r2, 1), 1000)
+	if gsoAvailable && b.segmented.Load() != uint64(len(sizes)+56) {
+		t.Errorf("%d datagrams segmented, want %d", b.segmented.Load(), len(sizes)+56)
+	}
+}
+
+func TestSendBatchRefusedRunKeepsSegmenting(t *testing.T) {
+	b, r, to := batchPair(t, "udp4", "127.0.0.1:0")
+	bad := netip.MustParseAddrPort("127.0.0.1:0")
+	b.hold()
+	for i := range 3 {
+		_, _ = b.WriteToAddrPort(datagram(100+i, 1228), bad)
+	}
+	for i := range 3 {
+		_, _ = b.WriteToAddrPort(datagram(i, 1228), to)
+	}
+	b.release()
+	inOrder(t, receive(t, r, 3), 0)
+	if b.errs.Load() != 3 {
+		t.Errorf("%d refusals counted, want 3", b.errs.Load())
+	}
+	if b.gso != gsoAvailable {
+		t.Error("a bad address turned segmenting off")
 	}
 }
