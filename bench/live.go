@@ -46,9 +46,13 @@ type liveResult struct {
 	DelayP99MaxMs float64 `json:"delay_p99_at_most_ms"`
 	DelaySamples  int64   `json:"delay_samples"`
 	// At the viewers.
-	Frames          int64   `json:"frames_received"`
+	Frames int64 `json:"frames_received"`
+	// In the measurement window, like frames_received; the start (the
+	// starting GOPs of every viewer at once) is counted apart.
 	PacketsReceived int64   `json:"packets_received"`
 	PacketsLost     int64   `json:"packets_lost"`
+	StartPackets    int64   `json:"start_packets_received"`
+	StartLost       int64   `json:"start_packets_lost"`
 	ServerDropped   float64 `json:"server_dropped_units"`
 	// Datagrams the kernel dropped for a full socket receive buffer
 	// during the window (RcvbufErrors of /proc/net/snmp): for the whole
@@ -94,7 +98,8 @@ func runLive(ctx context.Context, args []string, log *slog.Logger) (any, error) 
 		summary(os.Stderr, fmt.Sprintf("live: %d cameras x %d viewers at %.1f Mbit/s %s, %v", o.Cameras, o.Viewers, o.Mbps, o.Size, o.Duration),
 			"added latency (RTP in -> out)", fmt.Sprintf("p99 <= %.2f ms (target <= 5: %s), p50 <= %.2f ms, %d frames", res.DelayP99MaxMs, passFail(res.DelayP99MaxMs <= 5), res.DelayP50MaxMs, res.DelaySamples),
 			"CPU per viewer-second", fmt.Sprintf("%.2f ms (target <= 2: %s); vigil %.2f cores without viewers, %.2f with", res.CPUMsPerViewerSecond, passFail(res.CPUMsPerViewerSecond <= 2), res.VigilCPUCoresNoViewers, res.VigilCPUCoresViewers),
-			"packets lost", fmt.Sprintf("%d of %d at the viewers (target 0: %s); %.0f units dropped by Vigil; %d datagrams dropped by full receive buffers on the host", res.PacketsLost, res.PacketsReceived, passFail(res.PacketsLost == 0 && res.ServerDropped == 0), res.ServerDropped, res.HostRcvbufErrors),
+			"packets lost", fmt.Sprintf("%d of %d at the viewers in the window (target 0: %s), %d of %d in the start before it; %.0f units dropped by Vigil; %d datagrams dropped by full receive buffers on the host in the window",
+				res.PacketsLost, res.PacketsReceived, passFail(res.PacketsLost == 0 && res.ServerDropped == 0), res.StartLost, res.StartPackets, res.ServerDropped, res.HostRcvbufErrors),
 			"first keyframe", fmt.Sprintf("at the viewer p50 %.0f ms, max %.0f ms (target <= 300: %s); in Vigil (offer -> written) p50 <= %.0f ms, max <= %.0f ms; %d of %d viewers started at a keyframe",
 				res.FirstKeyP50Ms, res.FirstKeyMaxMs, passFail(res.FirstKeyMaxMs <= 300), res.ServerFirstKeyP50MaxMs, res.ServerFirstKeyMaxMs, res.StartedAtKey, o.Cameras*o.Viewers),
 			"snapshots", fmt.Sprintf("p50 %.0f ms, p95 %.0f ms over %d (%d errors)", res.SnapshotP50Ms, res.SnapshotP95Ms, res.SnapshotN, res.SnapshotErrs),
@@ -247,8 +252,10 @@ func liveBench(ctx context.Context, log *slog.Logger, o liveOpts) (*liveResult, 
 	res.DelayP50MaxMs = delta.quantileBound(0.50) * 1000
 	res.DelayP99MaxMs = delta.quantileBound(0.99) * 1000
 	res.Frames = int64(stats1.Frames - stats0.Frames)
-	res.PacketsReceived = int64(stats1.VideoPackets)
-	res.PacketsLost = int64(stats1.Lost)
+	res.PacketsReceived = int64(stats1.VideoPackets - stats0.VideoPackets)
+	res.PacketsLost = int64(stats1.Lost - stats0.Lost)
+	res.StartPackets = int64(stats0.VideoPackets)
+	res.StartLost = int64(stats0.Lost)
 	res.ServerDropped = d1 - d0
 	for _, s := range sessions {
 		if s.Stats().StartedAtKeyframe {

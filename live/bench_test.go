@@ -42,6 +42,7 @@ func BenchmarkViewerFrames(b *testing.B) {
 	vs := startViewers(b, feeds, ViewersOptions{})
 	srv := serve(b, vs, nil)
 	frames := make(chan struct{}, viewers*4)
+	var sessions []*whepclient.Session
 	for range viewers {
 		s, err := whepclient.Dial(b.Context(), srv.URL+"/api/v1/cameras/cam-1/whep", whepclient.Options{
 			OnVideo: func(p *rtp.Packet, _ time.Time) {
@@ -54,6 +55,7 @@ func BenchmarkViewerFrames(b *testing.B) {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { _ = s.Close(b.Context()) })
+		sessions = append(sessions, s)
 		select {
 		case <-frames: // the starting GOP of one keyframe
 		case <-time.After(10 * time.Second):
@@ -72,5 +74,12 @@ func BenchmarkViewerFrames(b *testing.B) {
 		}
 	}
 	b.StopTimer()
+	lost, pkts := 0, 0
+	for _, s := range sessions {
+		lost += s.Stats().Lost
+		pkts += s.Stats().VideoPackets
+	}
+	b.ReportMetric(float64(lost), "lost")
+	b.ReportMetric(float64(pkts)/float64(b.N*viewers), "packets/viewer-frame")
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*viewers), "ns/viewer-frame")
 }
