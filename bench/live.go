@@ -144,12 +144,20 @@ func liveBench(ctx context.Context, log *slog.Logger, o liveOpts) (*liveResult, 
 		return nil, err
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	node, err := e.startChild(filepath.Join(filepath.Dir(cfgPath), "vigil.log"), nil, bin, "serve", "-config", cfgPath)
+	logPath := filepath.Join(filepath.Dir(cfgPath), "vigil.log")
+	node, err := e.startChild(logPath, nil, bin, "serve", "-config", cfgPath)
 	if err != nil {
 		return nil, err
 	}
 	if err := waitHTTP(ctx, base+"/healthz", 20*time.Second); err != nil {
 		return nil, err
+	}
+	// A node that could not bind its port has exited, and what answered
+	// /healthz is another program's (other benches run on this host).
+	time.Sleep(time.Second)
+	if node.exited() {
+		tail, _ := os.ReadFile(logPath)
+		return nil, fmt.Errorf("vigil exited at start; %s answers another program: %s", base, bytes.TrimSpace(tail[max(0, len(tail)-600):]))
 	}
 	metrics := base + "/metrics"
 	connectBy := time.Now().Add(30 * time.Second)
