@@ -46,11 +46,19 @@ type liveResult struct {
 	DelayP99MaxMs float64 `json:"delay_p99_at_most_ms"`
 	DelaySamples  int64   `json:"delay_samples"`
 	// At the viewers.
-	Frames          int64   `json:"frames_received"`
+	Frames int64 `json:"frames_received"`
+	// In the measurement window, like frames_received; the start (the
+	// starting GOPs of every viewer at once) is counted apart.
 	PacketsReceived int64   `json:"packets_received"`
 	PacketsLost     int64   `json:"packets_lost"`
+	StartPackets    int64   `json:"start_packets_received"`
+	StartLost       int64   `json:"start_packets_lost"`
 	ServerDropped   float64 `json:"server_dropped_units"`
-	StartedAtKey    int     `json:"viewers_started_at_keyframe"`
+	// Datagrams the kernel dropped for a full socket receive buffer
+	// during the window (RcvbufErrors of /proc/net/snmp): for the whole
+	// host, so other programs' sockets count too.
+	HostRcvbufErrors int64 `json:"host_udp_rcvbuf_errors"`
+	StartedAtKey     int   `json:"viewers_started_at_keyframe"`
 	// From Dial (offer made, ICE, DTLS) to the first keyframe packet at
 	// the viewer.
 	FirstKeyP50Ms float64 `json:"first_keyframe_p50_ms"`
@@ -65,7 +73,11 @@ type liveResult struct {
 	SnapshotP50Ms float64 `json:"snapshot_p50_ms"`
 	SnapshotP95Ms float64 `json:"snapshot_p95_ms"`
 	SnapshotErrs  int     `json:"snapshot_errors"`
-	Machine       machine `json:"machine"`
+	// The host's 1-minute load average before and after the window: the
+	// machine is shared, and latency is not measured alone.
+	LoadBefore float64 `json:"loadavg_before"`
+	LoadAfter  float64 `json:"loadavg_after"`
+	Machine    machine `json:"machine"`
 }
 
 func runLive(ctx context.Context, args []string, log *slog.Logger) (any, error) {
@@ -86,10 +98,12 @@ func runLive(ctx context.Context, args []string, log *slog.Logger) (any, error) 
 		summary(os.Stderr, fmt.Sprintf("live: %d cameras x %d viewers at %.1f Mbit/s %s, %v", o.Cameras, o.Viewers, o.Mbps, o.Size, o.Duration),
 			"added latency (RTP in -> out)", fmt.Sprintf("p99 <= %.2f ms (target <= 5: %s), p50 <= %.2f ms, %d frames", res.DelayP99MaxMs, passFail(res.DelayP99MaxMs <= 5), res.DelayP50MaxMs, res.DelaySamples),
 			"CPU per viewer-second", fmt.Sprintf("%.2f ms (target <= 2: %s); vigil %.2f cores without viewers, %.2f with", res.CPUMsPerViewerSecond, passFail(res.CPUMsPerViewerSecond <= 2), res.VigilCPUCoresNoViewers, res.VigilCPUCoresViewers),
-			"packets lost", fmt.Sprintf("%d of %d at the viewers (target 0: %s); %.0f units dropped by Vigil", res.PacketsLost, res.PacketsReceived, passFail(res.PacketsLost == 0 && res.ServerDropped == 0), res.ServerDropped),
+			"packets lost", fmt.Sprintf("%d of %d at the viewers in the window (target 0: %s), %d of %d in the start before it; %.0f units dropped by Vigil; %d datagrams dropped by full receive buffers on the host in the window",
+				res.PacketsLost, res.PacketsReceived, passFail(res.PacketsLost == 0 && res.ServerDropped == 0), res.StartLost, res.StartPackets, res.ServerDropped, res.HostRcvbufErrors),
 			"first keyframe", fmt.Sprintf("at the viewer p50 %.0f ms, max %.0f ms (target <= 300: %s); in Vigil (offer -> written) p50 <= %.0f ms, max <= %.0f ms; %d of %d viewers started at a keyframe",
 				res.FirstKeyP50Ms, res.FirstKeyMaxMs, passFail(res.FirstKeyMaxMs <= 300), res.ServerFirstKeyP50MaxMs, res.ServerFirstKeyMaxMs, res.StartedAtKey, o.Cameras*o.Viewers),
-			"snapshots", fmt.Sprintf("p50 %.0f ms, p95 %.0f ms over %d (%d errors)", res.SnapshotP50Ms, res.SnapshotP95Ms, res.SnapshotN, res.SnapshotErrs))
+			"snapshots", fmt.Sprintf("p50 %.0f ms, p95 %.0f ms over %d (%d errors)", res.SnapshotP50Ms, res.SnapshotP95Ms, res.SnapshotN, res.SnapshotErrs),
+			"load average", fmt.Sprintf("%.2f before the window, %.2f after (2 cores, shared)", res.LoadBefore, res.LoadAfter))
 	}
 	return res, err
 }
@@ -130,12 +144,20 @@ func liveBench(ctx context.Context, log *slog.Logger, o liveOpts) (*liveResult, 
 		return nil, err
 	}
 	base := fmt.Sprintf("http://127.0.0.1:%d", port)
-	node, err := e.startChild(filepath.Join(filepath.Dir(cfgPath), "vigil.log"), nil, bin, "serve", "-config", cfgPath)
+	logPath := filepath.Join(filepath.Dir(cfgPath), "vigil.log")
+	node, err := e.startChild(logPath, nil, bin, "serve", "-config", cfgPath)
 	if err != nil {
 		return nil, err
 	}
 	if err := waitHTTP(ctx, base+"/healthz", 20*time.Second); err != nil {
 		return nil, err
+	}
+	// A node that could not bind its port has exited, and what answered
+	// /healthz is another program's (other benches run on this host).
+	time.Sleep(time.Second)
+	if node.exited() {
+		tail, _ := os.ReadFile(logPath)
+		return nil, fmt.Errorf("vigil exited at start; %s answers another program: %s", base, bytes.TrimSpace(tail[max(0, len(tail)-600):]))
 	}
 	metrics := base + "/metrics"
 	connectBy := time.Now().Add(30 * time.Second)
@@ -210,6 +232,8 @@ func liveBench(ctx context.Context, log *slog.Logger, o liveOpts) (*liveResult, 
 	}
 	d0, _ := scrapeSum(ctx, metrics, "vigil_live_dropped_total")
 	stats0 := sumStats(sessions)
+	res.LoadBefore = loadAverage()
+	rb0 := udpRcvbufErrors()
 	b0 := samplePid(node.Pid())
 	select {
 	case <-time.After(o.Duration):
@@ -217,6 +241,8 @@ func liveBench(ctx context.Context, log *slog.Logger, o liveOpts) (*liveResult, 
 		return nil, ctx.Err()
 	}
 	b1 := samplePid(node.Pid())
+	res.HostRcvbufErrors = udpRcvbufErrors() - rb0
+	res.LoadAfter = loadAverage()
 	stats1 := sumStats(sessions)
 	h1, err := scrapeHistogram(ctx, metrics, "vigil_live_delay_seconds")
 	if err != nil {
@@ -234,8 +260,10 @@ func liveBench(ctx context.Context, log *slog.Logger, o liveOpts) (*liveResult, 
 	res.DelayP50MaxMs = delta.quantileBound(0.50) * 1000
 	res.DelayP99MaxMs = delta.quantileBound(0.99) * 1000
 	res.Frames = int64(stats1.Frames - stats0.Frames)
-	res.PacketsReceived = int64(stats1.VideoPackets)
-	res.PacketsLost = int64(stats1.Lost)
+	res.PacketsReceived = int64(stats1.VideoPackets - stats0.VideoPackets)
+	res.PacketsLost = int64(stats1.Lost - stats0.Lost)
+	res.StartPackets = int64(stats0.VideoPackets)
+	res.StartLost = int64(stats0.Lost)
 	res.ServerDropped = d1 - d0
 	for _, s := range sessions {
 		if s.Stats().StartedAtKeyframe {
@@ -301,6 +329,47 @@ func liveBench(ctx context.Context, log *slog.Logger, o liveOpts) (*liveResult, 
 		chk.failf("%d snapshots failed", res.SnapshotErrs)
 	}
 	return res, chk.err()
+}
+
+// udpRcvbufErrors is the host's count of UDP datagrams dropped for a full
+// socket receive buffer; -1 when unknown.
+func udpRcvbufErrors() int64 {
+	raw, err := os.ReadFile("/proc/net/snmp")
+	if err != nil {
+		return -1
+	}
+	var names []string
+	for _, l := range strings.Split(string(raw), "\n") {
+		f := strings.Fields(l)
+		if len(f) == 0 || f[0] != "Udp:" {
+			continue
+		}
+		if names == nil {
+			names = f
+			continue
+		}
+		for i, n := range names {
+			if n == "RcvbufErrors" && i < len(f) {
+				v, _ := strconv.ParseInt(f[i], 10, 64)
+				return v
+			}
+		}
+	}
+	return -1
+}
+
+// loadAverage is the host's 1-minute load average; 0 when unknown.
+func loadAverage() float64 {
+	raw, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(raw))
+	if len(f) == 0 {
+		return 0
+	}
+	v, _ := strconv.ParseFloat(f[0], 64)
+	return v
 }
 
 func sumStats(ss []*whepclient.Session) whepclient.Stats {

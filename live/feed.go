@@ -61,8 +61,8 @@ type Feed struct {
 	now    func() time.Time
 
 	mu       sync.Mutex
-	stream   *media.Stream      // nil while the camera is offline
-	gop      []media.AccessUnit // from the last keyframe; nil when none or too long
+	stream   *media.Stream // nil while the camera is offline
+	gop      []*unit       // from the last keyframe; nil when none or too long
 	gopBytes int
 	viewers  map[*viewer]struct{}
 	keyWait  chan struct{} // closed and replaced at every keyframe
@@ -82,12 +82,17 @@ func (f *Feed) OnStream(s media.Stream) {
 }
 
 // OnAccessUnit keeps the unit in the GOP and hands it to every viewer.
-// Payloads are shared, never modified.
+// While the feed has viewers, a video unit is cut into RTP payloads here,
+// once for all of them. Payloads are shared, never modified.
 func (f *Feed) OnAccessUnit(au media.AccessUnit) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if f.stream == nil {
 		return
+	}
+	u := &unit{au: au}
+	if au.Kind == media.Video && len(f.viewers) > 0 {
+		u.rtp = videoPayloads(f.stream, &u.au)
 	}
 	size := 0
 	for _, p := range au.Payload {
@@ -95,7 +100,7 @@ func (f *Feed) OnAccessUnit(au media.AccessUnit) {
 	}
 	switch {
 	case au.Kind == media.Video && au.Key:
-		f.gop = append(f.gop[:0:0], au)
+		f.gop = append(f.gop[:0:0], u)
 		f.gopBytes = size
 		close(f.keyWait)
 		f.keyWait = make(chan struct{})
@@ -103,13 +108,25 @@ func (f *Feed) OnAccessUnit(au media.AccessUnit) {
 		if len(f.gop) >= maxGOPUnits || f.gopBytes+size > maxGOPBytes {
 			f.gop, f.gopBytes = nil, 0
 		} else {
-			f.gop = append(f.gop, au)
+			f.gop = append(f.gop, u)
 			f.gopBytes += size
 		}
 	}
-	for v := range f.viewers {
-		v.offer(item{au: &au, in: f.now()})
+	if len(f.viewers) == 0 {
+		return
 	}
+	in := f.now()
+	for v := range f.viewers {
+		v.offer(item{u: u, in: in})
+	}
+}
+
+// unit is an access unit as the feed hands it to viewers; immutable.
+type unit struct {
+	au media.AccessUnit
+	// rtp holds a video unit's RTP payloads, cut once for every viewer;
+	// nil for audio and for units that arrived while nobody watched.
+	rtp [][]byte
 }
 
 // OnBreak drops the GOP: after a disconnect the camera is offline, after
@@ -152,12 +169,12 @@ func (f *Feed) Keyframe() (k Keyframe, next <-chan struct{}, ok bool) {
 	if f.stream == nil || len(f.gop) == 0 || f.stream.Video == nil {
 		return Keyframe{}, f.keyWait, false
 	}
-	return Keyframe{Camera: f.camera, Video: *f.stream.Video, Unit: f.gop[0]}, f.keyWait, true
+	return Keyframe{Camera: f.camera, Video: *f.stream.Video, Unit: f.gop[0].au}, f.keyWait, true
 }
 
 // join adds v and returns what it starts with: the stream and the GOP so
 // far. From then on v is offered every unit.
-func (f *Feed) join(v *viewer) (*media.Stream, []media.AccessUnit) {
+func (f *Feed) join(v *viewer) (*media.Stream, []*unit) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.viewers[v] = struct{}{}

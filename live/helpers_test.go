@@ -98,7 +98,7 @@ func h265Keyframe(t *testing.T) Keyframe {
 }
 
 // serve runs the viewers' and snapshots' routes as internal/app does.
-func serve(t *testing.T, vs *Viewers, ss *Snapshots) *httptest.Server {
+func serve(t testing.TB, vs *Viewers, ss *Snapshots) *httptest.Server {
 	t.Helper()
 	mux := http.NewServeMux()
 	if vs != nil {

@@ -31,7 +31,7 @@ const gopPace = 12_500_000
 type item struct {
 	stream *media.Stream
 	brk    bool
-	au     *media.AccessUnit
+	u      *unit
 	in     time.Time
 }
 
@@ -48,6 +48,7 @@ type viewer struct {
 	done   chan struct{} // closed when run returns
 	once   sync.Once
 	m      *metrics
+	out    *sendBatch // the socket pion writes to
 
 	// Guarded by Feed.mu.
 	lost bool
@@ -55,7 +56,6 @@ type viewer struct {
 	// Owned by run.
 	stream    *media.Stream
 	waitKey   bool
-	pkts      [][]byte // reused between frames
 	vseq      uint16
 	aseq      uint16
 	off       time.Duration // added to PTS so RTP time runs on across streams
@@ -74,7 +74,7 @@ func (v *viewer) offer(it item) {
 	case v.queue <- it:
 		v.lost = false
 	default:
-		if it.au != nil {
+		if it.u != nil {
 			v.m.dropped.Inc()
 		}
 		v.lost = true
@@ -84,17 +84,17 @@ func (v *viewer) offer(it item) {
 func (v *viewer) stop() { v.once.Do(func() { close(v.quit) }) }
 
 // run writes the starting GOP, then what the feed queues, until stop.
-func (v *viewer) run(stream *media.Stream, gop []media.AccessUnit) {
+func (v *viewer) run(stream *media.Stream, gop []*unit) {
 	defer close(v.done)
 	if stream != nil {
 		v.handle(item{stream: stream})
 		for i := range gop {
-			v.handle(item{au: &gop[i]})
+			v.handle(item{u: gop[i]})
 			// Pace the GOP at about 100 Mbit/s: a 1080p GOP sent at once
 			// overflows a receiver's socket buffer, and what it drops is
 			// the start of the picture.
 			size := 0
-			for _, p := range gop[i].Payload {
+			for _, p := range gop[i].au.Payload {
 				size += len(p)
 			}
 			t := time.NewTimer(time.Duration(size) * time.Second / gopPace)
@@ -124,10 +124,10 @@ func (v *viewer) handle(it item) {
 		v.stream = it.stream
 		v.waitKey = true
 	}
-	if it.au == nil || v.stream == nil {
+	if it.u == nil || v.stream == nil {
 		return
 	}
-	au := it.au
+	au := &it.u.au
 	if au.Kind == media.Audio {
 		if v.audio != nil && !v.waitKey && v.started {
 			v.writeAudio(au)
@@ -146,7 +146,7 @@ func (v *viewer) handle(it item) {
 			v.off = -au.PTS
 		}
 	}
-	if err := v.writeVideo(au); err != nil {
+	if err := v.writeVideo(it.u); err != nil {
 		return
 	}
 	if !v.started {
@@ -168,22 +168,28 @@ func (v *viewer) handle(it item) {
 	}
 }
 
-func (v *viewer) writeVideo(au *media.AccessUnit) error {
-	t := au.PTS + v.off
+func (v *viewer) writeVideo(u *unit) error {
+	t := u.au.PTS + v.off
 	v.last = t
 	ts := rtpTime(t, 90000)
-	nalus := au.Payload
-	if au.Key && v.stream.Video != nil && !hasParams(nalus) && v.stream.Video.SPS != nil {
-		nalus = append([][]byte{v.stream.Video.SPS, v.stream.Video.PPS}, nalus...)
+	pkts := u.rtp
+	if pkts == nil { // a unit of the starting GOP from before the feed had viewers
+		pkts = videoPayloads(v.stream, &u.au)
 	}
-	pkts := packetizeH264(v.pkts[:0], nalus, rtpMTU)
-	v.pkts = pkts
+	// One allocation for the frame's packets: pion's NACK responder keeps
+	// them, uncopied, for retransmission, so they are never reused.
+	out := make([]rtp.Packet, len(pkts))
+	// pion writes synchronously: the frame's packets reach the socket
+	// before WriteRTP returns, and leave together at release.
+	v.out.hold()
+	defer v.out.release()
 	for i, p := range pkts {
 		v.vseq++
-		err := v.video.WriteRTP(&rtp.Packet{
+		out[i] = rtp.Packet{
 			Header:  rtp.Header{Version: 2, Marker: i == len(pkts)-1, SequenceNumber: v.vseq, Timestamp: ts},
 			Payload: p,
-		})
+		}
+		err := v.video.WriteRTP(&out[i])
 		if err != nil && !errors.Is(err, io.ErrClosedPipe) {
 			return err
 		}
@@ -210,6 +216,16 @@ func (v *viewer) writeAudio(au *media.AccessUnit) {
 			p = p[n:]
 		}
 	}
+}
+
+// videoPayloads cuts a video unit of stream into RTP payloads, with the
+// stream's parameter sets before a keyframe that lacks them.
+func videoPayloads(stream *media.Stream, au *media.AccessUnit) [][]byte {
+	nalus := au.Payload
+	if au.Key && stream.Video != nil && !hasParams(nalus) && stream.Video.SPS != nil {
+		nalus = append([][]byte{stream.Video.SPS, stream.Video.PPS}, nalus...)
+	}
+	return packetizeH264(nil, nalus, rtpMTU)
 }
 
 // hasParams reports whether an H.264 access unit carries its SPS.

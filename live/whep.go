@@ -18,6 +18,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
@@ -111,7 +112,7 @@ type Viewers struct {
 	opts ViewersOptions
 	log  *slog.Logger
 	m    *metrics
-	conn net.PacketConn
+	conn *sendBatch
 	mux  ice.UDPMux
 	api  *webrtc.API
 
@@ -131,12 +132,16 @@ func NewViewers(opts ViewersOptions) (*Viewers, error) {
 	if err := opts.validate(); err != nil {
 		return nil, err
 	}
-	conn, err := net.ListenPacket("udp", opts.UDPAddr)
+	ua, err := net.ResolveUDPAddr("udp", opts.UDPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("live: udp %s: %w", opts.UDPAddr, err)
 	}
-	vs := &Viewers{opts: opts, log: opts.Logger, m: newMetrics(opts.Registerer), conn: conn, sessions: map[string]*viewer{}}
-	vs.mux = webrtc.NewICEUDPMux(pionLogs{vs.log}.NewLogger("udpmux"), conn)
+	conn, err := net.ListenUDP("udp", ua)
+	if err != nil {
+		return nil, fmt.Errorf("live: udp %s: %w", opts.UDPAddr, err)
+	}
+	vs := &Viewers{opts: opts, log: opts.Logger, m: newMetrics(opts.Registerer), conn: newSendBatch(conn), sessions: map[string]*viewer{}}
+	vs.mux = webrtc.NewICEUDPMux(pionLogs{vs.log}.NewLogger("udpmux"), vs.conn)
 	vs.api, err = vs.newAPI()
 	if err != nil {
 		vs.Close()
@@ -178,7 +183,10 @@ func (vs *Viewers) newAPI() (*webrtc.API, error) {
 		}
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.ConfigureNack(me, ir); err != nil {
+	// The responder keeps the packets it may resend without copying them:
+	// their payloads are the feed's, never modified, and their headers
+	// are allocated for each frame (viewer.writeVideo).
+	if err := webrtc.ConfigureNackWithOptions(me, ir, nil, nack.DisableCopy()); err != nil {
 		return nil, fmt.Errorf("live: nack: %w", err)
 	}
 	if err := webrtc.ConfigureRTCPReports(ir); err != nil {
@@ -451,7 +459,7 @@ func (vs *Viewers) open(ctx context.Context, camera, sdpOffer string, stream med
 		return fail(&offerError{http.StatusBadRequest, "bad_offer", "the SDP offer was refused: " + err.Error()})
 	}
 	id := newSessionID()
-	v := &viewer{id: id, camera: camera, pc: pc, m: vs.m,
+	v := &viewer{id: id, camera: camera, pc: pc, m: vs.m, out: vs.conn,
 		queue: make(chan item, viewerQueue), quit: make(chan struct{}), done: make(chan struct{})}
 	v.video, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
 		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "vigil-"+camera)

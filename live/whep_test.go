@@ -17,7 +17,7 @@ import (
 
 // startViewers runs Viewers on a loopback UDP port until the test ends and
 // checks that Run leaves no viewer goroutine behind.
-func startViewers(t *testing.T, feeds *Feeds, opts ViewersOptions) *Viewers {
+func startViewers(t testing.TB, feeds *Feeds, opts ViewersOptions) *Viewers {
 	t.Helper()
 	opts.Feeds = feeds
 	opts.UDPAddr = "127.0.0.1:0"
@@ -69,6 +69,13 @@ func TestWHEPViewerGetsFramesFromAKeyframeAndDeleteEndsIt(t *testing.T) {
 	}
 	if st.Lost != 0 {
 		t.Errorf("lost %d packets on loopback", st.Lost)
+	}
+	// The frames left in batches, not a system call per packet.
+	if sent := vs.conn.sent.Load(); sent == 0 || sent > uint64(st.Frames)*2 {
+		t.Errorf("%d sendmmsg calls for %d frames of %d packets", sent, st.Frames, st.VideoPackets)
+	}
+	if gsoAvailable && vs.conn.segmented.Load() == 0 {
+		t.Error("no frame's packets were segmented by the kernel")
 	}
 	if vs.Count() != 1 {
 		t.Errorf("Count = %d, want 1", vs.Count())
