@@ -73,6 +73,10 @@ type LeaseOptions struct {
 	Client    redis.UniversalClient
 	KeyPrefix string // default "vigil:", as the Registry's
 	Node      string // this node's ID
+	// Zone is this node's zone: a node that starts while Redis cannot be
+	// reached records every camera of its zone and every camera without
+	// one, unfenced (epoch 0), until Redis answers and says who has them.
+	Zone string
 	// Cameras lists the cameras to share out (the enabled ones of the
 	// registry); Nodes the live nodes (Registry.List).
 	Cameras func() []Camera
@@ -244,9 +248,15 @@ func scriptResult(res []any) (int64, string, error) {
 func (l *Leases) Run(ctx context.Context) error {
 	t := time.NewTicker(l.o.Tick)
 	defer t.Stop()
-	down := false
+	down, reached := false, false
 	for {
 		err := l.step(ctx)
+		if err == nil {
+			reached = true
+		} else if !reached && ctx.Err() == nil {
+			l.provisional()
+			reached = true // once: the cameras stay until Redis speaks
+		}
 		switch {
 		case err != nil && ctx.Err() == nil && !down:
 			l.o.Logger.Warn("camera leases cannot be checked; keeping the cameras held", "err", err)
@@ -264,6 +274,31 @@ func (l *Leases) Run(ctx context.Context) error {
 	}
 }
 
+// provisional records, without a lease, the cameras this node may record,
+// because Redis could not be reached since it started: losing footage is
+// worse than recording twice.
+func (l *Leases) provisional() {
+	var cams []string
+	for _, c := range l.o.Cameras() {
+		if c.Zone == "" || c.Zone == l.o.Zone {
+			cams = append(cams, c.ID)
+		}
+	}
+	if len(cams) == 0 {
+		return
+	}
+	l.o.Logger.Warn("Redis cannot be reached at start: recording the cameras of this zone without leases until it answers", "cameras", len(cams))
+	now := l.o.Now()
+	for _, c := range cams {
+		l.mu.Lock()
+		_, held := l.held[c]
+		l.mu.Unlock()
+		if !held {
+			l.adopt(c, 0, now)
+		}
+	}
+}
+
 // releaseAll gives up every lease, within a second of stopped's end.
 func (l *Leases) releaseAll(stopped context.Context) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(stopped), time.Second)
@@ -273,7 +308,7 @@ func (l *Leases) releaseAll(stopped context.Context) {
 	l.held = map[string]*lease{}
 	l.mu.Unlock()
 	for cam, ls := range held {
-		if ls.handedTo != "" {
+		if ls.handedTo != "" || ls.epoch == 0 {
 			continue
 		}
 		if err := l.release(ctx, cam, ls.epoch); err != nil {
@@ -404,6 +439,9 @@ func (l *Leases) keep(ctx context.Context, now time.Time, cam string, wanted boo
 		}
 		return nil
 	}
+	if ls.epoch == 0 {
+		return l.keepProvisional(ctx, now, cam, wanted, cur, assign)
+	}
 	mine := leaseValue(l.o.Node, ls.epoch)
 	if cur != "" && cur != mine {
 		l.drop(cam, "held by another node: "+cur)
@@ -437,6 +475,35 @@ func (l *Leases) keep(ctx context.Context, now time.Time, cam string, wanted boo
 	return l.renewOne(ctx, now, cam, ls.epoch)
 }
 
+// keepProvisional handles a camera recorded without a lease since a start
+// without Redis: it is given up once another node holds it, and its lease
+// is taken when the assignment names this node.
+func (l *Leases) keepProvisional(ctx context.Context, now time.Time, cam string, wanted bool, cur string, assign map[string]string) error {
+	switch {
+	case cur != "":
+		l.drop(cam, "held by another node: "+cur)
+	case !wanted:
+		l.drop(cam, "no longer in the registry")
+	case assign[cam] == l.o.Node:
+		epoch, cur, err := l.take(ctx, cam, l.o.Node, "", 0)
+		if err != nil {
+			return err
+		}
+		if epoch == 0 {
+			l.drop(cam, "held by another node: "+cur)
+			return nil
+		}
+		l.mu.Lock()
+		if h := l.held[cam]; h != nil {
+			h.epoch, h.renewed = epoch, now
+		}
+		l.mu.Unlock()
+		l.o.Logger.Info("camera lease taken", "camera", cam, "epoch", epoch)
+		l.o.Acquired(cam, epoch)
+	}
+	return nil // another node should have it: recording goes on until it does
+}
+
 // renewDue renews the held leases that are due, while the node list or the
 // leases could not be read: a renewal that gets through still counts.
 func (l *Leases) renewDue(ctx context.Context, now time.Time) {
@@ -444,7 +511,7 @@ func (l *Leases) renewDue(ctx context.Context, now time.Time) {
 	var due []string
 	epochs := map[string]int64{}
 	for cam, ls := range l.held {
-		if ls.handedTo == "" && now.Sub(ls.renewed) >= l.o.Renew {
+		if ls.handedTo == "" && ls.epoch != 0 && now.Sub(ls.renewed) >= l.o.Renew {
 			due = append(due, cam)
 			epochs[cam] = ls.epoch
 		}

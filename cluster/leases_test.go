@@ -315,3 +315,23 @@ func TestLeasesKeptThroughRedisOutage(t *testing.T) {
 		t.Fatalf("acquired %d lost %d, want 3 and 0: %v", m.acq.Load(), m.lost.Load(), h.events)
 	}
 }
+
+// A node that starts while Redis is down records the cameras it may
+// record, without leases; once Redis answers it takes the leases the
+// assignment gives it and gives up the ones another node takes.
+func TestLeasesProvisionalWhileRedisDownAtStart(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	srv.Stop()
+	cameras := cams("", 4)
+	h := &history{}
+	m0 := startMember(t, srv.Addr(), "n0", "town", cameras, h)
+	testutil.WaitFor(t, 10*time.Second, "every camera recorded without Redis", func() bool { return len(m0.leases.Held()) == 4 })
+	srv.Restart()
+	m1 := startMember(t, srv.Addr(), "n1", "town", cameras, h)
+	testutil.WaitFor(t, 10*time.Second, "two each, under leases", func() bool { return spread(t, []*member{m0, m1}, cameras, 2) })
+	for _, c := range m0.leases.Held() {
+		if _, e, _ := m0.leases.Holder(t.Context(), c); e == 0 {
+			t.Errorf("camera %s: epoch 0 under a lease", c)
+		}
+	}
+}

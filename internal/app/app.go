@@ -113,6 +113,10 @@ type App struct {
 	// on the embedded single node), over its own Redis client.
 	nodes        *cluster.Registry
 	clusterRedis *redis.Client
+	// leases share the cameras out among the nodes (nil on the embedded
+	// single node); held is what this node records of them.
+	leases *cluster.Leases
+	held   heldCameras
 
 	metadataErrors *prometheus.CounterVec
 
@@ -296,6 +300,7 @@ func (a *App) Run(ctx context.Context) error {
 	run(ingestStage, a.streams.Run)
 	run(ingestStage, a.events.Run)
 	run(ingestStage, a.viewers.Run)
+	run(ingestStage, a.runLeases)
 	if a.watcher != nil {
 		run(ingestStage, a.watcher.Run)
 	}
