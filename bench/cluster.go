@@ -309,6 +309,9 @@ func clusterFailover(ctx context.Context, c *benchCluster, o clusterOpts, log *s
 				atKill = append(atKill, d)
 			} else {
 				other = max(other, d)
+				if d > 200 {
+					log.Info("footage gap outside a kill", "camera", cam.ID, "from", g.start.Format(time.RFC3339Nano), "ms", d, "before", nodeAt(spans, g.start, true), "after", nodeAt(spans, g.end, false))
+				}
 			}
 		}
 	}
@@ -373,6 +376,16 @@ func clusterSpans(nodes []*clusterNode, camera string) []span {
 	}
 	slices.SortFunc(out, func(a, b span) int { return a.start.Compare(b.start) })
 	return out
+}
+
+// nodeAt names the node whose span ends (before) or starts (after) at t.
+func nodeAt(spans []span, t time.Time, before bool) string {
+	for _, s := range spans {
+		if (before && s.end.Equal(t)) || (!before && s.start.Equal(t)) {
+			return s.node
+		}
+	}
+	return ""
 }
 
 // footageGap is time no node recorded.

@@ -434,7 +434,10 @@ func (l *Leases) keep(ctx context.Context, now time.Time, cam string, wanted boo
 	l.mu.Unlock()
 	if ls.handedTo != "" {
 		n, alive := live[ls.handedTo]
-		if !alive || slices.Contains(n.Recording, cam) || now.Sub(ls.handedAt) >= l.o.HandoverWait {
+		if !alive {
+			return l.takeBack(ctx, now, cam, cur, ls)
+		}
+		if slices.Contains(n.Recording, cam) || now.Sub(ls.handedAt) >= l.o.HandoverWait {
 			l.drop(cam, "handed over to "+ls.handedTo)
 		}
 		return nil
@@ -473,6 +476,31 @@ func (l *Leases) keep(ctx context.Context, now time.Time, cam string, wanted boo
 		return nil
 	}
 	return l.renewOne(ctx, now, cam, ls.epoch)
+}
+
+// takeBack takes the lease of a camera handed over to a node that died
+// before it recorded, while this node still records it: stopping and
+// starting again would leave a gap. If someone else has it by now, the
+// camera is theirs.
+func (l *Leases) takeBack(ctx context.Context, now time.Time, cam, cur string, ls lease) error {
+	if holder, _, _ := parseLease(cur); cur == "" || holder == ls.handedTo {
+		epoch, _, err := l.take(ctx, cam, l.o.Node, cur, ls.epoch)
+		if err != nil {
+			return err
+		}
+		if epoch > 0 {
+			l.mu.Lock()
+			if h := l.held[cam]; h != nil {
+				h.epoch, h.renewed, h.handedTo = epoch, now, ""
+			}
+			l.mu.Unlock()
+			l.o.Logger.Info("camera lease taken back: its new holder is gone before it recorded", "camera", cam, "from", ls.handedTo, "epoch", epoch)
+			l.o.Acquired(cam, epoch)
+			return nil
+		}
+	}
+	l.drop(cam, "handed over to "+ls.handedTo+", now gone")
+	return nil
 }
 
 // keepProvisional handles a camera recorded without a lease since a start

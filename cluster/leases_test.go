@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -153,6 +154,13 @@ func (h *history) last(s string) int {
 
 func startMember(t *testing.T, addr, id, zone string, cameras []Camera, h *history) *member {
 	t.Helper()
+	return startMemberRecording(t, addr, id, zone, cameras, h, true)
+}
+
+// startMemberRecording is startMember for a node that reports the cameras
+// it holds as recording (records) or never does (one still connecting).
+func startMemberRecording(t *testing.T, addr, id, zone string, cameras []Camera, h *history, records bool) *member {
+	t.Helper()
 	m := &member{id: id, history: h, done: make(chan struct{})}
 	m.rdb = redis.NewClient(&redis.Options{Addr: addr, MaxRetries: -1, DialTimeout: 200 * time.Millisecond,
 		ReadTimeout: 200 * time.Millisecond, WriteTimeout: 200 * time.Millisecond})
@@ -163,7 +171,9 @@ func startMember(t *testing.T, addr, id, zone string, cameras []Camera, h *histo
 			n := Node{ID: id, Zone: zone}
 			if m.leases != nil {
 				n.Cameras = m.leases.Held()
-				n.Recording = n.Cameras // it records at once
+				if records {
+					n.Recording = n.Cameras // it records at once
+				}
 			}
 			return n
 		}})
@@ -333,5 +343,37 @@ func TestLeasesProvisionalWhileRedisDownAtStart(t *testing.T) {
 		if _, e, _ := m0.leases.Holder(t.Context(), c); e == 0 {
 			t.Errorf("camera %s: epoch 0 under a lease", c)
 		}
+	}
+}
+
+// A camera handed to a node that dies before it records is taken back by
+// the node still recording it, without stopping.
+func TestLeasesHandoverToANodeThatDies(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	cameras := cams("", 2)
+	h := &history{}
+	m0 := startMember(t, srv.Addr(), "n0", "town", cameras, h)
+	testutil.WaitFor(t, 10*time.Second, "both held by n0", func() bool { return spread(t, []*member{m0}, cameras, 2) })
+	m1 := startMemberRecording(t, srv.Addr(), "n1", "town", cameras, h, false)
+	var moved string
+	testutil.WaitFor(t, 10*time.Second, "a camera handed to n1", func() bool {
+		for c, n := range holders(t, m0.leases, cameras) {
+			if n == "n1" {
+				moved = c
+				return true
+			}
+		}
+		return false
+	})
+	_ = m1.rdb.Close() // dies while connecting
+	testutil.WaitFor(t, 10*time.Second, "n0 holds it again", func() bool {
+		n, _, err := m0.leases.Holder(t.Context(), moved)
+		return err == nil && n == "n0"
+	})
+	if i := h.last("lost " + moved + " n0"); i >= 0 {
+		t.Fatalf("n0 stopped %s on the way: %v", moved, h.events)
+	}
+	if !slices.Contains(m0.leases.Held(), moved) {
+		t.Fatalf("n0 holds %v", m0.leases.Held())
 	}
 }
