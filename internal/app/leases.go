@@ -7,6 +7,7 @@ import (
 
 	"vigil/cluster"
 	"vigil/configs"
+	"vigil/ingest"
 )
 
 // heldCameras is what a cluster node records: the cameras whose leases it
@@ -155,17 +156,28 @@ func (a *App) applyHeld() {
 }
 
 // heldAndRecording lists the cameras this node holds and, of those, the
-// ones whose footage is being written now.
+// ones whose footage is being written now (for a camera with record off:
+// that is online here).
 func (a *App) heldAndRecording() (held, recording []string) {
 	if a.leases == nil {
 		return nil, nil
 	}
 	held = a.leases.Held()
+	cfg := a.config()
 	for _, c := range held {
-		if !a.held.isKeyed(c) {
+		st, err := a.streams.Status(c)
+		if err != nil {
 			continue
 		}
-		if st, err := a.streams.Status(c); err == nil && st.Recording {
+		// A camera that is not recorded counts once it streams: its live
+		// view and events are served.
+		if cam, ok := cfg.Camera(c); ok && !cam.Record {
+			if st.Status == ingest.StatusOnline {
+				recording = append(recording, c)
+			}
+			continue
+		}
+		if a.held.isKeyed(c) && st.Recording {
 			recording = append(recording, c)
 		}
 	}
