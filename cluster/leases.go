@@ -384,7 +384,9 @@ func (l *Leases) step(ctx context.Context) error {
 		}
 		cur, taken := current[c.ID]
 		if node, epoch, ok := parseLease(cur); taken && ok && node == l.o.Node {
-			l.adopt(c.ID, epoch, now) // handed to this node
+			// Handed to this node, or held by it before a restart: renewed
+			// at the next tick, as its TTL may be nearly over.
+			l.adopt(c.ID, epoch, time.Time{})
 			continue
 		}
 		if assign[c.ID] != l.o.Node {

@@ -377,3 +377,27 @@ func TestLeasesHandoverToANodeThatDies(t *testing.T) {
 		t.Fatalf("n0 holds %v", m0.leases.Held())
 	}
 }
+
+// A node that restarts before its leases expire takes them up again, with
+// their epochs, and renews them.
+func TestLeasesKeptAcrossAQuickRestart(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	cameras := cams("", 1)
+	before := newLeases(t, rdb, "n0", LeaseOptions{TTL: 600 * time.Millisecond})
+	e, _, err := before.take(t.Context(), cameras[0].ID, "n0", "", 0)
+	if err != nil || e == 0 {
+		t.Fatalf("take: %d %v", e, err)
+	}
+	h := &history{}
+	m := startMember(t, srv.Addr(), "n0", "town", cameras, h)
+	testutil.WaitFor(t, 5*time.Second, "taken up again", func() bool { return len(m.leases.Held()) == 1 })
+	time.Sleep(time.Second) // longer than the TTL left
+	if n, got, err := m.leases.Holder(t.Context(), cameras[0].ID); err != nil || n != "n0" || got != e {
+		t.Fatalf("holder %q epoch %d %v, want n0 epoch %d", n, got, err, e)
+	}
+	if m.lost.Load() != 0 {
+		t.Fatalf("lost: %v", h.events)
+	}
+}
