@@ -449,6 +449,18 @@ func (l *Leases) keep(ctx context.Context, now time.Time, cam string, wanted boo
 	}
 	mine := leaseValue(l.o.Node, ls.epoch)
 	if cur != "" && cur != mine {
+		// Another node took it (it thought this one dead). Until it
+		// records the camera, recording here goes on, as for a handover.
+		holder, _, _ := parseLease(cur)
+		if n, alive := live[holder]; alive && !slices.Contains(n.Recording, cam) {
+			l.o.Logger.Info("camera lease taken by another node; recording until it records", "camera", cam, "by", cur)
+			l.mu.Lock()
+			if h := l.held[cam]; h != nil {
+				h.handedTo, h.handedAt = holder, now
+			}
+			l.mu.Unlock()
+			return nil
+		}
 		l.drop(cam, "held by another node: "+cur)
 		return nil
 	}

@@ -401,3 +401,50 @@ func TestLeasesKeptAcrossAQuickRestart(t *testing.T) {
 		t.Fatalf("lost: %v", h.events)
 	}
 }
+
+// A lease taken by another node while its holder still records (the
+// others thought it dead) is given up only once the new holder records.
+func TestLeaseTakenRecordsUntilTheTakerRecords(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	cameras := cams("", 1)
+	cam := cameras[0].ID
+	h := &history{}
+	m0 := startMember(t, srv.Addr(), "n0", "town", cameras, h)
+	testutil.WaitFor(t, 10*time.Second, "held by n0", func() bool { return len(m0.leases.Held()) == 1 })
+	// "ghost" is a live node that takes the lease and does not record yet.
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	var recording atomic.Bool
+	ghost, err := New(Options{Client: rdb, KeyPrefix: "t:", Heartbeat: 50 * time.Millisecond, Expiry: 300 * time.Millisecond,
+		Self: func() Node {
+			n := Node{ID: "ghost", Zone: "town", Cameras: []string{cam}}
+			if recording.Load() {
+				n.Recording = n.Cameras
+			}
+			return n
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stop := run(t, ghost)
+	defer stop()
+	testutil.WaitFor(t, 5*time.Second, "ghost listed", func() bool {
+		nodes, err := ghost.List(t.Context())
+		return err == nil && len(nodes) == 2
+	})
+	_, e, _ := m0.leases.Holder(t.Context(), cam)
+	if got, _, err := m0.leases.take(t.Context(), cam, "ghost", leaseValue("n0", e), 0); err != nil || got == 0 {
+		t.Fatalf("ghost takes: %d %v", got, err)
+	}
+	testutil.WaitFor(t, 5*time.Second, "n0 records on until ghost records", func() bool {
+		m0.leases.mu.Lock()
+		defer m0.leases.mu.Unlock()
+		l := m0.leases.held[cam]
+		return l != nil && l.handedTo == "ghost"
+	})
+	if m0.lost.Load() != 0 {
+		t.Fatalf("n0 stopped before the taker recorded: %v", h.events)
+	}
+	recording.Store(true)
+	testutil.WaitFor(t, 5*time.Second, "n0 gave it up", func() bool { return m0.lost.Load() == 1 })
+}
