@@ -435,6 +435,18 @@ func (l *Leases) keep(ctx context.Context, now time.Time, cam string, wanted boo
 	ls := *l.held[cam]
 	l.mu.Unlock()
 	if ls.handedTo != "" {
+		if holder, epoch, _ := parseLease(cur); holder == l.o.Node {
+			// Handed back (the other node's view of the cluster differed)
+			// while this node still records it: keep it.
+			l.mu.Lock()
+			if h := l.held[cam]; h != nil {
+				h.epoch, h.renewed, h.handedTo = epoch, time.Time{}, ""
+			}
+			l.mu.Unlock()
+			l.o.Logger.Info("camera lease handed back", "camera", cam, "epoch", epoch)
+			l.o.Acquired(cam, epoch)
+			return nil
+		}
 		n, alive := live[ls.handedTo]
 		if !alive {
 			return l.takeBack(ctx, now, cam, cur, ls)

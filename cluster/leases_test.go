@@ -402,6 +402,41 @@ func TestLeasesKeptAcrossAQuickRestart(t *testing.T) {
 	}
 }
 
+// startGhost registers a live node "ghost" in zone town that says it holds
+// camera, and records it once the returned flag is set.
+func startGhost(t *testing.T, addr, camera string) *atomic.Bool {
+	t.Helper()
+	rdb := redis.NewClient(&redis.Options{Addr: addr})
+	t.Cleanup(func() { _ = rdb.Close() })
+	recording := &atomic.Bool{}
+	ghost, err := New(Options{Client: rdb, KeyPrefix: "t:", Heartbeat: 50 * time.Millisecond, Expiry: 300 * time.Millisecond,
+		Self: func() Node {
+			n := Node{ID: "ghost", Zone: "town", Cameras: []string{camera}}
+			if recording.Load() {
+				n.Recording = n.Cameras
+			}
+			return n
+		}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(run(t, ghost))
+	testutil.WaitFor(t, 5*time.Second, "ghost listed", func() bool {
+		nodes, err := ghost.List(t.Context())
+		return err == nil && slices.ContainsFunc(nodes, func(n Node) bool { return n.ID == "ghost" })
+	})
+	return recording
+}
+
+func handedTo(l *Leases, camera string) string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if h := l.held[camera]; h != nil {
+		return h.handedTo
+	}
+	return "-"
+}
+
 // A lease taken by another node while its holder still records (the
 // others thought it dead) is given up only once the new holder records.
 func TestLeaseTakenRecordsUntilTheTakerRecords(t *testing.T) {
@@ -411,40 +446,44 @@ func TestLeaseTakenRecordsUntilTheTakerRecords(t *testing.T) {
 	h := &history{}
 	m0 := startMember(t, srv.Addr(), "n0", "town", cameras, h)
 	testutil.WaitFor(t, 10*time.Second, "held by n0", func() bool { return len(m0.leases.Held()) == 1 })
-	// "ghost" is a live node that takes the lease and does not record yet.
-	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
-	t.Cleanup(func() { _ = rdb.Close() })
-	var recording atomic.Bool
-	ghost, err := New(Options{Client: rdb, KeyPrefix: "t:", Heartbeat: 50 * time.Millisecond, Expiry: 300 * time.Millisecond,
-		Self: func() Node {
-			n := Node{ID: "ghost", Zone: "town", Cameras: []string{cam}}
-			if recording.Load() {
-				n.Recording = n.Cameras
-			}
-			return n
-		}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	stop := run(t, ghost)
-	defer stop()
-	testutil.WaitFor(t, 5*time.Second, "ghost listed", func() bool {
-		nodes, err := ghost.List(t.Context())
-		return err == nil && len(nodes) == 2
-	})
+	recording := startGhost(t, srv.Addr(), cam)
 	_, e, _ := m0.leases.Holder(t.Context(), cam)
 	if got, _, err := m0.leases.take(t.Context(), cam, "ghost", leaseValue("n0", e), 0); err != nil || got == 0 {
 		t.Fatalf("ghost takes: %d %v", got, err)
 	}
-	testutil.WaitFor(t, 5*time.Second, "n0 records on until ghost records", func() bool {
-		m0.leases.mu.Lock()
-		defer m0.leases.mu.Unlock()
-		l := m0.leases.held[cam]
-		return l != nil && l.handedTo == "ghost"
-	})
+	testutil.WaitFor(t, 5*time.Second, "n0 records on until ghost records", func() bool { return handedTo(m0.leases, cam) == "ghost" })
 	if m0.lost.Load() != 0 {
 		t.Fatalf("n0 stopped before the taker recorded: %v", h.events)
 	}
 	recording.Store(true)
 	testutil.WaitFor(t, 5*time.Second, "n0 gave it up", func() bool { return m0.lost.Load() == 1 })
+}
+
+// A camera handed back to the node that still records it (the two saw the
+// cluster differently for a moment) is simply kept.
+func TestLeaseHandedBackIsKept(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	cameras := cams("", 1)
+	cam := cameras[0].ID
+	h := &history{}
+	m0 := startMember(t, srv.Addr(), "n0", "town", cameras, h)
+	testutil.WaitFor(t, 10*time.Second, "held by n0", func() bool { return len(m0.leases.Held()) == 1 })
+	startGhost(t, srv.Addr(), cam)
+	_, e, _ := m0.leases.Holder(t.Context(), cam)
+	eg, _, err := m0.leases.take(t.Context(), cam, "ghost", leaseValue("n0", e), 0)
+	if err != nil || eg == 0 {
+		t.Fatalf("ghost takes: %d %v", eg, err)
+	}
+	testutil.WaitFor(t, 5*time.Second, "n0 recording on for ghost", func() bool { return handedTo(m0.leases, cam) == "ghost" })
+	back, _, err := m0.leases.take(t.Context(), cam, "n0", leaseValue("ghost", eg), 0)
+	if err != nil || back <= eg {
+		t.Fatalf("handed back: %d %v", back, err)
+	}
+	testutil.WaitFor(t, 5*time.Second, "n0 holds it again", func() bool { return handedTo(m0.leases, cam) == "" })
+	if m0.lost.Load() != 0 {
+		t.Fatalf("n0 stopped the camera on the way: %v", h.events)
+	}
+	if _, got, _ := m0.leases.Holder(t.Context(), cam); got != back {
+		t.Fatalf("epoch %d, want %d", got, back)
+	}
 }
