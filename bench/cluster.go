@@ -282,7 +282,8 @@ func clusterFailover(ctx context.Context, c *benchCluster, o clusterOpts, log *s
 			return nil, fmt.Errorf("restart %s: %w", victim.id, err)
 		}
 		if err := waitFor(ctx, o.Settle, func() bool { return c.spread(ctx) }); err != nil {
-			return nil, fmt.Errorf("kill %d: cameras spread again: %w", k+1, err)
+			l, _ := c.listNodes(ctx, c.nodes[0])
+			return nil, fmt.Errorf("kill %d: cameras spread again: %w (nodes %+v)", k+1, err, l)
 		}
 	}
 	time.Sleep(3 * time.Second) // handed-over cameras close their last segments
