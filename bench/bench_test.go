@@ -168,3 +168,15 @@ func TestTimeline(t *testing.T) {
 		t.Errorf("implausible timeline result: %v", mustJSON(t, r))
 	}
 }
+
+func TestCluster(t *testing.T) {
+	need(t, "redis-server")
+	res, err := runCluster(t.Context(), []string{"-nodes", "2", "-cameras", "2", "-kills", "1"}, quiet())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, ok := res.(*clusterResult).Parts["failover"].(*failoverResult)
+	if !ok || f.Kills != 1 || len(f.FailoverMs) != 1 || f.FailoverMsMax <= 0 || f.FootageGapMsMax <= 0 || f.CamerasPerKill != 1 {
+		t.Errorf("implausible cluster result: %v", mustJSON(t, res))
+	}
+}

@@ -81,6 +81,8 @@ type serviceConfig struct {
 	MaxViewers int
 	// MaxEventAge is alerts.max_event_age; default the service's.
 	MaxEventAge string
+	// Node is the node: mapping without braces (cluster scenarios).
+	Node string
 }
 
 type cameraConfig struct {
@@ -140,6 +142,9 @@ alerts:
     - {match: {}, severity: minor, ack_within: 15m, resolve_within: 24h, cooldown: 60s}
 cameras_file: cameras.yaml
 `, sc.Listen, sc.LogLevel, sc.Storage, journal, auth.HashToken(e.tokens.desk), auth.HashToken(e.tokens.investigator), auth.HashToken(e.tokens.admin), sc.MaxViewers, eventAge)
+	if sc.Node != "" {
+		vigil += "node: {" + sc.Node + "}\n"
+	}
 	var cams strings.Builder
 	cams.WriteString("cameras:\n")
 	if len(sc.Cameras) == 0 {

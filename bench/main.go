@@ -1,6 +1,6 @@
 // Command bench runs Vigil's benchmarks and fault drills on loopback:
 //
-//	go run ./bench <ingest|alerts|export|live|scale|faults|timeline|stats|cluster-footage|all> [flags]
+//	go run ./bench <ingest|alerts|export|live|scale|faults|timeline|stats|cluster|all> [flags]
 //
 // Each scenario starts its own simulated cameras, Vigil node and, where
 // asked, redis-server; prints one JSON line of results on stdout and a
@@ -43,6 +43,7 @@ func scenarios() map[string]scenario {
 		"faults":          {"fault drills: camera restarts, SIGKILL, Redis outage, slow client, malformed input", runFaults},
 		"timeline":        {"one camera-day for the footage view (1,440 segments, 50 alerts, holds): recordings + alerts + holds load time", runTimeline},
 		"stats":           {"alert statistics over 30 days x 100 cameras x 50 alerts/day from the embedded journal", runStats},
+		"cluster":         {"3 nodes on one Redis: failover time and footage gap over 10 kill -9 of a camera's holder", runCluster},
 		"cluster-footage": {"3 nodes on Redis: export of 1 h through another node vs directly, one camera-day listed across 3 nodes", runClusterFootage},
 		"all":             {"every scenario with short defaults", runAll},
 	}

@@ -1,10 +1,11 @@
 // Package cluster makes the nodes of one deployment (the town's and its
 // villages') known to each other through Redis: each node registers itself
 // and heartbeats, and any node lists the live ones with their zone, version,
-// the cameras they hold and the hash of their camera registry. It owns
-// nothing else yet: camera leases and footage from any node are not built
-// (see docs/operations.md "Cluster"). It is used only with the Redis journal;
-// the embedded single node never imports Redis for it.
+// the cameras they hold and the hash of their camera registry; and it shares
+// the cameras out among them (Assign), one node recording each camera under
+// a lease with a fencing epoch (Leases). Footage from any node is not here.
+// It is used only with the Redis journal; the embedded single node never
+// imports Redis for it.
 package cluster
 
 import (
@@ -32,11 +33,14 @@ const (
 
 // Node is one node as the cluster sees it.
 type Node struct {
-	ID           string    `json:"id"`
-	Zone         string    `json:"zone"`
-	Version      string    `json:"version"`
-	AdvertiseURL string    `json:"advertise_url"`
-	Cameras      []string  `json:"cameras"`       // the cameras it records
+	ID           string   `json:"id"`
+	Zone         string   `json:"zone"`
+	Version      string   `json:"version"`
+	AdvertiseURL string   `json:"advertise_url"`
+	Cameras      []string `json:"cameras"` // the cameras whose leases it holds
+	// Recording lists the cameras of Cameras it is writing video of now; a
+	// camera handed to it is held but not yet recording while it connects.
+	Recording    []string  `json:"recording"`
 	RegistryHash string    `json:"registry_hash"` // SHA-256 of its cameras.yaml
 	Heartbeat    time.Time `json:"last_heartbeat"`
 	// RegistryDiffers is set by List on every node whose registry hash is
@@ -94,7 +98,7 @@ func New(o Options) (*Registry, error) {
 	return &Registry{
 		o:     o,
 		nodes: f.NewGauge(prometheus.GaugeOpts{Name: "vigil_cluster_nodes", Help: "Live nodes of the cluster, this one included, as of the last heartbeat."}),
-		held:  f.NewGauge(prometheus.GaugeOpts{Name: "vigil_cluster_cameras_held", Help: "Cameras this node records."}),
+		held:  f.NewGauge(prometheus.GaugeOpts{Name: "vigil_cluster_cameras_held", Help: "Cameras whose leases this node holds: the cameras it records."}),
 	}, nil
 }
 

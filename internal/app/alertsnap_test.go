@@ -131,8 +131,10 @@ func TestAlertsFlowWithoutFFmpeg(t *testing.T) {
 // An alert's picture is the keyframe of its moment even when ffmpeg is
 // busy: the keyframe is held as soon as it arrives, and only the decoding
 // waits for a free decoder. Four alerts at once, two decoders that each
-// take a second: all four pictures are of the keyframe that followed the
-// raise, not of one that came while the first two were decoding.
+// take two seconds, the next keyframe a second into them: all four pictures
+// are of the keyframe that followed the raise, not of the one that came
+// while the first two were decoding (the third and fourth alerts' keyframes
+// were taken only once a decoder was free).
 func TestAlertSnapshotsHoldTheMomentWhileDecodersAreBusy(t *testing.T) {
 	ffmpeg, err := exec.LookPath("ffmpeg")
 	if err != nil {
@@ -141,7 +143,7 @@ func TestAlertSnapshotsHoldTheMomentWhileDecodersAreBusy(t *testing.T) {
 	dir := t.TempDir()
 	started := filepath.Join(dir, "started")
 	slow := filepath.Join(dir, "slow-ffmpeg")
-	script := "#!/bin/sh\necho x >> '" + started + "'\nsleep 1\nexec '" + ffmpeg + "' \"$@\"\n"
+	script := "#!/bin/sh\necho x >> '" + started + "'\nsleep 2\nexec '" + ffmpeg + "' \"$@\"\n"
 	if err := os.WriteFile(slow, []byte(script), 0o755); err != nil {
 		t.Fatal(err)
 	}
@@ -186,11 +188,12 @@ func TestAlertSnapshotsHoldTheMomentWhileDecodersAreBusy(t *testing.T) {
 	}
 	moment := raised.Add(100 * time.Millisecond)
 	keyframe(moment)
-	// Both decoders busy: the next keyframe arrives.
+	// Both decoders busy: a second later the next keyframe arrives.
 	waitFor(t, 20*time.Second, "two decoders started", func() bool {
 		b, _ := os.ReadFile(started)
 		return bytes.Count(b, []byte("x")) >= 2
 	})
+	time.Sleep(time.Second)
 	keyframe(raised.Add(2 * time.Second))
 	waitFor(t, 60*time.Second, "four pictures", func() bool {
 		mu.Lock()

@@ -114,12 +114,16 @@ type App struct {
 	// on the embedded single node), over its own Redis client.
 	nodes        *cluster.Registry
 	clusterRedis *redis.Client
+	// leases share the cameras out among the nodes (nil on the embedded
+	// single node); held is what this node records of them.
+	leases *cluster.Leases
+	held   heldCameras
 
 	// peers asks the other nodes for footage, snapshots and live view
 	// (forward.go); nil on a single node or without cluster.token.
 	peers *cluster.Peers
-	// holders names each camera's holder, for live snapshots and WHEP;
-	// nil until camera leases are wired (forward.go).
+	// holders names each camera's holder, for live snapshots and WHEP:
+	// the leases in a cluster with a token (forward.go), nil otherwise.
 	holders HolderLookup
 
 	metadataErrors *prometheus.CounterVec
@@ -309,6 +313,7 @@ func (a *App) Run(ctx context.Context) error {
 	run(ingestStage, a.streams.Run)
 	run(ingestStage, a.events.Run)
 	run(ingestStage, a.viewers.Run)
+	run(ingestStage, a.runLeases)
 	if a.watcher != nil {
 		run(ingestStage, a.watcher.Run)
 	}

@@ -38,7 +38,10 @@ func (a *App) buildCluster(cfg *configs.Config) error {
 		Client: a.clusterRedis, Self: a.selfNode,
 		Registerer: a.metrics, Logger: a.log.With("component", "cluster"),
 	})
-	return err
+	if err != nil {
+		return err
+	}
+	return a.buildLeases()
 }
 
 // runCluster heartbeats until ctx ends; a node without the Redis journal
@@ -52,17 +55,22 @@ func (a *App) runCluster(ctx context.Context) error {
 	return err
 }
 
-// selfNode is this node as the cluster sees it: it records every enabled
-// camera of its registry (camera leases are not built yet).
+// selfNode is this node as the cluster sees it: the cameras it holds and,
+// of those, the ones it is writing; alone, every enabled recorded camera.
 func (a *App) selfNode() cluster.Node {
 	cfg := a.config()
 	n := cluster.Node{ID: a.nodeID, Zone: cfg.Node.Zone, Version: vigilVersion(), AdvertiseURL: cfg.Node.AdvertiseURL}
-	for _, c := range cfg.Cameras {
-		if c.Enabled && c.Record {
-			n.Cameras = append(n.Cameras, c.ID)
+	if a.leases != nil {
+		n.Cameras, n.Recording = a.heldAndRecording()
+	} else {
+		for _, c := range cfg.Cameras {
+			if c.Enabled && c.Record {
+				n.Cameras = append(n.Cameras, c.ID)
+			}
 		}
+		slices.Sort(n.Cameras)
+		n.Recording = n.Cameras
 	}
-	slices.Sort(n.Cameras)
 	if b, err := os.ReadFile(cfg.CamerasPath); err == nil {
 		sum := sha256.Sum256(b)
 		n.RegistryHash = hex.EncodeToString(sum[:])

@@ -69,8 +69,10 @@ type streamSpec struct {
 	authRetry time.Duration
 }
 
-// streamSpecs lists the subscriptions of cfg by name.
-func streamSpecs(cfg *configs.Config) map[string]streamSpec {
+// streamSpecs lists the subscriptions of cfg by name that this node runs:
+// a camera's when holds says it has the camera, a device's (an NVR's
+// channels) when it has the first of the device's cameras.
+func streamSpecs(cfg *configs.Config, holds func(string) bool) map[string]streamSpec {
 	specs := map[string]streamSpec{}
 	claimed := map[string]bool{}
 	for _, d := range cfg.Devices {
@@ -83,12 +85,15 @@ func streamSpecs(cfg *configs.Config) map[string]streamSpec {
 			continue
 		}
 		sort.Strings(cams)
+		if len(cams) > 0 && !holds(cams[0]) {
+			continue
+		}
 		specs[d.ID] = streamSpec{name: d.ID, kind: pull.Kind(d.Kind), url: d.URL, user: d.Username, pass: d.Password.Reveal(), cameras: cams,
 			authRetry: configs.DefaultAuthRetry}
 	}
 	for _, c := range cfg.Cameras {
 		kind := c.Events.Pull()
-		if kind == "" || !c.Enabled || claimed[c.ID] {
+		if kind == "" || !c.Enabled || claimed[c.ID] || !holds(c.ID) {
 			continue
 		}
 		specs[c.ID] = streamSpec{name: c.ID, kind: pull.Kind(kind), url: eventURL(c), user: c.Username, pass: c.Password.Reveal(), cameras: []string{c.ID},
@@ -152,7 +157,7 @@ func (s *eventSources) Run(ctx context.Context) error {
 	}()
 	cfg := s.a.config()
 	for {
-		want := streamSpecs(cfg)
+		want := streamSpecs(cfg, s.a.holds)
 		for name, r := range live {
 			if w, ok := want[name]; !ok || !reflect.DeepEqual(w, r.spec) {
 				s.stop(r)

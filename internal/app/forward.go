@@ -51,7 +51,13 @@ func (a *App) buildForward(cfg *configs.Config) error {
 	}
 	var err error
 	a.peers, err = cluster.NewPeers(cluster.PeersOptions{Nodes: a.nodes, Client: a.clusterRedis, Self: a.nodeID, Token: tok})
-	return err
+	if err != nil {
+		return err
+	}
+	if a.leases != nil { // built with the registry (buildCluster)
+		a.holders = a.leases
+	}
+	return nil
 }
 
 // fromPeer reports whether r was made by another node (requireOrPeer).

@@ -35,15 +35,16 @@ func (a *App) buildIngest(cfg *configs.Config) error {
 	return a.applyCameras(cfg)
 }
 
-// ingestCameras maps the registry onto ingest's camera specs.
-func ingestCameras(cfg *configs.Config) []ingest.Camera {
+// ingestCameras maps the registry onto ingest's camera specs; a camera is
+// pulled when it is enabled and holds says this node has it.
+func ingestCameras(cfg *configs.Config, holds func(string) bool) []ingest.Camera {
 	out := make([]ingest.Camera, 0, len(cfg.Cameras))
 	for _, c := range cfg.Cameras {
 		user, pass := c.Credentials()
 		out = append(out, ingest.Camera{
 			ID: c.ID, Name: c.Name, Site: c.Site, Grid: c.Grid,
 			URL: c.StreamURL(), Username: user, Password: pass,
-			Transport: string(c.Transport), ONVIFMetadata: c.Events.ONVIFMetadata, Enabled: c.Enabled,
+			Transport: string(c.Transport), ONVIFMetadata: c.Events.ONVIFMetadata, Enabled: c.Enabled && holds(c.ID),
 			AuthRetry: c.AuthRetry,
 		})
 	}
@@ -56,13 +57,14 @@ func ingestCameras(cfg *configs.Config) []ingest.Camera {
 // restarts with them, the old segment closed after its last queued unit.
 // Cameras with a new name, site, grid, retention or webhook secret keep
 // their session and their recording; record switched on or off starts or
-// stops it.
+// stops it. In a cluster, only the cameras whose leases this node holds
+// are pulled and recorded; the others are registered as disabled here.
 func (a *App) applyCameras(cfg *configs.Config) error {
 	a.camMu.Lock()
 	defer a.camMu.Unlock()
 	want := map[string]configs.Camera{}
 	for _, c := range cfg.Cameras {
-		if c.Enabled && c.Record {
+		if c.Enabled && c.Record && a.holds(c.ID) {
 			want[c.ID] = c
 		}
 	}
@@ -92,7 +94,7 @@ func (a *App) applyCameras(cfg *configs.Config) error {
 			}
 		}
 	}
-	res, err := a.streams.Apply(ingestCameras(cfg))
+	res, err := a.streams.Apply(ingestCameras(cfg, a.holds))
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -128,28 +130,39 @@ func (a *App) applyCameras(cfg *configs.Config) error {
 	return errors.Join(errs...)
 }
 
-// startRecordingLocked subscribes the recorder to camera c.
+// startRecordingLocked subscribes the recorder to camera c. In a cluster
+// its segments carry the lease's epoch from the first one on.
 func (a *App) startRecordingLocked(cfg *configs.Config, c configs.Camera) error {
 	sink, err := a.recorder.Camera(c.ID, cfg.Retention(c))
 	if err != nil {
 		return err
 	}
-	a.recSubs[c.ID] = a.streams.Subscribe(c.ID, "recorder", recordedSink{sink, c.ID, a.streams}, recorderQueue)
+	if epoch, ok := a.held.epoch(c.ID); ok {
+		sink.SetEpoch(epoch)
+	}
+	a.held.subscribed(c.ID)
+	a.recSubs[c.ID] = a.streams.Subscribe(c.ID, "recorder", recordedSink{sink, c.ID, a.streams, &a.held}, recorderQueue)
 	return nil
 }
 
 // recordedSink tells ingest when the recorder was handed a video frame,
-// so that a camera shows recording only while frames are being written.
+// so that a camera shows recording only while frames are being written,
+// and the cluster when it was handed the first keyframe, from which its
+// segments start.
 type recordedSink struct {
 	media.Sink
 	camera  string
 	streams *ingest.Streams
+	held    *heldCameras
 }
 
 func (r recordedSink) OnAccessUnit(au media.AccessUnit) {
 	r.Sink.OnAccessUnit(au)
 	if au.Kind == media.Video {
 		r.streams.Wrote(r.camera)
+		if au.Key {
+			r.held.keyframe(r.camera)
+		}
 	}
 }
 
@@ -188,7 +201,12 @@ func (a *App) onMetadata(camera string, doc []byte, at time.Time) {
 //
 // The alert's clip starts before the camera's last frame, so that it shows
 // the last seconds before the camera dropped rather than the 30 s after.
+// In a cluster only the camera's holder raises it: a report racing the
+// loss of the lease is dropped.
 func (a *App) cameraState(st ingest.CameraState) {
+	if !st.Online && !a.holds(st.Camera) {
+		return
+	}
 	s, err := a.streams.Status(st.Camera)
 	ev := alerts.Event{Camera: st.Camera, Type: alerts.CameraOffline, State: alerts.Inactive, At: time.Now(),
 		Source: alerts.SourceHealth, Detail: map[string]string{"detail": st.Reason}}

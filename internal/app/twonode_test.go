@@ -215,10 +215,12 @@ func TestNodesListedAcrossTheCluster(t *testing.T) {
 		} `json:"nodes"`
 	}
 	var l list
-	waitFor(t, 10*time.Second, "both nodes listed", func() bool {
+	// The two cameras have no zone: one each.
+	waitFor(t, 15*time.Second, "both nodes listed, holding a camera each", func() bool {
 		code, body := call(t, "GET", town.URL()+"/api/v1/nodes", adminToken, "")
 		l = list{}
-		return code == 200 && json.Unmarshal([]byte(body), &l) == nil && len(l.Nodes) == 2
+		return code == 200 && json.Unmarshal([]byte(body), &l) == nil && len(l.Nodes) == 2 &&
+			len(l.Nodes[0].Cameras) == 1 && len(l.Nodes[1].Cameras) == 1 && l.Nodes[0].Cameras[0] != l.Nodes[1].Cameras[0]
 	})
 	if !l.Cluster || l.Nodes[0].ID != "town-1" || l.Nodes[1].ID != "village-3" || l.Nodes[1].Zone != "village-3" {
 		t.Fatalf("nodes %+v", l)

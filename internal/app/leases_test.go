@@ -1,0 +1,146 @@
+package app
+
+import (
+	"encoding/json"
+	"io"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"vigil/configs"
+	"vigil/internal/camsim"
+	"vigil/internal/testutil"
+)
+
+// Event pulls run on the holder of the camera only; a device's on the
+// holder of its first camera.
+func TestStreamSpecsOnlyOnTheHolder(t *testing.T) {
+	cfg := &configs.Config{
+		Cameras: []configs.Camera{
+			{ID: "gate", Enabled: true, URL: "rtsp://192.0.2.1/", Events: configs.CameraEvents{ONVIFPullPoint: true}},
+			{ID: "hall", Enabled: true, URL: "rtsp://192.0.2.2/", Events: configs.CameraEvents{HikvisionStream: true}},
+			{ID: "ch-1", Enabled: true, URL: "rtsp://192.0.2.3/"},
+			{ID: "ch-2", Enabled: true, URL: "rtsp://192.0.2.3/"},
+		},
+		Devices: []configs.Device{{ID: "nvr-1", Kind: configs.PullHikvision, URL: "http://192.0.2.3", Stream: true,
+			Channels: map[string]string{"1": "ch-1", "2": "ch-2"}}},
+	}
+	for _, tc := range []struct {
+		name string
+		held []string
+		want []string
+	}{
+		{"single node: all", nil, []string{"gate", "hall", "nvr-1"}},
+		{"holder of gate", []string{"gate"}, []string{"gate"}},
+		{"holder of the device's first camera", []string{"hall", "ch-1"}, []string{"hall", "nvr-1"}},
+		{"holder of the device's second camera only", []string{"ch-2"}, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			holds := func(string) bool { return true }
+			if tc.held != nil {
+				holds = func(c string) bool { return slices.Contains(tc.held, c) }
+			}
+			got := slices.Sorted(maps.Keys(streamSpecs(cfg, holds)))
+			if !slices.Equal(got, tc.want) {
+				t.Fatalf("subscriptions %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// clusterSimConfig is simConfig on the Redis journal at addr as node id:
+// cams as simConfig takes them.
+func clusterSimConfig(t *testing.T, sim *camsim.Server, cams map[string]string, addr, id string) *configs.Config {
+	t.Helper()
+	cfg := simConfig(t, sim, cams)
+	body, err := os.ReadFile(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := strings.Replace(string(body), "journal: {path: ./journal.db}",
+		"journal: {backend: redis, path: ./journal.db, redis: {addr: \""+addr+"\"}}", 1)
+	s += "node: {id: " + id + ", zone: town, advertise_url: \"http://127.0.0.1:1\"}\n"
+	if err := os.WriteFile(cfg.Path, []byte(s), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = configs.Load(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// Two nodes on one Redis share four cameras: each pulls and records only
+// the two it holds, under its node ID and lease epoch; the others show
+// disabled on it; vigil_cluster_cameras_held counts them; and no failover
+// or lost lease raises camera_offline.
+func TestClusterNodesRecordOnlyHeldCameras(t *testing.T) {
+	r := testutil.StartRedis(t)
+	sim := startCamsim(t, "cam/c0", "cam/c1", "cam/c2", "cam/c3")
+	ids := []string{"c0", "c1", "c2", "c3"}
+	cams := map[string]string{"c0": "key-site", "c1": "hall", "c2": "hall", "c3": "hall"} // the test rules name key-site
+	a := startApp(t, clusterSimConfig(t, sim, cams, r.Addr(), "a"), io.Discard)
+	b := startApp(t, clusterSimConfig(t, sim, cams, r.Addr(), "b"), io.Discard)
+	held := func(x *App) []string { h, _ := x.heldAndRecording(); return h }
+	recording := func(x *App) []string { _, rec := x.heldAndRecording(); return rec }
+	waitFor(t, 20*time.Second, "two cameras recording on each node", func() bool {
+		return len(recording(a)) == 2 && len(recording(b)) == 2 && len(held(a)) == 2 && len(held(b)) == 2
+	})
+	if got := slices.Sorted(slices.Values(append(held(a), held(b)...))); !slices.Equal(got, ids) {
+		t.Fatalf("held by a %v and b %v", held(a), held(b))
+	}
+	for _, x := range []*App{a, b} {
+		if v := gaugeValue(t, x, "vigil_cluster_cameras_held"); v != 2 {
+			waitFor(t, 5*time.Second, "vigil_cluster_cameras_held at 2", func() bool { return gaugeValue(t, x, "vigil_cluster_cameras_held") == 2 })
+		}
+		mine := held(x)
+		for _, id := range ids {
+			st, err := x.streams.Status(id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if slices.Contains(mine, id) != (st.Status != "disabled") {
+				t.Errorf("node %s: camera %s status %s, held %v", x.nodeID, id, st.Status, mine)
+			}
+		}
+	}
+	// Segments close every 2 s: each node's index lines are its own
+	// cameras', with its ID and an epoch.
+	waitFor(t, 15*time.Second, "an indexed segment per camera", func() bool {
+		for _, x := range []*App{a, b} {
+			for _, id := range held(x) {
+				segs, _, _ := x.recorder.Catalog().List(id, time.Now().Add(-time.Hour), time.Now().Add(time.Hour))
+				if len(segs) == 0 {
+					return false
+				}
+			}
+		}
+		return true
+	})
+	// Every index line names its node and epoch (a node that started
+	// first recorded every camera until the other joined and took its
+	// share: those lines are its own too).
+	for _, x := range []*App{a, b} {
+		files, _ := filepath.Glob(filepath.Join(x.config().Storage.Dir, "*", "*", "index.jsonl"))
+		for _, f := range files {
+			body, _ := os.ReadFile(f)
+			for line := range strings.Lines(string(body)) {
+				var rec struct {
+					Node  string
+					Epoch int64
+				}
+				if json.Unmarshal([]byte(line), &rec) != nil || rec.Node != x.nodeID || rec.Epoch < 1 {
+					t.Errorf("node %s: index line %s", x.nodeID, line)
+				}
+			}
+		}
+	}
+	code, body := call(t, "GET", a.URL()+"/api/v1/alerts?camera=c0", deskToken, "")
+	if code != 200 || strings.Contains(body, "camera_offline") {
+		t.Fatalf("alerts: %d %s", code, body)
+	}
+}
