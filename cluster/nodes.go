@@ -3,7 +3,9 @@
 // and heartbeats, and any node lists the live ones with their zone, version,
 // the cameras they hold and the hash of their camera registry; and it shares
 // the cameras out among them (Assign), one node recording each camera under
-// a lease with a fencing epoch (Leases). Footage from any node is not here.
+// a lease with a fencing epoch (Leases); and it lets one node ask another
+// (Peers), remembering every node ever live for its footage. The footage
+// API itself is not here.
 // It is used only with the Redis journal; the embedded single node never
 // imports Redis for it.
 package cluster
@@ -136,7 +138,8 @@ func (r *Registry) Run(ctx context.Context) error {
 	}
 }
 
-// beat writes this node's registration with its expiry.
+// beat writes this node's registration with its expiry, and its
+// advertise URL among the footage nodes (footageNodesKey).
 func (r *Registry) beat(ctx context.Context) error {
 	n := r.o.Self()
 	n.Heartbeat = r.o.Now().UTC()
@@ -149,6 +152,10 @@ func (r *Registry) beat(ctx context.Context) error {
 	_, err = r.o.Client.TxPipelined(ctx, func(p redis.Pipeliner) error {
 		p.Set(ctx, r.nodeKey(n.ID), b, r.o.Expiry)
 		p.SAdd(ctx, r.indexKey(), n.ID)
+		// remembered from its first heartbeat, not only once another
+		// node asked for footage while it was live: a node that dies
+		// before any such request still has its footage asked for
+		p.HSet(ctx, r.o.KeyPrefix+footageNodesKey, n.ID, n.AdvertiseURL)
 		return nil
 	})
 	if err != nil {

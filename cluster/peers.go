@@ -31,6 +31,13 @@ const NodeHeader = "X-Vigil-Node"
 // answering; a slower node is named unreachable.
 const DefaultHeaderTimeout = 2 * time.Second
 
+// footageNodesKey (after the key prefix) is the hash of every node ever
+// live, node ID to advertise URL: each node adds itself at every
+// heartbeat (Registry), and Peers adds the live nodes it lists. Nothing
+// removes a node but an admin (HDEL), so that a node that died is still
+// asked for its footage, and named, rather than forgotten.
+const footageNodesKey = "footage-nodes"
+
 // ErrUnknownNode is returned for a node neither live nor ever seen live
 // (or without a usable advertise URL).
 var ErrUnknownNode = errors.New("node unknown to the cluster")
@@ -49,11 +56,12 @@ type NodeLister interface {
 // PeersOptions configure Peers. Nodes, Self and Token are required.
 type PeersOptions struct {
 	Nodes NodeLister
-	// Client, when set, keeps in Redis every node that was ever live
-	// (KeyPrefix+"footage-nodes", ID → advertise URL, no expiry): a node
-	// that died keeps its footage, and it is asked (and named
-	// unreachable) rather than forgotten when its heartbeat expires. An
-	// admin removes a node taken out of service with HDEL.
+	// Client, when set, reads from Redis every node that was ever live
+	// (KeyPrefix+"footage-nodes", ID → advertise URL, no expiry; each
+	// node's heartbeat adds it): a node that died keeps its footage, and
+	// it is asked (and named unreachable) rather than forgotten when its
+	// heartbeat expires. An admin removes a node taken out of service
+	// with HDEL.
 	Client    redis.UniversalClient
 	KeyPrefix string // default "vigil:"
 	Self      string // this node's ID: never asked
@@ -142,7 +150,7 @@ func (p *Peers) Others(ctx context.Context) ([]string, error) {
 		urls[n.ID] = n.AdvertiseURL
 	}
 	if p.o.Client != nil {
-		key := p.o.KeyPrefix + "footage-nodes"
+		key := p.o.KeyPrefix + footageNodesKey
 		known, err := p.o.Client.HGetAll(ctx, key).Result()
 		if err != nil {
 			return nil, fmt.Errorf("cluster: footage nodes: %w", err)

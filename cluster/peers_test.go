@@ -93,3 +93,32 @@ func TestPeersAuthenticate(t *testing.T) {
 type nodeList []Node
 
 func (l nodeList) List(context.Context) ([]Node, error) { return l, nil }
+
+// A node is remembered from its first heartbeat: one that died before
+// any node asked the others for footage is still asked, at its advertise
+// URL, and named when it does not answer.
+func TestPeersRememberNodesNeverAsked(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	town := registry(t, rdb, Node{ID: "town-1", AdvertiseURL: "http://127.0.0.1:1"})
+	village := registry(t, rdb, Node{ID: "village-3", AdvertiseURL: "http://127.0.0.1:2"})
+	for _, r := range []*Registry{town, village} {
+		if err := r.beat(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := village.leave(t.Context()); err != nil { // or died: its registration is gone either way
+		t.Fatal(err)
+	}
+	p, err := NewPeers(PeersOptions{Nodes: town, Client: rdb, KeyPrefix: "t:", Self: "town-1", Token: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.Others(t.Context()); err != nil || !slices.Equal(got, []string{"village-3"}) {
+		t.Fatalf("others %v %v, want village-3, which was live before anyone asked", got, err)
+	}
+	if u, err := p.url(t.Context(), "village-3"); err != nil || u != "http://127.0.0.1:2" {
+		t.Fatalf("village-3 at %q %v", u, err)
+	}
+}
