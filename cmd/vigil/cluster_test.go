@@ -6,10 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -20,7 +22,10 @@ import (
 	"vigil/internal/testutil"
 )
 
-const clusterAdmin = "cluster-admin-token"
+const (
+	clusterAdmin = "cluster-admin-token"
+	clusterToken = "cluster-node-token"
+)
 
 // clusterNode is one vigil serve child process of the cluster test.
 type clusterNode struct {
@@ -33,18 +38,23 @@ type clusterNode struct {
 }
 
 // writeClusterNode writes the configuration of node id into its own
-// directory: the Redis journal at redisAddr, short segments, and the
-// cameras file every node shares.
+// directory: the Redis journal at redisAddr, short segments, the cameras
+// file every node shares, and the cluster token with a fixed port as the
+// advertise URL, so that the nodes ask each other for footage and a node
+// started again comes back at the same URL.
 func writeClusterNode(t *testing.T, id, redisAddr, cameras string) *clusterNode {
 	t.Helper()
 	dir := t.TempDir()
-	vigil := `listen: 127.0.0.1:0
+	listen := fmt.Sprintf("127.0.0.1:%d", testutil.FreePort(t))
+	vigil := `listen: ` + listen + `
 storage: {dir: ./rec, segment: 2s, part: 500ms, min_free_bytes: 0}
 journal: {backend: redis, path: ./journal.db, redis: {addr: "` + redisAddr + `"}}
 auth:
   tokens:
     - {name: ops, role: admin, sha256: ` + auth.HashToken(clusterAdmin) + `}
-node: {id: ` + id + `, zone: town, advertise_url: "http://127.0.0.1:1"}
+node: {id: ` + id + `, zone: town, advertise_url: "http://` + listen + `"}
+cluster: {token: ` + clusterToken + `}
+live: {udp_port: 0}
 cameras_file: cameras.yaml
 `
 	if err := os.WriteFile(filepath.Join(dir, "vigil.yaml"), []byte(vigil), 0o600); err != nil {
@@ -290,10 +300,24 @@ func TestClusterFailoverStopAndJoin(t *testing.T) {
 	waitUntil(t, 40*time.Second, "two cameras recording on each node", nodes, spreadAll(n1, n2, n3))
 	from := time.Now()
 
-	// kill -9 n3: its cameras are recorded elsewhere within 15 s.
+	// kill -9 n3: its cameras are recorded elsewhere within 15 s. The
+	// export below starts at a segment n3 closed before: read from its
+	// index, as asking any node for footage now would make it known as a
+	// footage node before it dies.
 	lost := n3.nodes(t)[n3.id].Recording
+	camera := lost[0]
+	var before span
+	waitUntil(t, 10*time.Second, "n3 closes a segment of "+camera, nodes, func() bool {
+		s := indexed(t, []*clusterNode{n3})[camera]
+		if len(s) > 0 {
+			before = s[len(s)-1]
+		}
+		return len(s) > 0
+	})
+	killedAt := time.Now()
 	n3.signal(t, syscall.SIGKILL)
 	<-n3.exited
+	var taker string
 	waitUntil(t, 15*time.Second, fmt.Sprintf("n3's cameras %v recorded by n1 or n2", lost), nodes, func() bool {
 		r := recorders(n1.nodes(t))
 		for _, c := range lost {
@@ -301,8 +325,21 @@ func TestClusterFailoverStopAndJoin(t *testing.T) {
 				return false
 			}
 		}
+		taker = r[camera][0]
 		return true
 	})
+	failover := time.Since(killedAt)
+	// Footage through the survivor that did not take camera over; while
+	// n3 is down it is named, and the time only it may hold is a gap.
+	via := n1
+	if taker == n1.id {
+		via = n2
+	}
+	down := via.recordings(t, camera, before.start, time.Now())
+	if !slices.Contains(down.Unreachable, n3.id) || !down.gapAt(killedAt) {
+		t.Errorf("listing of %s through %s while n3 is down: unreachable %v, gaps %v; want n3 named and a gap at the kill (%s)",
+			camera, via.id, down.Unreachable, down.Gaps, killedAt.Format(time.RFC3339Nano))
+	}
 
 	// SIGSTOP n2 for 20 s: n1 records everything within 15 s.
 	waitUntil(t, 15*time.Second, "three cameras on n1 and n2", nodes, spreadAll(n1, n2))
@@ -337,6 +374,10 @@ func TestClusterFailoverStopAndJoin(t *testing.T) {
 	waitUntil(t, 30*time.Second, "two cameras recording on each node after the join", nodes, spreadAll(n1, n2, n3))
 	time.Sleep(3 * time.Second) // the old holders close their segments
 	to := time.Now()
+	// With n3 back, an export of camera across its failover through via
+	// is one MP4 of n3's footage and then the taker's.
+	failoverExport{nodes: nodes, via: via, camera: camera, start: before.start, end: killedAt.Add(failover + 2*time.Second),
+		killed: n3.id, taker: taker, killedAt: killedAt, failover: failover}.check(t)
 	// The failovers, the stop and the join raised no health alert: every
 	// camera stayed online at its holder.
 	var al struct {
@@ -388,4 +429,170 @@ func TestClusterFailoverStopAndJoin(t *testing.T) {
 			last[s.node] = max(last[s.node], s.epoch)
 		}
 	}
+}
+
+// listing is GET /cameras/{id}/recordings on a cluster node.
+type listing struct {
+	Segments []struct {
+		ID         string
+		Start, End time.Time
+		Bytes      int64
+		SHA256     string
+		Node       string
+	}
+	Gaps        []struct{ Start, End time.Time }
+	Unreachable []string
+}
+
+// gapAt reports whether one of l's gaps holds t.
+func (l listing) gapAt(t time.Time) bool {
+	return slices.ContainsFunc(l.Gaps, func(g struct{ Start, End time.Time }) bool {
+		return !t.Before(g.Start) && t.Before(g.End)
+	})
+}
+
+func rangeQuery(start, end time.Time) string {
+	return "start=" + start.UTC().Format(time.RFC3339Nano) + "&end=" + end.UTC().Format(time.RFC3339Nano)
+}
+
+// recordings is n's listing of camera over the cluster.
+func (n *clusterNode) recordings(t *testing.T, camera string, start, end time.Time) listing {
+	t.Helper()
+	var l listing
+	if code := get(t, n.url+"/api/v1/cameras/"+camera+"/recordings?"+rangeQuery(start, end), clusterAdmin, &l); code != 200 {
+		t.Fatalf("recordings of %s on %s: status %d", camera, n.id, code)
+	}
+	return l
+}
+
+// failoverExport is an export of camera across the failover from node
+// killed to node taker, asked of node via.
+type failoverExport struct {
+	nodes         []*clusterNode
+	via           *clusterNode
+	camera        string
+	start, end    time.Time
+	killed, taker string
+	killedAt      time.Time
+	failover      time.Duration // from the kill to the taker recording
+}
+
+// check exports x's range through x.via and checks that the MP4 plays
+// in ffprobe over the whole range (time in the file is wall-clock, gaps
+// included); that its manifest names the killed node before the kill and
+// the taker after it, each segment with the SHA-256 its node lists; and
+// that its gaps add up to no more than the failover, with a GOP and a
+// part of slack (the part n3 had not flushed, the keyframe the taker
+// waited for).
+func (x failoverExport) check(t *testing.T) {
+	t.Helper()
+	q := rangeQuery(x.start, x.end)
+	began := time.Now()
+	req, _ := http.NewRequest("GET", x.via.url+"/api/v1/cameras/"+x.camera+"/export?"+q, nil)
+	req.Header.Set("Authorization", "Bearer "+clusterAdmin)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatalf("export of %s through %s: %v", x.camera, x.via.id, err)
+	}
+	path := filepath.Join(t.TempDir(), "export.mp4")
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	size, err := io.Copy(f, resp.Body)
+	resp.Body.Close()
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || resp.StatusCode != 200 {
+		b, _ := os.ReadFile(path)
+		t.Fatalf("export of %s through %s: status %d, %v: %.300s", x.camera, x.via.id, resp.StatusCode, err, b)
+	}
+	if u := resp.Header.Get("X-Vigil-Unreachable"); u != "" {
+		t.Errorf("export with every node up: X-Vigil-Unreachable %q", u)
+	}
+	took := time.Since(began)
+
+	var m struct {
+		From, Until time.Time
+		Frames      int
+		Segments    []struct {
+			ID         string
+			Start, End time.Time
+			Bytes      int64
+			SHA256     string
+			Node       string
+		}
+		Gaps        []struct{ Start, End time.Time }
+		Unreachable []string
+	}
+	if code := get(t, x.via.url+"/api/v1/cameras/"+x.camera+"/export/manifest?"+q, clusterAdmin, &m); code != 200 {
+		t.Fatalf("manifest of %s through %s: status %d", x.camera, x.via.id, code)
+	}
+	if len(m.Unreachable) > 0 {
+		t.Errorf("manifest with every node up: unreachable %v", m.Unreachable)
+	}
+
+	probe := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v",
+		"-show_entries", "stream=nb_read_frames:format=duration", "-of", "json", path)
+	var perr strings.Builder
+	probe.Stderr = &perr
+	out, err := probe.Output()
+	var p struct {
+		Streams []struct {
+			Frames string `json:"nb_read_frames"`
+		}
+		Format struct{ Duration string }
+	}
+	if err != nil || perr.Len() > 0 || json.Unmarshal(out, &p) != nil || len(p.Streams) != 1 {
+		t.Fatalf("ffprobe of the export: %v: %s %s", err, perr.String(), out)
+	}
+	secs, _ := strconv.ParseFloat(p.Format.Duration, 64)
+	dur := time.Duration(secs * float64(time.Second))
+	if frames, _ := strconv.Atoi(p.Streams[0].Frames); frames != m.Frames || frames == 0 {
+		t.Errorf("ffprobe counts %s frames, the manifest %d", p.Streams[0].Frames, m.Frames)
+	}
+	if want := m.Until.Sub(m.From); (dur - want).Abs() > 200*time.Millisecond {
+		t.Errorf("export plays %s, the manifest spans %s (%s to %s)", dur, want, m.From.Format(time.RFC3339Nano), m.Until.Format(time.RFC3339Nano))
+	}
+	if m.From.After(x.start) || m.Until.Before(x.end.Add(-time.Second)) {
+		t.Errorf("export spans %s to %s, asked for %s to %s", m.From.Format(time.RFC3339Nano), m.Until.Format(time.RFC3339Nano),
+			x.start.Format(time.RFC3339Nano), x.end.Format(time.RFC3339Nano))
+	}
+
+	var killedBefore, takerAfter bool
+	listed := map[string]map[string]string{} // node → segment ID → SHA-256 it lists
+	for _, s := range m.Segments {
+		killedBefore = killedBefore || (s.Node == x.killed && s.Start.Before(x.killedAt))
+		takerAfter = takerAfter || (s.Node == x.taker && s.Start.After(x.killedAt))
+		if _, ok := listed[s.Node]; !ok {
+			listed[s.Node] = map[string]string{}
+			for _, n := range x.nodes {
+				if n.id == s.Node {
+					for _, own := range n.recordings(t, x.camera, x.start, x.end).Segments {
+						if own.Node == n.id {
+							listed[s.Node][own.ID] = own.SHA256
+						}
+					}
+				}
+			}
+		}
+		if sum := listed[s.Node][s.ID]; sum != s.SHA256 {
+			t.Errorf("manifest: segment %s of node %q has sha256 %s; its node lists %q", s.ID, s.Node, s.SHA256, sum)
+		}
+	}
+	if !killedBefore || !takerAfter {
+		t.Errorf("manifest segments %+v: want %s's before the kill at %s and %s's after", m.Segments, x.killed, x.killedAt.Format(time.RFC3339Nano), x.taker)
+	}
+
+	var gap time.Duration
+	for _, g := range m.Gaps {
+		gap += g.End.Sub(g.Start)
+	}
+	if slack := 2*time.Second + 500*time.Millisecond; gap > x.failover+slack {
+		t.Errorf("export's gaps %+v add up to %s: longer than the failover (%s) and a GOP and a part", m.Gaps, gap, x.failover)
+	}
+	t.Logf("export of %s through %s: %d bytes in %s, %d segments on %d nodes, plays %s; gaps %s, failover %s",
+		x.camera, x.via.id, size, took.Round(time.Millisecond), len(m.Segments), len(listed), dur.Round(time.Millisecond),
+		gap.Round(time.Millisecond), x.failover.Round(time.Millisecond))
 }
