@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"testing"
@@ -252,6 +253,10 @@ func TestViewsByRole(t *testing.T) {
 	defer cancel()
 	shots := t.TempDir()
 	s := newStack(t, ctx)
+	s.mux.HandleFunc("GET /api/v1/settings", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"timezone":"Asia/Shanghai","segment_s":60,"pre_roll_s":10,"post_roll_s":30}`)
+	})
 
 	t.Run("investigator", func(t *testing.T) {
 		browser := newBrowser(t, ctx, 390, 844)
@@ -291,6 +296,11 @@ func TestViewsByRole(t *testing.T) {
 		)
 		if got := eval[string](t, browser, `document.getElementById("audit-list").textContent`); !strings.Contains(got, "导出录像") || !strings.Contains(got, "受理") {
 			t.Errorf("audit list %q", got)
+		}
+		// In the configured zone (Asia/Shanghai), like every other view:
+		// 09:05Z is 17:05, whatever the browser's own zone.
+		if got := eval[string](t, browser, `document.getElementById("audit-list").textContent`); !strings.Contains(got, "17:05:00") {
+			t.Errorf("audit times not in the configured zone: %q", got)
 		}
 		// The footage workspace is open to admins from the same menu.
 		run(t, browser, shots, "footage",

@@ -2,7 +2,7 @@
 // (GET /nodes: this node alone on the embedded journal), and the audit log
 // with paging.
 import { t, label } from "./i18n.js";
-import { $, api, el, fmtTime, directory, loadCameras, loadSites, cameraGroups, cameraState } from "./common.js";
+import { $, api, el, fmtTime, directory, loadCameras, loadSites, loadSettings, cameraGroups, cameraState } from "./common.js";
 import * as footage from "./footage.js";
 
 const state = { running: false, tab: "cameras", timer: null, auditSince: 0, audit: [], footage: false, nodes: null };
@@ -84,8 +84,11 @@ function renderAudit() {
 
 export async function start() {
   state.running = true;
+  // Times (audit, heartbeats, camera states) in the configured zone, as on
+  // every other view: the settings first.
+  await Promise.all([loadSites(), loadSettings()]);
+  if (!state.running) return;
   show(new URLSearchParams(location.search).has("camera") ? "footage" : "cameras");
-  await loadSites();
   if (await loadCameras()) renderCameras();
   state.timer = setInterval(async () => { if (await loadCameras()) renderCameras(); }, 10000);
 }
