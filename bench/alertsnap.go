@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -163,8 +164,10 @@ func alertSnapBench(ctx context.Context, log *slog.Logger, cameras, rounds, gop 
 	res := &alertSnapResult{Cameras: cameras, Rounds: rounds, GOPS: float64(gop) / 25, Mbps: mbps, Machine: describeMachine()}
 	for r := range rounds {
 		if r > 0 {
+			// 3 s and a random part of a second apart, so that the raises
+			// fall at every phase of the cameras' GOPs.
 			select {
-			case <-time.After(3 * time.Second):
+			case <-time.After(3*time.Second + time.Duration(rand.Int64N(int64(time.Second)))):
 			case <-ctx.Done():
 				return res, ctx.Err()
 			}
