@@ -323,8 +323,8 @@ func (vs *Viewers) ServeOffer(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	v, answer, err := vs.open(r.Context(), camera, string(body), stream, offer, started)
-	vs.release()
 	if err != nil {
+		vs.release() // an answered offer's slot passed to its session in open
 		var oe *offerError
 		if errors.As(err, &oe) {
 			vs.m.refused.WithLabelValues("bad_offer").Inc()
@@ -518,6 +518,7 @@ func (vs *Viewers) open(ctx context.Context, camera, sdpOffer string, stream med
 		return fail(errors.New("live: shutting down"))
 	}
 	vs.sessions[id] = v
+	vs.reserved-- // the offer's slot is the session's now: counted once
 	vs.wg.Add(1 + len(senders))
 	vs.mu.Unlock()
 	vs.m.viewers.Inc()

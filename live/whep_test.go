@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"vigil/internal/media"
@@ -258,4 +259,56 @@ func TestVanishedViewersAreCleanedUp(t *testing.T) {
 			return runtime.NumGoroutine() <= before
 		})
 	})
+}
+
+// An answered offer's slot becomes its session's: the viewer counts once
+// against live.max_viewers from the moment it is a session (it counted
+// twice until its offer's handler returned, so the 32nd of 32 bench viewers
+// opening at once was refused).
+func TestAnsweredOfferCountsOnce(t *testing.T) {
+	feeds := NewFeeds(nil)
+	play(t, feeds.Feed("cam-1"), false)
+	vs := startViewers(t, feeds, ViewersOptions{MaxViewers: 2})
+	pc, err := webrtc.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeVideo, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		t.Fatal(err)
+	}
+	off, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(off); err != nil {
+		t.Fatal(err)
+	}
+	<-gathered
+	sdp := pc.LocalDescription().SDP
+	o, err := parseOffer([]byte(sdp))
+	if err != nil || !o.h264 {
+		t.Fatalf("offer %+v: %v", o, err)
+	}
+	stream, _ := feeds.Feed("cam-1").Online()
+	if ok, _ := vs.reserve(); !ok {
+		t.Fatal("no slot for the first viewer")
+	}
+	v, _, err := vs.open(t.Context(), "cam-1", sdp, stream, o, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer vs.end(v, "test over")
+	vs.mu.Lock()
+	inUse := len(vs.sessions) + vs.reserved
+	vs.mu.Unlock()
+	if inUse != 1 {
+		t.Errorf("one viewer takes %d of the max_viewers slots", inUse)
+	}
+	if ok, _ := vs.reserve(); !ok {
+		t.Error("the second of two viewers refused")
+	} else {
+		vs.release()
+	}
 }
