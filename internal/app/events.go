@@ -313,14 +313,23 @@ func mapping(m map[string]string, ignore []string) vendor.Mapping {
 type cameraView struct {
 	ingest.CameraStatus
 	Events *pull.Health `json:"events"`
+	// Node is the cluster node that holds the camera and gives its status
+	// (camerastatus.go); Unreachable marks a holder that did not answer,
+	// whose camera shows as this node knows it. Absent on a single node.
+	Node        string `json:"node,omitempty"`
+	Unreachable bool   `json:"unreachable,omitempty"`
 }
 
-// serveCameras answers GET /api/v1/cameras.
-func (a *App) serveCameras(w http.ResponseWriter, _ *http.Request) {
+// serveCameras answers GET /api/v1/cameras: in a cluster, each camera as
+// its holder sees it (another node's request gets this node's own view).
+func (a *App) serveCameras(w http.ResponseWriter, r *http.Request) {
 	sts := a.streams.Statuses()
 	out := make([]cameraView, 0, len(sts))
 	for _, st := range sts {
-		out = append(out, cameraView{st, a.events.cameraHealth(st.ID)})
+		out = append(out, cameraView{CameraStatus: st, Events: a.events.cameraHealth(st.ID)})
+	}
+	if a.peers != nil && a.nodes != nil && !a.fromPeer(r) {
+		a.withHoldersStatus(r.Context(), out)
 	}
 	httpx.WriteJSON(w, http.StatusOK, map[string][]cameraView{"cameras": out})
 }
@@ -337,5 +346,5 @@ func (a *App) serveCamera(w http.ResponseWriter, r *http.Request) {
 		a.streams.ServeCamera(w, r) // its 404
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, cameraView{st, a.events.cameraHealth(id)})
+	httpx.WriteJSON(w, http.StatusOK, cameraView{CameraStatus: st, Events: a.events.cameraHealth(id)})
 }

@@ -14,11 +14,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"vigil/cluster"
 	"vigil/configs"
 	"vigil/internal/auth"
 	"vigil/internal/camsim"
@@ -494,5 +496,74 @@ func TestSingleNodeFootageUnchanged(t *testing.T) {
 	resp, _ = getWith(t, a.URL()+"/api/v1/cameras/hall-entrance/recordings"+q, "Authorization", "Bearer "+clusterToken, "X-Vigil-Node", "town-1")
 	if resp.StatusCode != 401 {
 		t.Errorf("a cluster token on a single node: %d, want 401", resp.StatusCode)
+	}
+}
+
+// GET /api/v1/cameras on any node shows every camera as its holder sees it:
+// the desk on one node sees the cameras another node records online, with
+// the holder named, not "disabled" (what the node's own ingest says of a
+// camera it does not pull).
+func TestCameraStatusFromHolders(t *testing.T) {
+	rd := testutil.StartRedis(t)
+	sim := startCamsim(t, "cam/c0", "cam/c1")
+	cams := "cameras:\n" +
+		"  - {id: c0, name: c0, site: hall, url: \"" + sim.URL("cam/c0") + "\", transport: tcp}\n" +
+		"  - {id: c1, name: c1, site: hall, url: \"" + sim.URL("cam/c1") + "\", transport: tcp}\n"
+	a, _ := startNode(t, clusterNodeConfig(t, rd.Addr(), "town-1", clusterToken, cams), nil)
+	b, _ := startNode(t, clusterNodeConfig(t, rd.Addr(), "village-2", clusterToken, cams), nil)
+	held := func(x *App) []string { h, _ := x.heldAndRecording(); return h }
+	waitFor(t, 30*time.Second, "one camera held by each node", func() bool {
+		return len(held(a)) == 1 && len(held(b)) == 1
+	})
+	type view struct {
+		ID          string `json:"id"`
+		Status      string `json:"status"`
+		Node        string `json:"node"`
+		Unreachable bool   `json:"unreachable"`
+	}
+	for _, x := range []*App{a, b} {
+		var got []view
+		waitFor(t, 20*time.Second, "both cameras online through "+x.nodeID, func() bool {
+			code, body := call(t, "GET", x.URL()+"/api/v1/cameras", deskToken, "")
+			var l struct{ Cameras []view }
+			if code != 200 || json.Unmarshal([]byte(body), &l) != nil {
+				return false
+			}
+			got = l.Cameras
+			online := 0
+			for _, c := range got {
+				if c.Status == "online" {
+					online++
+				}
+			}
+			return online == 2
+		})
+		for _, c := range got {
+			want := a.nodeID
+			if slices.Contains(held(b), c.ID) {
+				want = b.nodeID
+			}
+			if c.Node != want || c.Unreachable {
+				t.Errorf("through %s: camera %+v, want held by %s", x.nodeID, c, want)
+			}
+		}
+	}
+	// Another node's request gets the node's own view: no recursion.
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", a.URL()+"/api/v1/cameras", nil)
+	req.Header.Set("Authorization", "Bearer "+clusterToken)
+	req.Header.Set(cluster.NodeHeader, b.nodeID)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var own struct{ Cameras []view }
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&own) != nil {
+		t.Fatalf("a node's request: %d", resp.StatusCode)
+	}
+	for _, c := range own.Cameras {
+		if mine := slices.Contains(held(a), c.ID); mine != (c.Status != "disabled") {
+			t.Errorf("a node's request got camera %+v; want only %s's own cameras pulled", c, a.nodeID)
+		}
 	}
 }

@@ -40,7 +40,8 @@ function renderCameras() {
     const facts = [cameraState(c), c.id, c.grid, c.codec, c.fps ? `${Math.round(c.fps)} fps` : "",
       c.bitrate_bps ? `${(c.bitrate_bps / 1e6).toFixed(1)} Mbit/s` : "",
       c.recording ? t("cam.recording") : t("cam.not_recording"),
-      `${t("cam.reconnects")} ${c.reconnects ?? 0}`].filter(Boolean);
+      `${t("cam.reconnects")} ${c.reconnects ?? 0}`,
+      c.node ? `${t("cam.node")} ${c.node}${c.unreachable ? " (" + t("cam.node_unreachable") + ")" : ""}` : ""].filter(Boolean);
     li.append(el("div", "cam-state", facts.join(" · ")));
     if (c.since) li.append(el("div", "cam-since", `${t("cam.since")} ${fmtTime(c.since)}`));
     return li;

@@ -1,0 +1,105 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"sync"
+	"time"
+)
+
+// In a cluster a node pulls only the cameras it holds; the others are
+// disabled in its own ingest. GET /api/v1/cameras on any node shows every
+// camera as its holder sees it, so that the town's desk sees the villages'
+// cameras online, with the holder named (node). The holders are asked in
+// parallel, once each; a holder that does not answer leaves its cameras as
+// this node knows them, marked unreachable.
+
+// cameraStatusTimeout bounds the wait for the holders' answers.
+const cameraStatusTimeout = 2 * time.Second
+
+// maxCameraList bounds a holder's answer.
+const maxCameraList = 8 << 20
+
+// withHoldersStatus replaces, in views, the status of each camera another
+// live node holds by that node's.
+func (a *App) withHoldersStatus(ctx context.Context, views []cameraView) {
+	nodes, err := a.nodes.List(ctx)
+	if err != nil {
+		a.log.Warn("cameras: the cluster's nodes are unknown; showing this node's view", "component", "forward", "err", err)
+		return
+	}
+	holder := map[string]string{} // camera → node
+	for _, n := range nodes {
+		for _, c := range n.Cameras {
+			holder[c] = n.ID
+		}
+	}
+	ask := map[string]bool{}
+	for i := range views {
+		if h, ok := holder[views[i].ID]; ok {
+			views[i].Node = h
+			if h != a.nodeID {
+				ask[h] = true
+			}
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, cameraStatusTimeout)
+	defer cancel()
+	var mu sync.Mutex
+	answers := map[string]map[string]cameraView{} // node → camera → view
+	var wg sync.WaitGroup
+	for node := range ask {
+		wg.Go(func() {
+			got, err := a.askCameras(ctx, node)
+			if err != nil {
+				a.log.Warn("cameras: a holder did not answer", "component", "forward", "node", node, "err", err)
+				return
+			}
+			mu.Lock()
+			answers[node] = got
+			mu.Unlock()
+		})
+	}
+	wg.Wait()
+	for i := range views {
+		h := views[i].Node
+		if h == "" || h == a.nodeID {
+			continue
+		}
+		got, ok := answers[h]
+		if !ok {
+			views[i].Unreachable = true
+			continue
+		}
+		if v, ok := got[views[i].ID]; ok {
+			v.Node = h
+			views[i] = v
+		}
+	}
+}
+
+// askCameras is node's own view of its cameras.
+func (a *App) askCameras(ctx context.Context, node string) (map[string]cameraView, error) {
+	resp, err := a.peers.Do(ctx, node, http.MethodGet, "/api/v1/cameras", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("node %s answered %d", node, resp.StatusCode)
+	}
+	var body struct {
+		Cameras []cameraView `json:"cameras"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxCameraList)).Decode(&body); err != nil {
+		return nil, fmt.Errorf("node %s: camera list: %w", node, err)
+	}
+	out := make(map[string]cameraView, len(body.Cameras))
+	for _, v := range body.Cameras {
+		out[v.ID] = v
+	}
+	return out, nil
+}
