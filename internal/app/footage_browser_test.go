@@ -185,6 +185,10 @@ func TestFootageViewInBrowser(t *testing.T) {
 		if n := evalIn[int](p, `document.querySelectorAll('#footage-holds li[data-kind="alert"] button').length`); n != 0 {
 			t.Errorf("an alert's hold offers %d release buttons", n)
 		}
+		// Its reason reads in Chinese (the engine's "alert raised" and the like).
+		if got := evalIn[string](p, `document.querySelector('#footage-holds li[data-kind="alert"]').textContent`); !strings.Contains(got, "告警保全 · 告警登记") {
+			t.Errorf("an alert's hold reads %q", got)
+		}
 
 		// The manifest of the selection, read as the page links it.
 		var man struct {

@@ -518,7 +518,7 @@ function renderHolds() {
     li.dataset.id = h.id ?? "";
     li.dataset.kind = h.kind ?? "manual";
     const end = h.end ? fmtClock(h.e) : t("hold.open");
-    const what = h.kind === "alert" ? [t("hold.of_alert"), h.reason] : [h.case || "—", h.reason, h.by];
+    const what = h.kind === "alert" ? [t("hold.of_alert"), label("holdreason", h.reason)] : [h.case || "—", h.reason, h.by];
     li.append(el("span", "", [`${fmtTime(h.s)} – ${end}`, ...what].filter(Boolean).join(" · ")));
     // An alert's hold ends with its alert; only holds by hand are released here.
     if (h.id && h.kind !== "alert") {
