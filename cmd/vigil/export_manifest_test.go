@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"vigil/internal/camsim"
-	"vigil/internal/media"
 	"vigil/recorder"
 )
 
@@ -20,26 +18,7 @@ import (
 // writing carries that of the bytes taken from it.
 func TestExportCommandManifestHashes(t *testing.T) {
 	cfg, dir := writeTestConfig(t)
-	c, err := camsim.LoadClip(filepath.Join("..", "..", "internal", "camsim", "testdata", "hall.h264"), 25)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := recorder.New(recorder.Options{Dir: dir, Segment: 4 * time.Second, Part: time.Second, Fsync: recorder.FsyncNever, Now: func() time.Time { return exportT0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	w, err := r.Camera("hall-entrance", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.OnStream(media.Stream{Camera: "hall-entrance", Session: 1, Started: exportT0,
-		Video: &media.VideoTrack{Codec: media.H264, ClockRate: 90000, SPS: c.SPS, PPS: c.PPS, Width: c.Width, Height: c.Height}})
-	for i := range 300 { // segments at 0 and 4 s closed, the one at 8 s open
-		fr := c.Frames[i%len(c.Frames)]
-		dts := time.Duration(i) * c.FrameDuration()
-		w.OnAccessUnit(media.AccessUnit{Kind: media.Video, PTS: dts, DTS: dts, Key: fr.Key, Payload: fr.NALUs, Wall: exportT0.Add(dts)})
-	}
+	defer recordHall(t, dir, 4*time.Second, 300).Close() // segments at 0 and 4 s closed, the one at 8 s open
 	out := filepath.Join(t.TempDir(), "clip.mp4")
 	var stdout, stderr bytes.Buffer
 	if code := run([]string{"export", "-config", cfg, "-camera", "hall-entrance",

@@ -24,26 +24,7 @@ var exportT0 = time.Date(2026, 11, 26, 21, 5, 0, 0, time.UTC)
 // into dir: segments at 0, 4 and 8 s.
 func recordClip(t *testing.T, dir string) {
 	t.Helper()
-	c, err := camsim.LoadClip(filepath.Join("..", "..", "internal", "camsim", "testdata", "hall.h264"), 25)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := recorder.New(recorder.Options{Dir: dir, Segment: 4 * time.Second, Part: time.Second, Fsync: recorder.FsyncNever, Now: func() time.Time { return exportT0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	w, err := r.Camera("hall-entrance", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.OnStream(media.Stream{Camera: "hall-entrance", Session: 1, Started: exportT0,
-		Video: &media.VideoTrack{Codec: media.H264, ClockRate: 90000, SPS: c.SPS, PPS: c.PPS, Width: c.Width, Height: c.Height}})
-	for i := range 300 {
-		fr := c.Frames[i%len(c.Frames)]
-		dts := time.Duration(i) * c.FrameDuration()
-		w.OnAccessUnit(media.AccessUnit{Kind: media.Video, PTS: dts, DTS: dts, Key: fr.Key, Payload: fr.NALUs, Wall: exportT0.Add(dts)})
-	}
-	if err := r.Close(); err != nil {
+	if err := recordHall(t, dir, 4*time.Second, 300).Close(); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -198,26 +179,7 @@ func TestExportCommandFilesAndTimes(t *testing.T) {
 // manifest, with the hash of exactly the bytes taken.
 func TestExportCommandIncludesOpenSegment(t *testing.T) {
 	cfg, dir := writeTestConfig(t)
-	c, err := camsim.LoadClip(filepath.Join("..", "..", "internal", "camsim", "testdata", "hall.h264"), 25)
-	if err != nil {
-		t.Fatal(err)
-	}
-	r, err := recorder.New(recorder.Options{Dir: dir, Segment: 60 * time.Second, Part: time.Second, Fsync: recorder.FsyncNever, Now: func() time.Time { return exportT0 }})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	w, err := r.Camera("hall-entrance", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.OnStream(media.Stream{Camera: "hall-entrance", Session: 1, Started: exportT0,
-		Video: &media.VideoTrack{Codec: media.H264, ClockRate: 90000, SPS: c.SPS, PPS: c.PPS, Width: c.Width, Height: c.Height}})
-	for i := range 300 { // 12 s into a 60-s segment: not closed, not indexed
-		fr := c.Frames[i%len(c.Frames)]
-		dts := time.Duration(i) * c.FrameDuration()
-		w.OnAccessUnit(media.AccessUnit{Kind: media.Video, PTS: dts, DTS: dts, Key: fr.Key, Payload: fr.NALUs, Wall: exportT0.Add(dts)})
-	}
+	defer recordHall(t, dir, 60*time.Second, 300).Close() // 12 s into a 60-s segment: not closed, not indexed
 	out := filepath.Join(t.TempDir(), "clip.mp4")
 	var stdout, stderr bytes.Buffer
 	code := run([]string{"export", "-config", cfg, "-camera", "hall-entrance",
@@ -247,4 +209,33 @@ func TestExportCommandIncludesOpenSegment(t *testing.T) {
 	if err != nil || perr.Len() != 0 || strings.TrimSpace(string(pout)) != "175" { // from the keyframe at 4 s to 11 s at 25 fps
 		t.Fatalf("ffprobe: %v %q %q", err, pout, perr.String())
 	}
+}
+
+// recordHall records frames of the hall clip from exportT0 for camera
+// hall-entrance into dir, as the service would, in segments of seg, and
+// returns the recorder, whose last segment is still open (the caller
+// closes it).
+func recordHall(t *testing.T, dir string, seg time.Duration, frames int) *recorder.Recorder {
+	t.Helper()
+	c, err := camsim.LoadClip(filepath.Join("..", "..", "internal", "camsim", "testdata", "hall.h264"), 25)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r, err := recorder.New(recorder.Options{Dir: dir, Segment: seg, Part: time.Second, Fsync: recorder.FsyncNever, Now: func() time.Time { return exportT0 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := r.Camera("hall-entrance", 0)
+	if err != nil {
+		r.Close()
+		t.Fatal(err)
+	}
+	w.OnStream(media.Stream{Camera: "hall-entrance", Session: 1, Started: exportT0,
+		Video: &media.VideoTrack{Codec: media.H264, ClockRate: 90000, SPS: c.SPS, PPS: c.PPS, Width: c.Width, Height: c.Height}})
+	for i := range frames {
+		fr := c.Frames[i%len(c.Frames)]
+		dts := time.Duration(i) * c.FrameDuration()
+		w.OnAccessUnit(media.AccessUnit{Kind: media.Video, PTS: dts, DTS: dts, Key: fr.Key, Payload: fr.NALUs, Wall: exportT0.Add(dts)})
+	}
+	return r
 }

@@ -121,27 +121,7 @@ func startNode(t *testing.T, cfg *configs.Config, holders HolderLookup) (a *App,
 	if holders != nil {
 		a.holders = holders
 	}
-	ctx, cancel := context.WithCancel(t.Context())
-	done := make(chan error, 1)
-	go func() { done <- a.Run(ctx) }()
-	stopped := false
-	stop = func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10s of cancel")
-		}
-	}
-	t.Cleanup(stop)
-	return a, stop
+	return a, runStoppableApp(t, a)
 }
 
 // fixedHolder says every camera is held by node (leases are not merged
