@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"regexp"
 	"sync"
 	"time"
 
@@ -32,8 +31,6 @@ import (
 // camera raised within snapshotShare of each other share one picture.
 // Snapshot work runs on its own goroutines and never holds up ingest,
 // recording or alert delivery: a full queue drops the job (counted).
-
-var alertIDPattern = regexp.MustCompile(`^[0-9A-Za-z_-]{1,64}$`)
 
 const (
 	snapshotWithin = 3 * time.Second
@@ -212,12 +209,13 @@ func (s *alertSnapshots) path(camera string, at time.Time) string {
 // its bytes checked against the hash in the alert (evidence: a picture that
 // no longer matches is refused, not served).
 //
-// A snapshot stored on another node of a cluster is served by elsewhere
-// (nil: none), which reports whether it found it.
-func (s *alertSnapshots) serve(j alerts.Journal, elsewhere func(w http.ResponseWriter, r *http.Request, id string) bool) http.HandlerFunc {
+// A snapshot stored on another node of a cluster is fetched by elsewhere
+// (nil: none) and checked here against the alert's hash like a local one;
+// a node that reports its copy no longer matches is a 409 too.
+func (s *alertSnapshots) serve(j alerts.Journal, elsewhere func(r *http.Request, id string) ([]byte, string, error)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		id := r.PathValue("id")
-		if !alertIDPattern.MatchString(id) {
+		if !alerts.ValidAlertID(id) {
 			httpx.Error(w, http.StatusBadRequest, "bad_request", "not an alert ID")
 			return
 		}
@@ -240,15 +238,23 @@ func (s *alertSnapshots) serve(j alerts.Journal, elsewhere func(w http.ResponseW
 			return
 		}
 		b, err := os.ReadFile(s.path(a.Camera, a.Snapshot.At))
-		if err != nil && elsewhere != nil && elsewhere(w, r, id) {
-			return
+		node := "" // this one
+		if err != nil && elsewhere != nil {
+			// stored by another node of the cluster: checked here too
+			rb, from, perr := elsewhere(r, id)
+			switch {
+			case errors.Is(perr, errSnapshotMismatch):
+				b, err, node = nil, nil, from
+			case rb != nil:
+				b, err, node = rb, nil, from
+			}
 		}
 		if err != nil {
 			httpx.Error(w, http.StatusNotFound, "no_snapshot", "the snapshot of alert "+id+" is not on this node")
 			return
 		}
-		if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != a.Snapshot.SHA256 {
-			s.log.Error("alert snapshot does not match its hash", "alert", id, "camera", a.Camera)
+		if sum := sha256.Sum256(b); b == nil || hex.EncodeToString(sum[:]) != a.Snapshot.SHA256 {
+			s.log.Error("alert snapshot does not match its hash", "alert", id, "camera", a.Camera, "node", node)
 			httpx.Error(w, http.StatusConflict, "integrity", fmt.Sprintf("the snapshot of alert %s no longer matches its SHA-256", id))
 			return
 		}

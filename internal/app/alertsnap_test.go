@@ -19,11 +19,13 @@ import (
 	"time"
 
 	"net/http"
+	"net/http/httptest"
 
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"vigil/alerts"
+	"vigil/alerts/boltjournal"
 	"vigil/internal/camsim"
 	"vigil/internal/media"
 	"vigil/live"
@@ -204,5 +206,58 @@ func TestAlertSnapshotsHoldTheMomentWhileDecodersAreBusy(t *testing.T) {
 		if !snap.At.Equal(moment.UTC()) {
 			t.Errorf("alert %s pictures the keyframe at %v, want the one at its moment %v", id, snap.At, moment.UTC())
 		}
+	}
+}
+
+// A picture another node stores is checked here against the alert's hash
+// like a local one: bytes that do not match, or a node that says its copy
+// no longer matches, are 409 integrity, never served or passed over as 404.
+func TestAlertSnapshotFromAnotherNodeIsChecked(t *testing.T) {
+	dir := t.TempDir()
+	j, err := boltjournal.Open(boltjournal.Options{Path: filepath.Join(dir, "journal.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	pic := []byte("\xff\xd8 a picture \xff\xd9")
+	sum := sha256.Sum256(pic)
+	now := time.Now().UTC()
+	if _, err := j.Append(t.Context(), alerts.Change{Kind: alerts.KindRaised, At: now, Alert: alerts.Alert{
+		ID: "A1", Camera: "gate", Type: alerts.Intrusion, Severity: alerts.Critical, Status: alerts.StatusNew, RaisedAt: now, LastSeenAt: now, Count: 1,
+		Snapshot: &alerts.Snapshot{URL: "/api/v1/alerts/A1/snapshot", At: now, SHA256: hex.EncodeToString(sum[:])},
+	}}, 0); err != nil {
+		t.Fatal(err)
+	}
+	feeds := live.NewFeeds(nil)
+	snaps, err := live.NewSnapshots(live.SnapshotsOptions{Feeds: feeds, Known: func(string) bool { return true }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := newAlertSnapshots(snaps, dir, prometheus.NewRegistry(), slog.New(slog.DiscardHandler))
+	for _, tc := range []struct {
+		name     string
+		b        []byte
+		err      error
+		code     int
+		wantBody []byte
+	}{
+		{"the picture, unchanged", pic, nil, 200, pic},
+		{"bytes that no longer match", append([]byte{}, pic[:len(pic)-1]...), nil, 409, nil},
+		{"the other node's copy no longer matches", nil, errSnapshotMismatch, 409, nil},
+		{"no node has it", nil, nil, 404, nil},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := s.serve(j, func(*http.Request, string) ([]byte, string, error) { return tc.b, "village-2", tc.err })
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest("GET", "/api/v1/alerts/A1/snapshot", nil)
+			req.SetPathValue("id", "A1")
+			h(rec, req)
+			if rec.Code != tc.code || (tc.wantBody != nil && !bytes.Equal(rec.Body.Bytes(), tc.wantBody)) {
+				t.Errorf("%d %q, want %d", rec.Code, rec.Body.Bytes(), tc.code)
+			}
+			if tc.code == 409 && !strings.Contains(rec.Body.String(), `"integrity"`) {
+				t.Errorf("409 without the integrity code: %s", rec.Body.String())
+			}
+		})
 	}
 }

@@ -154,61 +154,70 @@ func (a *App) serveSnapshotAnyNode(w http.ResponseWriter, r *http.Request) {
 	a.serveSnapshot(w, r)
 }
 
-// alertSnapshotElsewhere serves the snapshot of alert id from the node
-// that stored it, asking every other node; false when none has it.
-func (a *App) alertSnapshotElsewhere(w http.ResponseWriter, r *http.Request, id string) bool {
-	if a.peers == nil || a.fromPeer(r) {
-		return false
+// maxSnapshotBytes bounds a stored alert picture fetched from another node.
+const maxSnapshotBytes = 16 << 20
+
+// errSnapshotMismatch is another node's answer that the picture it stores
+// no longer matches the alert's SHA-256.
+var errSnapshotMismatch = errors.New("the stored picture no longer matches its SHA-256")
+
+// alertSnapshotElsewhere fetches the stored picture of alert id from the
+// other nodes (for a user's request r), asked at once; the caller checks it against the alert's
+// hash, as it does its own. It names the node that answered, and returns
+// errSnapshotMismatch (with the node) when a node has the picture but it
+// no longer matches: evidence that changed is reported, never passed over.
+// Nil bytes and no error: no node has it.
+func (a *App) alertSnapshotElsewhere(r *http.Request, id string) ([]byte, string, error) {
+	if a.peers == nil || a.fromPeer(r) { // another node's request: one hop only
+		return nil, "", nil
 	}
-	others, err := a.peers.Others(r.Context())
+	ctx := r.Context()
+	others, err := a.peers.Others(ctx)
 	if err != nil || len(others) == 0 {
-		return false
+		return nil, "", nil
 	}
-	ctx, cancel := context.WithTimeout(r.Context(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	found := make(chan *http.Response, len(others))
+	type answer struct {
+		node     string
+		b        []byte
+		mismatch bool
+	}
+	answers := make([]answer, len(others))
 	var wg sync.WaitGroup
-	for _, node := range others {
+	for i, node := range others {
 		wg.Go(func() {
+			answers[i].node = node
 			resp, err := a.peers.Do(ctx, node, http.MethodGet, "/api/v1/alerts/"+id+"/snapshot", nil, nil)
 			if err != nil {
-				found <- nil
 				return
 			}
-			if resp.StatusCode != http.StatusOK {
-				resp.Body.Close()
-				resp = nil
+			defer resp.Body.Close()
+			switch resp.StatusCode {
+			case http.StatusOK:
+				b, err := io.ReadAll(io.LimitReader(resp.Body, maxSnapshotBytes+1))
+				if err != nil || len(b) > maxSnapshotBytes {
+					a.log.Warn("alert snapshot from another node not read", "component", "forward", "alert", id, "node", node, "err", err, "bytes", len(b))
+					return
+				}
+				answers[i].b = b
+			case http.StatusConflict:
+				answers[i].mismatch = true
 			}
-			found <- resp
 		})
 	}
-	var hit *http.Response
-	for range others {
-		if resp := <-found; resp != nil {
-			if hit == nil {
-				hit = resp
-				cancel() // no need for the others' answers
-				defer hit.Body.Close()
-			} else {
-				resp.Body.Close()
-			}
-		}
-	}
 	wg.Wait()
-	if hit == nil {
-		return false
-	}
-	b, err := io.ReadAll(io.LimitReader(hit.Body, 16<<20))
-	if err != nil {
-		return false
-	}
-	for _, k := range []string{"Content-Type", "X-Vigil-SHA256", "Cache-Control"} {
-		if v := hit.Header.Get(k); v != "" {
-			w.Header().Set(k, v)
+	for _, an := range answers {
+		if an.b != nil {
+			return an.b, an.node, nil
 		}
 	}
-	_, _ = w.Write(b)
-	return true
+	for _, an := range answers {
+		if an.mismatch {
+			return nil, an.node, errSnapshotMismatch
+		}
+	}
+	return nil, "", nil
 }
 
 // forwardedHeaders are passed both ways by forward.
