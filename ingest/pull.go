@@ -434,12 +434,13 @@ func (p *puller) onVideo(pkt *rtp.Packet) {
 		off += len(n)
 	}
 	*unit = media.AccessUnit{
-		Kind:    media.Video,
-		PTS:     toDuration(pts, clock) - p.base,
-		DTS:     toDuration(dts, clock) - p.base,
-		Key:     key,
-		Payload: payload,
-		Wall:    wall,
+		Kind:     media.Video,
+		PTS:      toDuration(pts, clock) - p.base,
+		DTS:      toDuration(dts, clock) - p.base,
+		Key:      key,
+		Payload:  payload,
+		Wall:     wall,
+		Received: now,
 	}
 	p.cam.feed.publish(unit)
 }
@@ -513,7 +514,7 @@ func (p *puller) onAudio(pkt *rtp.Packet) {
 	t := toDuration(pts, p.audioFmt.ClockRate()) - p.base
 	p.cam.audio(now, size)
 	p.cam.feed.publish(&media.AccessUnit{Kind: media.Audio, PTS: t, DTS: t, Payload: payload,
-		Wall: p.wall(p.audioMedia, pkt, now)})
+		Wall: p.wall(p.audioMedia, pkt, now), Received: now})
 }
 
 func (p *puller) onMetadata(pkt *rtp.Packet) {

@@ -66,6 +66,9 @@ func TestPullTransports(t *testing.T) {
 			}
 			var prev time.Duration = -1
 			for _, e := range ev {
+				if e.au != nil && (e.au.Received.IsZero() || e.au.Received.After(e.at)) {
+					t.Fatalf("unit handed on at %v with arrival time %v", e.at, e.au.Received)
+				}
 				if isVideo(e) {
 					if prev >= 0 && e.au.DTS-prev != 40*time.Millisecond {
 						t.Fatalf("DTS step %v, want 40ms", e.au.DTS-prev)

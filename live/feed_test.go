@@ -3,6 +3,7 @@ package live
 import (
 	"bytes"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -51,5 +52,24 @@ func TestFeedCutsVideoOnceForAllViewers(t *testing.T) {
 	}
 	if ia.in.IsZero() {
 		t.Error("a live unit without its receipt time")
+	}
+}
+
+func TestLiveDelayRunsFromIngestArrival(t *testing.T) {
+	in := time.Date(2026, 12, 7, 9, 0, 0, 0, time.UTC)
+	camera := in.Add(-800 * time.Millisecond) // the camera's clock, via sender reports
+	for _, tc := range []struct {
+		name     string
+		received time.Time
+		want     time.Time
+	}{
+		{"arrival at ingest", in.Add(-2 * time.Millisecond), in.Add(-2 * time.Millisecond)},
+		{"no arrival time", time.Time{}, in},
+		{"arrival after the feed's receipt (another clock)", in.Add(time.Millisecond), in},
+	} {
+		it := item{u: &unit{au: media.AccessUnit{Kind: media.Video, Wall: camera, Received: tc.received}}, in: in}
+		if got := it.delayFrom(); !got.Equal(tc.want) {
+			t.Errorf("%s: delay from %v, want %v", tc.name, got, tc.want)
+		}
 	}
 }

@@ -40,7 +40,7 @@ func newMetrics(reg prometheus.Registerer) *metrics {
 		}),
 		delay: f.NewHistogram(prometheus.HistogramOpts{
 			Name: "vigil_live_delay_seconds",
-			Help: "Time from a video unit's RTP arrival at ingest (its wall time; the camera's NTP time once it sends sender reports) to its last RTP packet written to a live viewer.",
+			Help: "Time from the arrival at ingest of a video unit's last RTP packet to its last RTP packet written to a live viewer: the delay live view adds.",
 			// Fine between 1 and 25 ms, where the 5 ms goal and its misses lie.
 			Buckets: []float64{.0001, .00025, .0005, .001, .002, .003, .004, .005, .006, .0075, .01, .0125, .015, .02, .025, .05, .1, .25, .5, 1},
 		}),

@@ -157,15 +157,21 @@ func (v *viewer) handle(it item) {
 	}
 	if !it.in.IsZero() {
 		// Units of the starting GOP are old by design; only live ones
-		// measure the delay. It runs from the unit's wall time (RTP
-		// arrival at ingest, or the camera's NTP time once it sends
-		// sender reports), else from the feed's receipt.
-		from := it.in
-		if w := au.Wall; !w.IsZero() && !w.After(it.in) && it.in.Sub(w) < time.Second {
-			from = w
-		}
+		// measure the delay.
+		from := it.delayFrom()
 		v.m.delay.Observe(time.Since(from).Seconds())
 	}
+}
+
+// delayFrom is where a live unit's delay starts: the arrival of its last
+// RTP packet at ingest, the earliest Vigil could send it; else the feed's
+// receipt. Not the camera's clock (Wall): what capture, encoding and the
+// network add is not Vigil's to measure.
+func (it item) delayFrom() time.Time {
+	if r := it.u.au.Received; !r.IsZero() && !r.After(it.in) {
+		return r
+	}
+	return it.in
 }
 
 func (v *viewer) writeVideo(u *unit) error {

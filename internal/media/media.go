@@ -76,6 +76,10 @@ type AccessUnit struct {
 	// Wall is the wall-clock time of the unit, anchored to RTCP NTP when the
 	// camera sends sender reports, otherwise to the local clock at arrival.
 	Wall time.Time
+	// Received is when ingest completed the unit: the arrival of its last
+	// RTP packet, on the local clock. Live view measures its added latency
+	// from it; zero for units that did not come from a camera.
+	Received time.Time
 }
 
 // Sink receives one camera's media. Ingest calls a sink's methods from a
