@@ -44,6 +44,7 @@ const maxGSOBytes = 65_000
 type sendBatch struct {
 	*net.UDPConn
 	batch *ipv4.PacketConn
+	raw   *rawSender // nil: through batch
 
 	mu    sync.Mutex
 	holds int
@@ -72,7 +73,7 @@ type batchSlot struct {
 var _ ice.AddrPortReaderWriter = (*sendBatch)(nil)
 
 func newSendBatch(conn *net.UDPConn) *sendBatch {
-	return &sendBatch{UDPConn: conn, batch: ipv4.NewPacketConn(conn),
+	return &sendBatch{UDPConn: conn, batch: ipv4.NewPacketConn(conn), raw: newRawSender(conn),
 		msgs: make([]ipv4.Message, 0, maxBatch), slots: make([]batchSlot, maxBatch),
 		gso: gsoAvailable, wire: make([]ipv4.Message, 0, maxBatch), oob: make([]byte, maxBatch*gsoSpace)}
 }
@@ -159,7 +160,7 @@ func (b *sendBatch) flushLocked() {
 // many entries were refused.
 func (b *sendBatch) send(q []ipv4.Message) (refused int) {
 	for len(q) > 0 {
-		n, err := b.batch.WriteBatch(q, 0)
+		n, err := b.writeBatch(q)
 		b.sent.Add(1)
 		if err != nil && n <= 0 {
 			refused++
@@ -201,7 +202,7 @@ func (b *sendBatch) flushSegmented() {
 	}
 	refusedRuns := 0
 	for k := 0; k < len(wire); {
-		n, err := b.batch.WriteBatch(wire[k:], 0)
+		n, err := b.writeBatch(wire[k:])
 		b.sent.Add(1)
 		if err == nil || n > 0 {
 			for _, m := range wire[k : k+n] {

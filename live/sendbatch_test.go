@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"net"
 	"net/netip"
+	"runtime"
 	"testing"
 	"time"
 )
@@ -215,5 +216,39 @@ func TestSendBatchRefusedRunKeepsSegmenting(t *testing.T) {
 	}
 	if b.gso != gsoAvailable {
 		t.Error("a bad address turned segmenting off")
+	}
+}
+
+func TestSendBatchIPv6Peer(t *testing.T) {
+	c, err := net.ListenUDP("udp", &net.UDPAddr{}) // dual-stack, as live.udp_port binds
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := newSendBatch(c)
+	t.Cleanup(func() { b.Close() })
+	r, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	to := r.LocalAddr().(*net.UDPAddr).AddrPort()
+	b.hold()
+	for i := range 5 {
+		_, _ = b.WriteToAddrPort(datagram(i, 1228), to)
+	}
+	_, _ = b.WriteToAddrPort(datagram(5, 300), to)
+	b.release()
+	inOrder(t, receive(t, r, 6), 0)
+	if b.errs.Load() != 0 || b.direct.Load() != 0 || b.sent.Load() != 1 {
+		t.Errorf("errors %d, direct %d, sendmmsg calls %d; want 0, 0, 1", b.errs.Load(), b.direct.Load(), b.sent.Load())
+	}
+}
+
+// TestSendBatchSendsRaw: on Linux the batch makes its own sendmmsg, which
+// the scheduler is not told about (see rawSender).
+func TestSendBatchSendsRaw(t *testing.T) {
+	b, _, _ := batchPair(t, "udp4", "127.0.0.1:0")
+	if (b.raw != nil) != (runtime.GOOS == "linux") {
+		t.Fatalf("raw sender %v on %s", b.raw != nil, runtime.GOOS)
 	}
 }
