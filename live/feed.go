@@ -76,9 +76,7 @@ func (f *Feed) OnStream(s media.Stream) {
 	defer f.mu.Unlock()
 	f.stream = &s
 	f.gop, f.gopBytes = nil, 0
-	for v := range f.viewers {
-		v.offer(item{stream: f.stream})
-	}
+	f.deliver(item{stream: f.stream})
 }
 
 // OnAccessUnit keeps the unit in the GOP and hands it to every viewer.
@@ -115,10 +113,43 @@ func (f *Feed) OnAccessUnit(au media.AccessUnit) {
 	if len(f.viewers) == 0 {
 		return
 	}
-	in := f.now()
+	f.deliver(item{u: u, in: f.now()})
+}
+
+// deliver queues it for the viewers still catching up and writes it to
+// the direct ones, all within one hold of their shared socket; f.mu held,
+// so a viewer that leaves is not written to after leave returns.
+func (f *Feed) deliver(it item) {
+	var out *sendBatch
 	for v := range f.viewers {
-		v.offer(item{u: u, in: in})
+		if !v.direct {
+			v.offer(it)
+			continue
+		}
+		if out == nil {
+			out = v.out
+			out.hold()
+		}
+		v.handle(it)
 	}
+	if out != nil {
+		out.release()
+	}
+}
+
+// goDirect turns v direct if nothing waits in its queue: the feed writes
+// to it from now on. Called by v's own goroutine.
+func (f *Feed) goDirect(v *viewer) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(v.queue) > 0 {
+		return false
+	}
+	if _, ok := f.viewers[v]; !ok {
+		return false // it left: run waits for stop either way
+	}
+	v.direct = true
+	return true
 }
 
 // unit is an access unit as the feed hands it to viewers; immutable.
@@ -138,9 +169,7 @@ func (f *Feed) OnBreak(reason string, dropped int) {
 	if reason != "dropped" {
 		f.stream = nil
 	}
-	for v := range f.viewers {
-		v.offer(item{brk: true})
-	}
+	f.deliver(item{brk: true})
 }
 
 // Keyframe is a keyframe with what decoding it needs.

@@ -11,8 +11,9 @@ import (
 )
 
 // maxBatch is how many datagrams one sendmmsg carries at most: a 4 Mbit/s
-// frame is 15 to 20 packets, a keyframe 80 to 100.
-const maxBatch = 64
+// frame is 15 to 20 packets, a keyframe 80 to 100, and a frame goes to
+// all of a camera's caught-up viewers in one hold (4 viewers: 60 to 80).
+const maxBatch = 128
 
 // batchSlotSize is the largest datagram a batch holds; pion sends at most
 // its MTU (1200 bytes of RTP payload plus headers and the SRTP tag). A

@@ -52,8 +52,11 @@ type viewer struct {
 
 	// Guarded by Feed.mu.
 	lost bool
+	// direct: caught up with the feed, which now writes to the viewer
+	// itself, on its own goroutine, instead of queueing (see run).
+	direct bool
 
-	// Owned by run.
+	// Owned by run, then by the feed once direct.
 	stream    *media.Stream
 	waitKey   bool
 	vseq      uint16
@@ -83,13 +86,19 @@ func (v *viewer) offer(it item) {
 
 func (v *viewer) stop() { v.once.Do(func() { close(v.quit) }) }
 
-// run writes the starting GOP, then what the feed queues, until stop.
-func (v *viewer) run(stream *media.Stream, gop []*unit) {
+// run writes the starting GOP, then what the feed queues meanwhile. Once
+// the queue is empty the viewer is caught up and turns direct: from then
+// on the feed's goroutine writes each unit to all its direct viewers in
+// turn, within one hold of the socket, so a frame reaches every viewer of
+// a camera in one sendmmsg and no goroutine is woken per viewer and frame.
+// pion's writes do not block (the socket is UDP and non-blocking), so one
+// viewer cannot hold up another. run then waits for stop.
+func (v *viewer) run(f *Feed, stream *media.Stream, gop []*unit) {
 	defer close(v.done)
 	if stream != nil {
-		v.handle(item{stream: stream})
+		v.write(item{stream: stream})
 		for i := range gop {
-			v.handle(item{u: gop[i]})
+			v.write(item{u: gop[i]})
 			// Pace the GOP at about 100 Mbit/s: a 1080p GOP sent at once
 			// overflows a receiver's socket buffer, and what it drops is
 			// the start of the picture.
@@ -107,13 +116,25 @@ func (v *viewer) run(stream *media.Stream, gop []*unit) {
 		}
 	}
 	for {
+		if len(v.queue) == 0 && f.goDirect(v) {
+			<-v.quit
+			return
+		}
 		select {
 		case <-v.quit:
 			return
 		case it := <-v.queue:
-			v.handle(it)
+			v.write(it)
 		}
 	}
+}
+
+// write handles one item within a hold of the socket: the packets of a
+// frame leave together.
+func (v *viewer) write(it item) {
+	v.out.hold()
+	v.handle(it)
+	v.out.release()
 }
 
 func (v *viewer) handle(it item) {
@@ -186,9 +207,7 @@ func (v *viewer) writeVideo(u *unit) error {
 	// them, uncopied, for retransmission, so they are never reused.
 	out := make([]rtp.Packet, len(pkts))
 	// pion writes synchronously: the frame's packets reach the socket
-	// before WriteRTP returns, and leave together at release.
-	v.out.hold()
-	defer v.out.release()
+	// before WriteRTP returns, and leave together at the caller's release.
 	for i, p := range pkts {
 		v.vseq++
 		out[i] = rtp.Packet{

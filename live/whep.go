@@ -564,7 +564,7 @@ func (vs *Viewers) open(ctx context.Context, camera, sdpOffer string, stream med
 		}
 		feed := vs.opts.Feeds.Feed(camera)
 		st, gop := feed.join(v)
-		v.run(st, gop)
+		v.run(feed, st, gop)
 		feed.leave(v) // in case end ran between connected and join
 	}()
 	return v, pc.LocalDescription().SDP, nil

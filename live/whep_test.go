@@ -1,6 +1,7 @@
 package live
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"net/http"
@@ -8,9 +9,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"vigil/internal/camsim"
 	"vigil/internal/media"
 	"vigil/internal/testutil"
 	"vigil/live/whepclient"
@@ -310,5 +313,78 @@ func TestAnsweredOfferCountsOnce(t *testing.T) {
 		t.Error("the second of two viewers refused")
 	} else {
 		vs.release()
+	}
+}
+
+// TestCaughtUpViewersShareOneSend: once its viewers have caught up, a
+// camera's frame is written to all of them by the feed in one hold of the
+// socket, one sendmmsg for the four, in the order the feed got it.
+func TestCaughtUpViewersShareOneSend(t *testing.T) {
+	const viewers, frames = 4, 20
+	feeds := NewFeeds(nil)
+	f := feeds.Feed("cam-1")
+	clip := camsim.DefaultClip()
+	f.OnStream(media.Stream{Camera: "cam-1", Session: 1, Started: time.Now(),
+		Video: &media.VideoTrack{Codec: media.H264, ClockRate: 90000, SPS: clip.SPS, PPS: clip.PPS, Width: clip.Width, Height: clip.Height}})
+	key := append([]byte{0x65}, bytes.Repeat([]byte{0x5a}, 20_000)...)
+	inter := append([]byte{0x41}, bytes.Repeat([]byte{0x5a}, 15_000)...) // 13 packets a viewer
+	unit := func(i int, n []byte) media.AccessUnit {
+		pts := time.Duration(i) * 40 * time.Millisecond
+		return media.AccessUnit{Kind: media.Video, PTS: pts, DTS: pts, Key: n[0] == 0x65, Payload: [][]byte{n}, Wall: time.Now()}
+	}
+	f.OnAccessUnit(unit(0, key))
+
+	vs := startViewers(t, feeds, ViewersOptions{})
+	srv := serve(t, vs, nil)
+	got := make(chan uint16, viewers*frames*20)
+	for range viewers {
+		s, err := whepclient.Dial(t.Context(), srv.URL+"/api/v1/cameras/cam-1/whep", whepclient.Options{
+			OnVideo: func(p *rtp.Packet, _ time.Time) {
+				if p.Marker {
+					got <- p.SequenceNumber
+				}
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = s.Close(context.Background()) })
+	}
+	for range viewers {
+		select {
+		case <-got: // the starting keyframe
+		case <-time.After(10 * time.Second):
+			t.Fatal("a viewer got no starting keyframe")
+		}
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
+		f.mu.Lock()
+		direct := 0
+		for v := range f.viewers {
+			if v.direct {
+				direct++
+			}
+		}
+		f.mu.Unlock()
+		if direct == viewers {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d viewers caught up", direct, viewers)
+		}
+	}
+	sent0 := vs.conn.sent.Load()
+	for i := 1; i <= frames; i++ {
+		f.OnAccessUnit(unit(i, inter))
+		for range viewers {
+			select {
+			case <-got:
+			case <-time.After(5 * time.Second):
+				t.Fatalf("frame %d did not reach every viewer", i)
+			}
+		}
+	}
+	if n := vs.conn.sent.Load() - sent0; n != frames {
+		t.Errorf("%d sendmmsg calls for %d frames to %d viewers, want one a frame", n, frames, viewers)
 	}
 }
