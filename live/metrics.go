@@ -14,6 +14,15 @@ type metrics struct {
 	firstKey prometheus.Histogram
 }
 
+// registerSendErrors exports the datagrams the kernel refused on the
+// viewers' socket (an address gone unreachable, a full buffer).
+func registerSendErrors(reg prometheus.Registerer, b *sendBatch) {
+	promauto.With(reg).NewCounterFunc(prometheus.CounterOpts{
+		Name: "vigil_live_send_errors_total",
+		Help: "Datagrams to live viewers that the kernel refused to send.",
+	}, func() float64 { return float64(b.errs.Load()) })
+}
+
 type snapshotMetrics struct {
 	snapshots *prometheus.CounterVec
 	snapTime  prometheus.Histogram

@@ -149,7 +149,7 @@ func (b *sendBatch) flushLocked() {
 	if b.gso {
 		b.flushSegmented()
 	} else {
-		b.send(b.msgs)
+		b.errs.Add(uint64(b.send(b.msgs)))
 	}
 	for i := range b.msgs {
 		b.msgs[i] = ipv4.Message{}

@@ -2,11 +2,14 @@ package live
 
 import (
 	"encoding/binary"
+	"fmt"
 	"net"
 	"net/netip"
 	"runtime"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // batchPair is a sendBatch on loopback and a socket that receives from it.
@@ -144,16 +147,42 @@ func TestSendBatchFlushesAFullBatchAndKeepsOrder(t *testing.T) {
 }
 
 func TestSendBatchSkipsARefusedDatagram(t *testing.T) {
-	b, r, to := batchPair(t, "udp4", "127.0.0.1:0")
-	b.hold()
-	_, _ = b.WriteToAddrPort(datagram(0, 100), to)
-	_, _ = b.WriteToAddrPort(datagram(99, 100), netip.MustParseAddrPort("127.0.0.1:0")) // port 0: EINVAL
-	_, _ = b.WriteToAddrPort(datagram(1, 100), to)
-	b.release()
-	inOrder(t, receive(t, r, 2), 0)
-	if b.errs.Load() != 1 {
-		t.Errorf("%d refusals counted, want 1", b.errs.Load())
+	for _, segment := range []bool{true, false} {
+		t.Run(fmt.Sprintf("segmenting %v", segment), func(t *testing.T) {
+			b, r, to := batchPair(t, "udp4", "127.0.0.1:0")
+			b.gso = segment && gsoAvailable
+			b.hold()
+			_, _ = b.WriteToAddrPort(datagram(0, 100), to)
+			_, _ = b.WriteToAddrPort(datagram(99, 100), netip.MustParseAddrPort("127.0.0.1:0")) // port 0: EINVAL
+			_, _ = b.WriteToAddrPort(datagram(1, 100), to)
+			b.release()
+			inOrder(t, receive(t, r, 2), 0)
+			if b.errs.Load() != 1 {
+				t.Errorf("%d refusals counted, want 1", b.errs.Load())
+			}
+			reg := prometheus.NewRegistry()
+			registerSendErrors(reg, b)
+			if got := gatherValue(t, reg, "vigil_live_send_errors_total"); got != 1 {
+				t.Errorf("vigil_live_send_errors_total %v, want 1", got)
+			}
+		})
 	}
+}
+
+// gatherValue is the value of the counter name in reg.
+func gatherValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name && len(mf.GetMetric()) == 1 {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no %s", name)
+	return 0
 }
 
 func TestSendBatchSegmentsRunsAndKeepsSizes(t *testing.T) {

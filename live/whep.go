@@ -141,6 +141,7 @@ func NewViewers(opts ViewersOptions) (*Viewers, error) {
 		return nil, fmt.Errorf("live: udp %s: %w", opts.UDPAddr, err)
 	}
 	vs := &Viewers{opts: opts, log: opts.Logger, m: newMetrics(opts.Registerer), conn: newSendBatch(conn), sessions: map[string]*viewer{}}
+	registerSendErrors(opts.Registerer, vs.conn)
 	vs.mux = webrtc.NewICEUDPMux(pionLogs{vs.log}.NewLogger("udpmux"), vs.conn)
 	vs.api, err = vs.newAPI()
 	if err != nil {
