@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"runtime"
 	"testing"
@@ -316,32 +317,44 @@ func TestAnsweredOfferCountsOnce(t *testing.T) {
 	}
 }
 
-// TestCaughtUpViewersShareOneSend: once its viewers have caught up, a
-// camera's frame is written to all of them by the feed in one hold of the
-// socket, one sendmmsg for the four, in the order the feed got it.
-func TestCaughtUpViewersShareOneSend(t *testing.T) {
-	const viewers, frames = 4, 20
-	feeds := NewFeeds(nil)
-	f := feeds.Feed("cam-1")
-	clip := camsim.DefaultClip()
-	f.OnStream(media.Stream{Camera: "cam-1", Session: 1, Started: time.Now(),
-		Video: &media.VideoTrack{Codec: media.H264, ClockRate: 90000, SPS: clip.SPS, PPS: clip.PPS, Width: clip.Width, Height: clip.Height}})
-	key := append([]byte{0x65}, bytes.Repeat([]byte{0x5a}, 20_000)...)
-	inter := append([]byte{0x41}, bytes.Repeat([]byte{0x5a}, 15_000)...) // 13 packets a viewer
-	unit := func(i int, n []byte) media.AccessUnit {
-		pts := time.Duration(i) * 40 * time.Millisecond
-		return media.AccessUnit{Kind: media.Video, PTS: pts, DTS: pts, Key: n[0] == 0x65, Payload: [][]byte{n}, Wall: time.Now()}
-	}
-	f.OnAccessUnit(unit(0, key))
+// directFeed is a feed of cam-1 with n pion viewers that have caught up
+// (turned direct); frames carries the RTP timestamp of every frame's last
+// packet at any viewer. unit makes the i-th 40-ms unit of one NAL unit.
+type directFeed struct {
+	f      *Feed
+	vs     *Viewers
+	frames chan uint32
+}
 
-	vs := startViewers(t, feeds, ViewersOptions{})
-	srv := serve(t, vs, nil)
-	got := make(chan uint16, viewers*frames*20)
-	for range viewers {
+var (
+	testKey   = append([]byte{0x65}, bytes.Repeat([]byte{0x5a}, 20_000)...)
+	testInter = append([]byte{0x41}, bytes.Repeat([]byte{0x5a}, 15_000)...) // 13 packets a viewer
+)
+
+func testStream(session uint64) media.Stream {
+	clip := camsim.DefaultClip()
+	return media.Stream{Camera: "cam-1", Session: session, Started: time.Now(),
+		Video: &media.VideoTrack{Codec: media.H264, ClockRate: 90000, SPS: clip.SPS, PPS: clip.PPS, Width: clip.Width, Height: clip.Height}}
+}
+
+func testUnit(i int, n []byte) media.AccessUnit {
+	pts := time.Duration(i) * 40 * time.Millisecond
+	return media.AccessUnit{Kind: media.Video, PTS: pts, DTS: pts, Key: n[0] == 0x65, Payload: [][]byte{n}, Wall: time.Now()}
+}
+
+func startDirectFeed(t *testing.T, n int) *directFeed {
+	t.Helper()
+	feeds := NewFeeds(nil)
+	d := &directFeed{f: feeds.Feed("cam-1"), frames: make(chan uint32, 1024)}
+	d.f.OnStream(testStream(1))
+	d.f.OnAccessUnit(testUnit(0, testKey))
+	d.vs = startViewers(t, feeds, ViewersOptions{})
+	srv := serve(t, d.vs, nil)
+	for range n {
 		s, err := whepclient.Dial(t.Context(), srv.URL+"/api/v1/cameras/cam-1/whep", whepclient.Options{
 			OnVideo: func(p *rtp.Packet, _ time.Time) {
 				if p.Marker {
-					got <- p.SequenceNumber
+					d.frames <- p.Timestamp
 				}
 			},
 		})
@@ -350,41 +363,77 @@ func TestCaughtUpViewersShareOneSend(t *testing.T) {
 		}
 		t.Cleanup(func() { _ = s.Close(context.Background()) })
 	}
-	for range viewers {
-		select {
-		case <-got: // the starting keyframe
-		case <-time.After(10 * time.Second):
-			t.Fatal("a viewer got no starting keyframe")
-		}
-	}
+	d.next(t, n, "the starting keyframe")
 	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(5 * time.Millisecond) {
-		f.mu.Lock()
+		d.f.mu.Lock()
 		direct := 0
-		for v := range f.viewers {
+		for v := range d.f.viewers {
 			if v.direct {
 				direct++
 			}
 		}
-		f.mu.Unlock()
-		if direct == viewers {
-			break
+		d.f.mu.Unlock()
+		if direct == n {
+			return d
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d viewers caught up", direct, viewers)
+			t.Fatalf("%d of %d viewers caught up", direct, n)
 		}
 	}
-	sent0 := vs.conn.sent.Load()
+}
+
+// next waits for n frames and returns their RTP timestamps.
+func (d *directFeed) next(t *testing.T, n int, what string) []uint32 {
+	t.Helper()
+	var ts []uint32
+	for range n {
+		select {
+		case x := <-d.frames:
+			ts = append(ts, x)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%s did not reach every viewer (%d of %d)", what, len(ts), n)
+		}
+	}
+	return ts
+}
+
+// TestCaughtUpViewersShareOneSend: once its viewers have caught up, a
+// camera's frame is written to all of them by the feed in one hold of the
+// socket, one sendmmsg for the four.
+func TestCaughtUpViewersShareOneSend(t *testing.T) {
+	const viewers, frames = 4, 20
+	d := startDirectFeed(t, viewers)
+	sent0 := d.vs.conn.sent.Load()
 	for i := 1; i <= frames; i++ {
-		f.OnAccessUnit(unit(i, inter))
-		for range viewers {
-			select {
-			case <-got:
-			case <-time.After(5 * time.Second):
-				t.Fatalf("frame %d did not reach every viewer", i)
-			}
-		}
+		d.f.OnAccessUnit(testUnit(i, testInter))
+		d.next(t, viewers, fmt.Sprintf("frame %d", i))
 	}
-	if n := vs.conn.sent.Load() - sent0; n != frames {
+	if n := d.vs.conn.sent.Load() - sent0; n != frames {
 		t.Errorf("%d sendmmsg calls for %d frames to %d viewers, want one a frame", n, frames, viewers)
+	}
+}
+
+// TestDirectViewersFollowAReconnect: after a break, caught-up viewers wait
+// for the new session's keyframe, and RTP time runs on across it.
+func TestDirectViewersFollowAReconnect(t *testing.T) {
+	const viewers = 2
+	d := startDirectFeed(t, viewers)
+	d.f.OnAccessUnit(testUnit(1, testInter))
+	before := d.next(t, viewers, "a frame before the break")
+	d.f.OnBreak("disconnected", 0)
+	d.f.OnStream(testStream(2))
+	d.f.OnAccessUnit(testUnit(0, testInter)) // not a keyframe: no viewer may get it
+	d.f.OnAccessUnit(testUnit(1, testKey))
+	d.f.OnAccessUnit(testUnit(2, testInter))
+	after := d.next(t, 2*viewers, "the new session's keyframe and the frame after it")
+	select {
+	case x := <-d.frames:
+		t.Fatalf("a further frame (RTP time %d): the new session's first unit was not a keyframe", x)
+	case <-time.After(100 * time.Millisecond):
+	}
+	for _, x := range after {
+		if int32(x-before[0]) <= 0 {
+			t.Errorf("RTP time %d after the reconnect does not run on from %d", x, before[0])
+		}
 	}
 }
