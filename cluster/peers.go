@@ -38,9 +38,21 @@ const DefaultHeaderTimeout = 2 * time.Second
 // asked for its footage, and named, rather than forgotten.
 const footageNodesKey = "footage-nodes"
 
-// ErrUnknownNode is returned for a node neither live nor ever seen live
-// (or without a usable advertise URL).
-var ErrUnknownNode = errors.New("node unknown to the cluster")
+// SilentFor is how long a node that did not answer (a failed dial, no
+// answer headers within the header timeout) is not asked again: every
+// listing, export and camera list would otherwise wait for it anew. After
+// it the node is asked again, so one that came back is seen.
+const SilentFor = 10 * time.Second
+
+// Errors of Do.
+var (
+	// ErrUnknownNode is returned for a node neither live nor ever seen
+	// live (or without a usable advertise URL).
+	ErrUnknownNode = errors.New("node unknown to the cluster")
+	// ErrNodeSilent is returned without asking for a node that did not
+	// answer less than SilentFor ago.
+	ErrNodeSilent = errors.New("did not answer moments ago; not asked again yet")
+)
 
 var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
 
@@ -81,9 +93,10 @@ type Peers struct {
 	client *http.Client
 
 	mu     sync.Mutex
-	urls   map[string]string // node ID → advertise URL, as last listed
-	others []string          // as last listed
-	listed time.Time         // when; zero: never
+	urls   map[string]string    // node ID → advertise URL, as last listed
+	others []string             // as last listed
+	listed time.Time            // when; zero: never
+	silent map[string]time.Time // node ID → when it last did not answer
 }
 
 // othersFresh is how long a listing of the nodes is used again: every
@@ -119,7 +132,7 @@ func NewPeers(o PeersOptions) (*Peers, error) {
 			DisableCompression:    true, // media: nothing to gain
 		}
 	}
-	return &Peers{o: o, token: []byte(o.Token), urls: map[string]string{}, client: &http.Client{
+	return &Peers{o: o, token: []byte(o.Token), urls: map[string]string{}, silent: map[string]time.Time{}, client: &http.Client{
 		Transport: rt,
 		// a node's answer is passed on as it is, a redirect included
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -187,10 +200,14 @@ func (p *Peers) Others(ctx context.Context) ([]string, error) {
 
 // Do sends method pathQuery (path and query of this API) to node with
 // header h and body, authenticated as this node. The caller closes the
-// answer's body. A node that is not live is ErrUnknownNode.
+// answer's body. A node that is not live is ErrUnknownNode; one that did
+// not answer less than SilentFor ago is ErrNodeSilent, at once.
 func (p *Peers) Do(ctx context.Context, node, method, pathQuery string, h http.Header, body io.Reader) (*http.Response, error) {
 	if node == p.o.Self {
 		return nil, fmt.Errorf("node %s: a node does not ask itself", node)
+	}
+	if at, ok := p.silentSince(node); ok {
+		return nil, fmt.Errorf("node %s: %w (at %s)", node, ErrNodeSilent, at.UTC().Format(time.RFC3339))
 	}
 	base, err := p.url(ctx, node)
 	if err != nil {
@@ -207,9 +224,42 @@ func (p *Peers) Do(ctx context.Context, node, method, pathQuery string, h http.H
 	req.Header.Set(NodeHeader, p.o.Self)
 	resp, err := p.client.Do(req)
 	if err != nil {
+		if nodeFault(ctx, err) {
+			p.mu.Lock()
+			p.silent[node] = p.o.Now()
+			p.mu.Unlock()
+		}
 		return nil, fmt.Errorf("node %s: %w", node, redact(err))
 	}
+	p.mu.Lock()
+	delete(p.silent, node)
+	p.mu.Unlock()
 	return resp, nil
+}
+
+// silentSince reports whether node did not answer less than SilentFor
+// ago, and when.
+func (p *Peers) silentSince(node string) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	at, ok := p.silent[node]
+	if !ok {
+		return time.Time{}, false
+	}
+	if d := p.o.Now().Sub(at); d < 0 || d >= SilentFor {
+		delete(p.silent, node)
+		return time.Time{}, false
+	}
+	return at, true
+}
+
+// nodeFault reports whether err of a request made with ctx is the node's
+// (no connection, no answer in time) rather than the asker's: a caller
+// that gave up, or a request body over its limit, says nothing of the
+// node.
+func nodeFault(ctx context.Context, err error) bool {
+	var mbe *http.MaxBytesError
+	return !errors.Is(ctx.Err(), context.Canceled) && !errors.As(err, &mbe)
 }
 
 // url is node's advertise URL without a trailing slash, as Others last

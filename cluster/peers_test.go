@@ -2,7 +2,10 @@ package cluster
 
 import (
 	"context"
+	"errors"
+	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
 	"testing"
@@ -121,4 +124,92 @@ func TestPeersRememberNodesNeverAsked(t *testing.T) {
 	if u, err := p.url(t.Context(), "village-3"); err != nil || u != "http://127.0.0.1:2" {
 		t.Fatalf("village-3 at %q %v", u, err)
 	}
+}
+
+// downable sends requests through a real loopback transport, to a port
+// nothing listens on while down (a dead node), and counts them.
+type downable struct {
+	rt   *http.Transport
+	dead string // host:port of a closed listener
+	mu   sync.Mutex
+	down bool
+	sent int
+}
+
+func (d *downable) RoundTrip(r *http.Request) (*http.Response, error) {
+	d.mu.Lock()
+	d.sent++
+	down := d.down
+	d.mu.Unlock()
+	if down {
+		r = r.Clone(r.Context())
+		r.URL.Host = d.dead
+	}
+	return d.rt.RoundTrip(r)
+}
+
+func (d *downable) set(down bool) { d.mu.Lock(); d.down = down; d.mu.Unlock() }
+func (d *downable) count() int    { d.mu.Lock(); defer d.mu.Unlock(); return d.sent }
+
+// newDownable is a downable whose dead address is a loopback port
+// nothing listens on.
+func newDownable(t *testing.T) *downable {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	dead := l.Addr().String()
+	l.Close()
+	tr := &downable{rt: &http.Transport{}, dead: dead}
+	t.Cleanup(tr.rt.CloseIdleConnections)
+	return tr
+}
+
+// A node that did not answer is not asked again for SilentFor: each
+// request fails at once instead of waiting for it anew. After the window
+// it is asked again, and one that came back answers.
+func TestPeersRememberANodeThatDidNotAnswer(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
+	t.Cleanup(srv.Close)
+	tr := newDownable(t)
+	clock := &settable{t: time.Now()}
+	p, err := NewPeers(PeersOptions{Nodes: nodeList{{ID: "village-3", AdvertiseURL: srv.URL}}, Self: "town-1", Token: "secret",
+		Transport: tr, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	anyErr := errors.New("any error")
+	step := func(name string, ctx context.Context, wantErr error, wantSent int) {
+		t.Helper()
+		resp, err := p.Do(ctx, "village-3", http.MethodGet, "/api/v1/cameras", nil, nil)
+		if err == nil {
+			resp.Body.Close()
+		}
+		switch {
+		case wantErr == nil && err != nil:
+			t.Fatalf("%s: %v, want an answer", name, err)
+		case wantErr != nil && err == nil:
+			t.Fatalf("%s: an answer, want an error", name)
+		case wantErr != nil && wantErr != anyErr && !errors.Is(err, wantErr):
+			t.Fatalf("%s: error %v, want %v", name, err, wantErr)
+		case tr.count() != wantSent:
+			t.Fatalf("%s: %d requests sent in all, want %d", name, tr.count(), wantSent)
+		}
+	}
+	step("up", t.Context(), nil, 1)
+	tr.set(true)
+	step("down: asked", t.Context(), anyErr, 2)
+	step("down again: not asked", t.Context(), ErrNodeSilent, 2)
+	clock.Add(SilentFor - time.Second)
+	step("still within the window: not asked", t.Context(), ErrNodeSilent, 2)
+	tr.set(false)
+	clock.Add(2 * time.Second)
+	step("after the window, back: asked and answers", t.Context(), nil, 3)
+	step("answering: asked", t.Context(), nil, 4)
+
+	// a caller that gave up says nothing of the node
+	cancelled, cancel := context.WithCancel(t.Context())
+	cancel()
+	step("caller gave up", cancelled, anyErr, 5)
+	step("after a caller gave up: asked", t.Context(), nil, 6)
 }
