@@ -78,6 +78,9 @@ func New(o Options) (*Registry, error) {
 	if o.Client == nil || o.Self == nil || o.Self().ID == "" {
 		return nil, errors.New("cluster: a Redis client and this node's ID are required")
 	}
+	if id := o.Self().ID; !ValidNodeID(id) {
+		return nil, fmt.Errorf("cluster: node id %q: want ^[a-z0-9][a-z0-9-]{0,62}$", id)
+	}
 	if o.KeyPrefix == "" {
 		o.KeyPrefix = "vigil:"
 	}

@@ -9,11 +9,12 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
 	"time"
+
+	"vigil/configs"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -54,11 +55,11 @@ var (
 	ErrNodeSilent = errors.New("did not answer moments ago; not asked again yet")
 )
 
-var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
-
-// ValidNodeID reports whether id may be a node ID: what a node reads from
-// another is checked against it before it names anything.
-func ValidNodeID(id string) bool { return nodeIDPattern.MatchString(id) }
+// ValidNodeID reports whether id may be a node ID, by the rule node.id is
+// held to at config load (configs.ValidID: ^[a-z0-9][a-z0-9-]{0,62}$):
+// what a node reads from another is checked against it before it names
+// anything, and a node's own ID against it before it asks anyone.
+func ValidNodeID(id string) bool { return configs.ValidID(id) }
 
 // NodeLister lists the live nodes (*Registry does).
 type NodeLister interface {
@@ -109,6 +110,9 @@ func NewPeers(o PeersOptions) (*Peers, error) {
 	switch {
 	case o.Nodes == nil || o.Self == "":
 		return nil, errors.New("cluster peers: node registry and own ID: required")
+	case !ValidNodeID(o.Self):
+		// the others would refuse every request it makes (401)
+		return nil, fmt.Errorf("cluster peers: node id %q: want ^[a-z0-9][a-z0-9-]{0,62}$", o.Self)
 	case o.Token == "":
 		return nil, errors.New("cluster peers: cluster.token is not set: nodes cannot authenticate to each other")
 	}

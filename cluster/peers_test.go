@@ -77,6 +77,7 @@ func TestPeersAuthenticate(t *testing.T) {
 		{"no node", "Bearer cluster-secret", "", false},
 		{"itself", "Bearer cluster-secret", "town-1", false},
 		{"bad node id", "Bearer cluster-secret", "../x", false},
+		{"node id not of node.id's rule", "Bearer cluster-secret", "Village-2", false},
 		{"basic", "Basic cluster-secret", "village-2", false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -90,6 +91,13 @@ func TestPeersAuthenticate(t *testing.T) {
 	}
 	if _, err := NewPeers(PeersOptions{Nodes: nodeList{}, Self: "town-1"}); err == nil {
 		t.Error("peers without a cluster token: no error")
+	}
+	// an ID the others would refuse (the rule of node.id) is refused here,
+	// never sent to be answered 401
+	for _, id := range []string{"Town-1", "town_1", "town-1.lan"} {
+		if _, err := NewPeers(PeersOptions{Nodes: nodeList{}, Self: id, Token: "cluster-secret"}); err == nil {
+			t.Errorf("peers as node %q: no error", id)
+		}
 	}
 }
 
