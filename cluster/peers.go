@@ -8,10 +8,12 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"vigil/configs"
@@ -39,10 +41,11 @@ const DefaultHeaderTimeout = 2 * time.Second
 // asked for its footage, and named, rather than forgotten.
 const footageNodesKey = "footage-nodes"
 
-// SilentFor is how long a node that did not answer (a failed dial, no
-// answer headers within the header timeout) is not asked again: every
+// SilentFor is how long a node that could not be connected to (refused,
+// or no connection within the dial timeout) is not asked again: every
 // listing, export and camera list would otherwise wait for it anew. After
-// it the node is asked again, so one that came back is seen.
+// it the node is asked again, so one that came back is seen. A node that
+// takes the connection but answers late is asked each time: it is up.
 const SilentFor = 10 * time.Second
 
 // Errors of Do.
@@ -50,9 +53,9 @@ var (
 	// ErrUnknownNode is returned for a node neither live nor ever seen
 	// live (or without a usable advertise URL).
 	ErrUnknownNode = errors.New("node unknown to the cluster")
-	// ErrNodeSilent is returned without asking for a node that did not
-	// answer less than SilentFor ago.
-	ErrNodeSilent = errors.New("did not answer moments ago; not asked again yet")
+	// ErrNodeSilent is returned without asking for a node that could not
+	// be connected to less than SilentFor ago.
+	ErrNodeSilent = errors.New("could not be connected to moments ago; not asked again yet")
 )
 
 // ValidNodeID reports whether id may be a node ID, by the rule node.id is
@@ -97,7 +100,7 @@ type Peers struct {
 	urls   map[string]string    // node ID → advertise URL, as last listed
 	others []string             // as last listed
 	listed time.Time            // when; zero: never
-	silent map[string]time.Time // node ID → when it last did not answer
+	silent map[string]time.Time // node ID → when it last could not be connected to
 }
 
 // othersFresh is how long a listing of the nodes is used again: every
@@ -204,8 +207,9 @@ func (p *Peers) Others(ctx context.Context) ([]string, error) {
 
 // Do sends method pathQuery (path and query of this API) to node with
 // header h and body, authenticated as this node. The caller closes the
-// answer's body. A node that is not live is ErrUnknownNode; one that did
-// not answer less than SilentFor ago is ErrNodeSilent, at once.
+// answer's body. A node that is not live is ErrUnknownNode; one that
+// could not be connected to less than SilentFor ago is ErrNodeSilent, at
+// once.
 func (p *Peers) Do(ctx context.Context, node, method, pathQuery string, h http.Header, body io.Reader) (*http.Response, error) {
 	if node == p.o.Self {
 		return nil, fmt.Errorf("node %s: a node does not ask itself", node)
@@ -217,7 +221,9 @@ func (p *Peers) Do(ctx context.Context, node, method, pathQuery string, h http.H
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, base+pathQuery, body)
+	var connected atomic.Bool // a connection to node was had: it is up
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, base+pathQuery, body)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", node, err)
 	}
@@ -228,7 +234,11 @@ func (p *Peers) Do(ctx context.Context, node, method, pathQuery string, h http.H
 	req.Header.Set(NodeHeader, p.o.Self)
 	resp, err := p.client.Do(req)
 	if err != nil {
-		if nodeFault(ctx, err) {
+		if !connected.Load() && !errors.Is(ctx.Err(), context.Canceled) {
+			// no connection (refused, or none within the dial timeout
+			// or the caller's): the node is down or cut off. A caller
+			// that gave up says nothing of it, and a node that took a
+			// connection is up, if slow (a snapshot's decoding).
 			p.mu.Lock()
 			p.silent[node] = p.o.Now()
 			p.mu.Unlock()
@@ -241,8 +251,8 @@ func (p *Peers) Do(ctx context.Context, node, method, pathQuery string, h http.H
 	return resp, nil
 }
 
-// silentSince reports whether node did not answer less than SilentFor
-// ago, and when.
+// silentSince reports whether node could not be connected to less than
+// SilentFor ago, and when.
 func (p *Peers) silentSince(node string) (time.Time, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -255,15 +265,6 @@ func (p *Peers) silentSince(node string) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	return at, true
-}
-
-// nodeFault reports whether err of a request made with ctx is the node's
-// (no connection, no answer in time) rather than the asker's: a caller
-// that gave up, or a request body over its limit, says nothing of the
-// node.
-func nodeFault(ctx context.Context, err error) bool {
-	var mbe *http.MaxBytesError
-	return !errors.Is(ctx.Err(), context.Canceled) && !errors.As(err, &mbe)
 }
 
 // url is node's advertise URL without a trailing slash, as Others last

@@ -221,3 +221,31 @@ func TestPeersRememberANodeThatDidNotAnswer(t *testing.T) {
 	step("caller gave up", cancelled, anyErr, 5)
 	step("after a caller gave up: asked", t.Context(), nil, 6)
 }
+
+// A node that takes the connection but answers late (a snapshot being
+// decoded) is up: it is asked again each time.
+func TestPeersAskASlowNodeAgain(t *testing.T) {
+	release := make(chan struct{})
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	t.Cleanup(srv.Close)
+	t.Cleanup(func() { close(release) })
+	tr := newDownable(t)
+	p, err := NewPeers(PeersOptions{Nodes: nodeList{{ID: "village-3", AdvertiseURL: srv.URL}}, Self: "town-1", Token: "secret",
+		Transport: tr, HeaderTimeout: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		ctx, cancel := context.WithTimeout(t.Context(), 50*time.Millisecond)
+		_, err := p.Do(ctx, "village-3", http.MethodGet, "/api/v1/cameras/c0/snapshot", nil, nil)
+		cancel()
+		if err == nil || errors.Is(err, ErrNodeSilent) || tr.count() != i+1 {
+			t.Fatalf("ask %d: %v, %d sent: want it asked, and no answer in time", i, err, tr.count())
+		}
+	}
+}
