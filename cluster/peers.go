@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"vigil/configs"
+	"vigil/internal/httpx"
 
 	"github.com/redis/go-redis/v9"
 )
@@ -316,4 +318,112 @@ func (p *Peers) Authenticates(r *http.Request) (node string, ok bool) {
 		return "", false
 	}
 	return node, true
+}
+
+// MaxForwardBody bounds a request body Forward passes on (a WHEP offer or
+// ICE fragment); a larger one is 413.
+const MaxForwardBody = 1 << 20
+
+// The headers Forward passes on: a request's content, conditional and
+// range headers, and an answer's content, range, cache and integrity
+// headers.
+var (
+	forwardRequestHeaders = []string{
+		"Content-Type", "Accept", "Range", "If-Range", "If-Match", "If-None-Match",
+		"If-Modified-Since", "If-Unmodified-Since",
+	}
+	forwardResponseHeaders = []string{
+		"Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified",
+		"Content-Disposition", "Link", "Cache-Control", "Accept-Patch",
+		"X-Vigil-SHA256", "X-Vigil-Gaps", "X-Vigil-From",
+	}
+)
+
+// Forward passes r (its method, body and the request headers above) to
+// node at pathQuery, and node's answer back to w: its status, the answer
+// headers above, NodeHeader naming node, and a Location of this API with
+// ?node= added, so that what follows (a WHEP session's PATCH and DELETE)
+// reaches node through this node too.
+//
+// A node that does not answer is 503 node_unreachable, the message saying
+// what it holds (what: "camera gate is recorded by node village-2"); it
+// is the one answer for that, on every route. Forward then returns status
+// 0 and why. A request body over MaxForwardBody is 413 here. Otherwise it
+// returns node's status, and the error that cut the copy of its body, if
+// any (the caller aborts the answer: the length promised will not be
+// reached).
+func (p *Peers) Forward(w http.ResponseWriter, r *http.Request, node, pathQuery, what string) (status int, err error) {
+	h := http.Header{}
+	for _, k := range forwardRequestHeaders {
+		if v := r.Header.Values(k); len(v) > 0 {
+			h[k] = v
+		}
+	}
+	var body io.Reader
+	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		body = http.MaxBytesReader(w, r.Body, MaxForwardBody)
+	}
+	resp, err := p.Do(r.Context(), node, r.Method, pathQuery, h, body)
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			httpx.Error(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
+			return http.StatusRequestEntityTooLarge, nil // the asker's fault: nothing to log
+		}
+		httpx.Error(w, http.StatusServiceUnavailable, "node_unreachable", what+", which cannot be reached now; retry later")
+		return 0, err
+	}
+	defer resp.Body.Close()
+	for _, k := range forwardResponseHeaders {
+		if v := resp.Header.Values(k); len(v) > 0 {
+			w.Header()[k] = v
+		}
+	}
+	if loc := resp.Header.Get("Location"); loc != "" {
+		if u, err := url.Parse(loc); err == nil && u.Host == "" && strings.HasPrefix(u.Path, "/api/v1/") {
+			q := u.Query()
+			q.Set("node", node)
+			u.RawQuery = q.Encode()
+			w.Header().Set("Location", u.String())
+		}
+	}
+	w.Header().Set(NodeHeader, node)
+	w.WriteHeader(resp.StatusCode)
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return resp.StatusCode, fmt.Errorf("node %s: %w", node, err)
+	}
+	return resp.StatusCode, nil
+}
+
+// StatusError is a node's answer other than 200 to GetJSON: the node
+// answered, it only had nothing to give.
+type StatusError struct {
+	Node, Path string
+	Status     int
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("node %s: GET %s: status %d", e.Node, e.Path, e.Status)
+}
+
+// GetJSON gets pathQuery from node and decodes its answer, at most max
+// bytes of it, into v. An answer other than 200 is a *StatusError; one
+// that is not JSON or larger than max is an error too.
+func (p *Peers) GetJSON(ctx context.Context, node, pathQuery string, max int64, v any) error {
+	resp, err := p.Do(ctx, node, http.MethodGet, pathQuery, http.Header{"Accept": {"application/json"}}, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	what, _, _ := strings.Cut(pathQuery, "?")
+	if resp.StatusCode != http.StatusOK {
+		return &StatusError{Node: node, Path: what, Status: resp.StatusCode}
+	}
+	lr := &io.LimitedReader{R: resp.Body, N: max + 1}
+	if err := json.NewDecoder(lr).Decode(v); err != nil {
+		if lr.N <= 0 {
+			return fmt.Errorf("node %s: GET %s: answer larger than %d bytes", node, what, max)
+		}
+		return fmt.Errorf("node %s: GET %s: %w", node, what, err)
+	}
+	return nil
 }

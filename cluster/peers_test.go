@@ -3,10 +3,12 @@ package cluster
 import (
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -220,6 +222,93 @@ func TestPeersRememberANodeThatDidNotAnswer(t *testing.T) {
 	cancel()
 	step("caller gave up", cancelled, anyErr, 5)
 	step("after a caller gave up: asked", t.Context(), nil, 6)
+}
+
+// Forward is the one way a user's request reaches the node that has what
+// it asks for: the answer and its Location come back through this node,
+// and a node that does not answer is 503 node_unreachable.
+func TestPeersForward(t *testing.T) {
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer secret" || r.Header.Get(NodeHeader) != "town-1" || r.Header.Get("Content-Type") != "application/sdp" {
+			http.Error(w, "not a node's request", http.StatusUnauthorized)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		w.Header().Set("Location", "/api/v1/cameras/gate/whep/s1")
+		w.Header().Set("Content-Type", "application/sdp")
+		w.Header().Set("Set-Cookie", "not=passed")
+		w.WriteHeader(http.StatusCreated)
+		w.Write(append([]byte("answer to "), b...))
+	}))
+	t.Cleanup(node.Close)
+	tr := newDownable(t)
+	p, err := NewPeers(PeersOptions{Nodes: nodeList{{ID: "village-2", AdvertiseURL: node.URL}, {ID: "village-9", AdvertiseURL: "http://" + tr.dead}},
+		Self: "town-1", Token: "secret", Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	offer := func(node, body string) (*httptest.ResponseRecorder, int, error) {
+		r := httptest.NewRequestWithContext(t.Context(), http.MethodPost, "/api/v1/cameras/gate/whep", strings.NewReader(body))
+		r.Header.Set("Content-Type", "application/sdp")
+		w := httptest.NewRecorder()
+		status, err := p.Forward(w, r, node, r.URL.Path, "camera gate is recorded by node "+node)
+		return w, status, err
+	}
+
+	w, status, err := offer("village-2", "offer")
+	if err != nil || status != http.StatusCreated || w.Code != http.StatusCreated || w.Body.String() != "answer to offer" {
+		t.Fatalf("answered: %d %d %q %v", status, w.Code, w.Body, err)
+	}
+	if loc := w.Header().Get("Location"); loc != "/api/v1/cameras/gate/whep/s1?node=village-2" {
+		t.Errorf("Location %q, want the node named", loc)
+	}
+	if w.Header().Get(NodeHeader) != "village-2" || w.Header().Get("Content-Type") != "application/sdp" || w.Header().Get("Set-Cookie") != "" {
+		t.Errorf("answer headers %v", w.Header())
+	}
+
+	w, status, err = offer("village-9", "offer")
+	if err == nil || status != 0 || w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), `"node_unreachable"`) ||
+		!strings.Contains(w.Body.String(), "camera gate is recorded by node village-9") {
+		t.Errorf("node not answering: %d %d %s %v, want 503 node_unreachable saying whose the camera is", status, w.Code, w.Body, err)
+	}
+
+	w, status, _ = offer("village-2", strings.Repeat("x", MaxForwardBody+1))
+	if status != http.StatusRequestEntityTooLarge || w.Code != http.StatusRequestEntityTooLarge {
+		t.Errorf("body over the limit: %d %d, want 413", status, w.Code)
+	}
+}
+
+// GetJSON is the one way a node reads another's JSON answer.
+func TestPeersGetJSON(t *testing.T) {
+	node := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/api/v1/cameras":
+			w.Write([]byte(`{"cameras":[{"id":"gate"}]}`))
+		case "/big":
+			w.Write([]byte(`{"cameras":"` + strings.Repeat("x", 100) + `"}`))
+		default:
+			http.Error(w, `{"error":"no"}`, http.StatusNotFound)
+		}
+	}))
+	t.Cleanup(node.Close)
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	p, err := NewPeers(PeersOptions{Nodes: nodeList{{ID: "village-2", AdvertiseURL: node.URL}}, Self: "town-1", Token: "secret", Transport: tr})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Cameras []struct{ ID string } `json:"cameras"`
+	}
+	if err := p.GetJSON(t.Context(), "village-2", "/api/v1/cameras", 1<<10, &v); err != nil || len(v.Cameras) != 1 || v.Cameras[0].ID != "gate" {
+		t.Fatalf("%+v %v", v, err)
+	}
+	if err := p.GetJSON(t.Context(), "village-2", "/nothing?x=1", 1<<10, &v); err == nil || !strings.Contains(err.Error(), "status 404") {
+		t.Errorf("404: %v, want an error with the status", err)
+	}
+	if err := p.GetJSON(t.Context(), "village-2", "/big", 50, &v); err == nil || !strings.Contains(err.Error(), "larger than 50 bytes") {
+		t.Errorf("answer over the limit: %v", err)
+	}
 }
 
 // A node that takes the connection but answers late (a snapshot being

@@ -2,10 +2,6 @@ package app
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
 	"sync"
 	"time"
 )
@@ -83,19 +79,11 @@ func (a *App) withHoldersStatus(ctx context.Context, views []cameraView) {
 
 // askCameras is node's own view of its cameras.
 func (a *App) askCameras(ctx context.Context, node string) (map[string]cameraView, error) {
-	resp, err := a.peers.Do(ctx, node, http.MethodGet, "/api/v1/cameras", nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("node %s answered %d", node, resp.StatusCode)
-	}
 	var body struct {
 		Cameras []cameraView `json:"cameras"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxCameraList)).Decode(&body); err != nil {
-		return nil, fmt.Errorf("node %s: camera list: %w", node, err)
+	if err := a.peers.GetJSON(ctx, node, "/api/v1/cameras", maxCameraList, &body); err != nil {
+		return nil, err
 	}
 	out := make(map[string]cameraView, len(body.Cameras))
 	for _, v := range body.Cameras {
