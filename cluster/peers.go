@@ -38,7 +38,7 @@ const DefaultHeaderTimeout = 2 * time.Second
 
 // footageNodesKey (after the key prefix) is the hash of every node ever
 // live, node ID to advertise URL: each node adds itself at every
-// heartbeat (Registry), and Peers adds the live nodes it lists. Nothing
+// heartbeat (Registry); Peers only reads it. Nothing
 // removes a node but an admin (HDEL), so that a node that died is still
 // asked for its footage, and named, rather than forgotten.
 const footageNodesKey = "footage-nodes"
@@ -176,17 +176,6 @@ func (p *Peers) Others(ctx context.Context) ([]string, error) {
 		known, err := p.o.Client.HGetAll(ctx, key).Result()
 		if err != nil {
 			return nil, fmt.Errorf("cluster: footage nodes: %w", err)
-		}
-		var add []any
-		for id, u := range urls {
-			if known[id] != u {
-				add = append(add, id, u)
-			}
-		}
-		if len(add) > 0 {
-			if err := p.o.Client.HSet(ctx, key, add...).Err(); err != nil {
-				return nil, fmt.Errorf("cluster: footage nodes: %w", err)
-			}
 		}
 		for id, u := range known {
 			if _, live := urls[id]; !live && ValidNodeID(id) {

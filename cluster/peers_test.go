@@ -338,3 +338,21 @@ func TestPeersAskASlowNodeAgain(t *testing.T) {
 		}
 	}
 }
+
+// Peers only reads the footage nodes: each node's heartbeat writes
+// itself there, and a user's request writes nothing to Redis.
+func TestPeersOnlyReadFootageNodes(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	p, err := NewPeers(PeersOptions{Nodes: nodeList{{ID: "village-3", AdvertiseURL: "http://127.0.0.1:2"}}, Client: rdb, KeyPrefix: "t:", Self: "town-1", Token: "secret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := p.Others(t.Context()); err != nil || !slices.Equal(got, []string{"village-3"}) {
+		t.Fatalf("others %v %v", got, err)
+	}
+	if n, err := rdb.HLen(t.Context(), "t:footage-nodes").Result(); err != nil || n != 0 {
+		t.Fatalf("footage nodes: %d %v, want none written by a listing", n, err)
+	}
+}

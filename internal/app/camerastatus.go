@@ -24,7 +24,7 @@ const maxCameraList = 8 << 20
 
 // cameraHolders maps each camera a live node holds to that node.
 func (a *App) cameraHolders(ctx context.Context) (map[string]string, error) {
-	nodes, err := a.nodes.List(ctx)
+	nodes, err := a.nodes.Recent(ctx)
 	if err != nil {
 		return nil, err
 	}

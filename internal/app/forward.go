@@ -83,6 +83,9 @@ func (a *App) holderElsewhere(r *http.Request, camera string) string {
 	if a.peers == nil || a.holders == nil || a.fromPeer(r) {
 		return ""
 	}
+	if a.clustered() && a.holds(camera) {
+		return "" // its own lease: no need to ask Redis whose it is
+	}
 	node, _, err := a.holders.Holder(r.Context(), camera)
 	if err != nil {
 		a.log.Warn("camera holder unknown; answering from this node", "component", "forward", "camera", camera, "err", err)

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -17,6 +18,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -588,4 +590,47 @@ func TestCameraStatusFromHolders(t *testing.T) {
 		code, body := call(t, "GET", a.URL()+"/api/v1/cameras/c2", deskToken, "")
 		return code == 200 && json.Unmarshal([]byte(body), &one) == nil && one.Node == "village-9" && one.Unreachable && one.Status == "disabled"
 	})
+}
+
+// countingHolder names node as every camera's holder and counts the
+// lookups (each one a Redis read with the real leases).
+type countingHolder struct {
+	node string
+	n    atomic.Int64
+}
+
+func (h *countingHolder) Holder(context.Context, string) (string, int64, error) {
+	h.n.Add(1)
+	return h.node, 1, nil
+}
+
+type nodeList []cluster.Node
+
+func (l nodeList) List(context.Context) ([]cluster.Node, error) { return l, nil }
+
+// A live view or live snapshot of a camera this node holds is answered
+// here from its own lease state; only a camera it does not hold costs a
+// look-up of its holder.
+func TestHolderAskedOnlyForCamerasHeldElsewhere(t *testing.T) {
+	cfg := configs.Default()
+	cfg.Journal.Backend = configs.BackendRedis
+	peers, err := cluster.NewPeers(cluster.PeersOptions{Nodes: nodeList{}, Self: "town-1", Token: clusterToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	holders := &countingHolder{node: "village-2"}
+	a := &App{opts: Options{Config: cfg}, log: slog.New(slog.DiscardHandler), nodeID: "town-1", peers: peers, holders: holders}
+	a.held.set("gate", 3)
+	r := httptest.NewRequestWithContext(t.Context(), "POST", "/api/v1/cameras/gate/whep", nil)
+	for range 3 {
+		if node := a.holderElsewhere(r, "gate"); node != "" {
+			t.Fatalf("own camera: answered by %q, want here", node)
+		}
+	}
+	if n := holders.n.Load(); n != 0 {
+		t.Errorf("own camera: holder looked up %d times, want none", n)
+	}
+	if node := a.holderElsewhere(r, "hall"); node != "village-2" || holders.n.Load() != 1 {
+		t.Errorf("camera held elsewhere: %q after %d look-ups, want village-2 after 1", node, holders.n.Load())
+	}
 }
