@@ -70,7 +70,7 @@ type Registry struct {
 	held  prometheus.Gauge
 
 	mu     sync.Mutex
-	recent []Node     // of the last successful List
+	recent []Node    // of the last successful List
 	listed time.Time // when; zero: never
 }
 

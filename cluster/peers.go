@@ -17,10 +17,10 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"vigil/configs"
 	"vigil/internal/httpx"
-
-	"github.com/redis/go-redis/v9"
 )
 
 // Node-to-node requests: one node asks another for its own footage,
