@@ -69,14 +69,23 @@ type Registry struct {
 	nodes prometheus.Gauge
 	held  prometheus.Gauge
 
-	mu   sync.Mutex
-	last []Node // of the last successful List
+	mu     sync.Mutex
+	recent []Node    // of the last successful List
+	listed time.Time // when; zero: never
 }
+
+// RecentFor is how long Recent answers a List again: a user's camera list
+// or footage request needs the nodes as of a moment ago, not a Redis round
+// trip each (the registrations change at a heartbeat, 2 s, or an expiry).
+const RecentFor = time.Second
 
 // New validates o and returns a Registry; Run starts its heartbeat.
 func New(o Options) (*Registry, error) {
 	if o.Client == nil || o.Self == nil || o.Self().ID == "" {
 		return nil, errors.New("cluster: a Redis client and this node's ID are required")
+	}
+	if id := o.Self().ID; !ValidNodeID(id) {
+		return nil, fmt.Errorf("cluster: node id %q: want ^[a-z0-9][a-z0-9-]{0,62}$", id)
 	}
 	if o.KeyPrefix == "" {
 		o.KeyPrefix = "vigil:"
@@ -222,9 +231,24 @@ func (r *Registry) List(ctx context.Context) ([]Node, error) {
 	}
 	flagRegistries(nodes)
 	r.mu.Lock()
-	r.last = nodes
+	r.recent, r.listed = nodes, r.o.Now()
 	r.mu.Unlock()
-	return nodes, nil
+	return slices.Clone(nodes), nil
+}
+
+// Recent is List, or what a List (this node's heartbeat's included)
+// returned less than RecentFor ago. For user requests; what must see a
+// node go at once (leases, GET /api/v1/nodes) calls List.
+func (r *Registry) Recent(ctx context.Context) ([]Node, error) {
+	now := r.o.Now()
+	r.mu.Lock()
+	if d := now.Sub(r.listed); !r.listed.IsZero() && d >= 0 && d < RecentFor {
+		out := slices.Clone(r.recent)
+		r.mu.Unlock()
+		return out, nil
+	}
+	r.mu.Unlock()
+	return r.List(ctx)
 }
 
 // flagRegistries marks the nodes whose registry hash is not the most common

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -98,4 +99,34 @@ func TestHeartbeatSurvivesRedisRestart(t *testing.T) {
 		nodes, err := r.List(t.Context())
 		return err == nil && len(nodes) == 1
 	})
+}
+
+// Recent answers from the last List for RecentFor, then lists again: a
+// user's requests do not each cost a Redis round trip.
+func TestNodesRecent(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	clock := &settable{t: time.Now()}
+	town, err := New(Options{Client: rdb, KeyPrefix: "t:", Self: func() Node { return Node{ID: "town-1"} }, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := town.beat(t.Context()); err != nil { // lists, as every heartbeat does
+		t.Fatal(err)
+	}
+	village := registry(t, rdb, Node{ID: "village-3"})
+	if err := village.beat(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := town.Recent(t.Context()); err != nil || !slices.Equal(ids(got), []string{"town-1"}) {
+		t.Fatalf("within %v of the heartbeat's list: %v %v, want that list again", RecentFor, ids(got), err)
+	}
+	clock.Add(RecentFor)
+	if got, err := town.Recent(t.Context()); err != nil || !slices.Equal(ids(got), []string{"town-1", "village-3"}) {
+		t.Fatalf("after %v: %v %v, want both nodes", RecentFor, ids(got), err)
+	}
+	if got, err := town.List(t.Context()); err != nil || len(got) != 2 {
+		t.Fatalf("List: %v %v", ids(got), err)
+	}
 }

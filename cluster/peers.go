@@ -3,19 +3,24 @@ package cluster
 import (
 	"context"
 	"crypto/subtle"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"net/url"
-	"regexp"
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/redis/go-redis/v9"
+
+	"vigil/configs"
+	"vigil/internal/httpx"
 )
 
 // Node-to-node requests: one node asks another for its own footage,
@@ -33,20 +38,33 @@ const DefaultHeaderTimeout = 2 * time.Second
 
 // footageNodesKey (after the key prefix) is the hash of every node ever
 // live, node ID to advertise URL: each node adds itself at every
-// heartbeat (Registry), and Peers adds the live nodes it lists. Nothing
+// heartbeat (Registry); Peers only reads it. Nothing
 // removes a node but an admin (HDEL), so that a node that died is still
 // asked for its footage, and named, rather than forgotten.
 const footageNodesKey = "footage-nodes"
 
-// ErrUnknownNode is returned for a node neither live nor ever seen live
-// (or without a usable advertise URL).
-var ErrUnknownNode = errors.New("node unknown to the cluster")
+// SilentFor is how long a node that could not be connected to (refused,
+// or no connection within the dial timeout) is not asked again: every
+// listing, export and camera list would otherwise wait for it anew. After
+// it the node is asked again, so one that came back is seen. A node that
+// takes the connection but answers late is asked each time: it is up.
+const SilentFor = 10 * time.Second
 
-var nodeIDPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$`)
+// Errors of Do.
+var (
+	// ErrUnknownNode is returned for a node neither live nor ever seen
+	// live (or without a usable advertise URL).
+	ErrUnknownNode = errors.New("node unknown to the cluster")
+	// ErrNodeSilent is returned without asking for a node that could not
+	// be connected to less than SilentFor ago.
+	ErrNodeSilent = errors.New("could not be connected to moments ago; not asked again yet")
+)
 
-// ValidNodeID reports whether id may be a node ID: what a node reads from
-// another is checked against it before it names anything.
-func ValidNodeID(id string) bool { return nodeIDPattern.MatchString(id) }
+// ValidNodeID reports whether id may be a node ID, by the rule node.id is
+// held to at config load (configs.ValidID: ^[a-z0-9][a-z0-9-]{0,62}$):
+// what a node reads from another is checked against it before it names
+// anything, and a node's own ID against it before it asks anyone.
+func ValidNodeID(id string) bool { return configs.ValidID(id) }
 
 // NodeLister lists the live nodes (*Registry does).
 type NodeLister interface {
@@ -81,9 +99,10 @@ type Peers struct {
 	client *http.Client
 
 	mu     sync.Mutex
-	urls   map[string]string // node ID → advertise URL, as last listed
-	others []string          // as last listed
-	listed time.Time         // when; zero: never
+	urls   map[string]string    // node ID → advertise URL, as last listed
+	others []string             // as last listed
+	listed time.Time            // when; zero: never
+	silent map[string]time.Time // node ID → when it last could not be connected to
 }
 
 // othersFresh is how long a listing of the nodes is used again: every
@@ -96,6 +115,9 @@ func NewPeers(o PeersOptions) (*Peers, error) {
 	switch {
 	case o.Nodes == nil || o.Self == "":
 		return nil, errors.New("cluster peers: node registry and own ID: required")
+	case !ValidNodeID(o.Self):
+		// the others would refuse every request it makes (401)
+		return nil, fmt.Errorf("cluster peers: node id %q: want ^[a-z0-9][a-z0-9-]{0,62}$", o.Self)
 	case o.Token == "":
 		return nil, errors.New("cluster peers: cluster.token is not set: nodes cannot authenticate to each other")
 	}
@@ -119,7 +141,7 @@ func NewPeers(o PeersOptions) (*Peers, error) {
 			DisableCompression:    true, // media: nothing to gain
 		}
 	}
-	return &Peers{o: o, token: []byte(o.Token), urls: map[string]string{}, client: &http.Client{
+	return &Peers{o: o, token: []byte(o.Token), urls: map[string]string{}, silent: map[string]time.Time{}, client: &http.Client{
 		Transport: rt,
 		// a node's answer is passed on as it is, a redirect included
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -155,17 +177,6 @@ func (p *Peers) Others(ctx context.Context) ([]string, error) {
 		if err != nil {
 			return nil, fmt.Errorf("cluster: footage nodes: %w", err)
 		}
-		var add []any
-		for id, u := range urls {
-			if known[id] != u {
-				add = append(add, id, u)
-			}
-		}
-		if len(add) > 0 {
-			if err := p.o.Client.HSet(ctx, key, add...).Err(); err != nil {
-				return nil, fmt.Errorf("cluster: footage nodes: %w", err)
-			}
-		}
 		for id, u := range known {
 			if _, live := urls[id]; !live && ValidNodeID(id) {
 				urls[id] = u
@@ -187,16 +198,23 @@ func (p *Peers) Others(ctx context.Context) ([]string, error) {
 
 // Do sends method pathQuery (path and query of this API) to node with
 // header h and body, authenticated as this node. The caller closes the
-// answer's body. A node that is not live is ErrUnknownNode.
+// answer's body. A node that is not live is ErrUnknownNode; one that
+// could not be connected to less than SilentFor ago is ErrNodeSilent, at
+// once.
 func (p *Peers) Do(ctx context.Context, node, method, pathQuery string, h http.Header, body io.Reader) (*http.Response, error) {
 	if node == p.o.Self {
 		return nil, fmt.Errorf("node %s: a node does not ask itself", node)
+	}
+	if at, ok := p.silentSince(node); ok {
+		return nil, fmt.Errorf("node %s: %w (at %s)", node, ErrNodeSilent, at.UTC().Format(time.RFC3339))
 	}
 	base, err := p.url(ctx, node)
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, method, base+pathQuery, body)
+	var connected atomic.Bool // a connection to node was had: it is up
+	trace := &httptrace.ClientTrace{GotConn: func(httptrace.GotConnInfo) { connected.Store(true) }}
+	req, err := http.NewRequestWithContext(httptrace.WithClientTrace(ctx, trace), method, base+pathQuery, body)
 	if err != nil {
 		return nil, fmt.Errorf("node %s: %w", node, err)
 	}
@@ -207,9 +225,37 @@ func (p *Peers) Do(ctx context.Context, node, method, pathQuery string, h http.H
 	req.Header.Set(NodeHeader, p.o.Self)
 	resp, err := p.client.Do(req)
 	if err != nil {
+		if !connected.Load() && !errors.Is(ctx.Err(), context.Canceled) {
+			// no connection (refused, or none within the dial timeout
+			// or the caller's): the node is down or cut off. A caller
+			// that gave up says nothing of it, and a node that took a
+			// connection is up, if slow (a snapshot's decoding).
+			p.mu.Lock()
+			p.silent[node] = p.o.Now()
+			p.mu.Unlock()
+		}
 		return nil, fmt.Errorf("node %s: %w", node, redact(err))
 	}
+	p.mu.Lock()
+	delete(p.silent, node)
+	p.mu.Unlock()
 	return resp, nil
+}
+
+// silentSince reports whether node could not be connected to less than
+// SilentFor ago, and when.
+func (p *Peers) silentSince(node string) (time.Time, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	at, ok := p.silent[node]
+	if !ok {
+		return time.Time{}, false
+	}
+	if d := p.o.Now().Sub(at); d < 0 || d >= SilentFor {
+		delete(p.silent, node)
+		return time.Time{}, false
+	}
+	return at, true
 }
 
 // url is node's advertise URL without a trailing slash, as Others last
@@ -261,4 +307,112 @@ func (p *Peers) Authenticates(r *http.Request) (node string, ok bool) {
 		return "", false
 	}
 	return node, true
+}
+
+// MaxForwardBody bounds a request body Forward passes on (a WHEP offer or
+// ICE fragment); a larger one is 413.
+const MaxForwardBody = 1 << 20
+
+// The headers Forward passes on: a request's content, conditional and
+// range headers, and an answer's content, range, cache and integrity
+// headers.
+var (
+	forwardRequestHeaders = []string{
+		"Content-Type", "Accept", "Range", "If-Range", "If-Match", "If-None-Match",
+		"If-Modified-Since", "If-Unmodified-Since",
+	}
+	forwardResponseHeaders = []string{
+		"Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified",
+		"Content-Disposition", "Link", "Cache-Control", "Accept-Patch",
+		"X-Vigil-SHA256", "X-Vigil-Gaps", "X-Vigil-From",
+	}
+)
+
+// Forward passes r (its method, body and the request headers above) to
+// node at pathQuery, and node's answer back to w: its status, the answer
+// headers above, NodeHeader naming node, and a Location of this API with
+// ?node= added, so that what follows (a WHEP session's PATCH and DELETE)
+// reaches node through this node too.
+//
+// A node that does not answer is 503 node_unreachable, the message saying
+// what it holds (what: "camera gate is recorded by node village-2"); it
+// is the one answer for that, on every route. Forward then returns status
+// 0 and why. A request body over MaxForwardBody is 413 here. Otherwise it
+// returns node's status, and the error that cut the copy of its body, if
+// any (the caller aborts the answer: the length promised will not be
+// reached).
+func (p *Peers) Forward(w http.ResponseWriter, r *http.Request, node, pathQuery, what string) (status int, err error) {
+	h := http.Header{}
+	for _, k := range forwardRequestHeaders {
+		if v := r.Header.Values(k); len(v) > 0 {
+			h[k] = v
+		}
+	}
+	var body io.Reader
+	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
+		body = http.MaxBytesReader(w, r.Body, MaxForwardBody)
+	}
+	resp, err := p.Do(r.Context(), node, r.Method, pathQuery, h, body)
+	if err != nil {
+		if mbe := (*http.MaxBytesError)(nil); errors.As(err, &mbe) {
+			httpx.Error(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
+			return http.StatusRequestEntityTooLarge, nil // the asker's fault: nothing to log
+		}
+		httpx.Error(w, http.StatusServiceUnavailable, "node_unreachable", what+", which cannot be reached now; retry later")
+		return 0, err
+	}
+	defer resp.Body.Close()
+	for _, k := range forwardResponseHeaders {
+		if v := resp.Header.Values(k); len(v) > 0 {
+			w.Header()[k] = v
+		}
+	}
+	if loc := resp.Header.Get("Location"); loc != "" {
+		if u, err := url.Parse(loc); err == nil && u.Host == "" && strings.HasPrefix(u.Path, "/api/v1/") {
+			q := u.Query()
+			q.Set("node", node)
+			u.RawQuery = q.Encode()
+			w.Header().Set("Location", u.String())
+		}
+	}
+	w.Header().Set(NodeHeader, node)
+	w.WriteHeader(resp.StatusCode)
+	if _, err := io.Copy(w, resp.Body); err != nil {
+		return resp.StatusCode, fmt.Errorf("node %s: %w", node, err)
+	}
+	return resp.StatusCode, nil
+}
+
+// StatusError is a node's answer other than 200 to GetJSON: the node
+// answered, it only had nothing to give.
+type StatusError struct {
+	Node, Path string
+	Status     int
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("node %s: GET %s: status %d", e.Node, e.Path, e.Status)
+}
+
+// GetJSON gets pathQuery from node and decodes its answer, at most max
+// bytes of it, into v. An answer other than 200 is a *StatusError; one
+// that is not JSON or larger than max is an error too.
+func (p *Peers) GetJSON(ctx context.Context, node, pathQuery string, max int64, v any) error {
+	resp, err := p.Do(ctx, node, http.MethodGet, pathQuery, http.Header{"Accept": {"application/json"}}, nil)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	what, _, _ := strings.Cut(pathQuery, "?")
+	if resp.StatusCode != http.StatusOK {
+		return &StatusError{Node: node, Path: what, Status: resp.StatusCode}
+	}
+	lr := &io.LimitedReader{R: resp.Body, N: max + 1}
+	if err := json.NewDecoder(lr).Decode(v); err != nil {
+		if lr.N <= 0 {
+			return fmt.Errorf("node %s: GET %s: answer larger than %d bytes", node, what, max)
+		}
+		return fmt.Errorf("node %s: GET %s: %w", node, what, err)
+	}
+	return nil
 }

@@ -63,11 +63,7 @@ func load(path string, getenv func(string) (string, bool), read func(string) ([]
 	}
 	d.validate(cfg, nodes, root)
 
-	if cfg.NodeID == "" {
-		if h, err := os.Hostname(); err == nil {
-			cfg.NodeID = h
-		}
-	}
+	d.nodeID(cfg, nodes, root)
 	cfg.Storage.Dir = resolvePath(base, cfg.Storage.Dir)
 	cfg.Journal.Path = resolvePath(base, cfg.Journal.Path)
 
@@ -708,7 +704,65 @@ func (d *decoder) validate(cfg *Config, nodes keyNodes, root *yaml.Node) {
 	}
 }
 
-// ValidID reports whether s is a valid camera or unit ID:
+// nodeID checks node.id (or node_id) against ValidID, or, when neither is
+// set, derives it from the host name (NodeIDFromHost). The ID goes to the
+// other nodes in a header, names the node's Redis keys and footage URLs
+// (?node=) and is written into every index line: one the others refuse
+// would make every node-to-node request fail, so it is refused here.
+func (d *decoder) nodeID(cfg *Config, nodes keyNodes, root *yaml.Node) {
+	const rule = "want ^[a-z0-9][a-z0-9-]{0,62}$: lower-case letters, digits and hyphens, as a camera id"
+	if cfg.NodeID != "" {
+		path := "node.id"
+		if _, ok := nodes["node.id"]; !ok {
+			path = "node_id"
+		}
+		if !ValidID(cfg.NodeID) {
+			d.at(nodes.at(path, root), path, "invalid node id %q (%s)", cfg.NodeID, rule)
+		}
+		return
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		host = ""
+	}
+	cfg.NodeID = NodeIDFromHost(host)
+	switch {
+	case cfg.NodeID == "" && cfg.Journal.Backend == BackendRedis:
+		d.at(nodes.at("node", root), "node.id", "not set, and the host name %q gives no valid node id (%s): set node.id", host, rule)
+	case cfg.NodeID == "":
+		cfg.NodeID = "vigil"
+		d.warn(nodes.at("node", root), "node.id", "not set, and the host name %q gives no valid node id (%s): %q is used", host, rule, cfg.NodeID)
+	case cfg.NodeID != host && cfg.Journal.Backend == BackendRedis:
+		d.warn(nodes.at("node", root), "node.id", "not set: %q is used, made from the host name %q (%s); set node.id to name this node yourself", cfg.NodeID, host, rule)
+	}
+}
+
+// NodeIDFromHost is the node ID of a node without node.id: its host name
+// lower-cased, each run of characters other than a-z and 0-9 made one
+// hyphen, hyphens trimmed from both ends ("Town_1.lan" is "town-1-lan").
+// It is "" when that is no valid ID (an empty host name, or longer than 63
+// characters): the node must then be named in node.id.
+func NodeIDFromHost(host string) string {
+	var b strings.Builder
+	hyphen := false
+	for _, c := range strings.ToLower(host) {
+		if c >= 'a' && c <= 'z' || c >= '0' && c <= '9' {
+			if hyphen && b.Len() > 0 {
+				b.WriteByte('-')
+			}
+			b.WriteRune(c)
+			hyphen = false
+			continue
+		}
+		hyphen = true
+	}
+	if id := b.String(); ValidID(id) {
+		return id
+	}
+	return ""
+}
+
+// ValidID reports whether s is a valid camera, unit or node ID:
 // ^[a-z0-9][a-z0-9-]{0,62}$.
 func ValidID(s string) bool {
 	if len(s) == 0 || len(s) > 63 || s[0] == '-' {

@@ -58,6 +58,16 @@ func TestLoadErrors(t *testing.T) {
 				`vigil.yaml:2:30: node.advertise_url: want an http or https URL such as http://10.0.0.5:8080`},
 		},
 		{
+			name:  "node id not lower-case letters, digits and hyphens",
+			vigil: "node: {id: Town_1.lan}\n",
+			want:  []string{`vigil.yaml:1:12: node.id: invalid node id "Town_1.lan" (want ^[a-z0-9][a-z0-9-]{0,62}$: lower-case letters, digits and hyphens, as a camera id)`},
+		},
+		{
+			name:  "node_id too long",
+			vigil: "node_id: " + strings.Repeat("a", 64) + "\n",
+			want:  []string{`vigil.yaml:1:10: node_id: invalid node id "` + strings.Repeat("a", 64) + `" (want ^[a-z0-9][a-z0-9-]{0,62}$: lower-case letters, digits and hyphens, as a camera id)`},
+		},
+		{
 			name:  "token named system",
 			vigil: "auth:\n  tokens:\n    - {name: System, role: desk, sha256: " + strings.Repeat("a", 64) + "}\n",
 			want:  []string{`vigil.yaml:3:14: auth.tokens[0].name: "System" is reserved for the changes the service makes itself; choose another name`},
@@ -489,8 +499,33 @@ func TestMinimalFilesGiveDefaults(t *testing.T) {
 	if cfg.Storage.Segment != d.Storage.Segment || len(cfg.Cameras) != 0 || len(cfg.Alerts.Rules) != 1 {
 		t.Errorf("minimal files: %+v", cfg)
 	}
-	if cfg.NodeID == "" {
-		t.Errorf("node_id not defaulted to the host name")
+	if h, _ := os.Hostname(); cfg.NodeID != NodeIDFromHost(h) && (NodeIDFromHost(h) != "" || cfg.NodeID != "vigil") {
+		t.Errorf("node id %q, not made from the host name %q", cfg.NodeID, h)
+	}
+	if !ValidID(cfg.NodeID) {
+		t.Errorf("node id %q made from the host name is not a valid node id", cfg.NodeID)
+	}
+}
+
+// A node without node.id takes its ID from the host name, made valid; a
+// host name that gives none leaves the admin to set node.id.
+func TestNodeIDFromHost(t *testing.T) {
+	for _, tc := range []struct{ host, want string }{
+		{"town-1", "town-1"},
+		{"Town-1", "town-1"},
+		{"Town_1.lan", "town-1-lan"},
+		{"vigil.village-3.example", "vigil-village-3-example"},
+		{"--a..b--", "a-b"},
+		{"节点", ""},
+		{"", ""},
+		{strings.Repeat("a", 63), strings.Repeat("a", 63)},
+		{strings.Repeat("a", 64), ""},
+	} {
+		t.Run(tc.host, func(t *testing.T) {
+			if got := NodeIDFromHost(tc.host); got != tc.want {
+				t.Fatalf("%q, want %q", got, tc.want)
+			}
+		})
 	}
 }
 

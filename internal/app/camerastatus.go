@@ -2,12 +2,11 @@ package app
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
-	"io"
-	"net/http"
+	"errors"
 	"sync"
 	"time"
+
+	"vigil/cluster"
 )
 
 // In a cluster a node pulls only the cameras it holds; the others are
@@ -23,19 +22,65 @@ const cameraStatusTimeout = 2 * time.Second
 // maxCameraList bounds a holder's answer.
 const maxCameraList = 8 << 20
 
-// withHoldersStatus replaces, in views, the status of each camera another
-// live node holds by that node's.
-func (a *App) withHoldersStatus(ctx context.Context, views []cameraView) {
-	nodes, err := a.nodes.List(ctx)
+// cameraHolders maps each camera a live node holds to that node.
+func (a *App) cameraHolders(ctx context.Context) (map[string]string, error) {
+	nodes, err := a.nodes.Recent(ctx)
 	if err != nil {
-		a.log.Warn("cameras: the cluster's nodes are unknown; showing this node's view", "component", "forward", "err", err)
-		return
+		return nil, err
 	}
 	holder := map[string]string{} // camera → node
 	for _, n := range nodes {
 		for _, c := range n.Cameras {
 			holder[c] = n.ID
 		}
+	}
+	return holder, nil
+}
+
+// withHolderStatus replaces v by the view of the live node that holds its
+// camera, when another one does: GET /api/v1/cameras/{id} shows the camera
+// as the list does.
+func (a *App) withHolderStatus(ctx context.Context, v *cameraView) {
+	holder, err := a.cameraHolders(ctx)
+	if err != nil {
+		a.log.Warn("camera: the cluster's nodes are unknown; showing this node's view", "component", "forward", "camera", v.ID, "err", err)
+		return
+	}
+	h, ok := holder[v.ID]
+	if !ok {
+		return
+	}
+	v.Node = h
+	if h == a.nodeID {
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, cameraStatusTimeout)
+	defer cancel()
+	var got cameraView
+	err = a.peers.GetJSON(ctx, h, "/api/v1/cameras/"+v.ID, maxCameraList, &got)
+	switch {
+	case errors.As(err, new(*cluster.StatusError)):
+		// it answered but does not know the camera (its registry
+		// differs: GET /api/v1/nodes flags it): this node's view
+		a.log.Warn("camera: its holder does not know it", "component", "forward", "camera", v.ID, "node", h, "err", err)
+	case err != nil:
+		a.log.Warn("camera: its holder did not answer", "component", "forward", "camera", v.ID, "node", h, "err", err)
+		v.Unreachable = true
+	case got.ID != v.ID:
+		a.log.Warn("camera: its holder answered for another camera", "component", "forward", "camera", v.ID, "node", h, "answered", got.ID)
+	default:
+		got.Node = h
+		*v = got
+	}
+}
+
+// withHoldersStatus replaces, in views, the status of each camera another
+// live node holds by that node's.
+func (a *App) withHoldersStatus(ctx context.Context, views []cameraView) {
+	holder, err := a.cameraHolders(ctx)
+	if err != nil {
+		a.log.Warn("cameras: the cluster's nodes are unknown; showing this node's view", "component", "forward", "err", err)
+		return
 	}
 	ask := map[string]bool{}
 	for i := range views {
@@ -83,19 +128,11 @@ func (a *App) withHoldersStatus(ctx context.Context, views []cameraView) {
 
 // askCameras is node's own view of its cameras.
 func (a *App) askCameras(ctx context.Context, node string) (map[string]cameraView, error) {
-	resp, err := a.peers.Do(ctx, node, http.MethodGet, "/api/v1/cameras", nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("node %s answered %d", node, resp.StatusCode)
-	}
 	var body struct {
 		Cameras []cameraView `json:"cameras"`
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxCameraList)).Decode(&body); err != nil {
-		return nil, fmt.Errorf("node %s: camera list: %w", node, err)
+	if err := a.peers.GetJSON(ctx, node, "/api/v1/cameras", maxCameraList, &body); err != nil {
+		return nil, err
 	}
 	out := make(map[string]cameraView, len(body.Cameras))
 	for _, v := range body.Cameras {

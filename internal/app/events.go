@@ -334,7 +334,9 @@ func (a *App) serveCameras(w http.ResponseWriter, r *http.Request) {
 	httpx.WriteJSON(w, http.StatusOK, map[string][]cameraView{"cameras": out})
 }
 
-// serveCamera answers GET /api/v1/cameras/{id}; ingest judges the ID.
+// serveCamera answers GET /api/v1/cameras/{id}; ingest judges the ID. In
+// a cluster the camera shows as its holder sees it, as in the list
+// (another node's request gets this node's own view).
 func (a *App) serveCamera(w http.ResponseWriter, r *http.Request) {
 	id := r.PathValue("id")
 	if !ingest.ValidID(id) {
@@ -346,5 +348,9 @@ func (a *App) serveCamera(w http.ResponseWriter, r *http.Request) {
 		a.streams.ServeCamera(w, r) // its 404
 		return
 	}
-	httpx.WriteJSON(w, http.StatusOK, cameraView{CameraStatus: st, Events: a.events.cameraHealth(id)})
+	v := cameraView{CameraStatus: st, Events: a.events.cameraHealth(id)}
+	if a.peers != nil && a.nodes != nil && !a.fromPeer(r) {
+		a.withHolderStatus(r.Context(), &v)
+	}
+	httpx.WriteJSON(w, http.StatusOK, v)
 }

@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io"
 	"net/http"
-	"net/url"
-	"strings"
 	"sync"
 	"time"
 
@@ -32,10 +30,6 @@ type HolderLookup interface {
 // peerRole is the role of another node's request: accepted only on the
 // footage, snapshot and live view routes (requireOrPeer).
 const peerRole auth.Role = "node"
-
-// maxForwardBody bounds a request body passed on to another node (a WHEP
-// offer or ICE fragment).
-const maxForwardBody = 1 << 20
 
 // buildForward makes this node ask the others, when it is in a cluster
 // with a cluster token. It runs after buildCluster.
@@ -88,6 +82,9 @@ func (a *App) requireOrPeer(h http.Handler, roles ...auth.Role) http.Handler {
 func (a *App) holderElsewhere(r *http.Request, camera string) string {
 	if a.peers == nil || a.holders == nil || a.fromPeer(r) {
 		return ""
+	}
+	if a.clustered() && a.holds(camera) {
+		return "" // its own lease: no need to ask Redis whose it is
 	}
 	node, _, err := a.holders.Holder(r.Context(), camera)
 	if err != nil {
@@ -220,53 +217,15 @@ func (a *App) alertSnapshotElsewhere(r *http.Request, id string) ([]byte, string
 	return nil, "", nil
 }
 
-// forwardedHeaders are passed both ways by forward.
-var (
-	forwardRequestHeaders  = []string{"Content-Type", "Accept", "If-Match", "If-None-Match"}
-	forwardResponseHeaders = []string{"Content-Type", "Content-Length", "ETag", "Link", "Cache-Control", "Accept-Patch", "X-Vigil-SHA256"}
-)
-
-// forward passes r (method, body, the headers above) to node at pathQuery
-// and its answer back; a Location the node answers gets ?node= so that
-// what follows reaches it through this node too. A node that cannot be
-// reached is 503 with why (what says whose the camera or footage is).
+// forward passes r to node at pathQuery and its answer back
+// (cluster.Peers.Forward: 503 node_unreachable when node does not answer,
+// what saying whose the camera or footage is).
 func (a *App) forward(w http.ResponseWriter, r *http.Request, node, pathQuery, what string) {
-	h := http.Header{}
-	for _, k := range forwardRequestHeaders {
-		if v := r.Header.Values(k); len(v) > 0 {
-			h[k] = v
-		}
-	}
-	var body io.Reader
-	if r.Body != nil && r.Method != http.MethodGet && r.Method != http.MethodHead {
-		body = http.MaxBytesReader(w, r.Body, maxForwardBody)
-	}
-	resp, err := a.peers.Do(r.Context(), node, r.Method, pathQuery, h, body)
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			httpx.Error(w, http.StatusRequestEntityTooLarge, "too_large", "request body too large")
-			return
-		}
+	status, err := a.peers.Forward(w, r, node, pathQuery, what)
+	switch {
+	case err != nil && status == 0:
 		a.log.Warn("forward: node unreachable", "component", "forward", "node", node, "path", r.URL.Path, "err", err)
-		httpx.Error(w, http.StatusServiceUnavailable, "node_unreachable", what+", which cannot be reached now; retry later")
-		return
+	case err != nil && r.Context().Err() == nil:
+		a.log.Warn("forward: answer cut", "component", "forward", "node", node, "path", r.URL.Path, "err", err)
 	}
-	defer resp.Body.Close()
-	for _, k := range forwardResponseHeaders {
-		if v := resp.Header.Values(k); len(v) > 0 {
-			w.Header()[k] = v
-		}
-	}
-	if loc := resp.Header.Get("Location"); loc != "" {
-		if u, err := url.Parse(loc); err == nil && u.Host == "" && strings.HasPrefix(u.Path, "/api/v1/") {
-			q := u.Query()
-			q.Set("node", node)
-			u.RawQuery = q.Encode()
-			w.Header().Set("Location", u.String())
-		}
-	}
-	w.Header().Set(cluster.NodeHeader, node)
-	w.WriteHeader(resp.StatusCode)
-	_, _ = io.Copy(w, resp.Body)
 }

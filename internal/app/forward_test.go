@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -17,8 +18,11 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"vigil/cluster"
 	"vigil/configs"
@@ -488,7 +492,8 @@ func TestCameraStatusFromHolders(t *testing.T) {
 	sim := startCamsim(t, "cam/c0", "cam/c1")
 	cams := "cameras:\n" +
 		"  - {id: c0, name: c0, site: hall, url: \"" + sim.URL("cam/c0") + "\", transport: tcp}\n" +
-		"  - {id: c1, name: c1, site: hall, url: \"" + sim.URL("cam/c1") + "\", transport: tcp}\n"
+		"  - {id: c1, name: c1, site: hall, url: \"" + sim.URL("cam/c1") + "\", transport: tcp}\n" +
+		"  - {id: c2, name: c2, site: hall, url: \"rtsp://127.0.0.1:1/c2\", enabled: false}\n"
 	a, _ := startNode(t, clusterNodeConfig(t, rd.Addr(), "town-1", clusterToken, cams), nil)
 	b, _ := startNode(t, clusterNodeConfig(t, rd.Addr(), "village-2", clusterToken, cams), nil)
 	held := func(x *App) []string { h, _ := x.heldAndRecording(); return h }
@@ -519,12 +524,21 @@ func TestCameraStatusFromHolders(t *testing.T) {
 			return online == 2
 		})
 		for _, c := range got {
+			if c.ID == "c2" {
+				continue // disabled: no holder
+			}
 			want := a.nodeID
 			if slices.Contains(held(b), c.ID) {
 				want = b.nodeID
 			}
 			if c.Node != want || c.Unreachable {
 				t.Errorf("through %s: camera %+v, want held by %s", x.nodeID, c, want)
+			}
+			// one camera shows as in the list: its holder's view
+			code, body := call(t, "GET", x.URL()+"/api/v1/cameras/"+c.ID, deskToken, "")
+			var one view
+			if code != 200 || json.Unmarshal([]byte(body), &one) != nil || one.ID != c.ID || one.Status != "online" || one.Node != want || one.Unreachable {
+				t.Errorf("GET /cameras/%s through %s: %d %s, want online, held by %s", c.ID, x.nodeID, code, body, want)
 			}
 		}
 	}
@@ -545,5 +559,78 @@ func TestCameraStatusFromHolders(t *testing.T) {
 		if mine := slices.Contains(held(a), c.ID); mine != (c.Status != "disabled") {
 			t.Errorf("a node's request got camera %+v; want only %s's own cameras pulled", c, a.nodeID)
 		}
+	}
+	other := held(b)[0]
+	req, _ = http.NewRequestWithContext(t.Context(), "GET", a.URL()+"/api/v1/cameras/"+other, nil)
+	req.Header.Set("Authorization", "Bearer "+clusterToken)
+	req.Header.Set(cluster.NodeHeader, b.nodeID)
+	resp, err = http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var one view
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&one) != nil || one.Status != "disabled" || one.Node != "" {
+		t.Errorf("a node's request for camera %s: %d %+v, want %s's own view (disabled, no node)", other, resp.StatusCode, one, a.nodeID)
+	}
+
+	// A holder that does not answer: the camera as this node knows it,
+	// the holder named and marked unreachable. village-9 registers as
+	// holding the disabled c2 at an address nothing listens on.
+	rdb := redis.NewClient(&redis.Options{Addr: rd.Addr()})
+	defer rdb.Close()
+	ghost, _ := json.Marshal(cluster.Node{ID: "village-9", Zone: "elsewhere", AdvertiseURL: "http://" + freeListen(t), Cameras: []string{"c2"}})
+	if err := rdb.Set(t.Context(), "vigil:node:village-9", ghost, time.Minute).Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := rdb.SAdd(t.Context(), "vigil:nodes", "village-9").Err(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "c2 named held by village-9, unreachable", func() bool {
+		code, body := call(t, "GET", a.URL()+"/api/v1/cameras/c2", deskToken, "")
+		return code == 200 && json.Unmarshal([]byte(body), &one) == nil && one.Node == "village-9" && one.Unreachable && one.Status == "disabled"
+	})
+}
+
+// countingHolder names node as every camera's holder and counts the
+// lookups (each one a Redis read with the real leases).
+type countingHolder struct {
+	node string
+	n    atomic.Int64
+}
+
+func (h *countingHolder) Holder(context.Context, string) (string, int64, error) {
+	h.n.Add(1)
+	return h.node, 1, nil
+}
+
+type nodeList []cluster.Node
+
+func (l nodeList) List(context.Context) ([]cluster.Node, error) { return l, nil }
+
+// A live view or live snapshot of a camera this node holds is answered
+// here from its own lease state; only a camera it does not hold costs a
+// look-up of its holder.
+func TestHolderAskedOnlyForCamerasHeldElsewhere(t *testing.T) {
+	cfg := configs.Default()
+	cfg.Journal.Backend = configs.BackendRedis
+	peers, err := cluster.NewPeers(cluster.PeersOptions{Nodes: nodeList{}, Self: "town-1", Token: clusterToken})
+	if err != nil {
+		t.Fatal(err)
+	}
+	holders := &countingHolder{node: "village-2"}
+	a := &App{opts: Options{Config: cfg}, log: slog.New(slog.DiscardHandler), nodeID: "town-1", peers: peers, holders: holders}
+	a.held.set("gate", 3)
+	r := httptest.NewRequestWithContext(t.Context(), "POST", "/api/v1/cameras/gate/whep", nil)
+	for range 3 {
+		if node := a.holderElsewhere(r, "gate"); node != "" {
+			t.Fatalf("own camera: answered by %q, want here", node)
+		}
+	}
+	if n := holders.n.Load(); n != 0 {
+		t.Errorf("own camera: holder looked up %d times, want none", n)
+	}
+	if node := a.holderElsewhere(r, "hall"); node != "village-2" || holders.n.Load() != 1 {
+		t.Errorf("camera held elsewhere: %q after %d look-ups, want village-2 after 1", node, holders.n.Load())
 	}
 }

@@ -81,13 +81,16 @@ func (e recorderEvidence) PlaceHold(ctx context.Context, h alerts.HoldRequest) e
 	return e.a.recorder.PlaceHold(ctx, recorder.Hold{ID: h.ID, Camera: h.Camera, Start: h.Start, End: h.End, Until: h.Until, Reason: h.Reason})
 }
 
-// nodeName is the node ID of the configuration, or the host name.
+// nodeName is the node ID of the configuration, or, for a configuration
+// not loaded from a file, one made from the host name as loading does.
 func nodeName(cfg *configs.Config) string {
 	if cfg.NodeID != "" {
 		return cfg.NodeID
 	}
-	if h, err := os.Hostname(); err == nil && h != "" {
-		return h
+	if h, err := os.Hostname(); err == nil {
+		if id := configs.NodeIDFromHost(h); id != "" {
+			return id
+		}
 	}
 	return "vigil"
 }

@@ -39,7 +39,7 @@ func (a *App) routes() http.Handler {
 	mux.Handle("/api/v1/session", body(short, a.auth.SessionHandler()))
 
 	mux.Handle("GET /api/v1/cameras", a.requireOrPeer(http.HandlerFunc(a.serveCameras), any...))
-	mux.Handle("GET /api/v1/cameras/{id}", need(a.serveCamera, any...))
+	mux.Handle("GET /api/v1/cameras/{id}", a.requireOrPeer(http.HandlerFunc(a.serveCamera), any...))
 	mux.Handle("GET /api/v1/cameras/{id}/snapshot", a.requireOrPeer(http.HandlerFunc(a.serveSnapshotAnyNode), any...))
 	mux.Handle("POST /api/v1/cameras/{id}/whep", body(short, a.requireOrPeer(http.HandlerFunc(a.serveWHEPOffer), any...)))
 	mux.Handle("DELETE /api/v1/cameras/{id}/whep/{session}", a.requireOrPeer(a.whepSession(a.viewers.ServeEnd), any...))

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -40,6 +39,12 @@ type Peers interface {
 	// Do sends a request of this API (path and query) to node,
 	// authenticated as this node; node answers from its own storage.
 	Do(ctx context.Context, node, method, pathQuery string, h http.Header, body io.Reader) (*http.Response, error)
+	// GetJSON decodes node's answer to GET pathQuery, at most max bytes,
+	// into v; an answer other than 200 is an error.
+	GetJSON(ctx context.Context, node, pathQuery string, max int64, v any) error
+	// Forward passes r to node at pathQuery and node's answer to w; a
+	// node that does not answer is 503 node_unreachable (status 0).
+	Forward(w http.ResponseWriter, r *http.Request, node, pathQuery, what string) (status int, err error)
 }
 
 // RegistryUnreachable stands in "unreachable" for the nodes this node
@@ -186,17 +191,9 @@ func (a *Server) remoteList(ctx context.Context, node, camera string, start, end
 	ctx, cancel := context.WithTimeout(ctx, listTimeout)
 	defer cancel()
 	q := url.Values{"start": {start.Format(time.RFC3339Nano)}, "end": {end.Format(time.RFC3339Nano)}}
-	resp, err := a.opts.Peers.Do(ctx, node, http.MethodGet, "/api/v1/cameras/"+camera+"/recordings?"+q.Encode(), nil, nil)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("node %s: listing: status %d", node, resp.StatusCode)
-	}
 	var got recordingsJSON
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxRemoteList)).Decode(&got); err != nil {
-		return nil, fmt.Errorf("node %s: listing: %w", node, err)
+	if err := a.opts.Peers.GetJSON(ctx, node, "/api/v1/cameras/"+camera+"/recordings?"+q.Encode(), maxRemoteList, &got); err != nil {
+		return nil, err
 	}
 	return parseRemoteSegments(node, camera, got)
 }
@@ -258,48 +255,23 @@ func (a *Server) listRecordingsCluster(w http.ResponseWriter, r *http.Request, c
 	_, _ = w.Write(b)
 }
 
-// proxyHeaders are the answer headers a download passed through keeps.
-var proxyHeaders = []string{
-	"Content-Type", "Content-Length", "Content-Range", "Accept-Ranges", "ETag", "Last-Modified",
-	"Content-Disposition", "X-Vigil-SHA256", "X-Vigil-Gaps", "X-Vigil-From",
-}
-
-// requestHeaders are the request headers passed on to the node asked.
-var requestHeaders = []string{"Range", "If-Range", "If-None-Match", "If-Match", "If-Modified-Since", "If-Unmodified-Since"}
-
-// proxyGet streams node's answer to pq (path and query) through to w, with
-// r's range and conditional headers, and audits the transfer here, where
-// the investigator is known.
+// proxyGet streams node's answer to pq (path and query) through to w
+// (Peers.Forward: range and conditional headers kept), and audits the
+// transfer here, where the investigator is known.
 func (a *Server) proxyGet(w http.ResponseWriter, r *http.Request, node, pq, action, object string, detail map[string]string) {
-	h := http.Header{}
-	for _, k := range requestHeaders {
-		if v := r.Header.Values(k); len(v) > 0 {
-			h[k] = v
-		}
-	}
-	resp, err := a.opts.Peers.Do(r.Context(), node, r.Method, pq, h, nil)
-	if err != nil {
+	aw := a.auditWriter(w, r)
+	status, err := a.opts.Peers.Forward(aw, r, node, pq, "this footage is on node "+node)
+	if status == 0 {
 		a.log.Warn("footage from another node: no answer", "node", node, "path", r.URL.Path, "error", err)
-		httpx.Error(w, http.StatusBadGateway, "node_unreachable", "node "+node+", which holds this footage, cannot be reached; retry later")
 		return
 	}
-	defer resp.Body.Close()
-	for _, k := range proxyHeaders {
-		if v := resp.Header.Values(k); len(v) > 0 {
-			w.Header()[k] = v
-		}
-	}
-	w.Header().Set("X-Vigil-Node", node)
-	aw := a.auditWriter(w, r)
-	aw.WriteHeader(resp.StatusCode)
-	_, copyErr := io.Copy(aw, resp.Body)
-	if resp.StatusCode >= 300 {
+	if status >= 300 {
 		return // an error or a 304: the other node's answer, not a retrieval
 	}
 	detail["node"] = node
-	a.audit(r, aw, action, object, detail, copyErr)
-	if copyErr != nil && r.Context().Err() == nil {
-		a.log.Error("footage from another node: transfer cut", "node", node, "path", r.URL.Path, "error", copyErr)
+	a.audit(r, aw, action, object, detail, err)
+	if err != nil && r.Context().Err() == nil {
+		a.log.Error("footage from another node: transfer cut", "node", node, "path", r.URL.Path, "error", err)
 		panic(http.ErrAbortHandler) // the length promised will not be reached
 	}
 }
@@ -454,7 +426,7 @@ func (a *Server) serveManifestCluster(w http.ResponseWriter, r *http.Request, re
 		m, err := a.remoteManifest(r, remote)
 		if err != nil {
 			a.log.Warn("manifest from another node: no answer", "node", remote, "camera", req.Camera, "error", err)
-			httpx.Error(w, http.StatusBadGateway, "node_unreachable", "node "+remote+", which holds this footage, cannot be reached; retry later")
+			httpx.Error(w, http.StatusServiceUnavailable, "node_unreachable", "node "+remote+", which holds this footage, cannot be reached now; retry later")
 			return
 		}
 		httpx.WriteJSON(w, http.StatusOK, clusterManifest{Manifest: m, Unreachable: unreachable})
@@ -467,15 +439,7 @@ func (a *Server) serveManifestCluster(w http.ResponseWriter, r *http.Request, re
 // after node.
 func (a *Server) remoteManifest(r *http.Request, node string) (recorder.Manifest, error) {
 	var m recorder.Manifest
-	resp, err := a.opts.Peers.Do(r.Context(), node, http.MethodGet, r.URL.Path+"?"+r.URL.RawQuery, nil, nil)
-	if err != nil {
-		return m, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return m, fmt.Errorf("status %d", resp.StatusCode)
-	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxRemoteList)).Decode(&m); err != nil {
+	if err := a.opts.Peers.GetJSON(r.Context(), node, r.URL.Path+"?"+r.URL.RawQuery, maxRemoteList, &m); err != nil {
 		return m, err
 	}
 	for i, s := range m.Segments {

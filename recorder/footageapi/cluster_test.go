@@ -3,47 +3,38 @@ package footageapi
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
+	"vigil/cluster"
 	"vigil/recorder"
 )
 
-// testPeers are other nodes served by httptest servers, by node ID.
-type testPeers struct {
-	self string
-	urls map[string]string
-}
-
-func (p testPeers) Self() string { return p.self }
-
-func (p testPeers) Others(context.Context) ([]string, error) {
-	var out []string
-	for id := range p.urls {
-		out = append(out, id)
+// peersAt is the rest of a cluster as a node asks it in production
+// (cluster.Peers): the other nodes by ID at their URLs.
+func peersAt(t *testing.T, self string, urls map[string]string) *cluster.Peers {
+	t.Helper()
+	var nodes nodeList
+	for id, u := range urls {
+		nodes = append(nodes, cluster.Node{ID: id, AdvertiseURL: u})
 	}
-	return out, nil
-}
-
-func (p testPeers) Do(ctx context.Context, node, method, pq string, h http.Header, body io.Reader) (*http.Response, error) {
-	u, ok := p.urls[node]
-	if !ok {
-		return nil, fmt.Errorf("node %s: unknown", node)
-	}
-	req, err := http.NewRequestWithContext(ctx, method, u+pq, body)
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	p, err := cluster.NewPeers(cluster.PeersOptions{Nodes: nodes, Self: self, Token: "cluster-token", Transport: tr})
 	if err != nil {
-		return nil, err
+		t.Fatal(err)
 	}
-	for k, v := range h {
-		req.Header[k] = v
-	}
-	return http.DefaultClient.Do(req)
+	return p
 }
+
+type nodeList []cluster.Node
+
+func (l nodeList) List(context.Context) ([]cluster.Node, error) { return l, nil }
 
 // serveNode serves a node's own footage (every request local).
 func serveNode(t *testing.T, cat *recorder.Catalog) *httptest.Server {
@@ -95,7 +86,7 @@ func TestExportRefusesSegmentNotMatchingItsListedHash(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := recordWithGap(t)
-			api, err := New(Options{Catalog: rec.catalog, Peers: testPeers{self: "town-1", urls: map[string]string{"village-2": tc.url}}, TempDir: t.TempDir()})
+			api, err := New(Options{Catalog: rec.catalog, Peers: peersAt(t, "town-1", map[string]string{"village-2": tc.url}), TempDir: t.TempDir()})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -174,4 +165,53 @@ func FuzzParseRemoteListing(f *testing.F) {
 			}
 		}
 	})
+}
+
+// closedURL is a loopback URL nothing listens on: a node that is down.
+func closedURL(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := "http://" + l.Addr().String()
+	l.Close()
+	return u
+}
+
+// A node that does not answer is one answer on every route that needs it,
+// the one the live view gives too: 503 node_unreachable naming it. A
+// listing names it unreachable.
+func TestNodeNotAnsweringIs503(t *testing.T) {
+	rec := recordWithGap(t)
+	api, err := New(Options{Catalog: rec.catalog, Peers: peersAt(t, "town-1", map[string]string{"village-2": closedURL(t)}), TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mux := http.NewServeMux()
+	api.Register(mux, nil)
+	srv := httptest.NewServer(mux)
+	defer srv.Close()
+	get := func(pq string) (int, string) {
+		resp, err := http.Get(srv.URL + pq)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	segs, _, err := rec.catalog.List(exportCamera, t0, t0.Add(time.Minute))
+	if err != nil || len(segs) == 0 {
+		t.Fatal(err)
+	}
+	code, body := get("/api/v1/cameras/" + exportCamera + "/recordings/" + segs[0].ID + "?node=village-2")
+	if code != http.StatusServiceUnavailable || !strings.Contains(body, `"node_unreachable"`) || !strings.Contains(body, "village-2") {
+		t.Errorf("segment download from a node that does not answer: %d %s, want 503 node_unreachable naming it", code, body)
+	}
+	code, body = get("/api/v1/cameras/" + exportCamera + "/recordings" + q("start", recorder.FormatTime(t0), "end", recorder.FormatTime(t0.Add(time.Minute))))
+	var l struct{ Unreachable []string }
+	if code != 200 || json.Unmarshal([]byte(body), &l) != nil || len(l.Unreachable) != 1 || l.Unreachable[0] != "village-2" {
+		t.Errorf("listing: %d %s, want village-2 unreachable", code, body)
+	}
 }
