@@ -16,6 +16,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
@@ -31,6 +32,15 @@ import (
 
 // NodeHeader names the node that makes a node-to-node request.
 const NodeHeader = "X-Vigil-Node"
+
+// ForHeader names the person a node forwards a request for (Forward sets
+// it from PeersOptions.Actor): the node that answers audits footage and
+// snapshots under that name, via the forwarding node, not under the node
+// alone. It is believed only from a node with the cluster token.
+const ForHeader = "X-Vigil-For"
+
+// maxForName bounds ForHeader's value.
+const maxForName = 128
 
 // DefaultHeaderTimeout bounds how long a node waits for another to start
 // answering; a slower node is named unreachable.
@@ -90,6 +100,9 @@ type PeersOptions struct {
 	// Transport, when set, replaces the default one (tests, benchmarks).
 	Transport http.RoundTripper
 	Now       func() time.Time // default time.Now
+	// Actor names the person who makes a request Forward passes on (the
+	// authenticated principal); nil or "" sends no ForHeader.
+	Actor func(*http.Request) string
 }
 
 // Peers asks the other nodes of the cluster.
@@ -309,6 +322,22 @@ func (p *Peers) Authenticates(r *http.Request) (node string, ok bool) {
 	return node, true
 }
 
+// ForName is the person an authenticated node's request r was forwarded
+// for (ForHeader), "" when it names none. A name that is too long or has
+// control characters is an error: the audit log must not take it.
+func ForName(r *http.Request) (string, error) {
+	v := r.Header.Get(ForHeader)
+	if len(v) > maxForName {
+		return "", fmt.Errorf("%s: longer than %d bytes", ForHeader, maxForName)
+	}
+	for _, c := range v {
+		if c < 0x20 || c == 0x7f || c == utf8.RuneError {
+			return "", fmt.Errorf("%s: control or invalid character", ForHeader)
+		}
+	}
+	return v, nil
+}
+
 // MaxForwardBody bounds a request body Forward passes on (a WHEP offer or
 // ICE fragment); a larger one is 413.
 const MaxForwardBody = 1 << 20
@@ -346,6 +375,11 @@ func (p *Peers) Forward(w http.ResponseWriter, r *http.Request, node, pathQuery,
 	for _, k := range forwardRequestHeaders {
 		if v := r.Header.Values(k); len(v) > 0 {
 			h[k] = v
+		}
+	}
+	if p.o.Actor != nil {
+		if who := p.o.Actor(r); who != "" {
+			h.Set(ForHeader, who)
 		}
 	}
 	var body io.Reader

@@ -356,3 +356,26 @@ func TestPeersOnlyReadFootageNodes(t *testing.T) {
 		t.Fatalf("footage nodes: %d %v, want none written by a listing", n, err)
 	}
 }
+
+func TestForName(t *testing.T) {
+	for _, tc := range []struct {
+		v, want string
+		bad     bool
+	}{
+		{"", "", false},
+		{"inv-1", "inv-1", false},
+		{"值班员 张三", "值班员 张三", false},
+		{strings.Repeat("x", 128), strings.Repeat("x", 128), false},
+		{strings.Repeat("x", 129), "", true},
+		{"inv-1\x01", "", true},
+		{"inv-1\n", "", true},
+		{"inv-\xff", "", true},
+	} {
+		r := httptest.NewRequest("GET", "/", nil)
+		r.Header.Set(ForHeader, tc.v)
+		got, err := ForName(r)
+		if (err != nil) != tc.bad || got != tc.want {
+			t.Errorf("%q: %q, %v", tc.v, got, err)
+		}
+	}
+}

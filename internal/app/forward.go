@@ -44,7 +44,7 @@ func (a *App) buildForward(cfg *configs.Config) error {
 		return nil
 	}
 	var err error
-	a.peers, err = cluster.NewPeers(cluster.PeersOptions{Nodes: a.nodes, Client: a.clusterRedis, Self: a.nodeID, Token: tok})
+	a.peers, err = cluster.NewPeers(cluster.PeersOptions{Nodes: a.nodes, Client: a.clusterRedis, Self: a.nodeID, Token: tok, Actor: auth.Actor})
 	if err != nil {
 		return err
 	}
@@ -61,7 +61,8 @@ func (a *App) fromPeer(r *http.Request) bool {
 }
 
 // requireOrPeer is a.auth.Require(h, roles...) that also lets another
-// node in with the cluster token, as principal "node:<id>".
+// node in with the cluster token, as principal "node:<id>", or "<person>
+// via node:<id>" for a request forwarded for a person (cluster.ForHeader).
 func (a *App) requireOrPeer(h http.Handler, roles ...auth.Role) http.Handler {
 	user := a.auth.Require(h, roles...)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -69,6 +70,14 @@ func (a *App) requireOrPeer(h http.Handler, roles ...auth.Role) http.Handler {
 			if node, ok := a.peers.Authenticates(r); ok {
 				httpx.Authenticated(r.Context())
 				p := auth.Principal{Name: "node:" + node, Role: peerRole}
+				who, err := cluster.ForName(r)
+				if err != nil {
+					httpx.Error(w, http.StatusBadRequest, "bad_request", err.Error())
+					return
+				}
+				if who != "" { // audited as the person, through the node
+					p.Name = who + " via node:" + node
+				}
 				h.ServeHTTP(w, r.WithContext(auth.WithPrincipal(r.Context(), p)))
 				return
 			}

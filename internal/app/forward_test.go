@@ -336,6 +336,44 @@ func TestFootageFromAnyNode(t *testing.T) {
 		if code, _, _ := getJPEG(t, village3.URL()+"/api/v1/cameras/"+cam+"/snapshot?at="+url.QueryEscape(at), deskToken); code != 403 {
 			t.Errorf("desk: %d, want 403", code)
 		}
+		// village-2 took the picture from its footage: it audits the
+		// export under the investigator's name, through village-3.
+		const want = "inv-1 via node:village-3"
+		waitFor(t, 10*time.Second, "the snapshot in the audit log", func() bool {
+			code, body := call(t, "GET", village2.URL()+"/api/v1/audit?limit=1000", adminToken, "")
+			if code != 200 {
+				return false
+			}
+			var page struct {
+				Records []struct{ By, Action, Object string }
+			}
+			if err := json.Unmarshal([]byte(body), &page); err != nil {
+				t.Fatalf("audit: %v", err)
+			}
+			for _, r := range page.Records {
+				if r.Action == "exported" && r.Object == "camera/"+cam+"/snapshot" {
+					if r.By != want {
+						t.Fatalf("snapshot audited as %q, want %q", r.By, want)
+					}
+					return true
+				}
+			}
+			return false
+		})
+		// A forwarded-for name the audit log must not take (too long) is
+		// refused.
+		req, _ := http.NewRequest("GET", village2.URL()+"/api/v1/cameras/"+cam+"/snapshot?at="+url.QueryEscape(at), nil)
+		req.Header.Set("Authorization", "Bearer "+clusterToken)
+		req.Header.Set(cluster.NodeHeader, "town-1")
+		req.Header.Set(cluster.ForHeader, strings.Repeat("x", 129))
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 400 {
+			t.Errorf("a 129-byte %s: %d, want 400", cluster.ForHeader, resp.StatusCode)
+		}
 	})
 
 	t.Run("cluster token", func(t *testing.T) {
