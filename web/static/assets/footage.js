@@ -8,7 +8,7 @@
 // Times are shown in the node's configured zone (GET /settings).
 import { t, label } from "./i18n.js";
 import {
-  API, $, api, el, fmtTime, fmtClock, fmtBytes, fmtDuration, directory, loadCameras, loadSites, loadSettings, settings,
+  API, $, api, el, fmtTime, fmtClock, fmtClockRange, fmtSpan, fmtBytes, fmtDuration, directory, loadCameras, loadSites, loadSettings, settings,
   cameraGroups, cameraState, zoneMidnight, zoneDay,
 } from "./common.js";
 
@@ -193,11 +193,11 @@ function renderTimeline() {
   const track = $("tl-track");
   const items = [];
   for (const r of runs()) {
-    const d = bar("tl-rec", r.s, r.e, `${fmtClock(r.s)} – ${fmtClock(r.e)}`);
+    const d = bar("tl-rec", r.s, r.e, fmtClockRange(r.s, r.e));
     if (d) items.push(d);
   }
   for (const g of state.gaps) {
-    const d = bar("tl-gap" + (g.ongoing ? " ongoing" : ""), g.s, g.e, `${t(g.ongoing ? "tl.outage" : "tl.gap")} ${fmtClock(g.s)} – ${fmtClock(g.e)}`);
+    const d = bar("tl-gap" + (g.ongoing ? " ongoing" : ""), g.s, g.e, `${t(g.ongoing ? "tl.outage" : "tl.gap")} ${fmtClockRange(g.s, g.e)} · ${fmtSpan(g.e - g.s)}`);
     if (d) {
       d.dataset.start = new Date(g.s).toISOString();
       d.dataset.end = new Date(g.e).toISOString();
@@ -552,13 +552,14 @@ function renderSegments() {
     const li = el("li");
     if (it.gap) {
       li.className = "gap";
-      li.textContent = `${fmtClock(it.gap.s)} – ${fmtClock(it.gap.e)} · ${t(it.gap.ongoing ? "tl.outage" : "footage.gap")}`;
+      // Every break is listed with its length, a sub-second one too.
+      li.textContent = `${fmtClockRange(it.gap.s, it.gap.e)} · ${t(it.gap.ongoing ? "tl.outage" : "footage.gap")} · ${fmtSpan(it.gap.e - it.gap.s)}`;
       return li;
     }
     const s = it.seg;
     li.dataset.id = s.id;
-    li.append(el("span", "seg-time", `${fmtClock(s.s)} – ${fmtClock(s.e)}`));
-    li.append(el("span", "seg-size", `${Math.round(s.duration_s ?? 0)} s · ${fmtBytes(s.bytes)}`));
+    li.append(el("span", "seg-time", fmtClockRange(s.s, s.e)));
+    li.append(el("span", "seg-size", `${fmtSpan(Number.isFinite(s.duration_s) ? s.duration_s * 1000 : s.e - s.s)} · ${fmtBytes(s.bytes)}`));
     const playB = el("button", "secondary", t("footage.play"));
     playB.type = "button";
     playB.addEventListener("click", () => play(s.s));
