@@ -85,3 +85,27 @@ func TestFootageShowsSubSecondBreaks(t *testing.T) {
 		})
 	}
 }
+
+// TestFootageEmptyWindowIsNotAnEmptyDay: zoomed in where nothing was
+// recorded, the segment list says there is nothing in this window, not
+// 该日无录像 (no recordings that day) while the day has some.
+func TestFootageEmptyWindowIsNotAnEmptyDay(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 60*time.Second)
+	defer cancel()
+	shots := t.TempDir()
+	s := newStack(t, ctx)
+	browser := newBrowser(t, ctx, 1366, 768)
+	// The stack's key-gate has segments from 09:00 to 09:04; zoomed to 10
+	// minutes around noon, the window has none.
+	run(t, browser, shots, "footage", append(login(s.URL(), "investigator-secret-token"),
+		chromedp.Click(chromedp.CSS(`#footage-cameras li[data-id="key-gate"] button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#footage-segments li[data-id]`)),
+		chromedp.Click(chromedp.CSS(`#tl-in`)), chromedp.Click(chromedp.CSS(`#tl-in`)), chromedp.Click(chromedp.CSS(`#tl-in`)),
+		chromedp.Click(chromedp.CSS(`#tl-in`)), chromedp.Click(chromedp.CSS(`#tl-in`)), chromedp.Click(chromedp.CSS(`#tl-in`)),
+		poll(`document.getElementById("tl-span").textContent === "10 分钟"`),
+	)...)
+	if got := eval[string](t, browser, `document.getElementById("footage-segments").textContent`); got != "此时段无录像：缩小或前后移动时间轴查看当日录像" {
+		t.Errorf("zoomed to a window without footage: %q", got)
+	}
+	run(t, browser, shots, "whole day", chromedp.Click(chromedp.CSS(`#tl-day`)), chromedp.WaitVisible(chromedp.CSS(`#footage-segments li[data-id]`)))
+}

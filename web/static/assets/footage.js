@@ -570,7 +570,8 @@ function renderSegments() {
     return li;
   }));
   if (items.length > shown.length) list.append(el("li", "empty", t("footage.more", { n: items.length - shown.length })));
-  if (items.length === 0) list.append(el("li", "empty", t("footage.none")));
+  // Nothing in the window is not nothing that day: say which.
+  if (items.length === 0) list.append(el("li", "empty", t(state.segments.length && span() < DAY ? "footage.none_in_view" : "footage.none")));
 }
 
 function renderAll() {
