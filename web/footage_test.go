@@ -109,3 +109,42 @@ func TestFootageEmptyWindowIsNotAnEmptyDay(t *testing.T) {
 	}
 	run(t, browser, shots, "whole day", chromedp.Click(chromedp.CSS(`#tl-day`)), chromedp.WaitVisible(chromedp.CSS(`#footage-segments li[data-id]`)))
 }
+
+// TestFootagePlayFromListShowsThePlayer: 播放 on a segment far down the
+// list starts the player above it and brings it into view; the footage
+// played out of sight on a phone.
+func TestFootagePlayFromListShowsThePlayer(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 90*time.Second)
+	defer cancel()
+	s := newStack(t, ctx)
+	s.mux.HandleFunc("GET /api/v1/cameras/hall-entrance/recordings", func(w http.ResponseWriter, r *http.Request) {
+		start, _ := time.Parse(time.RFC3339, r.URL.Query().Get("start"))
+		var segs []any
+		for i := range 40 {
+			st := start.Add(9*time.Hour + time.Duration(i)*time.Minute)
+			id := st.UTC().Format("2006-01-02T15-04-05.000") + "Z"
+			segs = append(segs, map[string]any{"id": id, "start": st, "end": st.Add(time.Minute), "duration_s": 60, "bytes": 30_000_000,
+				"url": "/api/v1/cameras/hall-entrance/recordings/" + id})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		json.NewEncoder(w).Encode(map[string]any{"camera": "hall-entrance", "segments": segs, "gaps": []any{}})
+	})
+	for _, vp := range []struct {
+		name string
+		w, h int
+	}{{"390x844", 390, 844}, {"1366x768", 1366, 768}} {
+		t.Run(vp.name, func(t *testing.T) {
+			shots := t.TempDir()
+			browser := newBrowser(t, ctx, vp.w, vp.h)
+			run(t, browser, shots, "play the oldest segment", append(login(s.URL(), "investigator-secret-token"),
+				chromedp.Click(chromedp.CSS(`#footage-cameras li[data-id="hall-entrance"] button`)),
+				chromedp.WaitVisible(chromedp.CSS(`#footage-segments li[data-id]`)),
+				chromedp.Click(chromedp.CSS(`#footage-segments li[data-id]:last-child button`)),
+				poll(`!document.getElementById("footage-player").hidden`),
+			)...)
+			in := `(r => r.top >= -1 && r.bottom <= innerHeight + 1)(document.getElementById("footage-player").getBoundingClientRect())`
+			run(t, browser, shots, "the player in view", poll(in))
+			shoot(t, browser, shots, "footage-play-from-list-"+vp.name)
+		})
+	}
+}

@@ -494,6 +494,13 @@ function jump(a) {
   play(a.at - settings.pre_roll_s * 1000);
 }
 
+// reveal brings the player into view after a play from the lists below
+// it: on a phone, or down a long list, the footage started out of sight.
+function reveal() {
+  const v = $("footage-player");
+  if (!v.hidden) v.scrollIntoView({ block: "nearest" });
+}
+
 // ---- lists ----------------------------------------------------------------------
 
 function renderAlerts() {
@@ -504,7 +511,7 @@ function renderAlerts() {
     li.dataset.severity = a.severity;
     const b = el("button", "link", `${fmtClock(a.at)} · ${label("sev", a.severity)} · ${label("type", a.type)} · ${label("status", a.status)}`);
     b.type = "button";
-    b.addEventListener("click", () => jump(a));
+    b.addEventListener("click", () => { jump(a); reveal(); });
     li.append(el("span", "sev-dot"), b);
     return li;
   }));
@@ -562,7 +569,7 @@ function renderSegments() {
     li.append(el("span", "seg-size", `${fmtSpan(Number.isFinite(s.duration_s) ? s.duration_s * 1000 : s.e - s.s)} · ${fmtBytes(s.bytes)}`));
     const playB = el("button", "secondary", t("footage.play"));
     playB.type = "button";
-    playB.addEventListener("click", () => play(s.s));
+    playB.addEventListener("click", () => { play(s.s); reveal(); });
     const dl = el("a", "download", t("footage.download"));
     dl.href = s.url;
     dl.download = "";
