@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -62,6 +63,20 @@ func TestStatsView(t *testing.T) {
 	// No follow-up made: its rate is none (—), not 0 %.
 	if got := eval[string](t, browser, `document.getElementById("stats-summary").textContent`); !strings.Contains(got, "回访满意率 —") || strings.Contains(got, "回访满意率 0") {
 		t.Errorf("summary without follow-ups: %q", got)
+	}
+	// The period's report for the meeting, as the charts show it.
+	for _, f := range []string{"xlsx", "html"} {
+		href := eval[string](t, browser, `document.getElementById("stats-`+f+`").href`)
+		u, err := url.Parse(href)
+		if err != nil || u.Path != "/api/v1/reports" || u.Query().Get("format") != f {
+			t.Errorf("%s report link %q", f, href)
+			continue
+		}
+		from, err1 := time.Parse(time.RFC3339, u.Query().Get("from"))
+		to, err2 := time.Parse(time.RFC3339, u.Query().Get("to"))
+		if err1 != nil || err2 != nil || to.Sub(from) < 23*time.Hour || to.Sub(from) > 25*time.Hour || time.Now().Before(from) || !time.Now().Before(to) {
+			t.Errorf("%s report of today: %q", f, href)
+		}
 	}
 	// The two charts share the width: each about half of it.
 	if f := eval[float64](t, browser, `document.getElementById("chart-unit").clientWidth / document.querySelector("#stats .stats-charts").clientWidth`); f < 0.45 {

@@ -1,9 +1,9 @@
 // The 统计 view (desk and admin): a period picker (today, this week, this
-// half-month, custom), the rates per site and per unit as bar charts and a
-// trend per day, drawn with ECharts (vendored under /vendor/echarts, loaded
+// half-month, custom), the period's review report (XLSX, or HTML to print),
+// the rates per site and per unit as bar charts and a trend per day, drawn with ECharts (vendored under /vendor/echarts, loaded
 // when the view first opens). Day boundaries are the browser's, which is in
 // the centre's zone.
-import { $, api, siteName } from "./common.js";
+import { API, $, api, siteName } from "./common.js";
 import { t } from "./i18n.js";
 
 let echarts = null;
@@ -115,6 +115,10 @@ export async function load() {
   const my = ++seq;
   $("stats-custom").hidden = $("stats-period").value !== "custom";
   const [from, to] = period();
+  // The period's review report for the meeting (会商研判), as the charts show it.
+  for (const [id, format] of [["stats-xlsx", "xlsx"], ["stats-html", "html"]]) {
+    $(id).href = `${API}/reports?${new URLSearchParams({ from: from.toISOString(), to: to.toISOString(), format })}`;
+  }
   try {
     echarts ??= await import("../vendor/echarts/echarts.esm.min.js");
     const days = [];
