@@ -142,8 +142,8 @@ func TestFootagePlayFromListShowsThePlayer(t *testing.T) {
 				chromedp.Click(chromedp.CSS(`#footage-segments li[data-id]:last-child button`)),
 				poll(`!document.getElementById("footage-player").hidden`),
 			)...)
-			in := `(r => r.top >= -1 && r.bottom <= innerHeight + 1)(document.getElementById("footage-player").getBoundingClientRect())`
-			run(t, browser, shots, "the player in view", poll(in))
+			in := `["footage-player", "play-info"].every(id => (r => r.top >= -1 && r.bottom <= innerHeight + 1)(document.getElementById(id).getBoundingClientRect()))`
+			run(t, browser, shots, "the player and what it plays in view", poll(in))
 			shoot(t, browser, shots, "footage-play-from-list-"+vp.name)
 		})
 	}

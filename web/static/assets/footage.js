@@ -498,7 +498,10 @@ function jump(a) {
 // it: on a phone, or down a long list, the footage started out of sight.
 function reveal() {
   const v = $("footage-player");
-  if (!v.hidden) v.scrollIntoView({ block: "nearest" });
+  if (v.hidden) return;
+  // The player, then the line above it that says what is playing.
+  v.scrollIntoView({ block: "nearest" });
+  $("play-info").scrollIntoView({ block: "nearest" });
 }
 
 // ---- lists ----------------------------------------------------------------------
