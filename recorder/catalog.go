@@ -43,6 +43,10 @@ type Catalog struct {
 	// open returns the segment camera is writing, if any, with its
 	// flushed parts (Segment.Open); nil lists indexed segments only.
 	open func(camera string) (Segment, bool)
+	// started returns the start of the segment camera is writing, also
+	// before its first part is flushed (when open has none yet); nil
+	// treats every camera without an open segment as not recording.
+	started func(camera string) (time.Time, bool)
 	// now ends an ongoing outage's gap in listings; default time.Now.
 	now func() time.Time
 }
@@ -58,14 +62,23 @@ func newCatalog(dir string, log *slog.Logger) *Catalog {
 // and the gaps between consecutive ones: a span where the camera was not
 // recorded (disconnect, dropped media, a failed write). When the camera is
 // not recording, the span from its last segment to the end of the range
-// or now, whichever is first, is a gap too: an ongoing outage.
+// or now, whichever is first, is a gap too: an ongoing outage. A segment
+// started but without a part on disk yet ends that gap where it starts: a
+// segment closed at a keyframe hands over to the next one with no break,
+// and the second or so until the next one's first part is not an outage.
 func (c *Catalog) List(camera string, start, end time.Time) ([]Segment, []Gap, error) {
 	segs, gaps, err := c.list(camera, start, end)
 	if err != nil || len(segs) == 0 {
 		return segs, gaps, err
 	}
 	last := segs[len(segs)-1]
-	if stop := minTime(end, c.now()); !last.Open && last.End.Before(stop) {
+	stop := minTime(end, c.now())
+	if c.started != nil && !last.Open {
+		if s, ok := c.started(camera); ok {
+			stop = minTime(stop, s)
+		}
+	}
+	if !last.Open && last.End.Before(stop) {
 		gaps = append(gaps, Gap{Start: last.End, End: stop})
 	}
 	return segs, gaps, nil

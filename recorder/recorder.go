@@ -222,6 +222,7 @@ func New(opts Options) (*Recorder, error) {
 	r.catalog.damage.now = opts.Now
 	r.catalog.now = opts.Now
 	r.catalog.open = r.openSegment
+	r.catalog.started = r.segmentStarted
 	r.catalog.damage.onCheck = r.m.integrityFailures.Inc
 	r.catalog.damage.onFound = func(camera, segment, reason string) {
 		r.health(camera, HealthRecordingTampered, true, fmt.Sprintf("segment %s: %s", segment, reason))
@@ -250,6 +251,21 @@ func (r *Recorder) openSegment(camera string) (Segment, bool) {
 		return *s, true
 	}
 	return Segment{}, false
+}
+
+// segmentStarted returns the start of the segment camera's writer is
+// writing, its first part on disk or not yet.
+func (r *Recorder) segmentStarted(camera string) (time.Time, bool) {
+	r.mu.Lock()
+	w := r.writers[camera]
+	r.mu.Unlock()
+	if w == nil {
+		return time.Time{}, false
+	}
+	if s := w.started.Load(); s != nil {
+		return *s, true
+	}
+	return time.Time{}, false
 }
 
 // Catalog lists the recordings.

@@ -81,6 +81,12 @@ type Writer struct {
 	// for listings and exports while it grows; nil before its first part
 	// and once it is indexed. Read without mu, which a write holds.
 	open atomic.Pointer[Segment]
+	// started is the start of the segment being written, from the
+	// creation of its file (open is still nil then) until the media
+	// stops. A segment closed at a keyframe hands over to the next one
+	// without clearing it: listings read the handover, up to the next
+	// segment's first part, as recording, not as an outage.
+	started atomic.Pointer[time.Time]
 	// epoch is the fencing epoch of this node's lease on the camera (0
 	// without a cluster); segments started from now on carry it.
 	epoch atomic.Int64
@@ -276,9 +282,11 @@ func (w *Writer) onVideo(au media.AccessUnit) {
 		w.updateParams(au)
 		if w.seg == nil && !w.failed {
 			if !w.openSegment(end, au.DTS) {
+				w.started.Store(nil)
 				return
 			}
 		} else {
+			w.started.Store(nil)
 			return
 		}
 	} else if seg.videoTicks-seg.partVideoBase >= toTicks(w.r.opts.Part, videoTimeScale) {
@@ -426,6 +434,7 @@ func (w *Writer) openSegment(start time.Time, baseDTS time.Duration) bool {
 		seg.audioRate = uint64(max(w.stream.Audio.ClockRate, 1))
 	}
 	w.seg = seg
+	w.started.Store(&start)
 	w.part[0].reset()
 	w.part[1].reset()
 	init := &fmp4.Init{Tracks: []*fmp4.InitTrack{{ID: videoTrackID, TimeScale: videoTimeScale, Codec: w.video}}}
@@ -524,6 +533,7 @@ func (w *Writer) flushPart() bool {
 // finishSegment closes the current segment where the media stops (break,
 // new stream, close): the last frame gets the previous frame's duration.
 func (w *Writer) finishSegment(why string) {
+	w.started.Store(nil)
 	if w.seg == nil {
 		w.dropPending()
 		return
@@ -564,6 +574,7 @@ func (w *Writer) closeSegment() {
 func (w *Writer) finishBroken() {
 	seg := w.seg
 	w.seg = nil
+	w.started.Store(nil)
 	w.dropPending()
 	w.part[0].reset()
 	w.part[1].reset()
@@ -587,6 +598,7 @@ func (w *Writer) finishBroken() {
 func (w *Writer) abandonSegment() {
 	seg := w.seg
 	w.seg = nil
+	w.started.Store(nil)
 	w.open.Store(nil)
 	if err := seg.f.Close(); err != nil {
 		w.log.Warn("cannot close abandoned segment", "file", seg.file, "error", err)

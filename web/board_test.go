@@ -313,6 +313,20 @@ func TestViewsByRole(t *testing.T) {
 		run(t, browser, shots, "cameras again", chromedp.Click(chromedp.CSS(`#admin-nav button[data-tab="cameras"]`)),
 			chromedp.WaitVisible(chromedp.CSS(`#admin-camera-list`)))
 		shoot(t, browser, shots, "admin-1366x768")
+		// What happened meanwhile is in the log when it is opened again,
+		// once, newest first (it showed the first visit's records only).
+		s.addAudit(map[string]any{"at": "2026-11-26T09:10:00Z", "by": "investigator-1", "action": "downloaded", "object": "key-gate 09:00"})
+		run(t, browser, shots, "audit again",
+			chromedp.Click(chromedp.CSS(`#admin-nav button[data-tab="audit"]`)),
+			chromedp.Click(chromedp.CSS(`#admin-nav button[data-tab="audit"]`)),
+			poll(`document.getElementById("audit-list").children.length === 3`),
+		)
+		if got := eval[string](t, browser, `document.querySelector("#audit-list li").textContent`); !strings.Contains(got, "下载录像") {
+			t.Errorf("newest audit record %q, want the download", got)
+		}
+		if n := eval[int](t, browser, `document.getElementById("audit-list").children.length`); n != 3 {
+			t.Errorf("%d audit records listed, want 3", n)
+		}
 	})
 }
 

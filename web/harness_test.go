@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -40,6 +41,15 @@ type stack struct {
 	mu       sync.Mutex
 	sessions map[string][2]string
 	n        int
+	audit    []map[string]any // GET /audit's records, oldest first; seq int
+}
+
+// addAudit appends a record to GET /audit.
+func (s *stack) addAudit(rec map[string]any) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	rec["seq"] = len(s.audit) + 1
+	s.audit = append(s.audit, rec)
 }
 
 var stackUnits = []alerts.Unit{{ID: "police", Name: "派出所"}, {ID: "zongzhi", Name: "综治办"}, {ID: "sifa", Name: "司法所"}}
@@ -136,10 +146,24 @@ func newStack(t *testing.T, ctx context.Context) *stack {
 		jsonOf(map[string]any{"camera": r.PathValue("id"), "segments": []any{seg(0), seg(1), seg(3)},
 			"gaps": []any{map[string]any{"start": gapAt, "end": gapAt.Add(time.Minute)}}}).ServeHTTP(w, r)
 	}), "investigator"))
-	mux.Handle("GET /api/v1/audit", need(jsonOf(map[string]any{"records": []map[string]any{
+	s.audit = []map[string]any{
 		{"seq": 1, "at": "2026-11-26T09:00:00Z", "by": "desk-1", "action": "acknowledged", "object": "01JDALERT"},
 		{"seq": 2, "at": "2026-11-26T09:05:00Z", "by": "investigator-1", "action": "exported", "object": "key-gate 09:00–09:10"},
-	}, "next_since": 2}), "admin"))
+	}
+	mux.Handle("GET /api/v1/audit", need(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		since, _ := strconv.Atoi(r.URL.Query().Get("since"))
+		s.mu.Lock()
+		recs := []map[string]any{}
+		next := since
+		for _, rec := range s.audit {
+			if n := rec["seq"].(int); n > since {
+				recs = append(recs, rec)
+				next = n
+			}
+		}
+		s.mu.Unlock()
+		jsonOf(map[string]any{"records": recs, "next_since": next}).ServeHTTP(w, r)
+	}), "admin"))
 
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

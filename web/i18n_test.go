@@ -88,7 +88,7 @@ func TestEveryLabelInBothLanguages(t *testing.T) {
 		"mute":   {"on", "off"},
 		"live":   {"open", "close", "connecting", "on", "unsupported", "lost", "h265", "offline", "full", "unknown", "error"},
 		"clip":   {"offline", "writing", "none", "error"},
-		"snap":   {"alt", "none", "alert", "camera", "no_pic"},
+		"snap":   {"alt", "none", "alert", "camera", "missing", "no_pic"},
 	}
 	for p, values := range prefixed {
 		for _, v := range values {

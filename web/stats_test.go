@@ -2,6 +2,7 @@ package web_test
 
 import (
 	"context"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -32,6 +33,13 @@ func TestStatsView(t *testing.T) {
 	s.raise(ctx, "01STATSVIEW1", "key-gate", alerts.Critical, alerts.Intrusion)
 	s.raise(ctx, "01STATSVIEW2", "hall-entrance", alerts.Minor, alerts.Motion)
 	s.raise(ctx, "01STATSVIEW3", "hall-entrance", alerts.Minor, alerts.Tamper)
+	a, err := s.j.Get(ctx, "01STATSVIEW1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.eng.Dispatch(ctx, a.ID, "desk-1", "police", "", a.Version); err != nil {
+		t.Fatal(err)
+	}
 
 	browser := newBrowser(t, ctx, 1366, 900)
 	run(t, browser, shots, "login", append(login(s.URL(), "desk-secret-token"),
@@ -47,6 +55,32 @@ func TestStatsView(t *testing.T) {
 	}
 	if n := eval[int](t, browser, `document.querySelectorAll("#stats canvas").length`); n < 3 {
 		t.Errorf("%d canvases, want one per chart", n)
+	}
+	// Units by name, as everywhere else on the page, not by ID.
+	if got := eval[string](t, browser, `document.getElementById("chart-unit").dataset.categories`); !strings.Contains(got, "派出所") || strings.Contains(got, "police") {
+		t.Errorf("unit chart's categories %q, want 派出所", got)
+	}
+	// No follow-up made: its rate is none (—), not 0 %.
+	if got := eval[string](t, browser, `document.getElementById("stats-summary").textContent`); !strings.Contains(got, "回访满意率 —") || strings.Contains(got, "回访满意率 0") {
+		t.Errorf("summary without follow-ups: %q", got)
+	}
+	// The period's report for the meeting, as the charts show it.
+	for _, f := range []string{"xlsx", "html"} {
+		href := eval[string](t, browser, `document.getElementById("stats-`+f+`").href`)
+		u, err := url.Parse(href)
+		if err != nil || u.Path != "/api/v1/reports" || u.Query().Get("format") != f {
+			t.Errorf("%s report link %q", f, href)
+			continue
+		}
+		from, err1 := time.Parse(time.RFC3339, u.Query().Get("from"))
+		to, err2 := time.Parse(time.RFC3339, u.Query().Get("to"))
+		if err1 != nil || err2 != nil || to.Sub(from) < 23*time.Hour || to.Sub(from) > 25*time.Hour || time.Now().Before(from) || !time.Now().Before(to) {
+			t.Errorf("%s report of today: %q", f, href)
+		}
+	}
+	// The two charts share the width: each about half of it.
+	if f := eval[float64](t, browser, `document.getElementById("chart-unit").clientWidth / document.querySelector("#stats .stats-charts").clientWidth`); f < 0.45 {
+		t.Errorf("the unit chart takes %.2f of the width, want about half", f)
 	}
 	shoot(t, browser, shots, "stats-1366x900")
 	run(t, browser, shots, "this week",

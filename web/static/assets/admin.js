@@ -59,16 +59,25 @@ function show(tab) {
   for (const sec of document.querySelectorAll("#admin .admin-pane")) sec.hidden = sec.dataset.tab !== tab;
   for (const b of document.querySelectorAll("#admin-nav button")) b.setAttribute("aria-current", String(b.dataset.tab === tab));
   document.body.dataset.tab = tab;
-  if (tab === "audit" && state.audit.length === 0) loadAudit();
+  // The log grows while the page is open: each visit fetches what is new.
+  if (tab === "audit") loadAudit();
   if (tab === "nodes") loadNodes();
 }
 
-async function loadAudit() {
+let auditLoading = null; // the request under way: a second call waits for it
+
+function loadAudit() {
+  auditLoading ??= fetchAudit().finally(() => { auditLoading = null; });
+  return auditLoading;
+}
+
+async function fetchAudit() {
   let r;
   try { r = await api("GET", `/audit?since=${state.auditSince}&limit=200`); } catch { return; }
-  if (!r.ok || !r.data) return;
+  if (!r.ok || !r.data || !state.running) return;
   const recs = r.data.records ?? [];
-  state.audit.push(...recs);
+  const seen = new Set(state.audit.map((a) => a.seq));
+  state.audit.push(...recs.filter((a) => !seen.has(a.seq)));
   state.auditSince = r.data.next_since ?? state.auditSince;
   $("btn-audit-more").hidden = recs.length < 200;
   renderAudit();
@@ -91,7 +100,10 @@ export async function start() {
   if (!state.running) return;
   show(new URLSearchParams(location.search).has("camera") ? "footage" : "cameras");
   if (await loadCameras()) renderCameras();
-  state.timer = setInterval(async () => { if (await loadCameras()) renderCameras(); }, 10000);
+  state.timer = setInterval(async () => {
+    if (await loadCameras()) renderCameras();
+    if (state.tab === "audit" && document.body.dataset.view === "admin") loadAudit();
+  }, 10000);
 }
 
 export function stop() {

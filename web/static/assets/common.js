@@ -69,6 +69,28 @@ export function fmtClock(s) {
   return d.toLocaleTimeString(locale(), zoneOpts());
 }
 
+// fmtClockRange shows the span from s to e as clock times, to the tenth
+// of a second when whole seconds would show its ends as one time: a
+// sub-second gap is a real break, and "09:19:18 – 09:19:18" hides it.
+export function fmtClockRange(s, e) {
+  const a = fmtClock(s), b = fmtClock(e);
+  if (a !== b || isNaN(new Date(s)) || isNaN(new Date(e))) return `${a} – ${b}`;
+  const fine = (x) => new Date(x).toLocaleTimeString(locale(), zoneOpts({ hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 1 }));
+  return `${fine(s)} – ${fine(e)}`;
+}
+
+// fmtSpan says how long ms is: tenths below a second (never "0 秒"),
+// whole seconds below a minute, then minutes and hours.
+export function fmtSpan(ms) {
+  ms = Math.max(0, ms);
+  if (ms < 100) return t("span.lt", { n: "0.1" });
+  if (ms < 1000) return t("span.s", { n: (Math.round(ms / 100) / 10).toFixed(1) });
+  const s = Math.round(ms / 1000);
+  if (s < 60) return t("span.s", { n: s });
+  if (s < 3600) return t("span.ms", { m: Math.floor(s / 60), s: s % 60 });
+  return t("span.hm", { h: Math.floor(s / 3600), m: Math.floor((s % 3600) / 60) });
+}
+
 // zoneParts gives the wall-clock fields of d in the configured zone.
 export function zoneParts(d) {
   const f = new Intl.DateTimeFormat("en-US", zoneOpts({ year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" }));

@@ -593,8 +593,9 @@ function renderScene(a) {
   }
   img.alt = t("snap.alt");
   const cap = $("d-snapshot-cap");
-  cap.textContent = img.classList.contains("broken") ? t("snap.none")
-    : a.snapshot ? `${t("snap.alert")} · ${fmtTime(a.snapshot.at)}` : t("snap.camera");
+  cap.dataset.kind = img.classList.contains("broken") ? "none" : a.snapshot ? "alert" : snapshotExpected(a) ? "camera" : "missing";
+  cap.textContent = cap.dataset.kind === "none" ? t("snap.none")
+    : cap.dataset.kind === "alert" ? `${t("snap.alert")} · ${fmtTime(a.snapshot.at)}` : t("snap." + cap.dataset.kind);
   const b = $("btn-live");
   b.dataset.i18n = live ? "live.close" : "live.open";
   b.textContent = t(b.dataset.i18n);
@@ -610,6 +611,15 @@ function renderScene(a) {
   if (live && ls.dataset.state) ls.textContent = t(ls.dataset.state, liveVars ?? undefined);
   const v = $("clip");
   if (v.getAttribute("poster") !== src) v.setAttribute("poster", src);
+}
+
+// snapshotExpected: an alert's own snapshot normally follows its raise within
+// seconds; past SNAPSHOT_DUE_MS, or once resolved (a resolved alert gets
+// none), it is not coming, and the picture shown is only the camera's
+// current one — not the scene of the alert.
+const SNAPSHOT_DUE_MS = 30000;
+function snapshotExpected(a) {
+  return a.status !== "resolved" && Date.now() - Date.parse(a.raised_at) < SNAPSHOT_DUE_MS;
 }
 
 // clip: what the player shows for the selected alert. why is the i18n key
@@ -979,7 +989,9 @@ export async function start() {
   state.downSince = null;
   document.body.dataset.pane = "list";
   loadSites().then(() => { renderCameras(); render(); });
-  loadSettings().then(render);
+  // Times on the board and the camera panel are the node's zone: both are
+  // drawn again once it is known.
+  loadSettings().then(() => { renderCameras(); render(); });
   loadUnits();
   refreshCameras();
   state.timers.push(setInterval(refreshCameras, 10000));

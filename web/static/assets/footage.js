@@ -8,7 +8,7 @@
 // Times are shown in the node's configured zone (GET /settings).
 import { t, label } from "./i18n.js";
 import {
-  API, $, api, el, fmtTime, fmtClock, fmtBytes, fmtDuration, directory, loadCameras, loadSites, loadSettings, settings,
+  API, $, api, el, fmtTime, fmtClock, fmtClockRange, fmtSpan, fmtBytes, fmtDuration, directory, loadCameras, loadSites, loadSettings, settings,
   cameraGroups, cameraState, zoneMidnight, zoneDay,
 } from "./common.js";
 
@@ -193,11 +193,11 @@ function renderTimeline() {
   const track = $("tl-track");
   const items = [];
   for (const r of runs()) {
-    const d = bar("tl-rec", r.s, r.e, `${fmtClock(r.s)} – ${fmtClock(r.e)}`);
+    const d = bar("tl-rec", r.s, r.e, fmtClockRange(r.s, r.e));
     if (d) items.push(d);
   }
   for (const g of state.gaps) {
-    const d = bar("tl-gap" + (g.ongoing ? " ongoing" : ""), g.s, g.e, `${t(g.ongoing ? "tl.outage" : "tl.gap")} ${fmtClock(g.s)} – ${fmtClock(g.e)}`);
+    const d = bar("tl-gap" + (g.ongoing ? " ongoing" : ""), g.s, g.e, `${t(g.ongoing ? "tl.outage" : "tl.gap")} ${fmtClockRange(g.s, g.e)} · ${fmtSpan(g.e - g.s)}`);
     if (d) {
       d.dataset.start = new Date(g.s).toISOString();
       d.dataset.end = new Date(g.e).toISOString();
@@ -494,6 +494,16 @@ function jump(a) {
   play(a.at - settings.pre_roll_s * 1000);
 }
 
+// reveal brings the player into view after a play from the lists below
+// it: on a phone, or down a long list, the footage started out of sight.
+function reveal() {
+  const v = $("footage-player");
+  if (v.hidden) return;
+  // The player, then the line above it that says what is playing.
+  v.scrollIntoView({ block: "nearest" });
+  $("play-info").scrollIntoView({ block: "nearest" });
+}
+
 // ---- lists ----------------------------------------------------------------------
 
 function renderAlerts() {
@@ -504,7 +514,7 @@ function renderAlerts() {
     li.dataset.severity = a.severity;
     const b = el("button", "link", `${fmtClock(a.at)} · ${label("sev", a.severity)} · ${label("type", a.type)} · ${label("status", a.status)}`);
     b.type = "button";
-    b.addEventListener("click", () => jump(a));
+    b.addEventListener("click", () => { jump(a); reveal(); });
     li.append(el("span", "sev-dot"), b);
     return li;
   }));
@@ -552,16 +562,17 @@ function renderSegments() {
     const li = el("li");
     if (it.gap) {
       li.className = "gap";
-      li.textContent = `${fmtClock(it.gap.s)} – ${fmtClock(it.gap.e)} · ${t(it.gap.ongoing ? "tl.outage" : "footage.gap")}`;
+      // Every break is listed with its length, a sub-second one too.
+      li.textContent = `${fmtClockRange(it.gap.s, it.gap.e)} · ${t(it.gap.ongoing ? "tl.outage" : "footage.gap")} · ${fmtSpan(it.gap.e - it.gap.s)}`;
       return li;
     }
     const s = it.seg;
     li.dataset.id = s.id;
-    li.append(el("span", "seg-time", `${fmtClock(s.s)} – ${fmtClock(s.e)}`));
-    li.append(el("span", "seg-size", `${Math.round(s.duration_s ?? 0)} s · ${fmtBytes(s.bytes)}`));
+    li.append(el("span", "seg-time", fmtClockRange(s.s, s.e)));
+    li.append(el("span", "seg-size", `${fmtSpan(Number.isFinite(s.duration_s) ? s.duration_s * 1000 : s.e - s.s)} · ${fmtBytes(s.bytes)}`));
     const playB = el("button", "secondary", t("footage.play"));
     playB.type = "button";
-    playB.addEventListener("click", () => play(s.s));
+    playB.addEventListener("click", () => { play(s.s); reveal(); });
     const dl = el("a", "download", t("footage.download"));
     dl.href = s.url;
     dl.download = "";
@@ -569,7 +580,8 @@ function renderSegments() {
     return li;
   }));
   if (items.length > shown.length) list.append(el("li", "empty", t("footage.more", { n: items.length - shown.length })));
-  if (items.length === 0) list.append(el("li", "empty", t("footage.none")));
+  // Nothing in the window is not nothing that day: say which.
+  if (items.length === 0) list.append(el("li", "empty", t(state.segments.length && span() < DAY ? "footage.none_in_view" : "footage.none")));
 }
 
 function renderAll() {
