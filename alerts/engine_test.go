@@ -1158,3 +1158,72 @@ func TestChangeOriginOfOlderRecords(t *testing.T) {
 		}
 	}
 }
+
+// A health alert raised by another engine on the same journal (the node
+// that held the camera before) is carried on by the one that reports the
+// camera now, when its events ask for it (Adopt): the outage repeats on
+// the open alert instead of raising a second one, and ends when the camera
+// is back here. Without Adopt the engine keeps to the alerts it tracks.
+func TestHealthAlertOfAnotherEngineAdopted(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		adopt     bool
+		wantAlert int
+		want      alerts.Signal
+	}{
+		{"adopted", true, 1, alerts.SignalEnded},
+		{"not asked", false, 2, alerts.SignalActive},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			holder := alertstest.NewFixture(t, "")
+			// The other node's engine started before the alert was raised:
+			// its restore at start did not see it.
+			other, err := alerts.New(alerts.Options{Journal: holder.Journal, Rules: alertstest.Rules(), Units: []alerts.Unit{{ID: "police"}}, Cameras: alertstest.Cameras,
+				Clock: holder.Clock, Registerer: prometheus.NewRegistry(), TickEvery: 10000 * time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- other.Run(ctx) }()
+			t.Cleanup(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("other engine: %v", err)
+				}
+			})
+			// Run has restored (nothing) once it handles an event.
+			if err := other.Handle(t.Context(), alerts.Event{Camera: "gate", Type: alerts.Motion, State: alerts.Inactive, Source: alerts.SourceGeneric}); err != nil {
+				t.Fatal(err)
+			}
+
+			offline := alerts.Event{Camera: "hall-entrance", Type: alerts.CameraOffline, State: alerts.Active, Source: alerts.SourceHealth}
+			holder.Handle(t, offline)
+			raised := holder.All(t)
+			if len(raised) != 1 || raised[0].Signal != alerts.SignalActive {
+				t.Fatalf("raised on the holder: %+v", raised)
+			}
+
+			// The camera moved: still offline on the other node, then back.
+			offline.Adopt = tc.adopt
+			online := offline
+			online.State = alerts.Inactive
+			for _, ev := range []alerts.Event{offline, online} {
+				if err := other.Handle(t.Context(), ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			as := holder.All(t)
+			if len(as) != tc.wantAlert {
+				t.Fatalf("%d alerts, want %d: %+v", len(as), tc.wantAlert, as)
+			}
+			first := as[len(as)-1]
+			if first.ID != raised[0].ID || first.Signal != tc.want {
+				t.Fatalf("the holder's alert: %+v, want signal %s", first, tc.want)
+			}
+			if tc.adopt && first.Count != 2 {
+				t.Fatalf("count %d, want 2 (the outage repeated on the other node)", first.Count)
+			}
+		})
+	}
+}

@@ -3,6 +3,7 @@ package app
 import (
 	"encoding/json"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/cluster"
 	"vigil/configs"
 	"vigil/internal/camsim"
 	"vigil/internal/testutil"
@@ -143,4 +145,96 @@ func TestClusterNodesRecordOnlyHeldCameras(t *testing.T) {
 	if code != 200 || strings.Contains(body, "camera_offline") {
 		t.Fatalf("alerts: %d %s", code, body)
 	}
+}
+
+// withIngestOfflineAfter is cfg with ingest.offline_after set to d.
+func withIngestOfflineAfter(t *testing.T, cfg *configs.Config, d string) *configs.Config {
+	t.Helper()
+	f, err := os.OpenFile(cfg.Path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString("ingest: {offline_after: " + d + "}\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = configs.Load(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// A camera_offline raised by the node recording the camera ends when the
+// camera records again on the node its lease moved to: the new holder
+// adopts the alert (it started before the alert was raised, so it did not
+// load it) and its first session with the camera ends it. No second
+// camera_offline is raised for the same outage.
+func TestOfflineAlertEndsOnTheNewHolder(t *testing.T) {
+	r := testutil.StartRedis(t)
+	sim := startCamsim(t, "cam/gate")
+	cams := map[string]string{"gate": "key-site"} // the test rules name key-site
+	holder := cluster.Assign([]cluster.Camera{{ID: "gate"}}, []cluster.Node{{ID: "a", Zone: "town"}, {ID: "b", Zone: "town"}})["gate"]
+	next := map[string]string{"a": "b", "b": "a"}[holder]
+	// The holder reports the outage at once; the next holder would only
+	// after a minute, so that its first session with the camera is what
+	// ends the alert.
+	h, err := New(Options{Config: withIngestOfflineAfter(t, clusterSimConfig(t, sim, cams, r.Addr(), holder), "1s"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopHolder := runStoppableApp(t, h)
+	o := startApp(t, withIngestOfflineAfter(t, clusterSimConfig(t, sim, cams, r.Addr(), next), "1m"), io.Discard)
+	waitFor(t, 30*time.Second, "gate recording on "+holder, func() bool {
+		_, rec := h.heldAndRecording()
+		held, _ := o.heldAndRecording()
+		return slices.Equal(rec, []string{"gate"}) && len(held) == 0
+	})
+
+	type alert struct {
+		ID     string `json:"id"`
+		Type   string `json:"type"`
+		Signal string `json:"signal"`
+		Count  int    `json:"count"`
+	}
+	offline := func() []alert {
+		code, body := call(t, "GET", o.URL()+"/api/v1/alerts?camera=gate", deskToken, "")
+		var l struct{ Alerts []alert }
+		if code != 200 || json.Unmarshal([]byte(body), &l) != nil {
+			t.Fatalf("alerts: %d %s", code, body)
+		}
+		var out []alert
+		for _, a := range l.Alerts {
+			if a.Type == "camera_offline" {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	if err := sim.Fault("cam/gate", camsim.FaultStop); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "camera_offline raised by "+holder, func() bool {
+		as := offline()
+		return len(as) == 1 && as[0].Signal == "active"
+	})
+	raised := offline()[0]
+
+	// The holder stops while the camera is down; the camera comes back
+	// and the lease moves to the other node.
+	stopHolder()
+	if err := sim.Fault("cam/gate", camsim.FaultRestart); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 40*time.Second, "gate recording on "+next, func() bool {
+		_, rec := o.heldAndRecording()
+		return slices.Equal(rec, []string{"gate"})
+	})
+	waitFor(t, 15*time.Second, "the camera_offline ended by "+next, func() bool {
+		as := offline()
+		return len(as) == 1 && as[0].ID == raised.ID && as[0].Signal == "ended"
+	})
 }
