@@ -88,9 +88,14 @@ type LeaseOptions struct {
 	// or it left the registry. Both are called from Run's goroutine.
 	Acquired func(camera string, epoch int64)
 	Lost     func(camera string)
-	TTL      time.Duration // default DefaultLeaseTTL
-	Renew    time.Duration // default DefaultLeaseRenew
-	Tick     time.Duration // how often the assignment is checked; default DefaultLeaseTick
+	// Changed, when set, is called once after each tick (and after the
+	// provisional start) in which Acquired or Lost was called, from Run's
+	// goroutine: a node taking 200 cameras at start applies them once,
+	// not once per camera.
+	Changed func()
+	TTL     time.Duration // default DefaultLeaseTTL
+	Renew   time.Duration // default DefaultLeaseRenew
+	Tick    time.Duration // how often the assignment is checked; default DefaultLeaseTick
 	// HandoverWait bounds how long a camera handed to another node keeps
 	// recording here while the new holder does not yet list it as
 	// recording (Node.Recording). Default DefaultHandoverWait.
@@ -108,6 +113,8 @@ type Leases struct {
 
 	mu   sync.Mutex
 	held map[string]*lease
+
+	changed bool // Acquired or Lost called since the last Changed; Run's goroutine only
 }
 
 // lease is a camera this node holds.
@@ -147,13 +154,28 @@ func NewLeases(o LeaseOptions) (*Leases, error) {
 	if o.Lost == nil {
 		o.Lost = func(string) {}
 	}
+	if o.Changed == nil {
+		o.Changed = func() {}
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Leases{o: o, held: map[string]*lease{}}, nil
+	l := &Leases{o: o, held: map[string]*lease{}}
+	acquired, lost := o.Acquired, o.Lost
+	l.o.Acquired = func(camera string, epoch int64) { l.changed = true; acquired(camera, epoch) }
+	l.o.Lost = func(camera string) { l.changed = true; lost(camera) }
+	return l, nil
+}
+
+// settle calls Changed when the held cameras changed since it last did.
+func (l *Leases) settle() {
+	if l.changed {
+		l.changed = false
+		l.o.Changed()
+	}
 }
 
 func (l *Leases) leaseKey(camera string) string { return l.o.KeyPrefix + "lease:" + camera }
@@ -316,6 +338,7 @@ func (l *Leases) Run(ctx context.Context) error {
 			l.provisional()
 			reached = true // once: the cameras stay until Redis speaks
 		}
+		l.settle()
 		switch {
 		case err != nil && ctx.Err() == nil && !down:
 			l.o.Logger.Warn("camera leases cannot be checked; keeping the cameras held", "err", err)

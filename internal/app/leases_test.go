@@ -2,6 +2,7 @@ package app
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"maps"
@@ -237,4 +238,55 @@ func TestOfflineAlertEndsOnTheNewHolder(t *testing.T) {
 		as := offline()
 		return len(as) == 1 && as[0].ID == raised.ID && as[0].Signal == "ended"
 	})
+}
+
+// A node taking many cameras' leases at once applies them to ingest and
+// the recorder once, not once per camera (which made a start with N
+// cameras cost N applies of the whole registry).
+func TestLeasesTakenTogetherAppliedOnce(t *testing.T) {
+	r := testutil.StartRedis(t)
+	const n = 12
+	var cams strings.Builder
+	cams.WriteString("cameras:\n")
+	for i := range n {
+		fmt.Fprintf(&cams, "  - {id: cam-%02d, name: cam-%02d, site: hall, url: \"rtsp://127.0.0.1:1/cam/%d\"}\n", i, i, i)
+	}
+	cfg := writeConfigFiles(t, "node: {id: a, zone: town, advertise_url: \"http://127.0.0.1:1\"}\n", cams.String())
+	body, err := os.ReadFile(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = []byte(strings.Replace(string(body), "journal: {path: ./journal.db}",
+		"journal: {backend: redis, path: ./journal.db, redis: {addr: \""+r.Addr()+"\"}}", 1))
+	if err := os.WriteFile(cfg.Path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = configs.Load(cfg.Path); err != nil {
+		t.Fatal(err)
+	}
+	logs := &testutil.Buffer{}
+	a := startApp(t, cfg, logs)
+	waitFor(t, 20*time.Second, "every camera held and pulled", func() bool {
+		held, _ := a.heldAndRecording()
+		if len(held) != n {
+			return false
+		}
+		for _, id := range held {
+			if st, err := a.streams.Status(id); err != nil || st.Status == "disabled" {
+				return false
+			}
+		}
+		return true
+	})
+	// At start every camera is registered disabled (one apply), then the
+	// tick that took the leases enables them all (one more).
+	applied := 0
+	for line := range strings.Lines(logs.String()) {
+		if strings.Contains(line, `msg="cameras applied"`) {
+			applied++
+		}
+	}
+	if applied > 2 {
+		t.Fatalf("%d applies of the cameras for %d leases taken in one tick, want at most 2", applied, n)
+	}
 }
