@@ -309,10 +309,10 @@ func (e *Engine) planEvent(ctx context.Context, p *plan, i int, ev Event) error 
 		if rule.DispatchTo == "" {
 			return nil
 		}
-		raised := *a
+		// Not observed in alert_ack_seconds: the desk did not acknowledge it.
 		return p.mutate(i, a.ID, KindDispatched, "", func(a *Alert) error {
-			return e.applyDispatch(a, System, rule.DispatchTo, NoteAutoDispatch, now)
-		}, func(_ context.Context, a *Alert) { e.observeAck(OriginSystem, &raised, a) })
+			return e.applyDispatch(a, OriginSystem, System, rule.DispatchTo, NoteAutoDispatch, now)
+		}, nil)
 	case ActionBump:
 		return p.mutate(i, prev.ID, KindUpdated, ReasonRepeat, func(a *Alert) error {
 			if !a.Status.Open() || a.Signal != SignalActive {

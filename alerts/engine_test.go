@@ -1227,3 +1227,53 @@ func TestHealthAlertOfAnotherEngineAdopted(t *testing.T) {
 		})
 	}
 }
+
+// An alert keeps the origin of the change that acknowledged it: the
+// system's for a rule's auto-dispatch, a person's for the desk's ack or
+// dispatch. Only the desk's acknowledgements are timed in
+// vigil_alert_ack_seconds.
+func TestAckOriginKept(t *testing.T) {
+	f := alertstest.NewFixture(t, "")
+	f.Handle(t, alertstest.Ev("gate", alerts.Intrusion, alerts.Active)) // key-site: auto-dispatch to police
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Tamper, alerts.Active))
+	byCamera := map[string]alerts.Alert{}
+	var tamper alerts.Alert
+	for _, a := range f.All(t) {
+		if a.Type == alerts.Tamper {
+			tamper = a
+			continue
+		}
+		byCamera[a.Camera] = a
+	}
+	if a := byCamera["gate"]; a.Status != alerts.StatusDispatched || a.AckOrigin != alerts.OriginSystem || a.AcknowledgedBy != alerts.System {
+		t.Fatalf("auto-dispatched: status %s, acknowledged by %q origin %q", a.Status, a.AcknowledgedBy, a.AckOrigin)
+	}
+	f.Clock.Advance(time.Minute)
+	acked, err := f.Engine.Ack(t.Context(), byCamera["hall-entrance"].ID, "desk-1", "", byCamera["hall-entrance"].Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dispatched, err := f.Engine.Dispatch(t.Context(), tamper.ID, "desk-1", "police", "", tamper.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []alerts.Alert{acked, dispatched} {
+		if a.AckOrigin != alerts.OriginPerson {
+			t.Fatalf("acknowledged by the desk: origin %q", a.AckOrigin)
+		}
+	}
+	mfs, err := f.Reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var observed uint64
+	for _, mf := range mfs {
+		if mf.GetName() == "vigil_alert_ack_seconds" {
+			observed = mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	if observed != 2 {
+		t.Fatalf("vigil_alert_ack_seconds counted %d acknowledgements, want the desk's 2", observed)
+	}
+}
