@@ -76,48 +76,6 @@ func (p *plan) prev(key SignalKey) *Alert {
 	return a
 }
 
-// adopt tracks the open alerts of key stored in the journal when neither
-// the batch nor the engine has one: another engine raised it (the
-// camera's previous holder). A journal that cannot be read leaves the
-// event to be handled with what the engine tracks.
-func (p *plan) adopt(ctx context.Context, key SignalKey) {
-	if _, ok := p.signals[key]; ok {
-		return
-	}
-	if _, ok := p.e.signals[key]; ok {
-		return
-	}
-	e := p.e
-	if d, ok := e.o.Journal.(interface{ Degraded() bool }); ok && d.Degraded() {
-		return // Redis away: a read would only wait for its timeout with e.mu held
-	}
-	f := Filter{Open: true, Camera: key.Camera, Limit: MaxListLimit}
-	for {
-		// The batch's context outlives Run's (its events were accepted):
-		// the read is bounded on its own.
-		rctx, cancel := context.WithTimeout(ctx, adoptTimeout)
-		as, next, err := e.o.Journal.List(rctx, f)
-		cancel()
-		if err != nil {
-			e.log.Warn("looking for an alert raised by another node", "camera", key.Camera, "type", key.Type, "err", err)
-			return
-		}
-		for i := range as {
-			if a := &as[i]; a.Type == key.Type && a.Key == key.Key {
-				e.log.Info("alert raised by another node adopted", "camera", a.Camera, "type", a.Type, "alert", a.ID)
-				e.restore(a)
-			}
-		}
-		if next == "" {
-			return
-		}
-		f.Cursor = next
-	}
-}
-
-// adoptTimeout bounds the journal read of adopt.
-const adoptTimeout = 2 * time.Second
-
 func (p *plan) raise(cause int, a *Alert, rule Rule, done func(context.Context, *Alert)) {
 	p.ops = append(p.ops, op{
 		cause: cause, id: a.ID, kind: KindRaised, rule: rule, done: done,
@@ -251,9 +209,10 @@ func (e *Engine) handleBatch(ctx context.Context, evs []Event) []error {
 		}
 		return errs
 	}
+	e.adopt(ctx, evs)
 	p := e.newPlan(e.Now())
 	for i, ev := range evs {
-		errs[i] = e.planEvent(ctx, p, i, ev)
+		errs[i] = e.planEvent(p, i, ev)
 	}
 	for i, err := range p.commit(ctx, len(evs)) {
 		if errs[i] == nil {
@@ -265,7 +224,7 @@ func (e *Engine) handleBatch(ctx context.Context, evs []Event) []error {
 
 // planEvent plans what one event does: raise (and auto-dispatch), bump,
 // reopen, confirm or end.
-func (e *Engine) planEvent(ctx context.Context, p *plan, i int, ev Event) error {
+func (e *Engine) planEvent(p *plan, i int, ev Event) error {
 	if err := validEvent(ev); err != nil {
 		return err
 	}
@@ -275,9 +234,6 @@ func (e *Engine) planEvent(ctx context.Context, p *plan, i int, ev Event) error 
 	}
 	rule := RuleFor(e.o.Rules, ev.Type, ev.Camera, site, grid)
 	now := p.now
-	if ev.Adopt && ev.Source == SourceHealth {
-		p.adopt(ctx, SignalKey{ev.Camera, ev.Type, ev.Key})
-	}
 	prev := p.prev(SignalKey{ev.Camera, ev.Type, ev.Key})
 	d := Dedupe(prev, ev, rule, now)
 	e.log.Debug("event", "camera", ev.Camera, "type", ev.Type, "key", ev.Key, "state", ev.State, "action", d.Action, "reason", d.Reason)
@@ -439,3 +395,60 @@ func overdue(which string, now time.Time) func(*Alert) error {
 		return nil
 	}
 }
+
+// adopt tracks the open alerts stored in the journal for the signals of
+// evs that ask for it (Adopt, on health events) and that the engine does
+// not track: another engine raised them (the camera's previous holder).
+// One read serves the whole batch: a node taking many cameras at once
+// looks the journal's open alerts up a few times, not once per camera. A
+// journal that cannot be read leaves the events to be handled with what
+// the engine tracks. e.mu is held.
+func (e *Engine) adopt(ctx context.Context, evs []Event) {
+	want := map[SignalKey]bool{}
+	var camera string
+	for _, ev := range evs {
+		k := SignalKey{ev.Camera, ev.Type, ev.Key}
+		if _, tracked := e.signals[k]; !ev.Adopt || ev.Source != SourceHealth || tracked {
+			continue
+		}
+		want[k] = true
+		camera = ev.Camera
+	}
+	if len(want) == 0 {
+		return
+	}
+	if d, ok := e.o.Journal.(interface{ Degraded() bool }); ok && d.Degraded() {
+		return // Redis away: a read would only wait for its timeout
+	}
+	f := Filter{Open: true, Limit: MaxListLimit}
+	if len(want) == 1 {
+		f.Camera = camera
+	}
+	for {
+		// The batch's context outlives Run's (its events were accepted):
+		// the read is bounded on its own.
+		rctx, cancel := context.WithTimeout(ctx, adoptTimeout)
+		as, next, err := e.o.Journal.List(rctx, f)
+		cancel()
+		if err != nil {
+			e.log.Warn("looking for health alerts raised by another node", "err", err)
+			return
+		}
+		for i := range as {
+			a := &as[i]
+			if want[SignalKey{a.Camera, a.Type, a.Key}] {
+				if _, tracked := e.tracked[a.ID]; !tracked {
+					e.log.Info("alert raised by another node adopted", "camera", a.Camera, "type", a.Type, "alert", a.ID)
+				}
+				e.restore(a)
+			}
+		}
+		if next == "" {
+			return
+		}
+		f.Cursor = next
+	}
+}
+
+// adoptTimeout bounds each journal read of adopt.
+const adoptTimeout = 2 * time.Second

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1275,5 +1276,91 @@ func TestAckOriginKept(t *testing.T) {
 	}
 	if observed != 2 {
 		t.Fatalf("vigil_alert_ack_seconds counted %d acknowledgements, want the desk's 2", observed)
+	}
+}
+
+// listCounter counts a journal's List calls; its Append waits for release
+// while blocking is set.
+type listCounter struct {
+	alerts.Journal
+	lists    atomic.Int64
+	blocking atomic.Bool
+	entered  chan struct{} // an Append is waiting
+	release  chan struct{}
+}
+
+func (j *listCounter) Append(ctx context.Context, c alerts.Change, expect int64) (alerts.Change, error) {
+	if j.blocking.CompareAndSwap(true, false) {
+		close(j.entered)
+		<-j.release
+	}
+	return j.Journal.Append(ctx, c, expect)
+}
+
+func (j *listCounter) List(ctx context.Context, f alerts.Filter) ([]alerts.Alert, string, error) {
+	j.lists.Add(1)
+	return j.Journal.List(ctx, f)
+}
+
+// A batch of health events that ask to adopt (a node taking many cameras
+// at once) reads the journal's open alerts once, not once per camera.
+func TestAdoptReadsTheJournalOncePerBatch(t *testing.T) {
+	holder := alertstest.NewFixture(t, "")
+	cams := []string{"c1", "c2", "c3", "c4", "c5"}
+	for _, c := range cams {
+		holder.Handle(t, alerts.Event{Camera: c, Type: alerts.CameraOffline, State: alerts.Active, Source: alerts.SourceHealth})
+	}
+	j := &listCounter{Journal: holder.Journal, entered: make(chan struct{}), release: make(chan struct{})}
+	other, err := alerts.New(alerts.Options{Journal: j, Rules: alertstest.Rules(), Units: []alerts.Unit{{ID: "police"}},
+		Clock: holder.Clock, Registerer: prometheus.NewRegistry(), TickEvery: 10000 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- other.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("other engine: %v", err)
+		}
+	})
+	// Its restore at start saw the five alerts; these were raised after.
+	if err := other.Handle(t.Context(), alerts.Event{Camera: "c0", Type: alerts.Motion, State: alerts.Inactive, Source: alerts.SourceGeneric}); err != nil {
+		t.Fatal(err)
+	}
+	var raisedLater []alerts.Alert
+	for _, c := range cams {
+		c += "-later"
+		holder.Handle(t, alerts.Event{Camera: c, Type: alerts.CameraOffline, State: alerts.Active, Source: alerts.SourceHealth})
+		raisedLater = append(raisedLater, alerts.Alert{Camera: c})
+	}
+	evs := make([]alerts.Event, len(raisedLater))
+	for i, a := range raisedLater {
+		evs[i] = alerts.Event{Camera: a.Camera, Type: alerts.CameraOffline, State: alerts.Inactive, Source: alerts.SourceHealth, Adopt: true}
+	}
+	// A raise held up in the journal lets the five queue behind it: they
+	// are the next batch.
+	before := j.lists.Load()
+	j.blocking.Store(true)
+	if err := other.Submit(alerts.Event{Camera: "c0", Type: alerts.Motion, State: alerts.Active, Source: alerts.SourceGeneric}); err != nil {
+		t.Fatal(err)
+	}
+	<-j.entered
+	if err := other.SubmitAll(evs); err != nil {
+		t.Fatal(err)
+	}
+	close(j.release)
+	testutil.WaitFor(t, 10*time.Second, "the five alerts ended", func() bool {
+		ended := 0
+		for _, a := range holder.All(t) {
+			if strings.HasSuffix(a.Camera, "-later") && a.Signal == alerts.SignalEnded {
+				ended++
+			}
+		}
+		return ended == len(evs)
+	})
+	if n := j.lists.Load() - before; n != 1 {
+		t.Fatalf("%d journal reads to adopt %d cameras' alerts, want 1", n, len(evs))
 	}
 }
