@@ -1222,8 +1222,22 @@ func TestHealthAlertOfAnotherEngineAdopted(t *testing.T) {
 			if first.ID != raised[0].ID || first.Signal != tc.want {
 				t.Fatalf("the holder's alert: %+v, want signal %s", first, tc.want)
 			}
-			if tc.adopt && first.Count != 2 {
+			if !tc.adopt {
+				return
+			}
+			if first.Count != 2 {
 				t.Fatalf("count %d, want 2 (the outage repeated on the other node)", first.Count)
+			}
+			// The camera moves back and drops again: the first holder's copy
+			// of the alert still shows it active, but the journal says it
+			// ended there: a new outage is a new alert.
+			offline.Adopt = true
+			if err := holder.Engine.Handle(t.Context(), offline); err != nil {
+				t.Fatal(err)
+			}
+			as = holder.All(t)
+			if len(as) != 2 || as[1].ID != raised[0].ID || as[0].Signal != alerts.SignalActive || as[0].PreviousID != raised[0].ID {
+				t.Fatalf("after the camera dropped again on the first holder: %+v", as)
 			}
 		})
 	}
