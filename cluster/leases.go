@@ -237,7 +237,7 @@ type renewal struct {
 	epoch  int64
 }
 
-// renew renews one lease: renewAll's script for one camera.
+// renew renews one lease: renewBatch of one (the one path renewals take).
 func (l *Leases) renew(ctx context.Context, camera string, epoch int64) (int64, error) {
 	epochs, errs := l.renewBatch(ctx, []renewal{{camera, epoch}})
 	return epochs[0], errs[0]
