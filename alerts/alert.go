@@ -133,6 +133,7 @@ type Alert struct {
 	OverdueResolve  bool       `json:"overdue_resolve"`
 	AcknowledgedAt  *time.Time `json:"acknowledged_at"`
 	AcknowledgedBy  string     `json:"acknowledged_by"`
+	AckOrigin       Origin     `json:"acknowledged_origin,omitempty"` // of the acknowledging change (system: a rule's auto-dispatch); "" if stored before it was kept
 	Unit            string     `json:"unit"`
 	DispatchedAt    *time.Time `json:"dispatched_at"`
 	ResolvedAt      *time.Time `json:"resolved_at"`

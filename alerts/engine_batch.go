@@ -209,6 +209,7 @@ func (e *Engine) handleBatch(ctx context.Context, evs []Event) []error {
 		}
 		return errs
 	}
+	e.adopt(ctx, evs)
 	p := e.newPlan(e.Now())
 	for i, ev := range evs {
 		errs[i] = e.planEvent(p, i, ev)
@@ -264,10 +265,10 @@ func (e *Engine) planEvent(p *plan, i int, ev Event) error {
 		if rule.DispatchTo == "" {
 			return nil
 		}
-		raised := *a
+		// Not observed in alert_ack_seconds: the desk did not acknowledge it.
 		return p.mutate(i, a.ID, KindDispatched, "", func(a *Alert) error {
-			return e.applyDispatch(a, System, rule.DispatchTo, NoteAutoDispatch, now)
-		}, func(_ context.Context, a *Alert) { e.observeAck(OriginSystem, &raised, a) })
+			return e.applyDispatch(a, OriginSystem, System, rule.DispatchTo, NoteAutoDispatch, now)
+		}, nil)
 	case ActionBump:
 		return p.mutate(i, prev.ID, KindUpdated, ReasonRepeat, func(a *Alert) error {
 			if !a.Status.Open() || a.Signal != SignalActive {
@@ -394,3 +395,89 @@ func overdue(which string, now time.Time) func(*Alert) error {
 		return nil
 	}
 }
+
+// adopt brings the alerts of the signals of evs that ask for it (Adopt,
+// on health events) in line with the journal: another engine may have
+// raised them (the camera's previous holder), or changed the ones this
+// engine tracks since (ended them when the camera came back there). Open
+// alerts it does not track are tracked; tracked ones take the stored
+// state. One read serves the whole batch: a node taking many cameras at
+// once reads the journal a few times, not once per camera. A journal that
+// cannot be read leaves the events to be handled with what the engine
+// tracks. e.mu is held.
+func (e *Engine) adopt(ctx context.Context, evs []Event) {
+	want := map[SignalKey]bool{}
+	var camera string
+	for _, ev := range evs {
+		if ev.Adopt && ev.Source == SourceHealth {
+			want[SignalKey{ev.Camera, ev.Type, ev.Key}] = true
+			camera = ev.Camera
+		}
+	}
+	if len(want) == 0 {
+		return
+	}
+	if d, ok := e.o.Journal.(interface{ Degraded() bool }); ok && d.Degraded() {
+		return // Redis away: a read would only wait for its timeout
+	}
+	// The batch's context outlives Run's (its events were accepted): each
+	// read is bounded on its own.
+	read := func(fn func(context.Context) error) error {
+		rctx, cancel := context.WithTimeout(ctx, adoptTimeout)
+		defer cancel()
+		return fn(rctx)
+	}
+	seen := map[string]bool{}
+	f := Filter{Open: true, Limit: MaxListLimit}
+	if len(want) == 1 {
+		f.Camera = camera
+	}
+	for {
+		var as []Alert
+		var next string
+		err := read(func(ctx context.Context) (err error) {
+			as, next, err = e.o.Journal.List(ctx, f)
+			return err
+		})
+		if err != nil {
+			e.log.Warn("looking for health alerts raised or changed by another node", "err", err)
+			return
+		}
+		for i := range as {
+			a := &as[i]
+			if !want[SignalKey{a.Camera, a.Type, a.Key}] {
+				continue
+			}
+			seen[a.ID] = true
+			if _, tracked := e.tracked[a.ID]; tracked {
+				e.refresh(a)
+				continue
+			}
+			e.log.Info("alert raised by another node adopted", "camera", a.Camera, "type", a.Type, "alert", a.ID)
+			e.restore(a)
+		}
+		if next == "" {
+			break
+		}
+		f.Cursor = next
+	}
+	// A tracked alert that is no longer open was resolved elsewhere:
+	// take that in, so that the next activation raises a new alert.
+	for k := range want {
+		id, ok := e.signals[k]
+		if !ok || seen[id] {
+			continue
+		}
+		var a Alert
+		err := read(func(ctx context.Context) (err error) {
+			a, err = e.o.Journal.Get(ctx, id)
+			return err
+		})
+		if err == nil {
+			e.refresh(&a)
+		}
+	}
+}
+
+// adoptTimeout bounds each journal read of adopt.
+const adoptTimeout = 2 * time.Second

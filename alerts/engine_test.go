@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -1156,5 +1157,224 @@ func TestChangeOriginOfOlderRecords(t *testing.T) {
 		if got.Origin != c.want || got.Alert.ID != "01A" {
 			t.Errorf("%s: origin %q alert %q, want %q", c.json, got.Origin, got.Alert.ID, c.want)
 		}
+	}
+}
+
+// A health alert raised by another engine on the same journal (the node
+// that held the camera before) is carried on by the one that reports the
+// camera now, when its events ask for it (Adopt): the outage repeats on
+// the open alert instead of raising a second one, and ends when the camera
+// is back here. Without Adopt the engine keeps to the alerts it tracks.
+func TestHealthAlertOfAnotherEngineAdopted(t *testing.T) {
+	for _, tc := range []struct {
+		name      string
+		adopt     bool
+		wantAlert int
+		want      alerts.Signal
+	}{
+		{"adopted", true, 1, alerts.SignalEnded},
+		{"not asked", false, 2, alerts.SignalActive},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			holder := alertstest.NewFixture(t, "")
+			// The other node's engine started before the alert was raised:
+			// its restore at start did not see it.
+			other, err := alerts.New(alerts.Options{Journal: holder.Journal, Rules: alertstest.Rules(), Units: []alerts.Unit{{ID: "police"}}, Cameras: alertstest.Cameras,
+				Clock: holder.Clock, Registerer: prometheus.NewRegistry(), TickEvery: 10000 * time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(t.Context())
+			done := make(chan error, 1)
+			go func() { done <- other.Run(ctx) }()
+			t.Cleanup(func() {
+				cancel()
+				if err := <-done; err != nil {
+					t.Errorf("other engine: %v", err)
+				}
+			})
+			// Run has restored (nothing) once it handles an event.
+			if err := other.Handle(t.Context(), alerts.Event{Camera: "gate", Type: alerts.Motion, State: alerts.Inactive, Source: alerts.SourceGeneric}); err != nil {
+				t.Fatal(err)
+			}
+
+			offline := alerts.Event{Camera: "hall-entrance", Type: alerts.CameraOffline, State: alerts.Active, Source: alerts.SourceHealth}
+			holder.Handle(t, offline)
+			raised := holder.All(t)
+			if len(raised) != 1 || raised[0].Signal != alerts.SignalActive {
+				t.Fatalf("raised on the holder: %+v", raised)
+			}
+
+			// The camera moved: still offline on the other node, then back.
+			offline.Adopt = tc.adopt
+			online := offline
+			online.State = alerts.Inactive
+			for _, ev := range []alerts.Event{offline, online} {
+				if err := other.Handle(t.Context(), ev); err != nil {
+					t.Fatal(err)
+				}
+			}
+			as := holder.All(t)
+			if len(as) != tc.wantAlert {
+				t.Fatalf("%d alerts, want %d: %+v", len(as), tc.wantAlert, as)
+			}
+			first := as[len(as)-1]
+			if first.ID != raised[0].ID || first.Signal != tc.want {
+				t.Fatalf("the holder's alert: %+v, want signal %s", first, tc.want)
+			}
+			if !tc.adopt {
+				return
+			}
+			if first.Count != 2 {
+				t.Fatalf("count %d, want 2 (the outage repeated on the other node)", first.Count)
+			}
+			// The camera moves back and drops again: the first holder's copy
+			// of the alert still shows it active, but the journal says it
+			// ended there: a new outage is a new alert.
+			offline.Adopt = true
+			if err := holder.Engine.Handle(t.Context(), offline); err != nil {
+				t.Fatal(err)
+			}
+			as = holder.All(t)
+			if len(as) != 2 || as[1].ID != raised[0].ID || as[0].Signal != alerts.SignalActive || as[0].PreviousID != raised[0].ID {
+				t.Fatalf("after the camera dropped again on the first holder: %+v", as)
+			}
+		})
+	}
+}
+
+// An alert keeps the origin of the change that acknowledged it: the
+// system's for a rule's auto-dispatch, a person's for the desk's ack or
+// dispatch. Only the desk's acknowledgements are timed in
+// vigil_alert_ack_seconds.
+func TestAckOriginKept(t *testing.T) {
+	f := alertstest.NewFixture(t, "")
+	f.Handle(t, alertstest.Ev("gate", alerts.Intrusion, alerts.Active)) // key-site: auto-dispatch to police
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Motion, alerts.Active))
+	f.Handle(t, alertstest.Ev("hall-entrance", alerts.Tamper, alerts.Active))
+	byCamera := map[string]alerts.Alert{}
+	var tamper alerts.Alert
+	for _, a := range f.All(t) {
+		if a.Type == alerts.Tamper {
+			tamper = a
+			continue
+		}
+		byCamera[a.Camera] = a
+	}
+	if a := byCamera["gate"]; a.Status != alerts.StatusDispatched || a.AckOrigin != alerts.OriginSystem || a.AcknowledgedBy != alerts.System {
+		t.Fatalf("auto-dispatched: status %s, acknowledged by %q origin %q", a.Status, a.AcknowledgedBy, a.AckOrigin)
+	}
+	f.Clock.Advance(time.Minute)
+	acked, err := f.Engine.Ack(t.Context(), byCamera["hall-entrance"].ID, "desk-1", "", byCamera["hall-entrance"].Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	dispatched, err := f.Engine.Dispatch(t.Context(), tamper.ID, "desk-1", "police", "", tamper.Version)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range []alerts.Alert{acked, dispatched} {
+		if a.AckOrigin != alerts.OriginPerson {
+			t.Fatalf("acknowledged by the desk: origin %q", a.AckOrigin)
+		}
+	}
+	mfs, err := f.Reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var observed uint64
+	for _, mf := range mfs {
+		if mf.GetName() == "vigil_alert_ack_seconds" {
+			observed = mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	if observed != 2 {
+		t.Fatalf("vigil_alert_ack_seconds counted %d acknowledgements, want the desk's 2", observed)
+	}
+}
+
+// listCounter counts a journal's List calls; its Append waits for release
+// while blocking is set.
+type listCounter struct {
+	alerts.Journal
+	lists    atomic.Int64
+	blocking atomic.Bool
+	entered  chan struct{} // an Append is waiting
+	release  chan struct{}
+}
+
+func (j *listCounter) Append(ctx context.Context, c alerts.Change, expect int64) (alerts.Change, error) {
+	if j.blocking.CompareAndSwap(true, false) {
+		close(j.entered)
+		<-j.release
+	}
+	return j.Journal.Append(ctx, c, expect)
+}
+
+func (j *listCounter) List(ctx context.Context, f alerts.Filter) ([]alerts.Alert, string, error) {
+	j.lists.Add(1)
+	return j.Journal.List(ctx, f)
+}
+
+// A batch of health events that ask to adopt (a node taking many cameras
+// at once) reads the journal's open alerts once, not once per camera.
+func TestAdoptReadsTheJournalOncePerBatch(t *testing.T) {
+	holder := alertstest.NewFixture(t, "")
+	cams := []string{"c1", "c2", "c3", "c4", "c5"}
+	for _, c := range cams {
+		holder.Handle(t, alerts.Event{Camera: c, Type: alerts.CameraOffline, State: alerts.Active, Source: alerts.SourceHealth})
+	}
+	j := &listCounter{Journal: holder.Journal, entered: make(chan struct{}), release: make(chan struct{})}
+	other, err := alerts.New(alerts.Options{Journal: j, Rules: alertstest.Rules(), Units: []alerts.Unit{{ID: "police"}},
+		Clock: holder.Clock, Registerer: prometheus.NewRegistry(), TickEvery: 10000 * time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- other.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("other engine: %v", err)
+		}
+	})
+	// Its restore at start saw the five alerts; these were raised after.
+	if err := other.Handle(t.Context(), alerts.Event{Camera: "c0", Type: alerts.Motion, State: alerts.Inactive, Source: alerts.SourceGeneric}); err != nil {
+		t.Fatal(err)
+	}
+	var raisedLater []alerts.Alert
+	for _, c := range cams {
+		c += "-later"
+		holder.Handle(t, alerts.Event{Camera: c, Type: alerts.CameraOffline, State: alerts.Active, Source: alerts.SourceHealth})
+		raisedLater = append(raisedLater, alerts.Alert{Camera: c})
+	}
+	evs := make([]alerts.Event, len(raisedLater))
+	for i, a := range raisedLater {
+		evs[i] = alerts.Event{Camera: a.Camera, Type: alerts.CameraOffline, State: alerts.Inactive, Source: alerts.SourceHealth, Adopt: true}
+	}
+	// A raise held up in the journal lets the five queue behind it: they
+	// are the next batch.
+	before := j.lists.Load()
+	j.blocking.Store(true)
+	if err := other.Submit(alerts.Event{Camera: "c0", Type: alerts.Motion, State: alerts.Active, Source: alerts.SourceGeneric}); err != nil {
+		t.Fatal(err)
+	}
+	<-j.entered
+	if err := other.SubmitAll(evs); err != nil {
+		t.Fatal(err)
+	}
+	close(j.release)
+	testutil.WaitFor(t, 10*time.Second, "the five alerts ended", func() bool {
+		ended := 0
+		for _, a := range holder.All(t) {
+			if strings.HasSuffix(a.Camera, "-later") && a.Signal == alerts.SignalEnded {
+				ended++
+			}
+		}
+		return ended == len(evs)
+	})
+	if n := j.lists.Load() - before; n != 1 {
+		t.Fatalf("%d journal reads to adopt %d cameras' alerts, want 1", n, len(evs))
 	}
 }

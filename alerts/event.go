@@ -74,6 +74,13 @@ type Event struct {
 	// frame before camera_offline); the alert's clip starts pre_roll before
 	// it. Zero: the clip starts pre_roll before raised_at.
 	FootageFrom time.Time
+	// Adopt, on a health event, says that another engine on the same
+	// journal may have raised its signal's alert: the node that held the
+	// camera before this one in a cluster. When the engine tracks no alert
+	// of the signal, it looks for an open one in the journal first and
+	// carries it on (ends, repeats) as if it had raised it, so that an
+	// outage raised by one node ends when the camera is back on another.
+	Adopt bool
 }
 
 // RejectedRecord is one record of a multi-record push or stream (Dahua)

@@ -19,7 +19,7 @@ func (e *Engine) Ack(ctx context.Context, id, by, note string, version int64) (A
 		if a.Status != StatusNew {
 			return transitionError(a, "acknowledge")
 		}
-		e.acknowledge(a, by, note, now)
+		e.acknowledge(a, OriginPerson, by, note, now)
 		return nil
 	})
 }
@@ -34,7 +34,7 @@ func (e *Engine) Dispatch(ctx context.Context, id, by, unit, note string, versio
 		return Alert{}, err
 	}
 	return e.act(ctx, id, by, version, true, KindDispatched, func(a *Alert, now time.Time) error {
-		return e.applyDispatch(a, by, unit, note, now)
+		return e.applyDispatch(a, OriginPerson, by, unit, note, now)
 	})
 }
 
@@ -144,24 +144,28 @@ func transitionError(a *Alert, what string) error {
 	return errorf(CodeInvalidTransition, fmt.Sprintf("alert %s is %s: cannot %s", a.ID, a.Status, what), nil)
 }
 
-func (e *Engine) acknowledge(a *Alert, by, note string, now time.Time) {
-	a.Status, a.AcknowledgedAt, a.AcknowledgedBy = StatusAcknowledged, &now, by
+// acknowledge acknowledges a by a change of origin o, made by by.
+func (e *Engine) acknowledge(a *Alert, o Origin, by, note string, now time.Time) {
+	a.Status, a.AcknowledgedAt, a.AcknowledgedBy, a.AckOrigin = StatusAcknowledged, &now, by, o
 	a.addHistory(HistoryEntry{At: now, By: by, Action: "acknowledged", Note: note})
 }
 
-// observeAck records the acknowledgement time once a change of origin o
-// that acknowledged the alert is appended. Acknowledgements by the system
-// (rule auto-dispatch) are not the desk's work and are left out, as in Stats.
-func (e *Engine) observeAck(o Origin, before, after *Alert) {
-	if o != OriginSystem && before.AcknowledgedAt == nil && after.AcknowledgedAt != nil {
+// observeAck records the acknowledgement time once a desk action that
+// acknowledged the alert is appended. Only desk actions (act) call it:
+// acknowledgements by the system (a rule's auto-dispatch) are not the
+// desk's work and are left out, as in Stats.
+func (e *Engine) observeAck(before, after *Alert) {
+	if before.AcknowledgedAt == nil && after.AcknowledgedAt != nil {
 		e.m.ackSeconds.Observe(after.AcknowledgedAt.Sub(after.RaisedAt).Seconds())
 	}
 }
 
-func (e *Engine) applyDispatch(a *Alert, by, unit, note string, now time.Time) error {
+// applyDispatch dispatches a to unit by a change of origin o, made by by;
+// a new alert is acknowledged by the same change.
+func (e *Engine) applyDispatch(a *Alert, o Origin, by, unit, note string, now time.Time) error {
 	switch a.Status {
 	case StatusNew:
-		e.acknowledge(a, by, "", now)
+		e.acknowledge(a, o, by, "", now)
 	case StatusAcknowledged:
 	default:
 		return transitionError(a, "dispatch")
@@ -236,7 +240,7 @@ func (e *Engine) act(ctx context.Context, id, by string, version int64, checkVer
 		return Alert{}, fmt.Errorf("alert %s: %s: %w", id, kind, err)
 	}
 	e.refresh(&c.Alert)
-	e.observeAck(c.Origin, &a, &c.Alert)
+	e.observeAck(&a, &c.Alert)
 	if kind == KindResolved {
 		e.hold(&c.Alert, "alert resolved")
 		if t, ok := e.tracked[id]; ok {

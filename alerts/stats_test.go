@@ -159,3 +159,37 @@ func TestStatsSupervisionCounts(t *testing.T) {
 		map[string]float64{"hall": 2, "key-site": 1, "village": 1},
 		map[string]float64{"police": 1, "zongzhi": 0, "sifa": 2, "": 1})
 }
+
+// Whether the system acknowledged an alert (a rule's auto-dispatch, left
+// out of the desk's acknowledgement figures) is decided by the origin of
+// the change that acknowledged it, not by the acknowledger's name; an
+// alert stored before the origin was kept is the system's when the name
+// is System, as a change without origin is read.
+func TestStatsRecordAckBySystemByOrigin(t *testing.T) {
+	at := statsT0.Add(time.Minute)
+	for _, tc := range []struct {
+		name   string
+		origin alerts.Origin
+		by     string
+		acked  bool
+		want   bool
+	}{
+		{"auto-dispatch", alerts.OriginSystem, alerts.System, true, true},
+		{"desk", alerts.OriginPerson, "desk-1", true, false},
+		{"system origin under another name", alerts.OriginSystem, "rule:police", true, true},
+		{"a person named system", alerts.OriginPerson, alerts.System, true, false},
+		{"stored without origin, by system", "", alerts.System, true, true},
+		{"stored without origin, by the desk", "", "desk-1", true, false},
+		{"not acknowledged", alerts.OriginSystem, "", false, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := alerts.Alert{RaisedAt: statsT0, AckOrigin: tc.origin, AcknowledgedBy: tc.by}
+			if tc.acked {
+				a.AcknowledgedAt = &at
+			}
+			if got := alerts.StatsRecordOf(&a).AckBySystem; got != tc.want {
+				t.Fatalf("AckBySystem %v, want %v", got, tc.want)
+			}
+		})
+	}
+}

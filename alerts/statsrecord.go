@@ -36,7 +36,7 @@ func StatsRecordOf(a *Alert) StatsRecord {
 	r := StatsRecord{
 		RaisedAt: a.RaisedAt, AckDeadline: t(a.AckDeadline), ResolveDeadline: t(a.ResolveDeadline),
 		AcknowledgedAt: t(a.AcknowledgedAt), DispatchedAt: t(a.DispatchedAt), ResolvedAt: t(a.ResolvedAt),
-		AckBySystem: a.AcknowledgedAt != nil && a.AcknowledgedBy == System,
+		AckBySystem: a.AcknowledgedAt != nil && ackBySystem(a),
 		FalseAlarm:  a.FalseAlarm, Feedback: a.Feedback != "", Overdue: a.Overdue,
 		Supervised: a.Supervision != nil, Escalations: len(a.Escalations),
 		Status: a.Status, Severity: a.Severity, Type: a.Type, Site: a.Site, Grid: a.Grid, Unit: a.Unit,
@@ -48,6 +48,17 @@ func StatsRecordOf(a *Alert) StatsRecord {
 		}
 	}
 	return r
+}
+
+// ackBySystem reports whether the system acknowledged a (a rule's
+// auto-dispatch), by the origin of the change that did. An alert stored
+// before the origin was kept was the system's when its acknowledger is
+// named System, as Change.UnmarshalJSON reads a change without origin.
+func ackBySystem(a *Alert) bool {
+	if a.AckOrigin != "" {
+		return a.AckOrigin == OriginSystem
+	}
+	return a.AcknowledgedBy == System
 }
 
 // StatsSource is implemented by journals that keep each alert's

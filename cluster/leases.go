@@ -88,9 +88,14 @@ type LeaseOptions struct {
 	// or it left the registry. Both are called from Run's goroutine.
 	Acquired func(camera string, epoch int64)
 	Lost     func(camera string)
-	TTL      time.Duration // default DefaultLeaseTTL
-	Renew    time.Duration // default DefaultLeaseRenew
-	Tick     time.Duration // how often the assignment is checked; default DefaultLeaseTick
+	// Changed, when set, is called once after each tick (and after the
+	// provisional start) in which Acquired or Lost was called, from Run's
+	// goroutine: a node taking 200 cameras at start applies them once,
+	// not once per camera.
+	Changed func()
+	TTL     time.Duration // default DefaultLeaseTTL
+	Renew   time.Duration // default DefaultLeaseRenew
+	Tick    time.Duration // how often the assignment is checked; default DefaultLeaseTick
 	// HandoverWait bounds how long a camera handed to another node keeps
 	// recording here while the new holder does not yet list it as
 	// recording (Node.Recording). Default DefaultHandoverWait.
@@ -108,6 +113,8 @@ type Leases struct {
 
 	mu   sync.Mutex
 	held map[string]*lease
+
+	changed bool // Acquired or Lost called since the last Changed; Run's goroutine only
 }
 
 // lease is a camera this node holds.
@@ -147,13 +154,28 @@ func NewLeases(o LeaseOptions) (*Leases, error) {
 	if o.Lost == nil {
 		o.Lost = func(string) {}
 	}
+	if o.Changed == nil {
+		o.Changed = func() {}
+	}
 	if o.Now == nil {
 		o.Now = time.Now
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Leases{o: o, held: map[string]*lease{}}, nil
+	l := &Leases{o: o, held: map[string]*lease{}}
+	acquired, lost := o.Acquired, o.Lost
+	l.o.Acquired = func(camera string, epoch int64) { l.changed = true; acquired(camera, epoch) }
+	l.o.Lost = func(camera string) { l.changed = true; lost(camera) }
+	return l, nil
+}
+
+// settle calls Changed when the held cameras changed since it last did.
+func (l *Leases) settle() {
+	if l.changed {
+		l.changed = false
+		l.o.Changed()
+	}
 }
 
 func (l *Leases) leaseKey(camera string) string { return l.o.KeyPrefix + "lease:" + camera }
@@ -209,20 +231,79 @@ func (l *Leases) take(ctx context.Context, camera, node, expected string, floor 
 	return scriptResult(res)
 }
 
+// renewal is a held lease to renew: its camera and the epoch held.
+type renewal struct {
+	camera string
+	epoch  int64
+}
+
+// renew renews one lease: renewBatch of one (the one path renewals take).
 func (l *Leases) renew(ctx context.Context, camera string, epoch int64) (int64, error) {
-	res, err := renewScript.Run(ctx, l.o.Client, []string{l.leaseKey(camera), l.epochKey(camera)},
-		leaseValue(l.o.Node, epoch), l.o.TTL.Milliseconds(), l.o.Node, epoch).Slice()
-	if err != nil {
-		return 0, fmt.Errorf("cluster: renew the lease of %s: %w", camera, err)
+	epochs, errs := l.renewBatch(ctx, []renewal{{camera, epoch}})
+	return epochs[0], errs[0]
+}
+
+// renewBatch runs renewScript for every lease of due in one round trip (a
+// pipeline): each lease is still compared and extended on its own, as
+// one renewal would. It returns the epoch each holds now, or an error
+// per lease: ErrLeaseLost when another node holds it, else why Redis
+// could not renew it.
+func (l *Leases) renewBatch(ctx context.Context, due []renewal) ([]int64, []error) {
+	epochs := make([]int64, len(due))
+	errs := make([]error, len(due))
+	cmds := make([]*redis.Cmd, len(due))
+	run := func(idx []int) {
+		// The pipeline's own error is each command's: read per command.
+		_, _ = l.o.Client.Pipelined(ctx, func(p redis.Pipeliner) error {
+			for _, i := range idx {
+				r := due[i]
+				cmds[i] = renewScript.EvalSha(ctx, p, []string{l.leaseKey(r.camera), l.epochKey(r.camera)},
+					leaseValue(l.o.Node, r.epoch), l.o.TTL.Milliseconds(), l.o.Node, r.epoch)
+			}
+			return nil
+		})
 	}
-	e, cur, err := scriptResult(res)
-	if err != nil {
-		return 0, err
+	all := make([]int, len(due))
+	for i := range all {
+		all[i] = i
 	}
-	if e == 0 {
-		return 0, fmt.Errorf("%w (%s: %q)", ErrLeaseLost, camera, cur)
+	run(all)
+	// A Redis that restarted or flushed its scripts answers NOSCRIPT:
+	// load the script and send those again (only those: a renewal that
+	// ran must not run twice).
+	var again []int
+	for i, c := range cmds {
+		if redis.HasErrorPrefix(c.Err(), "NOSCRIPT") {
+			again = append(again, i)
+		}
 	}
-	return e, nil
+	if len(again) > 0 {
+		if err := renewScript.Load(ctx, l.o.Client).Err(); err != nil {
+			for _, i := range again {
+				cmds[i].SetErr(err)
+			}
+		} else {
+			run(again)
+		}
+	}
+	for i, c := range cmds {
+		camera := due[i].camera
+		res, err := c.Slice()
+		if err != nil {
+			errs[i] = fmt.Errorf("cluster: renew the lease of %s: %w", camera, err)
+			continue
+		}
+		e, cur, err := scriptResult(res)
+		switch {
+		case err != nil:
+			errs[i] = fmt.Errorf("cluster: renew the lease of %s: %w", camera, err)
+		case e == 0:
+			errs[i] = fmt.Errorf("%w (%s: %q)", ErrLeaseLost, camera, cur)
+		default:
+			epochs[i] = e
+		}
+	}
+	return epochs, errs
 }
 
 func (l *Leases) release(ctx context.Context, camera string, epoch int64) error {
@@ -257,6 +338,7 @@ func (l *Leases) Run(ctx context.Context) error {
 			l.provisional()
 			reached = true // once: the cameras stay until Redis speaks
 		}
+		l.settle()
 		switch {
 		case err != nil && ctx.Err() == nil && !down:
 			l.o.Logger.Warn("camera leases cannot be checked; keeping the cameras held", "err", err)
@@ -367,9 +449,15 @@ func (l *Leases) step(ctx context.Context) error {
 	}
 
 	var errs []error
+	var due []renewal
 	for _, cam := range l.Held() {
-		errs = append(errs, l.keep(ctx, now, cam, want[cam], current[cam], assign, live))
+		epoch, err := l.keep(ctx, now, cam, want[cam], current[cam], assign, live)
+		errs = append(errs, err)
+		if epoch != 0 {
+			due = append(due, renewal{cam, epoch})
+		}
 	}
+	errs = append(errs, l.renewAll(ctx, now, due))
 	if !selfLive {
 		// Not registered yet (just started) or expired: take nothing until
 		// the others see this node too.
@@ -429,8 +517,10 @@ func (l *Leases) drop(camera, why string) {
 }
 
 // keep handles one held camera: it stops at once if another node took the
-// lease, hands it over if the assignment says so, and renews it when due.
-func (l *Leases) keep(ctx context.Context, now time.Time, cam string, wanted bool, cur string, assign map[string]string, live map[string]Node) error {
+// lease and hands it over if the assignment says so. When its renewal is
+// due it returns the epoch held, for renewAll: the renewals of a tick go
+// to Redis together.
+func (l *Leases) keep(ctx context.Context, now time.Time, cam string, wanted bool, cur string, assign map[string]string, live map[string]Node) (renew int64, err error) {
 	l.mu.Lock()
 	ls := *l.held[cam]
 	l.mu.Unlock()
@@ -445,19 +535,19 @@ func (l *Leases) keep(ctx context.Context, now time.Time, cam string, wanted boo
 			l.mu.Unlock()
 			l.o.Logger.Info("camera lease handed back", "camera", cam, "epoch", epoch)
 			l.o.Acquired(cam, epoch)
-			return nil
+			return 0, nil
 		}
 		n, alive := live[ls.handedTo]
 		if !alive {
-			return l.takeBack(ctx, now, cam, cur, ls)
+			return 0, l.takeBack(ctx, now, cam, cur, ls)
 		}
 		if slices.Contains(n.Recording, cam) || now.Sub(ls.handedAt) >= l.o.HandoverWait {
 			l.drop(cam, "handed over to "+ls.handedTo)
 		}
-		return nil
+		return 0, nil
 	}
 	if ls.epoch == 0 {
-		return l.keepProvisional(ctx, now, cam, wanted, cur, assign)
+		return 0, l.keepProvisional(ctx, now, cam, wanted, cur, assign)
 	}
 	mine := leaseValue(l.o.Node, ls.epoch)
 	if cur != "" && cur != mine {
@@ -471,24 +561,24 @@ func (l *Leases) keep(ctx context.Context, now time.Time, cam string, wanted boo
 				h.handedTo, h.handedAt = holder, now
 			}
 			l.mu.Unlock()
-			return nil
+			return 0, nil
 		}
 		l.drop(cam, "held by another node: "+cur)
-		return nil
+		return 0, nil
 	}
 	if !wanted {
 		err := l.release(ctx, cam, ls.epoch)
 		l.drop(cam, "no longer in the registry")
-		return err
+		return 0, err
 	}
 	if to := assign[cam]; to != "" && to != l.o.Node && cur == mine {
 		epoch, _, err := l.take(ctx, cam, to, mine, ls.epoch)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if epoch == 0 {
 			l.drop(cam, "held by another node")
-			return nil
+			return 0, nil
 		}
 		l.o.Logger.Info("camera lease handed over; recording until the new holder records", "camera", cam, "to", to, "epoch", epoch)
 		l.mu.Lock()
@@ -496,12 +586,12 @@ func (l *Leases) keep(ctx context.Context, now time.Time, cam string, wanted boo
 			h.handedTo, h.handedAt = to, now
 		}
 		l.mu.Unlock()
-		return nil
+		return 0, nil
 	}
 	if cur != "" && now.Sub(ls.renewed) < l.o.Renew {
-		return nil
+		return 0, nil
 	}
-	return l.renewOne(ctx, now, cam, ls.epoch)
+	return ls.epoch, nil
 }
 
 // takeBack takes the lease of a camera handed over to a node that died
@@ -562,40 +652,54 @@ func (l *Leases) keepProvisional(ctx context.Context, now time.Time, cam string,
 // leases could not be read: a renewal that gets through still counts.
 func (l *Leases) renewDue(ctx context.Context, now time.Time) {
 	l.mu.Lock()
-	var due []string
-	epochs := map[string]int64{}
+	var due []renewal
 	for cam, ls := range l.held {
 		if ls.handedTo == "" && ls.epoch != 0 && now.Sub(ls.renewed) >= l.o.Renew {
-			due = append(due, cam)
-			epochs[cam] = ls.epoch
+			due = append(due, renewal{cam, ls.epoch})
 		}
 	}
 	l.mu.Unlock()
-	for _, cam := range due {
-		if l.renewOne(ctx, now, cam, epochs[cam]) != nil {
-			return // Redis is away; the next tick tries again
-		}
-	}
+	slices.SortFunc(due, func(a, b renewal) int { return strings.Compare(a.camera, b.camera) })
+	_ = l.renewAll(ctx, now, due) // Redis is away: the next tick tries again
 }
 
-func (l *Leases) renewOne(ctx context.Context, now time.Time, cam string, epoch int64) error {
-	e, err := l.renew(ctx, cam, epoch)
-	if errors.Is(err, ErrLeaseLost) {
-		l.drop(cam, err.Error())
+// renewAll renews the leases of due in one round trip. A lease another
+// node holds now is given up; one that had lapsed and was taken again
+// with a new epoch is Acquired again. A lease Redis could not renew stays
+// held (recording goes on) and its error is returned.
+func (l *Leases) renewAll(ctx context.Context, now time.Time, due []renewal) error {
+	if len(due) == 0 {
 		return nil
 	}
-	if err != nil {
-		return err // unreachable: keep recording
+	epochs, errs := l.renewBatch(ctx, due)
+	var failed []error
+	for i, r := range due {
+		e, err := epochs[i], errs[i]
+		if errors.Is(err, ErrLeaseLost) {
+			l.drop(r.camera, err.Error())
+			continue
+		}
+		if err != nil {
+			failed = append(failed, err) // unreachable: keep recording
+			continue
+		}
+		l.mu.Lock()
+		if h := l.held[r.camera]; h != nil {
+			h.renewed = now
+			h.epoch = e
+		}
+		l.mu.Unlock()
+		if e != r.epoch {
+			l.o.Logger.Warn("camera lease had expired; taken again with a new epoch", "camera", r.camera, "epoch", e)
+			l.o.Acquired(r.camera, e)
+		}
 	}
-	l.mu.Lock()
-	if h := l.held[cam]; h != nil {
-		h.renewed = now
-		h.epoch = e
+	switch len(failed) {
+	case 0:
+		return nil
+	case 1:
+		return failed[0]
 	}
-	l.mu.Unlock()
-	if e != epoch {
-		l.o.Logger.Warn("camera lease had expired; taken again with a new epoch", "camera", cam, "epoch", e)
-		l.o.Acquired(cam, e)
-	}
-	return nil
+	// One round trip failed for all alike, most likely: say it once.
+	return fmt.Errorf("%w (and %d more leases not renewed)", failed[0], len(failed)-1)
 }

@@ -487,3 +487,126 @@ func TestLeaseHandedBackIsKept(t *testing.T) {
 		t.Fatalf("epoch %d, want %d", got, back)
 	}
 }
+
+// roundTrips counts the requests a Redis client sends: a command or a
+// whole pipeline is one.
+type roundTrips struct {
+	n    atomic.Int64
+	mu   sync.Mutex
+	sent []string
+}
+
+func (h *roundTrips) DialHook(next redis.DialHook) redis.DialHook { return next }
+func (h *roundTrips) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
+	return func(ctx context.Context, cmd redis.Cmder) error {
+		h.n.Add(1)
+		h.mu.Lock()
+		h.sent = append(h.sent, cmd.Name())
+		h.mu.Unlock()
+		return next(ctx, cmd)
+	}
+}
+func (h *roundTrips) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.ProcessPipelineHook {
+	return func(ctx context.Context, cmds []redis.Cmder) error {
+		h.n.Add(1)
+		h.mu.Lock()
+		h.sent = append(h.sent, fmt.Sprintf("pipeline of %d", len(cmds)))
+		h.mu.Unlock()
+		return next(ctx, cmds)
+	}
+}
+
+// The renewals of a tick go to Redis in one round trip, whatever the
+// number of cameras, and each keeps its compare-and-set: a lease another
+// node took is given up, one that lapsed is taken again (with its epoch
+// when nobody came between, else a new one), and a Redis that lost its
+// scripts is given them again.
+func TestLeaseRenewalsInOneRoundTrip(t *testing.T) {
+	srv := testutil.StartRedis(t)
+	rdb := redis.NewClient(&redis.Options{Addr: srv.Addr()})
+	t.Cleanup(func() { _ = rdb.Close() })
+	trips := &roundTrips{}
+	rdb.AddHook(trips)
+	ctx := t.Context()
+	cameras := make([]Camera, 20)
+	for i := range cameras {
+		cameras[i] = Camera{ID: fmt.Sprintf("cam-%02d", i)}
+	}
+	now := time.Date(2026, 12, 7, 0, 0, 0, 0, time.UTC)
+	var mu sync.Mutex
+	acquired, lost := map[string][]int64{}, map[string]int{}
+	l := newLeases(t, rdb, "a", LeaseOptions{
+		Cameras:  func() []Camera { return cameras },
+		Nodes:    func(context.Context) ([]Node, error) { return []Node{{ID: "a"}}, nil },
+		Acquired: func(c string, e int64) { mu.Lock(); acquired[c] = append(acquired[c], e); mu.Unlock() },
+		Lost:     func(c string) { mu.Lock(); lost[c]++; mu.Unlock() },
+		TTL:      time.Hour, // the fake clock runs ahead of Redis's
+		Now:      func() time.Time { return now },
+	})
+	if err := l.step(ctx); err != nil || len(l.Held()) != len(cameras) {
+		t.Fatalf("taking the leases: held %v, %v", l.Held(), err)
+	}
+
+	t.Run("one tick", func(t *testing.T) {
+		// The first renewals load the script (NOSCRIPT, then again).
+		now = now.Add(l.o.Renew)
+		if err := l.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		now = now.Add(l.o.Renew)
+		trips.n.Store(0)
+		trips.sent = nil
+		if err := l.step(ctx); err != nil {
+			t.Fatal(err)
+		}
+		// The leases read (MGET) and every renewal (one pipeline).
+		if n := trips.n.Load(); n != 2 {
+			t.Fatalf("%d round trips for a tick renewing %d leases, want 2: %v", n, len(cameras), trips.sent)
+		}
+		if len(l.Held()) != len(cameras) || len(lost) != 0 {
+			t.Fatalf("held %v, lost %v", l.Held(), lost)
+		}
+	})
+
+	t.Run("fencing per lease", func(t *testing.T) {
+		// Between the read and the renewals: cam-00 taken by another
+		// node, cam-01 lapsed, cam-02 lapsed and taken by someone since;
+		// and Redis forgot its scripts.
+		for _, err := range []error{
+			rdb.Set(ctx, l.leaseKey("cam-00"), "9 z", 0).Err(),
+			rdb.Del(ctx, l.leaseKey("cam-01"), l.leaseKey("cam-02")).Err(),
+			rdb.Incr(ctx, l.epochKey("cam-02")).Err(),
+			rdb.ScriptFlush(ctx).Err(),
+		} {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		mu.Lock()
+		before := map[string]int{"cam-01": len(acquired["cam-01"]), "cam-02": len(acquired["cam-02"])}
+		epoch1, epoch2 := acquired["cam-01"][0], acquired["cam-02"][0]
+		mu.Unlock()
+		now = now.Add(l.o.Renew)
+		l.renewDue(ctx, now)
+		mu.Lock()
+		defer mu.Unlock()
+		if lost["cam-00"] != 1 || len(lost) != 1 || slices.Contains(l.Held(), "cam-00") {
+			t.Fatalf("lost %v, held %v: want cam-00 given up", lost, l.Held())
+		}
+		if len(acquired["cam-01"]) != before["cam-01"] {
+			t.Fatalf("cam-01 acquired again %v: a lapsed lease nobody took keeps its epoch", acquired["cam-01"])
+		}
+		if n, e, _ := l.Holder(ctx, "cam-01"); n != "a" || e != epoch1 {
+			t.Fatalf("cam-01 held by %q at %d, want a at %d", n, e, epoch1)
+		}
+		got := acquired["cam-02"]
+		if len(got) != before["cam-02"]+1 || got[len(got)-1] <= epoch2 {
+			t.Fatalf("cam-02 acquisitions %v: want a new epoch above %d", got, epoch2)
+		}
+		for _, c := range cameras[3:] {
+			if n, _, err := l.Holder(ctx, c.ID); err != nil || n != "a" {
+				t.Fatalf("%s held by %q: %v", c.ID, n, err)
+			}
+		}
+	})
+}

@@ -205,12 +205,13 @@ func (c *camera) alive(now time.Time) {
 			c.reconnects++
 			c.s.m.reconnects.WithLabelValues(c.spec.ID).Inc()
 		}
-		c.everOnline = true
-		if c.offlineReported {
-			c.offlineReported = false
+		if c.offlineReported || !c.everOnline {
 			st := c.state(true, now, "")
+			st.First = !c.everOnline
 			back = &st
 		}
+		c.offlineReported = false
+		c.everOnline = true
 		c.setUpLocked(1)
 	}
 	c.mu.Unlock()

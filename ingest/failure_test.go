@@ -242,7 +242,7 @@ func TestStatusConnectingUntilOfflineAfter(t *testing.T) {
 		at     time.Duration
 		do     string // start, fail, alive, tick
 		status string
-		report string // "", "offline" or "online"
+		report string // "", "offline", "online" or "first" (the first session's online)
 	}
 	tests := []struct {
 		name           string
@@ -260,7 +260,7 @@ func TestStatusConnectingUntilOfflineAfter(t *testing.T) {
 		}, 0, true},
 		{"lost and back within offline_after", []step{
 			{0, "start", StatusConnecting, ""},
-			{time.Second, "alive", StatusOnline, ""},
+			{time.Second, "alive", StatusOnline, "first"},
 			{time.Minute, "fail", StatusConnecting, ""},
 			{time.Minute + 29*time.Second, "tick", StatusConnecting, ""},
 			{time.Minute + 29*time.Second, "alive", StatusOnline, ""},
@@ -268,7 +268,7 @@ func TestStatusConnectingUntilOfflineAfter(t *testing.T) {
 		}, 1, true},
 		{"lost for good, then back", []step{
 			{0, "start", StatusConnecting, ""},
-			{time.Second, "alive", StatusOnline, ""},
+			{time.Second, "alive", StatusOnline, "first"},
 			{time.Minute, "fail", StatusConnecting, ""},
 			{time.Minute + 30*time.Second, "tick", StatusOffline, "offline"},
 			{10 * time.Minute, "alive", StatusOnline, "online"},
@@ -313,7 +313,9 @@ func TestStatusConnectingUntilOfflineAfter(t *testing.T) {
 					t.Fatalf("step %d: no %s report", i, st.report)
 				case st.report == "offline" && (reports[n].Online || reports[n].Reason != ReasonConnect || reports[n].Message == ""):
 					t.Fatalf("step %d: report %+v", i, reports[n])
-				case st.report == "online" && !reports[n].Online:
+				case st.report == "online" && (!reports[n].Online || reports[n].First):
+					t.Fatalf("step %d: report %+v", i, reports[n])
+				case st.report == "first" && (!reports[n].Online || !reports[n].First):
 					t.Fatalf("step %d: report %+v", i, reports[n])
 				}
 			}

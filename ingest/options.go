@@ -89,15 +89,21 @@ type Backoff struct {
 }
 
 // CameraState is a health transition reported through Options.OnState: a
-// camera offline for longer than Options.OfflineAfter (Online false), and
-// the same camera back online afterwards (Online true).
+// camera offline for longer than Options.OfflineAfter (Online false), the
+// same camera back online afterwards (Online true), and the first session
+// of a camera since Streams started it (Online and First true).
 type CameraState struct {
 	Camera string
 	Name   string
 	Site   string
 	Grid   string
 	Online bool
-	Since  time.Time // when the camera went offline or came back
+	// First marks the camera's first session here. An outage reported
+	// before that was reported elsewhere: by the node that recorded the
+	// camera before this one, or by this process before a restart; the
+	// first session ends it as a return after an outage here does.
+	First bool
+	Since time.Time // when the camera went offline or came back
 	// Reason is why it went offline, one of the Reason constants
 	// ("unauthorized", "connect", "timeout", "not_rtsp", "codec", ...);
 	// Message says it for people (LastError.Message).

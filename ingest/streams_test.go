@@ -126,17 +126,29 @@ func TestReconnectAndHealth(t *testing.T) {
 	defer h.s.Subscribe("cam-1", "test", sink, 256)()
 	h.waitStatus(t, "cam-1", StatusOnline, 10*time.Second)
 	waitFor(t, 4*time.Second, "frames", func() bool { return sink.count(isVideo) > 0 })
+	// The first session is reported too: an outage reported before it
+	// (by another node, or before a restart) is over.
+	waitFor(t, 2*time.Second, "first online health event", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(states) == 1
+	})
+	mu.Lock()
+	if !states[0].Online || !states[0].First || states[0].Camera != "cam-1" {
+		t.Fatalf("state %+v", states[0])
+	}
+	mu.Unlock()
 
 	srv.Stop()
 	h.waitStatus(t, "cam-1", StatusOffline, 10*time.Second)
 	waitFor(t, 2*time.Second, "offline health event", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(states) == 1
+		return len(states) == 2
 	})
 	mu.Lock()
-	if states[0].Online || states[0].Camera != "cam-1" {
-		t.Fatalf("state %+v", states[0])
+	if states[1].Online || states[1].Camera != "cam-1" {
+		t.Fatalf("state %+v", states[1])
 	}
 	mu.Unlock()
 	if sink.count(func(e sinkEvent) bool { return e.brk == "disconnect" }) != 1 {
@@ -149,7 +161,7 @@ func TestReconnectAndHealth(t *testing.T) {
 	waitFor(t, time.Second, "online health event", func() bool {
 		mu.Lock()
 		defer mu.Unlock()
-		return len(states) == 2 && states[1].Online
+		return len(states) == 3 && states[2].Online && !states[2].First
 	})
 	st := h.status(t, "cam-1")
 	if st.Reconnects < 1 {

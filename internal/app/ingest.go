@@ -202,14 +202,17 @@ func (a *App) onMetadata(camera string, doc []byte, at time.Time) {
 // The alert's clip starts before the camera's last frame, so that it shows
 // the last seconds before the camera dropped rather than the 30 s after.
 // In a cluster only the camera's holder raises it: a report racing the
-// loss of the lease is dropped.
+// loss of the lease is dropped. The alert may have been raised by the
+// node that held the camera before: the holder adopts it, so that the
+// outage goes on as one alert and ends when the camera is back here (the
+// camera's first session here ends it like a return after an outage).
 func (a *App) cameraState(st ingest.CameraState) {
 	if !st.Online && !a.holds(st.Camera) {
 		return
 	}
 	s, err := a.streams.Status(st.Camera)
 	ev := alerts.Event{Camera: st.Camera, Type: alerts.CameraOffline, State: alerts.Inactive, At: time.Now(),
-		Source: alerts.SourceHealth, Detail: map[string]string{"detail": st.Reason}}
+		Source: alerts.SourceHealth, Detail: map[string]string{"detail": st.Reason}, Adopt: a.clustered()}
 	if !st.Online {
 		// The desk sees why: "unauthorized" asks for the password, not a
 		// technician on a ladder.
@@ -222,7 +225,9 @@ func (a *App) cameraState(st ingest.CameraState) {
 	if err := a.engine.Submit(ev); err != nil {
 		a.log.Error("health signal lost", "component", "alerts", "camera", st.Camera, "type", ev.Type, "err", err)
 	}
-	if err == nil {
+	// A first session is no news to the desk (the camera was connecting,
+	// not offline, here); a return after an outage is.
+	if err == nil && !st.First {
 		_ = a.hub.PublishCamera(s) // best effort: the desk also polls /cameras
 	}
 }

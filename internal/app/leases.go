@@ -90,6 +90,7 @@ func (a *App) buildLeases() error {
 		Nodes:    a.nodes.List,
 		Acquired: a.leaseAcquired,
 		Lost:     a.leaseLost,
+		Changed:  a.applyHeld,
 		Logger:   a.log.With("component", "cluster"),
 	})
 	return err
@@ -119,8 +120,9 @@ func (a *App) leasedCameras() []cluster.Camera {
 	return out
 }
 
-// leaseAcquired starts pulling and recording camera, or, for a camera it
-// already records, puts the new epoch on the segments that follow.
+// leaseAcquired marks camera held, to be pulled and recorded once the
+// leases' tick is over (applyHeld), or, for a camera it already records,
+// puts the new epoch on the segments that follow.
 func (a *App) leaseAcquired(camera string, epoch int64) {
 	_, had := a.held.epoch(camera)
 	a.held.set(camera, epoch)
@@ -135,18 +137,19 @@ func (a *App) leaseAcquired(camera string, epoch int64) {
 			}
 		}
 		a.camMu.Unlock()
-		return
 	}
-	a.applyHeld()
 }
 
-// leaseLost stops camera: its segment is closed cleanly and no
-// camera_offline is raised (the camera is fine; another node has it).
+// leaseLost marks camera no longer held: applyHeld stops it, its segment
+// closed cleanly, and no camera_offline is raised (the camera is fine;
+// another node has it).
 func (a *App) leaseLost(camera string) {
 	a.held.remove(camera)
-	a.applyHeld()
 }
 
+// applyHeld starts and stops the cameras whose leases were taken or lost,
+// once per leases' tick: taking 200 cameras at start applies the
+// registry once, not once per camera.
 func (a *App) applyHeld() {
 	cfg := a.config()
 	if err := a.applyCameras(cfg); err != nil {

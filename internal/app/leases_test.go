@@ -2,7 +2,9 @@ package app
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
+	"log/slog"
 	"maps"
 	"os"
 	"path/filepath"
@@ -11,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"vigil/cluster"
 	"vigil/configs"
 	"vigil/internal/camsim"
 	"vigil/internal/testutil"
@@ -142,5 +145,148 @@ func TestClusterNodesRecordOnlyHeldCameras(t *testing.T) {
 	code, body := call(t, "GET", a.URL()+"/api/v1/alerts?camera=c0", deskToken, "")
 	if code != 200 || strings.Contains(body, "camera_offline") {
 		t.Fatalf("alerts: %d %s", code, body)
+	}
+}
+
+// withIngestOfflineAfter is cfg with ingest.offline_after set to d.
+func withIngestOfflineAfter(t *testing.T, cfg *configs.Config, d string) *configs.Config {
+	t.Helper()
+	f, err := os.OpenFile(cfg.Path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.WriteString("ingest: {offline_after: " + d + "}\n")
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg, err = configs.Load(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+// A camera_offline raised by the node recording the camera ends when the
+// camera records again on the node its lease moved to: the new holder
+// adopts the alert (it started before the alert was raised, so it did not
+// load it) and its first session with the camera ends it. No second
+// camera_offline is raised for the same outage.
+func TestOfflineAlertEndsOnTheNewHolder(t *testing.T) {
+	r := testutil.StartRedis(t)
+	sim := startCamsim(t, "cam/gate")
+	cams := map[string]string{"gate": "key-site"} // the test rules name key-site
+	holder := cluster.Assign([]cluster.Camera{{ID: "gate"}}, []cluster.Node{{ID: "a", Zone: "town"}, {ID: "b", Zone: "town"}})["gate"]
+	next := map[string]string{"a": "b", "b": "a"}[holder]
+	// The holder reports the outage at once; the next holder would only
+	// after a minute, so that its first session with the camera is what
+	// ends the alert.
+	h, err := New(Options{Config: withIngestOfflineAfter(t, clusterSimConfig(t, sim, cams, r.Addr(), holder), "1s"), Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	stopHolder := runStoppableApp(t, h)
+	o := startApp(t, withIngestOfflineAfter(t, clusterSimConfig(t, sim, cams, r.Addr(), next), "1m"), io.Discard)
+	waitFor(t, 30*time.Second, "gate recording on "+holder, func() bool {
+		_, rec := h.heldAndRecording()
+		held, _ := o.heldAndRecording()
+		return slices.Equal(rec, []string{"gate"}) && len(held) == 0
+	})
+
+	type alert struct {
+		ID     string `json:"id"`
+		Type   string `json:"type"`
+		Signal string `json:"signal"`
+		Count  int    `json:"count"`
+	}
+	offline := func() []alert {
+		code, body := call(t, "GET", o.URL()+"/api/v1/alerts?camera=gate", deskToken, "")
+		var l struct{ Alerts []alert }
+		if code != 200 || json.Unmarshal([]byte(body), &l) != nil {
+			t.Fatalf("alerts: %d %s", code, body)
+		}
+		var out []alert
+		for _, a := range l.Alerts {
+			if a.Type == "camera_offline" {
+				out = append(out, a)
+			}
+		}
+		return out
+	}
+	if err := sim.Fault("cam/gate", camsim.FaultStop); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "camera_offline raised by "+holder, func() bool {
+		as := offline()
+		return len(as) == 1 && as[0].Signal == "active"
+	})
+	raised := offline()[0]
+
+	// The holder stops while the camera is down; the camera comes back
+	// and the lease moves to the other node.
+	stopHolder()
+	if err := sim.Fault("cam/gate", camsim.FaultRestart); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 40*time.Second, "gate recording on "+next, func() bool {
+		_, rec := o.heldAndRecording()
+		return slices.Equal(rec, []string{"gate"})
+	})
+	waitFor(t, 15*time.Second, "the camera_offline ended by "+next, func() bool {
+		as := offline()
+		return len(as) == 1 && as[0].ID == raised.ID && as[0].Signal == "ended"
+	})
+}
+
+// A node taking many cameras' leases at once applies them to ingest and
+// the recorder once, not once per camera (which made a start with N
+// cameras cost N applies of the whole registry).
+func TestLeasesTakenTogetherAppliedOnce(t *testing.T) {
+	r := testutil.StartRedis(t)
+	const n = 12
+	var cams strings.Builder
+	cams.WriteString("cameras:\n")
+	for i := range n {
+		fmt.Fprintf(&cams, "  - {id: cam-%02d, name: cam-%02d, site: hall, url: \"rtsp://127.0.0.1:1/cam/%d\"}\n", i, i, i)
+	}
+	cfg := writeConfigFiles(t, "node: {id: a, zone: town, advertise_url: \"http://127.0.0.1:1\"}\n", cams.String())
+	body, err := os.ReadFile(cfg.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body = []byte(strings.Replace(string(body), "journal: {path: ./journal.db}",
+		"journal: {backend: redis, path: ./journal.db, redis: {addr: \""+r.Addr()+"\"}}", 1))
+	if err := os.WriteFile(cfg.Path, body, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if cfg, err = configs.Load(cfg.Path); err != nil {
+		t.Fatal(err)
+	}
+	logs := &testutil.Buffer{}
+	a := startApp(t, cfg, logs)
+	waitFor(t, 20*time.Second, "every camera held and pulled", func() bool {
+		held, _ := a.heldAndRecording()
+		if len(held) != n {
+			return false
+		}
+		for _, id := range held {
+			if st, err := a.streams.Status(id); err != nil || st.Status == "disabled" {
+				return false
+			}
+		}
+		return true
+	})
+	// At start every camera is registered disabled (one apply), then the
+	// tick that took the leases enables them all (one more).
+	applied := 0
+	for line := range strings.Lines(logs.String()) {
+		if strings.Contains(line, `msg="cameras applied"`) {
+			applied++
+		}
+	}
+	if applied > 2 {
+		t.Fatalf("%d applies of the cameras for %d leases taken in one tick, want at most 2", applied, n)
 	}
 }
