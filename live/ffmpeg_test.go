@@ -213,3 +213,49 @@ func TestSnapshotSparesDecodeH264AndH265(t *testing.T) {
 		})
 	}
 }
+
+// Snapshots waiting for a slot get it in the order they asked: for alerts,
+// the order their keyframes arrived, so the earliest keyframe is decoded
+// first.
+func TestSnapshotsWaitingForASlotAreServedInOrder(t *testing.T) {
+	bin, dir := fakeFFmpeg(t, `in=$(cat | tail -c 1)
+while [ -e "$dir/hold" ]; do sleep 0.01; done
+echo "$in" >> "$dir/order"
+printf '\377\330fake\377\331'`)
+	if err := os.WriteFile(filepath.Join(dir, "hold"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ss := newSnapshots(t, NewFeeds(nil), SnapshotsOptions{FFmpeg: bin, Concurrency: 1})
+	waiting := func() int {
+		ss.dec.mu.Lock()
+		defer ss.dec.mu.Unlock()
+		return len(ss.dec.waiting)
+	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	for i, name := range "ABCD" {
+		k := Keyframe{Camera: "cam-1", Video: media.VideoTrack{Codec: media.H264},
+			Unit: media.AccessUnit{Key: true, Payload: [][]byte{{0x65, byte(name)}}, Wall: time.Now()}}
+		wg.Go(func() {
+			if _, err := ss.Keyframe(t.Context(), k); err != nil {
+				t.Error(err)
+			}
+		})
+		if i > 0 { // A holds the slot; B, C and D queue behind it
+			testutil.WaitFor(t, 2*time.Second, "snapshot "+string(name)+" waiting", func() bool { return waiting() == i })
+		} else {
+			testutil.WaitFor(t, 2*time.Second, "A decoding", func() bool { return len(fakeCounts(t, dir)) == 1 })
+		}
+	}
+	if err := os.Remove(filepath.Join(dir, "hold")); err != nil {
+		t.Fatal(err)
+	}
+	wg.Wait()
+	b, err := os.ReadFile(filepath.Join(dir, "order"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.Join(strings.Fields(string(b)), ""); got != "ABCD" {
+		t.Errorf("decoded in the order %s, want ABCD", got)
+	}
+}
