@@ -62,6 +62,7 @@ func fakeFFmpeg(t *testing.T, body string) (path, dir string) {
 	script := `#!/bin/sh
 dir='` + dir + `'
 echo "$*" > "$dir/$$.pid"
+echo "$GLIBC_TUNABLES" > "$dir/tunables"
 n=0
 for f in "$dir"/*.pid; do
 	kill -0 "$(basename "$f" .pid)" 2>/dev/null && n=$((n+1))
@@ -93,6 +94,7 @@ func fakeCounts(t *testing.T, dir string) []int {
 }
 
 func TestSnapshotSparesWaitStartedAndStayWithinConcurrency(t *testing.T) {
+	t.Setenv("GLIBC_TUNABLES", "")
 	bin, dir := fakeFFmpeg(t, `cat > /dev/null
 printf '\377\330fake\377\331'`)
 	ss := newSnapshots(t, NewFeeds(nil), SnapshotsOptions{FFmpeg: bin})
@@ -102,6 +104,10 @@ printf '\377\330fake\377\331'`)
 	})
 	if got := spares(ss); got[0] != "h264" || got[1] != "h264" {
 		t.Errorf("spares for %v, want h264 before any snapshot", got)
+	}
+
+	if b, err := os.ReadFile(filepath.Join(dir, "tunables")); err != nil || strings.TrimSpace(string(b)) != mallocTunables {
+		t.Errorf("ffmpeg ran with GLIBC_TUNABLES %q (%v), want %q", b, err, mallocTunables)
 	}
 
 	// A burst of both codecs, more than there are slots.
