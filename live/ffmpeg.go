@@ -68,7 +68,7 @@ func newDecoders(ffmpeg string, width, max int) *decoders {
 	return &decoders{ffmpeg: ffmpeg, width: width, max: max, want: []string{"h264"}}
 }
 
-// args is the ffmpeg command line for one picture of the given input
+// decoderArgs is the ffmpeg command line for one picture of the given input
 // format (h264, hevc or mp4) on stdin: a JPEG width pixels wide on stdout.
 func decoderArgs(format string, width int) []string {
 	// One decoder thread: a single keyframe gains nothing from frame
