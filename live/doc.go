@@ -7,7 +7,9 @@
 // that GOP's keyframe and then follows the camera; H.264 and G.711 pass
 // through untouched, only repacketized into RTP. Snapshots decode the
 // latest keyframe (or, through Recordings, a recorded one) with one
-// short-lived ffmpeg process per picture.
+// short-lived ffmpeg process per picture, at most two alive at once; while
+// Snapshots.Run runs, idle slots hold spares started ahead and waiting on
+// stdin, so a picture does not wait for ffmpeg's start.
 //
 // It does not pull streams (ingest), write or serve recordings (recorder),
 // or attach snapshots to alerts as evidence (the alerts wiring calls

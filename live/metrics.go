@@ -26,6 +26,7 @@ func registerSendErrors(reg prometheus.Registerer, b *sendBatch) {
 type snapshotMetrics struct {
 	snapshots *prometheus.CounterVec
 	snapTime  prometheus.Histogram
+	processes *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) *metrics {
@@ -77,9 +78,16 @@ func newSnapshotMetrics(reg prometheus.Registerer) *snapshotMetrics {
 			Help:    "Time to decode one snapshot with ffmpeg.",
 			Buckets: []float64{.025, .05, .1, .2, .3, .5, .75, 1, 1.5, 2, 5},
 		}),
+		processes: f.NewCounterVec(prometheus.CounterOpts{
+			Name: "vigil_snapshot_processes_total",
+			Help: "ffmpeg processes given a snapshot, by how: spare (started ahead, waiting) or started (for it).",
+		}, []string{"start"}),
 	}
 	for _, r := range []string{"ok", "error"} {
 		m.snapshots.WithLabelValues(r)
+	}
+	for _, r := range []string{"spare", "started"} {
+		m.processes.WithLabelValues(r)
 	}
 	return m
 }

@@ -57,10 +57,11 @@ type SnapshotsOptions struct {
 	// Width of the JPEG in pixels; the height keeps the aspect ratio.
 	// Default 640.
 	Width int
-	// Concurrency is how many ffmpeg processes may run at once; default 2.
+	// Concurrency is how many ffmpeg processes may be alive at once,
+	// spares included; default 2.
 	Concurrency int
-	// Timeout bounds one ffmpeg process, and separately the wait for a
-	// free decoder; default 5s.
+	// Timeout bounds one ffmpeg process from the moment its input starts
+	// to flow, and separately the wait for a free decoder; default 5s.
 	Timeout time.Duration
 	// CacheFor is how long a camera's latest snapshot is served again
 	// without decoding; default 2s.
@@ -120,14 +121,15 @@ type Snapshot struct {
 }
 
 // Snapshots turns keyframes into JPEG pictures with ffmpeg: one process per
-// picture over pipes, at most Concurrency at once. Decoding happens on the
-// caller's goroutine, never on ingest's. It is safe for concurrent use.
+// picture over pipes, at most Concurrency alive at once (spares included,
+// see Run). Decoding happens on the caller's goroutine, never on ingest's.
+// It is safe for concurrent use.
 type Snapshots struct {
 	opts   SnapshotsOptions
 	log    *slog.Logger
 	m      *snapshotMetrics
-	ffmpeg string // resolved path; "" when unavailable
-	slots  chan struct{}
+	ffmpeg string    // resolved path; "" when unavailable
+	dec    *decoders // nil when unavailable
 
 	mu       sync.Mutex
 	cache    map[string]cached
@@ -155,13 +157,14 @@ func NewSnapshots(opts SnapshotsOptions) (*Snapshots, error) {
 		return nil, err
 	}
 	s := &Snapshots{opts: opts, log: opts.Logger, m: newSnapshotMetrics(opts.Registerer),
-		slots: make(chan struct{}, opts.Concurrency), cache: map[string]cached{}, inflight: map[string]*decodeCall{}}
+		cache: map[string]cached{}, inflight: map[string]*decodeCall{}}
 	path, err := exec.LookPath(opts.FFmpeg)
 	if err != nil {
 		s.log.Warn("ffmpeg not found: snapshots are unavailable (the snapshot endpoints answer 503); install Debian's ffmpeg or set snapshots.ffmpeg",
 			"ffmpeg", opts.FFmpeg, "err", err)
 	} else {
 		s.ffmpeg = path
+		s.dec = newDecoders(path, opts.Width, opts.Concurrency)
 	}
 	return s, nil
 }
@@ -328,45 +331,62 @@ const maxJPEG = 16 << 20
 
 // decode runs one ffmpeg over pipes: in on stdin, one JPEG frame on stdout.
 func (s *Snapshots) decode(ctx context.Context, format string, in io.Reader) ([]byte, error) {
-	wait := time.NewTimer(s.opts.Timeout)
-	defer wait.Stop()
-	select {
-	case s.slots <- struct{}{}:
-	case <-wait.C:
+	d, err := s.dec.take(ctx, format, s.opts.Timeout)
+	if err != nil {
+		if errors.Is(err, ErrBusy) {
+			s.m.snapshots.WithLabelValues("error").Inc()
+			return nil, err
+		}
+		if ctx.Err() != nil {
+			return nil, err
+		}
 		s.m.snapshots.WithLabelValues("error").Inc()
-		return nil, ErrBusy
-	case <-ctx.Done():
-		return nil, ctx.Err()
+		return nil, fmt.Errorf("ffmpeg: %w", err)
 	}
-	defer func() { <-s.slots }()
-	ctx, cancel := context.WithTimeout(ctx, s.opts.Timeout)
-	defer cancel()
+	if d.spare {
+		s.m.processes.WithLabelValues("spare").Inc()
+	} else {
+		s.m.processes.WithLabelValues("started").Inc()
+	}
 	started := time.Now()
-	// One decoder thread: a single keyframe gains nothing from frame
-	// threads, and two ffmpeg at once should not take every core.
-	cmd := exec.CommandContext(ctx, s.ffmpeg, "-hide_banner", "-loglevel", "error", "-threads", "1",
-		"-f", format, "-i", "pipe:0",
-		"-frames:v", "1", "-vf", "scale="+strconv.Itoa(s.opts.Width)+":-2",
-		"-threads", "1", "-f", "image2pipe", "-c:v", "mjpeg", "-q:v", "4", "pipe:1")
-	cmd.Stdin = in
-	out := &limitedBuffer{max: maxJPEG}
-	stderr := &limitedBuffer{max: 4 << 10}
-	cmd.Stdout, cmd.Stderr = out, stderr
-	cmd.WaitDelay = time.Second
-	err := cmd.Run()
-	if err == nil && (out.Len() < 4 || !bytes.HasPrefix(out.Bytes(), []byte{0xff, 0xd8})) {
-		err = errors.New("no JPEG in ffmpeg's output")
-	}
+	jpeg, err := d.run(ctx, in, s.opts.Timeout)
 	if err != nil {
 		s.m.snapshots.WithLabelValues("error").Inc()
-		if ctx.Err() != nil {
-			return nil, fmt.Errorf("ffmpeg: %w", ctx.Err())
-		}
-		return nil, fmt.Errorf("ffmpeg: %w: %s", err, bytes.TrimSpace(stderr.Bytes()))
+		return nil, fmt.Errorf("ffmpeg: %w", err)
 	}
+	s.dec.worked()
 	s.m.snapshots.WithLabelValues("ok").Inc()
 	s.m.snapTime.Observe(time.Since(started).Seconds())
-	return out.Bytes(), nil
+	return jpeg, nil
+}
+
+// Run keeps spare ffmpeg processes started, waiting for the next
+// snapshot's keyframe, in the slots not in use, until ctx ends; then it
+// ends them and returns once they have exited. Without Run every snapshot
+// starts its own process. Without ffmpeg Run only waits for ctx.
+func (s *Snapshots) Run(ctx context.Context) error {
+	if !s.Available() {
+		<-ctx.Done()
+		return nil
+	}
+	poke := make(chan struct{}, 1)
+	s.dec.keepSpares(func() {
+		select {
+		case poke <- struct{}{}:
+		default:
+		}
+	})
+	defer s.dec.closeSpares()
+	for {
+		if err := s.dec.refill(); err != nil {
+			s.log.Warn("no spare ffmpeg started; snapshots start their own until one succeeds", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-poke:
+		}
+	}
 }
 
 // limitedBuffer keeps the first max bytes written and fails after them.

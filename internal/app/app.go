@@ -308,6 +308,7 @@ func (a *App) Run(ctx context.Context) error {
 	run(alertStage, a.auditSpool.Run)
 	run(alertStage, a.notifier.Run)
 	run(alertStage, a.alertSnaps.Run)
+	run(alertStage, a.snapshots.Run) // spare ffmpeg processes for the snapshots
 	run(alertStage, a.runCluster)
 	run(recStage, a.recorder.Run)
 	run(ingestStage, a.streams.Run)
