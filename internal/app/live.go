@@ -131,9 +131,31 @@ func (a *App) auditSnapshot(r *http.Request, s live.Snapshot, at time.Time) {
 // recordedKeyframes reads recorded keyframes through the recorder's export.
 type recordedKeyframes struct{ a *App }
 
+// keyframeLookBack is how far before a time in a gap the last recorded
+// keyframe is still taken as the picture "at or before" it: the scene as
+// the camera last showed it before an outage (a camera_offline alert's
+// picture), stamped with its own time; older footage is no picture of it.
+const keyframeLookBack = 5 * time.Minute
+
 func (k recordedKeyframes) KeyframeAt(ctx context.Context, camera string, at time.Time) (io.ReadCloser, time.Time, error) {
-	x, err := recorder.PlanExport(k.a.recorder.Catalog(), recorder.ExportRequest{
+	c := k.a.recorder.Catalog()
+	x, err := recorder.PlanExport(c, recorder.ExportRequest{
 		Camera: camera, Start: at, End: at.Add(time.Millisecond), Format: recorder.FormatFMP4})
+	if errors.Is(err, recorder.ErrNoFootage) {
+		// at lies in a gap: the last keyframe of the segment before it.
+		segs, _, lerr := c.List(camera, at.Add(-keyframeLookBack), at)
+		if lerr == nil && len(segs) > 0 {
+			last := segs[len(segs)-1]
+			end := last.End
+			if at.Before(end) {
+				end = at
+			}
+			if end.After(last.Start) {
+				x, err = recorder.PlanExport(c, recorder.ExportRequest{
+					Camera: camera, Start: end.Add(-time.Millisecond), End: end, Format: recorder.FormatFMP4})
+			}
+		}
+	}
 	if errors.Is(err, recorder.ErrNoFootage) {
 		return nil, time.Time{}, fmt.Errorf("camera %s: %w", camera, live.ErrNoFootage)
 	}

@@ -5,6 +5,7 @@ import (
 	"image/jpeg"
 	"io"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -136,4 +137,36 @@ func TestWithoutFFmpegSnapshotsAnswer503(t *testing.T) {
 	})
 	waitFor(t, 5*time.Second, "frames at the viewer", func() bool { return s.Stats().Frames > 0 })
 	s.Close(t.Context())
+}
+
+// TestRecordedSnapshotInAGap: a time in a gap after recorded footage (a
+// camera_offline alert's moment) is pictured by the last keyframe before
+// it, within keyframeLookBack, stamped with that keyframe's own time; a
+// time further from any footage has none.
+func TestRecordedSnapshotInAGap(t *testing.T) {
+	cfg := writeConfig(t, "")
+	start := time.Now().UTC().Add(-time.Hour).Truncate(time.Second)
+	segs := recordAsNode(t, cfg.Storage.Dir, "", 0, "hall-entrance", start, 300) // 12 s
+	end := segs[len(segs)-1].End
+	a := startApp(t, cfg, io.Discard)
+	if !a.Snapshots().Available() {
+		t.Fatal("ffmpeg is required (Debian package ffmpeg)")
+	}
+	get := func(at time.Time) (*http.Response, []byte) {
+		return getWith(t, a.URL()+"/api/v1/cameras/hall-entrance/snapshot?at="+url.QueryEscape(at.Format(time.RFC3339Nano)), "Authorization", "Bearer "+invToken)
+	}
+	resp, b := get(end.Add(30 * time.Second))
+	if resp.StatusCode != 200 {
+		t.Fatalf("30 s into the gap: %d %s", resp.StatusCode, b)
+	}
+	if _, err := jpeg.Decode(bytes.NewReader(b)); err != nil {
+		t.Fatalf("30 s into the gap: %v", err)
+	}
+	from, err := time.Parse(time.RFC3339Nano, resp.Header.Get("X-Snapshot-At"))
+	if err != nil || from.Before(segs[len(segs)-1].Start) || !from.Before(end) {
+		t.Errorf("picture of %v (%v), want a keyframe of the last segment %v–%v", from, err, segs[len(segs)-1].Start, end)
+	}
+	if resp, b := get(end.Add(keyframeLookBack + time.Minute)); resp.StatusCode != 404 {
+		t.Errorf("%v after the footage: %d %s, want 404", keyframeLookBack+time.Minute, resp.StatusCode, b)
+	}
 }
