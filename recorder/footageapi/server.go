@@ -20,6 +20,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
 	"vigil/internal/httpx"
 	"vigil/recorder"
 )
@@ -49,9 +52,11 @@ type Options struct {
 	// Local reports whether r comes from another node: it is answered
 	// from this node's storage only. Default: never.
 	Local func(r *http.Request) bool
-	// TempDir receives the copies of other nodes' segments an export
-	// reads; default os.TempDir().
+	// TempDir holds, while an export sends it, another node's segment too
+	// large to hold in memory; default os.TempDir().
 	TempDir string
+	// Registerer receives the API's metrics; nil registers none.
+	Registerer prometheus.Registerer
 }
 
 func (o *Options) validate() error {
@@ -89,6 +94,9 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	planner *recorder.ExportPlanner
+	// mismatches counts other nodes' segments that arrived other than
+	// they were listed (the log and the audit name the node).
+	mismatches prometheus.Counter
 	// listBufs holds *[]byte buffers listings are encoded into; one
 	// camera-day is about 400 kB.
 	listBufs sync.Pool
@@ -100,6 +108,10 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	a := &Server{opts: opts, log: opts.Logger.With("component", "footage-api"), planner: recorder.NewExportPlanner(opts.Catalog)}
+	a.mismatches = promauto.With(opts.Registerer).NewCounter(prometheus.CounterOpts{
+		Name: "vigil_cluster_footage_mismatches_total",
+		Help: "Other nodes' segments whose bytes, received for an export, were not what the node listed (size, SHA-256 or boxes); each aborted its export.",
+	})
 	a.listBufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 	return a, nil
 }
@@ -108,8 +120,12 @@ func New(opts Options) (*Server, error) {
 const (
 	PatternRecordings = "GET /api/v1/cameras/{id}/recordings"
 	PatternSegment    = "GET /api/v1/cameras/{id}/recordings/{segment}"
-	PatternExport     = "GET /api/v1/cameras/{id}/export"
-	PatternManifest   = "GET /api/v1/cameras/{id}/export/manifest"
+	// PatternSegmentBoxes is a segment without its media (what another
+	// node plans an export from): recorder.AppendSegmentBoxes of its
+	// first ?bytes= bytes (default all).
+	PatternSegmentBoxes = "GET /api/v1/cameras/{id}/recordings/{segment}/boxes"
+	PatternExport       = "GET /api/v1/cameras/{id}/export"
+	PatternManifest     = "GET /api/v1/cameras/{id}/export/manifest"
 )
 
 // Register adds the API's routes to mux, each passed through wrap (the
@@ -120,6 +136,7 @@ func (a *Server) Register(mux *http.ServeMux, wrap func(http.Handler) http.Handl
 	}
 	mux.Handle(PatternRecordings, wrap(http.HandlerFunc(a.listRecordings)))
 	mux.Handle(PatternSegment, wrap(http.HandlerFunc(a.serveSegment)))
+	mux.Handle(PatternSegmentBoxes, wrap(http.HandlerFunc(a.serveSegmentBoxes)))
 	mux.Handle(PatternExport, wrap(http.HandlerFunc(a.serveExport)))
 	mux.Handle(PatternManifest, wrap(http.HandlerFunc(a.serveManifest)))
 }
@@ -454,6 +471,55 @@ func (a *Server) serveSegment(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
+// serveSegmentBoxes answers another node planning an export: this node's
+// segment without its media, over the first ?bytes= bytes (what that node
+// listed of it: an open segment has grown since). Nothing is audited: no
+// footage leaves; the media, when it does, is audited by the node that
+// sends it on.
+func (a *Server) serveSegmentBoxes(w http.ResponseWriter, r *http.Request) {
+	camera, id := r.PathValue("id"), r.PathValue("segment")
+	if !recorder.ValidCameraID(camera) {
+		httpx.Error(w, http.StatusBadRequest, "bad_camera_id", "invalid camera id")
+		return
+	}
+	if _, _, _, err := recorder.ParseSegmentID(id); err != nil {
+		httpx.Error(w, http.StatusBadRequest, "bad_segment", "invalid segment id")
+		return
+	}
+	seg, err := a.opts.Catalog.Segment(camera, id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if seg.Damage != "" {
+		a.fail(w, r, &recorder.IntegrityError{Camera: camera, Segment: id, Reason: seg.Damage, Known: true})
+		return
+	}
+	if v := r.URL.Query().Get("bytes"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		switch {
+		case err != nil || n < 0:
+			httpx.Error(w, http.StatusBadRequest, "bad_bytes", "bytes must be a size in bytes")
+			return
+		case n > seg.Bytes || (n < seg.Bytes && !seg.Open):
+			a.fail(w, r, fmt.Errorf("camera %s: segment %s: %d bytes asked, %d indexed: %w", camera, id, n, seg.Bytes, recorder.ErrSourceChanged))
+			return
+		}
+		seg.Bytes = n
+	}
+	b, err := recorder.AppendSegmentBoxes(nil, seg)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
 // integrityFailed reports a source that failed its check before anything
 // was sent, and audits the refused retrieval.
 func (a *Server) integrityFailed(r *http.Request, action, object string, detail map[string]string, err error) {
@@ -506,9 +572,7 @@ func (a *Server) ServeExport(w http.ResponseWriter, r *http.Request, camera stri
 	if a.clustered(r) {
 		var remote string
 		var unreachable []string
-		var cleanup func()
-		x, remote, unreachable, cleanup, err = a.planCluster(r.Context(), req)
-		defer cleanup()
+		x, remote, unreachable, err = a.planCluster(r.Context(), req)
 		if len(unreachable) > 0 {
 			w.Header().Set("X-Vigil-Unreachable", strings.Join(unreachable, ","))
 		}
@@ -540,6 +604,7 @@ func (a *Server) ServeExport(w http.ResponseWriter, r *http.Request, camera stri
 	h.Set("Content-Disposition", `attachment; filename="`+exportFileName(x)+`"`)
 	rd := x.Reader()
 	rd.Strict = r.Header.Get("Range") != ""
+	rd.SpoolDir = a.opts.TempDir
 	defer rd.Close()
 	aw := a.auditWriter(w, r)
 	serveContent(aw, r, time.Time{}, rd)
@@ -550,6 +615,12 @@ func (a *Server) ServeExport(w http.ResponseWriter, r *http.Request, camera stri
 	}, rd.Err())
 	if errors.Is(rd.Err(), recorder.ErrIntegrity) {
 		a.abortIntegrity(rd.Err())
+	}
+	if re := (*recorder.RemoteSourceError)(nil); errors.As(rd.Err(), &re) {
+		a.mismatches.Inc()
+		a.log.Error("export aborted: another node's segment is not what it listed; nothing of it was sent",
+			"camera", camera, "node", re.Node, "segment", re.Segment, "reason", re.Reason)
+		panic(http.ErrAbortHandler) // no terminator: the client sees a failed transfer
 	}
 	if rd.Err() != nil {
 		a.log.Error("export aborted", "camera", camera, "error", rd.Err())
@@ -617,6 +688,10 @@ func (a *Server) audit(r *http.Request, aw *auditWriter, action, object string, 
 		if errors.Is(failure, recorder.ErrIntegrity) {
 			detail["integrity"] = "failed"
 		}
+		if re := (*recorder.RemoteSourceError)(nil); errors.As(failure, &re) {
+			detail["integrity"] = "failed"
+			detail["failed_node"], detail["failed_segment"] = re.Node, re.Segment
+		}
 	}
 	e := recorder.AuditEntry{At: a.opts.Now().UTC(), By: a.opts.Actor(r), Action: action, Object: object, Detail: detail}
 	if err := a.opts.Audit.Audit(r.Context(), e); err != nil {
@@ -645,7 +720,7 @@ func (a *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		httpx.Error(w, http.StatusConflict, "integrity", fmt.Sprintf(
 			"segment %s of camera %s failed its integrity check (%s); it is listed as damaged and a recording_tampered alert was raised",
 			ie.Segment, ie.Camera, ie.Reason))
-	case errors.As(err, new(*NodeFootageError)):
+	case errors.As(err, new(*NodeFootageError)), errors.As(err, new(*recorder.RemoteSourceError)):
 		httpx.Error(w, http.StatusBadGateway, "node_footage", err.Error())
 	case errors.Is(err, recorder.ErrSourceChanged):
 		httpx.Error(w, http.StatusConflict, "source_changed", "a recording of the range was removed or changed; retry")
