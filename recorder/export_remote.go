@@ -57,11 +57,14 @@ type fetched struct {
 	err  error // set before done is closed
 	mem  []byte
 	file *os.File
+	// spare takes mem back for the next fetch: allocating and clearing
+	// 30 MB a segment cost more than the copy into it.
+	spare chan []byte
 }
 
 // startFetch receives source src of x on its own goroutine.
-func startFetch(x *Export, src int, dir string) *fetched {
-	f := &fetched{src: src, stop: make(chan struct{}), done: make(chan struct{})}
+func startFetch(x *Export, src int, dir string, spare chan []byte) *fetched {
+	f := &fetched{src: src, stop: make(chan struct{}), done: make(chan struct{}), spare: spare}
 	go func() {
 		defer close(f.done)
 		f.err = f.receive(x.Segments[src], x.remote[src], dir)
@@ -80,7 +83,16 @@ func (f *fetched) receive(seg Segment, rs *ExportSource, dir string) error {
 	}
 	var spool io.Writer
 	if seg.Bytes <= maxMemSource {
-		f.mem = make([]byte, 0, seg.Bytes)
+		select {
+		case b := <-f.spare:
+			if int64(cap(b)) >= seg.Bytes {
+				f.mem = b[:0]
+			}
+		default:
+		}
+		if f.mem == nil {
+			f.mem = make([]byte, 0, seg.Bytes)
+		}
 		spool = (*memSpool)(&f.mem)
 	} else {
 		file, err := os.CreateTemp(dir, "vigil-source-")
@@ -136,6 +148,12 @@ func (f *fetched) cancel() {
 }
 
 func (f *fetched) release() {
+	if f.mem != nil {
+		select {
+		case f.spare <- f.mem[:0]:
+		default:
+		}
+	}
 	f.mem = nil
 	if f.file != nil {
 		f.file.Close()
@@ -174,7 +192,7 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 func (r *ExportReader) openRemote(src int) error {
 	f := r.fetches[src]
 	if f == nil {
-		f = startFetch(r.x, src, r.SpoolDir)
+		f = startFetch(r.x, src, r.SpoolDir, r.spare)
 		r.fetches[src] = f
 	}
 	r.fetchAhead(src)
@@ -197,7 +215,7 @@ func (r *ExportReader) fetchAhead(src int) {
 	}
 	for k := src + 1; k <= src+fetchAhead && k < len(r.x.Segments); k++ {
 		if r.x.remote[k] != nil && r.fetches[k] == nil {
-			r.fetches[k] = startFetch(r.x, k, r.SpoolDir)
+			r.fetches[k] = startFetch(r.x, k, r.SpoolDir, r.spare)
 		}
 	}
 }

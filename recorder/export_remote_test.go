@@ -185,3 +185,31 @@ func FuzzParseSegmentBoxes(f *testing.F) {
 		_, _ = scanSource(sb, Segment{ID: "x", Bytes: size, Start: t0}, nil, &scratch)
 	})
 }
+
+// An export of another node's segments is byte for byte the export of
+// the same segments as files here, over more segments than are received
+// ahead (so buffers are reused), in both formats.
+func TestRemoteSourcesExportLikeFiles(t *testing.T) {
+	segs := recordOn(t, "village-2", 1, t0, 700) // 28 s: seven segments
+	for _, format := range []string{FormatMP4, FormatFMP4} {
+		t.Run(format, func(t *testing.T) {
+			req := ExportRequest{Camera: exportCamera, Start: t0.Add(time.Second), End: t0.Add(27 * time.Second), Format: format}
+			read := func(srcs []ExportSource) []byte {
+				x, err := PlanExportOf(req, srcs)
+				if err != nil {
+					t.Fatal(err)
+				}
+				rd := x.Reader()
+				defer rd.Close()
+				var buf bytes.Buffer
+				if _, err := rd.WriteTo(&buf); err != nil || int64(buf.Len()) != x.Size {
+					t.Fatalf("read %d of %d bytes: %v", buf.Len(), x.Size, err)
+				}
+				return buf.Bytes()
+			}
+			if !bytes.Equal(read(asRemote(t, segs, nil)), read(asLocal(segs))) {
+				t.Fatal("the export of another node's segments differs from the same segments' as files")
+			}
+		})
+	}
+}
