@@ -465,7 +465,7 @@ func (a *Server) segmentFetch(ctx context.Context, s recorder.Segment) func(stop
 			case <-ctx.Done():
 			}
 		}()
-		h := http.Header{}
+		h := http.Header{HeaderAskerChecks: {"sha256"}}
 		if s.Open {
 			h.Set("Range", "bytes=0-"+strconv.FormatInt(s.Bytes-1, 10))
 		}
@@ -480,6 +480,31 @@ func (a *Server) segmentFetch(ctx context.Context, s recorder.Segment) func(stop
 		_, err = io.CopyBuffer(w, resp.Body, make([]byte, 256<<10))
 		return err
 	}
+}
+
+// holderCheck asks the node of a segment that arrived other than it was
+// listed to check its own copy: a one-byte range makes it hash the whole
+// file first (serveSegment), and a damaged one is marked damaged there
+// and raises recording_tampered. It says what was found, for the log and
+// the audit: "damaged there" (409), "intact there" (the bytes changed on
+// their way), or why it is not known.
+func (a *Server) holderCheck(ctx context.Context, e *recorder.RemoteSourceError) string {
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	s := recorder.Segment{Camera: e.Camera, ID: e.Segment}
+	resp, err := a.opts.Peers.Do(ctx, e.Node, http.MethodGet, segmentPath(s), http.Header{"Range": {"bytes=0-0"}}, nil)
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch resp.StatusCode {
+	case http.StatusConflict:
+		return "damaged there"
+	case http.StatusOK, http.StatusPartialContent:
+		return "intact there"
+	}
+	return "unknown: status " + strconv.Itoa(resp.StatusCode)
 }
 
 // clusterManifest is a manifest with the nodes that did not answer.

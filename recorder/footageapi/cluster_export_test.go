@@ -167,6 +167,22 @@ func mediaBytes(t *testing.T, s recorder.Segment) int {
 	return int(s.Bytes) - len(b)
 }
 
+// wantAbortAudited checks the audit entry of an export aborted for
+// village-2's segment, and what village-2 found checking its copy.
+func (n clusterNode) wantAbortAudited(t *testing.T, segment, holderCheck string) {
+	t.Helper()
+	for _, e := range (apiFixture{audit: n.audit}).auditEntries(t) {
+		if e.Action == recorder.AuditExported && e.Detail["integrity"] == "failed" && e.Detail["complete"] == "false" &&
+			e.Detail["failed_node"] == "village-2" && e.Detail["failed_segment"] == segment {
+			if e.Detail["holder_check"] != holderCheck {
+				t.Errorf("audit: holder_check %q, want %q", e.Detail["holder_check"], holderCheck)
+			}
+			return
+		}
+	}
+	t.Errorf("no audit entry of the failed export naming village-2's %s", segment)
+}
+
 // fetchAll GETs u; bodyErr is the error reading the body (an aborted
 // transfer).
 func fetchAll(t *testing.T, u string) (resp *http.Response, body []byte, bodyErr error) {
@@ -258,18 +274,27 @@ func TestClusterExportStreamsAndChecksOtherNodesSegments(t *testing.T) {
 			if got := town.mismatches(t); got != 1 {
 				t.Errorf("vigil_cluster_footage_mismatches_total %v, want 1", got)
 			}
-			var found bool
-			for _, e := range (apiFixture{audit: town.audit}).auditEntries(t) {
-				if e.Action == recorder.AuditExported && e.Detail["integrity"] == "failed" && e.Detail["complete"] == "false" &&
-					e.Detail["failed_node"] == "village-2" && e.Detail["failed_segment"] == theirs[1].ID {
-					found = true
-				}
-			}
-			if !found {
-				t.Errorf("no audit entry of the failed export naming village-2's %s", theirs[1].ID)
-			}
+			town.wantAbortAudited(t, theirs[1].ID, "intact there") // its file is fine: the link altered it
 		})
 	}
+
+	// village-2's own file altered on its disk: it sends it unhashed (town-1
+	// checks), town-1 aborts and asks it to check its copy, and village-2
+	// then lists the segment damaged (raising recording_tampered there).
+	t.Run("altered on the other node's disk", func(t *testing.T) {
+		other := recordNode(t, "village-2", 1, t0.Add(12*time.Second), 300)
+		theirs := segmentsOf(t, other)
+		tamper(t, theirs[1])
+		town := newClusterNode(t, own, watchNode(t, other).srv.URL)
+		resp, body, bodyErr := fetchAll(t, town.srv.URL+"/api/v1/cameras/"+exportCamera+"/export"+rangeQ)
+		if want := resp.Header.Get("Content-Length"); resp.StatusCode != 200 || bodyErr == nil || strconv.Itoa(len(body)) == want {
+			t.Fatalf("status %d, %d of %s bytes, read error %v: want a broken transfer", resp.StatusCode, len(body), want, bodyErr)
+		}
+		town.wantAbortAudited(t, theirs[1].ID, "damaged there")
+		if got := segmentsOf(t, other)[1]; got.Damage == "" {
+			t.Errorf("village-2 does not list its altered segment %s damaged", got.ID)
+		}
+	})
 
 	t.Run("manifest reads no media", func(t *testing.T) {
 		v2 := watchNode(t, other)
@@ -329,5 +354,20 @@ func TestClusterExportDamagedSegments(t *testing.T) {
 				t.Errorf("error %s, want integrity naming %s", body, mine[1].ID)
 			}
 		})
+	}
+}
+
+// Only another node may ask for a segment unhashed: a user's download
+// that says it checks the hash itself is still checked, and a tampered
+// segment's download still breaks off.
+func TestAskerChecksHeaderOnlyFromNodes(t *testing.T) {
+	f := newIntegrityFixture(t, recorder.Options{})
+	tamper(t, f.segs[1])
+	resp, body, bodyErr := f.fetch(t, "/api/v1/cameras/"+exportCamera+"/recordings/"+f.segs[1].ID, HeaderAskerChecks, "sha256")
+	if resp != nil && resp.StatusCode == 200 && bodyErr == nil && int64(len(body)) == f.segs[1].Bytes {
+		t.Fatal("a tampered segment was sent whole to a user who said they check it")
+	}
+	if f.tamperedAlerts() != 1 {
+		t.Errorf("%d recording_tampered alerts, want 1", f.tamperedAlerts())
 	}
 }

@@ -444,8 +444,13 @@ func (a *Server) serveSegment(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
-	v, err := recorder.OpenSegment(seg)
-	if err == nil && r.Header.Get("Range") != "" {
+	open := recorder.OpenSegment
+	askerChecks := a.opts.Local(r) && r.Header.Get(HeaderAskerChecks) == "sha256"
+	if askerChecks {
+		open = recorder.OpenSegmentUnhashed
+	}
+	v, err := open(seg)
+	if err == nil && r.Header.Get("Range") != "" && !askerChecks {
 		// a partial answer may end anywhere: check the whole file first
 		err = v.Verify()
 	}
@@ -519,6 +524,15 @@ func (a *Server) serveSegmentBoxes(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	_, _ = w.Write(b)
 }
+
+// HeaderAskerChecks, sent by a node receiving another's segment for an
+// export ("sha256"), says that it checks every byte against the SHA-256
+// the holder listed (recorder.ExportSource) and aborts on a mismatch: the
+// holder then sends the file without hashing it too. Only another node's
+// request may say so; a user's download is always checked by the holder.
+// On a mismatch the asker asks the holder to check its copy
+// (holderCheck), which raises recording_tampered there when it is damaged.
+const HeaderAskerChecks = "X-Vigil-Asker-Checks"
 
 // integrityFailed reports a source that failed its check before anything
 // was sent, and audits the refused retrieval.
@@ -608,18 +622,23 @@ func (a *Server) ServeExport(w http.ResponseWriter, r *http.Request, camera stri
 	defer rd.Close()
 	aw := a.auditWriter(w, r)
 	serveContent(aw, r, time.Time{}, rd)
-	a.audit(r, aw, recorder.AuditExported, "camera/"+camera+"/export", map[string]string{
+	detail := map[string]string{
 		"camera": camera, "start": recorder.FormatTime(x.Start), "end": recorder.FormatTime(x.End),
 		"from": recorder.FormatTime(x.From), "format": x.Format, "segments": strconv.Itoa(len(x.Segments)),
 		"export_etag": x.ETag,
-	}, rd.Err())
+	}
+	re := (*recorder.RemoteSourceError)(nil)
+	if errors.As(rd.Err(), &re) {
+		detail["holder_check"] = a.holderCheck(r.Context(), re)
+	}
+	a.audit(r, aw, recorder.AuditExported, "camera/"+camera+"/export", detail, rd.Err())
 	if errors.Is(rd.Err(), recorder.ErrIntegrity) {
 		a.abortIntegrity(rd.Err())
 	}
-	if re := (*recorder.RemoteSourceError)(nil); errors.As(rd.Err(), &re) {
+	if re != nil {
 		a.mismatches.Inc()
 		a.log.Error("export aborted: another node's segment is not what it listed; nothing of it was sent",
-			"camera", camera, "node", re.Node, "segment", re.Segment, "reason", re.Reason)
+			"camera", camera, "node", re.Node, "segment", re.Segment, "reason", re.Reason, "holder_check", detail["holder_check"])
 		panic(http.ErrAbortHandler) // no terminator: the client sees a failed transfer
 	}
 	if rd.Err() != nil {
