@@ -872,7 +872,7 @@ func trackIndex(init *fmp4.Init, id int) int {
 // and the source is hashed whole, and compared with its index line, before
 // its last chunk is handed out. Close closes the one open.
 func (x *Export) Reader() *ExportReader {
-	return &ExportReader{x: x, cur: -1, fetches: make(map[int]*fetched), spare: make(chan []byte, fetchAhead+1)}
+	return &ExportReader{x: x, cur: -1, fetches: make(map[int]*fetched), spare: make(chan []byte, fetchAhead+1), memLimit: maxMemSource}
 }
 
 // ExportReader reads an Export's file: an io.ReadSeeker for
@@ -898,6 +898,8 @@ type ExportReader struct {
 	rem     *fetched
 	fetches map[int]*fetched
 	spare   chan []byte // buffers of received sources, for reuse
+	// memLimit is the largest source received into memory (maxMemSource).
+	memLimit int64
 }
 
 // Read implements io.Reader. A source segment that is missing fails it

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
 	"os"
 	"sync"
@@ -63,11 +64,11 @@ type fetched struct {
 }
 
 // startFetch receives source src of x on its own goroutine.
-func startFetch(x *Export, src int, dir string, spare chan []byte) *fetched {
+func startFetch(x *Export, src int, dir string, memLimit int64, spare chan []byte) *fetched {
 	f := &fetched{src: src, stop: make(chan struct{}), done: make(chan struct{}), spare: spare}
 	go func() {
 		defer close(f.done)
-		f.err = f.receive(x.Segments[src], x.remote[src], dir)
+		f.err = f.receive(x.Segments[src], x.remote[src], dir, memLimit)
 		if f.err != nil {
 			f.release()
 		}
@@ -77,12 +78,12 @@ func startFetch(x *Export, src int, dir string, spare chan []byte) *fetched {
 
 // receive fetches seg into memory or a file and checks its size, SHA-256
 // and boxes.
-func (f *fetched) receive(seg Segment, rs *ExportSource, dir string) error {
+func (f *fetched) receive(seg Segment, rs *ExportSource, dir string, memLimit int64) error {
 	mismatch := func(format string, args ...any) error {
 		return &RemoteSourceError{Node: seg.Node, Camera: seg.Camera, Segment: seg.ID, Reason: fmt.Sprintf(format, args...)}
 	}
-	var spool io.Writer
-	if seg.Bytes <= maxMemSource {
+	rc := &receiver{f: f, h: sha256.New(), left: seg.Bytes}
+	if seg.Bytes <= memLimit {
 		select {
 		case b := <-f.spare:
 			if int64(cap(b)) >= seg.Bytes {
@@ -93,7 +94,6 @@ func (f *fetched) receive(seg Segment, rs *ExportSource, dir string) error {
 		if f.mem == nil {
 			f.mem = make([]byte, 0, seg.Bytes)
 		}
-		spool = (*memSpool)(&f.mem)
 	} else {
 		file, err := os.CreateTemp(dir, "vigil-source-")
 		if err != nil {
@@ -101,20 +101,17 @@ func (f *fetched) receive(seg Segment, rs *ExportSource, dir string) error {
 		}
 		_ = os.Remove(file.Name()) // held open only
 		f.file = file
-		spool = file
 	}
-	h := sha256.New()
-	w := &limitedWriter{w: io.MultiWriter(spool, h), left: seg.Bytes}
-	if err := rs.Fetch(f.stop, w); err != nil {
-		if w.over {
+	if err := rs.Fetch(f.stop, rc); err != nil {
+		if rc.over {
 			return mismatch("more than the %d bytes it listed were received", seg.Bytes)
 		}
 		return fmt.Errorf("camera %s: segment %s of node %s: %w", seg.Camera, seg.ID, seg.Node, err)
 	}
-	if got := seg.Bytes - w.left; w.left != 0 {
+	if got := seg.Bytes - rc.left; rc.left != 0 {
 		return mismatch("received %d bytes, the node listed %d", got, seg.Bytes)
 	}
-	if got := hex.EncodeToString(h.Sum(nil)); got != seg.SHA256 {
+	if got := hex.EncodeToString(rc.h.Sum(nil)); got != seg.SHA256 {
 		return mismatch("received bytes with sha256 %s, the node listed %s", got, seg.SHA256)
 	}
 	boxes, err := appendBoxes(nil, f, seg.Bytes)
@@ -161,30 +158,72 @@ func (f *fetched) release() {
 	}
 }
 
-type memSpool []byte
-
-func (m *memSpool) Write(p []byte) (int, error) {
-	*m = append(*m, p...)
-	return len(p), nil
-}
-
-// limitedWriter fails a write past left bytes.
-type limitedWriter struct {
-	w    io.Writer
+// receiver takes a source's bytes into its fetched (memory or file),
+// hashing them, and fails past the size listed.
+type receiver struct {
+	f    *fetched
+	h    hash.Hash
 	left int64
 	over bool
 }
 
 var errTooLong = errors.New("more bytes than listed")
 
-func (l *limitedWriter) Write(p []byte) (int, error) {
-	if int64(len(p)) > l.left {
-		l.over = true
+func (rc *receiver) Write(p []byte) (int, error) {
+	if int64(len(p)) > rc.left {
+		rc.over = true
 		return 0, errTooLong
 	}
-	n, err := l.w.Write(p)
-	l.left -= int64(n)
-	return n, err
+	var err error
+	if rc.f.file != nil {
+		_, err = rc.f.file.Write(p)
+	} else {
+		rc.f.mem = append(rc.f.mem, p...)
+	}
+	if err != nil {
+		return 0, err
+	}
+	rc.h.Write(p)
+	rc.left -= int64(len(p))
+	return len(p), nil
+}
+
+// ReadFrom reads straight into memory and hashes each read while it is
+// in the cache: no copy through a buffer.
+func (rc *receiver) ReadFrom(r io.Reader) (int64, error) {
+	if rc.f.file != nil {
+		return io.CopyBuffer(struct{ io.Writer }{rc}, r, make([]byte, 256<<10))
+	}
+	var total int64
+	for {
+		if rc.left == 0 { // anything more is more than listed
+			var one [1]byte
+			n, err := r.Read(one[:])
+			if n > 0 {
+				rc.over = true
+				return total, errTooLong
+			}
+			if err == io.EOF {
+				return total, nil
+			}
+			if err != nil {
+				return total, err
+			}
+			continue
+		}
+		mem := rc.f.mem
+		n, err := r.Read(mem[len(mem):min(cap(mem), len(mem)+int(min(rc.left, 1<<20)))])
+		rc.h.Write(mem[len(mem) : len(mem)+n])
+		rc.f.mem = mem[:len(mem)+n]
+		rc.left -= int64(n)
+		total += int64(n)
+		if err == io.EOF {
+			return total, nil
+		}
+		if err != nil {
+			return total, err
+		}
+	}
 }
 
 // openRemote makes source src, another node's, the one read: received
@@ -192,7 +231,7 @@ func (l *limitedWriter) Write(p []byte) (int, error) {
 func (r *ExportReader) openRemote(src int) error {
 	f := r.fetches[src]
 	if f == nil {
-		f = startFetch(r.x, src, r.SpoolDir, r.spare)
+		f = startFetch(r.x, src, r.SpoolDir, r.memLimit, r.spare)
 		r.fetches[src] = f
 	}
 	r.fetchAhead(src)
@@ -215,7 +254,7 @@ func (r *ExportReader) fetchAhead(src int) {
 	}
 	for k := src + 1; k <= src+fetchAhead && k < len(r.x.Segments); k++ {
 		if r.x.remote[k] != nil && r.fetches[k] == nil {
-			r.fetches[k] = startFetch(r.x, k, r.SpoolDir, r.spare)
+			r.fetches[k] = startFetch(r.x, k, r.SpoolDir, r.memLimit, r.spare)
 		}
 	}
 }

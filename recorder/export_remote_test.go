@@ -8,6 +8,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -191,15 +192,20 @@ func FuzzParseSegmentBoxes(f *testing.F) {
 // ahead (so buffers are reused), in both formats.
 func TestRemoteSourcesExportLikeFiles(t *testing.T) {
 	segs := recordOn(t, "village-2", 1, t0, 700) // 28 s: seven segments
-	for _, format := range []string{FormatMP4, FormatFMP4} {
-		t.Run(format, func(t *testing.T) {
-			req := ExportRequest{Camera: exportCamera, Start: t0.Add(time.Second), End: t0.Add(27 * time.Second), Format: format}
+	for _, tc := range []struct {
+		format   string
+		memLimit int64 // 0: every source spooled to a file
+	}{{FormatMP4, maxMemSource}, {FormatFMP4, maxMemSource}, {FormatMP4, 0}} {
+		t.Run(tc.format+"/"+strconv.FormatInt(tc.memLimit, 10), func(t *testing.T) {
+			req := ExportRequest{Camera: exportCamera, Start: t0.Add(time.Second), End: t0.Add(27 * time.Second), Format: tc.format}
+			spool := t.TempDir()
 			read := func(srcs []ExportSource) []byte {
 				x, err := PlanExportOf(req, srcs)
 				if err != nil {
 					t.Fatal(err)
 				}
 				rd := x.Reader()
+				rd.memLimit, rd.SpoolDir = tc.memLimit, spool
 				defer rd.Close()
 				var buf bytes.Buffer
 				if _, err := rd.WriteTo(&buf); err != nil || int64(buf.Len()) != x.Size {
@@ -209,6 +215,9 @@ func TestRemoteSourcesExportLikeFiles(t *testing.T) {
 			}
 			if !bytes.Equal(read(asRemote(t, segs, nil)), read(asLocal(segs))) {
 				t.Fatal("the export of another node's segments differs from the same segments' as files")
+			}
+			if ents, _ := os.ReadDir(spool); len(ents) != 0 {
+				t.Errorf("%d spool files left behind", len(ents))
 			}
 		})
 	}
