@@ -102,7 +102,24 @@ func (f *fetched) receive(seg Segment, rs *ExportSource, dir string, memLimit in
 		_ = os.Remove(file.Name()) // held open only
 		f.file = file
 	}
-	if err := rs.Fetch(f.stop, rc); err != nil {
+	if f.file == nil {
+		// hashed beside the receiving, not between its reads: one
+		// segment arrives about twice as fast
+		q, hashed := make(chan []byte, 64), make(chan struct{})
+		go func() {
+			defer close(hashed)
+			for b := range q {
+				rc.h.Write(b)
+			}
+		}()
+		rc.hashq = q
+		rc.wait = func() { close(q); <-hashed; rc.hashq = nil }
+	}
+	err := rs.Fetch(f.stop, rc)
+	if rc.wait != nil {
+		rc.wait()
+	}
+	if err != nil {
 		if rc.over {
 			return mismatch("more than the %d bytes it listed were received", seg.Bytes)
 		}
@@ -165,6 +182,19 @@ type receiver struct {
 	h    hash.Hash
 	left int64
 	over bool
+	// hashq, in memory, takes what was received to the goroutine that
+	// hashes it (received memory is never written again); wait ends it.
+	hashq chan []byte
+	wait  func()
+}
+
+// hash hashes b, received into memory or not.
+func (rc *receiver) hash(b []byte) {
+	if rc.hashq != nil {
+		rc.hashq <- b
+		return
+	}
+	rc.h.Write(b)
 }
 
 var errTooLong = errors.New("more bytes than listed")
@@ -174,16 +204,16 @@ func (rc *receiver) Write(p []byte) (int, error) {
 		rc.over = true
 		return 0, errTooLong
 	}
-	var err error
 	if rc.f.file != nil {
-		_, err = rc.f.file.Write(p)
+		if _, err := rc.f.file.Write(p); err != nil {
+			return 0, err
+		}
+		rc.h.Write(p)
 	} else {
+		n := len(rc.f.mem)
 		rc.f.mem = append(rc.f.mem, p...)
+		rc.hash(rc.f.mem[n:])
 	}
-	if err != nil {
-		return 0, err
-	}
-	rc.h.Write(p)
 	rc.left -= int64(len(p))
 	return len(p), nil
 }
@@ -213,7 +243,9 @@ func (rc *receiver) ReadFrom(r io.Reader) (int64, error) {
 		}
 		mem := rc.f.mem
 		n, err := r.Read(mem[len(mem):min(cap(mem), len(mem)+int(min(rc.left, 1<<20)))])
-		rc.h.Write(mem[len(mem) : len(mem)+n])
+		if n > 0 {
+			rc.hash(mem[len(mem) : len(mem)+n])
+		}
 		rc.f.mem = mem[:len(mem)+n]
 		rc.left -= int64(n)
 		total += int64(n)
