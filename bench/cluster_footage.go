@@ -175,7 +175,7 @@ func clusterFootageBench(ctx context.Context, log *slog.Logger, o clusterFootage
 	}
 
 	var chk check
-	// an export across nodes copies before its first byte: no 30-s limit
+	// an hour-long export takes longer than the 30-s client limit
 	// (the scenario's context bounds it)
 	exportClient := &http.Client{Transport: client.Transport}
 	q := "?start=" + footageStart.Format(time.RFC3339) + "&end=" + footageStart.Add(o.Footage).Format(time.RFC3339)

@@ -97,6 +97,8 @@ type Export struct {
 	// the source is verified whole before that chunk is handed out.
 	lastChunk []int
 	cat       *Catalog // told of sources that fail their check; may be nil
+	// remote[i], when set, is Segments[i] of another node (PlanExportOf).
+	remote []*ExportSource
 }
 
 // chunk is a piece of the exported file: bytes in memory (boxes written by
@@ -153,24 +155,61 @@ func planExport(cat *Catalog, req ExportRequest, cache *exportCache) (*Export, e
 	if err != nil {
 		return nil, err
 	}
-	return planSegments(cat, req, segs, gaps, cache, false)
+	return planSegments(cat, req, segs, gaps, cache.scan, false)
 }
 
-// PlanExportOf lays out the export of req from segs, the segments of the
-// camera that several cluster nodes recorded (each with a Path readable
-// here: a local file, or a copy of another node's segment checked against
-// its SHA-256), oldest first. Where two segments overlap in time, the one
-// with the higher lease epoch supplies the overlapping time: the lower
-// one's samples stop where the higher one begins, or start again at its
-// first keyframe after the higher one ends. The gaps are the spans of the
-// range no segment covers.
-func PlanExportOf(req ExportRequest, segs []Segment) (*Export, error) {
+// PlanExportOf lays out the export of req from srcs, the segments of the
+// camera that several cluster nodes recorded: this node's files (Path
+// set), planned from their fragment headers like any export, and other
+// nodes' segments, planned from their boxes; none of their media is read
+// before the export is. Where two segments overlap in time, the one with
+// the higher lease epoch supplies the overlapping time: the lower one's
+// samples stop where the higher one begins, or start again at its first
+// keyframe after the higher one ends. The gaps are the spans of the range
+// no segment covers.
+//
+// The export's reader receives each other node's segment whole (a few
+// ahead of the one it sends) and hands out none of its bytes before they
+// match the size and SHA-256 that node listed and their boxes match the
+// ones planned from; otherwise reading fails with a *RemoteSourceError.
+// The file's header (moov or each fragment's moof) is built from the
+// boxes: a client that reads the whole file either gets one whose every
+// source matched, or an error.
+func PlanExportOf(req ExportRequest, srcs []ExportSource) (*Export, error) {
 	if err := checkExportRequest(&req); err != nil {
 		return nil, err
 	}
-	segs = slices.Clone(segs)
+	segs := make([]Segment, len(srcs))
+	byKey := make(map[string]*ExportSource, len(srcs))
+	for i := range srcs {
+		segs[i] = srcs[i].Segment
+		if srcs[i].Path == "" {
+			if srcs[i].Boxes == nil || srcs[i].Fetch == nil {
+				return nil, fmt.Errorf("camera %s: segment %s of node %s: neither a file nor boxes and a fetch", req.Camera, srcs[i].ID, srcs[i].Node)
+			}
+			byKey[srcs[i].Node+"/"+srcs[i].ID] = &srcs[i]
+		}
+	}
 	slices.SortStableFunc(segs, func(a, b Segment) int { return a.Start.Compare(b.Start) })
-	return planSegments(nil, req, segs, CoverGaps(req.Start, req.End, segs), nil, true)
+	scan := func(s Segment, prev *srcSegment, scratch *[]byte) (*srcSegment, error) {
+		if rs := byKey[s.Node+"/"+s.ID]; rs != nil && s.Path == "" {
+			return scanSource(rs.Boxes, s, prev, scratch)
+		}
+		return scanExportSource(s, prev, scratch)
+	}
+	x, err := planSegments(nil, req, segs, CoverGaps(req.Start, req.End, segs), scan, true)
+	if err != nil {
+		return nil, err
+	}
+	for i, s := range x.Segments {
+		if rs := byKey[s.Node+"/"+s.ID]; rs != nil && s.Path == "" {
+			if x.remote == nil {
+				x.remote = make([]*ExportSource, len(x.Segments))
+			}
+			x.remote[i] = rs
+		}
+	}
+	return x, nil
 }
 
 // CoverGaps returns the spans of [start, end) that no segment of segs
@@ -197,7 +236,7 @@ func CoverGaps(start, end time.Time, segs []Segment) []Gap {
 
 // planSegments plans req from segs; with byEpoch, overlapping segments are
 // trimmed as PlanExportOf says and gaps are already the range's.
-func planSegments(cat *Catalog, req ExportRequest, segs []Segment, gaps []Gap, cache *exportCache, byEpoch bool) (*Export, error) {
+func planSegments(cat *Catalog, req ExportRequest, segs []Segment, gaps []Gap, scan func(Segment, *srcSegment, *[]byte) (*srcSegment, error), byEpoch bool) (*Export, error) {
 	segs = slices.DeleteFunc(segs, func(s Segment) bool { return !s.Start.Before(req.End) || !s.End.After(req.Start) })
 	if len(segs) == 0 {
 		return nil, fmt.Errorf("camera %s: %s – %s: %w", req.Camera, formatTime(req.Start), formatTime(req.End), ErrNoFootage)
@@ -212,7 +251,7 @@ func planSegments(cat *Catalog, req ExportRequest, segs []Segment, gaps []Gap, c
 	var scratch []byte
 	var prev *srcSegment
 	for _, s := range segs {
-		src, err := cache.scan(s, prev, &scratch)
+		src, err := scan(s, prev, &scratch)
 		if err != nil {
 			if cat != nil {
 				cat.ReportDamaged(err)
@@ -741,6 +780,13 @@ func scanExportSource(seg Segment, prev *srcSegment, scratch *[]byte) (*srcSegme
 	if st.Size() != seg.Bytes && !(seg.Open && st.Size() > seg.Bytes) {
 		return nil, sizeMismatch(seg, st.Size())
 	}
+	return scanSource(f, seg, prev, scratch)
+}
+
+// scanSource reads the init and fragment headers of seg's first seg.Bytes
+// bytes from f: a segment file here, or another node's segment's boxes
+// (SegmentBoxes).
+func scanSource(f io.ReaderAt, seg Segment, prev *srcSegment, scratch *[]byte) (*srcSegment, error) {
 	src := &srcSegment{seg: seg}
 	size := seg.Bytes
 	head := make([]byte, 16)
@@ -825,7 +871,9 @@ func trackIndex(init *fmp4.Init, id int) int {
 // it: the bytes of a source are hashed front to back up to what is read,
 // and the source is hashed whole, and compared with its index line, before
 // its last chunk is handed out. Close closes the one open.
-func (x *Export) Reader() *ExportReader { return &ExportReader{x: x, cur: -1} }
+func (x *Export) Reader() *ExportReader {
+	return &ExportReader{x: x, cur: -1, fetches: make(map[int]*fetched), spare: make(chan []byte, fetchAhead+1), memLimit: maxMemSource}
+}
 
 // ExportReader reads an Export's file: an io.ReadSeeker for
 // http.ServeContent and an io.WriterTo for copying it whole.
@@ -840,7 +888,18 @@ type ExportReader struct {
 	// Strict verifies each source whole when it is opened, before any of
 	// its bytes are handed out: for readers that may stop anywhere
 	// (a Range request), where "before its last chunk" is not enough.
+	// Other nodes' sources are always checked so.
 	Strict bool
+	// SpoolDir holds other nodes' sources too large to hold in memory
+	// while they are sent; default os.TempDir().
+	SpoolDir string
+	// rem is the other node's source cur, received and checked; fetches
+	// are the ones being received, by source index.
+	rem     *fetched
+	fetches map[int]*fetched
+	spare   chan []byte // buffers of received sources, for reuse
+	// memLimit is the largest source received into memory (maxMemSource).
+	memLimit int64
 }
 
 // Read implements io.Reader. A source segment that is missing fails it
@@ -866,7 +925,13 @@ func (r *ExportReader) Read(p []byte) (int, error) {
 		r.fail(err)
 		return 0, err
 	}
-	n, err := r.v.readAt(p[:want], c.off+in, r.Strict || i == r.x.lastChunk[c.src])
+	var n int
+	var err error
+	if r.rem != nil {
+		n, err = r.rem.ReadAt(p[:want], c.off+in)
+	} else {
+		n, err = r.v.readAt(p[:want], c.off+in, r.Strict || i == r.x.lastChunk[c.src])
+	}
 	if errors.Is(err, ErrIntegrity) {
 		r.fail(err)
 		return 0, err
@@ -888,12 +953,26 @@ func (r *ExportReader) fail(err error) {
 }
 
 func (r *ExportReader) open(src int) error {
-	if r.cur == src && r.v != nil {
+	if r.cur == src && (r.v != nil || r.rem != nil) {
 		return nil
 	}
 	if r.v != nil {
 		r.v.Close()
 		r.v = nil
+	}
+	r.rem = nil
+	if r.remote(src) {
+		if r.next != nil && r.next.src != src+1 {
+			r.next.cancel()
+			r.next = nil
+		}
+		if r.next == nil && src+1 < len(r.x.Segments) && !r.remote(src+1) {
+			r.next = startVerifyAhead(src+1, r.x.Segments[src+1])
+		}
+		return r.openRemote(src)
+	}
+	if r.x.remote != nil {
+		r.fetchAhead(src)
 	}
 	v, err := openVerified(r.x.Segments[src])
 	if err != nil {
@@ -910,12 +989,15 @@ func (r *ExportReader) open(src int) error {
 		r.next.cancel()
 		r.next = nil
 	}
-	if src+1 < len(r.x.Segments) {
+	if src+1 < len(r.x.Segments) && !r.remote(src+1) {
 		r.next = startVerifyAhead(src+1, r.x.Segments[src+1])
 	}
 	r.v, r.cur = v, src
 	return nil
 }
+
+// remote reports whether source src is another node's.
+func (r *ExportReader) remote(src int) bool { return r.x.remote != nil && r.x.remote[src] != nil }
 
 // Seek implements io.Seeker.
 func (r *ExportReader) Seek(off int64, whence int) (int64, error) {
@@ -963,6 +1045,11 @@ func (r *ExportReader) Close() error {
 		r.next.cancel()
 		r.next = nil
 	}
+	for k, f := range r.fetches {
+		f.cancel()
+		delete(r.fetches, k)
+	}
+	r.rem = nil
 	if r.v != nil {
 		err := r.v.Close()
 		r.v = nil

@@ -1,10 +1,59 @@
 package recorder
 
 import (
+	"errors"
+	"io"
+	"os"
 	"path/filepath"
 	"testing"
 	"time"
 )
+
+// asLocal makes segs this node's sources of a cluster export.
+func asLocal(segs []Segment) []ExportSource {
+	out := make([]ExportSource, len(segs))
+	for i, s := range segs {
+		out[i] = ExportSource{Segment: s}
+	}
+	return out
+}
+
+// asRemote makes segs another node's sources: planned from the boxes
+// their node sends, received through Fetch, which counts fetches and
+// passes the bytes through alter (nil: as they are).
+func asRemote(t *testing.T, segs []Segment, alter func(i int, b []byte) []byte) []ExportSource {
+	t.Helper()
+	out := make([]ExportSource, len(segs))
+	for i, s := range segs {
+		b, err := AppendSegmentBoxes(nil, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		boxes, err := ParseSegmentBoxes(b, s.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		path := s.Path
+		s.Path = ""
+		out[i] = ExportSource{Segment: s, Boxes: boxes, Fetch: func(stop <-chan struct{}, w io.Writer) error {
+			data, err := os.ReadFile(path)
+			if err != nil {
+				return err
+			}
+			if alter != nil {
+				data = alter(i, data)
+			}
+			select {
+			case <-stop:
+				return errors.New("stopped")
+			default:
+			}
+			_, err = w.Write(data)
+			return err
+		}}
+	}
+	return out
+}
 
 // recordOn records frames of exportCamera from start on a node's own
 // recorder, under epoch, 4-s segments, and returns its segments.
@@ -50,7 +99,9 @@ func TestPlanExportOfPrefersHigherEpoch(t *testing.T) {
 			a := recordOn(t, "town-1", tc.epochA, t0, 300)
 			b := recordOn(t, "village-3", tc.epochB, t0.Add(6*time.Second), 250)
 			req := ExportRequest{Camera: exportCamera, Start: t0, End: t0.Add(16 * time.Second)}
-			x, err := PlanExportOf(req, append(append([]Segment(nil), b...), a...))
+			// village-3's segments as another node's: planned from
+			// their boxes, their bytes received while the export is read
+			x, err := PlanExportOf(req, append(asRemote(t, b, nil), asLocal(a)...))
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -13,7 +13,7 @@ import (
 
 var t0 = time.Date(2026, 11, 26, 21, 5, 0, 0, time.UTC)
 
-func newTestRecorder(t *testing.T, opts Options) (*Recorder, *prometheus.Registry) {
+func newTestRecorder(t testing.TB, opts Options) (*Recorder, *prometheus.Registry) {
 	t.Helper()
 	reg := prometheus.NewRegistry()
 	if opts.Dir == "" {

@@ -39,6 +39,8 @@ func (a *App) buildFootage(cfg *configs.Config) error {
 		Audit:    a.auditSpool,
 		Actor:    auth.Actor,
 		Logger:   a.log, // the API adds component=footage-api
+		// vigil_cluster_footage_mismatches_total
+		Registerer: a.metrics,
 	}
 	if a.peers != nil { // a cluster node: footage of every node (forward.go)
 		opts.Peers, opts.Local = a.peers, a.fromPeer

@@ -2,14 +2,11 @@ package footageapi
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"regexp"
 	"slices"
 	"strconv"
@@ -56,7 +53,7 @@ const RegistryUnreachable = "(node registry)"
 const (
 	listTimeout   = 5 * time.Second
 	maxRemoteList = 64 << 20
-	fetchParallel = 4 // segments copied at once for an export
+	fetchParallel = 4 // segments' boxes asked for at once for an export
 )
 
 // clustered reports whether r is answered from every node.
@@ -277,15 +274,40 @@ func (a *Server) proxyGet(w http.ResponseWriter, r *http.Request, node, pq, acti
 }
 
 // exportSources chooses what an export of [start, end) reads across the
-// cluster: the listing's segments that overlap it.
-func exportSources(c *clusterListing, start, end time.Time) []recorder.Segment {
-	var out []recorder.Segment
+// cluster: the listing's segments that overlap it, less the damaged ones
+// whose time in it segments of a higher epoch cover (an export takes
+// that time from them anyway). dropped reports whether any was left out.
+func exportSources(c *clusterListing, start, end time.Time) (srcs []recorder.Segment, dropped bool) {
 	for _, s := range c.segs {
 		if s.Start.Before(end) && s.End.After(start) {
-			out = append(out, s)
+			srcs = append(srcs, s)
 		}
 	}
-	return out
+	out := srcs[:0:0]
+	for _, s := range srcs {
+		if s.Damage != "" && coveredByHigherEpoch(s, srcs, start, end) {
+			dropped = true
+			continue
+		}
+		out = append(out, s)
+	}
+	return out, dropped
+}
+
+// coveredByHigherEpoch reports whether undamaged segments of segs (oldest
+// first) with a higher epoch than d cover d's time within [start, end).
+func coveredByHigherEpoch(d recorder.Segment, segs []recorder.Segment, start, end time.Time) bool {
+	from, to := later(d.Start, start), earlier(d.End, end)
+	for _, s := range segs {
+		if s.Damage != "" || s.Epoch <= d.Epoch || s.Start.After(from) || !s.End.After(from) {
+			continue
+		}
+		from = s.End
+		if !from.Before(to) {
+			return true
+		}
+	}
+	return !from.Before(to)
 }
 
 // onlyNode is the node every segment of segs is on, or "".
@@ -305,65 +327,64 @@ func onlyNode(segs []recorder.Segment) string {
 // planCluster plans camera's export over the cluster. When every source is
 // on this node it is the local plan; when they are all on one other node,
 // remote names it (the caller passes that node's own export through);
-// otherwise the other nodes' segments are copied here, each checked
-// against the SHA-256 its node listed, and one export is planned from
-// all of them. cleanup removes the copies once the export is sent.
-func (a *Server) planCluster(ctx context.Context, req recorder.ExportRequest) (x *recorder.Export, remote string, unreachable []string, cleanup func(), err error) {
-	cleanup = func() {}
+// otherwise one export is planned from this node's files and the other
+// nodes' segments' boxes (their sample tables), and their media is
+// received while the export is sent, each segment checked against the
+// SHA-256 its node listed before any of it is sent on
+// (recorder.PlanExportOf). No media is read here for a plan, so a
+// manifest costs the boxes only.
+func (a *Server) planCluster(ctx context.Context, req recorder.ExportRequest) (x *recorder.Export, remote string, unreachable []string, err error) {
 	c, err := a.listCluster(ctx, req.Camera, req.Start, req.End)
 	if err != nil {
-		return nil, "", nil, cleanup, err
+		return nil, "", nil, err
 	}
-	srcs := exportSources(c, req.Start, req.End)
+	srcs, dropped := exportSources(c, req.Start, req.End)
 	switch n := onlyNode(srcs); {
-	case len(srcs) == 0 || n == c.self:
+	case len(srcs) == 0 || (n == c.self && !dropped):
 		x, err = a.planner.Plan(req)
-		return x, "", c.unreachable, cleanup, err
-	case n != "":
-		return nil, n, c.unreachable, cleanup, nil
+		return x, "", c.unreachable, err
+	case n != "" && n != c.self && !dropped:
+		return nil, n, c.unreachable, nil
 	}
 	for _, s := range srcs {
-		if s.Damage != "" {
-			return nil, "", nil, cleanup, &NodeFootageError{Node: s.Node, Msg: fmt.Sprintf(
+		switch {
+		case s.Damage == "":
+		case s.Node == c.self: // this node's own damage, as a single node answers it
+			return nil, "", nil, &recorder.IntegrityError{Camera: req.Camera, Segment: s.ID, Reason: s.Damage, Known: true}
+		default:
+			return nil, "", nil, &NodeFootageError{Node: s.Node, Msg: fmt.Sprintf(
 				"segment %s of camera %s on node %s failed its integrity check there (%s)", s.ID, req.Camera, s.Node, s.Damage)}
 		}
 	}
-	dir, err := os.MkdirTemp(a.opts.TempDir, "vigil-export-")
-	if err != nil {
-		return nil, "", nil, cleanup, fmt.Errorf("camera %s: export: %w", req.Camera, err)
-	}
-	cleanup = func() { _ = os.RemoveAll(dir) }
-	// a few at a time: the other node reads and verifies one while this
-	// one hashes and writes another
+	xs := make([]recorder.ExportSource, len(srcs))
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(fetchParallel)
-	for i := range srcs {
-		s := &srcs[i]
+	for i, s := range srcs {
+		xs[i].Segment = s
 		if s.Node == c.self {
 			continue
 		}
+		xs[i].Fetch = a.segmentFetch(ctx, s)
 		g.Go(func() error {
 			var err error
-			s.Path, err = a.fetchSegment(gctx, dir, *s)
+			xs[i].Boxes, err = a.remoteBoxes(gctx, s)
 			return err
 		})
 	}
 	if err := g.Wait(); err != nil {
-		cleanup()
-		return nil, "", nil, func() {}, err
+		return nil, "", nil, err
 	}
-	x, err = recorder.PlanExportOf(req, srcs)
+	x, err = recorder.PlanExportOf(req, xs)
 	if err != nil {
-		cleanup()
-		return nil, "", nil, func() {}, err
+		return nil, "", nil, err
 	}
-	return x, "", c.unreachable, cleanup, nil
+	return x, "", c.unreachable, nil
 }
 
-// NodeFootageError is another node's footage that cannot be used: a copy
-// whose size or SHA-256 differs from what the node listed, or a segment
-// the node lists as damaged. It is this node's answer (502), and nothing
-// is marked damaged here: the segment is not this node's.
+// NodeFootageError is another node's footage that cannot be used: boxes
+// that do not describe the segment it listed, or a segment the node lists
+// as damaged. It is this node's answer (502), and nothing is marked
+// damaged here: the segment is not this node's.
 type NodeFootageError struct {
 	Node string
 	Msg  string
@@ -371,42 +392,91 @@ type NodeFootageError struct {
 
 func (e *NodeFootageError) Error() string { return e.Msg }
 
-// fetchSegment copies node's segment s into dir and checks its size and
-// SHA-256 against what the node listed: a mismatch is a
-// *NodeFootageError, and the copy is never used. An open segment is fetched up to the bytes
-// listed of it.
-func (a *Server) fetchSegment(ctx context.Context, dir string, s recorder.Segment) (string, error) {
-	h := http.Header{}
-	if s.Open {
-		h.Set("Range", "bytes=0-"+strconv.FormatInt(s.Bytes-1, 10))
-	}
-	resp, err := a.opts.Peers.Do(ctx, s.Node, http.MethodGet, "/api/v1/cameras/"+s.Camera+"/recordings/"+s.ID, h, nil)
+// segmentPath is the path of node's segment s, for another node.
+func segmentPath(s recorder.Segment) string {
+	return "/api/v1/cameras/" + s.Camera + "/recordings/" + s.ID
+}
+
+// remoteBoxes asks s's node for its boxes (the segment without its media)
+// over the bytes it listed of it, and checks that they describe a file of
+// that size.
+func (a *Server) remoteBoxes(ctx context.Context, s recorder.Segment) (*recorder.SegmentBoxes, error) {
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	resp, err := a.opts.Peers.Do(ctx, s.Node, http.MethodGet, segmentPath(s)+"/boxes?bytes="+strconv.FormatInt(s.Bytes, 10), nil, nil)
 	if err != nil {
-		return "", fmt.Errorf("camera %s: segment %s on node %s: %w", s.Camera, s.ID, s.Node, err)
+		return nil, fmt.Errorf("camera %s: segment %s on node %s: boxes: %w", s.Camera, s.ID, s.Node, err)
 	}
 	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
-		return "", fmt.Errorf("camera %s: segment %s on node %s: status %d: %w", s.Camera, s.ID, s.Node, resp.StatusCode, recorder.ErrSourceChanged)
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("camera %s: segment %s on node %s: boxes: status %d: %w", s.Camera, s.ID, s.Node, resp.StatusCode, recorder.ErrSourceChanged)
 	}
-	path := dir + string(os.PathSeparator) + s.Node + "_" + s.ID + ".mp4"
-	f, err := os.Create(path)
+	b, err := io.ReadAll(io.LimitReader(resp.Body, recorder.MaxSegmentBoxes+1))
 	if err != nil {
-		return "", err
+		return nil, fmt.Errorf("camera %s: segment %s on node %s: boxes: %w", s.Camera, s.ID, s.Node, err)
 	}
-	sum := sha256.New()
-	n, err := io.Copy(io.MultiWriter(f, sum), io.LimitReader(resp.Body, s.Bytes+1))
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
+	boxes, err := recorder.ParseSegmentBoxes(b, s.Bytes)
 	if err != nil {
-		return "", fmt.Errorf("camera %s: segment %s on node %s: %w", s.Camera, s.ID, s.Node, err)
+		return nil, &NodeFootageError{Node: s.Node, Msg: fmt.Sprintf(
+			"segment %s of camera %s from node %s: its boxes do not describe the %d bytes the node listed: %v", s.ID, s.Camera, s.Node, s.Bytes, err)}
 	}
-	if got := hex.EncodeToString(sum.Sum(nil)); n != s.Bytes || got != s.SHA256 {
-		return "", &NodeFootageError{Node: s.Node, Msg: fmt.Sprintf(
-			"segment %s of camera %s from node %s: received %d bytes with sha256 %s, the node listed %d bytes with sha256 %s",
-			s.ID, s.Camera, s.Node, n, got, s.Bytes, s.SHA256)}
+	return boxes, nil
+}
+
+// segmentFetch receives node's segment s, up to the bytes listed of it
+// (an open segment grows past them), for an export being sent; ctx is the
+// export request's. The export checks what arrives (recorder.ExportSource).
+func (a *Server) segmentFetch(ctx context.Context, s recorder.Segment) func(stop <-chan struct{}, w io.Writer) error {
+	return func(stop <-chan struct{}, w io.Writer) error {
+		ctx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		go func() {
+			select {
+			case <-stop:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+		h := http.Header{HeaderAskerChecks: {"sha256"}}
+		if s.Open {
+			h.Set("Range", "bytes=0-"+strconv.FormatInt(s.Bytes-1, 10))
+		}
+		resp, err := a.opts.Peers.Do(ctx, s.Node, http.MethodGet, segmentPath(s), h, nil)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusPartialContent {
+			return fmt.Errorf("status %d: %w", resp.StatusCode, recorder.ErrSourceChanged)
+		}
+		_, err = io.CopyBuffer(w, resp.Body, make([]byte, 256<<10))
+		return err
 	}
-	return path, nil
+}
+
+// holderCheck asks the node of a segment that arrived other than it was
+// listed to check its own copy: a one-byte range makes it hash the whole
+// file first (serveSegment), and a damaged one is marked damaged there
+// and raises recording_tampered. It says what was found, for the log and
+// the audit: "damaged there" (409), "intact there" (the bytes changed on
+// their way), or why it is not known.
+func (a *Server) holderCheck(ctx context.Context, e *recorder.RemoteSourceError) string {
+	ctx, cancel := context.WithTimeout(ctx, listTimeout)
+	defer cancel()
+	s := recorder.Segment{Camera: e.Camera, ID: e.Segment}
+	resp, err := a.opts.Peers.Do(ctx, e.Node, http.MethodGet, segmentPath(s), http.Header{"Range": {"bytes=0-0"}}, nil)
+	if err != nil {
+		return "unknown: " + err.Error()
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
+	switch resp.StatusCode {
+	case http.StatusConflict:
+		return "damaged there"
+	case http.StatusOK, http.StatusPartialContent:
+		return "intact there"
+	}
+	return "unknown: status " + strconv.Itoa(resp.StatusCode)
 }
 
 // clusterManifest is a manifest with the nodes that did not answer.
@@ -416,8 +486,7 @@ type clusterManifest struct {
 }
 
 func (a *Server) serveManifestCluster(w http.ResponseWriter, r *http.Request, req recorder.ExportRequest) {
-	x, remote, unreachable, cleanup, err := a.planCluster(r.Context(), req)
-	defer cleanup()
+	x, remote, unreachable, err := a.planCluster(r.Context(), req)
 	if err != nil {
 		a.fail(w, r, err)
 		return

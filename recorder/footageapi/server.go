@@ -20,6 +20,9 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+
 	"vigil/internal/httpx"
 	"vigil/recorder"
 )
@@ -49,9 +52,11 @@ type Options struct {
 	// Local reports whether r comes from another node: it is answered
 	// from this node's storage only. Default: never.
 	Local func(r *http.Request) bool
-	// TempDir receives the copies of other nodes' segments an export
-	// reads; default os.TempDir().
+	// TempDir holds, while an export sends it, another node's segment too
+	// large to hold in memory; default os.TempDir().
 	TempDir string
+	// Registerer receives the API's metrics; nil registers none.
+	Registerer prometheus.Registerer
 }
 
 func (o *Options) validate() error {
@@ -89,6 +94,9 @@ type Server struct {
 	opts    Options
 	log     *slog.Logger
 	planner *recorder.ExportPlanner
+	// mismatches counts other nodes' segments that arrived other than
+	// they were listed (the log and the audit name the node).
+	mismatches prometheus.Counter
 	// listBufs holds *[]byte buffers listings are encoded into; one
 	// camera-day is about 400 kB.
 	listBufs sync.Pool
@@ -100,6 +108,10 @@ func New(opts Options) (*Server, error) {
 		return nil, err
 	}
 	a := &Server{opts: opts, log: opts.Logger.With("component", "footage-api"), planner: recorder.NewExportPlanner(opts.Catalog)}
+	a.mismatches = promauto.With(opts.Registerer).NewCounter(prometheus.CounterOpts{
+		Name: "vigil_cluster_footage_mismatches_total",
+		Help: "Other nodes' segments whose bytes, received for an export, were not what the node listed (size, SHA-256 or boxes); each aborted its export.",
+	})
 	a.listBufs.New = func() any { b := make([]byte, 0, 64<<10); return &b }
 	return a, nil
 }
@@ -108,8 +120,12 @@ func New(opts Options) (*Server, error) {
 const (
 	PatternRecordings = "GET /api/v1/cameras/{id}/recordings"
 	PatternSegment    = "GET /api/v1/cameras/{id}/recordings/{segment}"
-	PatternExport     = "GET /api/v1/cameras/{id}/export"
-	PatternManifest   = "GET /api/v1/cameras/{id}/export/manifest"
+	// PatternSegmentBoxes is a segment without its media (what another
+	// node plans an export from): recorder.AppendSegmentBoxes of its
+	// first ?bytes= bytes (default all).
+	PatternSegmentBoxes = "GET /api/v1/cameras/{id}/recordings/{segment}/boxes"
+	PatternExport       = "GET /api/v1/cameras/{id}/export"
+	PatternManifest     = "GET /api/v1/cameras/{id}/export/manifest"
 )
 
 // Register adds the API's routes to mux, each passed through wrap (the
@@ -120,6 +136,7 @@ func (a *Server) Register(mux *http.ServeMux, wrap func(http.Handler) http.Handl
 	}
 	mux.Handle(PatternRecordings, wrap(http.HandlerFunc(a.listRecordings)))
 	mux.Handle(PatternSegment, wrap(http.HandlerFunc(a.serveSegment)))
+	mux.Handle(PatternSegmentBoxes, wrap(http.HandlerFunc(a.serveSegmentBoxes)))
 	mux.Handle(PatternExport, wrap(http.HandlerFunc(a.serveExport)))
 	mux.Handle(PatternManifest, wrap(http.HandlerFunc(a.serveManifest)))
 }
@@ -427,6 +444,10 @@ func (a *Server) serveSegment(w http.ResponseWriter, r *http.Request) {
 		a.fail(w, r, err)
 		return
 	}
+	if a.opts.Local(r) && r.Header.Get(HeaderAskerChecks) == "sha256" {
+		a.sendUnhashed(w, r, seg)
+		return
+	}
 	v, err := recorder.OpenSegment(seg)
 	if err == nil && r.Header.Get("Range") != "" {
 		// a partial answer may end anywhere: check the whole file first
@@ -453,6 +474,83 @@ func (a *Server) serveSegment(w http.ResponseWriter, r *http.Request) {
 		a.abortIntegrity(v.Err())
 	}
 }
+
+// serveSegmentBoxes answers another node planning an export: this node's
+// segment without its media, over the first ?bytes= bytes (what that node
+// listed of it: an open segment has grown since). Nothing is audited: no
+// footage leaves; the media, when it does, is audited by the node that
+// sends it on.
+func (a *Server) serveSegmentBoxes(w http.ResponseWriter, r *http.Request) {
+	camera, id := r.PathValue("id"), r.PathValue("segment")
+	if !recorder.ValidCameraID(camera) {
+		httpx.Error(w, http.StatusBadRequest, "bad_camera_id", "invalid camera id")
+		return
+	}
+	if _, _, _, err := recorder.ParseSegmentID(id); err != nil {
+		httpx.Error(w, http.StatusBadRequest, "bad_segment", "invalid segment id")
+		return
+	}
+	seg, err := a.opts.Catalog.Segment(camera, id)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	if seg.Damage != "" {
+		a.fail(w, r, &recorder.IntegrityError{Camera: camera, Segment: id, Reason: seg.Damage, Known: true})
+		return
+	}
+	if v := r.URL.Query().Get("bytes"); v != "" {
+		n, err := strconv.ParseInt(v, 10, 64)
+		switch {
+		case err != nil || n < 0:
+			httpx.Error(w, http.StatusBadRequest, "bad_bytes", "bytes must be a size in bytes")
+			return
+		case n > seg.Bytes || (n < seg.Bytes && !seg.Open):
+			a.fail(w, r, fmt.Errorf("camera %s: segment %s: %d bytes asked, %d indexed: %w", camera, id, n, seg.Bytes, recorder.ErrSourceChanged))
+			return
+		}
+		seg.Bytes = n
+	}
+	b, err := recorder.AppendSegmentBoxes(nil, seg)
+	if err != nil {
+		a.fail(w, r, err)
+		return
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/octet-stream")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Content-Length", strconv.Itoa(len(b)))
+	w.WriteHeader(http.StatusOK)
+	_, _ = w.Write(b)
+}
+
+// sendUnhashed sends seg to another node that checks its SHA-256 itself
+// (HeaderAskerChecks): its size is checked, its bytes go out as they are
+// (by sendfile(2) where the connection allows), not audited here (the
+// node that sends them on audits them).
+func (a *Server) sendUnhashed(w http.ResponseWriter, r *http.Request, seg recorder.Segment) {
+	f, err := recorder.OpenSegmentFile(seg)
+	if err != nil {
+		a.opts.Catalog.ReportDamaged(err)
+		a.fail(w, r, err)
+		return
+	}
+	defer f.Close()
+	h := w.Header()
+	h.Set("Content-Type", "video/mp4")
+	h.Set("ETag", `"`+seg.SHA256+`"`)
+	h.Set("X-Vigil-SHA256", seg.SHA256)
+	serveContent(w, r, seg.End, f)
+}
+
+// HeaderAskerChecks, sent by a node receiving another's segment for an
+// export ("sha256"), says that it checks every byte against the SHA-256
+// the holder listed (recorder.ExportSource) and aborts on a mismatch: the
+// holder then sends the file without hashing it too. Only another node's
+// request may say so; a user's download is always checked by the holder.
+// On a mismatch the asker asks the holder to check its copy
+// (holderCheck), which raises recording_tampered there when it is damaged.
+const HeaderAskerChecks = "X-Vigil-Asker-Checks"
 
 // integrityFailed reports a source that failed its check before anything
 // was sent, and audits the refused retrieval.
@@ -506,9 +604,7 @@ func (a *Server) ServeExport(w http.ResponseWriter, r *http.Request, camera stri
 	if a.clustered(r) {
 		var remote string
 		var unreachable []string
-		var cleanup func()
-		x, remote, unreachable, cleanup, err = a.planCluster(r.Context(), req)
-		defer cleanup()
+		x, remote, unreachable, err = a.planCluster(r.Context(), req)
 		if len(unreachable) > 0 {
 			w.Header().Set("X-Vigil-Unreachable", strings.Join(unreachable, ","))
 		}
@@ -540,16 +636,28 @@ func (a *Server) ServeExport(w http.ResponseWriter, r *http.Request, camera stri
 	h.Set("Content-Disposition", `attachment; filename="`+exportFileName(x)+`"`)
 	rd := x.Reader()
 	rd.Strict = r.Header.Get("Range") != ""
+	rd.SpoolDir = a.opts.TempDir
 	defer rd.Close()
 	aw := a.auditWriter(w, r)
 	serveContent(aw, r, time.Time{}, rd)
-	a.audit(r, aw, recorder.AuditExported, "camera/"+camera+"/export", map[string]string{
+	detail := map[string]string{
 		"camera": camera, "start": recorder.FormatTime(x.Start), "end": recorder.FormatTime(x.End),
 		"from": recorder.FormatTime(x.From), "format": x.Format, "segments": strconv.Itoa(len(x.Segments)),
 		"export_etag": x.ETag,
-	}, rd.Err())
+	}
+	re := (*recorder.RemoteSourceError)(nil)
+	if errors.As(rd.Err(), &re) {
+		detail["holder_check"] = a.holderCheck(r.Context(), re)
+	}
+	a.audit(r, aw, recorder.AuditExported, "camera/"+camera+"/export", detail, rd.Err())
 	if errors.Is(rd.Err(), recorder.ErrIntegrity) {
 		a.abortIntegrity(rd.Err())
+	}
+	if re != nil {
+		a.mismatches.Inc()
+		a.log.Error("export aborted: another node's segment is not what it listed; nothing of it was sent",
+			"camera", camera, "node", re.Node, "segment", re.Segment, "reason", re.Reason, "holder_check", detail["holder_check"])
+		panic(http.ErrAbortHandler) // no terminator: the client sees a failed transfer
 	}
 	if rd.Err() != nil {
 		a.log.Error("export aborted", "camera", camera, "error", rd.Err())
@@ -617,6 +725,10 @@ func (a *Server) audit(r *http.Request, aw *auditWriter, action, object string, 
 		if errors.Is(failure, recorder.ErrIntegrity) {
 			detail["integrity"] = "failed"
 		}
+		if re := (*recorder.RemoteSourceError)(nil); errors.As(failure, &re) {
+			detail["integrity"] = "failed"
+			detail["failed_node"], detail["failed_segment"] = re.Node, re.Segment
+		}
 	}
 	e := recorder.AuditEntry{At: a.opts.Now().UTC(), By: a.opts.Actor(r), Action: action, Object: object, Detail: detail}
 	if err := a.opts.Audit.Audit(r.Context(), e); err != nil {
@@ -645,7 +757,7 @@ func (a *Server) fail(w http.ResponseWriter, r *http.Request, err error) {
 		httpx.Error(w, http.StatusConflict, "integrity", fmt.Sprintf(
 			"segment %s of camera %s failed its integrity check (%s); it is listed as damaged and a recording_tampered alert was raised",
 			ie.Segment, ie.Camera, ie.Reason))
-	case errors.As(err, new(*NodeFootageError)):
+	case errors.As(err, new(*NodeFootageError)), errors.As(err, new(*recorder.RemoteSourceError)):
 		httpx.Error(w, http.StatusBadGateway, "node_footage", err.Error())
 	case errors.Is(err, recorder.ErrSourceChanged):
 		httpx.Error(w, http.StatusConflict, "source_changed", "a recording of the range was removed or changed; retry")
