@@ -409,16 +409,25 @@ func appendJSONString(b []byte, s string) []byte {
 	return append(b, '"')
 }
 
-func (a *Server) serveSegment(w http.ResponseWriter, r *http.Request) {
-	camera, id := r.PathValue("id"), r.PathValue("segment")
-	// Both are checked against their patterns before the catalog or the
-	// file system sees them; the path comes from the catalog.
+// segmentParams are the camera and segment of a segment route, both checked
+// against their patterns before the catalog or the file system sees them
+// (the file's path comes from the catalog); false after answering 400.
+func segmentParams(w http.ResponseWriter, r *http.Request) (camera, id string, ok bool) {
+	camera, id = r.PathValue("id"), r.PathValue("segment")
 	if !recorder.ValidCameraID(camera) {
 		httpx.Error(w, http.StatusBadRequest, "bad_camera_id", "invalid camera id")
-		return
+		return "", "", false
 	}
 	if _, _, _, err := recorder.ParseSegmentID(id); err != nil {
 		httpx.Error(w, http.StatusBadRequest, "bad_segment", "invalid segment id")
+		return "", "", false
+	}
+	return camera, id, true
+}
+
+func (a *Server) serveSegment(w http.ResponseWriter, r *http.Request) {
+	camera, id, ok := segmentParams(w, r)
+	if !ok {
 		return
 	}
 	object := "camera/" + camera + "/segment/" + id
@@ -481,13 +490,8 @@ func (a *Server) serveSegment(w http.ResponseWriter, r *http.Request) {
 // footage leaves; the media, when it does, is audited by the node that
 // sends it on.
 func (a *Server) serveSegmentBoxes(w http.ResponseWriter, r *http.Request) {
-	camera, id := r.PathValue("id"), r.PathValue("segment")
-	if !recorder.ValidCameraID(camera) {
-		httpx.Error(w, http.StatusBadRequest, "bad_camera_id", "invalid camera id")
-		return
-	}
-	if _, _, _, err := recorder.ParseSegmentID(id); err != nil {
-		httpx.Error(w, http.StatusBadRequest, "bad_segment", "invalid segment id")
+	camera, id, ok := segmentParams(w, r)
+	if !ok {
 		return
 	}
 	seg, err := a.opts.Catalog.Segment(camera, id)
