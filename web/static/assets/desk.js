@@ -600,12 +600,6 @@ function renderScene(a) {
   b.dataset.i18n = live ? "live.close" : "live.open";
   b.textContent = t(b.dataset.i18n);
   b.setAttribute("aria-pressed", String(!!live));
-  // Investigators and admins can open the moment in the footage view.
-  const link = $("d-footage");
-  const role = document.body.dataset.role;
-  link.hidden = role !== "investigator" && role !== "admin";
-  link.href = `/?${new URLSearchParams({ camera: a.camera, at: a.raised_at })}`;
-  link.textContent = t("footage.open");
   if (clip.why) renderClipWhy();
   const ls = $("live-state");
   if (live && ls.dataset.state) ls.textContent = t(ls.dataset.state, liveVars ?? undefined);
